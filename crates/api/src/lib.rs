@@ -1,0 +1,318 @@
+//! The Keyhaven key service's wire types, written once for the service and every client.
+//!
+//! Field names and codes follow `shared/API.md` exactly; anything added here is added to the
+//! service's OpenAPI document too.
+
+pub mod keyfmt;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use zeroize::Zeroize;
+
+/// Error codes of the service, closed. Serialised as snake_case strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+    Conflict,
+    KeyLimitReached,
+    ScopeMissing,
+    OriginNotAllowed,
+    IpNotAllowed,
+    RateLimited,
+    DailyCapReached,
+    IpLockedOut,
+    PayloadTooLarge,
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 14] = [
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::ValidationFailed,
+        ErrorCode::Conflict,
+        ErrorCode::KeyLimitReached,
+        ErrorCode::ScopeMissing,
+        ErrorCode::OriginNotAllowed,
+        ErrorCode::IpNotAllowed,
+        ErrorCode::RateLimited,
+        ErrorCode::DailyCapReached,
+        ErrorCode::IpLockedOut,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::ValidationFailed => "validation_failed",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::KeyLimitReached => "key_limit_reached",
+            ErrorCode::ScopeMissing => "scope_missing",
+            ErrorCode::OriginNotAllowed => "origin_not_allowed",
+            ErrorCode::IpNotAllowed => "ip_not_allowed",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::DailyCapReached => "daily_cap_reached",
+            ErrorCode::IpLockedOut => "ip_locked_out",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status this code is answered with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden
+            | ErrorCode::ScopeMissing
+            | ErrorCode::OriginNotAllowed
+            | ErrorCode::IpNotAllowed => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Conflict | ErrorCode::KeyLimitReached => 409,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::ValidationFailed => 422,
+            ErrorCode::RateLimited | ErrorCode::DailyCapReached | ErrorCode::IpLockedOut => 429,
+            ErrorCode::Internal => 500,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `{"error": {"code", "message"}}`: the body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// A human sentence. Never contains a secret.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody { error: ErrorDetail { code, message: message.into() } }
+    }
+}
+
+/// A secret string as it crosses the wire (an API key once, at creation or roll; a password at
+/// login; a session token). Its `Debug` is redacted and it is wiped on drop. It has no `Display`.
+/// Clients turn it into their own non-serialisable secret type as soon as it arrives.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WireSecret(String);
+
+impl WireSecret {
+    pub fn new(value: String) -> Self {
+        WireSecret(value)
+    }
+    /// The secret's text. Call sites are few and each one is a place a secret is handled.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// Hands the inner string over without a copy; the caller becomes responsible for wiping it.
+    pub fn into_inner(mut self) -> String {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl fmt::Debug for WireSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WireSecret(<redacted>)")
+    }
+}
+
+impl Drop for WireSecret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Member,
+    Support,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Member => "member",
+            Role::Support => "support",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "member" => Some(Role::Member),
+            "support" => Some(Role::Support),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// Whether this role may create, change or revoke keys.
+    pub fn can_manage_keys(self) -> bool {
+        matches!(self, Role::Owner | Role::Member | Role::Admin)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub tenant_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: WireSecret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub token: WireSecret,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    Active,
+    Expiring,
+    Revoked,
+    Expired,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Expiring => "expiring",
+            KeyStatus::Revoked => "revoked",
+            KeyStatus::Expired => "expired",
+        }
+    }
+}
+
+/// A key's metadata. Never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct KeyMeta {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    /// The first 12 characters of the secret.
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub status: KeyStatus,
+    #[ts(type = "string")]
+    pub created_at: DateTime<Utc>,
+    #[ts(type = "string | null")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[ts(type = "string | null")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[ts(type = "string | null")]
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub allowed_origins: Vec<String>,
+    pub allowed_ips: Vec<String>,
+    pub rate_limit_per_hour: Option<u32>,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyList {
+    pub keys: Vec<KeyMeta>,
+}
+
+/// `POST /v1/keys`. Optional fields may be omitted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateKeyRequest {
+    pub name: String,
+    pub scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_ips: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_hour: Option<u32>,
+}
+
+/// The answer to a create or a roll: the secret, shown this once, and the key's metadata.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedKey {
+    pub key: WireSecret,
+    pub meta: KeyMeta,
+}
+
+/// `GET /v1/ping` with a valid key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingResponse {
+    pub key_id: String,
+    pub tenant_id: String,
+    pub scopes: Vec<String>,
+}
+
+/// Scopes a deployment offers when it configures none.
+pub const DEFAULT_SCOPES: [&str; 3] = ["read", "write", "search"];
+
+/// Longest key name the service accepts, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_serialise_as_their_names() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(&code).expect("serialise");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            let back: ErrorCode = serde_json::from_str(&json).expect("parse");
+            assert_eq!(back, code);
+        }
+    }
+
+    #[test]
+    fn wire_secret_debug_is_redacted() {
+        let s = WireSecret::new("kh_live_topsecretvalue".into());
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("topsecret"), "{printed}");
+        assert_eq!(serde_json::to_string(&s).expect("json"), "\"kh_live_topsecretvalue\"");
+    }
+
+    #[test]
+    fn error_body_has_the_fixed_shape() {
+        let body = ErrorBody::new(ErrorCode::NotFound, "No key with that id.");
+        let v = serde_json::to_value(&body).expect("json");
+        assert_eq!(v["error"]["code"], "not_found");
+        assert_eq!(v["error"]["message"], "No key with that id.");
+    }
+}
