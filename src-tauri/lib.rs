@@ -1,1 +1,42 @@
+//! The desktop shell: it starts the embedded key service, opens the core, and exposes the core
+//! to the web UI through the typed commands declared in [`ipc`]. No business logic lives here.
 
+mod command_names;
+mod embedded;
+pub mod ipc;
+mod ops;
+mod state;
+
+use state::AppState;
+
+/// Starts the app. Errors at start-up are shown in the window, not as a panic: the window opens
+/// in any case and `app_status` reports what failed.
+pub fn run() {
+    init_tracing();
+    let builder = tauri::Builder::default()
+        .setup(|app| {
+            use tauri::Manager;
+            let state = tauri::async_runtime::block_on(AppState::start());
+            app.manage(state);
+            Ok(())
+        })
+        .invoke_handler(ipc::handler())
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::Destroyed = event {
+                use tauri::Manager;
+                if let Some(state) = window.try_state::<AppState>() {
+                    state.on_quit();
+                }
+            }
+        });
+    if let Err(e) = builder.run(tauri::generate_context!()) {
+        tracing::error!(error = %e, "the app stopped with an error");
+        std::process::exit(1);
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYHAVEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,161 @@
+//! The service's one error type and the one place it becomes an HTTP answer.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use keyhaven_api::{ErrorBody, ErrorCode, Role};
+
+/// Why a presented API key was refused. Callers always see the same `unauthorized` message;
+/// the reason goes to the log, for support staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyDenial {
+    /// No key in any of the accepted headers.
+    Missing,
+    /// The key failed the offline format and checksum check; storage was not consulted.
+    Malformed,
+    /// No key with that hash.
+    Unknown,
+    Revoked,
+    Expired,
+}
+
+impl KeyDenial {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyDenial::Missing => "missing",
+            KeyDenial::Malformed => "malformed",
+            KeyDenial::Unknown => "unknown",
+            KeyDenial::Revoked => "revoked",
+            KeyDenial::Expired => "expired",
+        }
+    }
+}
+
+/// Every failure of the service. Messages are sentences for people and never hold a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("The email or password is wrong.")]
+    InvalidCredentials,
+    #[error("A valid session token is required: sign in with POST /v1/auth/login and send `Authorization: Bearer <token>`.")]
+    SessionRequired,
+    #[error("A valid API key is required: the key is missing, unknown, revoked or expired.")]
+    KeyRejected(KeyDenial),
+    #[error("API keys are not accepted in URLs; send the key in the X-API-Key header.")]
+    KeyInUrl,
+    #[error("An API key cannot manage keys; sign in and send the session token instead.")]
+    ApiKeyForManagement,
+    #[error("The {} role can read but not change anything.", role.as_str())]
+    ReadOnlyRole { role: Role },
+    #[error("No key with that id in your tenant.")]
+    KeyNotFound,
+    #[error("No such endpoint; GET /v1/openapi.json lists them all.")]
+    RouteNotFound,
+    #[error("Invalid `{field}`: {problem}.")]
+    Validation { field: String, problem: String },
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("A user with that email already exists.")]
+    DuplicateEmail,
+    #[error(
+        "The tenant already has {cap} active keys, its limit; revoke one before creating another."
+    )]
+    KeyLimitReached { cap: u32 },
+    #[error("The key does not have the `{scope}` scope this call needs.")]
+    ScopeMissing { scope: String },
+    #[error("The request body is larger than the 64 KiB limit.")]
+    PayloadTooLarge,
+    #[error("Invalid configuration: {0}.")]
+    InvalidConfig(String),
+    #[error("PostgreSQL is not supported yet; give a SQLite file path or a sqlite: URL.")]
+    UnsupportedDatabase,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    CorruptData(String),
+    #[error("password hashing failed: {0}")]
+    PasswordHash(argon2::password_hash::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("a background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl ServiceError {
+    pub fn validation(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        ServiceError::Validation {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// The wire code this error is answered with.
+    pub fn code(&self) -> ErrorCode {
+        use ServiceError::*;
+        match self {
+            InvalidCredentials | SessionRequired | KeyRejected(_) | KeyInUrl => {
+                ErrorCode::Unauthorized
+            }
+            ApiKeyForManagement | ReadOnlyRole { .. } => ErrorCode::Forbidden,
+            KeyNotFound | RouteNotFound => ErrorCode::NotFound,
+            Validation { .. } | InvalidBody(_) => ErrorCode::ValidationFailed,
+            DuplicateEmail => ErrorCode::Conflict,
+            KeyLimitReached { .. } => ErrorCode::KeyLimitReached,
+            ScopeMissing { .. } => ErrorCode::ScopeMissing,
+            PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            InvalidConfig(_) | UnsupportedDatabase | Database(_) | Migration(_)
+            | CorruptData(_) | PasswordHash(_) | Io(_) | Task(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<argon2::password_hash::Error> for ServiceError {
+    fn from(e: argon2::password_hash::Error) -> Self {
+        ServiceError::PasswordHash(e)
+    }
+}
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        let code = self.code();
+        let message = if code == ErrorCode::Internal {
+            tracing::error!(error = %self, "internal error");
+            "An internal error occurred; the details are in the service's log.".to_owned()
+        } else {
+            self.to_string()
+        };
+        let status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(ErrorBody::new(code, message))).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_details_are_not_sent() {
+        let e = ServiceError::CorruptData("scopes column of key key_123".into());
+        let resp = e.into_response();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn codes_match_the_api() {
+        assert_eq!(ServiceError::KeyInUrl.code(), ErrorCode::Unauthorized);
+        assert_eq!(
+            ServiceError::KeyLimitReached { cap: 3 }.code(),
+            ErrorCode::KeyLimitReached
+        );
+        assert_eq!(
+            ServiceError::validation("name", "x").code(),
+            ErrorCode::ValidationFailed
+        );
+        assert_eq!(
+            ServiceError::validation("name", "must not be empty").to_string(),
+            "Invalid `name`: must not be empty."
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! Extractors whose every rejection is a [`ServiceError`], so that bad input gets the service's
+//! own error shape and never echoes what was sent.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use crate::auth::{self, Session};
+use crate::error::ServiceError;
+use crate::service::Service;
+
+/// The peer address of the connection. `X-Forwarded-For` is not trusted. `None` when the
+/// router is driven without a socket (oneshot tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+impl FromRequestParts<Service> for Session {
+    type Rejection = ServiceError;
+
+    async fn from_request_parts(parts: &mut Parts, svc: &Service) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, svc)
+            .await
+            .unwrap_or(ClientIp(None));
+        auth::session_from_headers(svc, &parts.headers, ip).await
+    }
+}
+
+/// A JSON body. Wrong content type, bad JSON or a wrong shape → `validation_failed` naming the
+/// problem (and the field, when there is one); over the body limit → `payload_too_large`.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ServiceError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !has_json_content_type(req.headers()) {
+            return Err(ServiceError::InvalidBody(
+                "The request needs the header `Content-Type: application/json`.".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ServiceError::PayloadTooLarge
+            } else {
+                ServiceError::InvalidBody("The request body could not be read.".into())
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// A query string; a malformed one is `validation_failed`.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ServiceError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Query::try_from_uri(&parts.uri)
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|_| ServiceError::InvalidBody("The query string is malformed.".into()))
+    }
+}
+
+/// Path parameters; ones that cannot be read match no resource.
+#[derive(Debug, Clone)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ServiceError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|_| ServiceError::RouteNotFound)
+    }
+}
+
+fn has_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Parses JSON into `T`, describing a failure by where it happened and what was expected,
+/// never by the value found there (which might be a secret).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ServiceError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        describe(e.into_inner(), &path)
+    })?;
+    de.end().map_err(|e| describe(e, "."))?;
+    Ok(value)
+}
+
+fn describe(e: serde_json::Error, path: &str) -> ServiceError {
+    match e.classify() {
+        Category::Data => {
+            let problem = data_problem(&e.to_string());
+            if path == "." {
+                ServiceError::InvalidBody(format!("The request body does not fit: {problem}."))
+            } else {
+                ServiceError::Validation {
+                    field: path.to_owned(),
+                    problem,
+                }
+            }
+        }
+        Category::Eof => ServiceError::InvalidBody(
+            "The request body is empty or ends before its JSON is complete.".into(),
+        ),
+        Category::Syntax | Category::Io => ServiceError::InvalidBody(format!(
+            "The request body is not valid JSON (line {}, column {}).",
+            e.line(),
+            e.column()
+        )),
+    }
+}
+
+/// serde's description of a data error without the offending value: "invalid type: string
+/// "…", expected u32" becomes "expected u32".
+fn data_problem(message: &str) -> String {
+    let message = match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    let echoes_value = ["invalid type: ", "invalid value: ", "unknown variant "]
+        .iter()
+        .any(|p| message.starts_with(p));
+    match message.rsplit_once(", expected ") {
+        Some((_, expected)) if echoes_value => format!("expected {expected}"),
+        _ if echoes_value => "has the wrong type or value".to_owned(),
+        _ => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyhaven_api::{CreateKeyRequest, LoginRequest};
+
+    fn message(e: ServiceError) -> String {
+        e.to_string()
+    }
+
+    #[test]
+    fn wrong_types_name_the_field_and_hide_the_value() {
+        let e = parse_json::<CreateKeyRequest>(br#"{"name":"a","scopes":"kh_secret_value"}"#)
+            .expect_err("wrong type");
+        let m = message(e);
+        assert!(m.contains("`scopes`"), "{m}");
+        assert!(!m.contains("kh_secret_value"), "{m}");
+
+        let e = parse_json::<LoginRequest>(br#"{"email":"a@b.c","password":12345678}"#)
+            .expect_err("wrong type");
+        let m = message(e);
+        assert!(m.contains("`password`") && !m.contains("12345678"), "{m}");
+
+        let e = parse_json::<CreateKeyRequest>(
+            br#"{"name":"a","scopes":["read"],"rate_limit_per_hour":"lots-of-secret"}"#,
+        )
+        .expect_err("wrong type");
+        let m = message(e);
+        assert!(
+            m.contains("`rate_limit_per_hour`") && !m.contains("lots-of-secret"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn missing_fields_and_bad_syntax_are_described() {
+        let m = message(parse_json::<CreateKeyRequest>(br#"{"name":"a"}"#).expect_err("missing"));
+        assert!(m.contains("missing field `scopes`"), "{m}");
+        let m = message(parse_json::<CreateKeyRequest>(br#"{"name": "#).expect_err("eof"));
+        assert!(m.contains("ends before"), "{m}");
+        let m = message(parse_json::<CreateKeyRequest>(br#"{"name" 1}"#).expect_err("syntax"));
+        assert!(m.contains("not valid JSON"), "{m}");
+        let m = message(
+            parse_json::<CreateKeyRequest>(br#"{"name":"a","scopes":[]} trailing"#)
+                .expect_err("trailing"),
+        );
+        assert!(m.contains("not valid JSON"), "{m}");
+    }
+
+    #[test]
+    fn content_types() {
+        let mut h = HeaderMap::new();
+        assert!(!has_json_content_type(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            "application/json; charset=utf-8".parse().expect("hv"),
+        );
+        assert!(has_json_content_type(&h));
+        h.insert(header::CONTENT_TYPE, "text/plain".parse().expect("hv"));
+        assert!(!has_json_content_type(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            "application/merge-patch+json".parse().expect("hv"),
+        );
+        assert!(has_json_content_type(&h));
+    }
+}

@@ -1,0 +1,234 @@
+//! `keyhaven-service`: run the key service, or manage its users.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use keyhaven_api::Role;
+use keyhaven_service::{
+    random_password, Service, ServiceConfig, ServiceError, DEFAULT_KEY_PREFIX,
+    DEFAULT_MAX_ACTIVE_KEYS, MIN_PASSWORD_CHARS,
+};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "keyhaven-service", version, about = "Keyhaven's key service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// SQLite file (created if missing) or sqlite: URL.
+    #[arg(long, env = "KEYHAVEN_DB", required_unless_present = "demo")]
+    db: Option<String>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "KEYHAVEN_LISTEN", default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// Prefix of issued keys.
+    #[arg(long, env = "KEYHAVEN_KEY_PREFIX", default_value = DEFAULT_KEY_PREFIX)]
+    key_prefix: String,
+    /// Active keys a tenant may hold.
+    #[arg(long, env = "KEYHAVEN_MAX_ACTIVE_KEYS", default_value_t = DEFAULT_MAX_ACTIVE_KEYS)]
+    max_active_keys: u32,
+    /// Session lifetime in seconds.
+    #[arg(long, env = "KEYHAVEN_SESSION_TTL_SECS", default_value_t = 12 * 60 * 60)]
+    session_ttl_secs: u64,
+    /// Scopes keys may carry, comma-separated.
+    #[arg(
+        long,
+        env = "KEYHAVEN_SCOPES",
+        value_delimiter = ',',
+        default_value = "read,write,search"
+    )]
+    scopes: Vec<String>,
+    /// Start with a demo tenant and owner (in memory unless --db is given); prints the login.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from standard input (one line).
+    Add(UserAddArgs),
+}
+
+#[derive(Debug, Args)]
+struct UserAddArgs {
+    #[arg(long, env = "KEYHAVEN_DB")]
+    db: String,
+    #[arg(long)]
+    email: String,
+    /// One of: owner, member, support, admin.
+    #[arg(long, value_parser = parse_role)]
+    role: Role,
+    /// Tenant name; created when it does not exist.
+    #[arg(long, default_value = "default")]
+    tenant: String,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s)
+        .ok_or_else(|| format!("unknown role `{s}`; valid roles: owner, member, support, admin"))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("cannot read the password from standard input: {0}")]
+    ReadPassword(std::io::Error),
+    #[error("the password read from standard input is empty")]
+    EmptyPassword,
+    #[error("the password must be at least {MIN_PASSWORD_CHARS} characters long")]
+    ShortPassword,
+    #[error("cannot write to standard output: {0}")]
+    Stdout(std::io::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::User(UserCommand::Add(args)) => user_add(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let db = args.db.unwrap_or_else(|| "sqlite::memory:".to_owned());
+    let mut config = ServiceConfig::new(db);
+    config.key_prefix = args.key_prefix;
+    config.max_active_keys = args.max_active_keys;
+    config.session_ttl = Duration::from_secs(args.session_ttl_secs);
+    config.scopes = args.scopes;
+    let service = Service::open(config).await?;
+    let running = service.bind(args.listen).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on {}", running.url()).map_err(CliError::Stdout)?;
+    if args.demo {
+        writeln!(out, "{}", demo_login(&service).await?).map_err(CliError::Stdout)?;
+    }
+    out.flush().map_err(CliError::Stdout)?;
+    drop(out);
+    tracing::info!(addr = %running.addr, "serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Creates the demo owner and describes its login, or says it already exists.
+async fn demo_login(service: &Service) -> Result<String, ServiceError> {
+    const EMAIL: &str = "demo@keyhaven.local";
+    let password = random_password();
+    match service
+        .add_user(EMAIL, Role::Owner, "demo", &password)
+        .await
+    {
+        Ok(_) => Ok(format!("demo login: {EMAIL} password {password}")),
+        Err(ServiceError::DuplicateEmail) => Ok(format!(
+            "demo login: {EMAIL} (already exists; its password is unchanged)"
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+async fn user_add(args: UserAddArgs) -> Result<(), CliError> {
+    let password = read_password()?;
+    let service = Service::open(ServiceConfig::new(args.db)).await?;
+    let user = service
+        .add_user(&args.email, args.role, &args.tenant, &password)
+        .await?;
+    println!(
+        "created user {} <{}> (role {}, tenant {})",
+        user.id,
+        user.email,
+        user.role.as_str(),
+        args.tenant.trim()
+    );
+    Ok(())
+}
+
+/// One line from standard input, without its line ending.
+fn read_password() -> Result<String, CliError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(CliError::ReadPassword)?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password).to_owned();
+    if password.is_empty() {
+        return Err(CliError::EmptyPassword);
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(CliError::ShortPassword);
+    }
+    Ok(password)
+}

@@ -1,0 +1,185 @@
+//! Storage behind one small trait, so that a PostgreSQL implementation can join the SQLite one.
+//!
+//! Every tenant-scoped method takes the tenant id and filters by it in the query itself. Methods
+//! that change something take the audit entry that records the change and write both in one
+//! transaction, so that a change is never stored without its audit row.
+
+mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use keyhaven_api::{KeyMeta, KeyStatus, Role, User};
+
+use crate::clock::to_utc;
+use crate::error::ServiceError;
+use crate::secrets::SecretHash;
+
+pub use sqlite::SqliteStore;
+
+/// What every storage method returns: a boxed future, so that the trait can be used as `dyn`.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ServiceError>> + Send + 'a>>;
+
+pub trait Storage: Send + Sync + 'static {
+    /// The id of the tenant with this name, created with `daily_cap` if it does not exist.
+    fn ensure_tenant<'a>(
+        &'a self,
+        name: &'a str,
+        daily_cap: u32,
+        now: i64,
+    ) -> StoreFuture<'a, String>;
+    /// Fails with [`ServiceError::DuplicateEmail`] when the email (case-insensitive) is taken.
+    fn insert_user<'a>(&'a self, user: &'a NewUser) -> StoreFuture<'a, ()>;
+    fn user_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<UserRow>>;
+
+    /// Stores a session (and drops expired ones) together with the login's audit row.
+    fn start_session<'a>(
+        &'a self,
+        session: &'a NewSession,
+        audit: &'a AuditEntry,
+    ) -> StoreFuture<'a, ()>;
+    /// The user of an unexpired session.
+    fn session_user<'a>(
+        &'a self,
+        token_hash: &'a SecretHash,
+        now: i64,
+    ) -> StoreFuture<'a, Option<User>>;
+    fn end_session<'a>(&'a self, token_hash: &'a SecretHash) -> StoreFuture<'a, ()>;
+
+    /// Inserts the key unless its tenant already has `cap` active keys; `false` when over the cap.
+    fn insert_key_within_cap<'a>(
+        &'a self,
+        key: &'a NewKey,
+        cap: u32,
+        now: i64,
+        audit: &'a AuditEntry,
+    ) -> StoreFuture<'a, bool>;
+    fn list_keys<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<KeyRow>>;
+    fn get_key<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        key_id: &'a str,
+    ) -> StoreFuture<'a, Option<KeyRow>>;
+    /// Revokes the key (keeping the first revocation time) and returns it; `None` when the
+    /// tenant has no key with that id.
+    fn revoke_key<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        key_id: &'a str,
+        now: i64,
+        audit: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<KeyRow>>;
+    /// The hot path: a key by the hash of its secret, through an index, with its tenant's cap.
+    fn key_by_hash<'a>(&'a self, hash: &'a SecretHash) -> StoreFuture<'a, Option<KeyForCheck>>;
+
+    /// The tenant's newest audit rows, newest first.
+    fn audit_log<'a>(&'a self, tenant_id: &'a str, limit: u32) -> StoreFuture<'a, Vec<AuditEntry>>;
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub user: User,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub user: User,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token_hash: SecretHash,
+    pub user_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A key as stored, without its secret. Times in seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub allowed_origins: Vec<String>,
+    pub allowed_ips: Vec<String>,
+    pub rate_limit_per_hour: Option<u32>,
+    pub created_by: String,
+}
+
+impl KeyRow {
+    pub fn status(&self, now: i64) -> KeyStatus {
+        if self.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if self.expires_at.is_some_and(|t| t <= now) {
+            KeyStatus::Expired
+        } else {
+            KeyStatus::Active
+        }
+    }
+
+    pub fn to_meta(&self, now: i64) -> Result<KeyMeta, ServiceError> {
+        let opt = |t: Option<i64>| t.map(to_utc).transpose();
+        Ok(KeyMeta {
+            id: self.id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            name: self.name.clone(),
+            prefix: self.prefix.clone(),
+            scopes: self.scopes.clone(),
+            status: self.status(now),
+            created_at: to_utc(self.created_at)?,
+            last_used_at: opt(self.last_used_at)?,
+            expires_at: opt(self.expires_at)?,
+            revoked_at: opt(self.revoked_at)?,
+            allowed_origins: self.allowed_origins.clone(),
+            allowed_ips: self.allowed_ips.clone(),
+            rate_limit_per_hour: self.rate_limit_per_hour,
+            created_by: self.created_by.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub row: KeyRow,
+    pub secret_hash: SecretHash,
+}
+
+/// What verification needs about a key.
+#[derive(Debug, Clone)]
+pub struct KeyForCheck {
+    pub row: KeyRow,
+    pub secret_hash: Vec<u8>,
+    pub tenant_daily_cap: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub tenant_id: String,
+    /// The acting user's id.
+    pub actor: String,
+    pub action: String,
+    /// What the action was done to: a key id, a user id.
+    pub target: String,
+    pub ip: Option<String>,
+}
+
+/// Audit actions recorded so far.
+pub mod action {
+    pub const LOGIN: &str = "login";
+    pub const KEY_CREATE: &str = "key.create";
+    pub const KEY_REVOKE: &str = "key.revoke";
+}
+
+pub(crate) fn role_from_db(s: &str) -> Result<Role, ServiceError> {
+    Role::parse(s).ok_or_else(|| ServiceError::CorruptData(format!("unknown role `{s}`")))
+}

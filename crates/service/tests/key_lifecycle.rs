@@ -1,0 +1,258 @@
+//! The life of a key, told through the HTTP API: created, listed, read, used, refused a scope
+//! it lacks, mistyped, revoked, and refused from then on. No answer ever repeats a secret.
+
+mod common;
+
+use keyhaven_api::{keyfmt, Role};
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_key_from_creation_to_revocation() {
+    let t = common::start().await;
+    let (owner, token) = t.signed_in("owner@acme.test", Role::Owner, "acme").await;
+
+    // Alice creates a key for her CI job, with every optional field.
+    let expires = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let (key, meta) = t
+        .create_key(
+            &token,
+            json!({
+                "name": "ci deploy",
+                "scopes": ["read", "search"],
+                "expires_at": expires,
+                "allowed_origins": ["https://app.acme.test"],
+                "allowed_ips": ["10.0.0.0/8", "192.0.2.7"],
+                "rate_limit_per_hour": 100
+            }),
+        )
+        .await;
+    assert!(key.starts_with("kh_live_"));
+    assert_eq!(keyfmt::check(&key), Ok("kh_live_"));
+    let id = meta["id"].as_str().expect("id").to_owned();
+    assert_eq!(meta["prefix"], &key[..12]);
+    assert_eq!(meta["name"], "ci deploy");
+    assert_eq!(meta["scopes"], json!(["read", "search"]));
+    assert_eq!(meta["status"], "active");
+    assert_eq!(meta["tenant_id"], owner.tenant_id.as_str());
+    assert_eq!(meta["created_by"], owner.id.as_str());
+    assert_eq!(meta["allowed_origins"], json!(["https://app.acme.test"]));
+    assert_eq!(meta["allowed_ips"], json!(["10.0.0.0/8", "192.0.2.7"]));
+    assert_eq!(meta["rate_limit_per_hour"], 100);
+    assert!(meta["expires_at"].is_string() && meta["revoked_at"].is_null());
+
+    // The list and the key's own page show the metadata, never the secret.
+    let list = t.call(Method::GET, "/v1/keys", Some(&token), None).await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.json["keys"], json!([meta.clone()]));
+    let one = t
+        .call(Method::GET, &format!("/v1/keys/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.json, meta);
+
+    // Her program pings with the key, in each of the accepted headers.
+    let ping = t.ping("X-API-Key", &key, "").await;
+    assert_eq!(ping.status, 200, "{}", ping.body);
+    assert_eq!(
+        ping.json,
+        json!({"key_id": id, "tenant_id": owner.tenant_id, "scopes": ["read", "search"]})
+    );
+    assert_eq!(ping.header("x-ratelimit-limit"), Some("100"));
+    assert_eq!(ping.header("x-ratelimit-remaining"), Some("99"));
+    let reset: i64 = ping
+        .header("x-ratelimit-reset")
+        .expect("reset")
+        .parse()
+        .expect("seconds");
+    assert!((1..=3600).contains(&reset));
+    assert_eq!(t.ping("api-key", &key, "").await.status, 200);
+    assert_eq!(
+        t.ping("Authorization", &format!("Bearer {key}"), "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        t.ping("X-API-Key", &key, "")
+            .await
+            .header("x-ratelimit-remaining"),
+        Some("96")
+    );
+
+    // It may search, but it may not write.
+    assert_eq!(t.ping("X-API-Key", &key, "?scope=search").await.status, 200);
+    let denied = t.ping("X-API-Key", &key, "?scope=write").await;
+    denied.assert_error(403, "scope_missing");
+    assert!(denied.message().contains("write"));
+    assert_eq!(
+        denied.header("x-ratelimit-limit"),
+        Some("100"),
+        "a denial carries the headers"
+    );
+
+    // A key in the URL is never accepted, even a valid one.
+    let in_url = t
+        .send(t.request(Method::GET, &format!("/v1/ping?key={key}")))
+        .await;
+    in_url.assert_error(401, "unauthorized");
+    assert!(in_url.message().contains("URL"), "{}", in_url.message());
+    t.send(
+        t.request(Method::GET, &format!("/v1/ping?api_key={key}"))
+            .header("X-API-Key", &key),
+    )
+    .await
+    .assert_error(401, "unauthorized");
+
+    // A one-character typo is refused with the same words as a key that never existed.
+    let mut typo = key.clone().into_bytes();
+    typo[15] = if typo[15] == b'x' { b'y' } else { b'x' };
+    let typo = String::from_utf8(typo).expect("ascii");
+    let refused_typo = t.ping("X-API-Key", &typo, "").await;
+    refused_typo.assert_error(401, "unauthorized");
+    let refused_unknown = t.ping("X-API-Key", &keyfmt::generate("kh_live_"), "").await;
+    refused_unknown.assert_error(401, "unauthorized");
+    assert_eq!(refused_typo.message(), refused_unknown.message());
+    t.ping("X-API-Key", "hello", "")
+        .await
+        .assert_error(401, "unauthorized");
+    t.send(t.request(Method::GET, "/v1/ping"))
+        .await
+        .assert_error(401, "unauthorized");
+
+    // Alice revokes it: the very next call with it is refused.
+    let gone = t
+        .call(
+            Method::DELETE,
+            &format!("/v1/keys/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 204);
+    assert!(gone.body.is_empty());
+    let after = t.ping("X-API-Key", &key, "").await;
+    after.assert_error(401, "unauthorized");
+    assert_eq!(
+        after.message(),
+        refused_unknown.message(),
+        "refusals are uniform"
+    );
+    let revoked = t
+        .call(Method::GET, &format!("/v1/keys/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(revoked.json["status"], "revoked");
+    assert!(revoked.json["revoked_at"].is_string());
+
+    // Revoking again changes nothing; a missing key is not found.
+    let again = t
+        .call(
+            Method::DELETE,
+            &format!("/v1/keys/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, 204);
+    let still = t
+        .call(Method::GET, &format!("/v1/keys/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(still.json["revoked_at"], revoked.json["revoked_at"]);
+    t.call(Method::DELETE, "/v1/keys/key_nope", Some(&token), None)
+        .await
+        .assert_error(404, "not_found");
+
+    // The audit log holds the login, the creation and one revocation, with who and from where.
+    let audit = t
+        .service
+        .audit_log(&owner.tenant_id, 10)
+        .await
+        .expect("audit");
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["key.revoke", "key.create", "login"]);
+    assert!(audit
+        .iter()
+        .all(|e| e.actor == owner.id && e.ip.as_deref() == Some("127.0.0.1")));
+    assert_eq!(audit[0].target, id);
+
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn without_an_hourly_limit_the_headers_report_the_daily_cap() {
+    let t = common::start().await;
+    let (_, token) = t.signed_in("o@b.test", Role::Member, "b").await;
+    let (key, _) = t
+        .create_key(&token, json!({"name": "n", "scopes": ["read"]}))
+        .await;
+    let ping = t.ping("X-API-Key", &key, "").await;
+    assert_eq!(ping.status, 200);
+    let limit: u32 = ping
+        .header("x-ratelimit-limit")
+        .expect("limit")
+        .parse()
+        .expect("number");
+    let remaining: u32 = ping
+        .header("x-ratelimit-remaining")
+        .expect("left")
+        .parse()
+        .expect("n");
+    assert_eq!(remaining, limit - 1);
+    let reset: i64 = ping
+        .header("x-ratelimit-reset")
+        .expect("reset")
+        .parse()
+        .expect("seconds");
+    assert!((1..=86_400).contains(&reset));
+}
+
+#[tokio::test]
+async fn a_configured_prefix_and_scopes_are_used() {
+    let t = common::start_with(|c| {
+        c.key_prefix = "kh_test_".into();
+        c.scopes = vec!["orders:read".into(), "orders:write".into()];
+    })
+    .await;
+    let (_, token) = t.signed_in("o@c.test", Role::Admin, "c").await;
+    let (key, meta) = t
+        .create_key(&token, json!({"name": "n", "scopes": ["orders:read"]}))
+        .await;
+    assert!(key.starts_with("kh_test_"));
+    assert_eq!(meta["scopes"], json!(["orders:read"]));
+    let a = t
+        .call(
+            Method::POST,
+            "/v1/keys",
+            Some(&token),
+            Some(json!({"name": "n", "scopes": ["read"]})),
+        )
+        .await;
+    a.assert_error(422, "validation_failed");
+    assert!(a.message().contains("scopes[0]") && a.message().contains("orders:read"));
+}
+
+#[tokio::test]
+async fn a_key_stops_working_when_it_expires() {
+    let t = common::start().await;
+    let (_, token) = t.signed_in("o@d.test", Role::Owner, "d").await;
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let (key, meta) = t
+        .create_key(
+            &token,
+            json!({"name": "short-lived", "scopes": ["read"], "expires_at": soon}),
+        )
+        .await;
+    assert_eq!(t.ping("X-API-Key", &key, "").await.status, 200);
+    // Waiting for the clock, not for readiness: the key's two seconds must pass.
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    t.ping("X-API-Key", &key, "")
+        .await
+        .assert_error(401, "unauthorized");
+    let id = meta["id"].as_str().expect("id");
+    let now = t
+        .call(Method::GET, &format!("/v1/keys/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(now.json["status"], "expired");
+    // An expired key no longer counts toward the cap, and is not revoked.
+    assert!(now.json["revoked_at"].is_null());
+}

@@ -1,0 +1,145 @@
+//! Signing in and out: good and bad credentials, the session's life, and logout.
+
+mod common;
+
+use std::time::Duration;
+
+use keyhaven_api::Role;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn signing_in_with_good_and_bad_credentials() {
+    let t = common::start().await;
+    let (user, password) = t.user("Carol@Acme.test", Role::Member, "acme").await;
+
+    let ok = t
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "carol@acme.test", "password": password})),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let token = ok.json["token"].as_str().expect("token").to_owned();
+    t.remember(&token);
+    assert!(token.starts_with("khs_") && token.len() >= 40);
+    assert_eq!(
+        ok.json["user"],
+        json!({"id": user.id, "email": "Carol@Acme.test", "role": "member", "tenant_id": user.tenant_id})
+    );
+    let expires: chrono::DateTime<chrono::Utc> = ok.json["expires_at"]
+        .as_str()
+        .expect("expiry")
+        .parse()
+        .expect("rfc 3339");
+    let hours = (expires - chrono::Utc::now()).num_minutes() as f64 / 60.0;
+    assert!(
+        (11.9..=12.0).contains(&hours),
+        "a 12 h session by default, got {hours}"
+    );
+
+    let me = t.call(Method::GET, "/v1/me", Some(&token), None).await;
+    assert_eq!(me.json, ok.json["user"]);
+
+    let wrong_password = t
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "carol@acme.test", "password": "not her password"})),
+        )
+        .await;
+    wrong_password.assert_error(401, "unauthorized");
+    let unknown_email = t
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "nobody@acme.test", "password": password})),
+        )
+        .await;
+    unknown_email.assert_error(401, "unauthorized");
+    assert_eq!(
+        wrong_password.message(),
+        unknown_email.message(),
+        "nothing tells which was wrong"
+    );
+
+    let audit = t
+        .service
+        .audit_log(&user.tenant_id, 10)
+        .await
+        .expect("audit");
+    assert_eq!(audit.len(), 1, "only the successful login is audited");
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].actor.as_str()),
+        ("login", user.id.as_str())
+    );
+}
+
+#[tokio::test]
+async fn logging_out_revokes_the_token() {
+    let t = common::start().await;
+    let (_, token) = t.signed_in("d@a.test", Role::Owner, "a").await;
+    let (_, other) = {
+        let (user, password) = t.user("e@a.test", Role::Owner, "a").await;
+        (user, t.login("e@a.test", &password).await)
+    };
+    let out = t
+        .call(Method::POST, "/v1/auth/logout", Some(&token), None)
+        .await;
+    assert_eq!(out.status, 204);
+    t.call(Method::GET, "/v1/me", Some(&token), None)
+        .await
+        .assert_error(401, "unauthorized");
+    t.call(Method::POST, "/v1/auth/logout", Some(&token), None)
+        .await
+        .assert_error(401, "unauthorized");
+    assert_eq!(
+        t.call(Method::GET, "/v1/me", Some(&other), None)
+            .await
+            .status,
+        200,
+        "other sessions live on"
+    );
+}
+
+#[tokio::test]
+async fn a_session_expires_on_the_server() {
+    let t = common::start_with(|c| c.session_ttl = Duration::from_secs(2)).await;
+    let (_, token) = t.signed_in("f@a.test", Role::Owner, "a").await;
+    assert_eq!(
+        t.call(Method::GET, "/v1/me", Some(&token), None)
+            .await
+            .status,
+        200
+    );
+    // Waiting for the clock, not for readiness: the session's two seconds must pass.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let expired = t.call(Method::GET, "/v1/keys", Some(&token), None).await;
+    expired.assert_error(401, "unauthorized");
+    assert!(expired.message().contains("session"));
+}
+
+#[tokio::test]
+async fn a_taken_email_is_a_conflict() {
+    let t = common::start().await;
+    t.user("g@a.test", Role::Owner, "a").await;
+    let err = t
+        .service
+        .add_user("G@a.test", Role::Member, "b", "long enough")
+        .await
+        .expect_err("taken");
+    assert!(
+        matches!(err, keyhaven_service::ServiceError::DuplicateEmail),
+        "{err:?}"
+    );
+    let short = t
+        .service
+        .add_user("h@a.test", Role::Member, "b", "short")
+        .await
+        .expect_err("short");
+    assert!(short.to_string().contains("password"), "{short}");
+}

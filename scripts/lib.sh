@@ -1,0 +1,76 @@
+# Shared by scripts/run, scripts/test and scripts/bench: find the project, install what is
+# missing. Sourced, not run.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE="$ROOT/.cache"
+mkdir -p "$CACHE"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+APT_PACKAGES=(
+  libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
+  build-essential pkg-config libssl-dev curl
+  xvfb xauth webkit2gtk-driver gnome-keyring dbus-x11 libsecret-tools imagemagick x11-utils
+  python3 python3-venv xclip
+)
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root or sudo to install system packages: ${*}"
+  fi
+}
+
+ensure_apt() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing system packages: ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+ensure_toolchain() {
+  command -v cargo >/dev/null 2>&1 || die "Rust (cargo) is not installed: install it with rustup (https://rustup.rs), then run this again"
+  local node_major
+  node_major=$(node -p 'process.versions.node.split(".")[0]')
+  [ "$node_major" -ge 20 ] || die "Node.js 20 or newer is needed (found $(node --version))"
+}
+
+ensure_ui_deps() {
+  local stamp="$ROOT/ui/node_modules/.keyhaven-lock"
+  if [ ! -f "$stamp" ] || ! cmp -s "$ROOT/ui/package-lock.json" "$stamp"; then
+    say "installing UI packages (npm ci)"
+    (cd "$ROOT/ui" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$ROOT/ui/package-lock.json" "$stamp"
+  fi
+}
+
+build_ui() {
+  say "building the UI"
+  (cd "$ROOT/ui" && npm run --silent build)
+}
+
+ensure_tauri_driver() {
+  export PATH="$HOME/.cargo/bin:$PATH"
+  if ! command -v tauri-driver >/dev/null 2>&1; then
+    say "installing tauri-driver (cargo install, about a minute)"
+    cargo install tauri-driver --version '^2' --locked --quiet
+  fi
+}
+
+ensure_python_tools() {
+  local venv="$CACHE/venv"
+  if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import selenium' 2>/dev/null; then
+    say "installing the end-to-end test tools (selenium, pytest) into .cache/venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tests/e2e/requirements.txt"
+  fi
+  PYTHON="$venv/bin/python"
+}

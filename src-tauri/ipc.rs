@@ -1,0 +1,265 @@
+//! The one list of IPC commands. `ipc!` turns each line into a Tauri command that delegates to
+//! one function in [`crate::ops`], into the invoke handler, and into a typed TypeScript wrapper
+//! written by the `keyhaven-bindings` binary to `ui/src/ipc/bindings.ts`.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use keyhaven_api::KeyMeta;
+use keyhaven_core::{Account, ErrorKind, KeyView, ServiceRef};
+
+use crate::state::AppState;
+
+/// What the UI needs to draw its first screen.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct AppStatus {
+    pub profile: String,
+    pub accounts: Vec<Account>,
+    pub active_account_id: Option<String>,
+    pub local_service: LocalService,
+    /// Scopes offered by the New key dialog.
+    pub scopes: Vec<String>,
+    pub clipboard_clear_seconds: u32,
+    /// Set when the core could not start (for example no keychain): the window shows it.
+    pub startup_error: Option<IpcError>,
+}
+
+/// The key service embedded in the app.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct LocalService {
+    pub url: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct SignInRequest {
+    pub service: ServiceRef,
+    pub email: String,
+    /// Typed by the person; turned into a `Secret` at once and never stored.
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct AccountRef {
+    pub account_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct KeyRef {
+    pub account_id: String,
+    pub key_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct NewKeyRequest {
+    pub account_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    #[ts(optional)]
+    pub expires_at: Option<String>,
+    #[ts(optional)]
+    pub allowed_origins: Option<Vec<String>>,
+    #[ts(optional)]
+    pub allowed_ips: Option<Vec<String>>,
+    #[ts(optional)]
+    pub rate_limit_per_hour: Option<u32>,
+}
+
+/// The answer to a create: the secret, for the show-once dialog only. The UI keeps it in that
+/// dialog's local state and drops it when the dialog closes; it never enters a query cache.
+#[derive(Serialize, TS)]
+pub struct CreatedKeyOnce {
+    pub meta: KeyMeta,
+    pub secret_once: String,
+    pub stored_in_keychain: bool,
+}
+
+impl std::fmt::Debug for CreatedKeyOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedKeyOnce").field("meta", &self.meta).finish_non_exhaustive()
+    }
+}
+
+impl Drop for CreatedKeyOnce {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret_once);
+    }
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct Copied {
+    /// Seconds after which the clipboard is cleared, if it still holds the secret.
+    pub clears_in_seconds: u32,
+}
+
+/// An error as the UI sees it: a closed code to switch on and a sentence to show.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct IpcError {
+    pub code: ErrorKind,
+    pub message: String,
+}
+
+impl From<keyhaven_core::Error> for IpcError {
+    fn from(e: keyhaven_core::Error) -> Self {
+        IpcError { code: e.code(), message: e.to_string() }
+    }
+}
+
+/// One command's shape, for the bindings generator.
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub arg: Option<(&'static str, String)>,
+    pub ret: String,
+}
+
+macro_rules! ipc {
+    ($( $(#[$doc:meta])* $name:ident ( $($arg:ident : $argty:ty)? ) -> $ret:ty => $target:path; )*) => {
+        pub mod handlers {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                $(#[$doc])*
+                #[tauri::command]
+                #[tracing::instrument(skip_all, name = stringify!($name))]
+                pub async fn $name(
+                    state: tauri::State<'_, AppState>,
+                    $($arg: $argty)?
+                ) -> Result<$ret, IpcError> {
+                    $target(&state, $($arg)?).await.map_err(IpcError::from)
+                }
+            )*
+        }
+
+        /// The invoke handler for every declared command.
+        pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static {
+            tauri::generate_handler![$(handlers::$name),*]
+        }
+
+        /// Every declared command, in order.
+        pub fn specs() -> Vec<CommandSpec> {
+            vec![$(CommandSpec {
+                name: stringify!($name),
+                arg: ipc!(@arg $($arg : $argty)?),
+                ret: <$ret as TS>::name(),
+            }),*]
+        }
+    };
+    (@arg) => { None };
+    (@arg $arg:ident : $argty:ty) => { Some((stringify!($arg), <$argty as TS>::name())) };
+}
+
+ipc! {
+    /// Profile, accounts and the state of the local service.
+    app_status() -> AppStatus => crate::ops::app_status;
+    /// Signs in to a key service and makes the account active.
+    sign_in(req: SignInRequest) -> Account => crate::ops::sign_in;
+    /// Signs out and forgets the account's session.
+    sign_out(req: AccountRef) -> () => crate::ops::sign_out;
+    /// Makes an account the active one.
+    select_account(req: AccountRef) -> () => crate::ops::select_account;
+    /// The keys of an account, metadata only.
+    list_keys(req: AccountRef) -> Vec<KeyView> => crate::ops::list_keys;
+    /// Creates a key, stores its secret in the keychain and returns it this once.
+    create_key(req: NewKeyRequest) -> CreatedKeyOnce => crate::ops::create_key;
+    /// Revokes a key on its service and deletes its local secret.
+    revoke_key(req: KeyRef) -> () => crate::ops::revoke_key;
+    /// Copies a key's secret from the keychain to the clipboard, which clears itself.
+    copy_secret(req: KeyRef) -> Copied => crate::ops::copy_secret;
+}
+
+/// Every type the bindings declare, in dependency order.
+pub fn declarations() -> Vec<String> {
+    vec![
+        keyhaven_api::Role::decl(),
+        keyhaven_api::KeyStatus::decl(),
+        KeyMeta::decl(),
+        ErrorKind::decl(),
+        ServiceRef::decl(),
+        keyhaven_core::ConnectorKind::decl(),
+        Account::decl(),
+        KeyView::decl(),
+        IpcError::decl(),
+        LocalService::decl(),
+        AppStatus::decl(),
+        SignInRequest::decl(),
+        AccountRef::decl(),
+        KeyRef::decl(),
+        NewKeyRequest::decl(),
+        CreatedKeyOnce::decl(),
+        Copied::decl(),
+    ]
+}
+
+/// The TypeScript module the UI imports: every type, and one typed function per command.
+pub fn typescript_bindings() -> String {
+    let mut out = String::from(
+        "// Generated by `cargo run --bin keyhaven-bindings` from src-tauri/ipc.rs. Do not edit.\n\
+         import { invoke } from \"@tauri-apps/api/core\";\n\n",
+    );
+    for decl in declarations() {
+        out.push_str("export ");
+        out.push_str(&decl);
+        out.push_str("\n\n");
+    }
+    out.push_str("export const commands = {\n");
+    for spec in specs() {
+        let camel = camel_case(spec.name);
+        match &spec.arg {
+            Some((arg, ty)) => out.push_str(&format!(
+                "  {camel}: ({arg}: {ty}) => invoke<{ret}>(\"{name}\", {{ {arg} }}),\n",
+                ret = spec.ret,
+                name = spec.name
+            )),
+            None => out.push_str(&format!(
+                "  {camel}: () => invoke<{ret}>(\"{name}\"),\n",
+                ret = spec.ret,
+                name = spec.name
+            )),
+        }
+    }
+    out.push_str("};\n");
+    out
+}
+
+fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_list_names_exactly_the_declared_commands() {
+        let declared: Vec<&str> = specs().iter().map(|s| s.name).collect();
+        assert_eq!(declared, crate::command_names::COMMANDS);
+    }
+
+    #[test]
+    fn committed_bindings_match_the_declarations() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/ui/src/ipc/bindings.ts");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == typescript_bindings(),
+            "ui/src/ipc/bindings.ts is out of date: run `cargo run --bin keyhaven-bindings`"
+        );
+    }
+
+    #[test]
+    fn camel_case_converts_command_names() {
+        assert_eq!(camel_case("list_keys"), "listKeys");
+        assert_eq!(camel_case("app_status"), "appStatus");
+    }
+}

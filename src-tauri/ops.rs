@@ -1,0 +1,87 @@
+//! One function per command: each takes the state and the request and calls the core.
+
+use keyhaven_core::{Account, ClipboardGuard, KeyView, Secret};
+
+use crate::ipc::{
+    AccountRef, AppStatus, Copied, CreatedKeyOnce, IpcError, KeyRef, LocalService, NewKeyRequest,
+    SignInRequest,
+};
+use crate::state::{AppState, CLIPBOARD_CLEAR};
+
+type Result<T> = std::result::Result<T, IpcError>;
+
+pub async fn app_status(state: &AppState) -> Result<AppStatus> {
+    let local = LocalService { url: state.local.url(), error: state.local.error.clone() };
+    let scopes = keyhaven_api::DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect();
+    let clipboard_clear_seconds = CLIPBOARD_CLEAR.as_secs() as u32;
+    Ok(match state.core() {
+        Ok(core) => AppStatus {
+            profile: core.profile(),
+            accounts: core.accounts(),
+            active_account_id: core.active_account().map(|a| a.id),
+            local_service: local,
+            scopes,
+            clipboard_clear_seconds,
+            startup_error: None,
+        },
+        Err(_) => AppStatus {
+            profile: String::new(),
+            accounts: Vec::new(),
+            active_account_id: None,
+            local_service: local,
+            scopes,
+            clipboard_clear_seconds,
+            startup_error: state.startup_error(),
+        },
+    })
+}
+
+pub async fn sign_in(state: &AppState, req: SignInRequest) -> Result<Account> {
+    let password = Secret::new(req.password);
+    Ok(state.core()?.sign_in(req.service, req.email.trim(), password, false).await?)
+}
+
+pub async fn sign_out(state: &AppState, req: AccountRef) -> Result<()> {
+    Ok(state.core()?.sign_out(&req.account_id).await?)
+}
+
+pub async fn select_account(state: &AppState, req: AccountRef) -> Result<()> {
+    Ok(state.core()?.set_active_account(&req.account_id)?)
+}
+
+pub async fn list_keys(state: &AppState, req: AccountRef) -> Result<Vec<KeyView>> {
+    Ok(state.core()?.list_keys(&req.account_id).await?)
+}
+
+pub async fn create_key(state: &AppState, req: NewKeyRequest) -> Result<CreatedKeyOnce> {
+    let request = keyhaven_core::new_key_request(
+        req.name,
+        req.scopes,
+        req.expires_at.as_deref(),
+        req.allowed_origins,
+        req.allowed_ips,
+        req.rate_limit_per_hour,
+    )?;
+    let created = state.core()?.create_key(&req.account_id, request).await?;
+    Ok(CreatedKeyOnce {
+        meta: created.meta,
+        secret_once: created.secret.expose().to_owned(),
+        stored_in_keychain: created.stored_in_keychain,
+    })
+}
+
+pub async fn revoke_key(state: &AppState, req: KeyRef) -> Result<()> {
+    Ok(state.core()?.revoke_key(&req.account_id, &req.key_id).await?)
+}
+
+pub async fn copy_secret(state: &AppState, req: KeyRef) -> Result<Copied> {
+    let secret = state.core()?.key_secret(&req.account_id, &req.key_id).await?;
+    let mut guard = state.clipboard.lock().map_err(|_| IpcError::internal("the clipboard lock was poisoned"))?;
+    if guard.is_none() {
+        *guard = Some(ClipboardGuard::new()?);
+    }
+    if let Some(clipboard) = guard.as_mut() {
+        clipboard.copy_secret(&secret, CLIPBOARD_CLEAR)?;
+    }
+    Ok(Copied { clears_in_seconds: CLIPBOARD_CLEAR.as_secs() as u32 })
+}

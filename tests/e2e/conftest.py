@@ -1,0 +1,172 @@
+"""Fixtures for the end-to-end tests: the real key service on loopback, the real app window
+driven through tauri-driver and WebKitWebDriver, and the real Secret Service of the private
+D-Bus session that scripts/test starts."""
+
+import json
+import os
+import secrets
+import socket
+import string
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.options import ArgOptions
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / "target" / "debug"
+OUT = Path(os.environ.get("KEYHAVEN_TEST_OUTPUT", ROOT / "test-output"))
+NAMESPACE = os.environ.get("KEYHAVEN_KEYCHAIN_NAMESPACE", "dev.keyhaven.test")
+
+
+def random_password() -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(24))
+
+
+class Service:
+    """A keyhaven-service process on 127.0.0.1 with a database file of its own."""
+
+    def __init__(self, workdir: Path):
+        self.db = workdir / "service.db"
+        self.log = open(workdir / "service.log", "w+")
+        self.users = {}
+
+    def add_user(self, email: str, role: str = "owner", tenant: str = "acme") -> str:
+        password = random_password()
+        subprocess.run(
+            [BIN / "keyhaven-service", "user", "add", "--db", self.db, "--email", email, "--role", role, "--tenant", tenant],
+            input=password + "\n", text=True, check=True, capture_output=True,
+        )
+        self.users[email] = password
+        return password
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [BIN / "keyhaven-service", "serve", "--db", self.db, "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE, stderr=self.log, text=True,
+        )
+        first = self.proc.stdout.readline().strip()
+        assert first.startswith("listening on http://"), f"unexpected first line: {first!r}"
+        self.url = first.removeprefix("listening on ")
+        return self
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+def wait_for_port(port: int, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class App:
+    """The real Keyhaven window, through tauri-driver."""
+
+    def __init__(self, data_dir: Path, log_path: Path):
+        self.data_dir = data_dir
+        self.log_path = log_path
+        port, native = free_port(), free_port()
+        env = dict(os.environ, KEYHAVEN_DATA_DIR=str(data_dir), KEYHAVEN_LOG="info")
+        self.log = open(log_path, "w+")
+        self.driver_proc = subprocess.Popen(
+            ["tauri-driver", "--port", str(port), "--native-port", str(native)],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        wait_for_port(port)
+        options = ArgOptions()
+        options.set_capability("browserName", "wry")
+        options.set_capability("tauri:options", {"application": str(BIN / "keyhaven-app")})
+        self.driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=options)
+        self.wait = WebDriverWait(self.driver, 20)
+
+    def quit(self):
+        try:
+            self.driver.quit()
+        finally:
+            self.driver_proc.terminate()
+            self.driver_proc.wait(timeout=10)
+            self.log.close()
+
+    # -- finding things the way a person does: by their visible or accessible names --
+    def button(self, name: str, within: str = ""):
+        """A button by its accessible name; `within` narrows the search ("dialog" for the open dialog)."""
+        scope = "//div[@role='dialog']" if within == "dialog" else ""
+        xpath = f"{scope}//button[normalize-space(.)='{name}' or @aria-label='{name}']"
+        return self.wait.until(EC.element_to_be_clickable((By.XPATH, xpath)))
+
+    def field(self, label: str):
+        xpath = f"//label[span[normalize-space(.)='{label}']]//input | //input[@aria-label='{label}']"
+        return self.wait.until(EC.visibility_of_element_located((By.XPATH, xpath)))
+
+    def radio(self, label: str):
+        xpath = f"//label[normalize-space(.)='{label}']/input"
+        return self.wait.until(EC.element_to_be_clickable((By.XPATH, xpath)))
+
+    def text_of(self, css: str) -> str:
+        return self.wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, css))).text
+
+    def wait_text(self, text: str):
+        self.wait.until(EC.presence_of_element_located((By.XPATH, f"//*[contains(normalize-space(.), '{text}')]")))
+
+    def screenshot(self, name: str):
+        path = OUT / "screenshots" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The whole X screen, as a person sees it, and the webview as WebDriver renders it.
+        subprocess.run(["import", "-window", "root", str(path)], check=False, capture_output=True)
+        self.driver.save_screenshot(str(path.with_name(f"{name}-webview.png")))
+
+    def catalog(self) -> dict:
+        profiles = self.data_dir / "profiles"
+        catalogs = list(profiles.glob("*/catalog.json"))
+        assert len(catalogs) == 1, f"expected one profile, found {catalogs}"
+        return {"profile": catalogs[0].parent.name, **json.loads(catalogs[0].read_text())}
+
+
+def keychain_lookup(profile: str, entry: str) -> str | None:
+    """Reads an entry from the real Secret Service, as any other program on the desktop could."""
+    r = subprocess.run(
+        ["secret-tool", "lookup", "service", f"{NAMESPACE}/{profile}", "username", entry],
+        capture_output=True, text=True,
+    )
+    return r.stdout if r.returncode == 0 and r.stdout else None
+
+
+@pytest.fixture
+def workdir():
+    with tempfile.TemporaryDirectory(prefix="keyhaven-e2e-") as d:
+        yield Path(d)
+
+
+@pytest.fixture
+def service(workdir):
+    svc = Service(workdir)
+    yield svc
+    if hasattr(svc, "proc"):
+        svc.stop()
+
+
+@pytest.fixture
+def app(workdir):
+    a = App(workdir / "app-data", OUT / "logs" / "app.log")
+    yield a
+    a.quit()

@@ -1,0 +1,70 @@
+import { useState } from "react";
+import { toIpcError } from "./ipc";
+import { ErrorNote } from "./components/ErrorNote";
+import { Dialog } from "./components/Dialog";
+import { AccountList } from "./features/accounts/AccountList";
+import { SignInForm } from "./features/accounts/SignInForm";
+import { useAppStatus } from "./features/accounts/useAppStatus";
+import { KeysView } from "./features/keys/KeysView";
+
+export function App() {
+  const status = useAppStatus();
+  const [addingAccount, setAddingAccount] = useState(false);
+
+  if (status.isPending) {
+    return <main className="center muted">Starting Keyhaven…</main>;
+  }
+  if (status.isError) {
+    return (
+      <main className="center">
+        <ErrorNote error={toIpcError(status.error)} />
+      </main>
+    );
+  }
+  const s = status.data;
+  if (s.startup_error) {
+    return (
+      <main className="center narrow">
+        <h1>Keyhaven cannot start</h1>
+        <ErrorNote error={s.startup_error} />
+      </main>
+    );
+  }
+  const active = s.accounts.find((a) => a.id === s.active_account_id) ?? s.accounts[0] ?? null;
+
+  return (
+    <div className="shell">
+      <header className="topbar">
+        <span className="brand">Keyhaven</span>
+        <span className="profile" title="Profile">
+          Profile: <strong>{s.profile}</strong>
+        </span>
+        {s.local_service.error && <span className="warn-inline">{s.local_service.error}</span>}
+      </header>
+      {active ? (
+        <div className="body">
+          <AccountList
+            accounts={s.accounts}
+            activeId={active.id}
+            localUrl={s.local_service.url}
+            onAdd={() => setAddingAccount(true)}
+          />
+          <main className="main">
+            <KeysView key={active.id} account={active} scopes={s.scopes} clipboardSeconds={s.clipboard_clear_seconds} />
+          </main>
+        </div>
+      ) : (
+        <main className="center narrow">
+          <h1>Sign in to a key service</h1>
+          <p className="muted">Keyhaven keeps every secret in this computer's keychain.</p>
+          <SignInForm localUrl={s.local_service.url} onDone={() => undefined} />
+        </main>
+      )}
+      {addingAccount && (
+        <Dialog title="Add account" onClose={() => setAddingAccount(false)}>
+          <SignInForm localUrl={s.local_service.url} onDone={() => setAddingAccount(false)} />
+        </Dialog>
+      )}
+    </div>
+  );
+}

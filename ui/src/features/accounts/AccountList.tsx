@@ -1,0 +1,46 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { commands, type Account } from "../../ipc";
+import { serviceLabel } from "../../lib/format";
+import { appStatusKey } from "./useAppStatus";
+
+type Props = {
+  accounts: Account[];
+  activeId: string | null;
+  localUrl: string | null;
+  onAdd: () => void;
+};
+
+export function AccountList({ accounts, activeId, localUrl, onAdd }: Props) {
+  const queryClient = useQueryClient();
+  async function select(id: string) {
+    await commands.selectAccount({ account_id: id });
+    await queryClient.invalidateQueries({ queryKey: appStatusKey });
+  }
+  return (
+    <nav className="accounts" aria-label="Accounts">
+      <h2>Accounts</h2>
+      <ul>
+        {accounts.map((a) => (
+          <li key={a.id}>
+            <button
+              type="button"
+              className={a.id === activeId ? "account active" : "account"}
+              aria-current={a.id === activeId ? "true" : undefined}
+              onClick={() => select(a.id)}
+            >
+              <span className="account-email">{a.email}</span>
+              <span className="account-service">
+                {a.service.kind === "embedded" ? `Local service · ${serviceLabel(localUrl)}` : serviceLabel(a.service.url)}
+                {" · "}
+                {a.role}
+              </span>
+            </button>
+          </li>
+        ))}
+      </ul>
+      <button type="button" className="secondary wide" onClick={onAdd}>
+        Add account
+      </button>
+    </nav>
+  );
+}

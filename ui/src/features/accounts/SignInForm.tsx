@@ -1,0 +1,125 @@
+import { useState, type FormEvent } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import { commands, toIpcError, type IpcError, type ServiceRef } from "../../ipc";
+import { ErrorNote } from "../../components/ErrorNote";
+import { appStatusKey } from "./useAppStatus";
+
+type Props = { localUrl: string | null; onDone: () => void };
+
+/** Sign in to a key service: the local one on this computer, or one at a URL. */
+export function SignInForm({ localUrl, onDone }: Props) {
+  const queryClient = useQueryClient();
+  const [where, setWhere] = useState<"local" | "url">(localUrl ? "local" : "url");
+  const [url, setUrl] = useState("");
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<IpcError | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const urlProblem = where === "url" ? checkUrl(url) : null;
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    if (urlProblem) {
+      setError({ code: "validation", message: urlProblem });
+      return;
+    }
+    const service: ServiceRef = where === "local" ? { kind: "embedded" } : { kind: "url", url: url.trim() };
+    setBusy(true);
+    setError(null);
+    try {
+      await commands.signIn({ service, email, password });
+      setPassword("");
+      await queryClient.invalidateQueries({ queryKey: appStatusKey });
+      onDone();
+    } catch (err) {
+      setError(toIpcError(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form className="form" onSubmit={submit} aria-label="Sign in">
+      <fieldset className="choice">
+        <legend>Key service</legend>
+        <label>
+          <input
+            type="radio"
+            name="where"
+            checked={where === "local"}
+            disabled={!localUrl}
+            onChange={() => setWhere("local")}
+          />
+          Local service on this computer
+        </label>
+        <label>
+          <input type="radio" name="where" checked={where === "url"} onChange={() => setWhere("url")} />
+          Another service
+        </label>
+      </fieldset>
+      {where === "url" && (
+        <label className="field">
+          <span>Service URL</span>
+          <input
+            name="service-url"
+            value={url}
+            onChange={(e) => setUrl(e.target.value)}
+            placeholder="https://keys.example.com"
+            autoComplete="url"
+            spellCheck={false}
+            aria-invalid={url !== "" && urlProblem !== null}
+          />
+          {url !== "" && urlProblem && <small className="field-error">{urlProblem}</small>}
+        </label>
+      )}
+      <label className="field">
+        <span>Email</span>
+        <input
+          name="email"
+          type="email"
+          value={email}
+          onChange={(e) => setEmail(e.target.value)}
+          autoComplete="username"
+          required
+        />
+      </label>
+      <label className="field">
+        <span>Password</span>
+        <input
+          name="password"
+          type="password"
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+          autoComplete="current-password"
+          required
+        />
+      </label>
+      <ErrorNote error={error} />
+      <div className="actions">
+        <button type="submit" className="primary" disabled={busy}>
+          {busy ? "Signing in…" : "Sign in"}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+/** Why a service URL will be refused, or null. Plain http is for this computer only. */
+export function checkUrl(raw: string): string | null {
+  const text = raw.trim();
+  if (!text) return "Enter the service's URL.";
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return "That is not a URL: it should look like https://keys.example.com";
+  }
+  if (url.protocol === "https:") return null;
+  if (url.protocol === "http:") {
+    const host = url.hostname.replace(/^\[|\]$/g, "");
+    if (host === "localhost" || host === "::1" || /^127\./.test(host)) return null;
+    return "Plain http:// is only allowed for this computer (127.0.0.1 or localhost); use https://.";
+  }
+  return "The URL must start with https:// (or http:// for this computer).";
+}

@@ -1,0 +1,51 @@
+import { useState, type FormEvent } from "react";
+import type { KeyMeta } from "../../ipc";
+import { toIpcError, type IpcError } from "../../ipc";
+import { Dialog } from "../../components/Dialog";
+import { ErrorNote } from "../../components/ErrorNote";
+import { useRevokeKey } from "./useKeys";
+
+type Props = { accountId: string; meta: KeyMeta; onClose: () => void };
+
+/** Revoking cannot be undone, so the person types the key's name to confirm. */
+export function RevokeDialog({ accountId, meta, onClose }: Props) {
+  const revoke = useRevokeKey(accountId);
+  const [typed, setTyped] = useState("");
+  const [error, setError] = useState<IpcError | null>(null);
+  const matches = typed.trim() === meta.name;
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    if (!matches) return;
+    try {
+      await revoke.mutateAsync(meta.id);
+      onClose();
+    } catch (err) {
+      setError(toIpcError(err));
+    }
+  }
+
+  return (
+    <Dialog title="Revoke key" onClose={onClose}>
+      <form className="form" onSubmit={submit}>
+        <p>
+          <strong>{meta.name}</strong> (<code>{meta.prefix}…</code>) stops working at once, for every program that uses
+          it. This cannot be undone.
+        </p>
+        <label className="field">
+          <span>Type the key's name to confirm</span>
+          <input name="confirm-name" value={typed} onChange={(e) => setTyped(e.target.value)} autoFocus />
+        </label>
+        <ErrorNote error={error} />
+        <div className="actions">
+          <button type="button" className="secondary" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="danger" disabled={!matches || revoke.isPending}>
+            {revoke.isPending ? "Revoking…" : "Revoke"}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}

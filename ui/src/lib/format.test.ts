@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { relativeTime, serviceLabel, validateKeyName } from "./format";
+
+describe("relativeTime", () => {
+  const now = new Date("2026-01-01T12:00:00Z");
+  it("says never for a missing time", () => {
+    expect(relativeTime(null, now)).toBe("never");
+  });
+  it("describes the past and the future", () => {
+    expect(relativeTime("2026-01-01T11:57:00Z", now)).toBe("3 minutes ago");
+    expect(relativeTime("2026-01-03T12:00:00Z", now)).toBe("in 2 days");
+    expect(relativeTime("2026-01-01T12:00:00Z", now)).toBe("just now");
+  });
+  it("shows a dash for a malformed time", () => {
+    expect(relativeTime("not a time", now)).toBe("—");
+  });
+});
+
+describe("validateKeyName", () => {
+  it("refuses empty and overlong names", () => {
+    expect(validateKeyName("   ")).toMatch(/name/);
+    expect(validateKeyName("x".repeat(101))).toMatch(/100/);
+    expect(validateKeyName("deploy bot")).toBeNull();
+  });
+});
+
+describe("serviceLabel", () => {
+  it("shows the host of a URL", () => {
+    expect(serviceLabel("https://keys.example.com/")).toBe("keys.example.com");
+    expect(serviceLabel(null)).toBe("Local service");
+  });
+});

@@ -1,0 +1,41 @@
+/** "3 minutes ago", "in 2 days", or "never" — relative to `now`. */
+export function relativeTime(iso: string | null, now: Date = new Date()): string {
+  if (!iso) return "never";
+  const t = new Date(iso).getTime();
+  if (Number.isNaN(t)) return "—";
+  const seconds = Math.round((t - now.getTime()) / 1000);
+  const abs = Math.abs(seconds);
+  const units: [number, Intl.RelativeTimeFormatUnit][] = [
+    [60, "second"],
+    [3600, "minute"],
+    [86400, "hour"],
+    [86400 * 30, "day"],
+    [86400 * 365, "month"],
+  ];
+  const fmt = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+  if (abs < 45) return seconds <= 0 ? "just now" : "in a few seconds";
+  let divisor = 1;
+  for (const [limit, unit] of units) {
+    if (abs < limit) return fmt.format(Math.round(seconds / divisor), unit);
+    divisor = limit;
+  }
+  return fmt.format(Math.round(seconds / (86400 * 365)), "year");
+}
+
+/** Whether a name is acceptable to the service: 1 to 100 characters after trimming. */
+export function validateKeyName(name: string): string | null {
+  const trimmed = name.trim();
+  if (trimmed.length === 0) return "Give the key a name.";
+  if ([...trimmed].length > 100) return "A name has at most 100 characters.";
+  return null;
+}
+
+/** The host and port a service URL points at, for labels. */
+export function serviceLabel(url: string | null): string {
+  if (!url) return "Local service";
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
