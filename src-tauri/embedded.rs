@@ -13,25 +13,35 @@ pub struct LocalService {
 
 impl LocalService {
     pub fn not_started() -> LocalService {
-        LocalService { running: None, error: Some("The local key service was not started.".into()) }
+        LocalService {
+            running: None,
+            error: Some("The local key service was not started.".into()),
+        }
     }
 
     /// Starts the service unless `KEYHAVEN_NO_EMBEDDED_SERVICE` is set, and gives a profile
     /// with no account one on it.
     pub async fn start(core: &Keyhaven) -> LocalService {
         if std::env::var_os("KEYHAVEN_NO_EMBEDDED_SERVICE").is_some() {
-            return LocalService { running: None, error: None };
+            return LocalService {
+                running: None,
+                error: None,
+            };
         }
         let db = core.data_dir().join("local-service").join("keyhaven.db");
         let started = async {
             if let Some(dir) = db.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             }
             let service = Service::open(ServiceConfig::new(db.to_string_lossy()))
                 .await
                 .map_err(|e| format!("cannot open the local service's database: {e}"))?;
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-            let running = service.bind(addr).await.map_err(|e| format!("cannot listen on loopback: {e}"))?;
+            let running = service
+                .bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on loopback: {e}"))?;
             Ok::<_, String>((service, running))
         }
         .await;
@@ -43,11 +53,17 @@ impl LocalService {
                     Ok(()) => None,
                     Err(message) => Some(message),
                 };
-                LocalService { running: Some(running), error }
+                LocalService {
+                    running: Some(running),
+                    error,
+                }
             }
             Err(message) => {
                 tracing::error!("{message}");
-                LocalService { running: None, error: Some(message) }
+                LocalService {
+                    running: None,
+                    error: Some(message),
+                }
             }
         }
     }
@@ -64,11 +80,18 @@ async fn first_run_account(core: &Keyhaven, service: &Service) -> Result<(), Str
         return Ok(());
     }
     let profile = core.profile();
-    let tag = Alphanumeric.sample_string(&mut rand::thread_rng(), 6).to_lowercase();
+    let tag = Alphanumeric
+        .sample_string(&mut rand::thread_rng(), 6)
+        .to_lowercase();
     let email = format!("{profile}+{tag}@keyhaven.local");
     let password = Secret::new(Alphanumeric.sample_string(&mut rand::thread_rng(), 32));
     service
-        .add_user(&email, keyhaven_api::Role::Owner, &format!("{profile} (local)"), password.expose())
+        .add_user(
+            &email,
+            keyhaven_api::Role::Owner,
+            &format!("{profile} (local)"),
+            password.expose(),
+        )
         .await
         .map_err(|e| format!("cannot create the local account: {e}"))?;
     core.sign_in(ServiceRef::Embedded, &email, password, true)

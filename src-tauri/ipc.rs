@@ -72,11 +72,15 @@ pub struct CreatedKeyOnce {
     pub meta: KeyMeta,
     pub secret_once: String,
     pub stored_in_keychain: bool,
+    /// Why the keychain did not take the secret, when it did not.
+    pub keychain_error: Option<IpcError>,
 }
 
 impl std::fmt::Debug for CreatedKeyOnce {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreatedKeyOnce").field("meta", &self.meta).finish_non_exhaustive()
+        f.debug_struct("CreatedKeyOnce")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,9 +103,21 @@ pub struct IpcError {
     pub message: String,
 }
 
+impl IpcError {
+    pub fn internal(message: impl Into<String>) -> Self {
+        IpcError {
+            code: ErrorKind::Internal,
+            message: message.into(),
+        }
+    }
+}
+
 impl From<keyhaven_core::Error> for IpcError {
     fn from(e: keyhaven_core::Error) -> Self {
-        IpcError { code: e.code(), message: e.to_string() }
+        IpcError {
+            code: e.code(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -120,7 +136,7 @@ macro_rules! ipc {
             $(
                 $(#[$doc])*
                 #[tauri::command]
-                #[tracing::instrument(skip_all, name = stringify!($name))]
+                #[tracing::instrument(name = "ipc", skip_all, fields(command = stringify!($name)))]
                 pub async fn $name(
                     state: tauri::State<'_, AppState>,
                     $($arg: $argty)?

@@ -1,6 +1,7 @@
 //! The desktop shell: it starts the embedded key service, opens the core, and exposes the core
 //! to the web UI through the typed commands declared in [`ipc`]. No business logic lives here.
 
+#[cfg(test)]
 mod command_names;
 mod embedded;
 pub mod ipc;
@@ -38,5 +39,8 @@ pub fn run() {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYHAVEN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

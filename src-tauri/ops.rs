@@ -11,8 +11,14 @@ use crate::state::{AppState, CLIPBOARD_CLEAR};
 type Result<T> = std::result::Result<T, IpcError>;
 
 pub async fn app_status(state: &AppState) -> Result<AppStatus> {
-    let local = LocalService { url: state.local.url(), error: state.local.error.clone() };
-    let scopes = keyhaven_api::DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect();
+    let local = LocalService {
+        url: state.local.url(),
+        error: state.local.error.clone(),
+    };
+    let scopes = keyhaven_api::DEFAULT_SCOPES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let clipboard_clear_seconds = CLIPBOARD_CLEAR.as_secs() as u32;
     Ok(match state.core() {
         Ok(core) => AppStatus {
@@ -38,7 +44,10 @@ pub async fn app_status(state: &AppState) -> Result<AppStatus> {
 
 pub async fn sign_in(state: &AppState, req: SignInRequest) -> Result<Account> {
     let password = Secret::new(req.password);
-    Ok(state.core()?.sign_in(req.service, req.email.trim(), password, false).await?)
+    Ok(state
+        .core()?
+        .sign_in(req.service, req.email.trim(), password, false)
+        .await?)
 }
 
 pub async fn sign_out(state: &AppState, req: AccountRef) -> Result<()> {
@@ -67,21 +76,33 @@ pub async fn create_key(state: &AppState, req: NewKeyRequest) -> Result<CreatedK
         meta: created.meta,
         secret_once: created.secret.expose().to_owned(),
         stored_in_keychain: created.stored_in_keychain,
+        keychain_error: created.keychain_error.map(IpcError::from),
     })
 }
 
 pub async fn revoke_key(state: &AppState, req: KeyRef) -> Result<()> {
-    Ok(state.core()?.revoke_key(&req.account_id, &req.key_id).await?)
+    Ok(state
+        .core()?
+        .revoke_key(&req.account_id, &req.key_id)
+        .await?)
 }
 
 pub async fn copy_secret(state: &AppState, req: KeyRef) -> Result<Copied> {
-    let secret = state.core()?.key_secret(&req.account_id, &req.key_id).await?;
-    let mut guard = state.clipboard.lock().map_err(|_| IpcError::internal("the clipboard lock was poisoned"))?;
+    let secret = state
+        .core()?
+        .key_secret(&req.account_id, &req.key_id)
+        .await?;
+    let mut guard = state
+        .clipboard
+        .lock()
+        .map_err(|_| IpcError::internal("the clipboard lock was poisoned"))?;
     if guard.is_none() {
         *guard = Some(ClipboardGuard::new()?);
     }
     if let Some(clipboard) = guard.as_mut() {
         clipboard.copy_secret(&secret, CLIPBOARD_CLEAR)?;
     }
-    Ok(Copied { clears_in_seconds: CLIPBOARD_CLEAR.as_secs() as u32 })
+    Ok(Copied {
+        clears_in_seconds: CLIPBOARD_CLEAR.as_secs() as u32,
+    })
 }

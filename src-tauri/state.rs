@@ -32,7 +32,11 @@ impl AppState {
         if let Err(e) = &core {
             tracing::error!(code = ?e.code, "the core did not start: {}", e.message);
         }
-        AppState { core, local, clipboard: Mutex::new(None) }
+        AppState {
+            core,
+            local,
+            clipboard: Mutex::new(None),
+        }
     }
 
     pub fn core(&self) -> Result<&Keyhaven, IpcError> {

@@ -8,7 +8,9 @@ fn main() {
     let current = std::fs::read_to_string(path).unwrap_or_default();
     if check {
         if current != fresh {
-            eprintln!("ui/src/ipc/bindings.ts is out of date: run `cargo run --bin keyhaven-bindings`");
+            eprintln!(
+                "ui/src/ipc/bindings.ts is out of date: run `cargo run --bin keyhaven-bindings`"
+            );
             std::process::exit(1);
         }
         return;
@@ -19,5 +21,5 @@ fn main() {
             std::process::exit(1);
         }
     }
-    println!("ui/src/ipc/bindings.ts is up to date");
+    println!("ui/src/ipc/bindings.ts written");
 }

@@ -63,6 +63,15 @@ class Service:
         self.log.close()
 
 
+def xq(text: str) -> str:
+    """`text` as an XPath string literal, whatever quotes it holds."""
+    if "'" not in text:
+        return f"'{text}'"
+    if '"' not in text:
+        return f'"{text}"'
+    return "concat(" + ", \"'\", ".join(f"'{part}'" for part in text.split("'")) + ")"
+
+
 def wait_for_port(port: int, timeout: float = 30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -111,22 +120,34 @@ class App:
     def button(self, name: str, within: str = ""):
         """A button by its accessible name; `within` narrows the search ("dialog" for the open dialog)."""
         scope = "//div[@role='dialog']" if within == "dialog" else ""
-        xpath = f"{scope}//button[normalize-space(.)='{name}' or @aria-label='{name}']"
+        xpath = f"{scope}//button[normalize-space(.)={xq(name)} or @aria-label={xq(name)}]"
         return self.wait.until(EC.element_to_be_clickable((By.XPATH, xpath)))
 
     def field(self, label: str):
-        xpath = f"//label[span[normalize-space(.)='{label}']]//input | //input[@aria-label='{label}']"
+        xpath = f"//label[span[normalize-space(.)={xq(label)}]]//input | //input[@aria-label={xq(label)}]"
         return self.wait.until(EC.visibility_of_element_located((By.XPATH, xpath)))
 
+    def type(self, label: str, text: str):
+        """Types into a labelled field as a person would, and waits until the field holds it
+        (WebKitWebDriver delivers key events asynchronously)."""
+        field = self.field(label)
+        field.click()
+        field.send_keys(text)
+        self.wait.until(lambda _: field.get_attribute("value") == text)
+        return field
+
     def radio(self, label: str):
-        xpath = f"//label[normalize-space(.)='{label}']/input"
+        xpath = f"//label[normalize-space(.)={xq(label)}]/input"
         return self.wait.until(EC.element_to_be_clickable((By.XPATH, xpath)))
 
     def text_of(self, css: str) -> str:
-        return self.wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, css))).text
+        """The text of the first element matching `css`, once it is shown. Uses textContent:
+        WebKitWebDriver's rendered-text leaves out text clipped with an ellipsis."""
+        element = self.wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+        return " ".join((element.get_attribute("textContent") or "").split())
 
     def wait_text(self, text: str):
-        self.wait.until(EC.presence_of_element_located((By.XPATH, f"//*[contains(normalize-space(.), '{text}')]")))
+        self.wait.until(EC.presence_of_element_located((By.XPATH, f"//*[contains(normalize-space(.), {xq(text)})]")))
 
     def screenshot(self, name: str):
         path = OUT / "screenshots" / f"{name}.png"
@@ -165,8 +186,18 @@ def service(workdir):
         svc.stop()
 
 
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, "rep_" + report.when, report)
+
+
 @pytest.fixture
-def app(workdir):
+def app(request, workdir):
     a = App(workdir / "app-data", OUT / "logs" / "app.log")
     yield a
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        a.screenshot(f"FAILED-{request.node.name}")
     a.quit()

@@ -38,15 +38,15 @@ def test_sign_in_create_list_ping_revoke(service, app, workdir):
 
     # First run: the window opens on a working account on the local key service.
     app.wait_text("No keys yet")
-    assert "Local service" in app.text_of("nav.accounts")
+    assert "This computer" in app.text_of("nav.accounts")
     app.screenshot("01-first-run-local-account")
 
     # Sign in to the service on loopback.
     app.button("Add account").click()
     app.radio("Another service").click()
-    app.field("Service URL").send_keys(service.url)
-    app.field("Email").send_keys(email)
-    app.field("Password").send_keys(password)
+    app.type("Service URL", service.url)
+    app.type("Email", email)
+    app.type("Password", password)
     app.screenshot("02-add-account")
     app.button("Sign in", within="dialog").click()
     app.wait.until(lambda d: email in app.text_of("nav.accounts") and not d.find_elements(By.CSS_SELECTOR, "[role=dialog]"))
@@ -54,7 +54,7 @@ def test_sign_in_create_list_ping_revoke(service, app, workdir):
 
     # Create a key with two scopes.
     app.button("New key").click()
-    app.field("Name").send_keys("deploy bot")
+    app.type("Name", "deploy bot")
     app.driver.find_element(By.XPATH, "//label[normalize-space(.)='write']/input").click()
     app.screenshot("03-new-key")
     app.button("Create", within="dialog").click()
@@ -85,10 +85,10 @@ def test_sign_in_create_list_ping_revoke(service, app, workdir):
 
     # Revoke it behind a typed confirmation; the service refuses it from then on.
     app.button("Revoke deploy bot").click()
-    confirm = app.field("Type the key's name to confirm")
+    app.field("Type the key's name to confirm")
     # The Revoke button stays disabled until the name is typed.
     assert not app.driver.find_element(By.XPATH, "//div[@role='dialog']//button[normalize-space(.)='Revoke']").is_enabled()
-    confirm.send_keys("deploy bot")
+    app.type("Type the key's name to confirm", "deploy bot")
     app.screenshot("06-revoke-confirm")
     app.button("Revoke", within="dialog").click()
     app.wait.until(lambda d: d.find_element(By.XPATH, "//tr[td[normalize-space(.)='deploy bot']]").get_attribute("data-status") == "revoked")

@@ -1,1 +1,25 @@
+//! Keyhaven's core: profiles and accounts ([`catalog`]), secrets at rest ([`vault`]), key
+//! services ([`connector`]), the clipboard ([`clipboard`]) and the [`Keyhaven`] facade that the
+//! desktop app and the CLI share. No Tauri dependency.
+//!
+//! Secrets are [`Secret`]s: wiped on drop, never printable or serialisable. They live in the OS
+//! keychain (through [`Vault`]) and nowhere else on disk.
 
+mod app;
+pub mod catalog;
+pub mod clipboard;
+pub mod connector;
+pub mod error;
+pub mod secret;
+pub mod vault;
+
+pub use app::{
+    new_key_request, validate_create_request, CoreConfig, CreatedKeyView, KeyView, Keyhaven,
+    VaultChoice, ENV_DATA_DIR, ENV_KEYCHAIN_NAMESPACE,
+};
+pub use catalog::{Account, ConnectorKind, ServiceRef};
+pub use clipboard::ClipboardGuard;
+pub use connector::{AnyConnector, Capabilities, Connector, NativeConnector};
+pub use error::{AuthFailure, Error, ErrorKind, ErrorPayload, KeychainOp, Result};
+pub use secret::Secret;
+pub use vault::Vault;

@@ -28,12 +28,21 @@ export function AccountList({ accounts, activeId, localUrl, onAdd }: Props) {
               aria-current={a.id === activeId ? "true" : undefined}
               onClick={() => select(a.id)}
             >
-              <span className="account-email">{a.email}</span>
-              <span className="account-service">
-                {a.service.kind === "embedded" ? `Local service · ${serviceLabel(localUrl)}` : serviceLabel(a.service.url)}
-                {" · "}
-                {a.role}
-              </span>
+              {a.service.kind === "embedded" ? (
+                <>
+                  <span className="account-email">This computer</span>
+                  <span className="account-service" title={a.email}>
+                    Local service{localUrl ? "" : " (not running)"} · {a.role}
+                  </span>
+                </>
+              ) : (
+                <>
+                  <span className="account-email">{a.email}</span>
+                  <span className="account-service">
+                    {serviceLabel(a.service.url)} · {a.role}
+                  </span>
+                </>
+              )}
             </button>
           </li>
         ))}

@@ -14,7 +14,7 @@ type Props = {
 };
 
 /** The secret as this dialog holds it: only here, only until the dialog closes. */
-type Shown = { meta: KeyMeta; secret: string; stored: boolean };
+type Shown = { meta: KeyMeta; secret: string; stored: boolean; keychainError: IpcError | null };
 
 export function NewKeyDialog({ accountId, scopes, clipboardSeconds, onClose }: Props) {
   const queryClient = useQueryClient();
@@ -41,7 +41,12 @@ export function NewKeyDialog({ accountId, scopes, clipboardSeconds, onClose }: P
     setError(null);
     try {
       const created = await commands.createKey({ account_id: accountId, name: name.trim(), scopes: chosen });
-      setShown({ meta: created.meta, secret: created.secret_once, stored: created.stored_in_keychain });
+      setShown({
+        meta: created.meta,
+        secret: created.secret_once,
+        stored: created.stored_in_keychain,
+        keychainError: created.keychain_error,
+      });
       await queryClient.invalidateQueries({ queryKey: keysKey(accountId) });
     } catch (err) {
       setError(toIpcError(err));
@@ -76,8 +81,9 @@ export function NewKeyDialog({ accountId, scopes, clipboardSeconds, onClose }: P
           {shown.secret}
         </code>
         <p className={shown.stored ? "stored ok" : "stored warn"} data-testid="keychain-state">
-          {shown.stored ? "✓ Stored in keychain" : "Not stored in the keychain: copy it now or it is lost."}
+          {shown.stored ? "✓ Stored in keychain" : "Not stored in the keychain: select the secret and copy it now, or it is lost."}
         </p>
+        {shown.keychainError && <ErrorNote error={shown.keychainError} />}
         {copied && (
           <p className="note" role="status">
             {copied}

@@ -1,0 +1,226 @@
+//! The built `keyhaven` binary against the real key service on loopback and the real Secret
+//! Service, after signing in through the core (as the app does). Run inside a private D-Bus
+//! session with an unlocked gnome-keyring, e.g.
+//! `crates/core/with-secret-service.sh cargo test -p keyhaven-cli`.
+
+use std::path::Path;
+use std::process::Output;
+
+use keyhaven_api::{CreateKeyRequest, Role};
+use keyhaven_core::vault::names;
+use keyhaven_core::{CoreConfig, Keyhaven, Secret, ServiceRef, Vault, VaultChoice};
+use keyhaven_service::{Service, ServiceConfig};
+
+const PASSWORD: &str = "correct horse battery staple";
+const HOW_TO_RUN: &str = "This test needs a real Secret Service: run it as\n  crates/core/with-secret-service.sh cargo test -p keyhaven-cli\n(a dbus-run-session with an unlocked gnome-keyring-daemon --components=secrets)";
+
+async fn keyhaven(data: &Path, namespace: &str, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_keyhaven"))
+        .args(args)
+        .env("KEYHAVEN_DATA_DIR", data)
+        .env("KEYHAVEN_KEYCHAIN_NAMESPACE", namespace)
+        .env_remove("KEYHAVEN_LOG")
+        .output()
+        .await
+        .expect("run keyhaven")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn namespace() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!(
+        "dev.keyhaven.test-cli-{:012x}",
+        h.finish() & 0xffff_ffff_ffff
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_list_and_profile_show_use_the_apps_sign_in() {
+    let namespace = namespace();
+    if let Err(e) = Vault::secret_service(&namespace) {
+        panic!("No Secret Service ({e}).\n{HOW_TO_RUN}");
+    }
+    let service_dir = tempfile::tempdir().expect("tempdir");
+    let mut config = ServiceConfig::new(service_dir.path().join("svc.db").to_string_lossy());
+    config.key_prefix = "kh_test_".into();
+    let service = Service::open(config).await.expect("service");
+    service
+        .add_user("ann@example.com", Role::Owner, "Acme", PASSWORD)
+        .await
+        .expect("user");
+    let running = service
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("bind");
+
+    let data = tempfile::tempdir().expect("tempdir");
+
+    // Before any sign-in: a clear error naming the profile.
+    let out = keyhaven(data.path(), &namespace, &["keys", "list"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("No account in profile"), "{err}");
+    assert!(err.contains("Open the Keyhaven app"), "{err}");
+
+    // Sign in and create keys through the core, as the app would.
+    let core = Keyhaven::open(CoreConfig {
+        data_dir: data.path().to_path_buf(),
+        keychain_namespace: namespace.clone(),
+        vault: VaultChoice::SecretService,
+    })
+    .await
+    .expect("core");
+    let account = core
+        .sign_in(
+            ServiceRef::Url { url: running.url() },
+            "ann@example.com",
+            Secret::new(PASSWORD.into()),
+            false,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("sign in: {e}\n{HOW_TO_RUN}"));
+    let mut secrets = Vec::new();
+    let mut key_ids = Vec::new();
+    for name in ["billing-export", "ci deploy"] {
+        let request = CreateKeyRequest {
+            name: name.into(),
+            scopes: vec!["read".into(), "write".into()],
+            ..Default::default()
+        };
+        let created = core
+            .create_key(&account.id, request)
+            .await
+            .expect("create key");
+        assert!(created.stored_in_keychain);
+        key_ids.push(created.meta.id.clone());
+        secrets.push(created.secret);
+    }
+
+    // The table lists both keys, with their columns, and no secret.
+    let out = keyhaven(data.path(), &namespace, &["keys", "list"]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let header = stdout.lines().next().expect("header");
+    for col in ["NAME", "PREFIX", "SCOPES", "STATUS", "LAST USED", "EXPIRES"] {
+        assert!(header.contains(col), "{header}");
+    }
+    for name in ["billing-export", "ci deploy"] {
+        assert!(stdout.contains(name), "{stdout}");
+    }
+    assert!(stdout.contains("read,write"), "{stdout}");
+    assert!(stdout.contains("active"), "{stdout}");
+    for secret in &secrets {
+        assert!(
+            stdout.contains(&secret.expose()[..12]),
+            "the prefix is shown"
+        );
+        assert!(!stdout.contains(secret.expose()), "a secret was printed");
+    }
+
+    // JSON, for scripts; the account can be named and the profile given.
+    let profile = core.profile();
+    let out = keyhaven(
+        data.path(),
+        &namespace,
+        &[
+            "keys",
+            "list",
+            "--json",
+            "--account",
+            &account.id,
+            "--profile",
+            &profile,
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mut names: Vec<&str> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|k| k["meta"]["name"].as_str().expect("name"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["billing-export", "ci deploy"]);
+    assert!(listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .all(|k| k["stored_locally"] == true));
+    for secret in &secrets {
+        assert!(!text(&out.stdout).contains(secret.expose()));
+    }
+
+    // profile show: the profile and its active account.
+    let out = keyhaven(data.path(), &namespace, &["profile", "show"]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert!(stdout.contains(&format!("Profile: {profile}")), "{stdout}");
+    assert!(stdout.contains("ann@example.com"), "{stdout}");
+    assert!(stdout.contains(&account.id), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with('*') && l.contains(&account.id)),
+        "{stdout}"
+    );
+    let out = keyhaven(data.path(), &namespace, &["profile", "show", "--json"]).await;
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(shown["profile"], profile.as_str());
+    assert_eq!(shown["active_account"], account.id.as_str());
+
+    // Errors: an unknown profile or account, with exit codes scripts can test.
+    let out = keyhaven(
+        data.path(),
+        &namespace,
+        &["keys", "list", "--profile", "nobody"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("profile nobody"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = keyhaven(
+        data.path(),
+        &namespace,
+        &["keys", "list", "--profile", "Bad/Name"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let out = keyhaven(
+        data.path(),
+        &namespace,
+        &["keys", "list", "--account", "acc_nope"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3));
+    let out = keyhaven(data.path(), &namespace, &["keys", "frobnicate"]).await;
+    assert_eq!(out.status.code(), Some(2));
+
+    // A signed-out account: told to sign in again.
+    core.sign_out(&account.id).await.expect("sign out");
+    let out = keyhaven(data.path(), &namespace, &["keys", "list"]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("sign in again"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Leave the keyring clean.
+    for id in &key_ids {
+        core.vault()
+            .delete(&profile, &names::key(&account.id, id))
+            .await
+            .expect("cleanup");
+    }
+    running.shutdown().await;
+}

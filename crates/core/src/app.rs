@@ -1,0 +1,995 @@
+//! [`Keyhaven`]: the facade the desktop app and the CLI use. It ties the catalog (accounts), the
+//! vault (secrets) and the connectors (key services) together for the active profile.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use chrono::Utc;
+use keyhaven_api::{CreateKeyRequest, KeyMeta, PingResponse};
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::catalog::{
+    default_profile_name, validate_profile_name, Account, CatalogStore, ConnectorKind,
+    ProfileCatalog, ServiceRef, State,
+};
+use crate::connector::{check_service_url, http_client, AnyConnector, Connector};
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::vault::{names, validate_namespace, Vault, DEFAULT_NAMESPACE};
+
+/// Environment variable naming the data folder (default: the platform's data folder + `keyhaven`).
+pub const ENV_DATA_DIR: &str = "KEYHAVEN_DATA_DIR";
+/// Environment variable naming the keychain namespace (default: `dev.keyhaven.app`).
+pub const ENV_KEYCHAIN_NAMESPACE: &str = "KEYHAVEN_KEYCHAIN_NAMESPACE";
+
+const MAX_EMAIL_CHARS: usize = 254;
+
+/// Where secrets are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VaultChoice {
+    /// The OS keychain: Secret Service on Linux, the Keychain on macOS, Credential Manager on
+    /// Windows.
+    SecretService,
+    /// This process's memory, for tests.
+    InMemory,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreConfig {
+    pub data_dir: PathBuf,
+    pub keychain_namespace: String,
+    pub vault: VaultChoice,
+}
+
+impl CoreConfig {
+    /// `KEYHAVEN_DATA_DIR` (else the platform data folder + `keyhaven`) and
+    /// `KEYHAVEN_KEYCHAIN_NAMESPACE` (else `dev.keyhaven.app`), with the OS keychain.
+    pub fn from_env() -> Result<CoreConfig> {
+        let data_dir = match std::env::var_os(ENV_DATA_DIR) {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => match dirs::data_dir() {
+                Some(dir) => dir.join("keyhaven"),
+                None => {
+                    return Err(Error::NoDataDir {
+                        problem: "this system reports no data folder".to_string(),
+                    })
+                }
+            },
+        };
+        let keychain_namespace = match std::env::var(ENV_KEYCHAIN_NAMESPACE) {
+            Ok(ns) if !ns.is_empty() => ns,
+            _ => DEFAULT_NAMESPACE.to_string(),
+        };
+        validate_namespace(&keychain_namespace)?;
+        Ok(CoreConfig {
+            data_dir,
+            keychain_namespace,
+            vault: VaultChoice::SecretService,
+        })
+    }
+}
+
+/// A key as the UI lists it: the service's metadata, and whether this machine holds its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct KeyView {
+    pub meta: KeyMeta,
+    pub stored_locally: bool,
+}
+
+/// A key just created. `secret` is shown once; when the keychain refused it,
+/// `stored_in_keychain` is false and `keychain_error` says why, so the person can save it now.
+#[derive(Debug)]
+pub struct CreatedKeyView {
+    pub meta: KeyMeta,
+    pub secret: Secret,
+    pub stored_in_keychain: bool,
+    pub keychain_error: Option<Error>,
+}
+
+struct Loaded {
+    profile: String,
+    catalog: ProfileCatalog,
+}
+
+struct Inner {
+    store: CatalogStore,
+    vault: Vault,
+    http: reqwest::Client,
+    loaded: RwLock<Loaded>,
+    embedded_url: RwLock<Option<String>>,
+    /// Serialises catalog read-modify-write cycles in this process.
+    catalog_writes: Mutex<()>,
+    /// One transparent re-login at a time.
+    renewing: tokio::sync::Mutex<()>,
+}
+
+/// The core, for one profile at a time. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Keyhaven {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Keyhaven {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyhaven")
+            .field("data_dir", &self.inner.store.data_dir())
+            .field("profile", &self.profile())
+            .field("vault", &self.inner.vault)
+            .finish()
+    }
+}
+
+impl Keyhaven {
+    /// Opens the active profile (creating the default one, named after the OS user, on first
+    /// run). Does not need the keychain: vault errors surface on the calls that use it.
+    pub async fn open(config: CoreConfig) -> Result<Keyhaven> {
+        Keyhaven::open_inner(config, None).await
+    }
+
+    /// Opens `profile` for this process without changing which profile is active for others.
+    /// Fails with `NotFound` if the profile does not exist.
+    pub async fn open_profile(config: CoreConfig, profile: &str) -> Result<Keyhaven> {
+        Keyhaven::open_inner(config, Some(profile)).await
+    }
+
+    async fn open_inner(config: CoreConfig, only: Option<&str>) -> Result<Keyhaven> {
+        let vault = match config.vault {
+            VaultChoice::SecretService => {
+                Vault::secret_service_deferred(&config.keychain_namespace)?
+            }
+            VaultChoice::InMemory => Vault::in_memory(),
+        };
+        let store = CatalogStore::new(config.data_dir);
+        let profile = match only {
+            Some(name) => {
+                validate_profile_name(name)?;
+                if !store.profile_exists(name)? {
+                    return Err(Error::not_found(format!("profile {name}")));
+                }
+                name.to_string()
+            }
+            None => {
+                let state = store.load_state()?;
+                let profile = state
+                    .active_profile
+                    .filter(|p| validate_profile_name(p).is_ok())
+                    .unwrap_or_else(default_profile_name);
+                if !store.profile_exists(&profile)? {
+                    store.save_profile(&profile, &ProfileCatalog::default())?;
+                }
+                if store.load_state()?.active_profile.as_deref() != Some(profile.as_str()) {
+                    store.save_state(&State {
+                        active_profile: Some(profile.clone()),
+                    })?;
+                }
+                profile
+            }
+        };
+        let catalog = store.load_profile(&profile)?;
+        tracing::debug!(profile = %profile, accounts = catalog.accounts.len(), "core opened");
+        Ok(Keyhaven {
+            inner: Arc::new(Inner {
+                store,
+                vault,
+                http: http_client()?,
+                loaded: RwLock::new(Loaded { profile, catalog }),
+                embedded_url: RwLock::new(None),
+                catalog_writes: Mutex::new(()),
+                renewing: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The active profile's name.
+    pub fn profile(&self) -> String {
+        self.read().profile.clone()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.inner.store.data_dir()
+    }
+
+    /// The vault this core uses.
+    pub fn vault(&self) -> &Vault {
+        &self.inner.vault
+    }
+
+    /// Profiles that exist on this machine, sorted.
+    pub fn profiles(&self) -> Result<Vec<String>> {
+        self.inner.store.profiles()
+    }
+
+    /// Makes `name` the active profile, here and for later starts, creating it if needed.
+    pub fn switch_profile(&self, name: &str) -> Result<()> {
+        validate_profile_name(name)?;
+        let _writing = self.catalog_lock();
+        if !self.inner.store.profile_exists(name)? {
+            self.inner
+                .store
+                .save_profile(name, &ProfileCatalog::default())?;
+        }
+        let catalog = self.inner.store.load_profile(name)?;
+        self.inner.store.save_state(&State {
+            active_profile: Some(name.to_string()),
+        })?;
+        *self.write() = Loaded {
+            profile: name.to_string(),
+            catalog,
+        };
+        Ok(())
+    }
+
+    /// The URL of the app's embedded key service, which changes at every launch.
+    pub fn set_embedded_url(&self, url: Option<String>) {
+        let mut slot = self
+            .inner
+            .embedded_url
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        *slot = url;
+    }
+
+    pub fn accounts(&self) -> Vec<Account> {
+        self.read().catalog.accounts.clone()
+    }
+
+    pub fn active_account(&self) -> Option<Account> {
+        self.read().catalog.active().cloned()
+    }
+
+    pub fn account(&self, id: &str) -> Result<Account> {
+        self.read()
+            .catalog
+            .account(id)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("account {id} in profile {}", self.profile())))
+    }
+
+    pub fn set_active_account(&self, id: &str) -> Result<()> {
+        let profile = self.profile();
+        self.update_catalog(|catalog| {
+            if catalog.account(id).is_none() {
+                return Err(Error::not_found(format!(
+                    "account {id} in profile {profile}"
+                )));
+            }
+            catalog.active_account = Some(id.to_string());
+            Ok(())
+        })
+    }
+
+    /// Signs in, keeps the session token in the keychain (and the password, if asked), records
+    /// the account (the same service and email update the existing one) and makes it active.
+    pub async fn sign_in(
+        &self,
+        service: ServiceRef,
+        email: &str,
+        password: Secret,
+        remember_password: bool,
+    ) -> Result<Account> {
+        let email = email.trim();
+        if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS || !email.contains('@') {
+            return Err(Error::validation(
+                "email",
+                "enter the email address you sign in with",
+            ));
+        }
+        if password.is_empty() {
+            return Err(Error::validation("password", "is empty"));
+        }
+        let service = normalize_service(service)?;
+        let connector = self.connector(&service, ConnectorKind::Native)?;
+        let session = connector.login(email, &password).await?;
+        let profile = self.profile();
+        let existing = self
+            .read()
+            .catalog
+            .accounts
+            .iter()
+            .find(|a| a.service == service && a.email.eq_ignore_ascii_case(email))
+            .cloned();
+        let id = existing
+            .as_ref()
+            .map(|a| a.id.clone())
+            .unwrap_or_else(new_account_id);
+        let vault = &self.inner.vault;
+        let stored = async {
+            vault
+                .put(&profile, &names::session(&id), &session.token)
+                .await?;
+            if remember_password {
+                vault.put(&profile, &names::password(&id), &password).await
+            } else {
+                vault.delete(&profile, &names::password(&id)).await
+            }
+        }
+        .await;
+        if let Err(e) = stored {
+            if connector.logout(&session.token).await.is_err() {
+                tracing::debug!("could not end the session the keychain refused to keep");
+            }
+            return Err(e);
+        }
+        let account = Account {
+            id: id.clone(),
+            label: account_label(&service, email),
+            service,
+            email: email.to_string(),
+            user_id: session.user.id.clone(),
+            role: session.user.role,
+            tenant_id: session.user.tenant_id.clone(),
+            connector: ConnectorKind::Native,
+            created_at: existing.map(|a| a.created_at).unwrap_or_else(Utc::now),
+            remember_password,
+        };
+        let saved = account.clone();
+        self.update_catalog(move |catalog| {
+            catalog.upsert(saved);
+            catalog.active_account = Some(id);
+            Ok(())
+        })?;
+        tracing::info!(account = %account.id, role = account.role.as_str(), "signed in");
+        Ok(account)
+    }
+
+    /// Ends the session on the service (best effort) and forgets the session token and any
+    /// remembered password. The account stays in the profile, signed out.
+    pub async fn sign_out(&self, account_id: &str) -> Result<()> {
+        let account = self.account(account_id)?;
+        let profile = self.profile();
+        let vault = &self.inner.vault;
+        if let Some(token) = vault.get(&profile, &names::session(&account.id)).await? {
+            match self.connector_for(&account) {
+                Ok(connector) => {
+                    if let Err(e) = connector.logout(&token).await {
+                        tracing::debug!(code = ?e.code(), "logout on the service failed; the local session is removed anyway");
+                    }
+                }
+                Err(e) => tracing::debug!(code = ?e.code(), "service unreachable for logout"),
+            }
+        }
+        vault.delete(&profile, &names::session(&account.id)).await?;
+        vault
+            .delete(&profile, &names::password(&account.id))
+            .await?;
+        tracing::info!(account = %account.id, "signed out");
+        Ok(())
+    }
+
+    /// The account's keys, with whether this machine holds each secret.
+    pub async fn list_keys(&self, account_id: &str) -> Result<Vec<KeyView>> {
+        let metas = self
+            .with_session(
+                account_id,
+                |c, token| async move { c.list_keys(&token).await },
+            )
+            .await?;
+        let names = metas
+            .iter()
+            .map(|m| names::key(account_id, &m.id))
+            .collect();
+        let stored = self
+            .inner
+            .vault
+            .contains_each(&self.profile(), names)
+            .await?;
+        Ok(metas
+            .into_iter()
+            .zip(stored)
+            .map(|(meta, stored_locally)| KeyView {
+                meta,
+                stored_locally,
+            })
+            .collect())
+    }
+
+    /// Creates a key on the service and stores its secret in the keychain (read back and
+    /// compared). If the keychain refuses, the key is still returned with its secret, marked
+    /// not stored, so it is not lost.
+    pub async fn create_key(
+        &self,
+        account_id: &str,
+        request: CreateKeyRequest,
+    ) -> Result<CreatedKeyView> {
+        validate_create_request(&request)?;
+        let new = self
+            .with_session(account_id, |c, token| {
+                let request = request.clone();
+                async move { c.create_key(&token, &request).await }
+            })
+            .await?;
+        let name = names::key(account_id, &new.meta.id);
+        let (stored_in_keychain, keychain_error) = match self
+            .inner
+            .vault
+            .put(&self.profile(), &name, &new.secret)
+            .await
+        {
+            Ok(()) => (true, None),
+            Err(e) => {
+                tracing::warn!(key_id = %new.meta.id, code = ?e.code(), "the keychain did not store a new key: {e}");
+                (false, Some(e))
+            }
+        };
+        Ok(CreatedKeyView {
+            meta: new.meta,
+            secret: new.secret,
+            stored_in_keychain,
+            keychain_error,
+        })
+    }
+
+    /// Revokes the key on the service, then deletes its local secret.
+    pub async fn revoke_key(&self, account_id: &str, key_id: &str) -> Result<()> {
+        let id = key_id.to_string();
+        self.with_session(account_id, |c, token| {
+            let id = id.clone();
+            async move { c.revoke_key(&token, &id).await }
+        })
+        .await?;
+        self.inner
+            .vault
+            .delete(&self.profile(), &names::key(account_id, key_id))
+            .await
+    }
+
+    /// The key's secret from the keychain; `NotFound` if this machine does not hold it.
+    pub async fn key_secret(&self, account_id: &str, key_id: &str) -> Result<Secret> {
+        let account = self.account(account_id)?;
+        self.inner
+            .vault
+            .get(&self.profile(), &names::key(&account.id, key_id))
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(format!("a stored secret for key {key_id} on this computer"))
+            })
+    }
+
+    /// Uses the key's stored secret once against its service (`GET /v1/ping`).
+    pub async fn ping_key(&self, account_id: &str, key_id: &str) -> Result<PingResponse> {
+        let secret = self.key_secret(account_id, key_id).await?;
+        let account = self.account(account_id)?;
+        self.connector_for(&account)?.ping(&secret).await
+    }
+
+    /// Runs `call` with the account's session; on a refused session, renews it once with the
+    /// remembered password (if any) and runs `call` again.
+    async fn with_session<T, F, Fut>(&self, account_id: &str, call: F) -> Result<T>
+    where
+        F: Fn(AnyConnector, Secret) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let account = self.account(account_id)?;
+        let connector = self.connector_for(&account)?;
+        let profile = self.profile();
+        let stored = self
+            .inner
+            .vault
+            .get(&profile, &names::session(&account.id))
+            .await?;
+        let token = match stored {
+            Some(token) => token,
+            None => {
+                self.renew_session(&profile, &account, &connector, None)
+                    .await?
+            }
+        };
+        match call(connector.clone(), token.clone()).await {
+            Err(e) if e.is_unauthorized() => {
+                let token = self
+                    .renew_session(&profile, &account, &connector, Some(&token))
+                    .await?;
+                call(connector, token).await
+            }
+            other => other,
+        }
+    }
+
+    /// Signs in again with the remembered password; `Unauthorized` (sign in again) without one.
+    async fn renew_session(
+        &self,
+        profile: &str,
+        account: &Account,
+        connector: &AnyConnector,
+        refused: Option<&Secret>,
+    ) -> Result<Secret> {
+        let _one_at_a_time = self.inner.renewing.lock().await;
+        let vault = &self.inner.vault;
+        // Another task may have renewed the session while this one waited.
+        if let Some(current) = vault.get(profile, &names::session(&account.id)).await? {
+            if refused.is_some_and(|old| !old.constant_time_eq(&current)) {
+                return Ok(current);
+            }
+        }
+        let password = vault
+            .get(profile, &names::password(&account.id))
+            .await?
+            .ok_or_else(Error::session_expired)?;
+        let session = connector
+            .login(&account.email, &password)
+            .await
+            .map_err(|e| {
+                if e.is_unauthorized() {
+                    Error::session_expired()
+                } else {
+                    e
+                }
+            })?;
+        vault
+            .put(profile, &names::session(&account.id), &session.token)
+            .await?;
+        tracing::info!(account = %account.id, "session renewed with the remembered password");
+        Ok(session.token)
+    }
+
+    fn connector_for(&self, account: &Account) -> Result<AnyConnector> {
+        self.connector(&account.service, account.connector)
+    }
+
+    fn connector(&self, service: &ServiceRef, kind: ConnectorKind) -> Result<AnyConnector> {
+        let url = match service {
+            ServiceRef::Url { url } => url.clone(),
+            ServiceRef::Embedded => self
+                .inner
+                .embedded_url
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .ok_or(Error::EmbeddedServiceNotRunning)?,
+        };
+        AnyConnector::new(kind, &url, self.inner.http.clone())
+    }
+
+    /// Re-reads the profile's catalog from disk (another process may have changed it), applies
+    /// `change`, writes it atomically and keeps it in memory.
+    fn update_catalog<R>(
+        &self,
+        change: impl FnOnce(&mut ProfileCatalog) -> Result<R>,
+    ) -> Result<R> {
+        let _writing = self.catalog_lock();
+        let profile = self.profile();
+        let mut catalog = self.inner.store.load_profile(&profile)?;
+        let result = change(&mut catalog)?;
+        self.inner.store.save_profile(&profile, &catalog)?;
+        let mut loaded = self.write();
+        if loaded.profile == profile {
+            loaded.catalog = catalog;
+        }
+        Ok(result)
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Loaded> {
+        self.inner.loaded.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Loaded> {
+        self.inner.loaded.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn catalog_lock(&self) -> MutexGuard<'_, ()> {
+        self.inner
+            .catalog_writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn normalize_service(service: ServiceRef) -> Result<ServiceRef> {
+    match service {
+        ServiceRef::Url { url } => Ok(ServiceRef::Url {
+            url: check_service_url(&url)?.to_string(),
+        }),
+        ServiceRef::Embedded => Ok(ServiceRef::Embedded),
+    }
+}
+
+fn account_label(service: &ServiceRef, email: &str) -> String {
+    match service {
+        ServiceRef::Embedded => format!("{email} (this computer)"),
+        ServiceRef::Url { url } => match url::Url::parse(url) {
+            Ok(u) => match (u.host_str(), u.port()) {
+                (Some(host), Some(port)) => format!("{email} @ {host}:{port}"),
+                (Some(host), None) => format!("{email} @ {host}"),
+                _ => email.to_string(),
+            },
+            Err(_) => email.to_string(),
+        },
+    }
+}
+
+fn new_account_id() -> String {
+    format!("acc_{:016x}", rand::random::<u64>())
+}
+
+/// Checks a create request before it is sent (the service checks again).
+pub fn validate_create_request(request: &CreateKeyRequest) -> Result<()> {
+    let name = request.name.trim();
+    if name.is_empty() {
+        return Err(Error::validation("name", "is empty"));
+    }
+    if request.name.chars().count() > keyhaven_api::MAX_NAME_CHARS {
+        return Err(Error::validation(
+            "name",
+            format!("is longer than {} characters", keyhaven_api::MAX_NAME_CHARS),
+        ));
+    }
+    if request.name.chars().any(char::is_control) {
+        return Err(Error::validation("name", "contains control characters"));
+    }
+    if request.scopes.is_empty() {
+        return Err(Error::validation("scopes", "choose at least one scope"));
+    }
+    for scope in &request.scopes {
+        let ok = !scope.is_empty()
+            && scope.len() <= 64
+            && scope
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_:.-".contains(&b));
+        if !ok {
+            return Err(Error::validation(
+                "scopes",
+                format!("'{scope}' is not a scope name"),
+            ));
+        }
+    }
+    if let Some(at) = request.expires_at {
+        if at <= Utc::now() {
+            return Err(Error::validation("expires_at", "is in the past"));
+        }
+    }
+    for origin in request.allowed_origins.iter().flatten() {
+        let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
+            && !origin.chars().any(char::is_whitespace);
+        if !ok {
+            return Err(Error::validation(
+                "allowed_origins",
+                format!("'{origin}' is not an origin like https://app.example.com"),
+            ));
+        }
+    }
+    for ip in request.allowed_ips.iter().flatten() {
+        if !valid_ip_or_cidr(ip) {
+            return Err(Error::validation(
+                "allowed_ips",
+                format!("'{ip}' is not an IP address or CIDR range"),
+            ));
+        }
+    }
+    if request.rate_limit_per_hour == Some(0) {
+        return Err(Error::validation(
+            "rate_limit_per_hour",
+            "must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+fn valid_ip_or_cidr(text: &str) -> bool {
+    let (addr, bits) = match text.split_once('/') {
+        Some((addr, bits)) => (addr, Some(bits)),
+        None => (text, None),
+    };
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(ip) => match bits {
+            None => true,
+            Some(bits) => {
+                let max = if ip.is_ipv4() { 32 } else { 128 };
+                bits.parse::<u8>().is_ok_and(|b| b <= max)
+            }
+        },
+        Err(_) => false,
+    }
+}
+
+/// Builds and checks a create request from what a person typed: trims text, parses
+/// `expires_at` (RFC 3339), drops empty list entries and empty lists.
+pub fn new_key_request(
+    name: String,
+    scopes: Vec<String>,
+    expires_at: Option<&str>,
+    allowed_origins: Option<Vec<String>>,
+    allowed_ips: Option<Vec<String>>,
+    rate_limit_per_hour: Option<u32>,
+) -> Result<CreateKeyRequest> {
+    let clean = |list: Option<Vec<String>>| -> Option<Vec<String>> {
+        let items: Vec<String> = list
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        (!items.is_empty()).then_some(items)
+    };
+    let expires_at = match expires_at.map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(text) => Some(
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|_| {
+                    Error::validation(
+                        "expires_at",
+                        "is not a date and time like 2030-01-31T12:00:00Z",
+                    )
+                })?
+                .with_timezone(&Utc),
+        ),
+    };
+    let mut scopes: Vec<String> = scopes
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    scopes.dedup();
+    let request = CreateKeyRequest {
+        name: name.trim().to_string(),
+        scopes,
+        expires_at,
+        allowed_origins: clean(allowed_origins),
+        allowed_ips: clean(allowed_ips),
+        rate_limit_per_hour,
+    };
+    validate_create_request(&request)?;
+    Ok(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path) -> CoreConfig {
+        CoreConfig {
+            data_dir: dir.to_path_buf(),
+            keychain_namespace: "dev.keyhaven.test".into(),
+            vault: VaultChoice::InMemory,
+        }
+    }
+
+    #[tokio::test]
+    async fn open_creates_the_default_profile_and_remembers_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = Keyhaven::open(config(dir.path())).await.expect("open");
+        let profile = core.profile();
+        assert!(validate_profile_name(&profile).is_ok());
+        assert!(core.accounts().is_empty());
+        assert!(core.active_account().is_none());
+        assert!(dir
+            .path()
+            .join("profiles")
+            .join(&profile)
+            .join("catalog.json")
+            .is_file());
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("state.json")).expect("state"),
+        )
+        .expect("json");
+        assert_eq!(state["active_profile"], profile.as_str());
+
+        core.switch_profile("work").expect("switch");
+        assert_eq!(core.profile(), "work");
+        let again = Keyhaven::open(config(dir.path())).await.expect("reopen");
+        assert_eq!(again.profile(), "work");
+        assert_eq!(again.profiles().expect("profiles").len(), 2);
+        let other = Keyhaven::open_profile(config(dir.path()), &profile)
+            .await
+            .expect("other");
+        assert_eq!(other.profile(), profile);
+        assert!(matches!(
+            Keyhaven::open_profile(config(dir.path()), "nobody").await,
+            Err(Error::NotFound { .. })
+        ));
+        assert!(matches!(
+            core.set_active_account("acc_missing"),
+            Err(Error::NotFound { .. })
+        ));
+        assert!(matches!(
+            core.key_secret("acc_missing", "k").await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+
+    /// The app keeps the core in shared state and awaits it from async commands on any thread.
+    #[tokio::test]
+    async fn the_core_and_its_futures_can_cross_threads() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: &T) {}
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = Keyhaven::open(config(dir.path())).await.expect("open");
+        send_sync(&core);
+        send(&core.sign_in(
+            ServiceRef::Embedded,
+            "a@b.c",
+            Secret::new("p".into()),
+            false,
+        ));
+        send(&core.sign_out("a"));
+        send(&core.list_keys("a"));
+        send(&core.create_key("a", CreateKeyRequest::default()));
+        send(&core.revoke_key("a", "k"));
+        send(&core.key_secret("a", "k"));
+        send(&core.ping_key("a", "k"));
+        send(&Keyhaven::open(config(dir.path())));
+    }
+
+    #[tokio::test]
+    async fn embedded_accounts_need_the_embedded_url() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = Keyhaven::open(config(dir.path())).await.expect("open");
+        let err = core
+            .sign_in(
+                ServiceRef::Embedded,
+                "ann@example.com",
+                Secret::new("pw".into()),
+                false,
+            )
+            .await
+            .expect_err("no url");
+        assert!(matches!(err, Error::EmbeddedServiceNotRunning), "{err:?}");
+        let err = core
+            .sign_in(
+                ServiceRef::Url {
+                    url: "http://keys.example.com".into(),
+                },
+                "ann@example.com",
+                Secret::new("pw".into()),
+                false,
+            )
+            .await
+            .expect_err("insecure");
+        assert!(matches!(err, Error::InsecureUrl { .. }), "{err:?}");
+        let err = core
+            .sign_in(
+                ServiceRef::Embedded,
+                "not-an-email",
+                Secret::new("pw".into()),
+                false,
+            )
+            .await
+            .expect_err("email");
+        assert!(matches!(err, Error::Validation { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn key_requests_are_checked() {
+        let ok = new_key_request(
+            " ci deploy ".into(),
+            vec!["read".into(), " write ".into(), String::new()],
+            Some("2099-01-01T00:00:00Z"),
+            Some(vec!["https://app.example.com".into(), " ".into()]),
+            Some(vec![]),
+            Some(100),
+        )
+        .expect("valid");
+        assert_eq!(ok.name, "ci deploy");
+        assert_eq!(ok.scopes, vec!["read", "write"]);
+        assert!(ok.expires_at.is_some());
+        assert_eq!(
+            ok.allowed_origins,
+            Some(vec!["https://app.example.com".to_string()])
+        );
+        assert_eq!(ok.allowed_ips, None);
+
+        let field = |r: Result<CreateKeyRequest>| match r {
+            Err(Error::Validation { field, .. }) => field,
+            other => panic!("expected a validation error, got {other:?}"),
+        };
+        let base = || ("k".to_string(), vec!["read".to_string()]);
+        assert_eq!(
+            field(new_key_request(
+                " ".into(),
+                base().1,
+                None,
+                None,
+                None,
+                None
+            )),
+            "name"
+        );
+        assert_eq!(
+            field(new_key_request(
+                "x".repeat(101),
+                base().1,
+                None,
+                None,
+                None,
+                None
+            )),
+            "name"
+        );
+        assert_eq!(
+            field(new_key_request(base().0, vec![], None, None, None, None)),
+            "scopes"
+        );
+        assert_eq!(
+            field(new_key_request(
+                base().0,
+                vec!["Read!".into()],
+                None,
+                None,
+                None,
+                None
+            )),
+            "scopes"
+        );
+        assert_eq!(
+            field(new_key_request(
+                base().0,
+                base().1,
+                Some("tomorrow"),
+                None,
+                None,
+                None
+            )),
+            "expires_at"
+        );
+        assert_eq!(
+            field(new_key_request(
+                base().0,
+                base().1,
+                Some("2001-01-01T00:00:00Z"),
+                None,
+                None,
+                None
+            )),
+            "expires_at"
+        );
+        assert_eq!(
+            field(new_key_request(
+                base().0,
+                base().1,
+                None,
+                Some(vec!["example.com".into()]),
+                None,
+                None
+            )),
+            "allowed_origins"
+        );
+        assert_eq!(
+            field(new_key_request(
+                base().0,
+                base().1,
+                None,
+                None,
+                Some(vec!["10.0.0.0/33".into()]),
+                None
+            )),
+            "allowed_ips"
+        );
+        assert_eq!(
+            field(new_key_request(
+                base().0,
+                base().1,
+                None,
+                None,
+                None,
+                Some(0)
+            )),
+            "rate_limit_per_hour"
+        );
+        assert!(new_key_request(
+            base().0,
+            base().1,
+            None,
+            None,
+            Some(vec!["10.0.0.0/8".into(), "::1".into(), "fd00::/64".into()]),
+            None
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn labels_name_the_host() {
+        let url = ServiceRef::Url {
+            url: "https://keys.example.com/".into(),
+        };
+        assert_eq!(account_label(&url, "a@b.c"), "a@b.c @ keys.example.com");
+        let url = ServiceRef::Url {
+            url: "http://127.0.0.1:8080/".into(),
+        };
+        assert_eq!(account_label(&url, "a@b.c"), "a@b.c @ 127.0.0.1:8080");
+        assert_eq!(
+            account_label(&ServiceRef::Embedded, "a@b.c"),
+            "a@b.c (this computer)"
+        );
+    }
+}

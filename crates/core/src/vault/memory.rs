@@ -1,0 +1,122 @@
+//! An in-memory credential store behind the same keyring-core API as the OS keychains, for fast
+//! tests. Unlike keyring-core's mock store, its `Debug` never shows a value, and values are wiped
+//! when replaced or dropped.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use keyring_core::api::{Credential, CredentialApi, CredentialStoreApi};
+use keyring_core::{Entry, Error, Result};
+use zeroize::Zeroizing;
+
+type Map = HashMap<(String, String), Zeroizing<Vec<u8>>>;
+type Items = Arc<Mutex<Map>>;
+
+fn lock(items: &Items) -> MutexGuard<'_, Map> {
+    // A panic while holding this lock cannot leave a half-written entry: every operation is a
+    // single map call. So a poisoned lock is safe to keep using.
+    items
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Default)]
+pub(super) struct MemoryStore {
+    items: Items,
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MemoryStore")
+    }
+}
+
+impl CredentialStoreApi for MemoryStore {
+    fn vendor(&self) -> String {
+        "Keyhaven in-memory store (tests only)".to_string()
+    }
+
+    fn id(&self) -> String {
+        "keyhaven-memory".to_string()
+    }
+
+    fn build(
+        &self,
+        service: &str,
+        user: &str,
+        _modifiers: Option<&HashMap<&str, &str>>,
+    ) -> Result<Entry> {
+        let cred: Arc<Credential> = Arc::new(MemoryCred {
+            items: self.items.clone(),
+            key: (service.to_string(), user.to_string()),
+        });
+        Ok(Entry::new_with_credential(cred))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+struct MemoryCred {
+    items: Items,
+    key: (String, String),
+}
+
+impl fmt::Debug for MemoryCred {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryCred")
+            .field("service", &self.key.0)
+            .field("user", &self.key.1)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CredentialApi for MemoryCred {
+    fn set_secret(&self, secret: &[u8]) -> Result<()> {
+        lock(&self.items).insert(self.key.clone(), Zeroizing::new(secret.to_vec()));
+        Ok(())
+    }
+
+    fn get_secret(&self) -> Result<Vec<u8>> {
+        match lock(&self.items).get(&self.key) {
+            Some(value) => Ok(value.to_vec()),
+            None => Err(Error::NoEntry),
+        }
+    }
+
+    fn get_attributes(&self) -> Result<HashMap<String, String>> {
+        match lock(&self.items).contains_key(&self.key) {
+            true => Ok(HashMap::new()),
+            false => Err(Error::NoEntry),
+        }
+    }
+
+    fn delete_credential(&self) -> Result<()> {
+        match lock(&self.items).remove(&self.key) {
+            Some(_) => Ok(()),
+            None => Err(Error::NoEntry),
+        }
+    }
+
+    fn get_credential(&self) -> Result<Option<Arc<Credential>>> {
+        match lock(&self.items).contains_key(&self.key) {
+            true => Ok(None),
+            false => Err(Error::NoEntry),
+        }
+    }
+
+    fn get_specifiers(&self) -> Option<(String, String)> {
+        Some(self.key.clone())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn debug_fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}

@@ -1,0 +1,110 @@
+//! The clipboard guard on a real X11 clipboard. Uses `$DISPLAY` when set; otherwise starts its
+//! own Xvfb (apt package `xvfb`) and fails with how to get one if there is none.
+
+#![cfg(all(unix, not(target_os = "macos")))]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use keyhaven_core::{ClipboardGuard, Secret};
+
+struct Xvfb(Option<Child>);
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A display to use: the session's, or a private Xvfb started here.
+fn display() -> Xvfb {
+    if std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty()) {
+        return Xvfb(None);
+    }
+    let number = (std::process::id() % 5000) + 100;
+    let child = Command::new("Xvfb")
+        .arg(format!(":{number}"))
+        .args(["-nolisten", "tcp", "-screen", "0", "640x480x24"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("This test needs an X display: set DISPLAY or install Xvfb (apt-get install -y xvfb). Starting Xvfb failed: {e}")
+        });
+    let guard = Xvfb(Some(child));
+    let socket = format!("/tmp/.X11-unix/X{number}");
+    assert!(
+        wait_for(Duration::from_secs(10), || Path::new(&socket).exists()),
+        "Xvfb did not open {socket}"
+    );
+    std::env::set_var("DISPLAY", format!(":{number}"));
+    guard
+}
+
+fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    done()
+}
+
+fn clipboard_text(reader: &mut arboard::Clipboard) -> Option<String> {
+    reader.get_text().ok().filter(|t| !t.is_empty())
+}
+
+#[test]
+fn copied_secrets_are_cleared_only_while_still_on_the_clipboard() {
+    let _x = display();
+    let guard = ClipboardGuard::new().expect("clipboard");
+    let mut reader = arboard::Clipboard::new().expect("reader");
+
+    // Copied, then cleared by the timer.
+    let secret = Secret::new("kh_test_ClipboardSecretValue0123456789".into());
+    guard
+        .copy_secret(&secret, Duration::from_millis(300))
+        .expect("copy");
+    assert_eq!(
+        clipboard_text(&mut reader).as_deref(),
+        Some(secret.expose())
+    );
+    assert!(guard.holds_secret());
+    assert!(
+        wait_for(Duration::from_secs(10), || clipboard_text(&mut reader)
+            .is_none()),
+        "the secret was not cleared"
+    );
+
+    // Something else copied meanwhile is left alone.
+    guard
+        .copy_secret(&secret, Duration::from_millis(300))
+        .expect("copy");
+    reader
+        .set_text("a shopping list")
+        .expect("someone else copies");
+    assert!(
+        wait_for(Duration::from_secs(10), || !guard.holds_secret()),
+        "timer did not run"
+    );
+    assert_eq!(
+        clipboard_text(&mut reader).as_deref(),
+        Some("a shopping list")
+    );
+
+    // On quit: cleared at once if ours.
+    guard
+        .copy_secret(&secret, Duration::from_secs(600))
+        .expect("copy");
+    assert!(guard.clear_now_if_ours());
+    assert!(wait_for(Duration::from_secs(5), || clipboard_text(
+        &mut reader
+    )
+    .is_none()));
+}

@@ -1,0 +1,484 @@
+//! The core against the real key service on loopback (in-process, SQLite in a temporary folder)
+//! and, for the main story, the real Secret Service. See `keychain.rs` for how to run with one.
+
+use std::path::{Path, PathBuf};
+
+use keyhaven_api::{CreateKeyRequest, ErrorCode, KeyStatus, Role};
+use keyhaven_core::vault::names;
+use keyhaven_core::{
+    AuthFailure, Connector, CoreConfig, Error, ErrorKind, Keyhaven, NativeConnector, Secret,
+    ServiceRef, Vault, VaultChoice,
+};
+use keyhaven_service::{RunningService, Service, ServiceConfig};
+
+const HOW_TO_RUN: &str = "This test needs a real Secret Service. Run it as:\n  dbus-run-session -- sh -c 'echo -n pass | gnome-keyring-daemon --unlock --components=secrets >/dev/null; exec cargo test -p keyhaven-core'\n(or crates/core/with-secret-service.sh cargo test -p keyhaven-core)";
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Svc {
+    _dir: tempfile::TempDir,
+    service: Service,
+    running: RunningService,
+}
+
+impl Svc {
+    async fn start(configure: impl FnOnce(&mut ServiceConfig)) -> Svc {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = ServiceConfig::new(dir.path().join("service.db").to_string_lossy());
+        config.key_prefix = "kh_test_".into();
+        configure(&mut config);
+        let service = Service::open(config).await.expect("service opens");
+        let running = service
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
+        Svc {
+            _dir: dir,
+            service,
+            running,
+        }
+    }
+
+    async fn user(&self, email: &str, role: Role) {
+        self.service
+            .add_user(email, role, "Acme", PASSWORD)
+            .await
+            .expect("add user");
+    }
+
+    fn url(&self) -> String {
+        self.running.url()
+    }
+
+    fn service_ref(&self) -> ServiceRef {
+        ServiceRef::Url { url: self.url() }
+    }
+}
+
+fn unique(tag: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!("{tag}-{:012x}", h.finish() & 0xffff_ffff_ffff)
+}
+
+async fn core(data: &Path, vault: VaultChoice, namespace: &str) -> Keyhaven {
+    Keyhaven::open(CoreConfig {
+        data_dir: data.to_path_buf(),
+        keychain_namespace: namespace.to_string(),
+        vault,
+    })
+    .await
+    .expect("core opens")
+}
+
+fn real_keychain(namespace: &str) -> Vault {
+    let vault = Vault::secret_service(namespace)
+        .unwrap_or_else(|e| panic!("No Secret Service ({e}).\n{HOW_TO_RUN}"));
+    let probe = Secret::new("probe".into());
+    if let Err(e) = vault.put_blocking("probe", "probe", &probe) {
+        panic!("The Secret Service refused a write ({e}).\n{HOW_TO_RUN}");
+    }
+    let _ = vault.delete_blocking("probe", "probe");
+    vault
+}
+
+fn key_request(name: &str) -> CreateKeyRequest {
+    CreateKeyRequest {
+        name: name.into(),
+        scopes: vec!["read".into()],
+        ..Default::default()
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Files under `dir` that contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|f| {
+            let bytes = std::fs::read(f).expect("read");
+            bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+        })
+        .collect()
+}
+
+/// `GET /v1/ping` with the key, straight through reqwest: the service's own judgement.
+async fn ping_status(url: &str, key: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{url}/v1/ping"))
+        .header("X-API-Key", key)
+        .send()
+        .await
+        .expect("ping")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn sign_in_create_use_revoke_with_the_real_keychain() {
+    let svc = Svc::start(|_| {}).await;
+    svc.user("ann@example.com", Role::Owner).await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let namespace = unique("dev.keyhaven.test");
+    let keychain = real_keychain(&namespace);
+    let core = core(data.path(), VaultChoice::SecretService, &namespace).await;
+    let profile = core.profile();
+
+    // Sign in: the account is recorded and active; its session is in the keychain.
+    let account = core
+        .sign_in(
+            svc.service_ref(),
+            "ann@example.com",
+            Secret::new(PASSWORD.into()),
+            false,
+        )
+        .await
+        .expect("sign in");
+    assert_eq!(account.role, Role::Owner);
+    assert_eq!(account.email, "ann@example.com");
+    assert_eq!(
+        core.active_account().map(|a| a.id),
+        Some(account.id.clone())
+    );
+    let session = keychain
+        .get(&profile, &names::session(&account.id))
+        .await
+        .expect("read session")
+        .expect("the session token is in the keychain");
+
+    // Signing in again to the same service and email updates the same account.
+    let again = core
+        .sign_in(
+            svc.service_ref(),
+            " ann@example.com ",
+            Secret::new(PASSWORD.into()),
+            false,
+        )
+        .await
+        .expect("sign in again");
+    assert_eq!(again.id, account.id);
+    assert_eq!(core.accounts().len(), 1);
+
+    // Create a key: its secret is in the keychain and is what the service accepts.
+    let created = core
+        .create_key(&account.id, key_request("e2e deploy"))
+        .await
+        .expect("create");
+    assert!(created.stored_in_keychain, "{:?}", created.keychain_error);
+    let secret = created.secret.clone();
+    assert!(secret.expose().starts_with("kh_test_"));
+    assert_eq!(created.meta.prefix, secret.expose()[..12]);
+    let in_keychain = keychain
+        .get(&profile, &names::key(&account.id, &created.meta.id))
+        .await
+        .expect("read key")
+        .expect("the key's secret is in the keychain");
+    assert_eq!(in_keychain, secret);
+    assert_eq!(
+        core.key_secret(&account.id, &created.meta.id)
+            .await
+            .expect("key secret"),
+        secret
+    );
+    assert_eq!(ping_status(&svc.url(), in_keychain.expose()).await, 200);
+    let pinged = core
+        .ping_key(&account.id, &created.meta.id)
+        .await
+        .expect("ping via core");
+    assert_eq!(pinged.key_id, created.meta.id);
+
+    // The list shows it, held on this computer.
+    let keys = core.list_keys(&account.id).await.expect("list");
+    let listed = keys
+        .iter()
+        .find(|k| k.meta.id == created.meta.id)
+        .expect("listed");
+    assert!(listed.stored_locally);
+    assert_eq!(listed.meta.name, "e2e deploy");
+    assert_eq!(listed.meta.status, KeyStatus::Active);
+
+    // Revoke: the service refuses the key at once and the keychain entry is gone.
+    core.revoke_key(&account.id, &created.meta.id)
+        .await
+        .expect("revoke");
+    assert_eq!(ping_status(&svc.url(), secret.expose()).await, 401);
+    assert_eq!(
+        keychain
+            .get(&profile, &names::key(&account.id, &created.meta.id))
+            .await
+            .expect("read"),
+        None
+    );
+    let err = core
+        .key_secret(&account.id, &created.meta.id)
+        .await
+        .expect_err("gone");
+    assert_eq!(err.code(), ErrorKind::NotFound);
+    let err = core
+        .ping_key(&account.id, &created.meta.id)
+        .await
+        .expect_err("gone");
+    assert_eq!(err.code(), ErrorKind::NotFound);
+    for k in core
+        .list_keys(&account.id)
+        .await
+        .expect("list after revoke")
+    {
+        assert!(!k.stored_locally);
+    }
+
+    // No secret, session token or password anywhere in the data folder.
+    for needle in [secret.expose(), session.expose(), PASSWORD] {
+        assert_eq!(files_containing(data.path(), needle), Vec::<PathBuf>::new());
+    }
+    assert!(!files_under(data.path()).is_empty());
+
+    // Sign out: the session leaves the keychain; the account stays, signed out.
+    core.sign_out(&account.id).await.expect("sign out");
+    assert_eq!(
+        keychain
+            .get(&profile, &names::session(&account.id))
+            .await
+            .expect("read"),
+        None
+    );
+    let err = core.list_keys(&account.id).await.expect_err("signed out");
+    assert!(
+        matches!(
+            err,
+            Error::Unauthorized {
+                reason: AuthFailure::SessionExpired
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("sign in again"));
+    assert_eq!(core.accounts().len(), 1);
+
+    svc.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn wrong_password_is_unauthorized_and_adds_nothing() {
+    let svc = Svc::start(|_| {}).await;
+    svc.user("ann@example.com", Role::Owner).await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let core = core(data.path(), VaultChoice::InMemory, "dev.keyhaven.test").await;
+    let err = core
+        .sign_in(
+            svc.service_ref(),
+            "ann@example.com",
+            Secret::new("wrong password".into()),
+            true,
+        )
+        .await
+        .expect_err("wrong password");
+    assert!(
+        matches!(
+            err,
+            Error::Unauthorized {
+                reason: AuthFailure::WrongCredentials
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), ErrorKind::Unauthorized);
+    assert!(!err.to_string().contains("wrong password"));
+    assert!(core.accounts().is_empty());
+    assert!(files_containing(data.path(), "wrong password").is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_session_is_renewed_once_with_the_remembered_password() {
+    let svc = Svc::start(|_| {}).await;
+    svc.user("ann@example.com", Role::Owner).await;
+    svc.user("bob@example.com", Role::Member).await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let core = core(data.path(), VaultChoice::InMemory, "dev.keyhaven.test").await;
+    let profile = core.profile();
+    let direct = NativeConnector::new(&svc.url()).expect("connector");
+
+    // Remembered password: a session ended behind the core's back is renewed transparently.
+    let ann = core
+        .sign_in(
+            svc.service_ref(),
+            "ann@example.com",
+            Secret::new(PASSWORD.into()),
+            true,
+        )
+        .await
+        .expect("sign in");
+    let old = core
+        .vault()
+        .get(&profile, &names::session(&ann.id))
+        .await
+        .expect("get")
+        .expect("session");
+    direct
+        .logout(&old)
+        .await
+        .expect("end the session on the service");
+    assert!(direct.me(&old).await.is_err(), "the old session is dead");
+    core.list_keys(&ann.id)
+        .await
+        .expect("renewed transparently");
+    let new = core
+        .vault()
+        .get(&profile, &names::session(&ann.id))
+        .await
+        .expect("get")
+        .expect("session");
+    assert_ne!(new, old);
+    assert_eq!(direct.me(&new).await.expect("me").email, "ann@example.com");
+
+    // No remembered password: the person is asked to sign in again.
+    let bob = core
+        .sign_in(
+            svc.service_ref(),
+            "bob@example.com",
+            Secret::new(PASSWORD.into()),
+            false,
+        )
+        .await
+        .expect("sign in");
+    assert_eq!(core.active_account().map(|a| a.id), Some(bob.id.clone()));
+    let token = core
+        .vault()
+        .get(&profile, &names::session(&bob.id))
+        .await
+        .expect("get")
+        .expect("session");
+    direct.logout(&token).await.expect("end the session");
+    let err = core.list_keys(&bob.id).await.expect_err("expired");
+    assert!(
+        matches!(
+            err,
+            Error::Unauthorized {
+                reason: AuthFailure::SessionExpired
+            }
+        ),
+        "{err:?}"
+    );
+
+    // Signing out forgets the remembered password too: no silent renewal afterwards.
+    core.sign_out(&ann.id).await.expect("sign out");
+    assert_eq!(
+        core.vault()
+            .get(&profile, &names::password(&ann.id))
+            .await
+            .expect("get"),
+        None
+    );
+    assert!(
+        core.list_keys(&ann.id)
+            .await
+            .expect_err("signed out")
+            .code()
+            == ErrorKind::Unauthorized
+    );
+}
+
+#[tokio::test]
+async fn embedded_service_accounts_follow_the_url_the_app_gives() {
+    let svc = Svc::start(|_| {}).await;
+    svc.user("me@keyhaven.local", Role::Owner).await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let core = core(data.path(), VaultChoice::InMemory, "dev.keyhaven.test").await;
+    core.set_embedded_url(Some(svc.url()));
+    let account = core
+        .sign_in(
+            ServiceRef::Embedded,
+            "me@keyhaven.local",
+            Secret::new(PASSWORD.into()),
+            true,
+        )
+        .await
+        .expect("sign in to the embedded service");
+    assert_eq!(account.service, ServiceRef::Embedded);
+    assert!(core.list_keys(&account.id).await.expect("list").is_empty());
+    // The catalog records "embedded", not this launch's URL.
+    assert!(files_containing(data.path(), "127.0.0.1").is_empty());
+    assert!(!files_containing(data.path(), "\"embedded\"").is_empty());
+
+    core.set_embedded_url(None);
+    let err = core.list_keys(&account.id).await.expect_err("not running");
+    assert_eq!(err.code(), ErrorKind::EmbeddedServiceNotRunning);
+}
+
+#[tokio::test]
+async fn service_refusals_become_domain_errors() {
+    let svc = Svc::start(|c| c.max_active_keys = 2).await;
+    svc.user("ann@example.com", Role::Owner).await;
+    svc.user("sue@example.com", Role::Support).await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let core = core(data.path(), VaultChoice::InMemory, "dev.keyhaven.test").await;
+    let ann = core
+        .sign_in(
+            svc.service_ref(),
+            "ann@example.com",
+            Secret::new(PASSWORD.into()),
+            false,
+        )
+        .await
+        .expect("sign in");
+    for name in ["one", "two"] {
+        let created = core
+            .create_key(&ann.id, key_request(name))
+            .await
+            .expect("create");
+        assert!(created.stored_in_keychain);
+    }
+    let err = core
+        .create_key(&ann.id, key_request("three"))
+        .await
+        .expect_err("limit");
+    assert!(matches!(err, Error::KeyLimitReached { .. }), "{err:?}");
+    assert_eq!(err.service_code(), Some(ErrorCode::KeyLimitReached));
+
+    let err = core
+        .revoke_key(&ann.id, "key_does_not_exist")
+        .await
+        .expect_err("no such key");
+    assert_eq!(err.code(), ErrorKind::NotFound);
+
+    let sue = core
+        .sign_in(
+            svc.service_ref(),
+            "sue@example.com",
+            Secret::new(PASSWORD.into()),
+            false,
+        )
+        .await
+        .expect("support signs in");
+    assert_eq!(sue.role, Role::Support);
+    let err = core
+        .create_key(&sue.id, key_request("nope"))
+        .await
+        .expect_err("read-only");
+    assert_eq!(err.code(), ErrorKind::Forbidden, "{err:?}");
+
+    // A service that is gone is a network error naming its URL.
+    let url = svc.url();
+    svc.running.shutdown().await;
+    let err = core.list_keys(&ann.id).await.expect_err("service down");
+    match &err {
+        Error::Network { url: named, .. } => assert!(named.starts_with(&url), "{named}"),
+        other => panic!("expected a network error, got {other:?}"),
+    }
+}
