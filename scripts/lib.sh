@@ -46,8 +46,11 @@ ensure_toolchain() {
 ensure_ui_deps() {
   local stamp="$ROOT/ui/node_modules/.keyhaven-lock"
   if [ ! -f "$stamp" ] || ! cmp -s "$ROOT/ui/package-lock.json" "$stamp"; then
-    say "installing UI packages (npm ci)"
-    (cd "$ROOT/ui" && npm ci --no-audit --no-fund --loglevel=error)
+    say "installing UI packages (npm install, from the committed lock file)"
+    # Not `npm ci`: the registry this project is built from lacks some of rollup's optional
+    # packages for other platforms, which `npm ci` takes for a lock file out of sync. `npm install`
+    # installs the same tree from the lock and leaves it unchanged.
+    (cd "$ROOT/ui" && npm install --no-audit --no-fund --loglevel=error)
     cp "$ROOT/ui/package-lock.json" "$stamp"
   fi
 }

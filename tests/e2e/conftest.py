@@ -20,7 +20,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / "target" / "debug"
+BIN = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
 OUT = Path(os.environ.get("KEYHAVEN_TEST_OUTPUT", ROOT / "test-output"))
 NAMESPACE = os.environ.get("KEYHAVEN_KEYCHAIN_NAMESPACE", "dev.keyhaven.test")
 
