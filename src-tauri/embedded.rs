@@ -49,10 +49,7 @@ impl LocalService {
             Ok((service, running)) => {
                 core.set_embedded_url(Some(running.url()));
                 tracing::info!(url = %running.url(), "local key service started");
-                let error = match first_run_account(core, &service).await {
-                    Ok(()) => None,
-                    Err(message) => Some(message),
-                };
+                let error = first_run_account(core, &service).await.err();
                 LocalService {
                     running: Some(running),
                     error,
