@@ -26,7 +26,9 @@ pub enum KeyFormatError {
     TooLong,
     #[error("the key is too short to be a Keyhaven key")]
     TooShort,
-    #[error("the key's prefix is not a valid prefix (lowercase letters, digits and '_', ending in '_')")]
+    #[error(
+        "the key's prefix is not a valid prefix (lowercase letters, digits and '_', ending in '_')"
+    )]
     BadPrefix,
     #[error("the key contains characters that are not base62")]
     BadCharacters,
@@ -38,7 +40,9 @@ pub enum KeyFormatError {
 pub fn valid_prefix(prefix: &str) -> bool {
     (3..=16).contains(&prefix.len())
         && prefix.ends_with('_')
-        && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// A new random key with the given prefix. Panics only if the prefix is invalid, which is a
@@ -96,7 +100,10 @@ pub fn check(key: &str) -> Result<&str, KeyFormatError> {
 
 /// The part of a key shown in metadata and logs: its first 12 characters.
 pub fn display_prefix(key: &str) -> &str {
-    let end = key.char_indices().nth(DISPLAY_PREFIX_CHARS).map_or(key.len(), |(i, _)| i);
+    let end = key
+        .char_indices()
+        .nth(DISPLAY_PREFIX_CHARS)
+        .map_or(key.len(), |(i, _)| i);
     &key[..end]
 }
 

@@ -108,7 +108,12 @@ pub struct ErrorDetail {
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorBody { error: ErrorDetail { code, message: message.into() } }
+        ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: message.into(),
+            },
+        }
     }
 }
 
@@ -265,6 +270,61 @@ pub struct CreateKeyRequest {
     pub rate_limit_per_hour: Option<u32>,
 }
 
+/// `PATCH /v1/keys/{id}`: only the fields sent change, and the secret never does. `null`
+/// clears `expires_at` or `rate_limit_per_hour`. An unknown field is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKeyRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_ips: Option<Vec<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub rate_limit_per_hour: Option<Option<u32>>,
+}
+
+/// A field that may be absent (outer `None`), `null` (`Some(None)`) or a value.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// `POST /v1/keys/{id}/roll`: the old key keeps working for `grace_seconds` (0: revoked at once).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollKeyRequest {
+    pub grace_seconds: u64,
+}
+
 /// The answer to a create or a roll: the secret, shown this once, and the key's metadata.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreatedKey {
@@ -278,6 +338,107 @@ pub struct PingResponse {
     pub key_id: String,
     pub tenant_id: String,
     pub scopes: Vec<String>,
+}
+
+/// One bucket of a usage series: calls accepted, and calls refused by code (`revoked`,
+/// `expired`, `origin_not_allowed`, `ip_not_allowed`, `scope_missing`, `rate_limited`,
+/// `daily_cap_reached`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct UsagePoint {
+    /// The bucket's start.
+    #[ts(type = "string")]
+    pub t: DateTime<Utc>,
+    pub allowed: u64,
+    pub denied: std::collections::BTreeMap<String, u64>,
+}
+
+/// `GET /v1/keys/{id}/usage`: one key's calls by hour or day, oldest bucket first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct KeyUsage {
+    pub key_id: String,
+    #[ts(type = "string | null")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub series: Vec<UsagePoint>,
+}
+
+/// `GET /v1/usage`: the same for every key of a tenant, in one answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct TenantUsage {
+    pub tenant_id: String,
+    pub keys: Vec<KeyUsage>,
+}
+
+/// One refused call of a key, in `GET /v1/keys/{id}/denials`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct DenialRecord {
+    #[ts(type = "string")]
+    pub at: DateTime<Utc>,
+    pub code: String,
+    pub ip: Option<String>,
+    pub origin: Option<String>,
+}
+
+/// One change, in `GET /v1/audit`: who (a user id), what, to what, when, from where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct AuditRecord {
+    #[ts(type = "string")]
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub ip: Option<String>,
+}
+
+/// A key found by support's prefix search, with its tenant's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SupportKey {
+    #[serde(flatten)]
+    pub meta: KeyMeta,
+    pub tenant_name: String,
+}
+
+/// `GET /v1/support/keys?prefix=`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportKeyList {
+    pub keys: Vec<SupportKey>,
+}
+
+/// `POST /v1/verify`: an API's own backend asks whether a key its caller sent may make a call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    pub key: WireSecret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The `Origin` the caller sent, if any; when absent, `ip` is checked instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// The caller's IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+}
+
+/// Where a key stands in its rate-limit window (as the `X-RateLimit-*` headers report it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RateLimitInfo {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the window resets.
+    pub reset: i64,
+}
+
+/// The answer to `POST /v1/verify`. `code` is present when `valid` is false; `key_id` and
+/// `scopes` once the key is identified as one of the caller's tenant's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct VerifyResponse {
+    pub valid: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    pub ratelimit: RateLimitInfo,
 }
 
 /// Scopes a deployment offers when it configures none.
@@ -305,7 +466,25 @@ mod tests {
         let s = WireSecret::new("kh_live_topsecretvalue".into());
         let printed = format!("{s:?}");
         assert!(!printed.contains("topsecret"), "{printed}");
-        assert_eq!(serde_json::to_string(&s).expect("json"), "\"kh_live_topsecretvalue\"");
+        assert_eq!(
+            serde_json::to_string(&s).expect("json"),
+            "\"kh_live_topsecretvalue\""
+        );
+    }
+
+    #[test]
+    fn an_update_tells_absent_from_null() {
+        let u: UpdateKeyRequest =
+            serde_json::from_str(r#"{"name":"n","rate_limit_per_hour":null}"#).expect("parse");
+        assert_eq!(u.name.as_deref(), Some("n"));
+        assert_eq!(u.rate_limit_per_hour, Some(None));
+        assert_eq!(u.expires_at, None);
+        let back = serde_json::to_value(&u).expect("json");
+        assert_eq!(
+            back,
+            serde_json::json!({"name": "n", "rate_limit_per_hour": null})
+        );
+        assert!(serde_json::from_str::<UpdateKeyRequest>(r#"{"nmae":"x"}"#).is_err());
     }
 
     #[test]

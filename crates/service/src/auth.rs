@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use axum::http::{header, HeaderMap};
 use keyhaven_api::{keyfmt, LoginRequest, LoginResponse, User, WireSecret};
 
-use crate::clock::{self, to_utc};
+use crate::clock::to_utc;
 use crate::error::ServiceError;
 use crate::secrets::{self, SecretHash, MAX_PASSWORD_CHARS};
 use crate::service::Service;
@@ -23,6 +23,13 @@ pub async fn login(
     req: LoginRequest,
     ip: Option<IpAddr>,
 ) -> Result<LoginResponse, ServiceError> {
+    let now = svc.now();
+    if let Some(ip) = ip {
+        if let Some(retry_after) = svc.lockout().locked(ip, now) {
+            tracing::warn!(%ip, retry_after, "login refused: the source IP is locked out");
+            return Err(ServiceError::IpLockedOut { retry_after });
+        }
+    }
     let email = req.email.trim();
     let row = if email.is_empty() || email.len() > 254 {
         None
@@ -41,12 +48,16 @@ pub async fn login(
         Some(row) if matches => row.user,
         _ => {
             tracing::warn!(ip = ?ip, "login refused: wrong email or password");
+            if let Some(ip) = ip {
+                if let Some(secs) = svc.lockout().fail(ip, now) {
+                    tracing::warn!(%ip, lockout_secs = secs, "source IP locked out after repeated failures");
+                }
+            }
             return Err(ServiceError::InvalidCredentials);
         }
     };
 
     let token = WireSecret::new(secrets::new_session_token());
-    let now = clock::now();
     let ttl = i64::try_from(svc.config().session_ttl.as_secs()).unwrap_or(i64::MAX);
     let expires_at = now.saturating_add(ttl);
     let session = NewSession {
@@ -120,7 +131,7 @@ pub async fn session_from_headers(
         return Err(refuse(ServiceError::SessionRequired, "not a bearer token"));
     }
     let token_hash = SecretHash::of(token);
-    match svc.store().session_user(&token_hash, clock::now()).await? {
+    match svc.store().session_user(&token_hash, svc.now()).await? {
         Some(user) => Ok(Session { user, token_hash }),
         None => Err(refuse(
             ServiceError::SessionRequired,

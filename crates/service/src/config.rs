@@ -1,5 +1,6 @@
 //! The service's configuration, with the defaults a fresh deployment gets.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use keyhaven_api::{keyfmt, DEFAULT_SCOPES};
@@ -14,10 +15,22 @@ pub const DEFAULT_MAX_ACTIVE_KEYS: u32 = 10;
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 /// Requests per day a new tenant may make with its keys (its tier's daily cap).
 pub const DEFAULT_DAILY_CAP: u32 = 10_000;
+/// The tier a tenant is in unless it was given another.
+pub const DEFAULT_TIER: &str = "free";
+/// Failed attempts (unknown, revoked or expired key, failed login) from one source IP that lock
+/// it out.
+pub const DEFAULT_LOCKOUT_THRESHOLD: u32 = 10;
+/// The window those failures must fall in; the lockout lasts until the window of the oldest of
+/// them ends.
+pub const DEFAULT_LOCKOUT_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// How often usage counted in memory is written to storage.
+pub const DEFAULT_USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Largest request body the service reads.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest session lifetime accepted.
 const MAX_SESSION_TTL: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+/// Highest lockout threshold accepted (failures are remembered per IP up to it).
+const MAX_LOCKOUT_THRESHOLD: u32 = 10_000;
 /// Most scopes a deployment may configure.
 const MAX_SCOPES: usize = 32;
 
@@ -33,11 +46,22 @@ pub struct ServiceConfig {
     pub session_ttl: Duration,
     /// Scopes keys may carry.
     pub scopes: Vec<String>,
+    /// Tiers by name, each with the daily cap on calls made with its tenants' keys (reset at
+    /// midnight UTC).
+    pub tiers: BTreeMap<String, u32>,
+    /// The tier of tenants not given another; must be one of `tiers`.
+    pub default_tier: String,
+    /// Failed attempts from one source IP within `lockout_window` that lock it out.
+    pub lockout_threshold: u32,
+    pub lockout_window: Duration,
+    /// How often in-memory usage counts are written to storage (also on shutdown).
+    pub usage_flush_interval: Duration,
 }
 
 impl ServiceConfig {
     /// A configuration with the defaults: prefix `kh_live_`, 10 active keys, 12 h sessions,
-    /// scopes `read`, `write`, `search`.
+    /// scopes `read`, `write`, `search`, one tier `free` of 10,000 calls a day, a lockout after
+    /// 10 failures in 5 minutes, usage flushed every second.
     pub fn new(db: impl Into<String>) -> Self {
         ServiceConfig {
             db: db.into(),
@@ -45,6 +69,11 @@ impl ServiceConfig {
             max_active_keys: DEFAULT_MAX_ACTIVE_KEYS,
             session_ttl: DEFAULT_SESSION_TTL,
             scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            tiers: BTreeMap::from([(DEFAULT_TIER.to_owned(), DEFAULT_DAILY_CAP)]),
+            default_tier: DEFAULT_TIER.to_owned(),
+            lockout_threshold: DEFAULT_LOCKOUT_THRESHOLD,
+            lockout_window: DEFAULT_LOCKOUT_WINDOW,
+            usage_flush_interval: DEFAULT_USAGE_FLUSH_INTERVAL,
         }
     }
 
@@ -78,7 +107,41 @@ impl ServiceConfig {
                 return bad(format!("the scope `{scope}` is configured twice"));
             }
         }
+        for name in self.tiers.keys() {
+            if !valid_scope_name(name) {
+                return bad(format!(
+                    "the tier `{name}` is not 1 to 32 characters of a-z, 0-9, '_', ':', '.' or '-'"
+                ));
+            }
+        }
+        if !self.tiers.contains_key(&self.default_tier) {
+            return bad(format!(
+                "the default tier `{}` is not one of the configured tiers",
+                self.default_tier
+            ));
+        }
+        if !(1..=MAX_LOCKOUT_THRESHOLD).contains(&self.lockout_threshold)
+            || self.lockout_window < Duration::from_secs(1)
+            || self.lockout_window > MAX_SESSION_TTL
+        {
+            return bad(format!(
+                "the lockout needs a threshold of 1 to {MAX_LOCKOUT_THRESHOLD} and a window of 1 s to 366 days"
+            ));
+        }
+        if self.usage_flush_interval < Duration::from_millis(10)
+            || self.usage_flush_interval > Duration::from_secs(3600)
+        {
+            return bad("the usage flush interval must be between 10 ms and 1 hour".into());
+        }
         Ok(())
+    }
+
+    /// The daily cap of the tier named `tier` (the default tier's when `None` or unknown).
+    pub fn daily_cap(&self, tier: Option<&str>) -> u32 {
+        tier.and_then(|t| self.tiers.get(t))
+            .or_else(|| self.tiers.get(&self.default_tier))
+            .copied()
+            .unwrap_or(DEFAULT_DAILY_CAP)
     }
 }
 
@@ -115,5 +178,13 @@ mod tests {
         c.scopes.clear();
         assert!(c.validate().is_err());
         assert!(ServiceConfig::new(" ").validate().is_err());
+        let mut c = ServiceConfig::new("x.db");
+        c.default_tier = "gold".into();
+        assert!(c.validate().is_err());
+        c.tiers.insert("gold".into(), 5);
+        assert!(c.validate().is_ok());
+        assert_eq!(c.daily_cap(None), 5);
+        assert_eq!(c.daily_cap(Some("free")), DEFAULT_DAILY_CAP);
+        assert_eq!(c.daily_cap(Some("unknown")), 5);
     }
 }

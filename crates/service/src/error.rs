@@ -1,6 +1,6 @@
 //! The service's one error type and the one place it becomes an HTTP answer.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyhaven_api::{ErrorBody, ErrorCode, Role};
@@ -48,6 +48,14 @@ pub enum ServiceError {
     ReadOnlyRole { role: Role },
     #[error("No key with that id in your tenant.")]
     KeyNotFound,
+    #[error("Only an active key can be changed or rolled; this one is revoked, expired or already rolled.")]
+    KeyNotActive,
+    #[error("Only owners and admins may do this.")]
+    OwnerOnly,
+    #[error("Only support staff and admins may do this.")]
+    SupportOnly,
+    #[error("No such tenant.")]
+    TenantNotFound,
     #[error("No such endpoint; GET /v1/openapi.json lists them all.")]
     RouteNotFound,
     #[error("Invalid `{field}`: {problem}.")]
@@ -62,6 +70,18 @@ pub enum ServiceError {
     KeyLimitReached { cap: u32 },
     #[error("The key does not have the `{scope}` scope this call needs.")]
     ScopeMissing { scope: String },
+    #[error("The key may not be used from this origin.")]
+    OriginNotAllowed,
+    #[error("The key may not be used from this IP address.")]
+    IpNotAllowed,
+    #[error("The key's hourly limit is reached; try again in {retry_after} seconds.")]
+    RateLimited { retry_after: i64 },
+    #[error(
+        "The tenant's daily cap is reached; it resets at midnight UTC, in {retry_after} seconds."
+    )]
+    DailyCapReached { retry_after: i64 },
+    #[error("Too many failed attempts from this IP address; try again in {retry_after} seconds.")]
+    IpLockedOut { retry_after: i64 },
     #[error("The request body is larger than the 64 KiB limit.")]
     PayloadTooLarge,
     #[error("Invalid configuration: {0}.")]
@@ -90,6 +110,16 @@ impl ServiceError {
         }
     }
 
+    /// Seconds the caller should wait, for the answers that carry `Retry-After`.
+    pub fn retry_after(&self) -> Option<i64> {
+        match self {
+            ServiceError::RateLimited { retry_after }
+            | ServiceError::DailyCapReached { retry_after }
+            | ServiceError::IpLockedOut { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     /// The wire code this error is answered with.
     pub fn code(&self) -> ErrorCode {
         use ServiceError::*;
@@ -97,12 +127,19 @@ impl ServiceError {
             InvalidCredentials | SessionRequired | KeyRejected(_) | KeyInUrl => {
                 ErrorCode::Unauthorized
             }
-            ApiKeyForManagement | ReadOnlyRole { .. } => ErrorCode::Forbidden,
-            KeyNotFound | RouteNotFound => ErrorCode::NotFound,
+            ApiKeyForManagement | ReadOnlyRole { .. } | SupportOnly | OwnerOnly => {
+                ErrorCode::Forbidden
+            }
+            KeyNotFound | TenantNotFound | RouteNotFound => ErrorCode::NotFound,
             Validation { .. } | InvalidBody(_) => ErrorCode::ValidationFailed,
-            DuplicateEmail => ErrorCode::Conflict,
+            DuplicateEmail | KeyNotActive => ErrorCode::Conflict,
             KeyLimitReached { .. } => ErrorCode::KeyLimitReached,
             ScopeMissing { .. } => ErrorCode::ScopeMissing,
+            OriginNotAllowed => ErrorCode::OriginNotAllowed,
+            IpNotAllowed => ErrorCode::IpNotAllowed,
+            RateLimited { .. } => ErrorCode::RateLimited,
+            DailyCapReached { .. } => ErrorCode::DailyCapReached,
+            IpLockedOut { .. } => ErrorCode::IpLockedOut,
             PayloadTooLarge => ErrorCode::PayloadTooLarge,
             InvalidConfig(_) | UnsupportedDatabase | Database(_) | Migration(_)
             | CorruptData(_) | PasswordHash(_) | Io(_) | Task(_) => ErrorCode::Internal,
@@ -127,7 +164,13 @@ impl IntoResponse for ServiceError {
         };
         let status =
             StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(ErrorBody::new(code, message))).into_response()
+        let mut response = (status, Json(ErrorBody::new(code, message))).into_response();
+        if let Some(secs) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response
     }
 }
 
@@ -140,6 +183,10 @@ mod tests {
         let e = ServiceError::CorruptData("scopes column of key key_123".into());
         let resp = e.into_response();
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(resp.headers().get(header::RETRY_AFTER).is_none());
+        let resp = ServiceError::RateLimited { retry_after: 42 }.into_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "42");
     }
 
     #[test]

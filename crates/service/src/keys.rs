@@ -1,11 +1,13 @@
-//! Key management for signed-in users: create, list, read, revoke. Always within the caller's
+//! Key management for signed-in users: create, list, read, update, roll, revoke. Always within the caller's
 //! tenant, which storage filters by.
 
 use std::net::IpAddr;
 
-use keyhaven_api::{keyfmt, CreateKeyRequest, CreatedKey, KeyMeta, User, WireSecret};
+use keyhaven_api::{
+    keyfmt, CreateKeyRequest, CreatedKey, KeyMeta, KeyStatus, RollKeyRequest, UpdateKeyRequest,
+    User, WireSecret,
+};
 
-use crate::clock;
 use crate::error::ServiceError;
 use crate::secrets::{random_id, SecretHash};
 use crate::service::Service;
@@ -31,6 +33,119 @@ fn audit(user: &User, action: &str, target: &str, at: i64, ip: Option<IpAddr>) -
     }
 }
 
+/// Longest grace period a roll may give the old key: 30 days.
+pub const MAX_GRACE_SECONDS: u64 = 30 * 24 * 60 * 60;
+
+/// Changes the fields sent, never the secret. A revoked key cannot be changed.
+pub async fn update(
+    svc: &Service,
+    user: &User,
+    key_id: &str,
+    req: &UpdateKeyRequest,
+    ip: Option<IpAddr>,
+) -> Result<KeyMeta, ServiceError> {
+    require_manager(user)?;
+    let config = svc.config();
+    let now = svc.now();
+    let mut row = svc
+        .store()
+        .get_key(&user.tenant_id, key_id)
+        .await?
+        .ok_or(ServiceError::KeyNotFound)?;
+    if row.status(now) == KeyStatus::Revoked {
+        return Err(ServiceError::KeyNotActive);
+    }
+    if let Some(name) = &req.name {
+        row.name = validate::name(name)?;
+    }
+    if let Some(scopes) = &req.scopes {
+        row.scopes = validate::scopes(scopes, &config.scopes)?;
+    }
+    if let Some(expires_at) = req.expires_at {
+        row.expires_at = validate::expires_at(expires_at, now)?;
+    }
+    if let Some(origins) = &req.allowed_origins {
+        row.allowed_origins = validate::origins(Some(origins))?;
+    }
+    if let Some(ips) = &req.allowed_ips {
+        row.allowed_ips = validate::ips(Some(ips))?;
+    }
+    if let Some(limit) = req.rate_limit_per_hour {
+        row.rate_limit_per_hour = validate::rate_limit(limit)?;
+    }
+    let entry = audit(user, action::KEY_UPDATE, key_id, now, ip);
+    let row = svc.store().update_key(&row, &entry).await;
+    svc.key_cache().invalidate();
+    let row = row?.ok_or(ServiceError::KeyNotActive)?;
+    tracing::info!(key_id = %row.id, prefix = %row.prefix, user_id = %user.id, "key updated");
+    row.to_meta(now)
+}
+
+/// Replaces an active key with a new secret and the same settings. The old key keeps working
+/// for the grace period (status `expiring`), then expires; a grace of 0 revokes it at once.
+pub async fn roll(
+    svc: &Service,
+    user: &User,
+    key_id: &str,
+    req: &RollKeyRequest,
+    ip: Option<IpAddr>,
+) -> Result<CreatedKey, ServiceError> {
+    require_manager(user)?;
+    if req.grace_seconds > MAX_GRACE_SECONDS {
+        return Err(ServiceError::validation(
+            "grace_seconds",
+            format!("must be at most {MAX_GRACE_SECONDS} (30 days)"),
+        ));
+    }
+    let now = svc.now();
+    let old = svc
+        .store()
+        .get_key(&user.tenant_id, key_id)
+        .await?
+        .ok_or(ServiceError::KeyNotFound)?;
+    let secret = WireSecret::new(keyfmt::generate(&svc.config().key_prefix));
+    let row = KeyRow {
+        id: random_id("key"),
+        prefix: keyfmt::display_prefix(secret.expose()).to_owned(),
+        created_at: now,
+        last_used_at: None,
+        revoked_at: None,
+        created_by: user.id.clone(),
+        replaced_by: None,
+        ..old
+    };
+    let grace = i64::try_from(req.grace_seconds).unwrap_or(i64::MAX);
+    let entries = [
+        audit(user, action::KEY_ROLL, key_id, now, ip),
+        audit(user, action::KEY_CREATE, &row.id, now, ip),
+    ];
+    let key = NewKey {
+        secret_hash: SecretHash::of(secret.expose()),
+        row,
+    };
+    let old = svc
+        .store()
+        .roll_key(
+            &user.tenant_id,
+            key_id,
+            &key,
+            now.saturating_add(grace),
+            now,
+            &entries,
+        )
+        .await;
+    svc.key_cache().invalidate();
+    let old = old?.ok_or(ServiceError::KeyNotFound)?;
+    tracing::info!(
+        old_key_id = %old.id, key_id = %key.row.id, prefix = %key.row.prefix,
+        grace_seconds = req.grace_seconds, user_id = %user.id, "key rolled"
+    );
+    Ok(CreatedKey {
+        key: secret,
+        meta: key.row.to_meta(now)?,
+    })
+}
+
 /// Creates a key; the answer holds its secret, the only time it is ever shown.
 pub async fn create(
     svc: &Service,
@@ -40,7 +155,7 @@ pub async fn create(
 ) -> Result<CreatedKey, ServiceError> {
     require_manager(user)?;
     let config = svc.config();
-    let now = clock::now();
+    let now = svc.now();
     let name = validate::name(&req.name)?;
     let scopes = validate::scopes(&req.scopes, &config.scopes)?;
     let expires_at = validate::expires_at(req.expires_at, now)?;
@@ -63,6 +178,7 @@ pub async fn create(
         allowed_ips,
         rate_limit_per_hour,
         created_by: user.id.clone(),
+        replaced_by: None,
     };
     let entry = audit(user, action::KEY_CREATE, &row.id, now, ip);
     let key = NewKey {
@@ -84,15 +200,16 @@ pub async fn create(
     })
 }
 
-pub async fn list(svc: &Service, user: &User) -> Result<Vec<KeyMeta>, ServiceError> {
-    let now = clock::now();
-    let rows = svc.store().list_keys(&user.tenant_id).await?;
+/// The tenant's keys (the caller's, or another one support may read).
+pub async fn list(svc: &Service, tenant_id: &str) -> Result<Vec<KeyMeta>, ServiceError> {
+    let now = svc.now();
+    let rows = svc.store().list_keys(tenant_id).await?;
     rows.iter().map(|row| row.to_meta(now)).collect()
 }
 
-pub async fn get(svc: &Service, user: &User, key_id: &str) -> Result<KeyMeta, ServiceError> {
-    match svc.store().get_key(&user.tenant_id, key_id).await? {
-        Some(row) => row.to_meta(clock::now()),
+pub async fn get(svc: &Service, tenant_id: &str, key_id: &str) -> Result<KeyMeta, ServiceError> {
+    match svc.store().get_key(tenant_id, key_id).await? {
+        Some(row) => row.to_meta(svc.now()),
         None => Err(ServiceError::KeyNotFound),
     }
 }
@@ -105,13 +222,15 @@ pub async fn revoke(
     ip: Option<IpAddr>,
 ) -> Result<KeyMeta, ServiceError> {
     require_manager(user)?;
-    let now = clock::now();
+    let now = svc.now();
     let entry = audit(user, action::KEY_REVOKE, key_id, now, ip);
     let row = svc
         .store()
         .revoke_key(&user.tenant_id, key_id, now, &entry)
-        .await?
-        .ok_or(ServiceError::KeyNotFound)?;
+        .await;
+    // Before the answer: from here on no cached copy of the key is used.
+    svc.key_cache().invalidate();
+    let row = row?.ok_or(ServiceError::KeyNotFound)?;
     tracing::info!(key_id = %row.id, prefix = %row.prefix, user_id = %user.id, "key revoked");
     row.to_meta(now)
 }

@@ -1,5 +1,8 @@
 //! Keyhaven's key service: tenants and users, password sessions, API keys (created with a
-//! secret shown once, stored as SHA-256, revoked at once), key verification, and an audit log.
+//! secret shown once, stored as SHA-256, updated, rolled with a grace period, revoked at once),
+//! enforcement on key use (origins, IPs, scopes, hourly limits, daily caps by tier, the
+//! source-IP lockout), usage counted in memory and flushed in batches, denials, an audit log,
+//! and support's cross-tenant reads.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), keyhaven_service::ServiceError> {
@@ -14,19 +17,27 @@
 mod auth;
 mod clock;
 mod config;
+pub mod demo;
 mod error;
 mod http;
+mod keycache;
 mod keys;
+mod lockout;
 mod openapi;
 mod ratelimit;
+mod reports;
 mod secrets;
 mod service;
 mod storage;
+mod usage;
 mod validate;
 mod verify;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    ServiceConfig, DEFAULT_KEY_PREFIX, DEFAULT_MAX_ACTIVE_KEYS, DEFAULT_SESSION_TTL, MAX_BODY_BYTES,
+    ServiceConfig, DEFAULT_DAILY_CAP, DEFAULT_KEY_PREFIX, DEFAULT_LOCKOUT_THRESHOLD,
+    DEFAULT_LOCKOUT_WINDOW, DEFAULT_MAX_ACTIVE_KEYS, DEFAULT_SESSION_TTL, DEFAULT_TIER,
+    DEFAULT_USAGE_FLUSH_INTERVAL, MAX_BODY_BYTES,
 };
 pub use error::{KeyDenial, ServiceError};
 pub use secrets::{random_password, MIN_PASSWORD_CHARS};

@@ -8,8 +8,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use keyhaven_api::Role;
 use keyhaven_service::{
-    random_password, Service, ServiceConfig, ServiceError, DEFAULT_KEY_PREFIX,
-    DEFAULT_MAX_ACTIVE_KEYS, MIN_PASSWORD_CHARS,
+    demo, Service, ServiceConfig, ServiceError, DEFAULT_KEY_PREFIX, DEFAULT_LOCKOUT_THRESHOLD,
+    DEFAULT_MAX_ACTIVE_KEYS, DEFAULT_TIER, MIN_PASSWORD_CHARS,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -54,7 +54,26 @@ struct ServeArgs {
         default_value = "read,write,search"
     )]
     scopes: Vec<String>,
-    /// Start with a demo tenant and owner (in memory unless --db is given); prints the login.
+    /// Tiers and their daily caps, as NAME=CAP (comma-separated or repeated).
+    #[arg(
+        long = "tier",
+        env = "KEYHAVEN_TIERS",
+        value_delimiter = ',',
+        value_parser = parse_tier,
+        default_value = "free=10000"
+    )]
+    tiers: Vec<(String, u32)>,
+    /// The tier of tenants not given another.
+    #[arg(long, env = "KEYHAVEN_DEFAULT_TIER", default_value = DEFAULT_TIER)]
+    default_tier: String,
+    /// Failed attempts from one IP within the lockout window that lock it out.
+    #[arg(long, env = "KEYHAVEN_LOCKOUT_THRESHOLD", default_value_t = DEFAULT_LOCKOUT_THRESHOLD)]
+    lockout_threshold: u32,
+    /// The lockout window in seconds.
+    #[arg(long, env = "KEYHAVEN_LOCKOUT_WINDOW_SECS", default_value_t = 300)]
+    lockout_window_secs: u64,
+    /// Start with a demo tenant, a user of each role and keys (in memory unless --db is given),
+    /// print the logins, and send a bounded trickle of demo traffic to 127.0.0.1.
     #[arg(long)]
     demo: bool,
 }
@@ -77,6 +96,17 @@ struct UserAddArgs {
     /// Tenant name; created when it does not exist.
     #[arg(long, default_value = "default")]
     tenant: String,
+}
+
+fn parse_tier(s: &str) -> Result<(String, u32), String> {
+    let (name, cap) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not NAME=CAP, e.g. free=10000"))?;
+    let cap = cap
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| format!("the daily cap of tier `{name}` is not a whole number"))?;
+    Ok((name.trim().to_owned(), cap))
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -139,15 +169,29 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     config.max_active_keys = args.max_active_keys;
     config.session_ttl = Duration::from_secs(args.session_ttl_secs);
     config.scopes = args.scopes;
+    config.tiers = args.tiers.into_iter().collect();
+    config.default_tier = args.default_tier;
+    config.lockout_threshold = args.lockout_threshold;
+    config.lockout_window = Duration::from_secs(args.lockout_window_secs);
     let service = Service::open(config).await?;
     let running = service.bind(args.listen).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {}", running.url()).map_err(CliError::Stdout)?;
-    if args.demo {
-        writeln!(out, "{}", demo_login(&service).await?).map_err(CliError::Stdout)?;
-    }
+    let demo = if args.demo {
+        let demo = demo::seed(&service).await?;
+        for login in &demo.logins {
+            writeln!(out, "{}", describe(login)).map_err(CliError::Stdout)?;
+        }
+        Some(demo)
+    } else {
+        None
+    };
     out.flush().map_err(CliError::Stdout)?;
     drop(out);
+    if let Some(demo) = demo {
+        // Bounded: it stops by itself after DEMO_CALLS calls.
+        let _traffic = demo.spawn_traffic(running.addr, demo::DEMO_CALLS, demo::DEMO_PACE);
+    }
     tracing::info!(addr = %running.addr, "serving");
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -155,19 +199,19 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Creates the demo owner and describes its login, or says it already exists.
-async fn demo_login(service: &Service) -> Result<String, ServiceError> {
-    const EMAIL: &str = "demo@keyhaven.local";
-    let password = random_password();
-    match service
-        .add_user(EMAIL, Role::Owner, "demo", &password)
-        .await
-    {
-        Ok(_) => Ok(format!("demo login: {EMAIL} password {password}")),
-        Err(ServiceError::DuplicateEmail) => Ok(format!(
-            "demo login: {EMAIL} (already exists; its password is unchanged)"
-        )),
-        Err(e) => Err(e),
+/// One line per demo login; the owner's comes first, as `demo login: EMAIL password PASSWORD`.
+fn describe(login: &demo::DemoLogin) -> String {
+    let who = if login.role == Role::Owner {
+        "demo login:".to_owned()
+    } else {
+        format!("demo login ({}):", login.role.as_str())
+    };
+    match &login.password {
+        Some(password) => format!("{who} {} password {password}", login.email),
+        None => format!(
+            "{who} {} (already exists; its password is unchanged)",
+            login.email
+        ),
     }
 }
 

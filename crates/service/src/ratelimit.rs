@@ -1,5 +1,7 @@
-//! Request counting for the `X-RateLimit-*` headers: fixed windows kept in memory, per key for
-//! keys with an hourly limit, per tenant per UTC day otherwise. Enforcement comes later.
+//! Rate limits kept in memory: a fixed hourly window per key (for keys with an hourly limit)
+//! and a fixed daily window per tenant (its tier's cap, reset at midnight UTC). One lock covers
+//! both checks and both counts, so a call is counted in both or in neither, and the limit is
+//! exact however many callers race.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,8 +13,15 @@ use crate::storage::KeyRow;
 
 #[derive(Debug, Default)]
 pub struct RateCounters {
-    /// counter id → (window number, requests in it)
-    windows: Mutex<HashMap<String, (i64, u32)>>,
+    windows: Mutex<Windows>,
+}
+
+#[derive(Debug, Default)]
+struct Windows {
+    /// key id → (hour number, calls accepted in it)
+    keys: HashMap<String, (i64, u32)>,
+    /// tenant id → (day number, calls accepted in it)
+    tenants: HashMap<String, (i64, u32)>,
 }
 
 /// Where a call stands in its window, as the headers report it.
@@ -24,28 +33,110 @@ pub struct RateWindow {
     pub reset: i64,
 }
 
-impl RateCounters {
-    /// Counts one call with `key` at `now` and reports its window.
-    pub fn record(&self, key: &KeyRow, tenant_daily_cap: u32, now: i64) -> RateWindow {
-        let (counter, limit, span) = match key.rate_limit_per_hour {
-            Some(limit) => (format!("key:{}", key.id), limit, HOUR),
-            None => (format!("tenant:{}", key.tenant_id), tenant_daily_cap, DAY),
-        };
-        let window = now.div_euclid(span);
-        let used = {
-            let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = windows.entry(counter).or_insert((window, 0));
-            if entry.0 != window {
-                *entry = (window, 0);
-            }
-            entry.1 = entry.1.saturating_add(1);
-            entry.1
-        };
-        RateWindow {
-            limit,
-            remaining: limit.saturating_sub(used),
-            reset: (window + 1) * span - now,
+/// Why a call was refused, with the window that refused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limited {
+    /// The key's hourly limit.
+    Hourly(RateWindow),
+    /// The tenant's daily cap.
+    Daily(RateWindow),
+}
+
+fn used_in(map: &HashMap<String, (i64, u32)>, id: &str, window: i64) -> u32 {
+    match map.get(id) {
+        Some((w, n)) if *w == window => *n,
+        _ => 0,
+    }
+}
+
+fn bump(map: &mut HashMap<String, (i64, u32)>, id: &str, window: i64) {
+    match map.get_mut(id) {
+        Some(entry) if entry.0 == window => entry.1 = entry.1.saturating_add(1),
+        Some(entry) => *entry = (window, 1),
+        None => {
+            map.insert(id.to_owned(), (window, 1));
         }
+    }
+}
+
+impl RateCounters {
+    /// Accepts one call with `key` at `now` if both its hourly limit and its tenant's daily cap
+    /// allow it, counting it against both; otherwise counts nothing and says which refused.
+    /// The window reported is the one with fewer calls left.
+    pub fn acquire(&self, key: &KeyRow, daily_cap: u32, now: i64) -> Result<RateWindow, Limited> {
+        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let hour = now.div_euclid(HOUR);
+        let day = now.div_euclid(DAY);
+        let hourly = key.rate_limit_per_hour.map(|limit| {
+            let used = used_in(&w.keys, &key.id, hour);
+            (limit, used)
+        });
+        let daily_used = used_in(&w.tenants, &key.tenant_id, day);
+        if let Some((limit, used)) = hourly {
+            if used >= limit {
+                return Err(Limited::Hourly(window(limit, used, hour, HOUR, now)));
+            }
+        }
+        if daily_used >= daily_cap {
+            return Err(Limited::Daily(window(daily_cap, daily_used, day, DAY, now)));
+        }
+        if hourly.is_some() {
+            bump(&mut w.keys, &key.id, hour);
+        }
+        bump(&mut w.tenants, &key.tenant_id, day);
+        drop(w);
+        let daily = window(daily_cap, daily_used + 1, day, DAY, now);
+        Ok(match hourly {
+            Some((limit, used)) => tighter(window(limit, used + 1, hour, HOUR, now), daily),
+            None => daily,
+        })
+    }
+
+    /// Where `key` stands, without counting a call.
+    pub fn peek(&self, key: &KeyRow, daily_cap: u32, now: i64) -> RateWindow {
+        let w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let hour = now.div_euclid(HOUR);
+        let day = now.div_euclid(DAY);
+        let daily = window(
+            daily_cap,
+            used_in(&w.tenants, &key.tenant_id, day),
+            day,
+            DAY,
+            now,
+        );
+        match key.rate_limit_per_hour {
+            Some(limit) => tighter(
+                window(limit, used_in(&w.keys, &key.id, hour), hour, HOUR, now),
+                daily,
+            ),
+            None => daily,
+        }
+    }
+
+    /// Forgets windows that have ended, so that memory follows the keys in use.
+    pub fn prune(&self, now: i64) {
+        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let hour = now.div_euclid(HOUR);
+        let day = now.div_euclid(DAY);
+        w.keys.retain(|_, (n, _)| *n >= hour);
+        w.tenants.retain(|_, (n, _)| *n >= day);
+    }
+}
+
+fn window(limit: u32, used: u32, number: i64, span: i64, now: i64) -> RateWindow {
+    RateWindow {
+        limit,
+        remaining: limit.saturating_sub(used),
+        reset: (number + 1) * span - now,
+    }
+}
+
+/// The window with fewer calls left (the hourly one on a tie).
+fn tighter(hourly: RateWindow, daily: RateWindow) -> RateWindow {
+    if daily.remaining < hourly.remaining {
+        daily
+    } else {
+        hourly
     }
 }
 
@@ -61,9 +152,9 @@ impl RateWindow {
 mod tests {
     use super::*;
 
-    fn key(limit: Option<u32>) -> KeyRow {
+    fn key(id: &str, limit: Option<u32>) -> KeyRow {
         KeyRow {
-            id: "key_a".into(),
+            id: id.into(),
             tenant_id: "ten_a".into(),
             name: "n".into(),
             prefix: "kh_live_abcd".into(),
@@ -76,39 +167,67 @@ mod tests {
             allowed_ips: vec![],
             rate_limit_per_hour: limit,
             created_by: "usr_a".into(),
+            replaced_by: None,
         }
     }
 
     #[test]
-    fn hourly_limit_counts_down_and_resets_with_the_hour() {
+    fn hourly_limit_counts_down_refuses_and_resets_with_the_hour() {
         let c = RateCounters::default();
-        let k = key(Some(3));
+        let k = key("key_a", Some(3));
         let t = 10 * HOUR + 600;
         assert_eq!(
-            c.record(&k, 100, t),
-            RateWindow {
+            c.acquire(&k, 100, t),
+            Ok(RateWindow {
                 limit: 3,
                 remaining: 2,
                 reset: 3000
-            }
+            })
         );
-        assert_eq!(c.record(&k, 100, t + 1).remaining, 1);
-        assert_eq!(c.record(&k, 100, t + 2).remaining, 0);
-        assert_eq!(c.record(&k, 100, t + 3).remaining, 0);
-        assert_eq!(c.record(&k, 100, 11 * HOUR).remaining, 2);
+        assert_eq!(c.acquire(&k, 100, t + 1).map(|w| w.remaining), Ok(1));
+        assert_eq!(c.acquire(&k, 100, t + 2).map(|w| w.remaining), Ok(0));
+        assert_eq!(
+            c.acquire(&k, 100, t + 3),
+            Err(Limited::Hourly(RateWindow {
+                limit: 3,
+                remaining: 0,
+                reset: 2997
+            }))
+        );
+        assert_eq!(c.peek(&k, 100, t + 4).remaining, 0);
+        assert_eq!(
+            c.acquire(&k, 100, 11 * HOUR).map(|w| w.remaining),
+            Ok(2),
+            "a new hour"
+        );
     }
 
     #[test]
-    fn without_an_hourly_limit_the_tenant_daily_cap_applies() {
+    fn the_daily_cap_is_shared_by_the_tenants_keys_and_resets_at_midnight() {
         let c = RateCounters::default();
-        let w = c.record(&key(None), 500, 3 * DAY + 100);
+        let (a, b) = (key("key_a", None), key("key_b", Some(50)));
+        let t = 3 * DAY + 100;
         assert_eq!(
-            w,
-            RateWindow {
-                limit: 500,
-                remaining: 499,
+            c.acquire(&a, 2, t),
+            Ok(RateWindow {
+                limit: 2,
+                remaining: 1,
                 reset: DAY - 100
-            }
+            })
         );
+        assert_eq!(
+            c.acquire(&b, 2, t).map(|w| (w.limit, w.remaining)),
+            Ok((2, 0)),
+            "the daily window is the tighter one"
+        );
+        assert!(matches!(c.acquire(&b, 2, t), Err(Limited::Daily(_))));
+        assert_eq!(
+            c.peek(&b, 2, t).remaining,
+            0,
+            "a refused call counted nothing"
+        );
+        assert_eq!(c.acquire(&a, 2, 4 * DAY).map(|w| w.remaining), Ok(1));
+        c.prune(4 * DAY);
+        assert_eq!(c.peek(&b, 2, 4 * DAY).limit, 2);
     }
 }

@@ -8,13 +8,18 @@ use keyhaven_api::{Role, User, WireSecret};
 use tokio::sync::{oneshot, OnceCell};
 use tokio::task::JoinHandle;
 
-use crate::clock;
+use crate::clock::{Clock, SystemClock, DAY, HOUR};
 use crate::config::{ServiceConfig, DEFAULT_DAILY_CAP};
 use crate::error::ServiceError;
+use crate::keycache::KeyCache;
+use crate::lockout::Lockout;
 use crate::ratelimit::RateCounters;
 use crate::secrets::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
-use crate::storage::{AuditEntry, NewUser, SqliteStore, Storage};
+use crate::storage::{action, AuditEntry, NewUser, Pending, SqliteStore, Storage};
+use crate::usage::UsageCounter;
 
+/// How long denials are kept: 30 days.
+const DENIAL_RETENTION: i64 = 30 * DAY;
 /// Longest tenant name accepted.
 const MAX_TENANT_CHARS: usize = 64;
 /// Longest email accepted (RFC 5321's path limit).
@@ -28,31 +33,145 @@ pub struct Service {
 
 struct Inner {
     config: ServiceConfig,
+    clock: Arc<dyn Clock>,
     store: Box<dyn Storage>,
     rates: RateCounters,
+    lockout: Lockout,
+    usage: UsageCounter,
+    key_cache: KeyCache,
     key_lookups: AtomicU64,
     /// A hash to verify against when the email is unknown, so that both failures cost the same.
     dummy_hash: OnceCell<String>,
+    /// One usage flush at a time, so that counts reach storage in order.
+    flush_lock: tokio::sync::Mutex<()>,
 }
 
 impl Service {
     /// Opens the database (creating the file if missing), runs the migrations, and checks the
     /// configuration.
     pub async fn open(config: ServiceConfig) -> Result<Service, ServiceError> {
+        Service::open_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Service::open`] reading the time from `clock` (a [`crate::ManualClock`] in tests).
+    pub async fn open_with_clock(
+        config: ServiceConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Service, ServiceError> {
         config.validate()?;
         if config.db.starts_with("postgres://") || config.db.starts_with("postgresql://") {
             return Err(ServiceError::UnsupportedDatabase);
         }
         let store: Box<dyn Storage> = Box::new(SqliteStore::open(&config.db).await?);
-        Ok(Service {
+        let service = Service {
             inner: Arc::new(Inner {
-                config,
+                clock,
                 store,
                 rates: RateCounters::default(),
+                lockout: Lockout::new(
+                    config.lockout_threshold,
+                    i64::try_from(config.lockout_window.as_secs()).unwrap_or(i64::MAX),
+                ),
+                usage: UsageCounter::default(),
+                key_cache: KeyCache::default(),
+                config,
                 key_lookups: AtomicU64::new(0),
                 dummy_hash: OnceCell::new(),
+                flush_lock: tokio::sync::Mutex::new(()),
             }),
-        })
+        };
+        service.spawn_maintenance();
+        Ok(service)
+    }
+
+    /// Flushes usage every `usage_flush_interval` and forgets ended rate windows and aged
+    /// lockout records, for as long as the service lives.
+    fn spawn_maintenance(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let every = self.inner.config.usage_flush_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            let mut last_prune = i64::MIN;
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                let svc = Service { inner };
+                if let Err(e) = svc.flush_usage().await {
+                    tracing::error!(error = %e, "usage flush failed; will retry");
+                }
+                let now = svc.now();
+                svc.inner.rates.prune(now);
+                svc.inner.lockout.prune(now);
+                if now.saturating_sub(last_prune) >= HOUR {
+                    last_prune = now;
+                    match svc.store().prune_denials(now - DENIAL_RETENTION).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(removed = n, "old denials forgotten"),
+                        Err(e) => tracing::error!(error = %e, "pruning denials failed"),
+                    }
+                }
+            }
+        });
+    }
+
+    /// Writes the usage counted in memory to storage. Runs on its own about once a second and
+    /// on [`RunningService::shutdown`]; on failure the counts are kept for the next attempt.
+    pub async fn flush_usage(&self) -> Result<(), ServiceError> {
+        let _one_at_a_time = self.inner.flush_lock.lock().await;
+        let pending = self.inner.usage.take();
+        if pending.dropped_denials > 0 {
+            tracing::warn!(
+                dropped = pending.dropped_denials,
+                "denials beyond the per-flush buffer were counted but not itemised"
+            );
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        match self.store().flush_usage(&pending).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.inner.usage.restore(Pending {
+                    dropped_denials: 0,
+                    ..pending
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// Puts a tenant in a configured tier (`None`: the default tier), which sets its daily cap.
+    pub async fn set_tenant_tier(
+        &self,
+        tenant_id: &str,
+        tier: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        if let Some(tier) = tier {
+            if !self.inner.config.tiers.contains_key(tier) {
+                return Err(ServiceError::validation(
+                    "tier",
+                    format!(
+                        "must be one of {}",
+                        self.inner
+                            .config
+                            .tiers
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        let changed = self.store().set_tenant_tier(tenant_id, tier).await?;
+        self.key_cache().invalidate();
+        if changed {
+            Ok(())
+        } else {
+            Err(ServiceError::TenantNotFound)
+        }
     }
 
     /// The whole HTTP application, for `oneshot` tests or for serving elsewhere.
@@ -95,7 +214,7 @@ impl Service {
         let password_hash =
             tokio::task::spawn_blocking(move || secrets::hash_password(password.expose()))
                 .await??;
-        let now = clock::now();
+        let now = self.now();
         let tenant_id = store.ensure_tenant(tenant, DEFAULT_DAILY_CAP, now).await?;
         let user = User {
             id: secrets::random_id("usr"),
@@ -103,12 +222,23 @@ impl Service {
             role,
             tenant_id,
         };
+        let audit = AuditEntry {
+            at: now,
+            tenant_id: user.tenant_id.clone(),
+            actor: "system".to_owned(),
+            action: action::USER_ADD.to_owned(),
+            target: user.id.clone(),
+            ip: None,
+        };
         store
-            .insert_user(&NewUser {
-                user: user.clone(),
-                password_hash,
-                created_at: now,
-            })
+            .insert_user(
+                &NewUser {
+                    user: user.clone(),
+                    password_hash,
+                    created_at: now,
+                },
+                &audit,
+            )
             .await?;
         tracing::info!(user_id = %user.id, role = role.as_str(), "user added");
         Ok(user)
@@ -132,10 +262,16 @@ impl Service {
                 })
                 .await
         });
-        Ok(RunningService { addr, stop, task })
+        Ok(RunningService {
+            addr,
+            stop,
+            task,
+            service: self.clone(),
+        })
     }
 
-    /// The tenant's newest audit rows (login, key create, key revoke), newest first.
+    /// The tenant's newest audit rows (user added, login, key create, update, roll, revoke),
+    /// newest first.
     pub async fn audit_log(
         &self,
         tenant_id: &str,
@@ -148,12 +284,29 @@ impl Service {
         &self.inner.config
     }
 
+    /// Now, by the service's clock, in seconds since the Unix epoch.
+    pub fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+
     pub(crate) fn store(&self) -> &dyn Storage {
         self.inner.store.as_ref()
     }
 
     pub(crate) fn rates(&self) -> &RateCounters {
         &self.inner.rates
+    }
+
+    pub(crate) fn lockout(&self) -> &Lockout {
+        &self.inner.lockout
+    }
+
+    pub(crate) fn usage(&self) -> &UsageCounter {
+        &self.inner.usage
+    }
+
+    pub(crate) fn key_cache(&self) -> &KeyCache {
+        &self.inner.key_cache
     }
 
     /// Counts storage lookups of presented keys, so that tests can prove which inputs never
@@ -211,6 +364,7 @@ pub struct RunningService {
     pub addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    service: Service,
 }
 
 impl RunningService {
@@ -219,13 +373,17 @@ impl RunningService {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, lets requests in flight finish, and waits for the server task.
+    /// Stops accepting, lets requests in flight finish, waits for the server task, and writes
+    /// the usage still in memory.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         match self.task.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "the server stopped with an error"),
             Err(e) => tracing::error!(error = %e, "the server task failed"),
+        }
+        if let Err(e) = self.service.flush_usage().await {
+            tracing::error!(error = %e, "the last usage flush failed");
         }
     }
 }

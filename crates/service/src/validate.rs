@@ -188,6 +188,44 @@ fn valid_ip_or_cidr(s: &str) -> bool {
     }
 }
 
+/// Whether `ip` is one of the addresses or inside one of the CIDR blocks of `list` (entries
+/// as [`ips`] stores them). IPv4-mapped IPv6 addresses count as their IPv4 address.
+pub fn ip_in(list: &[String], ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    list.iter().any(|entry| {
+        let (addr, bits) = match entry.split_once('/') {
+            Some((a, b)) => (a, b.parse::<u32>().ok()),
+            None => (entry.as_str(), None),
+        };
+        let Ok(net) = addr.parse::<IpAddr>() else {
+            return false;
+        };
+        match (net.to_canonical(), ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => prefix_match(
+                u128::from(u32::from(n)),
+                u128::from(u32::from(a)),
+                bits.unwrap_or(32),
+                32,
+            ),
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                prefix_match(u128::from(n), u128::from(a), bits.unwrap_or(128), 128)
+            }
+            _ => false,
+        }
+    })
+}
+
+fn prefix_match(net: u128, addr: u128, bits: u32, width: u32) -> bool {
+    if bits > width {
+        return false;
+    }
+    let shift = width - bits;
+    if shift >= 128 {
+        return true;
+    }
+    (net >> shift) == (addr >> shift)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +306,21 @@ mod tests {
             field_of(ips(Some(&many)).expect_err("too many")),
             "allowed_ips"
         );
+    }
+
+    #[test]
+    fn ips_match_addresses_and_blocks() {
+        let allowed = list(&["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]);
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert!(ip_in(&allowed, ip("10.1.2.3")));
+        assert!(ip_in(&allowed, ip("192.0.2.7")));
+        assert!(ip_in(&allowed, ip("::ffff:10.9.9.9")), "v4-mapped");
+        assert!(ip_in(&allowed, ip("2001:db8:1::5")));
+        assert!(!ip_in(&allowed, ip("192.0.2.8")));
+        assert!(!ip_in(&allowed, ip("11.0.0.1")));
+        assert!(!ip_in(&allowed, ip("2001:db9::1")));
+        assert!(ip_in(&list(&["0.0.0.0/0"]), ip("203.0.113.9")));
+        assert!(!ip_in(&[], ip("127.0.0.1")));
     }
 
     #[test]

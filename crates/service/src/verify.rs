@@ -7,20 +7,44 @@ use std::net::IpAddr;
 use axum::http::{header, HeaderMap};
 use keyhaven_api::{keyfmt, KeyStatus};
 
-use crate::clock;
+use crate::config::valid_scope_name;
 use crate::error::{KeyDenial, ServiceError};
+use crate::keycache::Cached;
+use crate::ratelimit::{Limited, RateWindow};
 use crate::secrets::SecretHash;
 use crate::service::Service;
 use crate::storage::KeyRow;
+use crate::validate;
 
 /// Headers a key may arrive in, besides `Authorization: Bearer`.
 const KEY_HEADERS: [&str; 2] = ["x-api-key", "api-key"];
 
-/// A key that passed verification.
-#[derive(Debug, Clone)]
-pub struct VerifiedKey {
-    pub row: KeyRow,
-    pub tenant_daily_cap: u32,
+/// What a call with a key brings besides the key: where it comes from and what it needs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Call<'a> {
+    /// The peer address (never `X-Forwarded-For`).
+    pub ip: Option<IpAddr>,
+    /// The `Origin` header, when one was sent.
+    pub origin: Option<&'a str>,
+    /// The scope the call needs, when it names one.
+    pub scope: Option<&'a str>,
+    /// When set, a key of another tenant counts as unknown (and nothing is counted for it).
+    pub tenant_id: Option<&'a str>,
+    /// Whether `ip`'s lockout applies and its failures count toward it.
+    pub track_lockout: bool,
+}
+
+/// The verdict on one call with a key, and the window its answer reports in the
+/// `X-RateLimit-*` headers.
+#[derive(Debug)]
+pub struct Decision {
+    /// The key, when the call is accepted; otherwise the refusal.
+    pub outcome: Result<KeyRow, ServiceError>,
+    /// The key's window once the key is known; before that, the source IP's allowance of
+    /// failed attempts.
+    pub window: RateWindow,
+    /// The display prefix of the key, once it is identified: what the request log may show.
+    pub key_prefix: Option<String>,
 }
 
 /// The value of a `Bearer` authorization, scheme matched without regard to case.
@@ -49,52 +73,163 @@ pub fn check_format(presented: &str) -> Result<SecretHash, KeyDenial> {
     Ok(SecretHash::of(presented))
 }
 
-/// Verifies the key a request presents. Every refusal is logged with its reason and answered
-/// with the same `unauthorized` message.
-pub async fn authenticate(
+/// Decides a call with a key, in API.md's order: the source IP's lockout; the key present,
+/// known, not revoked or expired (401); its origin or, without an `Origin` header, its IP
+/// (403); its scope (403); its hourly limit, then its tenant's daily cap (429). Every refusal
+/// is logged with its precise reason (never the key) and answered uniformly; each refusal of
+/// an identified key and each accepted call is counted in the key's usage.
+pub async fn enforce(
     svc: &Service,
-    headers: &HeaderMap,
-    ip: Option<IpAddr>,
-) -> Result<VerifiedKey, ServiceError> {
-    let presented = presented_key(headers);
-    let result = match presented {
-        None => Err(KeyDenial::Missing),
-        Some(key) => lookup(svc, key).await?,
+    presented: Option<&str>,
+    call: &Call<'_>,
+) -> Result<Decision, ServiceError> {
+    let now = svc.now();
+    let lockout = svc.lockout();
+    if let Some(ip) = call.ip.filter(|_| call.track_lockout) {
+        if let Some(retry_after) = lockout.locked(ip, now) {
+            tracing::warn!(%ip, retry_after, "attempt refused: the source IP is locked out");
+            return Ok(Decision {
+                outcome: Err(ServiceError::IpLockedOut { retry_after }),
+                window: lockout.allowance(Some(ip), now),
+                key_prefix: None,
+            });
+        }
+    }
+    let found = match presented {
+        None => Err((KeyDenial::Missing, None)),
+        Some(key) => match lookup(svc, key, now).await? {
+            Ok((row, _)) | Err((_, Some(row)))
+                if call.tenant_id.is_some_and(|t| t != row.tenant_id) =>
+            {
+                Err((KeyDenial::Unknown, None))
+            }
+            found => found,
+        },
     };
-    result.map_err(|denial| {
-        // Only a key that passed the format check is ours to name, and then by prefix only.
-        let prefix = presented
-            .filter(|_| denial != KeyDenial::Malformed && denial != KeyDenial::Missing)
-            .map(keyfmt::display_prefix);
-        tracing::warn!(reason = denial.as_str(), ip = ?ip, prefix, "API key refused");
-        ServiceError::KeyRejected(denial)
-    })
+    let (row, tier) = match found {
+        Ok(found) => found,
+        Err((denial, row)) => {
+            // Only a key that passed the format check is ours to name, and then by prefix only.
+            let prefix = presented
+                .filter(|_| denial != KeyDenial::Malformed && denial != KeyDenial::Missing)
+                .map(keyfmt::display_prefix);
+            tracing::warn!(reason = denial.as_str(), ip = ?call.ip, prefix, "API key refused");
+            if denial != KeyDenial::Missing {
+                if let Some(ip) = call.ip.filter(|_| call.track_lockout) {
+                    if let Some(secs) = lockout.fail(ip, now) {
+                        tracing::warn!(%ip, lockout_secs = secs, "source IP locked out after repeated failures");
+                    }
+                }
+            }
+            if let Some(row) = row {
+                svc.usage()
+                    .denied(&row, denial.as_str(), call.ip, call.origin, now);
+            }
+            return Ok(Decision {
+                outcome: Err(ServiceError::KeyRejected(denial)),
+                window: lockout.allowance(call.ip, now),
+                key_prefix: None,
+            });
+        }
+    };
+    let cap = svc.config().daily_cap(tier.as_deref());
+    let refusal = if let Some(origin) = call.origin {
+        let origin = origin.trim().to_ascii_lowercase();
+        (!row.allowed_origins.is_empty() && !row.allowed_origins.contains(&origin))
+            .then_some(ServiceError::OriginNotAllowed)
+    } else if row.allowed_ips.is_empty() {
+        None
+    } else {
+        (!call
+            .ip
+            .is_some_and(|ip| validate::ip_in(&row.allowed_ips, ip)))
+        .then_some(ServiceError::IpNotAllowed)
+    };
+    let refusal = refusal.or_else(|| match call.scope {
+        Some(scope) if !row.scopes.iter().any(|s| s == scope) => {
+            let scope = if valid_scope_name(scope) {
+                scope.to_owned()
+            } else {
+                "(unreadable)".to_owned()
+            };
+            Some(ServiceError::ScopeMissing { scope })
+        }
+        _ => None,
+    });
+    let (outcome, window) = match refusal {
+        Some(err) => (Err(err), svc.rates().peek(&row, cap, now)),
+        None => match svc.rates().acquire(&row, cap, now) {
+            Ok(window) => (Ok(()), window),
+            Err(Limited::Hourly(w)) => (
+                Err(ServiceError::RateLimited {
+                    retry_after: w.reset,
+                }),
+                w,
+            ),
+            Err(Limited::Daily(w)) => (
+                Err(ServiceError::DailyCapReached {
+                    retry_after: w.reset,
+                }),
+                w,
+            ),
+        },
+    };
+    match outcome {
+        Ok(()) => {
+            svc.usage().allowed(&row, now);
+            Ok(Decision {
+                key_prefix: Some(row.prefix.clone()),
+                outcome: Ok(row),
+                window,
+            })
+        }
+        Err(err) => {
+            let code = err.code();
+            tracing::warn!(reason = code.as_str(), ip = ?call.ip, prefix = %row.prefix, key_id = %row.id, "API key call refused");
+            svc.usage()
+                .denied(&row, code.as_str(), call.ip, call.origin, now);
+            Ok(Decision {
+                outcome: Err(err),
+                window,
+                key_prefix: Some(row.prefix),
+            })
+        }
+    }
 }
 
-async fn lookup(
-    svc: &Service,
-    presented: &str,
-) -> Result<Result<VerifiedKey, KeyDenial>, ServiceError> {
+type Found = Result<(KeyRow, Option<String>), (KeyDenial, Option<KeyRow>)>;
+
+async fn lookup(svc: &Service, presented: &str, now: i64) -> Result<Found, ServiceError> {
     let hash = match check_format(presented) {
         Ok(hash) => hash,
-        Err(denial) => return Ok(Err(denial)),
+        Err(denial) => return Ok(Err((denial, None))),
     };
-    svc.note_key_lookup();
-    let Some(found) = svc.store().key_by_hash(&hash).await? else {
-        return Ok(Err(KeyDenial::Unknown));
+    let cache = svc.key_cache();
+    let found = match cache.get(&hash.0) {
+        Some(found) => found,
+        None => {
+            let generation = cache.generation();
+            svc.note_key_lookup();
+            let Some(found) = svc.store().key_by_hash(&hash).await? else {
+                return Ok(Err((KeyDenial::Unknown, None)));
+            };
+            let found = Cached {
+                row: found.row,
+                secret_hash: found.secret_hash,
+                tenant_tier: found.tenant_tier,
+            };
+            cache.insert(generation, hash.0, found.clone());
+            found
+        }
     };
     if !hash.matches(&found.secret_hash) {
-        return Ok(Err(KeyDenial::Unknown));
+        return Ok(Err((KeyDenial::Unknown, None)));
     }
-    match found.row.status(clock::now()) {
-        KeyStatus::Revoked => return Ok(Err(KeyDenial::Revoked)),
-        KeyStatus::Expired => return Ok(Err(KeyDenial::Expired)),
-        KeyStatus::Active | KeyStatus::Expiring => {}
+    match found.row.status(now) {
+        KeyStatus::Revoked => Ok(Err((KeyDenial::Revoked, Some(found.row)))),
+        KeyStatus::Expired => Ok(Err((KeyDenial::Expired, Some(found.row)))),
+        KeyStatus::Active | KeyStatus::Expiring => Ok(Ok((found.row, found.tenant_tier))),
     }
-    Ok(Ok(VerifiedKey {
-        row: found.row,
-        tenant_daily_cap: found.tenant_daily_cap,
-    }))
 }
 
 #[cfg(test)]
@@ -119,6 +254,14 @@ mod tests {
         String::from_utf8(bytes).expect("ascii")
     }
 
+    async fn refusal(svc: &Service, key: &str) -> ServiceError {
+        enforce(svc, Some(key), &Call::default())
+            .await
+            .expect("decided")
+            .outcome
+            .expect_err("refused")
+    }
+
     #[tokio::test]
     async fn a_mistyped_key_is_refused_before_any_storage_lookup() {
         let svc = Service::open(ServiceConfig::new("sqlite::memory:"))
@@ -137,10 +280,7 @@ mod tests {
         let key = created.key.expose();
 
         for at in [8, 20, key.len() - 1] {
-            let typo = mistype(key, at);
-            let err = authenticate(&svc, &with_header("x-api-key", &typo), None)
-                .await
-                .expect_err("a mistyped key is refused");
+            let err = refusal(&svc, &mistype(key, at)).await;
             assert!(
                 matches!(err, ServiceError::KeyRejected(KeyDenial::Malformed)),
                 "{err:?}"
@@ -148,21 +288,36 @@ mod tests {
         }
         assert_eq!(svc.key_lookups(), 0, "no mistyped key reached storage");
 
-        let ok = authenticate(&svc, &with_header("x-api-key", key), None)
+        let ok = enforce(&svc, Some(key), &Call::default())
             .await
+            .expect("decided")
+            .outcome
             .expect("valid");
-        assert_eq!(ok.row.id, created.meta.id);
+        assert_eq!(ok.id, created.meta.id);
         assert_eq!(svc.key_lookups(), 1);
 
-        let stranger = keyfmt::generate("kh_live_");
-        let err = authenticate(&svc, &with_header("api-key", &stranger), None)
-            .await
-            .expect_err("unknown");
+        let err = refusal(&svc, &keyfmt::generate("kh_live_")).await;
         assert!(
             matches!(err, ServiceError::KeyRejected(KeyDenial::Unknown)),
             "{err:?}"
         );
         assert_eq!(svc.key_lookups(), 2, "a well-formed key is looked up");
+
+        // A key verified before is found in the cache; a revocation empties it at once.
+        let again = enforce(&svc, Some(key), &Call::default())
+            .await
+            .expect("decided");
+        assert!(again.outcome.is_ok());
+        assert_eq!(svc.key_lookups(), 2, "served from the cache");
+        keys::revoke(&svc, &user, &created.meta.id, None)
+            .await
+            .expect("revoke");
+        let err = refusal(&svc, key).await;
+        assert!(
+            matches!(err, ServiceError::KeyRejected(KeyDenial::Revoked)),
+            "{err:?}"
+        );
+        assert_eq!(svc.key_lookups(), 3, "looked up afresh after the change");
     }
 
     #[test]

@@ -256,6 +256,22 @@ async fn serve_prints_where_it_listens_first_answers_and_logs_no_secret() {
         .expect("answer");
     assert_eq!(wrong.status(), 401);
 
+    // Eight more failures make ten from this IP: it is locked out, even with the good key.
+    let mut unknown = Vec::new();
+    for _ in 0..8 {
+        let stranger = keyhaven_api::keyfmt::generate("kh_live_");
+        let a = ping(format!("{url}/v1/ping"), stranger.clone())
+            .await
+            .expect("answer");
+        assert_eq!(a.status(), 401);
+        unknown.push(stranger);
+    }
+    let locked = ping(format!("{url}/v1/ping"), key.clone())
+        .await
+        .expect("answer");
+    assert_eq!(locked.status(), 429);
+    assert!(locked.headers().contains_key("retry-after"));
+
     #[cfg(unix)]
     {
         let pid = child.id().expect("pid").to_string();
@@ -269,6 +285,16 @@ async fn serve_prints_where_it_listens_first_answers_and_logs_no_secret() {
         assert!(status.success(), "a graceful stop on SIGTERM: {status}");
         let log = log.await.expect("task").expect("log text");
         assert!(log.contains("shutting down"), "{log}");
+        for logged in [
+            "API key refused",
+            "reason=\"malformed\"",
+            "reason=\"unknown\"",
+            "login refused",
+            "source IP locked out after repeated failures",
+            "attempt refused: the source IP is locked out",
+        ] {
+            assert!(log.contains(logged), "the log shows `{logged}`");
+        }
         assert!(
             log.contains(&key[..12]),
             "the request log shows the key prefix"
@@ -279,7 +305,10 @@ async fn serve_prints_where_it_listens_first_answers_and_logs_no_secret() {
             token.as_str(),
             key.as_str(),
             typo.as_str(),
-        ] {
+        ]
+        .into_iter()
+        .chain(unknown.iter().map(String::as_str))
+        {
             assert!(!log.contains(secret), "the log holds a secret");
         }
     }

@@ -22,7 +22,7 @@ async fn a_key_from_creation_to_revocation() {
                 "scopes": ["read", "search"],
                 "expires_at": expires,
                 "allowed_origins": ["https://app.acme.test"],
-                "allowed_ips": ["10.0.0.0/8", "192.0.2.7"],
+                "allowed_ips": ["10.0.0.0/8", "127.0.0.1"],
                 "rate_limit_per_hour": 100
             }),
         )
@@ -37,7 +37,7 @@ async fn a_key_from_creation_to_revocation() {
     assert_eq!(meta["tenant_id"], owner.tenant_id.as_str());
     assert_eq!(meta["created_by"], owner.id.as_str());
     assert_eq!(meta["allowed_origins"], json!(["https://app.acme.test"]));
-    assert_eq!(meta["allowed_ips"], json!(["10.0.0.0/8", "192.0.2.7"]));
+    assert_eq!(meta["allowed_ips"], json!(["10.0.0.0/8", "127.0.0.1"]));
     assert_eq!(meta["rate_limit_per_hour"], 100);
     assert!(meta["expires_at"].is_string() && meta["revoked_at"].is_null());
 
@@ -162,17 +162,26 @@ async fn a_key_from_creation_to_revocation() {
         .await
         .assert_error(404, "not_found");
 
-    // The audit log holds the login, the creation and one revocation, with who and from where.
+    // The audit log holds the user's creation (from the command line), the login, the key's
+    // creation and one revocation, with who and from where.
     let audit = t
         .service
         .audit_log(&owner.tenant_id, 10)
         .await
         .expect("audit");
     let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["key.revoke", "key.create", "login"]);
-    assert!(audit
+    assert_eq!(actions, ["key.revoke", "key.create", "login", "user.add"]);
+    assert!(audit[..3]
         .iter()
         .all(|e| e.actor == owner.id && e.ip.as_deref() == Some("127.0.0.1")));
+    assert_eq!(
+        (
+            audit[3].actor.as_str(),
+            audit[3].target.as_str(),
+            audit[3].ip.as_deref()
+        ),
+        ("system", owner.id.as_str(), None)
+    );
     assert_eq!(audit[0].target, id);
 
     t.stop().await;

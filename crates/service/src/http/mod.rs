@@ -13,7 +13,7 @@ use crate::service::Service;
 
 /// Every endpoint served, as `(method, path)`; a test holds the OpenAPI document to this list.
 #[cfg(test)]
-pub const ENDPOINTS: [(&str, &str); 9] = [
+pub const ENDPOINTS: [(&str, &str); 18] = [
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/logout"),
     ("get", "/v1/me"),
@@ -21,8 +21,17 @@ pub const ENDPOINTS: [(&str, &str); 9] = [
     ("post", "/v1/keys"),
     ("get", "/v1/keys/{id}"),
     ("delete", "/v1/keys/{id}"),
+    ("patch", "/v1/keys/{id}"),
+    ("post", "/v1/keys/{id}/roll"),
+    ("get", "/v1/keys/{id}/usage"),
+    ("get", "/v1/keys/{id}/denials"),
+    ("get", "/v1/usage"),
+    ("get", "/v1/audit"),
+    ("get", "/v1/support/keys"),
+    ("post", "/v1/verify"),
     ("get", "/v1/ping"),
     ("get", "/v1/openapi.json"),
+    ("get", "/v1/health"),
 ];
 
 pub fn router(svc: Service) -> Router {
@@ -33,10 +42,20 @@ pub fn router(svc: Service) -> Router {
         .route("/v1/keys", get(routes::list_keys).post(routes::create_key))
         .route(
             "/v1/keys/{id}",
-            get(routes::get_key).delete(routes::revoke_key),
+            get(routes::get_key)
+                .delete(routes::revoke_key)
+                .patch(routes::update_key),
         )
+        .route("/v1/keys/{id}/roll", post(routes::roll_key))
+        .route("/v1/keys/{id}/usage", get(routes::key_usage))
+        .route("/v1/keys/{id}/denials", get(routes::key_denials))
+        .route("/v1/usage", get(routes::tenant_usage))
+        .route("/v1/audit", get(routes::audit))
+        .route("/v1/support/keys", get(routes::support_keys))
+        .route("/v1/verify", post(routes::verify))
         .route("/v1/ping", get(routes::ping))
         .route("/v1/openapi.json", get(routes::openapi))
+        .route("/v1/health", get(routes::health))
         .method_not_allowed_fallback(routes::not_found)
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,21 +1,23 @@
 //! Handlers: each extracts, delegates to one domain function, and shapes the answer.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyhaven_api::{
-    CreateKeyRequest, CreatedKey, KeyList, KeyMeta, LoginRequest, LoginResponse, PingResponse, User,
+    AuditRecord, CreateKeyRequest, CreatedKey, DenialRecord, KeyList, KeyMeta, KeyUsage,
+    LoginRequest, LoginResponse, PingResponse, RateLimitInfo, Role, RollKeyRequest, SupportKeyList,
+    TenantUsage, UpdateKeyRequest, User, VerifyRequest, VerifyResponse,
 };
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
 use super::middleware::LoggedKeyPrefix;
 use crate::auth::{self, Session};
-use crate::clock;
-use crate::config::valid_scope_name;
 use crate::error::ServiceError;
+use crate::reports::{self, Span};
 use crate::service::Service;
+use crate::verify::Call;
 use crate::{keys, openapi, verify};
 
 pub async fn login(
@@ -38,12 +40,20 @@ pub async fn me(session: Session) -> Json<User> {
     Json(session.user)
 }
 
+/// `?tenant_id=`: another tenant's keys, for `support` and `admin`.
+#[derive(Debug, Deserialize)]
+pub struct TenantQuery {
+    tenant_id: Option<String>,
+}
+
 pub async fn list_keys(
     State(svc): State<Service>,
     session: Session,
+    ApiQuery(q): ApiQuery<TenantQuery>,
 ) -> Result<Json<KeyList>, ServiceError> {
+    let tenant = reports::tenant_for(&session.user, q.tenant_id.as_deref())?;
     Ok(Json(KeyList {
-        keys: keys::list(&svc, &session.user).await?,
+        keys: keys::list(&svc, &tenant).await?,
     }))
 }
 
@@ -61,8 +71,10 @@ pub async fn get_key(
     State(svc): State<Service>,
     session: Session,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<TenantQuery>,
 ) -> Result<Json<KeyMeta>, ServiceError> {
-    keys::get(&svc, &session.user, &id).await.map(Json)
+    let tenant = reports::tenant_for(&session.user, q.tenant_id.as_deref())?;
+    keys::get(&svc, &tenant, &id).await.map(Json)
 }
 
 pub async fn revoke_key(
@@ -75,51 +87,234 @@ pub async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
+pub async fn update_key(
+    State(svc): State<Service>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<UpdateKeyRequest>,
+) -> Result<Json<KeyMeta>, ServiceError> {
+    keys::update(&svc, &session.user, &id, &req, ip)
+        .await
+        .map(Json)
+}
+
+pub async fn roll_key(
+    State(svc): State<Service>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<RollKeyRequest>,
+) -> Result<(StatusCode, Json<CreatedKey>), ServiceError> {
+    let created = keys::roll(&svc, &session.user, &id, &req, ip).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// `?from=&to=&granularity=&tenant_id=` of the usage reads; checked by [`Span::parse`].
+#[derive(Debug, Deserialize)]
+pub struct UsageQuery {
+    from: Option<String>,
+    to: Option<String>,
+    granularity: Option<String>,
+    tenant_id: Option<String>,
+}
+
+/// `?limit=&tenant_id=` of the denial and audit reads.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    limit: Option<String>,
+    tenant_id: Option<String>,
+}
+
+pub async fn key_usage(
+    State(svc): State<Service>,
+    session: Session,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<UsageQuery>,
+) -> Result<Json<KeyUsage>, ServiceError> {
+    let span = Span::parse(
+        q.from.as_deref(),
+        q.to.as_deref(),
+        q.granularity.as_deref(),
+        svc.now(),
+    )?;
+    reports::key_usage(&svc, &session.user, q.tenant_id.as_deref(), &id, span)
+        .await
+        .map(Json)
+}
+
+pub async fn tenant_usage(
+    State(svc): State<Service>,
+    session: Session,
+    ApiQuery(q): ApiQuery<UsageQuery>,
+) -> Result<Json<TenantUsage>, ServiceError> {
+    let span = Span::parse(
+        q.from.as_deref(),
+        q.to.as_deref(),
+        q.granularity.as_deref(),
+        svc.now(),
+    )?;
+    reports::tenant_usage(&svc, &session.user, q.tenant_id.as_deref(), span)
+        .await
+        .map(Json)
+}
+
+pub async fn key_denials(
+    State(svc): State<Service>,
+    session: Session,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Vec<DenialRecord>>, ServiceError> {
+    let limit = reports::page_size(q.limit.as_deref(), 50)?;
+    reports::denials(&svc, &session.user, q.tenant_id.as_deref(), &id, limit)
+        .await
+        .map(Json)
+}
+
+pub async fn audit(
+    State(svc): State<Service>,
+    session: Session,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<Vec<AuditRecord>>, ServiceError> {
+    let limit = reports::page_size(q.limit.as_deref(), 100)?;
+    reports::audit(&svc, &session.user, q.tenant_id.as_deref(), limit)
+        .await
+        .map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PrefixQuery {
+    prefix: Option<String>,
+}
+
+pub async fn support_keys(
+    State(svc): State<Service>,
+    session: Session,
+    ApiQuery(q): ApiQuery<PrefixQuery>,
+) -> Result<Json<SupportKeyList>, ServiceError> {
+    reports::find_keys(&svc, &session.user, q.prefix.as_deref())
+        .await
+        .map(Json)
+}
+
+/// For an API's own backend: the same decision as a call with the key, without the lockout
+/// (the IP named is the backend's caller's, not this connection's).
+pub async fn verify(
+    State(svc): State<Service>,
+    session: Session,
+    ApiJson(req): ApiJson<VerifyRequest>,
+) -> Result<Json<VerifyResponse>, ServiceError> {
+    if !matches!(session.user.role, Role::Owner | Role::Admin) {
+        return Err(ServiceError::OwnerOnly);
+    }
+    let ip = req
+        .ip
+        .as_deref()
+        .map(|s| {
+            s.trim()
+                .parse::<std::net::IpAddr>()
+                .map_err(|_| ServiceError::validation("ip", "must be an IP address"))
+        })
+        .transpose()?;
+    let call = Call {
+        ip,
+        origin: req.origin.as_deref(),
+        scope: req.scope.as_deref(),
+        tenant_id: Some(&session.user.tenant_id),
+        track_lockout: false,
+    };
+    let decision = verify::enforce(&svc, Some(req.key.expose().trim()), &call).await?;
+    let w = decision.window;
+    let ratelimit = RateLimitInfo {
+        limit: w.limit,
+        remaining: w.remaining,
+        reset: w.reset,
+    };
+    Ok(Json(match decision.outcome {
+        Ok(row) => VerifyResponse {
+            valid: true,
+            code: None,
+            key_id: Some(row.id),
+            scopes: Some(row.scopes),
+            ratelimit,
+        },
+        Err(err) => {
+            let identified = !matches!(err, ServiceError::KeyRejected(_));
+            VerifyResponse {
+                valid: false,
+                code: Some(err.code()),
+                key_id: None,
+                scopes: None,
+                ratelimit: if identified {
+                    ratelimit
+                } else {
+                    RateLimitInfo {
+                        limit: 0,
+                        remaining: 0,
+                        reset: 0,
+                    }
+                },
+            }
+        }
+    }))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct PingQuery {
     scope: Option<String>,
 }
 
 /// Answers with the key's identity; with `?scope=`, only when the key has that scope. Every
-/// answer once the key is known carries the rate-limit headers.
+/// answer carries the rate-limit headers, and a 429 `Retry-After`.
 pub async fn ping(
     State(svc): State<Service>,
     ClientIp(ip): ClientIp,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     ApiQuery(query): ApiQuery<PingQuery>,
 ) -> Result<Response, ServiceError> {
-    let key = verify::authenticate(&svc, &headers, ip).await?;
-    let window = svc
-        .rates()
-        .record(&key.row, key.tenant_daily_cap, clock::now());
-    let row = key.row;
-    let mut response = match query.scope {
-        Some(scope) if !row.scopes.contains(&scope) => {
-            let scope = if valid_scope_name(&scope) {
-                scope
-            } else {
-                "(unreadable)".to_owned()
-            };
-            ServiceError::ScopeMissing { scope }.into_response()
-        }
-        _ => Json(PingResponse {
+    let call = Call {
+        ip,
+        origin: origin_of(&headers),
+        scope: query.scope.as_deref(),
+        tenant_id: None,
+        track_lockout: true,
+    };
+    let decision = verify::enforce(&svc, verify::presented_key(&headers), &call).await?;
+    let mut response = match decision.outcome {
+        Ok(row) => Json(PingResponse {
             key_id: row.id,
             tenant_id: row.tenant_id,
             scopes: row.scopes,
         })
         .into_response(),
+        Err(err) => err.into_response(),
     };
-    window.apply(response.headers_mut());
-    response
-        .extensions_mut()
-        .insert(LoggedKeyPrefix(row.prefix));
+    decision.window.apply(response.headers_mut());
+    if let Some(prefix) = decision.key_prefix {
+        response.extensions_mut().insert(LoggedKeyPrefix(prefix));
+    }
     Ok(response)
+}
+
+/// The `Origin` header; one that is not readable text matches no allowed origin.
+fn origin_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or("(unreadable)"))
 }
 
 pub async fn openapi() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
         openapi::DOCUMENT,
+    )
+}
+
+/// A bare route that touches nothing: liveness, and the benchmark's baseline.
+pub async fn health() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
     )
 }
 

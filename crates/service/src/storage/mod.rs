@@ -14,6 +14,7 @@ use keyhaven_api::{KeyMeta, KeyStatus, Role, User};
 use crate::clock::to_utc;
 use crate::error::ServiceError;
 use crate::secrets::SecretHash;
+pub use crate::usage::{Denial, Pending};
 
 pub use sqlite::SqliteStore;
 
@@ -29,7 +30,8 @@ pub trait Storage: Send + Sync + 'static {
         now: i64,
     ) -> StoreFuture<'a, String>;
     /// Fails with [`ServiceError::DuplicateEmail`] when the email (case-insensitive) is taken.
-    fn insert_user<'a>(&'a self, user: &'a NewUser) -> StoreFuture<'a, ()>;
+    /// Stores the user with the audit row recording it.
+    fn insert_user<'a>(&'a self, user: &'a NewUser, audit: &'a AuditEntry) -> StoreFuture<'a, ()>;
     fn user_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<UserRow>>;
 
     /// Stores a session (and drops expired ones) together with the login's audit row.
@@ -69,12 +71,80 @@ pub trait Storage: Send + Sync + 'static {
         now: i64,
         audit: &'a AuditEntry,
     ) -> StoreFuture<'a, Option<KeyRow>>;
+    /// Writes the key's changeable fields (name, scopes, expiry, origins, IPs, hourly limit)
+    /// from `key` unless it is revoked; `None` when the tenant has no such unrevoked key.
+    fn update_key<'a>(
+        &'a self,
+        key: &'a KeyRow,
+        audit: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<KeyRow>>;
+    /// Replaces the active key `old_id` with `new`: the old key is revoked at `retire_at` when
+    /// that is `now`, otherwise it expires then (or earlier, if it already would). Returns the
+    /// old key as it is afterwards; `Ok(None)` when the tenant has no such key, and
+    /// [`ServiceError::KeyNotActive`] when it is not active.
+    fn roll_key<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        old_id: &'a str,
+        new: &'a NewKey,
+        retire_at: i64,
+        now: i64,
+        audit: &'a [AuditEntry],
+    ) -> StoreFuture<'a, Option<KeyRow>>;
+    /// Keys of every tenant whose prefix starts with `prefix`, with their tenant's name; at
+    /// most `limit`, newest first. For support staff only.
+    fn find_keys_by_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+        limit: u32,
+    ) -> StoreFuture<'a, Vec<(KeyRow, String)>>;
     /// The hot path: a key by the hash of its secret, through an index, with its tenant's cap.
     fn key_by_hash<'a>(&'a self, hash: &'a SecretHash) -> StoreFuture<'a, Option<KeyForCheck>>;
+
+    /// Puts the tenant in `tier` (`None`: the default tier); `false` when no such tenant.
+    fn set_tenant_tier<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        tier: Option<&'a str>,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Writes usage counted in memory: adds the counts, moves `last_used_at` forward, and
+    /// stores the denials, all in one transaction.
+    fn flush_usage<'a>(&'a self, pending: &'a Pending) -> StoreFuture<'a, ()>;
+    /// Hourly counts of the tenant's keys (or of one key) with `from <= hour < to`.
+    fn usage<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        key_id: Option<&'a str>,
+        from: i64,
+        to: i64,
+    ) -> StoreFuture<'a, Vec<UsageRow>>;
+    /// The key's newest denials, newest first.
+    fn denials<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        key_id: &'a str,
+        limit: u32,
+    ) -> StoreFuture<'a, Vec<Denial>>;
+
+    /// Forgets denials older than `before`; returns how many.
+    fn prune_denials<'a>(&'a self, before: i64) -> StoreFuture<'a, u64>;
 
     /// The tenant's newest audit rows, newest first.
     fn audit_log<'a>(&'a self, tenant_id: &'a str, limit: u32) -> StoreFuture<'a, Vec<AuditEntry>>;
 }
+
+/// Calls of one key in one hour with one outcome (`allowed` or a denial code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    pub key_id: String,
+    pub hour: i64,
+    pub outcome: String,
+    pub count: u64,
+}
+
+/// The outcome recorded for accepted calls.
+pub const ALLOWED: &str = "allowed";
 
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -113,6 +183,8 @@ pub struct KeyRow {
     pub allowed_ips: Vec<String>,
     pub rate_limit_per_hour: Option<u32>,
     pub created_by: String,
+    /// Set when the key was rolled: the id of its replacement.
+    pub replaced_by: Option<String>,
 }
 
 impl KeyRow {
@@ -121,6 +193,8 @@ impl KeyRow {
             KeyStatus::Revoked
         } else if self.expires_at.is_some_and(|t| t <= now) {
             KeyStatus::Expired
+        } else if self.replaced_by.is_some() {
+            KeyStatus::Expiring
         } else {
             KeyStatus::Active
         }
@@ -158,14 +232,15 @@ pub struct NewKey {
 pub struct KeyForCheck {
     pub row: KeyRow,
     pub secret_hash: Vec<u8>,
-    pub tenant_daily_cap: u32,
+    /// The tenant's tier; `None` is the deployment's default tier.
+    pub tenant_tier: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub at: i64,
     pub tenant_id: String,
-    /// The acting user's id.
+    /// The acting user's id (`system` for changes made from the command line).
     pub actor: String,
     pub action: String,
     /// What the action was done to: a key id, a user id.
@@ -176,8 +251,11 @@ pub struct AuditEntry {
 /// Audit actions recorded so far.
 pub mod action {
     pub const LOGIN: &str = "login";
+    pub const USER_ADD: &str = "user.add";
     pub const KEY_CREATE: &str = "key.create";
     pub const KEY_REVOKE: &str = "key.revoke";
+    pub const KEY_UPDATE: &str = "key.update";
+    pub const KEY_ROLL: &str = "key.roll";
 }
 
 pub(crate) fn role_from_db(s: &str) -> Result<Role, ServiceError> {

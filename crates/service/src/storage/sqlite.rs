@@ -11,15 +11,15 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection};
 
 use super::{
-    role_from_db, AuditEntry, KeyForCheck, KeyRow, NewKey, NewSession, NewUser, Storage,
-    StoreFuture, UserRow,
+    role_from_db, AuditEntry, Denial, KeyForCheck, KeyRow, NewKey, NewSession, NewUser, Pending,
+    Storage, StoreFuture, UsageRow, UserRow, ALLOWED,
 };
 use crate::error::ServiceError;
 use crate::secrets::SecretHash;
 
 const KEY_COLUMNS: &str = "k.id, k.tenant_id, k.name, k.prefix, k.scopes, k.created_at, \
     k.last_used_at, k.expires_at, k.revoked_at, k.allowed_origins, k.allowed_ips, \
-    k.rate_limit_per_hour, k.created_by";
+    k.rate_limit_per_hour, k.created_by, k.replaced_by";
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -89,6 +89,7 @@ fn key_row(row: &SqliteRow) -> Result<KeyRow, ServiceError> {
         allowed_ips: json_list(row, "allowed_ips")?,
         rate_limit_per_hour,
         created_by: row.try_get("created_by")?,
+        replaced_by: row.try_get("replaced_by")?,
     })
 }
 
@@ -157,8 +158,9 @@ impl Storage for SqliteStore {
         })
     }
 
-    fn insert_user<'a>(&'a self, new: &'a NewUser) -> StoreFuture<'a, ()> {
+    fn insert_user<'a>(&'a self, new: &'a NewUser, audit: &'a AuditEntry) -> StoreFuture<'a, ()> {
         Box::pin(async move {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let result = sqlx::query(
                 "INSERT INTO users (id, tenant_id, email, role, password_hash, created_at) \
                  VALUES (?, ?, ?, ?, ?, ?)",
@@ -169,10 +171,14 @@ impl Storage for SqliteStore {
             .bind(new.user.role.as_str())
             .bind(&new.password_hash)
             .bind(new.created_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await;
             match result {
-                Ok(_) => Ok(()),
+                Ok(_) => {
+                    insert_audit(&mut tx, audit).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                     Err(ServiceError::DuplicateEmail)
                 }
@@ -359,10 +365,135 @@ impl Storage for SqliteStore {
         })
     }
 
+    fn update_key<'a>(
+        &'a self,
+        k: &'a KeyRow,
+        audit: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<KeyRow>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let changed = sqlx::query(
+                "UPDATE api_keys SET name = ?, scopes = ?, expires_at = ?, allowed_origins = ?, \
+                 allowed_ips = ?, rate_limit_per_hour = ? \
+                 WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL",
+            )
+            .bind(&k.name)
+            .bind(to_json(&k.scopes))
+            .bind(k.expires_at)
+            .bind(to_json(&k.allowed_origins))
+            .bind(to_json(&k.allowed_ips))
+            .bind(k.rate_limit_per_hour.map(i64::from))
+            .bind(&k.tenant_id)
+            .bind(&k.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !changed {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            insert_audit(&mut tx, audit).await?;
+            let row = fetch_key(&mut tx, &k.tenant_id, &k.id).await?;
+            tx.commit().await?;
+            Ok(row)
+        })
+    }
+
+    fn roll_key<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        old_id: &'a str,
+        new: &'a NewKey,
+        retire_at: i64,
+        now: i64,
+        audit: &'a [AuditEntry],
+    ) -> StoreFuture<'a, Option<KeyRow>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let Some(old) = fetch_key(&mut tx, tenant_id, old_id).await? else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            if old.status(now) != keyhaven_api::KeyStatus::Active {
+                tx.rollback().await?;
+                return Err(ServiceError::KeyNotActive);
+            }
+            if retire_at <= now {
+                sqlx::query(
+                    "UPDATE api_keys SET revoked_at = ?, replaced_by = ? WHERE tenant_id = ? AND id = ?",
+                )
+                .bind(now)
+            } else {
+                sqlx::query(
+                    "UPDATE api_keys SET expires_at = MIN(COALESCE(expires_at, ?), ?), replaced_by = ? \
+                     WHERE tenant_id = ? AND id = ?",
+                )
+                .bind(retire_at)
+                .bind(retire_at)
+            }
+            .bind(&new.row.id)
+            .bind(tenant_id)
+            .bind(old_id)
+            .execute(&mut *tx)
+            .await?;
+            let k = &new.row;
+            sqlx::query(
+                "INSERT INTO api_keys (id, tenant_id, name, prefix, secret_hash, scopes, created_at, \
+                 expires_at, allowed_origins, allowed_ips, rate_limit_per_hour, created_by) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&k.id)
+            .bind(&k.tenant_id)
+            .bind(&k.name)
+            .bind(&k.prefix)
+            .bind(&new.secret_hash.0[..])
+            .bind(to_json(&k.scopes))
+            .bind(k.created_at)
+            .bind(k.expires_at)
+            .bind(to_json(&k.allowed_origins))
+            .bind(to_json(&k.allowed_ips))
+            .bind(k.rate_limit_per_hour.map(i64::from))
+            .bind(&k.created_by)
+            .execute(&mut *tx)
+            .await?;
+            for entry in audit {
+                insert_audit(&mut tx, entry).await?;
+            }
+            let old = fetch_key(&mut tx, tenant_id, old_id).await?;
+            tx.commit().await?;
+            Ok(old)
+        })
+    }
+
+    fn find_keys_by_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+        limit: u32,
+    ) -> StoreFuture<'a, Vec<(KeyRow, String)>> {
+        Box::pin(async move {
+            // Prefixes are ASCII below 0x7f, so this range is "starts with" through the index.
+            let sql = format!(
+                "SELECT {KEY_COLUMNS}, t.name AS tenant_name FROM api_keys k \
+                 JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix >= ? AND k.prefix < ? \
+                 ORDER BY k.created_at DESC, k.rowid DESC LIMIT ?"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(prefix)
+                .bind(format!("{prefix}\u{7f}"))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|r| Ok((key_row(r)?, r.try_get("tenant_name")?)))
+                .collect()
+        })
+    }
+
     fn key_by_hash<'a>(&'a self, hash: &'a SecretHash) -> StoreFuture<'a, Option<KeyForCheck>> {
         Box::pin(async move {
             let sql = format!(
-                "SELECT {KEY_COLUMNS}, k.secret_hash, t.daily_cap FROM api_keys k \
+                "SELECT {KEY_COLUMNS}, k.secret_hash, t.tier FROM api_keys k \
                  JOIN tenants t ON t.id = k.tenant_id WHERE k.secret_hash = ?"
             );
             let row = sqlx::query(&sql)
@@ -370,13 +501,163 @@ impl Storage for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await?;
             let Some(row) = row else { return Ok(None) };
-            let cap: i64 = row.try_get("daily_cap")?;
             Ok(Some(KeyForCheck {
                 row: key_row(&row)?,
                 secret_hash: row.try_get("secret_hash")?,
-                tenant_daily_cap: u32::try_from(cap)
-                    .map_err(|_| ServiceError::CorruptData(format!("daily cap {cap}")))?,
+                tenant_tier: row.try_get("tier")?,
             }))
+        })
+    }
+
+    fn set_tenant_tier<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        tier: Option<&'a str>,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let changed = sqlx::query("UPDATE tenants SET tier = ? WHERE id = ?")
+                .bind(tier)
+                .bind(tenant_id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            Ok(changed == 1)
+        })
+    }
+
+    fn flush_usage<'a>(&'a self, pending: &'a Pending) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            for (key_id, p) in &pending.keys {
+                for (hour, counts) in &p.hours {
+                    let outcomes = std::iter::once((ALLOWED, counts.allowed))
+                        .chain(counts.denied.iter().copied())
+                        .filter(|(_, n)| *n > 0);
+                    for (outcome, n) in outcomes {
+                        sqlx::query(
+                            "INSERT INTO usage_hourly (tenant_id, key_id, hour, outcome, count) \
+                             VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id, hour, outcome) \
+                             DO UPDATE SET count = count + excluded.count",
+                        )
+                        .bind(&p.tenant_id)
+                        .bind(key_id)
+                        .bind(hour)
+                        .bind(outcome)
+                        .bind(i64::try_from(n).unwrap_or(i64::MAX))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                if let Some(at) = p.last_used {
+                    sqlx::query(
+                        "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND tenant_id = ? \
+                         AND (last_used_at IS NULL OR last_used_at < ?)",
+                    )
+                    .bind(at)
+                    .bind(key_id)
+                    .bind(&p.tenant_id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            for d in &pending.denials {
+                sqlx::query(
+                    "INSERT INTO denials (tenant_id, key_id, at, code, ip, origin) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&d.tenant_id)
+                .bind(&d.key_id)
+                .bind(d.at)
+                .bind(d.code)
+                .bind(&d.ip)
+                .bind(&d.origin)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn usage<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        key_id: Option<&'a str>,
+        from: i64,
+        to: i64,
+    ) -> StoreFuture<'a, Vec<UsageRow>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT key_id, hour, outcome, count FROM usage_hourly \
+                 WHERE tenant_id = ? AND (? IS NULL OR key_id = ?) AND hour >= ? AND hour < ? \
+                 ORDER BY key_id, hour",
+            )
+            .bind(tenant_id)
+            .bind(key_id)
+            .bind(key_id)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let count: i64 = r.try_get("count")?;
+                    Ok(UsageRow {
+                        key_id: r.try_get("key_id")?,
+                        hour: r.try_get("hour")?,
+                        outcome: r.try_get("outcome")?,
+                        count: u64::try_from(count).map_err(|_| {
+                            ServiceError::CorruptData(format!("usage count {count}"))
+                        })?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn denials<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        key_id: &'a str,
+        limit: u32,
+    ) -> StoreFuture<'a, Vec<Denial>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT tenant_id, key_id, at, code, ip, origin FROM denials \
+                 WHERE tenant_id = ? AND key_id = ? ORDER BY id DESC LIMIT ?",
+            )
+            .bind(tenant_id)
+            .bind(key_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let code: String = r.try_get("code")?;
+                    Ok(Denial {
+                        tenant_id: r.try_get("tenant_id")?,
+                        key_id: r.try_get("key_id")?,
+                        at: r.try_get("at")?,
+                        code: crate::usage::denial_code(&code).ok_or_else(|| {
+                            ServiceError::CorruptData(format!("denial code `{code}`"))
+                        })?,
+                        ip: r.try_get("ip")?,
+                        origin: r.try_get("origin")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn prune_denials<'a>(&'a self, before: i64) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let gone = sqlx::query("DELETE FROM denials WHERE at < ?")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            Ok(gone)
         })
     }
 

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use keyhaven_api::{Role, User};
-use keyhaven_service::{random_password, RunningService, Service, ServiceConfig};
+use keyhaven_service::{
+    random_password, Clock, ManualClock, RunningService, Service, ServiceConfig, SystemClock,
+};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
@@ -14,6 +16,8 @@ use serde_json::{json, Value};
 pub struct TestService {
     pub service: Service,
     pub url: String,
+    /// The SQLite file.
+    pub db: std::path::PathBuf,
     running: Option<RunningService>,
     client: reqwest::Client,
     /// Every secret created so far: passwords, session tokens, API keys.
@@ -59,11 +63,28 @@ pub async fn start() -> TestService {
 }
 
 pub async fn start_with(configure: impl FnOnce(&mut ServiceConfig)) -> TestService {
+    start_full(configure, std::sync::Arc::new(SystemClock)).await
+}
+
+/// A service whose time moves only when the test moves `clock`.
+pub async fn start_at(
+    clock: &ManualClock,
+    configure: impl FnOnce(&mut ServiceConfig),
+) -> TestService {
+    start_full(configure, std::sync::Arc::new(clock.clone())).await
+}
+
+pub async fn start_full(
+    configure: impl FnOnce(&mut ServiceConfig),
+    clock: std::sync::Arc<dyn Clock>,
+) -> TestService {
     let dir = tempfile::tempdir().expect("temporary folder");
     let db = dir.path().join("keyhaven.db");
     let mut config = ServiceConfig::new(db.to_string_lossy());
     configure(&mut config);
-    let service = Service::open(config).await.expect("the service opens");
+    let service = Service::open_with_clock(config, clock)
+        .await
+        .expect("the service opens");
     assert!(db.exists(), "the database file is created");
     let running = service
         .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -71,6 +92,7 @@ pub async fn start_with(configure: impl FnOnce(&mut ServiceConfig)) -> TestServi
         .expect("the service binds");
     TestService {
         service,
+        db,
         url: running.url(),
         running: Some(running),
         client: reqwest::Client::new(),
@@ -150,6 +172,31 @@ impl TestService {
         self.send(req).await
     }
 
+    /// `GET /v1/ping` with the key in `X-API-Key` and any extra headers.
+    pub async fn ping_with(&self, key: &str, query: &str, extra: &[(&str, &str)]) -> Answer {
+        let mut req = self
+            .request(Method::GET, &format!("/v1/ping{query}"))
+            .header("X-API-Key", key);
+        for (name, value) in extra {
+            req = req.header(*name, *value);
+        }
+        self.send(req).await
+    }
+
+    /// The `X-RateLimit-*` headers of an answer as numbers: (limit, remaining, reset).
+    pub fn window(a: &Answer) -> (u64, u64, i64) {
+        let n = |h: &str| {
+            a.header(h)
+                .unwrap_or_else(|| panic!("{h} in {:?}", a.headers))
+                .to_owned()
+        };
+        (
+            n("x-ratelimit-limit").parse().expect("limit"),
+            n("x-ratelimit-remaining").parse().expect("remaining"),
+            n("x-ratelimit-reset").parse().expect("reset"),
+        )
+    }
+
     /// `GET /v1/ping` with the key in `header`, and an optional query string.
     pub async fn ping(&self, header: &str, value: &str, query: &str) -> Answer {
         self.send(
@@ -197,4 +244,48 @@ impl TestService {
             running.shutdown().await;
         }
     }
+
+    /// Shuts down gracefully and hands back the folder holding the database file.
+    pub async fn stop_keeping_data(mut self) -> (std::path::PathBuf, tempfile::TempDir) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+        let db = self.db.clone();
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("tempdir"));
+        (db, dir)
+    }
+
+    /// A number read straight from the database file, bypassing the service.
+    pub async fn count_in_db(db: &std::path::Path, sql: &str) -> i64 {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db);
+        let pool = sqlx::SqlitePool::connect_with(options).await.expect("open");
+        let n: i64 = sqlx::query_scalar(sql)
+            .fetch_one(&pool)
+            .await
+            .expect("query");
+        pool.close().await;
+        n
+    }
+}
+
+/// Runs the futures concurrently (on this task) and returns their outputs in order.
+pub async fn join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
+                    *slot = Some(v);
+                }
+            }
+        }
+        if out.iter().all(Option::is_some) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }

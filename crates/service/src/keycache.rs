@@ -1,0 +1,108 @@
+//! Keys recently verified, by the SHA-256 of their secret, so that the hot path usually needs no
+//! storage lookup. Every change to a key or a tenant's tier in this process invalidates the
+//! whole cache before the change is answered: entries are invalidated, never aged out. A
+//! generation number keeps a lookup that raced with a change from caching what it read before.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use crate::storage::KeyRow;
+
+/// Entries kept at most; when full, the cache starts over.
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    generation: u64,
+    keys: HashMap<[u8; 32], Cached>,
+}
+
+/// What verification needs about a key, as storage last said.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    pub row: KeyRow,
+    pub secret_hash: Vec<u8>,
+    pub tenant_tier: Option<String>,
+}
+
+impl KeyCache {
+    pub fn get(&self, hash: &[u8; 32]) -> Option<Cached> {
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        inner.keys.get(hash).cloned()
+    }
+
+    /// The generation to pass to [`KeyCache::insert`]; read it before reading storage.
+    pub fn generation(&self) -> u64 {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .generation
+    }
+
+    /// Caches what storage said, unless something changed since `generation` was read.
+    pub fn insert(&self, generation: u64, hash: [u8; 32], entry: Cached) {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if inner.generation != generation {
+            return;
+        }
+        if inner.keys.len() >= MAX_ENTRIES {
+            inner.keys.clear();
+        }
+        inner.keys.insert(hash, entry);
+    }
+
+    /// Forgets everything; call after a change is stored and before it is answered.
+    pub fn invalidate(&self) {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        inner.generation += 1;
+        inner.keys.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Cached {
+        Cached {
+            row: KeyRow {
+                id: "key_a".into(),
+                tenant_id: "ten_a".into(),
+                name: "n".into(),
+                prefix: "kh_live_abcd".into(),
+                scopes: vec![],
+                created_at: 0,
+                last_used_at: None,
+                expires_at: None,
+                revoked_at: None,
+                allowed_origins: vec![],
+                allowed_ips: vec![],
+                rate_limit_per_hour: None,
+                created_by: "usr_a".into(),
+                replaced_by: None,
+            },
+            secret_hash: vec![1; 32],
+            tenant_tier: None,
+        }
+    }
+
+    #[test]
+    fn a_change_during_a_lookup_keeps_its_result_out() {
+        let c = KeyCache::default();
+        let before = c.generation();
+        c.invalidate(); // a revocation commits while the lookup reads storage
+        c.insert(before, [1; 32], entry());
+        assert!(c.get(&[1; 32]).is_none());
+
+        let now = c.generation();
+        c.insert(now, [1; 32], entry());
+        assert!(c.get(&[1; 32]).is_some());
+        c.invalidate();
+        assert!(c.get(&[1; 32]).is_none());
+    }
+}

@@ -1,0 +1,230 @@
+//! Usage counted in memory on the hot path and written to storage in batches: calls per key per
+//! hour (accepted, and refused by reason), each key's last use, and recent denials. A flush
+//! runs about once a second and once more on a graceful shutdown.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use crate::clock::HOUR;
+use crate::storage::KeyRow;
+
+/// Denials kept in memory between two flushes; more than that are counted but not itemised.
+const MAX_PENDING_DENIALS: usize = 10_000;
+/// Longest origin kept in a denial record.
+const MAX_ORIGIN_CHARS: usize = 256;
+
+#[derive(Debug, Default)]
+pub struct UsageCounter {
+    pending: Mutex<Pending>,
+}
+
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// key id → what happened to it since the last flush
+    pub keys: HashMap<String, KeyPending>,
+    pub denials: Vec<Denial>,
+    /// Denials not itemised because the buffer was full.
+    pub dropped_denials: u64,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct KeyPending {
+    pub tenant_id: String,
+    /// hour start → counts
+    pub hours: BTreeMap<i64, Counts>,
+    /// Latest accepted call.
+    pub last_used: Option<i64>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Counts {
+    pub allowed: u64,
+    /// denial code → calls refused with it
+    pub denied: Vec<(&'static str, u64)>,
+}
+
+/// One refused call of an identified key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub tenant_id: String,
+    pub key_id: String,
+    pub at: i64,
+    pub code: &'static str,
+    pub ip: Option<String>,
+    pub origin: Option<String>,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.denials.is_empty()
+    }
+}
+
+impl UsageCounter {
+    fn with_key<R>(&self, key: &KeyRow, f: impl FnOnce(&mut KeyPending, &mut Pending) -> R) -> R {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let pending = &mut *pending;
+        let mut entry = pending.keys.remove(&key.id).unwrap_or_else(|| KeyPending {
+            tenant_id: key.tenant_id.clone(),
+            ..KeyPending::default()
+        });
+        let out = f(&mut entry, pending);
+        pending.keys.insert(key.id.clone(), entry);
+        out
+    }
+
+    /// Counts an accepted call.
+    pub fn allowed(&self, key: &KeyRow, now: i64) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = match pending.keys.get_mut(&key.id) {
+            Some(entry) => entry,
+            None => pending
+                .keys
+                .entry(key.id.clone())
+                .or_insert_with(|| KeyPending {
+                    tenant_id: key.tenant_id.clone(),
+                    ..KeyPending::default()
+                }),
+        };
+        entry.hours.entry(hour_of(now)).or_default().allowed += 1;
+        entry.last_used = Some(entry.last_used.map_or(now, |t| t.max(now)));
+    }
+
+    /// Counts a refused call and keeps its record.
+    pub fn denied(
+        &self,
+        key: &KeyRow,
+        code: &'static str,
+        ip: Option<IpAddr>,
+        origin: Option<&str>,
+        now: i64,
+    ) {
+        self.with_key(key, |entry, pending| {
+            let counts = entry.hours.entry(hour_of(now)).or_default();
+            match counts.denied.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, n)) => *n += 1,
+                None => counts.denied.push((code, 1)),
+            }
+            if pending.denials.len() < MAX_PENDING_DENIALS {
+                pending.denials.push(Denial {
+                    tenant_id: key.tenant_id.clone(),
+                    key_id: key.id.clone(),
+                    at: now,
+                    code,
+                    ip: ip.map(|ip| ip.to_canonical().to_string()),
+                    origin: origin.map(|o| o.chars().take(MAX_ORIGIN_CHARS).collect()),
+                });
+            } else {
+                pending.dropped_denials += 1;
+            }
+        });
+    }
+
+    /// Everything counted since the last call, leaving the counter empty.
+    pub fn take(&self) -> Pending {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *pending)
+    }
+
+    /// Puts back what a failed flush took, so that nothing is lost.
+    pub fn restore(&self, taken: Pending) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, back) in taken.keys {
+            let entry = pending.keys.entry(id).or_insert_with(|| KeyPending {
+                tenant_id: back.tenant_id.clone(),
+                ..KeyPending::default()
+            });
+            for (hour, counts) in back.hours {
+                let into = entry.hours.entry(hour).or_default();
+                into.allowed += counts.allowed;
+                for (code, n) in counts.denied {
+                    match into.denied.iter_mut().find(|(c, _)| *c == code) {
+                        Some((_, m)) => *m += n,
+                        None => into.denied.push((code, n)),
+                    }
+                }
+            }
+            entry.last_used = entry.last_used.max(back.last_used);
+        }
+        let room = MAX_PENDING_DENIALS.saturating_sub(pending.denials.len());
+        let lost = taken.denials.len().saturating_sub(room);
+        pending.denials.extend(taken.denials.into_iter().take(room));
+        pending.dropped_denials += taken.dropped_denials + lost as u64;
+    }
+}
+
+/// The codes a denial may carry: the reasons a known key is refused.
+pub const DENIAL_CODES: [&str; 7] = [
+    "revoked",
+    "expired",
+    "origin_not_allowed",
+    "ip_not_allowed",
+    "scope_missing",
+    "rate_limited",
+    "daily_cap_reached",
+];
+
+/// The static form of a stored denial code.
+pub fn denial_code(code: &str) -> Option<&'static str> {
+    DENIAL_CODES.iter().copied().find(|c| *c == code)
+}
+
+pub fn hour_of(t: i64) -> i64 {
+    t.div_euclid(HOUR) * HOUR
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> KeyRow {
+        KeyRow {
+            id: id.into(),
+            tenant_id: "ten_a".into(),
+            name: "n".into(),
+            prefix: "kh_live_abcd".into(),
+            scopes: vec![],
+            created_at: 0,
+            last_used_at: None,
+            expires_at: None,
+            revoked_at: None,
+            allowed_origins: vec![],
+            allowed_ips: vec![],
+            rate_limit_per_hour: None,
+            created_by: "usr_a".into(),
+            replaced_by: None,
+        }
+    }
+
+    #[test]
+    fn calls_are_counted_by_key_hour_and_outcome() {
+        let u = UsageCounter::default();
+        let k = key("key_a");
+        u.allowed(&k, 7_200 + 5);
+        u.allowed(&k, 7_200 + 9);
+        u.denied(
+            &k,
+            "scope_missing",
+            None,
+            Some("https://x.test"),
+            7_200 + 10,
+        );
+        u.denied(&k, "scope_missing", None, None, 10_800);
+        let taken = u.take();
+        assert!(u.take().is_empty());
+        let p = &taken.keys["key_a"];
+        assert_eq!(p.last_used, Some(7_209));
+        assert_eq!(p.hours[&7_200].allowed, 2);
+        assert_eq!(p.hours[&7_200].denied, [("scope_missing", 1)]);
+        assert_eq!(p.hours[&10_800].denied, [("scope_missing", 1)]);
+        assert_eq!(taken.denials.len(), 2);
+        assert_eq!(taken.denials[0].origin.as_deref(), Some("https://x.test"));
+
+        u.allowed(&k, 7_300);
+        u.restore(taken);
+        let again = u.take();
+        assert_eq!(again.keys["key_a"].hours[&7_200].allowed, 3);
+        assert_eq!(again.denials.len(), 2);
+    }
+}

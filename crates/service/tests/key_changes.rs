@@ -1,0 +1,307 @@
+//! Changing a key without a new secret, and rolling it to a new secret with a grace period.
+
+mod common;
+
+use keyhaven_api::Role;
+use keyhaven_service::ManualClock;
+use reqwest::Method;
+use serde_json::json;
+
+const T0: i64 = 1_773_138_000;
+
+#[tokio::test]
+async fn rolling_keeps_the_old_key_for_the_grace_period_only() {
+    let clock = ManualClock::at(T0);
+    let t = common::start_at(&clock, |_| {}).await;
+    let (owner, token) = t.signed_in("o@a.test", Role::Owner, "a").await;
+    let (old, meta) = t
+        .create_key(
+            &token,
+            json!({"name": "deploy", "scopes": ["read", "write"], "rate_limit_per_hour": 50}),
+        )
+        .await;
+    let old_id = meta["id"].as_str().expect("id").to_owned();
+
+    let rolled = t
+        .call(
+            Method::POST,
+            &format!("/v1/keys/{old_id}/roll"),
+            Some(&token),
+            Some(json!({"grace_seconds": 600})),
+        )
+        .await;
+    assert_eq!(rolled.status, 201, "{}", rolled.body);
+    let new = rolled.json["key"].as_str().expect("key").to_owned();
+    t.remember(&new);
+    let new_meta = &rolled.json["meta"];
+    let new_id = new_meta["id"].as_str().expect("id");
+    assert_ne!(new_id, old_id);
+    assert_ne!(new, old);
+    assert_eq!(new_meta["name"], "deploy");
+    assert_eq!(new_meta["scopes"], json!(["read", "write"]));
+    assert_eq!(new_meta["rate_limit_per_hour"], 50);
+    assert_eq!(new_meta["status"], "active");
+
+    // Within the grace period both keys work; the old one shows as expiring.
+    assert_eq!(t.ping_with(&new, "", &[]).await.status, 200);
+    assert_eq!(t.ping_with(&old, "", &[]).await.status, 200);
+    let old_now = t
+        .call(
+            Method::GET,
+            &format!("/v1/keys/{old_id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(old_now.json["status"], "expiring");
+    assert!(old_now.json["expires_at"].is_string());
+    clock.advance(599);
+    assert_eq!(t.ping_with(&old, "", &[]).await.status, 200);
+
+    // When the grace ends the old key is expired and refused; the new one goes on.
+    clock.advance(1);
+    t.ping_with(&old, "", &[])
+        .await
+        .assert_error(401, "unauthorized");
+    assert_eq!(t.ping_with(&new, "", &[]).await.status, 200);
+    let old_now = t
+        .call(
+            Method::GET,
+            &format!("/v1/keys/{old_id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(old_now.json["status"], "expired");
+
+    // An expired key cannot be rolled again.
+    t.call(
+        Method::POST,
+        &format!("/v1/keys/{old_id}/roll"),
+        Some(&token),
+        Some(json!({"grace_seconds": 0})),
+    )
+    .await
+    .assert_error(409, "conflict");
+
+    let audit = t
+        .service
+        .audit_log(&owner.tenant_id, 10)
+        .await
+        .expect("audit");
+    let actions: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|e| (e.action.as_str(), e.target.as_str()))
+        .collect();
+    assert!(
+        actions.contains(&("key.roll", old_id.as_str())),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&("key.create", new_id)), "{actions:?}");
+}
+
+#[tokio::test]
+async fn rolling_with_no_grace_revokes_at_once_and_bad_rolls_are_refused() {
+    let t = common::start().await;
+    let (_, token) = t.signed_in("o@b.test", Role::Owner, "b").await;
+    let (_, support) = t.signed_in("s@b.test", Role::Support, "b").await;
+    let (old, meta) = t
+        .create_key(&token, json!({"name": "k", "scopes": ["read"]}))
+        .await;
+    let id = meta["id"].as_str().expect("id");
+    let path = format!("/v1/keys/{id}/roll");
+
+    t.call(Method::POST, &path, Some(&token), Some(json!({})))
+        .await
+        .assert_error(422, "validation_failed");
+    let too_long = t
+        .call(
+            Method::POST,
+            &path,
+            Some(&token),
+            Some(json!({"grace_seconds": 100_000_000})),
+        )
+        .await;
+    too_long.assert_error(422, "validation_failed");
+    assert!(too_long.message().contains("grace_seconds"));
+    t.call(
+        Method::POST,
+        &path,
+        Some(&support),
+        Some(json!({"grace_seconds": 0})),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    t.call(
+        Method::POST,
+        "/v1/keys/key_nope/roll",
+        Some(&token),
+        Some(json!({"grace_seconds": 0})),
+    )
+    .await
+    .assert_error(404, "not_found");
+
+    let rolled = t
+        .call(
+            Method::POST,
+            &path,
+            Some(&token),
+            Some(json!({"grace_seconds": 0})),
+        )
+        .await;
+    assert_eq!(rolled.status, 201);
+    let new = rolled.json["key"].as_str().expect("key").to_owned();
+    t.remember(&new);
+    t.ping_with(&old, "", &[])
+        .await
+        .assert_error(401, "unauthorized");
+    assert_eq!(t.ping_with(&new, "", &[]).await.status, 200);
+    let old_meta = t
+        .call(Method::GET, &format!("/v1/keys/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(old_meta.json["status"], "revoked");
+}
+
+#[tokio::test]
+async fn updating_a_key_keeps_its_secret() {
+    let t = common::start().await;
+    let (owner, token) = t.signed_in("o@c.test", Role::Owner, "c").await;
+    let (_, support) = t.signed_in("s@c.test", Role::Support, "c").await;
+    let (_, stranger) = t.signed_in("x@d.test", Role::Admin, "d").await;
+    let (key, meta) = t
+        .create_key(
+            &token,
+            json!({"name": "k", "scopes": ["read"], "rate_limit_per_hour": 5}),
+        )
+        .await;
+    let id = meta["id"].as_str().expect("id");
+    let path = format!("/v1/keys/{id}");
+    t.ping_with(&key, "?scope=write", &[])
+        .await
+        .assert_error(403, "scope_missing");
+
+    let updated = t
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&token),
+            Some(json!({"name": " renamed ", "scopes": ["read", "write"],
+                        "rate_limit_per_hour": null, "allowed_ips": ["127.0.0.1"]})),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert_eq!(updated.json["id"], id);
+    assert_eq!(updated.json["prefix"], meta["prefix"]);
+    assert_eq!(updated.json["name"], "renamed");
+    assert_eq!(updated.json["scopes"], json!(["read", "write"]));
+    assert!(updated.json["rate_limit_per_hour"].is_null());
+    assert_eq!(updated.json["allowed_ips"], json!(["127.0.0.1"]));
+    assert_eq!(updated.json["allowed_origins"], json!([]), "untouched");
+    let a = t.ping_with(&key, "?scope=write", &[]).await;
+    assert_eq!(a.status, 200, "the same secret now may write");
+
+    // Bad fields are named; nothing is half-written.
+    for (body, field) in [
+        (json!({"allowed_ips": ["not an ip"]}), "allowed_ips[0]"),
+        (json!({"scopes": []}), "scopes"),
+        (
+            json!({"name": "ok", "rate_limit_per_hour": 0}),
+            "rate_limit_per_hour",
+        ),
+        (json!({"expires_at": "2001-01-01T00:00:00Z"}), "expires_at"),
+        (
+            json!({"rate_limit_per_hour": "many"}),
+            "rate_limit_per_hour",
+        ),
+        (json!({"nmae": "typo"}), "nmae"),
+    ] {
+        let a = t.call(Method::PATCH, &path, Some(&token), Some(body)).await;
+        a.assert_error(422, "validation_failed");
+        assert!(a.message().contains(field), "{field}: {}", a.message());
+    }
+    let same = t.call(Method::GET, &path, Some(&token), None).await;
+    assert_eq!(same.json, updated.json);
+
+    t.call(
+        Method::PATCH,
+        &path,
+        Some(&support),
+        Some(json!({"name": "x"})),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    t.call(
+        Method::PATCH,
+        &path,
+        Some(&stranger),
+        Some(json!({"name": "x"})),
+    )
+    .await
+    .assert_error(404, "not_found");
+
+    t.call(Method::DELETE, &path, Some(&token), None).await;
+    t.call(
+        Method::PATCH,
+        &path,
+        Some(&token),
+        Some(json!({"name": "x"})),
+    )
+    .await
+    .assert_error(409, "conflict");
+
+    let audit = t
+        .service
+        .audit_log(&owner.tenant_id, 10)
+        .await
+        .expect("audit");
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == "key.update" && e.target == id)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_call_is_accepted_after_delete_has_answered_even_under_load() {
+    // Refused calls from the load must not lock this IP out mid-test.
+    let t = std::sync::Arc::new(common::start_with(|c| c.lockout_threshold = 10_000).await);
+    let (_, token) = t.signed_in("o@r.test", Role::Owner, "r").await;
+    let (key, meta) = t
+        .create_key(&token, json!({"name": "busy", "scopes": ["read"]}))
+        .await;
+    let id = meta["id"].as_str().expect("id").to_owned();
+    assert_eq!(t.ping_with(&key, "", &[]).await.status, 200, "now cached");
+
+    // Callers keep using the key while it is revoked.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (t, key, stop) = (t.clone(), key.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let status = t.ping_with(&key, "", &[]).await.status;
+                assert!(status == 200 || status == 401, "{status}");
+            }
+        }));
+    }
+    let gone = t
+        .call(
+            Method::DELETE,
+            &format!("/v1/keys/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 204);
+    for _ in 0..20 {
+        t.ping_with(&key, "", &[])
+            .await
+            .assert_error(401, "unauthorized");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in load {
+        task.await.expect("load task");
+    }
+}
