@@ -15,7 +15,8 @@ pub mod vault;
 
 pub use app::{
     new_key_request, validate_create_request, CoreConfig, CreatedKeyView, KeyView, Keyhaven,
-    VaultChoice, ENV_DATA_DIR, ENV_KEYCHAIN_NAMESPACE,
+    OpenOptions, ProfileInfo, ProfileMeta, VaultChoice, ENV_DATA_DIR, ENV_KEYCHAIN_NAMESPACE,
+    ENV_VAULT, MAX_AUTO_LOCK,
 };
 pub use catalog::{Account, ConnectorKind, ServiceRef};
 pub use clipboard::ClipboardGuard;
