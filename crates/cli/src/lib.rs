@@ -3,12 +3,20 @@
 //! ```text
 //! keyhaven keys list [--profile P] [--account ID] [--json]
 //! keyhaven profile show [--profile P] [--json]
+//! keyhaven profile list [--json]
+//! keyhaven profile create|switch NAME
+//! keyhaven profile rename OLD NEW
+//! keyhaven profile delete NAME --confirm NAME
+//! keyhaven profile lock [--change]        (passphrases from standard input)
+//! keyhaven profile unlock [--remove]
+//! keyhaven --passphrase-stdin keys list   (a locked profile, unlocked for this command)
 //! ```
 //!
 //! Environment: `KEYHAVEN_DATA_DIR`, `KEYHAVEN_KEYCHAIN_NAMESPACE` (as the app), `KEYHAVEN_LOG`
 //! (a tracing filter, default `warn`; logs go to standard error).
 
 mod output;
+mod profiles;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -27,6 +35,11 @@ pub struct Cli {
     /// Use this profile instead of the active one (it is not made active).
     #[arg(long, global = true, value_name = "PROFILE")]
     pub profile: Option<String>,
+
+    /// Unlock a locked profile with a passphrase read from standard input (one line) for this
+    /// command. Never pass a passphrase as an argument.
+    #[arg(long, global = true)]
+    pub passphrase_stdin: bool,
 
     #[command(subcommand)]
     pub command: Command,
@@ -66,6 +79,8 @@ pub enum ProfileCommand {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Admin(profiles::ProfileAdmin),
 }
 
 /// Runs the command line given by `args` (the program name first) and returns the exit code.
@@ -120,8 +135,14 @@ pub async fn run(cli: Cli) -> Result<String, Error> {
         None => Keyhaven::open(config).await?,
     };
     match cli.command {
-        Command::Keys(KeysCommand::List(args)) => keys_list(&core, args).await,
+        Command::Keys(KeysCommand::List(args)) => {
+            if cli.passphrase_stdin {
+                profiles::unlock_from_stdin(&core).await?;
+            }
+            keys_list(&core, args).await
+        }
         Command::Profile(ProfileCommand::Show { json }) => Ok(output::profile(&core, json)),
+        Command::Profile(ProfileCommand::Admin(command)) => profiles::run(&core, command).await,
     }
 }
 
@@ -147,6 +168,11 @@ fn hint(e: &Error) -> Option<&'static str> {
             Some("start the Keyhaven app: this account is on its built-in key service.")
         }
         ErrorKind::NotFound => Some("`keyhaven profile show` lists the profile's accounts."),
+        ErrorKind::Locked => Some(
+            "give the passphrase on standard input: `keyhaven --passphrase-stdin ...` (one line).",
+        ),
+        ErrorKind::NoPassphrase => Some("set one with `keyhaven profile lock`."),
+        ErrorKind::ProfileInUse => Some("`keyhaven profile switch OTHER` first."),
         _ => None,
     }
 }
@@ -159,6 +185,11 @@ pub fn exit_code(kind: ErrorKind) -> ExitCode {
         ErrorKind::Unauthorized | ErrorKind::Forbidden => 4,
         ErrorKind::KeychainUnavailable | ErrorKind::Keychain | ErrorKind::SecretTooLong => 5,
         ErrorKind::Network | ErrorKind::EmbeddedServiceNotRunning => 6,
+        ErrorKind::Locked | ErrorKind::WrongPassphrase => 7,
+        ErrorKind::ProfileExists
+        | ErrorKind::ProfileInUse
+        | ErrorKind::LastProfile
+        | ErrorKind::NoPassphrase => 2,
         _ => 1,
     })
 }
