@@ -251,6 +251,12 @@ impl Keyhaven {
                 profile_ops: tokio::sync::Mutex::new(()),
             }),
         };
+        let data_dir = core.data_dir().to_path_buf();
+        core.inner
+            .vault
+            .set_protection_source(Arc::new(move |profile: &str| {
+                profiles::load_meta(&data_dir, profile).map(|meta| meta.protection())
+            }));
         core.configure_vault(&profile)?;
         Ok(core)
     }

@@ -118,6 +118,30 @@ impl Env {
             .then(|| Secret::new(String::from_utf8(out.stdout).expect("utf-8")))
     }
 
+    /// Stores `value` as it is with `secret-tool`, as another program could.
+    fn store_raw(&self, profile: &str, name: &str, value: &Secret) {
+        use std::io::Write;
+        let mut child = Command::new("secret-tool")
+            .args([
+                "store",
+                "--label=test",
+                "service",
+                &self.service(profile),
+                "username",
+                name,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("secret-tool did not run ({e}).\n{HOW_TO_RUN}"));
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(value.expose().as_bytes())
+            .expect("write");
+        assert!(child.wait().expect("wait").success(), "secret-tool store");
+    }
+
     fn meta(&self, profile: &str) -> ProfileMeta {
         let path = self
             .data
@@ -687,10 +711,7 @@ async fn a_locked_profile_can_be_renamed_and_switching_locks_the_others() {
         Some(secret)
     );
     // An entry copied to another name does not open there (the name is authenticated).
-    let vault = Vault::secret_service(&env.namespace).expect("keychain");
-    vault
-        .put_blocking("anne", "key:acc_1:other", &raw)
-        .expect("raw copy");
+    env.store_raw("anne", "key:acc_1:other", &raw);
     let err = core
         .vault()
         .get("anne", "key:acc_1:other")
@@ -961,4 +982,61 @@ async fn the_file_vault_needs_a_passphrase_and_detects_tampering() {
         .await
         .expect_err("old passphrase");
     assert_eq!(err.code(), ErrorKind::WrongPassphrase);
+}
+
+#[tokio::test]
+async fn a_passphrase_set_by_another_process_is_seen_at_once() {
+    let env = Env::new();
+    let app = env.core().await;
+    let profile = app.profile();
+    let name = names::key("acc_x", "key_1");
+    let secret = Secret::new(unique("kh_test_cross_process"));
+    app.vault()
+        .put(&profile, &name, &secret)
+        .await
+        .expect("put");
+    assert!(!app.has_passphrase());
+
+    // The CLI sets a passphrase while the app has the profile open.
+    let cli = env.core_on(&profile).await;
+    cli.set_passphrase(Secret::new(PASSPHRASE.into()))
+        .await
+        .expect("set elsewhere");
+
+    // The app sees it: locked, and it refuses to write a plain value into the profile.
+    assert!(app.has_passphrase());
+    assert!(app.is_locked());
+    let other = names::key("acc_x", "key_2");
+    let err = app
+        .vault()
+        .put(&profile, &other, &secret)
+        .await
+        .expect_err("locked");
+    assert_eq!(err.code(), ErrorKind::Locked);
+    assert_eq!(env.raw(&profile, &other), None, "nothing written in plain");
+    app.unlock(Secret::new(PASSPHRASE.into()))
+        .await
+        .expect("unlock");
+    assert_eq!(
+        app.vault().get(&profile, &name).await.expect("get"),
+        Some(secret.clone())
+    );
+
+    // A passphrase changed elsewhere locks the app's copy: the old passphrase is no longer
+    // enough to keep going.
+    cli.change_passphrase(
+        Secret::new(PASSPHRASE.into()),
+        Secret::new("changed by the cli".into()),
+    )
+    .await
+    .expect("change elsewhere");
+    assert!(app.is_locked());
+    app.unlock(Secret::new("changed by the cli".into()))
+        .await
+        .expect("unlock with the new one");
+    assert_eq!(
+        app.vault().get(&profile, &name).await.expect("get"),
+        Some(secret)
+    );
+    env.cleanup(&[&profile]);
 }

@@ -71,7 +71,7 @@ impl ProfileMeta {
         }
     }
 
-    fn protection(&self) -> Protection {
+    pub(super) fn protection(&self) -> Protection {
         Protection {
             record: self.lock.clone(),
             migration: self.migration,

@@ -143,8 +143,9 @@ impl Guards {
         *self.clock.lock().unwrap_or_else(|p| p.into_inner()) = clock;
     }
 
-    /// Sets what the vault knows about `profile`. The key in memory is kept when the profile still
-    /// has a passphrase (changing the passphrase does not change the profile key).
+    /// Sets what the vault knows about `profile`. The key in memory is kept only while the
+    /// passphrase record stays the same: a passphrase set, changed or removed (here or by another
+    /// process) locks the profile, and whoever changed it here unlocks it again.
     pub(super) fn configure(&self, profile: &str, protection: Protection) {
         let now = self.now();
         let mut map = self.map();
@@ -153,7 +154,7 @@ impl Guards {
             key: None,
             last_activity: now,
         });
-        if protection.record.is_none() {
+        if protection.record != guard.protection.record {
             guard.key = None;
         }
         guard.protection = protection;

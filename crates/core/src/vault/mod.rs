@@ -99,6 +99,9 @@ impl Backend {
     }
 }
 
+/// Reads a profile's [`Protection`] from where it is kept (`profile.json`).
+pub type ProtectionSource = Arc<dyn Fn(&str) -> Result<Protection> + Send + Sync>;
+
 struct Inner {
     namespace: String,
     backend: Backend,
@@ -106,6 +109,9 @@ struct Inner {
     /// that the next call reconnects.
     store: Mutex<Option<Arc<CredentialStore>>>,
     guards: Arc<Guards>,
+    /// Where the current protection of a profile is read before each access, so that a passphrase
+    /// set, changed or removed by another process (the CLI) is seen at once.
+    source: Mutex<Option<ProtectionSource>>,
 }
 
 /// Secrets at rest. Cheap to clone; clones share one keychain connection and one lock state.
@@ -160,6 +166,7 @@ impl Vault {
                 backend,
                 store: Mutex::new(store),
                 guards: Arc::new(Guards::new(Arc::new(SystemClock))),
+                source: Mutex::new(None),
             }),
         }
     }
@@ -197,13 +204,41 @@ impl Vault {
         self.inner.guards.set_clock(clock);
     }
 
-    /// Tells the vault about `profile`'s passphrase (from its `profile.json`).
+    /// Where to read a profile's protection before each access (the facade points it at
+    /// `profile.json`). Without one, the vault keeps what [`Vault::configure`] told it.
+    pub fn set_protection_source(&self, source: ProtectionSource) {
+        *self
+            .inner
+            .source
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(source);
+    }
+
+    /// Tells the vault about `profile`'s passphrase (from its `profile.json`). Forgets the
+    /// profile's key if the passphrase record changed (it was set, changed or removed).
     pub fn configure(&self, profile: &str, protection: Protection) {
         self.inner.guards.configure(profile, protection);
     }
 
+    /// Re-reads `profile`'s protection from the [source](Vault::set_protection_source), if any.
+    fn refresh(&self, profile: &str) -> Result<()> {
+        let source = self
+            .inner
+            .source
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(source) = source {
+            self.inner.guards.configure(profile, source(profile)?);
+        }
+        Ok(())
+    }
+
     /// What the vault knows about `profile`'s passphrase.
     pub fn protection(&self, profile: &str) -> Protection {
+        if let Err(e) = self.refresh(profile) {
+            tracing::warn!(code = ?e.code(), "could not re-read the profile's passphrase settings");
+        }
         self.inner.guards.protection(profile)
     }
 
@@ -215,6 +250,9 @@ impl Vault {
 
     /// Whether `profile` has a passphrase and its key is not in memory (checks idle time first).
     pub fn is_locked(&self, profile: &str) -> bool {
+        if let Err(e) = self.refresh(profile) {
+            tracing::warn!(code = ?e.code(), "could not re-read the profile's passphrase settings");
+        }
         matches!(self.inner.guards.access(profile), Access::Locked)
     }
 
@@ -236,6 +274,7 @@ impl Vault {
     /// The key for `profile`'s secrets: `None` when it has no passphrase (and the backend stores
     /// plain values), `Locked` when it has one that is not unlocked.
     fn access(&self, profile: &str) -> Result<Option<Key32>> {
+        self.refresh(profile)?;
         match (self.inner.guards.access(profile), &self.inner.backend) {
             (Access::Key(key), _) => Ok(Some(key)),
             (Access::Locked, _) => Err(Error::Locked {
@@ -275,6 +314,15 @@ impl Vault {
             }
             None => {
                 check_len(secret, MAX_SECRET_BYTES)?;
+                if envelope::is_envelope(secret.expose()) {
+                    return Err(Error::validation(
+                        "secret",
+                        format!(
+                            "values starting with {} are reserved for encrypted secrets",
+                            envelope::PREFIX
+                        ),
+                    ));
+                }
                 secret.clone()
             }
         };
