@@ -1,12 +1,13 @@
 //! Which profiles have a passphrase, which of those are unlocked in this process, and when they
 //! lock themselves again.
 //!
-//! Each profile the vault serves has a [`Guard`]. A profile with a passphrase is locked until
-//! [`Vault::unlock_with`](super::Vault) is given its profile key; the key then stays in memory
-//! (wiped on drop) until an explicit lock, a switch to another profile, or until the profile has
-//! been idle for its auto-lock time. Idle means no [`touch`](super::Vault::touch): the app
-//! reports a person's activity, background work (usage polling) does not count. Expiry is checked
-//! on every access and by a watchdog thread, so an idle key does not linger until the next call.
+//! Each profile the vault serves has a [`Guard`]. A profile with a passphrase is locked until the
+//! facade's `unlock` gives the vault its profile key; the key then stays in memory (wiped on
+//! drop) until an explicit lock, a switch to another profile, a passphrase change elsewhere, or
+//! until the profile has been idle for its auto-lock time. Idle means no
+//! [`touch`](super::Vault::touch): the app reports a person's activity; background work (usage
+//! polling) does not count. Expiry is checked on every access and by a watchdog thread, so an
+//! idle key does not linger until the next call.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};

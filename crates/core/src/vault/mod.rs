@@ -6,13 +6,13 @@
 //! `session:{account_id}` or `key:{account_id}:{key_id}` (see [`names`]).
 //!
 //! A profile with a passphrase has its values encrypted before they reach the keychain (see
-//! [`crypto`] for the keys and [`lock`] for when a profile is unlocked); while it is locked,
+//! `crypto.rs` for the keys and `lock.rs` for when a profile is unlocked); while it is locked,
 //! reads and writes fail with [`Error::Locked`], and listing, checking and deleting entries still
 //! work.
 //!
 //! When the keychain is missing, locked or refuses, the vault fails with
 //! [`Error::KeychainUnavailable`] naming the fix. It never falls back to a file on its own; the
-//! passphrase-encrypted [file vault](file) is used only when the person opts in
+//! passphrase-encrypted file vault (`file.rs`) is used only when the person opts in
 //! (`KEYHAVEN_VAULT=file`).
 //!
 //! The keychain API blocks: the `*_blocking` methods are for blocking contexts, the async ones
