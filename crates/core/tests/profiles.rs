@@ -975,13 +975,29 @@ async fn the_file_vault_needs_a_passphrase_and_detects_tampering() {
         .expect("unlock with the new one");
     assert_eq!(
         third.vault().get(&profile, &name).await.expect("get"),
-        Some(secret)
+        Some(secret.clone())
     );
     let err: Error = third
         .unlock(Secret::new(PASSPHRASE.into()))
         .await
         .expect_err("old passphrase");
     assert_eq!(err.code(), ErrorKind::WrongPassphrase);
+
+    // The file goes with the profile when it is renamed.
+    third
+        .unlock(Secret::new("the new passphrase".into()))
+        .await
+        .expect("unlock");
+    third
+        .rename_profile(&profile, "renamed")
+        .await
+        .expect("rename");
+    assert!(!file.exists());
+    assert!(env.data.path().join("profiles/renamed/vault.khv").is_file());
+    assert_eq!(
+        third.vault().get("renamed", &name).await.expect("get"),
+        Some(secret)
+    );
 }
 
 #[tokio::test]
