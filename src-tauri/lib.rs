@@ -3,6 +3,8 @@
 
 #[cfg(test)]
 mod command_names;
+#[cfg(test)]
+mod config_checks;
 mod embedded;
 pub mod ipc;
 mod ops;
@@ -15,6 +17,14 @@ use state::AppState;
 pub fn run() {
     init_tracing();
     let builder = tauri::Builder::default()
+        // First, so that a second launch hands its arguments (a `keyhaven://` link) to the
+        // running window and exits before it opens the core or starts a service of its own.
+        // With the `deep-link` feature the plugin passes them to the deep-link plugin, which
+        // emits them to the UI; the UI validates them and never acts without the person.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            show_main_window(app);
+        }))
+        .plugin(tauri_plugin_deep_link::init())
         .setup(|app| {
             use tauri::Manager;
             let state = tauri::async_runtime::block_on(AppState::start());
@@ -33,6 +43,20 @@ pub fn run() {
     if let Err(e) = builder.run(tauri::generate_context!()) {
         tracing::error!(error = %e, "the app stopped with an error");
         std::process::exit(1);
+    }
+}
+
+/// Brings the main window to the front, for a second launch that was forwarded to this one.
+fn show_main_window<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
+    use tauri::Manager;
+    if let Some(window) = app.get_webview_window("main") {
+        if window.is_minimized().unwrap_or(false) {
+            let _ = window.unminimize();
+        }
+        if !window.is_visible().unwrap_or(true) {
+            let _ = window.show();
+        }
+        let _ = window.set_focus();
     }
 }
 

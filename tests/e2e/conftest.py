@@ -5,6 +5,7 @@ D-Bus session that scripts/test starts."""
 import json
 import os
 import secrets
+import signal
 import socket
 import string
 import subprocess
@@ -15,9 +16,10 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
@@ -91,11 +93,12 @@ def free_port() -> int:
 class App:
     """The real Keyhaven window, through tauri-driver."""
 
-    def __init__(self, data_dir: Path, log_path: Path):
+    def __init__(self, data_dir: Path, log_path: Path, extra_env: dict | None = None, args: list[str] | None = None):
         self.data_dir = data_dir
         self.log_path = log_path
         port, native = free_port(), free_port()
-        env = dict(os.environ, KEYHAVEN_DATA_DIR=str(data_dir), KEYHAVEN_LOG="info")
+        env = dict(os.environ, KEYHAVEN_DATA_DIR=str(data_dir), KEYHAVEN_LOG="info", **(extra_env or {}))
+        self.env = env
         self.log = open(log_path, "w+")
         self.driver_proc = subprocess.Popen(
             ["tauri-driver", "--port", str(port), "--native-port", str(native)],
@@ -104,14 +107,32 @@ class App:
         wait_for_port(port)
         options = ArgOptions()
         options.set_capability("browserName", "wry")
-        options.set_capability("tauri:options", {"application": str(BIN / "keyhaven-app")})
+        options.set_capability("tauri:options", {"application": str(BIN / "keyhaven-app"), "args": list(args or [])})
         self.driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=options)
         self.wait = WebDriverWait(self.driver, 20)
+        self.pids = app_pids(data_dir)
+
+    def launch_again(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Starts the app binary a second time, as a desktop does for a link it hands to the app,
+        and waits for that process to end (it forwards its arguments to the running one)."""
+        return subprocess.run(
+            [str(BIN / "keyhaven-app"), *args], env=self.env, capture_output=True, text=True, timeout=timeout,
+        )
 
     def quit(self):
         try:
             self.driver.quit()
         finally:
+            # The app is a single instance: one left running would take the next test's launch
+            # for a second one. WebDriver closes its page; make sure the process is gone too.
+            self.pids |= app_pids(self.data_dir)
+            if not wait_gone(self.pids, 10):
+                print(f"app {sorted(self.pids)} still running after the session closed: terminating it", file=self.log, flush=True)
+                for pid in self.pids:
+                    signal_pid(pid, signal.SIGTERM)
+                if not wait_gone(self.pids, 10):
+                    for pid in self.pids:
+                        signal_pid(pid, signal.SIGKILL)
             self.driver_proc.terminate()
             self.driver_proc.wait(timeout=10)
             self.log.close()
@@ -124,8 +145,38 @@ class App:
         return self.wait.until(EC.element_to_be_clickable((By.XPATH, xpath)))
 
     def field(self, label: str):
-        xpath = f"//label[span[normalize-space(.)={xq(label)}]]//input | //input[@aria-label={xq(label)}]"
+        """An input, text area or menu by its label: a <label> around it, a <label for=…>, or aria-label."""
+        control = "*[self::input or self::textarea or self::select]"
+        xpath = (
+            f"//label[span[normalize-space(.)={xq(label)}]]//{control}"
+            f" | //{control}[@id = //label[normalize-space(.)={xq(label)}]/@for]"
+            f" | //{control}[@aria-label={xq(label)}]"
+        )
         return self.wait.until(EC.visibility_of_element_located((By.XPATH, xpath)))
+
+    def choose(self, label: str, option: str):
+        """Picks an option of a labelled menu by its visible text."""
+        Select(self.field(label)).select_by_visible_text(option)
+
+    def press(self, *keys: str):
+        """Sends a key chord to whatever has focus, as a person would press it."""
+        actions = ActionChains(self.driver)
+        for k in keys[:-1]:
+            actions.key_down(k)
+        actions.send_keys(keys[-1])
+        for k in reversed(keys[:-1]):
+            actions.key_up(k)
+        actions.perform()
+
+    def dialog(self, title: str | None = None):
+        """The open dialog (with that title, if given), once it is shown."""
+        xpath = "//div[@role='dialog']"
+        if title is not None:
+            xpath += f"[.//h2[normalize-space(.)={xq(title)}]]"
+        return self.wait.until(EC.visibility_of_element_located((By.XPATH, xpath)))
+
+    def no_dialog(self):
+        self.wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "[role=dialog]"))
 
     def type(self, label: str, text: str):
         """Types into a labelled field as a person would, and waits until the field holds it
@@ -152,15 +203,59 @@ class App:
     def screenshot(self, name: str):
         path = OUT / "screenshots" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        # The whole X screen, as a person sees it, and the webview as WebDriver renders it.
-        subprocess.run(["import", "-window", "root", str(path)], check=False, capture_output=True)
+        # The webview as WebDriver renders it, and the whole X screen as a person sees it. The
+        # window reaches the X screen a little after the page has changed: let two frames pass
+        # and the compositor catch up first, or the capture shows the screen before the change.
         self.driver.save_screenshot(str(path.with_name(f"{name}-webview.png")))
+        self.driver.execute_async_script("requestAnimationFrame(() => requestAnimationFrame(arguments[0]))")
+        time.sleep(0.5)
+        subprocess.run(["import", "-window", "root", str(path)], check=False, capture_output=True)
 
     def catalog(self) -> dict:
         profiles = self.data_dir / "profiles"
         catalogs = list(profiles.glob("*/catalog.json"))
         assert len(catalogs) == 1, f"expected one profile, found {catalogs}"
         return {"profile": catalogs[0].parent.name, **json.loads(catalogs[0].read_text())}
+
+
+def app_pids(data_dir: Path) -> set[int]:
+    """The Keyhaven app processes started with this data folder (only this test's app)."""
+    found = set()
+    want = f"KEYHAVEN_DATA_DIR={data_dir}".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if os.path.basename(os.readlink(proc / "exe")) != "keyhaven-app":
+                continue
+            if want in (proc / "environ").read_bytes().split(b"\0"):
+                found.add(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def signal_pid(pid: int, sig: int):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def wait_gone(pids: set[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(Path(f"/proc/{pid}").exists() and not _zombie(pid) for pid in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return True
 
 
 def keychain_lookup(profile: str, entry: str) -> str | None:
@@ -193,11 +288,21 @@ def pytest_runtest_makereport(item, call):
     setattr(item, "rep_" + report.when, report)
 
 
-@pytest.fixture
-def app(request, workdir):
-    a = App(workdir / "app-data", OUT / "logs" / "app.log")
+def _app(request, workdir, extra_env=None):
+    a = App(workdir / "app-data", OUT / "logs" / f"app-{request.node.name}.log", extra_env)
     yield a
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
         a.screenshot(f"FAILED-{request.node.name}")
     a.quit()
+
+
+@pytest.fixture
+def app(request, workdir):
+    yield from _app(request, workdir)
+
+
+@pytest.fixture
+def dark_app(request, workdir):
+    """The app on a desktop whose theme asks for dark (GTK reports prefers-color-scheme: dark)."""
+    yield from _app(request, workdir, {"GTK_THEME": "Adwaita:dark"})

@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { toIpcError } from "./ipc";
 import { ErrorNote } from "./components/ErrorNote";
 import { Dialog } from "./components/Dialog";
@@ -6,10 +6,32 @@ import { AccountList } from "./features/accounts/AccountList";
 import { SignInForm } from "./features/accounts/SignInForm";
 import { useAppStatus } from "./features/accounts/useAppStatus";
 import { KeysView } from "./features/keys/KeysView";
+import { parseDeepLink, type NewKeyPrefill } from "./features/deeplink/parse";
+import { useDeepLinks } from "./features/deeplink/useDeepLinks";
 
 export function App() {
   const status = useAppStatus();
   const [addingAccount, setAddingAccount] = useState(false);
+  // A keyhaven:// link waits here until the keys view can show it (after start-up, sign-in, or
+  // the dialog open now); a link that makes no sense is only reported.
+  const [linkRequest, setLinkRequest] = useState<NewKeyPrefill | null>(null);
+  const [linkProblem, setLinkProblem] = useState<string | null>(null);
+  const [linkUrl, setLinkUrl] = useState<string | null>(null);
+  useDeepLinks(setLinkUrl);
+  const offeredScopes = status.data?.scopes;
+  useEffect(() => {
+    // Read against the scopes the service offers, so it waits for the first status.
+    if (linkUrl === null || !offeredScopes) return;
+    const link = parseDeepLink(linkUrl, offeredScopes);
+    if (link.kind === "new-key") {
+      setLinkProblem(null);
+      setLinkRequest(link.prefill);
+    } else {
+      setLinkProblem(link.problem);
+    }
+    setLinkUrl(null);
+  }, [linkUrl, offeredScopes]);
+  const linkTaken = useCallback(() => setLinkRequest(null), []);
 
   if (status.isPending) {
     return <main className="center muted">Starting Keyhaven…</main>;
@@ -41,6 +63,16 @@ export function App() {
         </span>
         {s.local_service.error && <span className="warn-inline">{s.local_service.error}</span>}
       </header>
+      {linkProblem && (
+        <div className="banner" role="alert">
+          <span>
+            <strong>A keyhaven:// link was ignored.</strong> {linkProblem}
+          </span>
+          <button type="button" className="icon" aria-label="Dismiss" onClick={() => setLinkProblem(null)}>
+            ×
+          </button>
+        </div>
+      )}
       {active ? (
         <div className="body">
           <AccountList
@@ -50,7 +82,14 @@ export function App() {
             onAdd={() => setAddingAccount(true)}
           />
           <main className="main">
-            <KeysView key={active.id} account={active} scopes={s.scopes} clipboardSeconds={s.clipboard_clear_seconds} />
+            <KeysView
+              key={active.id}
+              account={active}
+              scopes={s.scopes}
+              clipboardSeconds={s.clipboard_clear_seconds}
+              linkRequest={addingAccount ? null : linkRequest}
+              onLinkTaken={linkTaken}
+            />
           </main>
         </div>
       ) : (

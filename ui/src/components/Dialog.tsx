@@ -6,10 +6,14 @@ type Props = {
   children: ReactNode;
   /** Text for the dialog's description, read out by screen readers. */
   description?: string;
+  /** Room for a form with fields side by side. */
+  wide?: boolean;
 };
 
-/** A modal dialog: focus moves into it, Esc closes it, focus returns where it was. */
-export function Dialog({ title, onClose, children, description }: Props) {
+const FOCUSABLE = "input, select, textarea, button, [href], [tabindex]:not([tabindex='-1'])";
+
+/** A modal dialog: focus moves into it and stays there, Esc closes it, focus returns where it was. */
+export function Dialog({ title, onClose, children, description, wide = false }: Props) {
   const ref = useRef<HTMLDivElement>(null);
   const onCloseRef = useRef(onClose);
   onCloseRef.current = onClose;
@@ -24,6 +28,20 @@ export function Dialog({ title, onClose, children, description }: Props) {
       if (e.key === "Escape") {
         e.stopPropagation();
         onCloseRef.current();
+      } else if (e.key === "Tab" && ref.current) {
+        // Keep Tab inside the dialog while it is open.
+        const focusable = [...ref.current.querySelectorAll<HTMLElement>(FOCUSABLE)].filter((el) => !el.hasAttribute("disabled"));
+        if (focusable.length === 0) return;
+        const first = focusable[0];
+        const last = focusable[focusable.length - 1];
+        const active = document.activeElement;
+        if (e.shiftKey && (active === first || !ref.current.contains(active))) {
+          e.preventDefault();
+          last.focus();
+        } else if (!e.shiftKey && (active === last || !ref.current.contains(active))) {
+          e.preventDefault();
+          first.focus();
+        }
       }
     };
     document.addEventListener("keydown", onKey);
@@ -38,7 +56,7 @@ export function Dialog({ title, onClose, children, description }: Props) {
     <div className="backdrop" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
       <div
         ref={ref}
-        className="dialog"
+        className={wide ? "dialog wide" : "dialog"}
         role="dialog"
         aria-modal="true"
         aria-labelledby={titleId}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { relativeTime, serviceLabel, validateKeyName } from "./format";
+import { relativeTime, serviceLabel } from "./format";
 
 describe("relativeTime", () => {
   const now = new Date("2026-01-01T12:00:00Z");
@@ -13,14 +13,6 @@ describe("relativeTime", () => {
   });
   it("shows a dash for a malformed time", () => {
     expect(relativeTime("not a time", now)).toBe("—");
-  });
-});
-
-describe("validateKeyName", () => {
-  it("refuses empty and overlong names", () => {
-    expect(validateKeyName("   ")).toMatch(/name/);
-    expect(validateKeyName("x".repeat(101))).toMatch(/100/);
-    expect(validateKeyName("deploy bot")).toBeNull();
   });
 });
 

@@ -22,14 +22,6 @@ export function relativeTime(iso: string | null, now: Date = new Date()): string
   return fmt.format(Math.round(seconds / (86400 * 365)), "year");
 }
 
-/** Whether a name is acceptable to the service: 1 to 100 characters after trimming. */
-export function validateKeyName(name: string): string | null {
-  const trimmed = name.trim();
-  if (trimmed.length === 0) return "Give the key a name.";
-  if ([...trimmed].length > 100) return "A name has at most 100 characters.";
-  return null;
-}
-
 /** The host and port a service URL points at, for labels. */
 export function serviceLabel(url: string | null): string {
   if (!url) return "Local service";

@@ -1,38 +1,78 @@
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
 import { commands, toIpcError, type Account, type KeyMeta } from "../../ipc";
 import { ErrorNote } from "../../components/ErrorNote";
-import { relativeTime } from "../../lib/format";
+import type { NewKeyPrefill } from "../deeplink/parse";
+import { KeyTable } from "./KeyTable";
 import { NewKeyDialog } from "./NewKeyDialog";
 import { RevokeDialog } from "./RevokeDialog";
-import { filterKeys, sortKeys, useKeys } from "./useKeys";
+import { STATUSES, filterKeys, nextSort, sortKeys, type Sort, type StatusFilter } from "./table";
+import { useKeys } from "./useKeys";
 
-type Props = { account: Account; scopes: string[]; clipboardSeconds: number };
+type Props = {
+  account: Account;
+  scopes: string[];
+  clipboardSeconds: number;
+  /** A New key form a `keyhaven://` link asked for, waiting to be shown. */
+  linkRequest?: NewKeyPrefill | null;
+  /** Called once the link's form is shown (or refused), so it is shown only once. */
+  onLinkTaken?: () => void;
+};
 
-export function KeysView({ account, scopes, clipboardSeconds }: Props) {
+/** What the New key dialog opens with: empty from the button, or a link's prefill. */
+type Creating = { id: number; prefill: NewKeyPrefill | null };
+
+export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null, onLinkTaken }: Props) {
   const keys = useKeys(account.id);
   const [filter, setFilter] = useState("");
-  const [creating, setCreating] = useState(false);
+  const [status, setStatus] = useState<StatusFilter>("all");
+  const [sort, setSort] = useState<Sort>(null);
+  const [creating, setCreating] = useState<Creating | null>(null);
   const [revoking, setRevoking] = useState<KeyMeta | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const filterRef = useRef<HTMLInputElement>(null);
+  const nextId = useRef(1);
   const canManage = account.role !== "support";
+  const dialogOpen = creating !== null || revoking !== null;
+
+  const openNewKey = (prefill: NewKeyPrefill | null) => setCreating({ id: nextId.current++, prefill });
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement;
-      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "n" && canManage) {
+      // Shortcuts act on this view only; an open dialog has the keyboard.
+      if (document.querySelector("[role=dialog]")) return;
+      const target = e.target as HTMLElement | null;
+      const typing =
+        target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement;
+      if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === "n") {
         e.preventDefault();
-        setCreating(true);
-      } else if (e.key === "/" && !typing) {
+        if (canManage) openNewKey(null);
+      } else if (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
         e.preventDefault();
         filterRef.current?.focus();
+        filterRef.current?.select();
       }
     };
     document.addEventListener("keydown", onKey);
     return () => document.removeEventListener("keydown", onKey);
   }, [canManage]);
 
-  const rows = useMemo(() => sortKeys(filterKeys(keys.data ?? [], filter)), [keys.data, filter]);
+  // A link's form waits until no other dialog is open, so it never replaces a shown secret.
+  useEffect(() => {
+    if (!linkRequest || dialogOpen) return;
+    if (canManage) {
+      openNewKey(linkRequest);
+    } else {
+      setNotice("A keyhaven:// link asked for a new key, but this account is read-only.");
+    }
+    onLinkTaken?.();
+  }, [linkRequest, dialogOpen, canManage, onLinkTaken]);
+
+  // Typing stays responsive with many keys: the table catches up with the filter box.
+  const deferredFilter = useDeferredValue(filter);
+  const all = keys.data ?? [];
+  const filtered = useMemo(() => filterKeys(all, deferredFilter, status), [all, deferredFilter, status]);
+  const rows = useMemo(() => sortKeys(filtered, sort), [filtered, sort]);
+  const filtering = deferredFilter.trim() !== "" || status !== "all";
 
   async function copy(meta: KeyMeta) {
     try {
@@ -44,102 +84,93 @@ export function KeysView({ account, scopes, clipboardSeconds }: Props) {
   }
 
   return (
-    <section className="keys" aria-label="Keys">
+    <section className="keys" aria-labelledby="keys-title">
       <div className="toolbar">
-        <h1>Keys</h1>
-        <input
-          ref={filterRef}
-          className="filter"
-          type="search"
-          aria-label="Filter keys"
-          placeholder="Filter by name, prefix, scope or status  ( / )"
-          value={filter}
-          onChange={(e) => setFilter(e.target.value)}
-        />
+        <h1 id="keys-title">Keys</h1>
+        <span className="count" role="status" aria-live="polite">
+          {keys.isSuccess &&
+            (filtering
+              ? `${rows.length.toLocaleString("en")} of ${all.length.toLocaleString("en")}`
+              : `${all.length.toLocaleString("en")} ${all.length === 1 ? "key" : "keys"}`)}
+        </span>
+        <div className="search">
+          <input
+            ref={filterRef}
+            className="filter"
+            type="search"
+            aria-label="Filter keys"
+            aria-keyshortcuts="/"
+            placeholder="Filter by name, prefix, scope or status"
+            value={filter}
+            onChange={(e) => setFilter(e.target.value)}
+            spellCheck={false}
+          />
+          <kbd className="shortcut-hint" aria-hidden="true">
+            /
+          </kbd>
+        </div>
+        <select
+          className="status-filter"
+          aria-label="Show status"
+          value={status}
+          onChange={(e) => setStatus(e.target.value as StatusFilter)}
+        >
+          <option value="all">All statuses</option>
+          {STATUSES.map((s) => (
+            <option key={s} value={s}>
+              {s[0].toUpperCase() + s.slice(1)}
+            </option>
+          ))}
+        </select>
         {canManage && (
-          <button type="button" className="primary" onClick={() => setCreating(true)} title="New key (Ctrl+N)">
+          <button
+            type="button"
+            className="primary"
+            onClick={() => openNewKey(null)}
+            title="New key (Ctrl+N)"
+            aria-keyshortcuts="Control+N Meta+N"
+          >
             New key
           </button>
         )}
       </div>
       {notice && (
         <p className="note" role="status">
-          {notice}
+          <span>{notice}</span>
+          <button type="button" className="icon" aria-label="Dismiss" onClick={() => setNotice(null)}>
+            ×
+          </button>
         </p>
       )}
       {keys.isPending && <p className="muted">Loading keys…</p>}
       {keys.isError && <ErrorNote error={toIpcError(keys.error)} />}
-      {keys.isSuccess && keys.data.length === 0 && (
+      {keys.isSuccess && all.length === 0 && (
         <div className="empty">
           <p>No keys yet on this account.</p>
           {canManage && <p className="muted">Create one with New key (Ctrl+N).</p>}
         </div>
       )}
-      {keys.isSuccess && keys.data.length > 0 && (
-        <table className="key-table">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Prefix</th>
-              <th scope="col">Scopes</th>
-              <th scope="col">Status</th>
-              <th scope="col">Last used</th>
-              <th scope="col">Expires</th>
-              <th scope="col">Keychain</th>
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map(({ meta, stored_locally }) => (
-              <tr key={meta.id} data-key-id={meta.id} data-status={meta.status}>
-                <td className="name">{meta.name}</td>
-                <td>
-                  <code>{meta.prefix}…</code>
-                </td>
-                <td>
-                  {meta.scopes.map((s) => (
-                    <span key={s} className="chip">
-                      {s}
-                    </span>
-                  ))}
-                </td>
-                <td>
-                  <span className={`status status-${meta.status}`}>{meta.status}</span>
-                </td>
-                <td>{relativeTime(meta.last_used_at)}</td>
-                <td>{meta.expires_at ? relativeTime(meta.expires_at) : "never"}</td>
-                <td>{stored_locally ? "✓ stored" : "—"}</td>
-                <td className="row-actions">
-                  {stored_locally && meta.status !== "revoked" && (
-                    <button type="button" className="small" aria-label={`Copy ${meta.name}`} onClick={() => copy(meta)}>
-                      Copy
-                    </button>
-                  )}
-                  {canManage && meta.status !== "revoked" && meta.status !== "expired" && (
-                    <button
-                      type="button"
-                      className="small danger-outline"
-                      aria-label={`Revoke ${meta.name}`}
-                      onClick={() => setRevoking(meta)}
-                    >
-                      Revoke
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+      {keys.isSuccess && all.length > 0 && (
+        <KeyTable
+          rows={rows}
+          sort={sort}
+          onSort={(column) => setSort((s) => nextSort(s, column))}
+          canManage={canManage}
+          onCopy={copy}
+          onRevoke={setRevoking}
+        />
       )}
-      {keys.isSuccess && filter && rows.length === 0 && <p className="muted">No key matches “{filter}”.</p>}
+      {keys.isSuccess && all.length > 0 && rows.length === 0 && (
+        <p className="muted no-match">No key matches “{deferredFilter.trim() || status}”.</p>
+      )}
       {creating && (
         <NewKeyDialog
+          key={creating.id}
           accountId={account.id}
           scopes={scopes}
           clipboardSeconds={clipboardSeconds}
-          onClose={() => setCreating(false)}
+          prefill={creating.prefill}
+          onClose={() => setCreating(null)}
         />
       )}
       {revoking && <RevokeDialog accountId={account.id} meta={revoking} onClose={() => setRevoking(null)} />}

@@ -1,46 +1,85 @@
-import { useState, type FormEvent } from "react";
+import { useId, useState, type FormEvent, type ReactNode } from "react";
 import { useQueryClient } from "@tanstack/react-query";
-import { commands, toIpcError, type IpcError, type KeyMeta } from "../../ipc";
+import { commands, toIpcError, type IpcError, type KeyMeta, type NewKeyRequest } from "../../ipc";
 import { Dialog } from "../../components/Dialog";
 import { ErrorNote } from "../../components/ErrorNote";
-import { validateKeyName } from "../../lib/format";
+import type { NewKeyPrefill } from "../deeplink/parse";
 import { keysKey } from "./useKeys";
+import {
+  EXPIRY_CHOICES,
+  checkHourlyLimit,
+  checkIps,
+  checkName,
+  checkOrigins,
+  resolveExpiry,
+  type ExpiryChoice,
+} from "./validation";
 
 type Props = {
   accountId: string;
   scopes: string[];
   clipboardSeconds: number;
+  /** Set when a `keyhaven://` link opened the dialog: what it filled in, and what it got wrong. */
+  prefill?: NewKeyPrefill | null;
   onClose: () => void;
 };
 
 /** The secret as this dialog holds it: only here, only until the dialog closes. */
 type Shown = { meta: KeyMeta; secret: string; stored: boolean; keychainError: IpcError | null };
 
-export function NewKeyDialog({ accountId, scopes, clipboardSeconds, onClose }: Props) {
+type FieldName = "name" | "scopes" | "expiry" | "origins" | "ips" | "limit";
+
+export function NewKeyDialog({ accountId, scopes, clipboardSeconds, prefill = null, onClose }: Props) {
   const queryClient = useQueryClient();
-  const [name, setName] = useState("");
-  const [chosen, setChosen] = useState<string[]>(scopes.includes("read") ? ["read"] : scopes.slice(0, 1));
-  const [touched, setTouched] = useState(false);
+  const [name, setName] = useState(prefill?.name ?? "");
+  const [chosen, setChosen] = useState<string[]>(
+    prefill?.scopes ?? (scopes.includes("read") ? ["read"] : scopes.slice(0, 1)),
+  );
+  const [expiry, setExpiry] = useState<ExpiryChoice>("never");
+  const [expiryDate, setExpiryDate] = useState("");
+  const [origins, setOrigins] = useState("");
+  const [ips, setIps] = useState("");
+  const [limit, setLimit] = useState("");
+  // A field's problem shows once the field was typed in, left, or a create was tried.
+  const [touched, setTouched] = useState<Set<FieldName>>(() => new Set(prefill ? ["name", "scopes"] : []));
   const [error, setError] = useState<IpcError | null>(null);
   const [busy, setBusy] = useState(false);
   const [shown, setShown] = useState<Shown | null>(null);
   const [copied, setCopied] = useState<string | null>(null);
 
-  const nameProblem = validateKeyName(name);
-  const scopeProblem = chosen.length === 0 ? "Choose at least one scope." : null;
+  const problems: Record<FieldName, string | null> = {
+    name: checkName(name),
+    scopes: chosen.length === 0 ? "Choose at least one scope." : null,
+    expiry: resolveExpiry(expiry, expiryDate).problem,
+    origins: checkOrigins(origins).problem,
+    ips: checkIps(ips).problem,
+    limit: checkHourlyLimit(limit).problem,
+  };
+  const shownProblem = (f: FieldName) => (touched.has(f) ? problems[f] : null);
+  const touch = (f: FieldName) => setTouched((t) => (t.has(f) ? t : new Set(t).add(f)));
 
   function toggle(scope: string) {
+    touch("scopes");
     setChosen((c) => (c.includes(scope) ? c.filter((s) => s !== scope) : [...c, scope]));
   }
 
   async function create(e: FormEvent) {
     e.preventDefault();
-    setTouched(true);
-    if (nameProblem || scopeProblem) return;
+    setTouched(new Set(["name", "scopes", "expiry", "origins", "ips", "limit"]));
+    if (Object.values(problems).some((p) => p !== null)) return;
+    const req: NewKeyRequest = { account_id: accountId, name: name.trim(), scopes: chosen };
+    const expiresAt = resolveExpiry(expiry, expiryDate).expiresAt;
+    if (expiresAt) req.expires_at = expiresAt;
+    const originList = checkOrigins(origins).entries;
+    if (originList.length > 0) req.allowed_origins = originList;
+    const ipList = checkIps(ips).entries;
+    if (ipList.length > 0) req.allowed_ips = ipList;
+    const hourly = checkHourlyLimit(limit).limit;
+    if (hourly !== null) req.rate_limit_per_hour = hourly;
     setBusy(true);
     setError(null);
     try {
-      const created = await commands.createKey({ account_id: accountId, name: name.trim(), scopes: chosen });
+      const created = await commands.createKey(req);
       setShown({
         meta: created.meta,
         secret: created.secret_once,
@@ -77,7 +116,7 @@ export function NewKeyDialog({ accountId, scopes, clipboardSeconds, onClose }: P
           This is the only time <strong>{shown.meta.name}</strong>'s secret is shown. Copy it now; later you can copy it
           from the keychain on this computer.
         </p>
-        <code className="secret" data-testid="new-key-secret">
+        <code className="secret" data-testid="new-key-secret" aria-label="Secret">
           {shown.secret}
         </code>
         <p className={shown.stored ? "stored ok" : "stored warn"} data-testid="keychain-state">
@@ -104,32 +143,158 @@ export function NewKeyDialog({ accountId, scopes, clipboardSeconds, onClose }: P
   }
 
   return (
-    <Dialog title="New key" onClose={close}>
-      <form className="form" onSubmit={create} noValidate>
-        <label className="field">
-          <span>Name</span>
-          <input
-            name="name"
-            value={name}
-            autoFocus
-            maxLength={200}
-            onChange={(e) => setName(e.target.value)}
-            onBlur={() => setTouched(true)}
-            aria-invalid={touched && nameProblem !== null}
-            placeholder="e.g. deploy bot"
-          />
-          {touched && nameProblem && <small className="field-error">{nameProblem}</small>}
-        </label>
-        <fieldset className="choice" aria-label="Scopes">
+    <Dialog title="New key" onClose={close} wide>
+      <form className="form" onSubmit={create} noValidate aria-label="New key">
+        {prefill && (
+          <div className="from-link" role="alert" data-testid="from-link">
+            <p>
+              <strong>Opened from a keyhaven:// link.</strong> Nothing is created until you check the details and
+              press Create.
+            </p>
+            {prefill.problems.length > 0 && (
+              <ul className="link-problems">
+                {prefill.problems.map((p) => (
+                  <li key={p}>{p}</li>
+                ))}
+              </ul>
+            )}
+          </div>
+        )}
+        <Field label="Name" problem={shownProblem("name")}>
+          {(control) => (
+            <input
+              name="name"
+              value={name}
+              autoFocus
+              autoComplete="off"
+              spellCheck={false}
+              onChange={(e) => {
+                setName(e.target.value);
+                if (e.target.value.trim() !== "") touch("name");
+              }}
+              onBlur={() => touch("name")}
+              aria-invalid={shownProblem("name") !== null}
+              {...control}
+              placeholder="e.g. deploy bot"
+            />
+          )}
+        </Field>
+        <fieldset className="choice" aria-describedby={shownProblem("scopes") ? "scopes-problem" : undefined}>
           <legend>Scopes</legend>
           {scopes.map((scope) => (
             <label key={scope}>
-              <input type="checkbox" checked={chosen.includes(scope)} onChange={() => toggle(scope)} />
+              <input type="checkbox" name="scope" value={scope} checked={chosen.includes(scope)} onChange={() => toggle(scope)} />
               {scope}
             </label>
           ))}
-          {scopeProblem && <small className="field-error">{scopeProblem}</small>}
+          {shownProblem("scopes") && (
+            <small className="field-error" id="scopes-problem">
+              {shownProblem("scopes")}
+            </small>
+          )}
         </fieldset>
+        <div className="row-2">
+          <Field label="Expires" problem={expiry === "date" ? null : shownProblem("expiry")}>
+            {(control) => (
+              <select
+                name="expires"
+                value={expiry}
+                onChange={(e) => {
+                  setExpiry(e.target.value as ExpiryChoice);
+                  touch("expiry");
+                }}
+                {...control}
+              >
+                {EXPIRY_CHOICES.map((c) => (
+                  <option key={c.value} value={c.value}>
+                    {c.label}
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
+          <Field label="Hourly limit" problem={shownProblem("limit")} hint="Requests per hour; empty for no limit.">
+            {(control) => (
+              <input
+                name="hourly-limit"
+                inputMode="numeric"
+                autoComplete="off"
+                value={limit}
+                onChange={(e) => {
+                  setLimit(e.target.value);
+                  touch("limit");
+                }}
+                aria-invalid={shownProblem("limit") !== null}
+                {...control}
+                placeholder="no limit"
+              />
+            )}
+          </Field>
+        </div>
+        {expiry === "date" && (
+          <Field label="Expiry date" problem={shownProblem("expiry")} hint="The key stops working at the end of this day.">
+            {(control) => (
+              <input
+                name="expiry-date"
+                type="date"
+                value={expiryDate}
+                onChange={(e) => {
+                  setExpiryDate(e.target.value);
+                  touch("expiry");
+                }}
+                aria-invalid={shownProblem("expiry") !== null}
+                {...control}
+                placeholder="YYYY-MM-DD"
+              />
+            )}
+          </Field>
+        )}
+        <div className="row-2">
+          <Field
+            label="Allowed origins"
+            problem={shownProblem("origins")}
+            hint="Web pages that may use the key, as scheme://host[:port]. Empty: any."
+          >
+            {(control) => (
+              <textarea
+                name="allowed-origins"
+                rows={2}
+                spellCheck={false}
+                autoComplete="off"
+                value={origins}
+                onChange={(e) => {
+                  setOrigins(e.target.value);
+                  touch("origins");
+                }}
+                aria-invalid={shownProblem("origins") !== null}
+                {...control}
+                placeholder="https://app.example.com"
+              />
+            )}
+          </Field>
+          <Field
+            label="Allowed IPs"
+            problem={shownProblem("ips")}
+            hint="Addresses or CIDR blocks that may use the key. Empty: any."
+          >
+            {(control) => (
+              <textarea
+                name="allowed-ips"
+                rows={2}
+                spellCheck={false}
+                autoComplete="off"
+                value={ips}
+                onChange={(e) => {
+                  setIps(e.target.value);
+                  touch("ips");
+                }}
+                aria-invalid={shownProblem("ips") !== null}
+                {...control}
+                placeholder="203.0.113.7, 10.0.0.0/8"
+              />
+            )}
+          </Field>
+        </div>
         <ErrorNote error={error} />
         <div className="actions">
           <button type="button" className="secondary" onClick={close}>
@@ -141,5 +306,41 @@ export function NewKeyDialog({ accountId, scopes, clipboardSeconds, onClose }: P
         </div>
       </form>
     </Dialog>
+  );
+}
+
+/**
+ * A labelled control with its hint or, when there is one, its problem, read out with it. The
+ * label names the control and nothing else (the hint is a description, not part of the name).
+ */
+function Field({
+  label,
+  problem,
+  hint,
+  children,
+}: {
+  label: string;
+  problem: string | null;
+  hint?: string;
+  children: (control: { id: string; "aria-describedby": string | undefined }) => ReactNode;
+}) {
+  const id = useId();
+  const describedBy = problem ? `${id}-problem` : hint ? `${id}-hint` : undefined;
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      {children({ id, "aria-describedby": describedBy })}
+      {problem ? (
+        <small className="field-error" id={`${id}-problem`}>
+          {problem}
+        </small>
+      ) : (
+        hint && (
+          <small className="field-hint" id={`${id}-hint`}>
+            {hint}
+          </small>
+        )
+      )}
+    </div>
   );
 }

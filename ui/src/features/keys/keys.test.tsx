@@ -3,32 +3,11 @@ import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/re
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { ReactNode } from "react";
-import type { KeyMeta, KeyView } from "../../ipc";
 import { NewKeyDialog } from "./NewKeyDialog";
 import { RevokeDialog } from "./RevokeDialog";
-import { filterKeys, sortKeys } from "./useKeys";
+import { meta } from "./testing";
 
 const SECRET = "kh_live_TESTSECRETVALUEdoesnotexist0123ABCDEF";
-
-function meta(over: Partial<KeyMeta> = {}): KeyMeta {
-  return {
-    id: "key_1",
-    tenant_id: "t1",
-    name: "deploy bot",
-    prefix: "kh_live_TEST",
-    scopes: ["read"],
-    status: "active",
-    created_at: "2026-01-01T00:00:00Z",
-    last_used_at: null,
-    expires_at: null,
-    revoked_at: null,
-    allowed_origins: [],
-    allowed_ips: [],
-    rate_limit_per_hour: null,
-    created_by: "u1",
-    ...over,
-  };
-}
 
 type Call = { cmd: string; args: unknown };
 let calls: Call[] = [];
@@ -109,6 +88,83 @@ describe("NewKeyDialog", () => {
     expect(closed).toBe(true);
   });
 
+  it("sends every field: expiry, allowed origins, allowed IPs and the hourly limit", async () => {
+    wrap(<NewKeyDialog accountId="a1" scopes={["read", "write"]} clipboardSeconds={30} onClose={() => undefined} />);
+    fireEvent.change(screen.getByLabelText("Name"), { target: { value: "web app" } });
+    fireEvent.change(screen.getByLabelText("Expires"), { target: { value: "date" } });
+    fireEvent.change(screen.getByLabelText("Expiry date"), { target: { value: "2099-12-31" } });
+    fireEvent.change(screen.getByLabelText("Allowed origins"), {
+      target: { value: "https://app.example.com\nhttp://localhost:3000" },
+    });
+    fireEvent.change(screen.getByLabelText("Allowed IPs"), { target: { value: "203.0.113.7, 10.0.0.0/8" } });
+    fireEvent.change(screen.getByLabelText("Hourly limit"), { target: { value: "1,000" } });
+    fireEvent.click(screen.getByRole("button", { name: "Create" }));
+
+    expect(await screen.findByText(SECRET)).toBeTruthy();
+    const req = (calls.find((c) => c.cmd === "create_key")?.args as { req: Record<string, unknown> }).req;
+    const expires = new Date(req.expires_at as string);
+    expect([expires.getFullYear(), expires.getMonth(), expires.getDate(), expires.getHours()]).toEqual([2099, 11, 31, 23]);
+    expect({ ...req, expires_at: undefined }).toEqual({
+      account_id: "a1",
+      name: "web app",
+      scopes: ["read"],
+      expires_at: undefined,
+      allowed_origins: ["https://app.example.com", "http://localhost:3000"],
+      allowed_ips: ["203.0.113.7", "10.0.0.0/8"],
+      rate_limit_per_hour: 1000,
+    });
+  });
+
+  it("checks fields as they are typed, names the problem, and sends nothing until fixed", async () => {
+    wrap(<NewKeyDialog accountId="a1" scopes={["read"]} clipboardSeconds={30} onClose={() => undefined} />);
+    const origins = screen.getByLabelText("Allowed origins");
+    fireEvent.change(origins, { target: { value: "https://ok.example app.example.com" } });
+    expect(screen.getByText(/“app.example.com” has no scheme/)).toBeTruthy();
+    expect(origins.getAttribute("aria-invalid")).toBe("true");
+    // The problem is read out with the field.
+    const describedBy = origins.getAttribute("aria-describedby") ?? "";
+    expect(document.getElementById(describedBy)?.textContent).toMatch(/has no scheme/);
+
+    fireEvent.change(screen.getByLabelText("Allowed IPs"), { target: { value: "10.0.0.0/40" } });
+    expect(screen.getByText(/“10.0.0.0\/40” has a bad prefix length/)).toBeTruthy();
+    fireEvent.change(screen.getByLabelText("Hourly limit"), { target: { value: "0" } });
+    expect(screen.getByText("The hourly limit must be at least 1 (leave it empty for no limit).")).toBeTruthy();
+    fireEvent.change(screen.getByLabelText("Name"), { target: { value: "n".repeat(101) } });
+    expect(screen.getByText("The name is 101 characters long; at most 100 are allowed.")).toBeTruthy();
+
+    fireEvent.click(screen.getByRole("button", { name: "Create" }));
+    expect(calls.filter((c) => c.cmd === "create_key")).toHaveLength(0);
+
+    fireEvent.change(origins, { target: { value: "https://ok.example" } });
+    expect(screen.queryByText(/has no scheme/)).toBeNull();
+    expect(origins.getAttribute("aria-invalid")).toBe("false");
+  });
+
+  it("opens prefilled from a link, says so, lists the link's problems, and creates only on Create", async () => {
+    wrap(
+      <NewKeyDialog
+        accountId="a1"
+        scopes={["read", "write", "search"]}
+        clipboardSeconds={30}
+        prefill={{ name: "ci bot", scopes: ["write", "search"], problems: ["The link asks for a scope this service does not offer, not selected: “admin”."] }}
+        onClose={() => undefined}
+      />,
+    );
+    expect((screen.getByLabelText("Name") as HTMLInputElement).value).toBe("ci bot");
+    expect((screen.getByLabelText("read") as HTMLInputElement).checked).toBe(false);
+    expect((screen.getByLabelText("write") as HTMLInputElement).checked).toBe(true);
+    expect((screen.getByLabelText("search") as HTMLInputElement).checked).toBe(true);
+    expect(screen.getByTestId("from-link").textContent).toMatch(/Opened from a keyhaven:\/\/ link/);
+    expect(screen.getByText(/not selected: “admin”/)).toBeTruthy();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls.filter((c) => c.cmd === "create_key")).toHaveLength(0);
+    fireEvent.click(screen.getByRole("button", { name: "Create" }));
+    expect(await screen.findByText(SECRET)).toBeTruthy();
+    expect(calls.find((c) => c.cmd === "create_key")?.args).toEqual({
+      req: { account_id: "a1", name: "ci bot", scopes: ["write", "search"] },
+    });
+  });
+
   it("closes on Escape", async () => {
     let closed = false;
     wrap(<NewKeyDialog accountId="a1" scopes={["read"]} clipboardSeconds={30} onClose={() => (closed = true)} />);
@@ -130,23 +186,5 @@ describe("RevokeDialog", () => {
     fireEvent.click(revoke);
     await waitFor(() => expect(closed).toBe(true));
     expect(calls.find((c) => c.cmd === "revoke_key")?.args).toEqual({ req: { account_id: "a1", key_id: "key_1" } });
-  });
-});
-
-describe("filterKeys and sortKeys", () => {
-  const keys: KeyView[] = [
-    { meta: meta({ id: "1", name: "old", status: "revoked", created_at: "2026-01-03T00:00:00Z" }), stored_locally: false },
-    { meta: meta({ id: "2", name: "ci", scopes: ["search"], created_at: "2026-01-01T00:00:00Z" }), stored_locally: true },
-    { meta: meta({ id: "3", name: "web", prefix: "kh_live_WXYZ", created_at: "2026-01-02T00:00:00Z" }), stored_locally: true },
-  ];
-  it("matches name, prefix, scope and status, ignoring case", () => {
-    expect(filterKeys(keys, "CI").map((k) => k.meta.id)).toEqual(["2"]);
-    expect(filterKeys(keys, "wxyz").map((k) => k.meta.id)).toEqual(["3"]);
-    expect(filterKeys(keys, "search").map((k) => k.meta.id)).toEqual(["2"]);
-    expect(filterKeys(keys, "revoked").map((k) => k.meta.id)).toEqual(["1"]);
-    expect(filterKeys(keys, "  ")).toHaveLength(3);
-  });
-  it("puts active keys first, newest first", () => {
-    expect(sortKeys(keys).map((k) => k.meta.id)).toEqual(["3", "2", "1"]);
   });
 });

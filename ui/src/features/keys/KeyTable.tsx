@@ -1,0 +1,179 @@
+import { useRef } from "react";
+import { useVirtualizer } from "@tanstack/react-virtual";
+import type { KeyMeta, KeyView } from "../../ipc";
+import { relativeTime } from "../../lib/format";
+import type { Sort, SortColumn } from "./table";
+
+/** Every row is this tall (CSS keeps it so), which lets the table skip measuring rows. */
+export const ROW_HEIGHT = 44;
+/** Rows drawn above and below the visible ones, so that fast scrolling shows no gaps. */
+const OVERSCAN = 8;
+
+type Column = { id: SortColumn | null; label: string; className: string };
+const COLUMNS: Column[] = [
+  { id: "name", label: "Name", className: "col-name" },
+  { id: "prefix", label: "Prefix", className: "col-prefix" },
+  { id: "scopes", label: "Scopes", className: "col-scopes" },
+  { id: "status", label: "Status", className: "col-status" },
+  { id: "last_used", label: "Last used", className: "col-time" },
+  { id: "expires", label: "Expires", className: "col-time" },
+  { id: "limit", label: "Hourly limit", className: "col-limit" },
+  { id: null, label: "Actions", className: "col-actions" },
+];
+
+type Props = {
+  rows: KeyView[];
+  sort: Sort;
+  onSort: (column: SortColumn) => void;
+  canManage: boolean;
+  onCopy: (meta: KeyMeta) => void;
+  onRevoke: (meta: KeyMeta) => void;
+  now?: Date;
+};
+
+/**
+ * The keys as a real table (table, row, columnheader and cell roles), virtualised: only the rows
+ * in view, plus a few, are in the DOM, between two spacer rows that keep the scroll height. The
+ * table carries `aria-rowcount` and each row its `aria-rowindex`, so assistive technology still
+ * knows where in the whole list a row sits.
+ */
+export function KeyTable({ rows, sort, onSort, canManage, onCopy, onRevoke, now = new Date() }: Props) {
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const virtualizer = useVirtualizer({
+    count: rows.length,
+    getScrollElement: () => scrollRef.current,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: OVERSCAN,
+    getItemKey: (index) => rows[index]?.meta.id ?? index,
+  });
+  const items = virtualizer.getVirtualItems();
+  const top = items.length > 0 ? items[0].start : 0;
+  const bottom = items.length > 0 ? virtualizer.getTotalSize() - items[items.length - 1].end : 0;
+
+  return (
+    <div className="table-scroll" ref={scrollRef} tabIndex={0} role="region" aria-label="Key list">
+      <table className="key-table" aria-label="Keys" aria-rowcount={rows.length + 1}>
+        <colgroup>
+          {COLUMNS.map((c) => (
+            <col key={c.label} className={c.className} />
+          ))}
+        </colgroup>
+        <thead>
+          <tr aria-rowindex={1}>
+            {COLUMNS.map((c) => {
+              if (!c.id) {
+                return (
+                  <th key={c.label} scope="col" className={c.className}>
+                    {c.label === "Actions" ? <span className="visually-hidden">Actions</span> : c.label}
+                  </th>
+                );
+              }
+              const active = sort?.column === c.id ? sort.direction : null;
+              return (
+                <th
+                  key={c.label}
+                  scope="col"
+                  className={c.className}
+                  aria-sort={active === "asc" ? "ascending" : active === "desc" ? "descending" : "none"}
+                >
+                  <button
+                    type="button"
+                    className="sort"
+                    onClick={() => onSort(c.id as SortColumn)}
+                    title={`Sort by ${c.label.toLowerCase()}`}
+                    data-sorted={active ?? undefined}
+                  >
+                    {c.label}
+                    <span className="sort-mark" aria-hidden="true">
+                      {active === "asc" ? "▲" : active === "desc" ? "▼" : "↕"}
+                    </span>
+                  </button>
+                </th>
+              );
+            })}
+          </tr>
+        </thead>
+        <tbody>
+          {top > 0 && (
+            <tr className="spacer" aria-hidden="true">
+              <td colSpan={COLUMNS.length} style={{ height: top }} />
+            </tr>
+          )}
+          {items.map((item) => {
+            const { meta, stored_locally } = rows[item.index];
+            const live = meta.status !== "revoked" && meta.status !== "expired";
+            return (
+              <tr
+                key={item.key}
+                aria-rowindex={item.index + 2}
+                data-key-id={meta.id}
+                data-status={meta.status}
+              >
+                <td className="name" title={meta.name}>
+                  {meta.name}
+                </td>
+                <td>
+                  <code>{meta.prefix}…</code>
+                </td>
+                <td className="scopes" title={meta.scopes.join(", ")}>
+                  {meta.scopes.map((s) => (
+                    <span key={s} className="chip">
+                      {s}
+                    </span>
+                  ))}
+                </td>
+                <td>
+                  <span className={`status status-${meta.status}`}>{meta.status}</span>
+                </td>
+                <td title={meta.last_used_at ?? undefined}>{relativeTime(meta.last_used_at, now)}</td>
+                <td title={meta.expires_at ?? undefined}>{meta.expires_at ? relativeTime(meta.expires_at, now) : "never"}</td>
+                <td className="num">
+                  {meta.rate_limit_per_hour === null ? (
+                    <span className="muted">no limit</span>
+                  ) : (
+                    `${meta.rate_limit_per_hour.toLocaleString("en")} / h`
+                  )}
+                </td>
+                <td>
+                  <div className="row-actions">
+                    {stored_locally && live && (
+                      <button
+                        type="button"
+                        className="small"
+                        aria-label={`Copy ${meta.name}`}
+                        title="Copy the secret from this computer's keychain"
+                        onClick={() => onCopy(meta)}
+                      >
+                        Copy
+                      </button>
+                    )}
+                    {!stored_locally && live && (
+                      <span className="not-stored" title="This computer's keychain does not hold the secret">
+                        not stored
+                      </span>
+                    )}
+                    {canManage && live && (
+                      <button
+                        type="button"
+                        className="small danger-outline"
+                        aria-label={`Revoke ${meta.name}`}
+                        onClick={() => onRevoke(meta)}
+                      >
+                        Revoke
+                      </button>
+                    )}
+                  </div>
+                </td>
+              </tr>
+            );
+          })}
+          {bottom > 0 && (
+            <tr className="spacer" aria-hidden="true">
+              <td colSpan={COLUMNS.length} style={{ height: bottom }} />
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </div>
+  );
+}

@@ -1,0 +1,121 @@
+import { describe, expect, it } from "vitest";
+import type { KeyView } from "../../ipc";
+import { filterKeys, nextSort, parseFilter, sortKeys } from "./table";
+import { manyKeys, meta } from "./testing";
+
+const keys: KeyView[] = [
+  { meta: meta({ id: "1", name: "old", status: "revoked", created_at: "2026-01-03T00:00:00Z" }), stored_locally: false },
+  {
+    meta: meta({ id: "2", name: "ci", scopes: ["search"], created_at: "2026-01-01T00:00:00Z", rate_limit_per_hour: 500 }),
+    stored_locally: true,
+  },
+  {
+    meta: meta({
+      id: "3",
+      name: "web",
+      prefix: "kh_live_WXYZ",
+      scopes: ["read", "write"],
+      created_at: "2026-01-02T00:00:00Z",
+      last_used_at: "2026-02-01T00:00:00Z",
+      expires_at: "2027-01-01T00:00:00Z",
+      rate_limit_per_hour: 20,
+    }),
+    stored_locally: true,
+  },
+  {
+    meta: meta({ id: "4", name: "Key 10", status: "expiring", last_used_at: "2026-03-01T00:00:00Z", expires_at: "2026-06-01T00:00:00Z" }),
+    stored_locally: false,
+  },
+  { meta: meta({ id: "5", name: "key 9", prefix: "kh_test_ABCD" }), stored_locally: false },
+];
+const ids = (list: KeyView[]) => list.map((k) => k.meta.id);
+
+describe("filterKeys", () => {
+  it("matches name, prefix, scope and status, ignoring case", () => {
+    expect(ids(filterKeys(keys, "CI"))).toEqual(["2"]);
+    expect(ids(filterKeys(keys, "wxyz"))).toEqual(["3"]);
+    expect(ids(filterKeys(keys, "search"))).toEqual(["2"]);
+    expect(ids(filterKeys(keys, "revoked"))).toEqual(["1"]);
+    expect(filterKeys(keys, "  ")).toHaveLength(keys.length);
+  });
+
+  it("limits a term to one field with name:, prefix:, scope: and status:", () => {
+    expect(ids(filterKeys(keys, "scope:write"))).toEqual(["3"]);
+    expect(ids(filterKeys(keys, "status:exp"))).toEqual(["4"]);
+    expect(ids(filterKeys(keys, "prefix:kh_test"))).toEqual(["5"]);
+    // "live" is in four prefixes and no name.
+    expect(ids(filterKeys(keys, "live"))).toEqual(["1", "2", "3", "4"]);
+    expect(filterKeys(keys, "name:live")).toEqual([]);
+    expect(ids(filterKeys(keys, "name:key"))).toEqual(["4", "5"]);
+    expect(ids(filterKeys(keys, 'name:"key 9"'))).toEqual(["5"]);
+  });
+
+  it("needs every term to match", () => {
+    expect(ids(filterKeys(keys, "live status:active"))).toEqual(["2", "3"]);
+    expect(ids(filterKeys(keys, "name:key status:active"))).toEqual(["5"]);
+    expect(filterKeys(keys, "web scope:search")).toEqual([]);
+  });
+
+  it("keeps an unknown prefix as text", () => {
+    expect(parseFilter("https://x foo:bar")).toEqual([
+      { field: null, text: "https://x" },
+      { field: null, text: "foo:bar" },
+    ]);
+  });
+
+  it("narrows by the status menu as well", () => {
+    expect(ids(filterKeys(keys, "", "revoked"))).toEqual(["1"]);
+    expect(ids(filterKeys(keys, "k", "active"))).toEqual(["2", "3", "5"]);
+  });
+});
+
+describe("sortKeys", () => {
+  it("puts active keys first, newest first, by default", () => {
+    expect(ids(sortKeys(keys))).toEqual(["3", "2", "5", "4", "1"]);
+  });
+
+  it("sorts names naturally and case-insensitively, both ways", () => {
+    expect(ids(sortKeys(keys, { column: "name", direction: "asc" }))).toEqual(["2", "5", "4", "1", "3"]);
+    expect(ids(sortKeys(keys, { column: "name", direction: "desc" }))).toEqual(["3", "1", "4", "5", "2"]);
+  });
+
+  it("sorts by prefix, scopes and status", () => {
+    expect(ids(sortKeys(keys, { column: "prefix", direction: "asc" }))).toEqual(["2", "4", "1", "3", "5"]);
+    expect(ids(sortKeys(keys, { column: "prefix", direction: "desc" }))[0]).toBe("5");
+    expect(ids(sortKeys(keys, { column: "scopes", direction: "asc" }))).toEqual(["5", "4", "1", "3", "2"]);
+    expect(ids(sortKeys(keys, { column: "status", direction: "asc" }))).toEqual(["2", "5", "3", "4", "1"]);
+  });
+
+  it("sorts times and limits with the missing ones last either way", () => {
+    expect(ids(sortKeys(keys, { column: "last_used", direction: "desc" }))).toEqual(["4", "3", "2", "5", "1"]);
+    expect(ids(sortKeys(keys, { column: "last_used", direction: "asc" }))).toEqual(["3", "4", "2", "5", "1"]);
+    expect(ids(sortKeys(keys, { column: "expires", direction: "asc" })).slice(0, 2)).toEqual(["4", "3"]);
+    expect(ids(sortKeys(keys, { column: "limit", direction: "asc" })).slice(0, 2)).toEqual(["3", "2"]);
+    expect(ids(sortKeys(keys, { column: "limit", direction: "desc" })).slice(0, 2)).toEqual(["2", "3"]);
+  });
+
+  it("does not change the list it is given", () => {
+    const before = ids(keys);
+    sortKeys(keys, { column: "name", direction: "desc" });
+    expect(ids(keys)).toEqual(before);
+  });
+
+  it("handles 10,000 keys", () => {
+    const many = manyKeys(10_000);
+    const sorted = sortKeys(many, { column: "name", direction: "desc" });
+    expect(sorted[0].meta.name).toBe("key 09999");
+    expect(sorted[9_999].meta.name).toBe("key 00000");
+    expect(filterKeys(many, "status:revoked scope:write")).toHaveLength(many.filter((k) => k.meta.status === "revoked" && k.meta.scopes.includes("write")).length);
+  });
+});
+
+describe("nextSort", () => {
+  it("goes ascending, descending, then back to the default order", () => {
+    const asc = nextSort(null, "name");
+    expect(asc).toEqual({ column: "name", direction: "asc" });
+    const desc = nextSort(asc, "name");
+    expect(desc).toEqual({ column: "name", direction: "desc" });
+    expect(nextSort(desc, "name")).toBeNull();
+    expect(nextSort(desc, "status")).toEqual({ column: "status", direction: "asc" });
+  });
+});
