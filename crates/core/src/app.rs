@@ -14,7 +14,7 @@ use crate::catalog::{
     default_profile_name, validate_profile_name, Account, CatalogStore, ConnectorKind,
     ProfileCatalog, ServiceRef, State,
 };
-use crate::connector::{check_service_url, http_client, AnyConnector, Connector};
+use crate::connector::{check_service_url, http_client, AnyConnector, Connector, PingCall};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::vault::{names, validate_namespace, Vault, DEFAULT_NAMESPACE};
@@ -23,6 +23,10 @@ use crate::vault::{names, validate_namespace, Vault, DEFAULT_NAMESPACE};
 pub const ENV_DATA_DIR: &str = "KEYHAVEN_DATA_DIR";
 /// Environment variable naming the keychain namespace (default: `dev.keyhaven.app`).
 pub const ENV_KEYCHAIN_NAMESPACE: &str = "KEYHAVEN_KEYCHAIN_NAMESPACE";
+
+mod manage;
+
+pub use manage::{capabilities_for_role, update_key_request, VerifyOptions};
 
 const MAX_EMAIL_CHARS: usize = 254;
 
@@ -125,21 +129,32 @@ impl Keyhaven {
     /// Opens the active profile (creating the default one, named after the OS user, on first
     /// run). Does not need the keychain: vault errors surface on the calls that use it.
     pub async fn open(config: CoreConfig) -> Result<Keyhaven> {
-        Keyhaven::open_inner(config, None).await
+        Keyhaven::open_inner(config, None, None).await
+    }
+
+    /// [`Keyhaven::open`] with a vault the caller made (its `config.vault` is ignored): lets a
+    /// test open a second core on the same keychain, as a restarted process would.
+    pub async fn open_with_vault(config: CoreConfig, vault: Vault) -> Result<Keyhaven> {
+        Keyhaven::open_inner(config, None, Some(vault)).await
     }
 
     /// Opens `profile` for this process without changing which profile is active for others.
     /// Fails with `NotFound` if the profile does not exist.
     pub async fn open_profile(config: CoreConfig, profile: &str) -> Result<Keyhaven> {
-        Keyhaven::open_inner(config, Some(profile)).await
+        Keyhaven::open_inner(config, Some(profile), None).await
     }
 
-    async fn open_inner(config: CoreConfig, only: Option<&str>) -> Result<Keyhaven> {
-        let vault = match config.vault {
-            VaultChoice::SecretService => {
+    async fn open_inner(
+        config: CoreConfig,
+        only: Option<&str>,
+        vault: Option<Vault>,
+    ) -> Result<Keyhaven> {
+        let vault = match (vault, config.vault) {
+            (Some(vault), _) => vault,
+            (None, VaultChoice::SecretService) => {
                 Vault::secret_service_deferred(&config.keychain_namespace)?
             }
-            VaultChoice::InMemory => Vault::in_memory(),
+            (None, VaultChoice::InMemory) => Vault::in_memory(),
         };
         let store = CatalogStore::new(config.data_dir);
         let profile = match only {
@@ -361,10 +376,9 @@ impl Keyhaven {
     /// The account's keys, with whether this machine holds each secret.
     pub async fn list_keys(&self, account_id: &str) -> Result<Vec<KeyView>> {
         let metas = self
-            .with_session(
-                account_id,
-                |c, token| async move { c.list_keys(&token).await },
-            )
+            .with_session(account_id, |c, token| async move {
+                c.list_keys(&token, None).await
+            })
             .await?;
         let names = metas
             .iter()
@@ -451,12 +465,16 @@ impl Keyhaven {
     pub async fn ping_key(&self, account_id: &str, key_id: &str) -> Result<PingResponse> {
         let secret = self.key_secret(account_id, key_id).await?;
         let account = self.account(account_id)?;
-        self.connector_for(&account)?.ping(&secret).await
+        let answer = self
+            .connector_for(&account)?
+            .ping(&secret, &PingCall::default())
+            .await?;
+        Ok(answer.value)
     }
 
     /// Runs `call` with the account's session; on a refused session, renews it once with the
     /// remembered password (if any) and runs `call` again.
-    async fn with_session<T, F, Fut>(&self, account_id: &str, call: F) -> Result<T>
+    pub(crate) async fn with_session<T, F, Fut>(&self, account_id: &str, call: F) -> Result<T>
     where
         F: Fn(AnyConnector, Secret) -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -524,7 +542,7 @@ impl Keyhaven {
         Ok(session.token)
     }
 
-    fn connector_for(&self, account: &Account) -> Result<AnyConnector> {
+    pub(crate) fn connector_for(&self, account: &Account) -> Result<AnyConnector> {
         self.connector(&account.service, account.connector)
     }
 
@@ -605,82 +623,7 @@ fn new_account_id() -> String {
 
 /// Checks a create request before it is sent (the service checks again).
 pub fn validate_create_request(request: &CreateKeyRequest) -> Result<()> {
-    let name = request.name.trim();
-    if name.is_empty() {
-        return Err(Error::validation("name", "is empty"));
-    }
-    if request.name.chars().count() > keyhaven_api::MAX_NAME_CHARS {
-        return Err(Error::validation(
-            "name",
-            format!("is longer than {} characters", keyhaven_api::MAX_NAME_CHARS),
-        ));
-    }
-    if request.name.chars().any(char::is_control) {
-        return Err(Error::validation("name", "contains control characters"));
-    }
-    if request.scopes.is_empty() {
-        return Err(Error::validation("scopes", "choose at least one scope"));
-    }
-    for scope in &request.scopes {
-        let ok = !scope.is_empty()
-            && scope.len() <= 64
-            && scope
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_:.-".contains(&b));
-        if !ok {
-            return Err(Error::validation(
-                "scopes",
-                format!("'{scope}' is not a scope name"),
-            ));
-        }
-    }
-    if let Some(at) = request.expires_at {
-        if at <= Utc::now() {
-            return Err(Error::validation("expires_at", "is in the past"));
-        }
-    }
-    for origin in request.allowed_origins.iter().flatten() {
-        let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
-            && !origin.chars().any(char::is_whitespace);
-        if !ok {
-            return Err(Error::validation(
-                "allowed_origins",
-                format!("'{origin}' is not an origin like https://app.example.com"),
-            ));
-        }
-    }
-    for ip in request.allowed_ips.iter().flatten() {
-        if !valid_ip_or_cidr(ip) {
-            return Err(Error::validation(
-                "allowed_ips",
-                format!("'{ip}' is not an IP address or CIDR range"),
-            ));
-        }
-    }
-    if request.rate_limit_per_hour == Some(0) {
-        return Err(Error::validation(
-            "rate_limit_per_hour",
-            "must be at least 1",
-        ));
-    }
-    Ok(())
-}
-
-fn valid_ip_or_cidr(text: &str) -> bool {
-    let (addr, bits) = match text.split_once('/') {
-        Some((addr, bits)) => (addr, Some(bits)),
-        None => (text, None),
-    };
-    match addr.parse::<std::net::IpAddr>() {
-        Ok(ip) => match bits {
-            None => true,
-            Some(bits) => {
-                let max = if ip.is_ipv4() { 32 } else { 128 };
-                bits.parse::<u8>().is_ok_and(|b| b <= max)
-            }
-        },
-        Err(_) => false,
-    }
+    crate::validate::create_request(request, Utc::now())
 }
 
 /// Builds and checks a create request from what a person typed: trims text, parses

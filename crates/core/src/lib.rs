@@ -11,15 +11,19 @@ pub mod clipboard;
 pub mod connector;
 pub mod error;
 pub mod secret;
+pub mod validate;
 pub mod vault;
 
 pub use app::{
-    new_key_request, validate_create_request, CoreConfig, CreatedKeyView, KeyView, Keyhaven,
-    VaultChoice, ENV_DATA_DIR, ENV_KEYCHAIN_NAMESPACE,
+    capabilities_for_role, new_key_request, update_key_request, validate_create_request,
+    CoreConfig, CreatedKeyView, KeyView, Keyhaven, VaultChoice, VerifyOptions, ENV_DATA_DIR,
+    ENV_KEYCHAIN_NAMESPACE,
 };
 pub use catalog::{Account, ConnectorKind, ServiceRef};
 pub use clipboard::ClipboardGuard;
-pub use connector::{AnyConnector, Capabilities, Connector, NativeConnector};
+pub use connector::{
+    AnyConnector, Capabilities, Connector, Granularity, NativeConnector, PageQuery, UsageQuery,
+};
 pub use error::{AuthFailure, Error, ErrorKind, ErrorPayload, KeychainOp, Result};
 pub use secret::Secret;
 pub use vault::Vault;
