@@ -107,6 +107,8 @@ struct Inner {
     catalog_writes: Mutex<()>,
     /// One transparent re-login at a time.
     renewing: tokio::sync::Mutex<()>,
+    /// Keys being rotated by this process, and the rotation test hook.
+    rotations: crate::rotation::RotationRuntime,
 }
 
 /// The core, for one profile at a time. Cheap to clone; clones share state.
@@ -193,6 +195,7 @@ impl Keyhaven {
                 embedded_url: RwLock::new(None),
                 catalog_writes: Mutex::new(()),
                 renewing: tokio::sync::Mutex::new(()),
+                rotations: Default::default(),
             }),
         })
     }
@@ -449,16 +452,31 @@ impl Keyhaven {
             .await
     }
 
-    /// The key's secret from the keychain; `NotFound` if this machine does not hold it.
+    /// The key's secret from the keychain; `NotFound` if this machine does not hold it. A key
+    /// that was rotated leads to its replacement: whatever reads the old id gets the new secret.
     pub async fn key_secret(&self, account_id: &str, key_id: &str) -> Result<Secret> {
         let account = self.account(account_id)?;
-        self.inner
-            .vault
-            .get(&self.profile(), &names::key(&account.id, key_id))
-            .await?
-            .ok_or_else(|| {
-                Error::not_found(format!("a stored secret for key {key_id} on this computer"))
-            })
+        let chain = self.link_store()?.chain(&account.id, key_id)?;
+        let profile = self.profile();
+        for id in chain.iter().rev() {
+            if let Some(secret) = self
+                .inner
+                .vault
+                .get(&profile, &names::key(&account.id, id))
+                .await?
+            {
+                return Ok(secret);
+            }
+        }
+        Err(Error::not_found(format!(
+            "a stored secret for key {key_id} on this computer"
+        )))
+    }
+
+    /// The id of the key that `key_id` leads to after any rotations (`key_id` itself if none).
+    pub fn current_key_id(&self, account_id: &str, key_id: &str) -> Result<String> {
+        let chain = self.link_store()?.chain(account_id, key_id)?;
+        Ok(chain.last().cloned().unwrap_or_else(|| key_id.to_string()))
     }
 
     /// Uses the key's stored secret once against its service (`GET /v1/ping`).
@@ -576,6 +594,15 @@ impl Keyhaven {
             loaded.catalog = catalog;
         }
         Ok(result)
+    }
+
+    pub(crate) fn rotation_runtime(&self) -> &crate::rotation::RotationRuntime {
+        &self.inner.rotations
+    }
+
+    /// The active profile's folder (catalog, rotation journals, key links, usage cache).
+    pub(crate) fn profile_dir(&self) -> Result<PathBuf> {
+        self.inner.store.profile_dir(&self.profile())
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Loaded> {

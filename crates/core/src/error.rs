@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use keyhaven_api::ErrorCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -141,7 +141,7 @@ pub enum Error {
 }
 
 /// The closed list of error codes the UI switches on. Serialised as snake_case strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     NotFound,
@@ -192,7 +192,7 @@ impl ErrorKind {
 }
 
 /// An error as it crosses to the UI: a closed code and a sentence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ErrorPayload {
     pub code: ErrorKind,
     pub message: String,

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod clipboard;
 pub mod connector;
 pub mod error;
+pub mod rotation;
 pub mod secret;
 pub mod validate;
 pub mod vault;
@@ -25,5 +26,9 @@ pub use connector::{
     AnyConnector, Capabilities, Connector, Granularity, NativeConnector, PageQuery, UsageQuery,
 };
 pub use error::{AuthFailure, Error, ErrorKind, ErrorPayload, KeychainOp, Result};
+pub use rotation::{
+    Grace, Method, PendingRotation, RotateOptions, RotationMethod, RotationOutcome,
+    RotationProgress, RotationStep, StepStatus,
+};
 pub use secret::Secret;
 pub use vault::Vault;
