@@ -487,6 +487,11 @@ impl Keyhaven {
             .connector_for(&account)?
             .ping(&secret, &PingCall::default())
             .await?;
+        // A window longer than an hour is the tenant's daily one: its limit is the daily cap,
+        // which the usage projections need and the service reports nowhere else.
+        if let Some(window) = answer.ratelimit.filter(|w| w.reset > 3_600) {
+            self.note_daily_cap(&account.id, window.limit);
+        }
         Ok(answer.value)
     }
 

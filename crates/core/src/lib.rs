@@ -14,6 +14,7 @@ pub mod rotation;
 pub mod secret;
 pub mod validate;
 pub mod vault;
+pub mod watch;
 
 pub use app::{
     capabilities_for_role, new_key_request, update_key_request, validate_create_request,
@@ -32,3 +33,7 @@ pub use rotation::{
 };
 pub use secret::Secret;
 pub use vault::Vault;
+pub use watch::{
+    Alert, AlertKind, AlertSettings, AlertSeverity, UsageSnapshot, UsageWatch, WatchConfig,
+    WatchEvent,
+};
