@@ -6,6 +6,13 @@
 //! keyhaven keys rotate KEY [--account ID] [--grace none|1h|24h|7d] [--method auto|roll|replace] [--json]
 //! keyhaven keys resume [--json]
 //! keyhaven profile show [--profile P] [--json]
+//! keyhaven profile list [--json]
+//! keyhaven profile create|switch NAME
+//! keyhaven profile rename OLD NEW
+//! keyhaven profile delete NAME --confirm NAME
+//! keyhaven profile lock [--change]        (passphrases from standard input)
+//! keyhaven profile unlock [--remove]
+//! keyhaven --passphrase-stdin keys list   (a locked profile, unlocked for this command)
 //! ```
 //!
 //! `KEY` is a key's id, its name, or the start of its prefix. A rotated key's old id leads to
@@ -15,6 +22,7 @@
 //! (a tracing filter, default `warn`; logs go to standard error).
 
 mod output;
+mod profiles;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -38,6 +46,11 @@ pub struct Cli {
     /// Use this profile instead of the active one (it is not made active).
     #[arg(long, global = true, value_name = "PROFILE")]
     pub profile: Option<String>,
+
+    /// Unlock a locked profile with a passphrase read from standard input (one line) for this
+    /// command. Never pass a passphrase as an argument.
+    #[arg(long, global = true)]
+    pub passphrase_stdin: bool,
 
     #[command(subcommand)]
     pub command: Command,
@@ -120,6 +133,8 @@ pub enum ProfileCommand {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Admin(profiles::ProfileAdmin),
 }
 
 /// Runs the command line given by `args` (the program name first) and returns the exit code.
@@ -188,12 +203,22 @@ pub async fn run(cli: Cli) -> Result<Done, Error> {
         None => Keyhaven::open(config).await?,
     };
     match cli.command {
-        Command::Keys(KeysCommand::List(args)) => keys_list(&core, args).await.map(Done::from),
-        Command::Keys(KeysCommand::Get(args)) => keys_get(&core, args).await,
-        Command::Keys(KeysCommand::Rotate(args)) => keys_rotate(&core, args).await,
-        Command::Keys(KeysCommand::Resume { json }) => keys_resume(&core, json).await,
+        Command::Keys(command) => {
+            if cli.passphrase_stdin {
+                profiles::unlock_from_stdin(&core).await?;
+            }
+            match command {
+                KeysCommand::List(args) => keys_list(&core, args).await.map(Done::from),
+                KeysCommand::Get(args) => keys_get(&core, args).await,
+                KeysCommand::Rotate(args) => keys_rotate(&core, args).await,
+                KeysCommand::Resume { json } => keys_resume(&core, json).await,
+            }
+        }
         Command::Profile(ProfileCommand::Show { json }) => {
             Ok(Done::from(output::profile(&core, json)))
+        }
+        Command::Profile(ProfileCommand::Admin(command)) => {
+            profiles::run(&core, command).await.map(Done::from)
         }
     }
 }
@@ -383,6 +408,11 @@ fn hint(e: &Error) -> Option<&'static str> {
             Some("start the Keyhaven app: this account is on its built-in key service.")
         }
         ErrorKind::NotFound => Some("`keyhaven profile show` lists the profile's accounts."),
+        ErrorKind::Locked => Some(
+            "give the passphrase on standard input: `keyhaven --passphrase-stdin ...` (one line).",
+        ),
+        ErrorKind::NoPassphrase => Some("set one with `keyhaven profile lock`."),
+        ErrorKind::ProfileInUse => Some("`keyhaven profile switch OTHER` first."),
         _ => None,
     }
 }
@@ -399,6 +429,11 @@ fn exit_number(kind: ErrorKind) -> u8 {
         ErrorKind::Unauthorized | ErrorKind::Forbidden => 4,
         ErrorKind::KeychainUnavailable | ErrorKind::Keychain | ErrorKind::SecretTooLong => 5,
         ErrorKind::Network | ErrorKind::EmbeddedServiceNotRunning => 6,
+        ErrorKind::Locked | ErrorKind::WrongPassphrase => 7,
+        ErrorKind::ProfileExists
+        | ErrorKind::ProfileInUse
+        | ErrorKind::LastProfile
+        | ErrorKind::NoPassphrase => 2,
         _ => 1,
     }
 }

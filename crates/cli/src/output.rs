@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use keyhaven_core::{Account, KeyView, Keyhaven, RotationOutcome, ServiceRef};
+use keyhaven_core::{Account, KeyView, Keyhaven, ProfileInfo, RotationOutcome, ServiceRef};
 use serde::Serialize;
 
 /// Pretty JSON with a final newline.
@@ -155,6 +155,32 @@ pub fn rotation_line(outcome: &RotationOutcome) -> String {
             printable(&reason.message)
         ),
     }
+}
+
+/// The profiles as a table: the active one starred.
+pub fn profiles_table(profiles: &[ProfileInfo]) -> String {
+    let header = ["", "PROFILE", "PASSPHRASE", "AUTO-LOCK"];
+    let rows: Vec<[String; 4]> = profiles
+        .iter()
+        .map(|p| {
+            [
+                if p.active { "*" } else { "" }.to_string(),
+                p.name.clone(),
+                match (p.has_passphrase, p.locked) {
+                    (false, _) => "none".to_string(),
+                    (true, true) => "yes (locked)".to_string(),
+                    (true, false) => "yes (unlocked)".to_string(),
+                },
+                match p.auto_lock_seconds {
+                    _ if !p.has_passphrase => "-".to_string(),
+                    None => "never".to_string(),
+                    Some(s) if s % 60 == 0 => format!("{} min", s / 60),
+                    Some(s) => format!("{s} s"),
+                },
+            ]
+        })
+        .collect();
+    table(&header, &rows)
 }
 
 fn when(at: Option<DateTime<Utc>>, none: &str) -> String {

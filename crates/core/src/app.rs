@@ -5,6 +5,9 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+mod profiles;
+pub use profiles::{ProfileInfo, ProfileMeta, MAX_AUTO_LOCK};
+
 use chrono::Utc;
 use keyhaven_api::{CreateKeyRequest, KeyMeta, PingResponse};
 use serde::Serialize;
@@ -17,12 +20,17 @@ use crate::catalog::{
 use crate::connector::{check_service_url, http_client, AnyConnector, Connector, PingCall};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::vault::{names, validate_namespace, Vault, DEFAULT_NAMESPACE};
+use crate::vault::{
+    names, validate_namespace, Clock, KdfParams, SystemClock, Vault, DEFAULT_NAMESPACE,
+};
 
 /// Environment variable naming the data folder (default: the platform's data folder + `keyhaven`).
 pub const ENV_DATA_DIR: &str = "KEYHAVEN_DATA_DIR";
 /// Environment variable naming the keychain namespace (default: `dev.keyhaven.app`).
 pub const ENV_KEYCHAIN_NAMESPACE: &str = "KEYHAVEN_KEYCHAIN_NAMESPACE";
+/// Environment variable choosing where secrets are kept: `keychain` (the default) or `file`
+/// (a passphrase-encrypted file per profile, for machines without a keychain).
+pub const ENV_VAULT: &str = "KEYHAVEN_VAULT";
 
 mod manage;
 
@@ -38,6 +46,9 @@ pub enum VaultChoice {
     SecretService,
     /// This process's memory, for tests.
     InMemory,
+    /// A passphrase-encrypted file per profile, only when the person opts in
+    /// (`KEYHAVEN_VAULT=file`) because no keychain is available.
+    EncryptedFile,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,10 +78,20 @@ impl CoreConfig {
             _ => DEFAULT_NAMESPACE.to_string(),
         };
         validate_namespace(&keychain_namespace)?;
+        let vault = match std::env::var(ENV_VAULT).as_deref() {
+            Err(_) | Ok("") | Ok("keychain") => VaultChoice::SecretService,
+            Ok("file") => VaultChoice::EncryptedFile,
+            Ok(_) => {
+                return Err(Error::validation(
+                    ENV_VAULT,
+                    "use 'keychain' (the default) or 'file' (a passphrase-encrypted file)",
+                ))
+            }
+        };
         Ok(CoreConfig {
             data_dir,
             keychain_namespace,
-            vault: VaultChoice::SecretService,
+            vault,
         })
     }
 }
@@ -97,6 +118,38 @@ struct Loaded {
     catalog: ProfileCatalog,
 }
 
+/// How [`Keyhaven::open_with`] opens the core.
+#[derive(Clone)]
+pub struct OpenOptions {
+    /// Open this profile for this process only, without making it active for others (what
+    /// [`Keyhaven::open_profile`] does); `None`: the active profile.
+    pub profile: Option<String>,
+    /// Argon2id cost for new passphrases. The default is OWASP's; tests lower it.
+    pub kdf: KdfParams,
+    /// The clock auto-lock measures idle time with; tests inject a
+    /// [`ManualClock`](crate::vault::ManualClock).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> OpenOptions {
+        OpenOptions {
+            profile: None,
+            kdf: KdfParams::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("profile", &self.profile)
+            .field("kdf", &self.kdf)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     store: CatalogStore,
     vault: Vault,
@@ -109,6 +162,10 @@ struct Inner {
     renewing: tokio::sync::Mutex<()>,
     /// Keys being rotated by this process, and the rotation test hook.
     rotations: crate::rotation::RotationRuntime,
+    /// Argon2id cost for new passphrases.
+    kdf: KdfParams,
+    /// One profile operation (create, rename, delete, passphrase) at a time.
+    profile_ops: tokio::sync::Mutex<()>,
 }
 
 /// The core, for one profile at a time. Cheap to clone; clones share state.
@@ -131,24 +188,33 @@ impl Keyhaven {
     /// Opens the active profile (creating the default one, named after the OS user, on first
     /// run). Does not need the keychain: vault errors surface on the calls that use it.
     pub async fn open(config: CoreConfig) -> Result<Keyhaven> {
-        Keyhaven::open_inner(config, None, None).await
+        Keyhaven::open_with(config, OpenOptions::default()).await
     }
 
     /// [`Keyhaven::open`] with a vault the caller made (its `config.vault` is ignored): lets a
     /// test open a second core on the same keychain, as a restarted process would.
     pub async fn open_with_vault(config: CoreConfig, vault: Vault) -> Result<Keyhaven> {
-        Keyhaven::open_inner(config, None, Some(vault)).await
+        Keyhaven::open_inner(config, OpenOptions::default(), Some(vault)).await
     }
 
     /// Opens `profile` for this process without changing which profile is active for others.
     /// Fails with `NotFound` if the profile does not exist.
     pub async fn open_profile(config: CoreConfig, profile: &str) -> Result<Keyhaven> {
-        Keyhaven::open_inner(config, Some(profile), None).await
+        let options = OpenOptions {
+            profile: Some(profile.to_string()),
+            ..OpenOptions::default()
+        };
+        Keyhaven::open_with(config, options).await
+    }
+
+    /// [`Keyhaven::open`] or [`Keyhaven::open_profile`] with a chosen passphrase cost and clock.
+    pub async fn open_with(config: CoreConfig, options: OpenOptions) -> Result<Keyhaven> {
+        Keyhaven::open_inner(config, options, None).await
     }
 
     async fn open_inner(
         config: CoreConfig,
-        only: Option<&str>,
+        options: OpenOptions,
         vault: Option<Vault>,
     ) -> Result<Keyhaven> {
         let vault = match (vault, config.vault) {
@@ -157,9 +223,13 @@ impl Keyhaven {
                 Vault::secret_service_deferred(&config.keychain_namespace)?
             }
             (None, VaultChoice::InMemory) => Vault::in_memory(),
+            (None, VaultChoice::EncryptedFile) => {
+                Vault::encrypted_file(&config.keychain_namespace, config.data_dir.clone())?
+            }
         };
+        vault.set_clock(options.clock.clone());
         let store = CatalogStore::new(config.data_dir);
-        let profile = match only {
+        let profile = match options.profile.as_deref() {
             Some(name) => {
                 validate_profile_name(name)?;
                 if !store.profile_exists(name)? {
@@ -186,18 +256,31 @@ impl Keyhaven {
         };
         let catalog = store.load_profile(&profile)?;
         tracing::debug!(profile = %profile, accounts = catalog.accounts.len(), "core opened");
-        Ok(Keyhaven {
+        let core = Keyhaven {
             inner: Arc::new(Inner {
                 store,
                 vault,
                 http: http_client()?,
-                loaded: RwLock::new(Loaded { profile, catalog }),
+                loaded: RwLock::new(Loaded {
+                    profile: profile.clone(),
+                    catalog,
+                }),
                 embedded_url: RwLock::new(None),
                 catalog_writes: Mutex::new(()),
                 renewing: tokio::sync::Mutex::new(()),
                 rotations: Default::default(),
+                kdf: options.kdf,
+                profile_ops: tokio::sync::Mutex::new(()),
             }),
-        })
+        };
+        let data_dir = core.data_dir().to_path_buf();
+        core.inner
+            .vault
+            .set_protection_source(Arc::new(move |profile: &str| {
+                profiles::load_meta(&data_dir, profile).map(|meta| meta.protection())
+            }));
+        core.configure_vault(&profile)?;
+        Ok(core)
     }
 
     /// The active profile's name.
@@ -214,12 +297,9 @@ impl Keyhaven {
         &self.inner.vault
     }
 
-    /// Profiles that exist on this machine, sorted.
-    pub fn profiles(&self) -> Result<Vec<String>> {
-        self.inner.store.profiles()
-    }
-
-    /// Makes `name` the active profile, here and for later starts, creating it if needed.
+    /// Makes `name` the active profile, here and for later starts, creating it if needed. Every
+    /// other profile is locked in this process: the next person at the keyboard does not inherit
+    /// an unlocked profile.
     pub fn switch_profile(&self, name: &str) -> Result<()> {
         validate_profile_name(name)?;
         let _writing = self.catalog_lock();
@@ -232,6 +312,8 @@ impl Keyhaven {
         self.inner.store.save_state(&State {
             active_profile: Some(name.to_string()),
         })?;
+        self.configure_vault(name)?;
+        self.inner.vault.lock_all_except(name);
         *self.write() = Loaded {
             profile: name.to_string(),
             catalog,
@@ -744,7 +826,9 @@ mod tests {
         assert_eq!(core.profile(), "work");
         let again = Keyhaven::open(config(dir.path())).await.expect("reopen");
         assert_eq!(again.profile(), "work");
-        assert_eq!(again.profiles().expect("profiles").len(), 2);
+        let listed = again.profiles().expect("profiles");
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().any(|p| p.name == "work" && p.active));
         let other = Keyhaven::open_profile(config(dir.path()), &profile)
             .await
             .expect("other");

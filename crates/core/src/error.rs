@@ -138,6 +138,27 @@ pub enum Error {
 
     #[error("A background task stopped unexpectedly while it {during}.")]
     TaskFailed { during: &'static str },
+
+    #[error("Profile {profile} is locked: enter its passphrase to unlock it.")]
+    Locked { profile: String },
+
+    #[error("Wrong passphrase for profile {profile}. Nothing was changed.")]
+    WrongPassphrase { profile: String },
+
+    #[error("{message}")]
+    NoPassphrase { message: String },
+
+    #[error("A profile named {name} already exists: choose another name.")]
+    ProfileExists { name: String },
+
+    #[error("Profile {name} is the active profile: switch to another profile before deleting it.")]
+    ProfileInUse { name: String },
+
+    #[error("Profile {name} is the only profile on this computer and cannot be deleted.")]
+    LastProfile { name: String },
+
+    #[error("The encrypted secrets of profile {profile} are damaged or were changed outside Keyhaven ({problem}); they were left as they are.")]
+    VaultCorrupt { profile: String, problem: String },
 }
 
 /// The closed list of error codes the UI switches on. Serialised as snake_case strings.
@@ -164,10 +185,17 @@ pub enum ErrorKind {
     NoDataDir,
     Clipboard,
     Internal,
+    Locked,
+    WrongPassphrase,
+    NoPassphrase,
+    ProfileExists,
+    ProfileInUse,
+    LastProfile,
+    VaultCorrupt,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 20] = [
+    pub const ALL: [ErrorKind; 27] = [
         ErrorKind::NotFound,
         ErrorKind::Unauthorized,
         ErrorKind::Forbidden,
@@ -188,6 +216,13 @@ impl ErrorKind {
         ErrorKind::NoDataDir,
         ErrorKind::Clipboard,
         ErrorKind::Internal,
+        ErrorKind::Locked,
+        ErrorKind::WrongPassphrase,
+        ErrorKind::NoPassphrase,
+        ErrorKind::ProfileExists,
+        ErrorKind::ProfileInUse,
+        ErrorKind::LastProfile,
+        ErrorKind::VaultCorrupt,
     ];
 }
 
@@ -236,6 +271,13 @@ impl Error {
             Error::NoDataDir { .. } => ErrorKind::NoDataDir,
             Error::Clipboard { .. } => ErrorKind::Clipboard,
             Error::TaskFailed { .. } => ErrorKind::Internal,
+            Error::Locked { .. } => ErrorKind::Locked,
+            Error::WrongPassphrase { .. } => ErrorKind::WrongPassphrase,
+            Error::NoPassphrase { .. } => ErrorKind::NoPassphrase,
+            Error::ProfileExists { .. } => ErrorKind::ProfileExists,
+            Error::ProfileInUse { .. } => ErrorKind::ProfileInUse,
+            Error::LastProfile { .. } => ErrorKind::LastProfile,
+            Error::VaultCorrupt { .. } => ErrorKind::VaultCorrupt,
         }
     }
 

@@ -18,8 +18,8 @@ pub mod watch;
 
 pub use app::{
     capabilities_for_role, new_key_request, update_key_request, validate_create_request,
-    CoreConfig, CreatedKeyView, KeyView, Keyhaven, VaultChoice, VerifyOptions, ENV_DATA_DIR,
-    ENV_KEYCHAIN_NAMESPACE,
+    CoreConfig, CreatedKeyView, KeyView, Keyhaven, OpenOptions, ProfileInfo, ProfileMeta,
+    VaultChoice, VerifyOptions, ENV_DATA_DIR, ENV_KEYCHAIN_NAMESPACE, ENV_VAULT, MAX_AUTO_LOCK,
 };
 pub use catalog::{Account, ConnectorKind, ServiceRef};
 pub use clipboard::ClipboardGuard;

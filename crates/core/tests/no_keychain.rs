@@ -54,6 +54,10 @@ async fn no_session_bus_means_keychain_unavailable_and_no_fallback() {
     let message = err.to_string();
     assert!(message.contains("gnome-keyring-daemon"), "{message}");
     assert!(message.contains("KeePassXC"), "{message}");
+    assert!(
+        message.contains("KEYHAVEN_VAULT=file"),
+        "names the opt-in: {message}"
+    );
 
     // The core still opens (the app shows the error), and every vault call reports the fix.
     let core = Keyhaven::open(CoreConfig {

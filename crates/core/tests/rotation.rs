@@ -385,6 +385,74 @@ async fn one_rotation_per_key_at_a_time_and_a_refusing_keychain_stops_it_first()
     assert_eq!(err.code(), ErrorKind::Conflict);
 }
 
+#[tokio::test]
+async fn a_profile_locked_mid_rotation_pauses_it_and_unlocking_finishes_it() {
+    let svc = Svc::start(|_| {}).await;
+    svc.user("ann@example.com", Role::Owner, "Acme").await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let core = common::core(data.path()).await;
+    let ann = sign_in(&core, &svc, "ann@example.com").await;
+    let passphrase = || Secret::new("a long and careful passphrase".into());
+    core.set_passphrase(passphrase()).await.expect("passphrase");
+    let url = svc.url();
+    for (method, grace, at) in [
+        (RotationMethod::Roll, Grace::OneHour, RotationStep::Store),
+        (RotationMethod::Replace, Grace::None, RotationStep::Retire),
+    ] {
+        let old = core
+            .create_key(&ann.id, common::key_request("locked"))
+            .await
+            .expect("create");
+        let inner = core.clone();
+        let fired = Arc::new(AtomicBool::new(false));
+        let once = fired.clone();
+        let hook: FaultHook = Arc::new(move |ctx: FaultContext| {
+            let (inner, once) = (inner.clone(), once.clone());
+            Box::pin(async move {
+                if ctx.point == FaultPoint::Before(at) && !once.swap(true, Ordering::SeqCst) {
+                    inner.lock().expect("lock");
+                }
+                FaultAction::Continue
+            })
+        });
+        core.set_rotation_fault_hook(Some(hook));
+        let outcome = core
+            .rotate_key(&ann.id, &old.meta.id, options(method, grace), &|_| {})
+            .await
+            .expect("outcome");
+        match &outcome {
+            RotationOutcome::Pending { reason, .. } => {
+                assert_eq!(reason.code, ErrorKind::Locked, "{method:?}: {outcome:?}")
+            }
+            other => panic!("{method:?}: expected a pause, got {other:?}"),
+        }
+        assert_eq!(
+            ping_status(&url, old.secret.expose()).await,
+            200,
+            "{method:?}"
+        );
+        // Still locked: resuming waits.
+        let again = core.resume_rotations(&|_| {}).await.expect("resume");
+        assert!(
+            matches!(again[..], [RotationOutcome::Pending { .. }]),
+            "{again:?}"
+        );
+        core.unlock(passphrase()).await.expect("unlock");
+        let done = core.resume_rotations(&|_| {}).await.expect("resume");
+        let (new, _) = completed(&done[0]);
+        let secret = core
+            .key_secret(&ann.id, &old.meta.id)
+            .await
+            .expect("switched");
+        assert_eq!(
+            core.current_key_id(&ann.id, &old.meta.id).expect("id"),
+            new.id
+        );
+        assert_eq!(ping_status(&url, secret.expose()).await, 200, "{method:?}");
+        assert!(core.pending_rotations().expect("pending").is_empty());
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fault injection at every step.
 

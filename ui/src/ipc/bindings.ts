@@ -11,7 +11,7 @@ export type KeyMeta = { id: string, tenant_id: string, name: string,
  */
 prefix: string, scopes: Array<string>, status: KeyStatus, created_at: string, last_used_at: string | null, expires_at: string | null, revoked_at: string | null, allowed_origins: Array<string>, allowed_ips: Array<string>, rate_limit_per_hour: number | null, created_by: string, };
 
-export type ErrorKind = "not_found" | "unauthorized" | "forbidden" | "validation" | "key_limit_reached" | "rate_limited" | "conflict" | "keychain_unavailable" | "keychain" | "secret_too_long" | "network" | "service" | "unexpected_response" | "insecure_url" | "no_account" | "embedded_service_not_running" | "catalog" | "no_data_dir" | "clipboard" | "internal";
+export type ErrorKind = "not_found" | "unauthorized" | "forbidden" | "validation" | "key_limit_reached" | "rate_limited" | "conflict" | "keychain_unavailable" | "keychain" | "secret_too_long" | "network" | "service" | "unexpected_response" | "insecure_url" | "no_account" | "embedded_service_not_running" | "catalog" | "no_data_dir" | "clipboard" | "internal" | "locked" | "wrong_passphrase" | "no_passphrase" | "profile_exists" | "profile_in_use" | "last_profile" | "vault_corrupt";
 
 export type ServiceRef = { "kind": "url", url: string, } | { "kind": "embedded" };
 

@@ -1289,11 +1289,13 @@ impl<'a> Engine<'a> {
 }
 
 /// Failures that should pass on their own: no network, the service unreachable or throttling,
-/// a locked or refusing keychain, a session to renew, a file that could not be written.
+/// a locked or refusing keychain, a locked profile, a session to renew, a file that could not
+/// be written.
 fn is_transient(e: &Error) -> bool {
     matches!(
         e,
         Error::Network { .. }
+            | Error::Locked { .. }
             | Error::EmbeddedServiceNotRunning
             | Error::RateLimited { .. }
             | Error::KeychainUnavailable { .. }

@@ -115,6 +115,28 @@ impl CredentialStoreApi for MemoryStore {
         Ok(Entry::new_with_credential(cred))
     }
 
+    /// Entries whose service is `spec["service"]` (all entries without one).
+    fn search(&self, spec: &HashMap<&str, &str>) -> Result<Vec<Entry>> {
+        self.faults.check(false)?;
+        let service = spec.get("service").copied();
+        let keys: Vec<(String, String)> = lock(&self.items)
+            .keys()
+            .filter(|(s, _)| service.is_none_or(|want| s == want))
+            .cloned()
+            .collect();
+        Ok(keys
+            .into_iter()
+            .map(|key| {
+                let cred: Arc<Credential> = Arc::new(MemoryCred {
+                    items: self.items.clone(),
+                    key,
+                    faults: self.faults.clone(),
+                });
+                Entry::new_with_credential(cred)
+            })
+            .collect())
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

@@ -9,7 +9,7 @@ use keyring_core::Entry;
 use crate::error::{Error, KeychainOp, Result};
 
 /// What to do when no Secret Service answers on the session bus.
-pub const FIX_NO_SECRET_SERVICE: &str = "No Secret Service is running: start gnome-keyring-daemon or KeePassXC's Secret Service integration, or unlock your login keyring. Keyhaven never falls back to storing secrets in a file.";
+pub const FIX_NO_SECRET_SERVICE: &str = "No Secret Service is running: start gnome-keyring-daemon or KeePassXC's Secret Service integration, or unlock your login keyring. Keyhaven never falls back to storing secrets in a file on its own; to keep them in a passphrase-encrypted file instead, start Keyhaven with KEYHAVEN_VAULT=file.";
 
 /// What to do when the keyring is locked or its unlock prompt was dismissed.
 pub const FIX_LOCKED: &str = "The keyring is locked or its unlock prompt was dismissed: unlock your login keyring (in Passwords and Keys, KeePassXC or your desktop's keyring tool) and try again.";
@@ -74,6 +74,27 @@ pub(super) fn build_entry(
     } else {
         store.build(service, user, None)
     }
+}
+
+/// The names ("user"s) of the entries whose service is exactly `service`.
+pub(super) fn entry_names(
+    store: &Arc<CredentialStore>,
+    service: &str,
+) -> keyring_core::Result<Vec<String>> {
+    // Each store has its own search vocabulary; Windows takes a pattern over every credential's
+    // target name, so it is asked for all of them and filtered here like the others.
+    let spec: HashMap<&str, &str> = if cfg!(target_os = "windows") {
+        HashMap::new()
+    } else {
+        HashMap::from([("service", service)])
+    };
+    let found = store.search(&spec)?;
+    Ok(found
+        .iter()
+        .filter_map(Entry::get_specifiers)
+        .filter(|(s, _)| s == service)
+        .map(|(_, user)| user)
+        .collect())
 }
 
 /// Maps a keyring failure to the core's error. Never formats a keyring error with `Debug`, and

@@ -1,0 +1,210 @@
+//! `keyhaven profile list|create|rename|delete|switch|lock|unlock`, and reading passphrases.
+//!
+//! A passphrase is only ever read from standard input (one line each; from a terminal without
+//! echo), never from the command line, where other users and the shell history would see it.
+//! The CLI has no agent that keeps a profile unlocked between commands: `lock` sets (or with
+//! `--change` changes) the profile's passphrase, `unlock` checks it (or with `--remove` removes
+//! it), and `--passphrase-stdin` unlocks a locked profile for the one command it is given to.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use clap::Subcommand;
+use keyhaven_core::{Error, Keyhaven, Secret};
+
+use crate::output;
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileAdmin {
+    /// The profiles on this computer, which one is active and which are locked.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an empty profile.
+    Create { name: String },
+    /// Rename a profile, with its accounts and secrets.
+    Rename { from: String, to: String },
+    /// Delete a profile with its accounts and every secret it holds. Not the active one.
+    Delete {
+        name: String,
+        /// The profile's name again, to confirm.
+        #[arg(long, value_name = "NAME")]
+        confirm: String,
+    },
+    /// Make a profile the active one, for the app and the CLI.
+    Switch { name: String },
+    /// Protect the profile's secrets with a passphrase, read from standard input.
+    Lock {
+        /// Change the passphrase: reads the current one, then the new one.
+        #[arg(long)]
+        change: bool,
+    },
+    /// Check the profile's passphrase, read from standard input.
+    Unlock {
+        /// Remove the passphrase: the secrets are stored as the keychain keeps them.
+        #[arg(long)]
+        remove: bool,
+    },
+}
+
+pub async fn run(core: &Keyhaven, command: ProfileAdmin) -> Result<String, Error> {
+    match command {
+        ProfileAdmin::List { json } => {
+            let profiles = core.profiles()?;
+            Ok(if json {
+                output::json(&profiles)
+            } else {
+                output::profiles_table(&profiles)
+            })
+        }
+        ProfileAdmin::Create { name } => {
+            core.create_profile(&name).await?;
+            Ok(format!("Created profile {name}.\n"))
+        }
+        ProfileAdmin::Rename { from, to } => {
+            core.rename_profile(&from, &to).await?;
+            Ok(format!("Renamed profile {from} to {to}.\n"))
+        }
+        ProfileAdmin::Delete { name, confirm } => {
+            core.delete_profile(&name, &confirm).await?;
+            Ok(format!("Deleted profile {name} and its secrets.\n"))
+        }
+        ProfileAdmin::Switch { name } => {
+            if !core.profiles()?.iter().any(|p| p.name == name) {
+                return Err(Error::NotFound {
+                    what: format!("profile {name} (create it with `keyhaven profile create`)"),
+                });
+            }
+            core.switch_profile(&name)?;
+            Ok(format!("Profile {name} is now active.\n"))
+        }
+        ProfileAdmin::Lock { change: false } => {
+            let passphrase = read_new_passphrase("New passphrase")?;
+            core.set_passphrase(passphrase).await?;
+            Ok(format!(
+                "Profile {} is protected by its passphrase.\n",
+                core.profile()
+            ))
+        }
+        ProfileAdmin::Lock { change: true } => {
+            let mut lines = Lines::new();
+            let old = lines.read("Current passphrase")?;
+            let new = read_confirmed(&mut lines, "New passphrase")?;
+            core.change_passphrase(old, new).await?;
+            Ok(format!(
+                "Passphrase of profile {} changed.\n",
+                core.profile()
+            ))
+        }
+        ProfileAdmin::Unlock { remove } => {
+            let passphrase = Lines::new().read("Passphrase")?;
+            if remove {
+                core.remove_passphrase(passphrase).await?;
+                Ok(format!(
+                    "Profile {} no longer has a passphrase.\n",
+                    core.profile()
+                ))
+            } else {
+                core.unlock(passphrase).await?;
+                Ok(format!(
+                    "The passphrase of profile {} is correct.\n",
+                    core.profile()
+                ))
+            }
+        }
+    }
+}
+
+/// Unlocks `core`'s profile with a passphrase from standard input, if it has one.
+pub async fn unlock_from_stdin(core: &Keyhaven) -> Result<(), Error> {
+    if core.has_passphrase() && core.is_locked() {
+        let passphrase = Lines::new().read("Passphrase")?;
+        core.unlock(passphrase).await?;
+    }
+    Ok(())
+}
+
+fn read_new_passphrase(prompt: &str) -> Result<Secret, Error> {
+    read_confirmed(&mut Lines::new(), prompt)
+}
+
+/// From a terminal, asks twice and compares; from a pipe, reads one line.
+fn read_confirmed(lines: &mut Lines, prompt: &str) -> Result<Secret, Error> {
+    let first = lines.read(prompt)?;
+    if lines.terminal {
+        let again = lines.read(&format!("{prompt} (again)"))?;
+        if !first.constant_time_eq(&again) {
+            return Err(Error::Validation {
+                field: "passphrase".into(),
+                message: "the two entries differ".into(),
+            });
+        }
+    }
+    Ok(first)
+}
+
+struct Lines {
+    terminal: bool,
+}
+
+impl Lines {
+    fn new() -> Lines {
+        Lines {
+            terminal: std::io::stdin().is_terminal(),
+        }
+    }
+
+    /// One line of standard input, without its line ending. From a terminal, prompts on standard
+    /// error and turns echo off while the line is typed.
+    fn read(&mut self, prompt: &str) -> Result<Secret, Error> {
+        let echo_off = self.terminal && {
+            eprint!("{prompt}: ");
+            let _ = std::io::stderr().flush();
+            set_echo(false)
+        };
+        let mut line = String::new();
+        let read = std::io::stdin().lock().read_line(&mut line);
+        if echo_off {
+            set_echo(true);
+            eprintln!();
+        }
+        let stdin_error = |message: String| Error::Validation {
+            field: "passphrase".into(),
+            message,
+        };
+        match read {
+            Ok(0) => {
+                return Err(stdin_error(
+                    "nothing on standard input: pipe the passphrase in, one line".into(),
+                ))
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Err(stdin_error(format!(
+                    "standard input could not be read: {e}"
+                )))
+            }
+        }
+        while line.ends_with(['\n', '\r']) {
+            line.pop();
+        }
+        Ok(Secret::new(line))
+    }
+}
+
+/// Turns the terminal's echo on or off with `stty`; false if that is not possible.
+#[cfg(unix)]
+fn set_echo(on: bool) -> bool {
+    std::process::Command::new("stty")
+        .arg(if on { "echo" } else { "-echo" })
+        .stdin(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[cfg(not(unix))]
+fn set_echo(_on: bool) -> bool {
+    false
+}

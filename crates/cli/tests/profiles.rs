@@ -1,0 +1,216 @@
+//! `keyhaven profile ...` and `--passphrase-stdin`, the built binary against the real Secret
+//! Service and the key service on loopback. Passphrases go in on standard input only; the test
+//! checks that they never come back out.
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+use keyhaven_api::Role;
+use keyhaven_core::{CoreConfig, Keyhaven, Secret, ServiceRef, Vault, VaultChoice};
+use keyhaven_service::{Service, ServiceConfig};
+use tokio::io::AsyncWriteExt;
+
+const PASSWORD: &str = "correct horse battery staple";
+const PASSPHRASE: &str = "cli passphrase for the test";
+const HOW_TO_RUN: &str = "This test needs a real Secret Service: run it as\n  bash scripts/test --exec cargo nextest run -p keyhaven-cli";
+
+async fn keyhaven(data: &Path, namespace: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyhaven"))
+        .args(args)
+        .env("KEYHAVEN_DATA_DIR", data)
+        .env("KEYHAVEN_KEYCHAIN_NAMESPACE", namespace)
+        .env_remove("KEYHAVEN_LOG")
+        .env_remove("KEYHAVEN_VAULT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run keyhaven");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(input);
+    child.wait_with_output().await.expect("wait")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Neither stream holds the passphrase.
+fn clean(out: Output) -> Output {
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(
+            !text(stream).contains(PASSPHRASE),
+            "the passphrase was printed"
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_from_the_command_line() {
+    let namespace = format!(
+        "dev.keyhaven.test-cli-{:012x}",
+        rand_tag() & 0xffff_ffff_ffff
+    );
+    if let Err(e) = Vault::secret_service(&namespace) {
+        panic!("No Secret Service ({e}).\n{HOW_TO_RUN}");
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = data.path();
+    let run = |args: &'static [&'static str], stdin: &'static str| {
+        let namespace = namespace.clone();
+        async move { keyhaven(dir, &namespace, args, stdin).await }
+    };
+
+    // Create, list, rename, delete.
+    let out = run(&["profile", "create", "bob"], "").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["profile", "create", "bob"], "").await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["profile", "create", "Not Valid"], "").await;
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["profile", "rename", "bob", "robert"], "").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["profile", "list", "--json"], "").await;
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let names: Vec<&str> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|p| p["name"].as_str().expect("name"))
+        .collect();
+    assert!(
+        names.contains(&"robert") && !names.contains(&"bob"),
+        "{names:?}"
+    );
+    assert_eq!(names.len(), 2);
+    let out = run(&["profile", "delete", "robert", "--confirm", "bob"], "").await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = run(&["profile", "delete", "robert", "--confirm", "robert"], "").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["profile", "list"], "").await;
+    assert!(!text(&out.stdout).contains("robert"));
+    assert!(text(&out.stdout).contains("PROFILE"));
+
+    // An account in the active profile, signed in through the core as the app does.
+    let service_dir = tempfile::tempdir().expect("tempdir");
+    let mut config = ServiceConfig::new(service_dir.path().join("svc.db").to_string_lossy());
+    config.key_prefix = "kh_test_".into();
+    let service = Service::open(config).await.expect("service");
+    service
+        .add_user("ann@example.com", Role::Owner, "Acme", PASSWORD)
+        .await
+        .expect("user");
+    let running = service
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("bind");
+    let core = Keyhaven::open(CoreConfig {
+        data_dir: dir.to_path_buf(),
+        keychain_namespace: namespace.clone(),
+        vault: VaultChoice::SecretService,
+    })
+    .await
+    .expect("core");
+    core.sign_in(
+        ServiceRef::Url { url: running.url() },
+        "ann@example.com",
+        Secret::new(PASSWORD.into()),
+        false,
+    )
+    .await
+    .expect("sign in");
+
+    // Lock it with a passphrase from standard input (never an argument).
+    let out = run(&["profile", "lock"], "short\n").await;
+    assert_eq!(out.status.code(), Some(2), "too short");
+    let out = clean(run(&["profile", "lock"], "cli passphrase for the test\n").await);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["profile", "list"], "").await;
+    assert!(
+        text(&out.stdout).contains("yes (locked)"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Locked: listing keys needs the passphrase.
+    let out = clean(run(&["keys", "list"], "").await);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("locked"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains("--passphrase-stdin"));
+    let out = clean(
+        run(
+            &["--passphrase-stdin", "keys", "list"],
+            "wrong passphrase\n",
+        )
+        .await,
+    );
+    assert_eq!(out.status.code(), Some(7));
+    assert!(
+        text(&out.stderr).contains("Wrong passphrase"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = clean(
+        run(
+            &["--passphrase-stdin", "keys", "list"],
+            "cli passphrase for the test\n",
+        )
+        .await,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "No keys.\n");
+
+    // Check, change and remove it.
+    let out = clean(run(&["profile", "unlock"], "cli passphrase for the test\n").await);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = clean(
+        run(
+            &["profile", "lock", "--change"],
+            "cli passphrase for the test\nthe second cli passphrase\n",
+        )
+        .await,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["profile", "unlock"], "cli passphrase for the test\n").await;
+    assert_eq!(out.status.code(), Some(7), "the old one no longer works");
+    let out = run(
+        &["profile", "unlock", "--remove"],
+        "the second cli passphrase\n",
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["keys", "list"], "").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["profile", "unlock"], "").await;
+    assert_eq!(out.status.code(), Some(2), "no passphrase left to check");
+
+    // Clean up the keychain.
+    let profile = core.profile();
+    let vault = Vault::secret_service(&namespace).expect("keychain");
+    for account in core.accounts() {
+        let _ = vault
+            .delete(&profile, &keyhaven_core::vault::names::session(&account.id))
+            .await;
+    }
+}
+
+fn rand_tag() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
+}
