@@ -2,6 +2,9 @@
 //!
 //! ```text
 //! keyhaven keys list [--profile P] [--account ID] [--json]
+//! keyhaven keys get KEY [--account ID] [--allow-pipe]
+//! keyhaven keys rotate KEY [--account ID] [--grace none|1h|24h|7d] [--method auto|roll|replace] [--json]
+//! keyhaven keys resume [--json]
 //! keyhaven profile show [--profile P] [--json]
 //! keyhaven profile list [--json]
 //! keyhaven profile create|switch NAME
@@ -12,6 +15,9 @@
 //! keyhaven --passphrase-stdin keys list   (a locked profile, unlocked for this command)
 //! ```
 //!
+//! `KEY` is a key's id, its name, or the start of its prefix. A rotated key's old id leads to
+//! its replacement.
+//!
 //! Environment: `KEYHAVEN_DATA_DIR`, `KEYHAVEN_KEYCHAIN_NAMESPACE` (as the app), `KEYHAVEN_LOG`
 //! (a tracing filter, default `warn`; logs go to standard error).
 
@@ -19,11 +25,16 @@ mod output;
 mod profiles;
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use keyhaven_core::{CoreConfig, Error, ErrorKind, Keyhaven};
+use keyhaven_api::KeyStatus;
+use keyhaven_core::vault::names;
+use keyhaven_core::{
+    Account, CoreConfig, Error, ErrorKind, Grace, Keyhaven, RotateOptions, RotationMethod,
+    RotationOutcome, RotationProgress, RotationStep, StepStatus,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,6 +70,49 @@ pub enum Command {
 pub enum KeysCommand {
     /// List the keys of the active account (metadata only, never a secret).
     List(KeysList),
+    /// Print a key's secret from the keychain: to a terminal, or with --allow-pipe to a pipe
+    /// or a file.
+    Get(KeysGet),
+    /// Rotate a key: the new secret is stored, verified and in use before the old key is
+    /// retired. Progress goes to standard error.
+    Rotate(KeysRotate),
+    /// Finish or undo rotations that did not complete (after a crash, or without network).
+    Resume {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct KeysGet {
+    /// The key: its id, its name, or the start of its prefix.
+    pub key: String,
+    /// The account (its id); default: the profile's active account.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// Print the secret even when standard output is not a terminal (a pipe or a file).
+    #[arg(long)]
+    pub allow_pipe: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysRotate {
+    /// The key: its id, its name, or the start of its prefix.
+    pub key: String,
+    /// The account (its id); default: the profile's active account.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// How long the old key keeps working once the new one is in use.
+    #[arg(long, default_value = "none", value_parser = ["none", "1h", "24h", "7d"])]
+    pub grace: String,
+    /// auto: a new key with the same settings (a roll when the key cap is reached);
+    /// roll: the service's roll (needs a grace period); replace: always a new key.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "roll", "replace"])]
+    pub method: String,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -109,13 +163,13 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(text) => {
+        Ok(done) => {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`keyhaven keys list | head`) is not an error.
             let _ = stdout
-                .write_all(text.as_bytes())
+                .write_all(done.stdout.as_bytes())
                 .and_then(|()| stdout.flush());
-            ExitCode::SUCCESS
+            ExitCode::from(done.exit)
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -127,38 +181,224 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
-/// Runs a parsed command and returns what it prints on standard output.
-pub async fn run(cli: Cli) -> Result<String, Error> {
+/// What a command printed on standard output (besides a secret, which `keys get` writes
+/// itself), and its exit status.
+#[derive(Debug)]
+pub struct Done {
+    pub stdout: String,
+    pub exit: u8,
+}
+
+impl From<String> for Done {
+    fn from(stdout: String) -> Done {
+        Done { stdout, exit: 0 }
+    }
+}
+
+/// Runs a parsed command.
+pub async fn run(cli: Cli) -> Result<Done, Error> {
     let config = CoreConfig::from_env()?;
     let core = match &cli.profile {
         Some(profile) => Keyhaven::open_profile(config, profile).await?,
         None => Keyhaven::open(config).await?,
     };
     match cli.command {
-        Command::Keys(KeysCommand::List(args)) => {
+        Command::Keys(command) => {
             if cli.passphrase_stdin {
                 profiles::unlock_from_stdin(&core).await?;
             }
-            keys_list(&core, args).await
+            match command {
+                KeysCommand::List(args) => keys_list(&core, args).await.map(Done::from),
+                KeysCommand::Get(args) => keys_get(&core, args).await,
+                KeysCommand::Rotate(args) => keys_rotate(&core, args).await,
+                KeysCommand::Resume { json } => keys_resume(&core, json).await,
+            }
         }
-        Command::Profile(ProfileCommand::Show { json }) => Ok(output::profile(&core, json)),
-        Command::Profile(ProfileCommand::Admin(command)) => profiles::run(&core, command).await,
+        Command::Profile(ProfileCommand::Show { json }) => {
+            Ok(Done::from(output::profile(&core, json)))
+        }
+        Command::Profile(ProfileCommand::Admin(command)) => {
+            profiles::run(&core, command).await.map(Done::from)
+        }
+    }
+}
+
+fn account_of(core: &Keyhaven, id: Option<String>) -> Result<Account, Error> {
+    match id {
+        Some(id) => core.account(&id),
+        None => core.active_account().ok_or_else(|| Error::NoAccount {
+            profile: core.profile(),
+        }),
     }
 }
 
 async fn keys_list(core: &Keyhaven, args: KeysList) -> Result<String, Error> {
-    let account = match args.account {
-        Some(id) => core.account(&id)?,
-        None => core.active_account().ok_or_else(|| Error::NoAccount {
-            profile: core.profile(),
-        })?,
-    };
+    let account = account_of(core, args.account)?;
     let keys = core.list_keys(&account.id).await?;
     if args.json {
         Ok(output::json(&keys))
     } else {
         Ok(output::keys_table(&keys))
     }
+}
+
+/// Finishes what an earlier run left unfinished, so that a key read or rotated now is the one
+/// in use. Reports on standard error.
+async fn resume_quietly(core: &Keyhaven) -> Result<(), Error> {
+    if core.pending_rotations()?.is_empty() {
+        return Ok(());
+    }
+    for outcome in core.resume_rotations(&|_| {}).await? {
+        eprintln!("{}", output::rotation_line(&outcome).trim_end());
+    }
+    Ok(())
+}
+
+/// The id a person's `KEY` means: a key this computer holds (by id, after rotations), or one of
+/// the account's keys by id, by name (the live one; the newest if several) or by the start of
+/// its prefix (when only one matches).
+async fn resolve_key(core: &Keyhaven, account: &Account, key: &str) -> Result<String, Error> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(Error::Validation {
+            field: "KEY".into(),
+            message: "give a key's id, name or prefix".into(),
+        });
+    }
+    let current = core.current_key_id(&account.id, key)?;
+    if core
+        .vault()
+        .contains(&core.profile(), &names::key(&account.id, &current))
+        .await
+        .unwrap_or(false)
+    {
+        return Ok(current);
+    }
+    let keys = core.list_keys(&account.id).await?;
+    let live = |status: KeyStatus| matches!(status, KeyStatus::Active | KeyStatus::Expiring);
+    if let Some(k) = keys.iter().find(|k| k.meta.id == key) {
+        return core.current_key_id(&account.id, &k.meta.id);
+    }
+    let mut named: Vec<_> = keys
+        .iter()
+        .filter(|k| k.meta.name == key && live(k.meta.status))
+        .collect();
+    named.sort_by_key(|k| (k.meta.status == KeyStatus::Active, k.meta.created_at));
+    if let Some(k) = named.last() {
+        return Ok(k.meta.id.clone());
+    }
+    let prefixed: Vec<_> = keys
+        .iter()
+        .filter(|k| k.meta.prefix.starts_with(key) && live(k.meta.status))
+        .collect();
+    match prefixed[..] {
+        [k] => Ok(k.meta.id.clone()),
+        [] => Err(Error::NotFound {
+            what: format!(
+                "a key with the id, name or prefix '{key}' in account {}",
+                account.id
+            ),
+        }),
+        _ => Err(Error::Validation {
+            field: "KEY".into(),
+            message: format!(
+                "'{key}' starts the prefix of {} keys ({}); give more of it, or the id",
+                prefixed.len(),
+                prefixed
+                    .iter()
+                    .map(|k| k.meta.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
+
+async fn keys_get(core: &Keyhaven, args: KeysGet) -> Result<Done, Error> {
+    let to_terminal = std::io::stdout().is_terminal();
+    if !to_terminal && !args.allow_pipe {
+        return Err(Error::Validation {
+            field: "output".into(),
+            message: "standard output is not a terminal, so the secret is not printed; add --allow-pipe to print it to a pipe or a file".into(),
+        });
+    }
+    let account = account_of(core, args.account)?;
+    resume_quietly(core).await?;
+    let id = resolve_key(core, &account, &args.key).await?;
+    let secret = core.key_secret(&account.id, &id).await?;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_all(secret.expose().as_bytes())
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    if let Err(e) = written {
+        // A closed pipe is the reader's choice; anything else is worth saying.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: could not write the secret: {e}");
+            return Ok(Done {
+                stdout: String::new(),
+                exit: 1,
+            });
+        }
+    }
+    Ok(Done::from(String::new()))
+}
+
+/// One rotation step on standard error, as it happens.
+fn report(p: &RotationProgress) {
+    let n = RotationStep::ALL
+        .iter()
+        .position(|s| *s == p.step)
+        .map_or(0, |i| i + 1);
+    let total = RotationStep::ALL.len();
+    let line = match p.status {
+        StepStatus::Started => format!("[{n}/{total}] {}…", p.step.label()),
+        StepStatus::Done => format!("[{n}/{total}] {}: done", p.step.label()),
+        StepStatus::Failed | StepStatus::Recovering => format!("[{n}/{total}] {}", p.message),
+    };
+    eprintln!("{line}");
+}
+
+fn exit_of(outcome: &RotationOutcome) -> u8 {
+    match outcome {
+        RotationOutcome::Completed { .. } => 0,
+        RotationOutcome::RolledBack { reason, .. } | RotationOutcome::Pending { reason, .. } => {
+            exit_number(reason.code).max(1)
+        }
+    }
+}
+
+async fn keys_rotate(core: &Keyhaven, args: KeysRotate) -> Result<Done, Error> {
+    let options = RotateOptions {
+        grace: Grace::parse(&args.grace)?,
+        method: RotationMethod::parse(&args.method)?,
+    };
+    let account = account_of(core, args.account)?;
+    resume_quietly(core).await?;
+    let id = resolve_key(core, &account, &args.key).await?;
+    let outcome = core.rotate_key(&account.id, &id, options, &report).await?;
+    let stdout = if args.json {
+        output::json(&outcome)
+    } else {
+        output::rotation_line(&outcome)
+    };
+    Ok(Done {
+        stdout,
+        exit: exit_of(&outcome),
+    })
+}
+
+async fn keys_resume(core: &Keyhaven, json: bool) -> Result<Done, Error> {
+    let outcomes = core.resume_rotations(&report).await?;
+    let exit = outcomes.iter().map(exit_of).max().unwrap_or(0);
+    let stdout = if json {
+        output::json(&outcomes)
+    } else if outcomes.is_empty() {
+        "No unfinished rotations.\n".to_string()
+    } else {
+        outcomes.iter().map(output::rotation_line).collect()
+    };
+    Ok(Done { stdout, exit })
 }
 
 fn hint(e: &Error) -> Option<&'static str> {
@@ -179,7 +419,11 @@ fn hint(e: &Error) -> Option<&'static str> {
 
 /// Exit codes scripts can rely on.
 pub fn exit_code(kind: ErrorKind) -> ExitCode {
-    ExitCode::from(match kind {
+    ExitCode::from(exit_number(kind))
+}
+
+fn exit_number(kind: ErrorKind) -> u8 {
+    match kind {
         ErrorKind::Validation => 2,
         ErrorKind::NoAccount | ErrorKind::NotFound => 3,
         ErrorKind::Unauthorized | ErrorKind::Forbidden => 4,
@@ -191,7 +435,7 @@ pub fn exit_code(kind: ErrorKind) -> ExitCode {
         | ErrorKind::LastProfile
         | ErrorKind::NoPassphrase => 2,
         _ => 1,
-    })
+    }
 }
 
 fn init_tracing() {

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use keyhaven_core::{Account, KeyView, Keyhaven, ProfileInfo, ServiceRef};
+use keyhaven_core::{Account, KeyView, Keyhaven, ProfileInfo, RotationOutcome, ServiceRef};
 use serde::Serialize;
 
 /// Pretty JSON with a final newline.
@@ -96,6 +96,65 @@ pub fn profile(core: &Keyhaven, as_json: bool) -> String {
         .collect();
     out.push_str(&table(&header, &rows));
     out
+}
+
+/// How a rotation ended, in one or two sentences.
+pub fn rotation_line(outcome: &RotationOutcome) -> String {
+    match outcome {
+        RotationOutcome::Completed {
+            old_key_id,
+            new_key,
+            old_key_expires_at,
+            ..
+        } => {
+            let old = match old_key_expires_at {
+                Some(t) if *t > Utc::now() => format!(
+                    "which keeps working until {}",
+                    when(Some(*t), "")
+                ),
+                _ => "which is revoked".to_string(),
+            };
+            format!(
+                "Rotated \u{201c}{}\u{201d}: {} ({}…) replaces {}, {old}. Uses of the old id now get the new secret.\n",
+                printable(&new_key.name),
+                printable(&new_key.id),
+                printable(&new_key.prefix),
+                printable(old_key_id)
+            )
+        }
+        RotationOutcome::RolledBack {
+            old_key_id,
+            reason,
+            old_key_expires_at,
+            ..
+        } => {
+            let mut line = format!(
+                "Rotation of {} undone: {} The old key is in use as before.",
+                printable(old_key_id),
+                printable(&reason.message)
+            );
+            if let Some(t) = old_key_expires_at.filter(|t| *t > Utc::now()) {
+                let _ = write!(
+                    line,
+                    " It stops working at {}: rotate it again before then.",
+                    when(Some(t), "")
+                );
+            }
+            line.push('\n');
+            line
+        }
+        RotationOutcome::Pending {
+            old_key_id,
+            step,
+            reason,
+            ..
+        } => format!(
+            "Rotation of {} paused at \u{201c}{}\u{201d}: {} The keys in use keep working; run `keyhaven keys resume` once this is fixed.\n",
+            printable(old_key_id),
+            step.label(),
+            printable(&reason.message)
+        ),
+    }
 }
 
 /// The profiles as a table: the active one starred.
@@ -192,6 +251,52 @@ mod tests {
             },
             stored_locally: stored,
         }
+    }
+
+    #[test]
+    fn rotation_outcomes_read_as_sentences() {
+        use keyhaven_core::{ErrorKind, ErrorPayload, Method, RotationStep};
+        let later = Utc::now() + chrono::Duration::hours(1);
+        let done = RotationOutcome::Completed {
+            rotation_id: "rot_1".into(),
+            account_id: "acc".into(),
+            old_key_id: "key_old".into(),
+            new_key: Box::new(key("ci\u{1b}deploy", true).meta),
+            method: Method::Roll,
+            old_key_expires_at: Some(later),
+        };
+        let line = rotation_line(&done);
+        assert!(
+            line.starts_with(
+                "Rotated \u{201c}ci?deploy\u{201d}: key_1 (kh_test_AbCd…) replaces key_old"
+            ),
+            "{line}"
+        );
+        assert!(line.contains("keeps working until"), "{line}");
+        let reason = ErrorPayload {
+            code: ErrorKind::Network,
+            message: "Could not reach the key service.".into(),
+        };
+        let undone = RotationOutcome::RolledBack {
+            rotation_id: "rot_1".into(),
+            account_id: "acc".into(),
+            old_key_id: "key_old".into(),
+            reason: reason.clone(),
+            old_key_expires_at: Some(later),
+        };
+        let line = rotation_line(&undone);
+        assert!(line.contains("undone: Could not reach"), "{line}");
+        assert!(line.contains("rotate it again before then"), "{line}");
+        let paused = RotationOutcome::Pending {
+            rotation_id: "rot_1".into(),
+            account_id: "acc".into(),
+            old_key_id: "key_old".into(),
+            step: RotationStep::Verify,
+            reason,
+        };
+        let line = rotation_line(&paused);
+        assert!(line.contains("Verify the new key"), "{line}");
+        assert!(line.contains("keyhaven keys resume"), "{line}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::catalog::{
     default_profile_name, validate_profile_name, Account, CatalogStore, ConnectorKind,
     ProfileCatalog, ServiceRef, State,
 };
-use crate::connector::{check_service_url, http_client, AnyConnector, Connector};
+use crate::connector::{check_service_url, http_client, AnyConnector, Connector, PingCall};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::vault::{
@@ -31,6 +31,10 @@ pub const ENV_KEYCHAIN_NAMESPACE: &str = "KEYHAVEN_KEYCHAIN_NAMESPACE";
 /// Environment variable choosing where secrets are kept: `keychain` (the default) or `file`
 /// (a passphrase-encrypted file per profile, for machines without a keychain).
 pub const ENV_VAULT: &str = "KEYHAVEN_VAULT";
+
+mod manage;
+
+pub use manage::{capabilities_for_role, update_key_request, VerifyOptions};
 
 const MAX_EMAIL_CHARS: usize = 254;
 
@@ -156,6 +160,8 @@ struct Inner {
     catalog_writes: Mutex<()>,
     /// One transparent re-login at a time.
     renewing: tokio::sync::Mutex<()>,
+    /// Keys being rotated by this process, and the rotation test hook.
+    rotations: crate::rotation::RotationRuntime,
     /// Argon2id cost for new passphrases.
     kdf: KdfParams,
     /// One profile operation (create, rename, delete, passphrase) at a time.
@@ -185,6 +191,12 @@ impl Keyhaven {
         Keyhaven::open_with(config, OpenOptions::default()).await
     }
 
+    /// [`Keyhaven::open`] with a vault the caller made (its `config.vault` is ignored): lets a
+    /// test open a second core on the same keychain, as a restarted process would.
+    pub async fn open_with_vault(config: CoreConfig, vault: Vault) -> Result<Keyhaven> {
+        Keyhaven::open_inner(config, OpenOptions::default(), Some(vault)).await
+    }
+
     /// Opens `profile` for this process without changing which profile is active for others.
     /// Fails with `NotFound` if the profile does not exist.
     pub async fn open_profile(config: CoreConfig, profile: &str) -> Result<Keyhaven> {
@@ -197,12 +209,21 @@ impl Keyhaven {
 
     /// [`Keyhaven::open`] or [`Keyhaven::open_profile`] with a chosen passphrase cost and clock.
     pub async fn open_with(config: CoreConfig, options: OpenOptions) -> Result<Keyhaven> {
-        let vault = match config.vault {
-            VaultChoice::SecretService => {
+        Keyhaven::open_inner(config, options, None).await
+    }
+
+    async fn open_inner(
+        config: CoreConfig,
+        options: OpenOptions,
+        vault: Option<Vault>,
+    ) -> Result<Keyhaven> {
+        let vault = match (vault, config.vault) {
+            (Some(vault), _) => vault,
+            (None, VaultChoice::SecretService) => {
                 Vault::secret_service_deferred(&config.keychain_namespace)?
             }
-            VaultChoice::InMemory => Vault::in_memory(),
-            VaultChoice::EncryptedFile => {
+            (None, VaultChoice::InMemory) => Vault::in_memory(),
+            (None, VaultChoice::EncryptedFile) => {
                 Vault::encrypted_file(&config.keychain_namespace, config.data_dir.clone())?
             }
         };
@@ -247,6 +268,7 @@ impl Keyhaven {
                 embedded_url: RwLock::new(None),
                 catalog_writes: Mutex::new(()),
                 renewing: tokio::sync::Mutex::new(()),
+                rotations: Default::default(),
                 kdf: options.kdf,
                 profile_ops: tokio::sync::Mutex::new(()),
             }),
@@ -439,10 +461,9 @@ impl Keyhaven {
     /// The account's keys, with whether this machine holds each secret.
     pub async fn list_keys(&self, account_id: &str) -> Result<Vec<KeyView>> {
         let metas = self
-            .with_session(
-                account_id,
-                |c, token| async move { c.list_keys(&token).await },
-            )
+            .with_session(account_id, |c, token| async move {
+                c.list_keys(&token, None).await
+            })
             .await?;
         let names = metas
             .iter()
@@ -513,28 +534,52 @@ impl Keyhaven {
             .await
     }
 
-    /// The key's secret from the keychain; `NotFound` if this machine does not hold it.
+    /// The key's secret from the keychain; `NotFound` if this machine does not hold it. A key
+    /// that was rotated leads to its replacement: whatever reads the old id gets the new secret.
     pub async fn key_secret(&self, account_id: &str, key_id: &str) -> Result<Secret> {
         let account = self.account(account_id)?;
-        self.inner
-            .vault
-            .get(&self.profile(), &names::key(&account.id, key_id))
-            .await?
-            .ok_or_else(|| {
-                Error::not_found(format!("a stored secret for key {key_id} on this computer"))
-            })
+        let chain = self.link_store()?.chain(&account.id, key_id)?;
+        let profile = self.profile();
+        for id in chain.iter().rev() {
+            if let Some(secret) = self
+                .inner
+                .vault
+                .get(&profile, &names::key(&account.id, id))
+                .await?
+            {
+                return Ok(secret);
+            }
+        }
+        Err(Error::not_found(format!(
+            "a stored secret for key {key_id} on this computer"
+        )))
+    }
+
+    /// The id of the key that `key_id` leads to after any rotations (`key_id` itself if none).
+    pub fn current_key_id(&self, account_id: &str, key_id: &str) -> Result<String> {
+        let chain = self.link_store()?.chain(account_id, key_id)?;
+        Ok(chain.last().cloned().unwrap_or_else(|| key_id.to_string()))
     }
 
     /// Uses the key's stored secret once against its service (`GET /v1/ping`).
     pub async fn ping_key(&self, account_id: &str, key_id: &str) -> Result<PingResponse> {
         let secret = self.key_secret(account_id, key_id).await?;
         let account = self.account(account_id)?;
-        self.connector_for(&account)?.ping(&secret).await
+        let answer = self
+            .connector_for(&account)?
+            .ping(&secret, &PingCall::default())
+            .await?;
+        // A window longer than an hour is the tenant's daily one: its limit is the daily cap,
+        // which the usage projections need and the service reports nowhere else.
+        if let Some(window) = answer.ratelimit.filter(|w| w.reset > 3_600) {
+            self.note_daily_cap(&account.id, window.limit);
+        }
+        Ok(answer.value)
     }
 
     /// Runs `call` with the account's session; on a refused session, renews it once with the
     /// remembered password (if any) and runs `call` again.
-    async fn with_session<T, F, Fut>(&self, account_id: &str, call: F) -> Result<T>
+    pub(crate) async fn with_session<T, F, Fut>(&self, account_id: &str, call: F) -> Result<T>
     where
         F: Fn(AnyConnector, Secret) -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -602,7 +647,7 @@ impl Keyhaven {
         Ok(session.token)
     }
 
-    fn connector_for(&self, account: &Account) -> Result<AnyConnector> {
+    pub(crate) fn connector_for(&self, account: &Account) -> Result<AnyConnector> {
         self.connector(&account.service, account.connector)
     }
 
@@ -636,6 +681,15 @@ impl Keyhaven {
             loaded.catalog = catalog;
         }
         Ok(result)
+    }
+
+    pub(crate) fn rotation_runtime(&self) -> &crate::rotation::RotationRuntime {
+        &self.inner.rotations
+    }
+
+    /// The active profile's folder (catalog, rotation journals, key links, usage cache).
+    pub(crate) fn profile_dir(&self) -> Result<PathBuf> {
+        self.inner.store.profile_dir(&self.profile())
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Loaded> {
@@ -683,82 +737,7 @@ fn new_account_id() -> String {
 
 /// Checks a create request before it is sent (the service checks again).
 pub fn validate_create_request(request: &CreateKeyRequest) -> Result<()> {
-    let name = request.name.trim();
-    if name.is_empty() {
-        return Err(Error::validation("name", "is empty"));
-    }
-    if request.name.chars().count() > keyhaven_api::MAX_NAME_CHARS {
-        return Err(Error::validation(
-            "name",
-            format!("is longer than {} characters", keyhaven_api::MAX_NAME_CHARS),
-        ));
-    }
-    if request.name.chars().any(char::is_control) {
-        return Err(Error::validation("name", "contains control characters"));
-    }
-    if request.scopes.is_empty() {
-        return Err(Error::validation("scopes", "choose at least one scope"));
-    }
-    for scope in &request.scopes {
-        let ok = !scope.is_empty()
-            && scope.len() <= 64
-            && scope
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_:.-".contains(&b));
-        if !ok {
-            return Err(Error::validation(
-                "scopes",
-                format!("'{scope}' is not a scope name"),
-            ));
-        }
-    }
-    if let Some(at) = request.expires_at {
-        if at <= Utc::now() {
-            return Err(Error::validation("expires_at", "is in the past"));
-        }
-    }
-    for origin in request.allowed_origins.iter().flatten() {
-        let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
-            && !origin.chars().any(char::is_whitespace);
-        if !ok {
-            return Err(Error::validation(
-                "allowed_origins",
-                format!("'{origin}' is not an origin like https://app.example.com"),
-            ));
-        }
-    }
-    for ip in request.allowed_ips.iter().flatten() {
-        if !valid_ip_or_cidr(ip) {
-            return Err(Error::validation(
-                "allowed_ips",
-                format!("'{ip}' is not an IP address or CIDR range"),
-            ));
-        }
-    }
-    if request.rate_limit_per_hour == Some(0) {
-        return Err(Error::validation(
-            "rate_limit_per_hour",
-            "must be at least 1",
-        ));
-    }
-    Ok(())
-}
-
-fn valid_ip_or_cidr(text: &str) -> bool {
-    let (addr, bits) = match text.split_once('/') {
-        Some((addr, bits)) => (addr, Some(bits)),
-        None => (text, None),
-    };
-    match addr.parse::<std::net::IpAddr>() {
-        Ok(ip) => match bits {
-            None => true,
-            Some(bits) => {
-                let max = if ip.is_ipv4() { 32 } else { 128 };
-                bits.parse::<u8>().is_ok_and(|b| b <= max)
-            }
-        },
-        Err(_) => false,
-    }
+    crate::validate::create_request(request, Utc::now())
 }
 
 /// Builds and checks a create request from what a person typed: trims text, parses

@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use keyhaven_api::ErrorCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -91,6 +91,19 @@ pub enum Error {
     #[error("The key service answered {}: {message}", code.as_str())]
     Service { code: ErrorCode, message: String },
 
+    #[error("The key service is limiting requests ({}): {message}{}", code.as_str(), retry_after.map(|s| format!(" Try again in {s} seconds.")).unwrap_or_default())]
+    RateLimited {
+        code: ErrorCode,
+        /// Seconds to wait, from the answer's `Retry-After`.
+        retry_after: Option<u64>,
+        message: String,
+    },
+
+    #[error(
+        "Key {key_id} is already being rotated; wait for that rotation to finish (or resume it)."
+    )]
+    RotationInProgress { key_id: String },
+
     #[error("The key service at {url} gave an unexpected answer (HTTP {status}): {problem}")]
     UnexpectedResponse {
         url: String,
@@ -149,7 +162,7 @@ pub enum Error {
 }
 
 /// The closed list of error codes the UI switches on. Serialised as snake_case strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     NotFound,
@@ -214,7 +227,7 @@ impl ErrorKind {
 }
 
 /// An error as it crosses to the UI: a closed code and a sentence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ErrorPayload {
     pub code: ErrorKind,
     pub message: String,
@@ -233,6 +246,8 @@ impl Error {
             Error::Keychain { .. } | Error::KeychainWrite => ErrorKind::Keychain,
             Error::SecretTooLong { .. } => ErrorKind::SecretTooLong,
             Error::Network { .. } => ErrorKind::Network,
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
+            Error::RotationInProgress { .. } => ErrorKind::Conflict,
             Error::Service { code, .. } => match code {
                 ErrorCode::Unauthorized => ErrorKind::Unauthorized,
                 ErrorCode::Forbidden
@@ -271,8 +286,26 @@ impl Error {
         match self {
             Error::Service { code, .. } => Some(*code),
             Error::KeyLimitReached { .. } => Some(ErrorCode::KeyLimitReached),
+            Error::RateLimited { code, .. } => Some(*code),
             _ => None,
         }
+    }
+
+    /// Seconds the service asked the caller to wait before trying again, if it said.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Whether the failure is the network or the service being unreachable (worth retrying
+    /// later), as opposed to a refusal.
+    pub fn is_network(&self) -> bool {
+        matches!(
+            self,
+            Error::Network { .. } | Error::EmbeddedServiceNotRunning
+        )
     }
 
     pub fn payload(&self) -> ErrorPayload {
@@ -299,7 +332,7 @@ impl Error {
         }
     }
 
-    pub(crate) fn is_unauthorized(&self) -> bool {
+    pub fn is_unauthorized(&self) -> bool {
         matches!(self, Error::Unauthorized { .. })
     }
 }

@@ -10,17 +10,30 @@ pub mod catalog;
 pub mod clipboard;
 pub mod connector;
 pub mod error;
+pub mod rotation;
 pub mod secret;
+pub mod validate;
 pub mod vault;
+pub mod watch;
 
 pub use app::{
-    new_key_request, validate_create_request, CoreConfig, CreatedKeyView, KeyView, Keyhaven,
-    OpenOptions, ProfileInfo, ProfileMeta, VaultChoice, ENV_DATA_DIR, ENV_KEYCHAIN_NAMESPACE,
-    ENV_VAULT, MAX_AUTO_LOCK,
+    capabilities_for_role, new_key_request, update_key_request, validate_create_request,
+    CoreConfig, CreatedKeyView, KeyView, Keyhaven, OpenOptions, ProfileInfo, ProfileMeta,
+    VaultChoice, VerifyOptions, ENV_DATA_DIR, ENV_KEYCHAIN_NAMESPACE, ENV_VAULT, MAX_AUTO_LOCK,
 };
 pub use catalog::{Account, ConnectorKind, ServiceRef};
 pub use clipboard::ClipboardGuard;
-pub use connector::{AnyConnector, Capabilities, Connector, NativeConnector};
+pub use connector::{
+    AnyConnector, Capabilities, Connector, Granularity, NativeConnector, PageQuery, UsageQuery,
+};
 pub use error::{AuthFailure, Error, ErrorKind, ErrorPayload, KeychainOp, Result};
+pub use rotation::{
+    Grace, Method, PendingRotation, RotateOptions, RotationMethod, RotationOutcome,
+    RotationProgress, RotationStep, StepStatus,
+};
 pub use secret::Secret;
 pub use vault::Vault;
+pub use watch::{
+    Alert, AlertKind, AlertSettings, AlertSeverity, UsageSnapshot, UsageWatch, WatchConfig,
+    WatchEvent,
+};

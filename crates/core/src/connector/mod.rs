@@ -2,7 +2,8 @@
 //!
 //! [`Connector`] uses `async fn`-style methods (no `async_trait`); [`AnyConnector`] is the enum the
 //! core dispatches through, one variant per [`ConnectorKind`]. A connector says in
-//! [`Capabilities`] what its service lets it do, so the UI offers only that.
+//! [`Capabilities`] what its service lets it do, so the UI offers only that, and the core
+//! refuses what is not offered before any request.
 //!
 //! Every connector maps its service's refusals to the core's [`crate::Error`] (never a raw
 //! status or message string to match on) and a failed connection to `Error::Network` naming
@@ -15,8 +16,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use keyhaven_api::{CreateKeyRequest, KeyMeta, PingResponse, User};
-use serde::Serialize;
+use keyhaven_api::{
+    AuditRecord, CreateKeyRequest, DenialRecord, KeyMeta, KeyUsage, PingResponse, RateLimitInfo,
+    SupportKey, TenantUsage, UpdateKeyRequest, User, VerifyRequest, VerifyResponse,
+};
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::catalog::ConnectorKind;
@@ -29,14 +33,142 @@ pub use self::url_rule::{check_service_url, is_loopback};
 /// How long any call to a key service may take, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What a connector can do, for the UI to offer only what works.
+/// What a connector can do, for the UI to offer only what works. [`Keyhaven::capabilities`]
+/// narrows this to what the account's role may do.
+///
+/// [`Keyhaven::capabilities`]: crate::Keyhaven::capabilities
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 pub struct Capabilities {
+    /// Password sign-in with a session.
     pub login: bool,
     pub list_keys: bool,
+    /// Read one key's metadata by id.
+    pub get_key: bool,
     pub create_key: bool,
+    /// Change name, scopes, expiry, origins, IPs or hourly limit without a new secret.
+    pub update_key: bool,
+    /// Replace the secret while the old one keeps working for a grace period.
+    pub roll_key: bool,
+    /// The longest grace period a roll can give the old key, in seconds (0 without rolls).
+    pub max_roll_grace_seconds: u32,
     pub revoke_key: bool,
+    /// Use a key once to check that the service accepts it.
     pub ping: bool,
+    /// Ask the service whether a key may make a given call (`POST /v1/verify`).
+    pub verify_key: bool,
+    /// Which settings a key can carry.
+    pub key_expiry: bool,
+    pub allowed_origins: bool,
+    pub allowed_ips: bool,
+    pub rate_limit_per_hour: bool,
+    /// Calls by hour or day for one key.
+    pub key_usage: bool,
+    /// Calls by hour or day for every key of the account, in one request.
+    pub account_usage: bool,
+    /// A key's recent refused calls with their reasons.
+    pub denials: bool,
+    /// Who changed what, when.
+    pub audit: bool,
+    /// Support's search for keys by prefix across tenants.
+    pub support_search: bool,
+    /// Support's reads of another tenant's keys, usage, denials and audit.
+    pub tenant_reads: bool,
+}
+
+impl Capabilities {
+    /// A connector that can do nothing; the starting point of a narrowed set.
+    pub const NONE: Capabilities = Capabilities {
+        login: false,
+        list_keys: false,
+        get_key: false,
+        create_key: false,
+        update_key: false,
+        roll_key: false,
+        max_roll_grace_seconds: 0,
+        revoke_key: false,
+        ping: false,
+        verify_key: false,
+        key_expiry: false,
+        allowed_origins: false,
+        allowed_ips: false,
+        rate_limit_per_hour: false,
+        key_usage: false,
+        account_usage: false,
+        denials: false,
+        audit: false,
+        support_search: false,
+        tenant_reads: false,
+    };
+}
+
+/// Bucket size of a usage series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Granularity {
+    #[default]
+    Hour,
+    Day,
+}
+
+impl Granularity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::Hour => "hour",
+            Granularity::Day => "day",
+        }
+    }
+
+    /// The bucket length in seconds.
+    pub fn seconds(self) -> i64 {
+        match self {
+            Granularity::Hour => 3_600,
+            Granularity::Day => 86_400,
+        }
+    }
+}
+
+/// What a usage read covers. Absent bounds take the service's defaults (the last 24 hours by
+/// hour, the last 30 days by day). `tenant_id` reads another tenant's usage (support, admin).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct UsageQuery {
+    #[ts(optional, type = "string")]
+    #[serde(default)]
+    pub from: Option<DateTime<Utc>>,
+    #[ts(optional, type = "string")]
+    #[serde(default)]
+    pub to: Option<DateTime<Utc>>,
+    #[ts(optional)]
+    #[serde(default)]
+    pub granularity: Option<Granularity>,
+    #[ts(optional)]
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+}
+
+/// A page of denials or audit rows: at most `limit` (1 to 1000; the service's default when
+/// absent), of `tenant_id` when support reads another tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct PageQuery {
+    #[ts(optional)]
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[ts(optional)]
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+}
+
+/// How a key is presented for a ping: the scope the call needs and the `Origin` it comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PingCall {
+    pub scope: Option<String>,
+    pub origin: Option<String>,
+}
+
+/// An answer and the rate-limit window the service reported with it (`X-RateLimit-*`), if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metered<T> {
+    pub value: T,
+    pub ratelimit: Option<RateLimitInfo>,
 }
 
 /// A signed-in session.
@@ -47,14 +179,15 @@ pub struct Session {
     pub user: User,
 }
 
-/// A key just created: its metadata and its secret, which the service shows this once.
+/// A key just created or rolled: its metadata and its secret, which the service shows this once.
 #[derive(Debug)]
 pub struct NewKey {
     pub meta: KeyMeta,
     pub secret: Secret,
 }
 
-/// The client for one kind of key service.
+/// The client for one kind of key service. `tenant` arguments name another tenant for
+/// support's reads; `None` is the caller's own.
 pub trait Connector: Send + Sync {
     fn kind(&self) -> ConnectorKind;
     fn capabilities(&self) -> Capabilities;
@@ -63,16 +196,78 @@ pub trait Connector: Send + Sync {
         -> impl Future<Output = Result<Session>> + Send;
     fn logout(&self, session: &Secret) -> impl Future<Output = Result<()>> + Send;
     fn me(&self, session: &Secret) -> impl Future<Output = Result<User>> + Send;
-    fn list_keys(&self, session: &Secret) -> impl Future<Output = Result<Vec<KeyMeta>>> + Send;
+    fn list_keys(
+        &self,
+        session: &Secret,
+        tenant: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<KeyMeta>>> + Send;
+    fn get_key(
+        &self,
+        session: &Secret,
+        key_id: &str,
+        tenant: Option<&str>,
+    ) -> impl Future<Output = Result<KeyMeta>> + Send;
     fn create_key(
         &self,
         session: &Secret,
         request: &CreateKeyRequest,
     ) -> impl Future<Output = Result<NewKey>> + Send;
+    /// Changes the fields sent; the secret stays.
+    fn update_key(
+        &self,
+        session: &Secret,
+        key_id: &str,
+        request: &UpdateKeyRequest,
+    ) -> impl Future<Output = Result<KeyMeta>> + Send;
+    /// A new secret with the same settings; the old key works for `grace_seconds` more.
+    fn roll_key(
+        &self,
+        session: &Secret,
+        key_id: &str,
+        grace_seconds: u64,
+    ) -> impl Future<Output = Result<NewKey>> + Send;
     fn revoke_key(&self, session: &Secret, key_id: &str)
         -> impl Future<Output = Result<()>> + Send;
+    fn key_usage(
+        &self,
+        session: &Secret,
+        key_id: &str,
+        query: &UsageQuery,
+    ) -> impl Future<Output = Result<KeyUsage>> + Send;
+    /// Every key's usage in one request.
+    fn account_usage(
+        &self,
+        session: &Secret,
+        query: &UsageQuery,
+    ) -> impl Future<Output = Result<Metered<TenantUsage>>> + Send;
+    fn denials(
+        &self,
+        session: &Secret,
+        key_id: &str,
+        page: &PageQuery,
+    ) -> impl Future<Output = Result<Vec<DenialRecord>>> + Send;
+    fn audit(
+        &self,
+        session: &Secret,
+        page: &PageQuery,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>>> + Send;
+    /// Support: keys of every tenant whose prefix starts with `prefix`.
+    fn find_keys(
+        &self,
+        session: &Secret,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<SupportKey>>> + Send;
+    fn verify_key(
+        &self,
+        session: &Secret,
+        request: &VerifyRequest,
+    ) -> impl Future<Output = Result<VerifyResponse>> + Send;
     /// Uses an API key once; a refused key is `Unauthorized { KeyRejected }`.
-    fn ping(&self, key: &Secret) -> impl Future<Output = Result<PingResponse>> + Send;
+    fn ping(
+        &self,
+        key: &Secret,
+        call: &PingCall,
+    ) -> impl Future<Output = Result<Metered<PingResponse>>> + Send;
 }
 
 /// Every connector kind, for dispatch.
@@ -92,58 +287,113 @@ impl AnyConnector {
     }
 }
 
+/// Forwards a trait method to the variant's connector.
+macro_rules! dispatch {
+    ($self:ident, $c:ident => $call:expr) => {
+        match $self {
+            AnyConnector::Native($c) => $call,
+        }
+    };
+}
+
 impl Connector for AnyConnector {
     fn kind(&self) -> ConnectorKind {
-        match self {
-            AnyConnector::Native(c) => c.kind(),
-        }
+        dispatch!(self, c => c.kind())
     }
 
     fn capabilities(&self) -> Capabilities {
-        match self {
-            AnyConnector::Native(c) => c.capabilities(),
-        }
+        dispatch!(self, c => c.capabilities())
     }
 
     async fn login(&self, email: &str, password: &Secret) -> Result<Session> {
-        match self {
-            AnyConnector::Native(c) => c.login(email, password).await,
-        }
+        dispatch!(self, c => c.login(email, password).await)
     }
 
     async fn logout(&self, session: &Secret) -> Result<()> {
-        match self {
-            AnyConnector::Native(c) => c.logout(session).await,
-        }
+        dispatch!(self, c => c.logout(session).await)
     }
 
     async fn me(&self, session: &Secret) -> Result<User> {
-        match self {
-            AnyConnector::Native(c) => c.me(session).await,
-        }
+        dispatch!(self, c => c.me(session).await)
     }
 
-    async fn list_keys(&self, session: &Secret) -> Result<Vec<KeyMeta>> {
-        match self {
-            AnyConnector::Native(c) => c.list_keys(session).await,
-        }
+    async fn list_keys(&self, session: &Secret, tenant: Option<&str>) -> Result<Vec<KeyMeta>> {
+        dispatch!(self, c => c.list_keys(session, tenant).await)
+    }
+
+    async fn get_key(
+        &self,
+        session: &Secret,
+        key_id: &str,
+        tenant: Option<&str>,
+    ) -> Result<KeyMeta> {
+        dispatch!(self, c => c.get_key(session, key_id, tenant).await)
     }
 
     async fn create_key(&self, session: &Secret, request: &CreateKeyRequest) -> Result<NewKey> {
-        match self {
-            AnyConnector::Native(c) => c.create_key(session, request).await,
-        }
+        dispatch!(self, c => c.create_key(session, request).await)
+    }
+
+    async fn update_key(
+        &self,
+        session: &Secret,
+        key_id: &str,
+        request: &UpdateKeyRequest,
+    ) -> Result<KeyMeta> {
+        dispatch!(self, c => c.update_key(session, key_id, request).await)
+    }
+
+    async fn roll_key(&self, session: &Secret, key_id: &str, grace_seconds: u64) -> Result<NewKey> {
+        dispatch!(self, c => c.roll_key(session, key_id, grace_seconds).await)
     }
 
     async fn revoke_key(&self, session: &Secret, key_id: &str) -> Result<()> {
-        match self {
-            AnyConnector::Native(c) => c.revoke_key(session, key_id).await,
-        }
+        dispatch!(self, c => c.revoke_key(session, key_id).await)
     }
 
-    async fn ping(&self, key: &Secret) -> Result<PingResponse> {
-        match self {
-            AnyConnector::Native(c) => c.ping(key).await,
-        }
+    async fn key_usage(
+        &self,
+        session: &Secret,
+        key_id: &str,
+        query: &UsageQuery,
+    ) -> Result<KeyUsage> {
+        dispatch!(self, c => c.key_usage(session, key_id, query).await)
+    }
+
+    async fn account_usage(
+        &self,
+        session: &Secret,
+        query: &UsageQuery,
+    ) -> Result<Metered<TenantUsage>> {
+        dispatch!(self, c => c.account_usage(session, query).await)
+    }
+
+    async fn denials(
+        &self,
+        session: &Secret,
+        key_id: &str,
+        page: &PageQuery,
+    ) -> Result<Vec<DenialRecord>> {
+        dispatch!(self, c => c.denials(session, key_id, page).await)
+    }
+
+    async fn audit(&self, session: &Secret, page: &PageQuery) -> Result<Vec<AuditRecord>> {
+        dispatch!(self, c => c.audit(session, page).await)
+    }
+
+    async fn find_keys(&self, session: &Secret, prefix: &str) -> Result<Vec<SupportKey>> {
+        dispatch!(self, c => c.find_keys(session, prefix).await)
+    }
+
+    async fn verify_key(
+        &self,
+        session: &Secret,
+        request: &VerifyRequest,
+    ) -> Result<VerifyResponse> {
+        dispatch!(self, c => c.verify_key(session, request).await)
+    }
+
+    async fn ping(&self, key: &Secret, call: &PingCall) -> Result<Metered<PingResponse>> {
+        dispatch!(self, c => c.ping(key, call).await)
     }
 }

@@ -1,23 +1,30 @@
 //! The native connector: the Keyhaven service API (`shared/API.md`) over HTTP with reqwest.
 
-use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, ORIGIN, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 use zeroize::Zeroizing;
 
 use keyhaven_api::{
-    CreateKeyRequest, CreatedKey, ErrorBody, ErrorCode, KeyList, KeyMeta, LoginRequest,
-    LoginResponse, PingResponse, User,
+    AuditRecord, CreateKeyRequest, CreatedKey, DenialRecord, ErrorBody, ErrorCode, KeyList,
+    KeyMeta, KeyUsage, LoginRequest, LoginResponse, PingResponse, RateLimitInfo, RollKeyRequest,
+    SupportKey, SupportKeyList, TenantUsage, UpdateKeyRequest, User, VerifyRequest, VerifyResponse,
 };
 
-use super::{check_service_url, Capabilities, Connector, NewKey, Session, REQUEST_TIMEOUT};
+use super::{
+    check_service_url, Capabilities, Connector, Metered, NewKey, PageQuery, PingCall, Session,
+    UsageQuery, REQUEST_TIMEOUT,
+};
 use crate::catalog::ConnectorKind;
 use crate::error::{AuthFailure, Error, Result};
 use crate::secret::Secret;
 
 /// Longest service error message passed on to the person, in characters.
 const MAX_MESSAGE_CHARS: usize = 300;
+
+/// The longest grace period the Keyhaven service gives a rolled key: 30 days.
+pub const MAX_ROLL_GRACE_SECONDS: u32 = 30 * 24 * 60 * 60;
 
 /// The HTTP client every connector shares: 10 s timeouts, no redirects (a redirect could lead a
 /// session token to another host or to plain http).
@@ -59,7 +66,7 @@ impl NativeConnector {
         &self.base
     }
 
-    fn url(&self, segments: &[&str]) -> Result<Url> {
+    fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Url> {
         let mut url = self.base.clone();
         {
             let mut path = url.path_segments_mut().map_err(|()| {
@@ -68,6 +75,10 @@ impl NativeConnector {
             path.pop_if_empty();
             path.extend(segments);
         }
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
         Ok(url)
     }
 
@@ -75,9 +86,10 @@ impl NativeConnector {
         &self,
         method: Method,
         segments: &[&str],
+        query: &[(&str, String)],
         session: Option<&Secret>,
     ) -> Result<(Url, RequestBuilder)> {
-        let url = self.url(segments)?;
+        let url = self.url(segments, query)?;
         let mut builder = self.http.request(method, url.clone());
         if let Some(token) = session {
             builder = builder.header(AUTHORIZATION, secret_header("Bearer ", token)?);
@@ -97,8 +109,9 @@ impl NativeConnector {
         if status.is_success() {
             return Ok(response);
         }
+        let retry_after = retry_after(response.headers());
         let body = response.bytes().await.map_err(|e| self.network_error(&e))?;
-        Err(map_error_answer(url, status, &body, refused))
+        Err(map_error_answer(url, status, &body, refused, retry_after))
     }
 
     async fn json<T: DeserializeOwned>(&self, url: &Url, response: Response) -> Result<T> {
@@ -112,6 +125,27 @@ impl NativeConnector {
                 e.classify_name()
             ),
         })
+    }
+
+    /// A management read or write with the session: sends, checks, parses.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        session: &Secret,
+        body: Option<&(dyn erased::Body + Sync)>,
+    ) -> Result<Metered<T>> {
+        let (url, mut builder) = self.request(method, segments, query, Some(session))?;
+        if let Some(body) = body {
+            builder = body.attach(builder);
+        }
+        let response = self
+            .send(&url, builder, AuthFailure::SessionExpired)
+            .await?;
+        let ratelimit = ratelimit_info(response.headers());
+        let value = self.json(&url, response).await?;
+        Ok(Metered { value, ratelimit })
     }
 
     fn network_error(&self, e: &reqwest::Error) -> Error {
@@ -129,6 +163,51 @@ impl NativeConnector {
     }
 }
 
+/// Request bodies of different types through one `call`.
+mod erased {
+    pub trait Body {
+        fn attach(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder;
+    }
+
+    impl<T: serde::Serialize> Body for T {
+        fn attach(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+            builder.json(self)
+        }
+    }
+}
+
+fn tenant_query(tenant: Option<&str>) -> Vec<(&'static str, String)> {
+    tenant
+        .map(|t| vec![("tenant_id", t.to_string())])
+        .unwrap_or_default()
+}
+
+fn usage_query(query: &UsageQuery) -> Vec<(&'static str, String)> {
+    let time =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut pairs = Vec::new();
+    if let Some(from) = query.from {
+        pairs.push(("from", time(from)));
+    }
+    if let Some(to) = query.to {
+        pairs.push(("to", time(to)));
+    }
+    if let Some(g) = query.granularity {
+        pairs.push(("granularity", g.as_str().to_string()));
+    }
+    pairs.extend(tenant_query(query.tenant_id.as_deref()));
+    pairs
+}
+
+fn page_query(page: &PageQuery) -> Vec<(&'static str, String)> {
+    let mut pairs = Vec::new();
+    if let Some(limit) = page.limit {
+        pairs.push(("limit", limit.to_string()));
+    }
+    pairs.extend(tenant_query(page.tenant_id.as_deref()));
+    pairs
+}
+
 impl Connector for NativeConnector {
     fn kind(&self) -> ConnectorKind {
         ConnectorKind::Native
@@ -138,14 +217,29 @@ impl Connector for NativeConnector {
         Capabilities {
             login: true,
             list_keys: true,
+            get_key: true,
             create_key: true,
+            update_key: true,
+            roll_key: true,
+            max_roll_grace_seconds: MAX_ROLL_GRACE_SECONDS,
             revoke_key: true,
             ping: true,
+            verify_key: true,
+            key_expiry: true,
+            allowed_origins: true,
+            allowed_ips: true,
+            rate_limit_per_hour: true,
+            key_usage: true,
+            account_usage: true,
+            denials: true,
+            audit: true,
+            support_search: true,
+            tenant_reads: true,
         }
     }
 
     async fn login(&self, email: &str, password: &Secret) -> Result<Session> {
-        let (url, builder) = self.request(Method::POST, &["v1", "auth", "login"], None)?;
+        let (url, builder) = self.request(Method::POST, &["v1", "auth", "login"], &[], None)?;
         let body = LoginRequest {
             email: email.to_string(),
             password: password.to_wire(),
@@ -163,38 +257,92 @@ impl Connector for NativeConnector {
 
     async fn logout(&self, session: &Secret) -> Result<()> {
         let (url, builder) =
-            self.request(Method::POST, &["v1", "auth", "logout"], Some(session))?;
+            self.request(Method::POST, &["v1", "auth", "logout"], &[], Some(session))?;
         self.send(&url, builder, AuthFailure::SessionExpired)
             .await?;
         Ok(())
     }
 
     async fn me(&self, session: &Secret) -> Result<User> {
-        let (url, builder) = self.request(Method::GET, &["v1", "me"], Some(session))?;
-        let response = self
-            .send(&url, builder, AuthFailure::SessionExpired)
+        let answer = self
+            .call(Method::GET, &["v1", "me"], &[], session, None)
             .await?;
-        self.json(&url, response).await
+        Ok(answer.value)
     }
 
-    async fn list_keys(&self, session: &Secret) -> Result<Vec<KeyMeta>> {
-        let (url, builder) = self.request(Method::GET, &["v1", "keys"], Some(session))?;
-        let response = self
-            .send(&url, builder, AuthFailure::SessionExpired)
+    async fn list_keys(&self, session: &Secret, tenant: Option<&str>) -> Result<Vec<KeyMeta>> {
+        let list: Metered<KeyList> = self
+            .call(
+                Method::GET,
+                &["v1", "keys"],
+                &tenant_query(tenant),
+                session,
+                None,
+            )
             .await?;
-        let list: KeyList = self.json(&url, response).await?;
-        Ok(list.keys)
+        Ok(list.value.keys)
+    }
+
+    async fn get_key(
+        &self,
+        session: &Secret,
+        key_id: &str,
+        tenant: Option<&str>,
+    ) -> Result<KeyMeta> {
+        let answer = self
+            .call(
+                Method::GET,
+                &["v1", "keys", key_id],
+                &tenant_query(tenant),
+                session,
+                None,
+            )
+            .await?;
+        Ok(answer.value)
     }
 
     async fn create_key(&self, session: &Secret, request: &CreateKeyRequest) -> Result<NewKey> {
-        let (url, builder) = self.request(Method::POST, &["v1", "keys"], Some(session))?;
-        let response = self
-            .send(&url, builder.json(request), AuthFailure::SessionExpired)
+        let created: Metered<CreatedKey> = self
+            .call(Method::POST, &["v1", "keys"], &[], session, Some(request))
             .await?;
-        let created: CreatedKey = self.json(&url, response).await?;
         Ok(NewKey {
-            meta: created.meta,
-            secret: Secret::from_wire(created.key),
+            meta: created.value.meta,
+            secret: Secret::from_wire(created.value.key),
+        })
+    }
+
+    async fn update_key(
+        &self,
+        session: &Secret,
+        key_id: &str,
+        request: &UpdateKeyRequest,
+    ) -> Result<KeyMeta> {
+        let answer = self
+            .call(
+                Method::PATCH,
+                &["v1", "keys", key_id],
+                &[],
+                session,
+                Some(request),
+            )
+            .await?;
+        Ok(answer.value)
+    }
+
+    async fn roll_key(&self, session: &Secret, key_id: &str, grace_seconds: u64) -> Result<NewKey> {
+        let body = RollKeyRequest { grace_seconds };
+        let created: Metered<CreatedKey> = self
+            .call(
+                Method::POST,
+                &["v1", "keys", key_id, "roll"],
+                &[],
+                session,
+                Some(&body),
+            )
+            .await?;
+        Ok(NewKey {
+            meta: created.value.meta,
+            secret: Secret::from_wire(created.value.key),
         })
     }
 
@@ -203,18 +351,140 @@ impl Connector for NativeConnector {
             return Err(Error::validation("key id", "is empty"));
         }
         let (url, builder) =
-            self.request(Method::DELETE, &["v1", "keys", key_id], Some(session))?;
+            self.request(Method::DELETE, &["v1", "keys", key_id], &[], Some(session))?;
         self.send(&url, builder, AuthFailure::SessionExpired)
             .await?;
         Ok(())
     }
 
-    async fn ping(&self, key: &Secret) -> Result<PingResponse> {
-        let (url, builder) = self.request(Method::GET, &["v1", "ping"], None)?;
-        let builder = builder.header("X-API-Key", secret_header("", key)?);
-        let response = self.send(&url, builder, AuthFailure::KeyRejected).await?;
-        self.json(&url, response).await
+    async fn key_usage(
+        &self,
+        session: &Secret,
+        key_id: &str,
+        query: &UsageQuery,
+    ) -> Result<KeyUsage> {
+        let answer = self
+            .call(
+                Method::GET,
+                &["v1", "keys", key_id, "usage"],
+                &usage_query(query),
+                session,
+                None,
+            )
+            .await?;
+        Ok(answer.value)
     }
+
+    async fn account_usage(
+        &self,
+        session: &Secret,
+        query: &UsageQuery,
+    ) -> Result<Metered<TenantUsage>> {
+        self.call(
+            Method::GET,
+            &["v1", "usage"],
+            &usage_query(query),
+            session,
+            None,
+        )
+        .await
+    }
+
+    async fn denials(
+        &self,
+        session: &Secret,
+        key_id: &str,
+        page: &PageQuery,
+    ) -> Result<Vec<DenialRecord>> {
+        let answer = self
+            .call(
+                Method::GET,
+                &["v1", "keys", key_id, "denials"],
+                &page_query(page),
+                session,
+                None,
+            )
+            .await?;
+        Ok(answer.value)
+    }
+
+    async fn audit(&self, session: &Secret, page: &PageQuery) -> Result<Vec<AuditRecord>> {
+        let answer = self
+            .call(
+                Method::GET,
+                &["v1", "audit"],
+                &page_query(page),
+                session,
+                None,
+            )
+            .await?;
+        Ok(answer.value)
+    }
+
+    async fn find_keys(&self, session: &Secret, prefix: &str) -> Result<Vec<SupportKey>> {
+        let list: Metered<SupportKeyList> = self
+            .call(
+                Method::GET,
+                &["v1", "support", "keys"],
+                &[("prefix", prefix.to_string())],
+                session,
+                None,
+            )
+            .await?;
+        Ok(list.value.keys)
+    }
+
+    async fn verify_key(
+        &self,
+        session: &Secret,
+        request: &VerifyRequest,
+    ) -> Result<VerifyResponse> {
+        let answer = self
+            .call(Method::POST, &["v1", "verify"], &[], session, Some(request))
+            .await?;
+        Ok(answer.value)
+    }
+
+    async fn ping(&self, key: &Secret, call: &PingCall) -> Result<Metered<PingResponse>> {
+        let query: Vec<(&str, String)> = call.scope.iter().map(|s| ("scope", s.clone())).collect();
+        let (url, mut builder) = self.request(Method::GET, &["v1", "ping"], &query, None)?;
+        builder = builder.header("X-API-Key", secret_header("", key)?);
+        if let Some(origin) = &call.origin {
+            let value = HeaderValue::from_str(origin)
+                .map_err(|_| Error::validation("origin", "cannot be sent in an HTTP header"))?;
+            builder = builder.header(ORIGIN, value);
+        }
+        let response = self.send(&url, builder, AuthFailure::KeyRejected).await?;
+        let ratelimit = ratelimit_info(response.headers());
+        let value = self.json(&url, response).await?;
+        Ok(Metered { value, ratelimit })
+    }
+}
+
+/// `X-RateLimit-Limit`, `-Remaining` and `-Reset`, when all three are present and readable.
+fn ratelimit_info(headers: &HeaderMap) -> Option<RateLimitInfo> {
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<i64>().ok())
+    };
+    let limit = u32::try_from(number("x-ratelimit-limit")?).ok()?;
+    let remaining = u32::try_from(number("x-ratelimit-remaining")?).ok()?;
+    let reset = number("x-ratelimit-reset")?;
+    Some(RateLimitInfo {
+        limit,
+        remaining,
+        reset,
+    })
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by key services and is ignored).
+fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
 }
 
 /// A header value holding a secret, marked sensitive so that reqwest never shows it.
@@ -230,8 +500,15 @@ fn secret_header(prefix: &str, secret: &Secret) -> Result<HeaderValue> {
     Ok(value)
 }
 
-/// Turns an error answer into the core's error, from the service's `{"error": {code, message}}`.
-fn map_error_answer(url: &Url, status: StatusCode, body: &[u8], refused: AuthFailure) -> Error {
+/// Turns an error answer into the core's error, from the service's `{"error": {code, message}}`
+/// and, for a 429, its `Retry-After`.
+fn map_error_answer(
+    url: &Url,
+    status: StatusCode,
+    body: &[u8],
+    refused: AuthFailure,
+    retry_after: Option<u64>,
+) -> Error {
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
     match parsed {
         Some(ErrorBody { error }) => {
@@ -240,10 +517,22 @@ fn map_error_answer(url: &Url, status: StatusCode, body: &[u8], refused: AuthFai
                 ErrorCode::Unauthorized => Error::Unauthorized { reason: refused },
                 ErrorCode::Forbidden => Error::Forbidden { message },
                 ErrorCode::KeyLimitReached => Error::KeyLimitReached { message },
+                code @ (ErrorCode::RateLimited
+                | ErrorCode::DailyCapReached
+                | ErrorCode::IpLockedOut) => Error::RateLimited {
+                    code,
+                    retry_after,
+                    message,
+                },
                 code => Error::Service { code, message },
             }
         }
         None if status == StatusCode::UNAUTHORIZED => Error::Unauthorized { reason: refused },
+        None if status == StatusCode::TOO_MANY_REQUESTS => Error::RateLimited {
+            code: ErrorCode::RateLimited,
+            retry_after,
+            message: "too many requests".to_string(),
+        },
         None => Error::UnexpectedResponse {
             url: url.to_string(),
             status: status.as_u16(),
@@ -297,6 +586,7 @@ mod tests {
             StatusCode::UNAUTHORIZED,
             &body("unauthorized", "no"),
             AuthFailure::SessionExpired,
+            None,
         );
         assert!(
             matches!(
@@ -312,6 +602,7 @@ mod tests {
             StatusCode::UNAUTHORIZED,
             &body("unauthorized", "no"),
             AuthFailure::WrongCredentials,
+            None,
         );
         assert!(
             matches!(
@@ -327,6 +618,7 @@ mod tests {
             StatusCode::FORBIDDEN,
             &body("forbidden", "support is read-only"),
             AuthFailure::SessionExpired,
+            None,
         );
         assert!(
             matches!(&e, Error::Forbidden { message } if message == "support is read-only"),
@@ -337,6 +629,7 @@ mod tests {
             StatusCode::CONFLICT,
             &body("key_limit_reached", "10 active keys"),
             AuthFailure::SessionExpired,
+            None,
         );
         assert!(matches!(e, Error::KeyLimitReached { .. }), "{e:?}");
         let e = map_error_answer(
@@ -344,6 +637,7 @@ mod tests {
             StatusCode::UNPROCESSABLE_ENTITY,
             &body("validation_failed", "name: too long"),
             AuthFailure::SessionExpired,
+            None,
         );
         assert!(
             matches!(
@@ -363,6 +657,7 @@ mod tests {
             StatusCode::INTERNAL_SERVER_ERROR,
             &body("internal", &long),
             AuthFailure::SessionExpired,
+            None,
         );
         assert!(e.to_string().len() < 1000);
     }
@@ -374,6 +669,7 @@ mod tests {
             StatusCode::UNAUTHORIZED,
             b"",
             AuthFailure::KeyRejected,
+            None,
         );
         assert!(matches!(
             e,
@@ -386,6 +682,7 @@ mod tests {
             StatusCode::BAD_GATEWAY,
             b"<html>",
             AuthFailure::SessionExpired,
+            None,
         );
         assert!(
             matches!(e, Error::UnexpectedResponse { status: 502, .. }),
@@ -394,15 +691,105 @@ mod tests {
     }
 
     #[test]
+    fn too_many_requests_keep_their_retry_after() {
+        let body = serde_json::to_vec(
+            &serde_json::json!({"error": {"code": "daily_cap_reached", "message": "cap"}}),
+        )
+        .expect("json");
+        let e = map_error_answer(
+            &url(),
+            StatusCode::TOO_MANY_REQUESTS,
+            &body,
+            AuthFailure::KeyRejected,
+            Some(42),
+        );
+        assert!(
+            matches!(
+                e,
+                Error::RateLimited {
+                    code: ErrorCode::DailyCapReached,
+                    retry_after: Some(42),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(e.code(), crate::ErrorKind::RateLimited);
+        assert_eq!(e.retry_after(), Some(42));
+        let e = map_error_answer(
+            &url(),
+            StatusCode::TOO_MANY_REQUESTS,
+            b"slow down",
+            AuthFailure::SessionExpired,
+            Some(3),
+        );
+        assert_eq!(e.retry_after(), Some(3));
+        assert_eq!(e.code(), crate::ErrorKind::RateLimited);
+    }
+
+    #[test]
+    fn rate_limit_headers_are_read() {
+        let mut h = HeaderMap::new();
+        assert_eq!(ratelimit_info(&h), None);
+        h.insert("x-ratelimit-limit", HeaderValue::from_static("100"));
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("7"));
+        assert_eq!(ratelimit_info(&h), None, "all three or nothing");
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1800"));
+        assert_eq!(
+            ratelimit_info(&h),
+            Some(RateLimitInfo {
+                limit: 100,
+                remaining: 7,
+                reset: 1800
+            })
+        );
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("-1"));
+        assert_eq!(ratelimit_info(&h), None);
+        assert_eq!(retry_after(&h), None);
+        h.insert(RETRY_AFTER, HeaderValue::from_static(" 12 "));
+        assert_eq!(retry_after(&h), Some(12));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn queries_are_encoded() {
+        let c = NativeConnector::new("http://127.0.0.1:8080").expect("connector");
+        let q = UsageQuery {
+            from: Some("2030-01-01T00:00:00Z".parse().expect("time")),
+            to: None,
+            granularity: Some(super::super::Granularity::Day),
+            tenant_id: Some("ten a&b".into()),
+        };
+        assert_eq!(
+            c.url(&["v1", "usage"], &usage_query(&q)).expect("url").as_str(),
+            "http://127.0.0.1:8080/v1/usage?from=2030-01-01T00%3A00%3A00Z&granularity=day&tenant_id=ten+a%26b"
+        );
+        let p = PageQuery {
+            limit: Some(5),
+            tenant_id: None,
+        };
+        assert_eq!(
+            c.url(&["v1", "audit"], &page_query(&p))
+                .expect("url")
+                .as_str(),
+            "http://127.0.0.1:8080/v1/audit?limit=5"
+        );
+    }
+
+    #[test]
     fn api_paths_join_onto_the_base() {
         let c = NativeConnector::new("http://127.0.0.1:8080/base").expect("connector");
         assert_eq!(
-            c.url(&["v1", "keys", "a/b c"]).expect("url").as_str(),
+            c.url(&["v1", "keys", "a/b c"], &[]).expect("url").as_str(),
             "http://127.0.0.1:8080/base/v1/keys/a%2Fb%20c"
         );
         let c = NativeConnector::new("https://keys.example.com").expect("connector");
         assert_eq!(
-            c.url(&["v1", "ping"]).expect("url").as_str(),
+            c.url(&["v1", "ping"], &[]).expect("url").as_str(),
             "https://keys.example.com/v1/ping"
         );
         assert!(matches!(
@@ -428,7 +815,7 @@ mod tests {
         let base = format!("http://127.0.0.1:{port}");
         let c = NativeConnector::new(&base).expect("connector");
         let e = c
-            .ping(&Secret::new("kh_test_x".into()))
+            .ping(&Secret::new("kh_test_x".into()), &PingCall::default())
             .await
             .expect_err("closed");
         match &e {

@@ -1,10 +1,12 @@
 //! An in-memory credential store behind the same keyring-core API as the OS keychains, for fast
 //! tests. Unlike keyring-core's mock store, its `Debug` never shows a value, and values are wiped
-//! when replaced or dropped.
+//! when replaced or dropped. Tests can make it refuse, as a locked or failing keychain would
+//! ([`VaultFaults`]).
 
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use keyring_core::api::{Credential, CredentialApi, CredentialStoreApi};
@@ -22,9 +24,66 @@ fn lock(items: &Items) -> MutexGuard<'_, Map> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Faults a test switches on in an in-memory vault. Refusals reach the core as a real
+/// keychain's do: `NoStorageAccess`, which the vault reports as `KeychainUnavailable`.
+#[derive(Debug, Default)]
+pub struct VaultFaults {
+    refuse_writes: AtomicBool,
+    locked: AtomicBool,
+}
+
+impl VaultFaults {
+    /// Writes and deletes fail; reads still work (a keychain that refuses to store).
+    pub fn refuse_writes(&self, on: bool) {
+        self.refuse_writes.store(on, Ordering::SeqCst);
+    }
+
+    /// Every operation fails (a locked keychain).
+    pub fn lock(&self, on: bool) {
+        self.locked.store(on, Ordering::SeqCst);
+    }
+
+    /// Back to a keychain that works.
+    pub fn clear(&self) {
+        self.refuse_writes(false);
+        self.lock(false);
+    }
+
+    fn check(&self, write: bool) -> Result<()> {
+        let refused = self.locked.load(Ordering::SeqCst)
+            || (write && self.refuse_writes.load(Ordering::SeqCst));
+        if refused {
+            Err(Error::NoStorageAccess(Box::new(Refused)))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Refused;
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the test keychain refuses this operation")
+    }
+}
+
+impl std::error::Error for Refused {}
+
 #[derive(Default)]
 pub(super) struct MemoryStore {
     items: Items,
+    faults: Arc<VaultFaults>,
+}
+
+impl MemoryStore {
+    pub(super) fn with_faults(faults: Arc<VaultFaults>) -> MemoryStore {
+        MemoryStore {
+            items: Items::default(),
+            faults,
+        }
+    }
 }
 
 impl fmt::Debug for MemoryStore {
@@ -51,12 +110,14 @@ impl CredentialStoreApi for MemoryStore {
         let cred: Arc<Credential> = Arc::new(MemoryCred {
             items: self.items.clone(),
             key: (service.to_string(), user.to_string()),
+            faults: self.faults.clone(),
         });
         Ok(Entry::new_with_credential(cred))
     }
 
     /// Entries whose service is `spec["service"]` (all entries without one).
     fn search(&self, spec: &HashMap<&str, &str>) -> Result<Vec<Entry>> {
+        self.faults.check(false)?;
         let service = spec.get("service").copied();
         let keys: Vec<(String, String)> = lock(&self.items)
             .keys()
@@ -69,6 +130,7 @@ impl CredentialStoreApi for MemoryStore {
                 let cred: Arc<Credential> = Arc::new(MemoryCred {
                     items: self.items.clone(),
                     key,
+                    faults: self.faults.clone(),
                 });
                 Entry::new_with_credential(cred)
             })
@@ -83,6 +145,7 @@ impl CredentialStoreApi for MemoryStore {
 struct MemoryCred {
     items: Items,
     key: (String, String),
+    faults: Arc<VaultFaults>,
 }
 
 impl fmt::Debug for MemoryCred {
@@ -96,11 +159,13 @@ impl fmt::Debug for MemoryCred {
 
 impl CredentialApi for MemoryCred {
     fn set_secret(&self, secret: &[u8]) -> Result<()> {
+        self.faults.check(true)?;
         lock(&self.items).insert(self.key.clone(), Zeroizing::new(secret.to_vec()));
         Ok(())
     }
 
     fn get_secret(&self) -> Result<Vec<u8>> {
+        self.faults.check(false)?;
         match lock(&self.items).get(&self.key) {
             Some(value) => Ok(value.to_vec()),
             None => Err(Error::NoEntry),
@@ -108,6 +173,7 @@ impl CredentialApi for MemoryCred {
     }
 
     fn get_attributes(&self) -> Result<HashMap<String, String>> {
+        self.faults.check(false)?;
         match lock(&self.items).contains_key(&self.key) {
             true => Ok(HashMap::new()),
             false => Err(Error::NoEntry),
@@ -115,6 +181,7 @@ impl CredentialApi for MemoryCred {
     }
 
     fn delete_credential(&self) -> Result<()> {
+        self.faults.check(true)?;
         match lock(&self.items).remove(&self.key) {
             Some(_) => Ok(()),
             None => Err(Error::NoEntry),
@@ -122,6 +189,7 @@ impl CredentialApi for MemoryCred {
     }
 
     fn get_credential(&self) -> Result<Option<Arc<Credential>>> {
+        self.faults.check(false)?;
         match lock(&self.items).contains_key(&self.key) {
             true => Ok(None),
             false => Err(Error::NoEntry),

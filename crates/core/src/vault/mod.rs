@@ -37,6 +37,7 @@ use crate::secret::Secret;
 pub use crypto::{KdfParams, LockRecord, MAX_PASSPHRASE_BYTES, MIN_PASSPHRASE_CHARS};
 pub use file::FILE_NAME as VAULT_FILE_NAME;
 pub use lock::{Clock, ManualClock, Migration, Protection, SystemClock, DEFAULT_AUTO_LOCK};
+pub use memory::VaultFaults;
 pub use os::{FIX_LOCKED, FIX_NO_SECRET_SERVICE};
 
 use crypto::envelope;
@@ -149,6 +150,18 @@ impl Vault {
     pub fn in_memory() -> Vault {
         let store: Arc<CredentialStore> = Arc::new(memory::MemoryStore::default());
         Vault::with(TEST_NAMESPACE, Backend::InMemory, Some(store))
+    }
+
+    /// An in-memory vault whose failures a test controls through the returned [`VaultFaults`]
+    /// (fault injection: a keychain that refuses writes, or is locked).
+    pub fn in_memory_with_faults() -> (Vault, Arc<VaultFaults>) {
+        let faults = Arc::new(VaultFaults::default());
+        let store: Arc<CredentialStore> =
+            Arc::new(memory::MemoryStore::with_faults(faults.clone()));
+        (
+            Vault::with(TEST_NAMESPACE, Backend::InMemory, Some(store)),
+            faults,
+        )
     }
 
     /// A passphrase-encrypted file per profile under `data_dir/profiles/{profile}/`, for machines
@@ -795,6 +808,34 @@ mod tests {
         assert!(validate_namespace("a/b").is_err());
         assert!(validate_namespace("a b").is_err());
         assert!(Vault::secret_service_deferred("bad/namespace").is_err());
+    }
+
+    #[test]
+    fn injected_faults_read_as_a_refusing_keychain() {
+        let (vault, faults) = Vault::in_memory_with_faults();
+        let secret = Secret::new("kh_test_value".into());
+        vault.put_blocking("ann", "key:a:b", &secret).expect("put");
+        faults.refuse_writes(true);
+        let err = vault
+            .put_blocking("ann", "key:a:c", &secret)
+            .expect_err("refused");
+        assert!(matches!(err, Error::KeychainUnavailable { .. }), "{err:?}");
+        assert!(vault.delete_blocking("ann", "key:a:b").is_err());
+        assert_eq!(
+            vault.get_blocking("ann", "key:a:b").expect("reads work"),
+            Some(secret.clone())
+        );
+        faults.lock(true);
+        assert!(matches!(
+            vault.get_blocking("ann", "key:a:b"),
+            Err(Error::KeychainUnavailable { .. })
+        ));
+        faults.clear();
+        assert_eq!(
+            vault.get_blocking("ann", "key:a:b").expect("unlocked"),
+            Some(secret)
+        );
+        assert_eq!(vault.get_blocking("ann", "key:a:c").expect("get"), None);
     }
 
     #[test]

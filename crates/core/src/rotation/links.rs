@@ -1,0 +1,139 @@
+//! Key links: after a rotation, whatever reads a key by its old id (the CLI's `keys get`, env
+//! mappings, [`crate::Keyhaven::key_secret`]) is pointed at its replacement. One small JSON
+//! file per profile, `key-links.json`, written atomically; ids only, never a secret.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::write_json_atomic;
+use crate::error::{Error, Result};
+
+/// Longest chain of rotations followed (a loop in a damaged file stops here).
+const MAX_CHAIN: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyLink {
+    pub account_id: String,
+    pub from: String,
+    pub to: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct LinkFile {
+    #[serde(default)]
+    links: Vec<KeyLink>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkStore {
+    path: PathBuf,
+}
+
+impl LinkStore {
+    pub fn new(profile_dir: &Path) -> LinkStore {
+        LinkStore {
+            path: profile_dir.join("key-links.json"),
+        }
+    }
+
+    fn load(&self) -> Result<LinkFile> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| Error::CatalogCorrupt {
+                path: self.path.clone(),
+                problem: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LinkFile::default()),
+            Err(source) => Err(Error::Catalog {
+                action: "read",
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Points `from` at `to` for the account, replacing an earlier link from `from`.
+    /// Idempotent.
+    pub fn link(&self, account_id: &str, from: &str, to: &str) -> Result<()> {
+        let mut file = self.load()?;
+        let exists = file
+            .links
+            .iter()
+            .any(|l| l.account_id == account_id && l.from == from && l.to == to);
+        if exists {
+            return Ok(());
+        }
+        file.links
+            .retain(|l| !(l.account_id == account_id && l.from == from));
+        file.links.push(KeyLink {
+            account_id: account_id.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
+            at: Utc::now(),
+        });
+        write_json_atomic(&self.path, &file)
+    }
+
+    /// Removes the link from `from`, if any.
+    pub fn unlink(&self, account_id: &str, from: &str) -> Result<()> {
+        let mut file = self.load()?;
+        let before = file.links.len();
+        file.links
+            .retain(|l| !(l.account_id == account_id && l.from == from));
+        if file.links.len() == before {
+            return Ok(());
+        }
+        write_json_atomic(&self.path, &file)
+    }
+
+    /// `key_id` and the keys that replaced it, in order: `[key_id, next, …, newest]`.
+    pub fn chain(&self, account_id: &str, key_id: &str) -> Result<Vec<String>> {
+        let file = self.load()?;
+        let mut chain = vec![key_id.to_string()];
+        while chain.len() <= MAX_CHAIN {
+            let last = chain.last().map(String::as_str).unwrap_or(key_id);
+            match file
+                .links
+                .iter()
+                .find(|l| l.account_id == account_id && l.from == last)
+            {
+                Some(link) if !chain.contains(&link.to) => chain.push(link.to.clone()),
+                _ => break,
+            }
+        }
+        Ok(chain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_follow_rotations_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let links = LinkStore::new(dir.path());
+        assert_eq!(links.chain("acc", "k1").expect("chain"), vec!["k1"]);
+        links.link("acc", "k1", "k2").expect("link");
+        links.link("acc", "k1", "k2").expect("idempotent");
+        links.link("acc", "k2", "k3").expect("link");
+        links.link("other", "k1", "x").expect("other account");
+        assert_eq!(
+            links.chain("acc", "k1").expect("chain"),
+            vec!["k1", "k2", "k3"]
+        );
+        assert_eq!(links.chain("acc", "k2").expect("chain"), vec!["k2", "k3"]);
+        assert_eq!(links.chain("other", "k1").expect("chain"), vec!["k1", "x"]);
+        // A loop in a damaged file does not hang.
+        links.link("acc", "k3", "k1").expect("loop");
+        assert_eq!(
+            links.chain("acc", "k1").expect("chain"),
+            vec!["k1", "k2", "k3"]
+        );
+        links.unlink("acc", "k3").expect("unlink");
+        links.unlink("acc", "k3").expect("unlink twice");
+        assert_eq!(links.chain("acc", "k3").expect("chain"), vec!["k3"]);
+    }
+}

@@ -1,0 +1,458 @@
+//! Checks of what a person or a caller passes to the core, before any request leaves this
+//! machine. Each failure is [`Error::Validation`] naming the field; none repeats a secret.
+//! The service checks everything again; these checks exist so that a mistake is reported at
+//! once, clearly, and costs no round trip.
+
+use chrono::{DateTime, Utc};
+use keyhaven_api::{keyfmt, CreateKeyRequest, UpdateKeyRequest, MAX_NAME_CHARS};
+
+use crate::connector::{Granularity, PageQuery, UsageQuery};
+use crate::error::{Error, Result};
+
+/// Longest id (key, tenant) accepted.
+pub const MAX_ID_CHARS: usize = 128;
+/// Most entries in `allowed_origins` or `allowed_ips` (the service's limit).
+pub const MAX_LIST_ENTRIES: usize = 20;
+/// Largest page of denials or audit rows.
+pub const MAX_PAGE: u32 = 1000;
+/// Buckets one usage answer may hold (the service's limit: 31 days by hour).
+pub const MAX_USAGE_BUCKETS: i64 = 31 * 24;
+
+/// An opaque id that goes into a URL path or query: 1 to 128 visible ASCII characters, none of
+/// which changes the URL's meaning.
+pub fn id(field: &str, value: &str) -> Result<()> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_ID_CHARS
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"/?#%&=+\\".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation(
+            field,
+            format!("must be 1 to {MAX_ID_CHARS} letters, digits or '_', '-', '.' (as the service gave it)"),
+        ))
+    }
+}
+
+pub fn tenant(value: Option<&str>) -> Result<()> {
+    match value {
+        Some(t) => id("tenant_id", t),
+        None => Ok(()),
+    }
+}
+
+pub fn name(value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::validation("name", "is empty"));
+    }
+    if value.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::validation(
+            "name",
+            format!("is longer than {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::validation("name", "contains control characters"));
+    }
+    Ok(())
+}
+
+pub fn scopes(scopes: &[String]) -> Result<()> {
+    if scopes.is_empty() {
+        return Err(Error::validation("scopes", "choose at least one scope"));
+    }
+    for (i, scope) in scopes.iter().enumerate() {
+        let ok = !scope.is_empty()
+            && scope.len() <= 64
+            && scope
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_:.-".contains(&b));
+        if !ok {
+            return Err(Error::validation(
+                "scopes",
+                format!("'{scope}' is not a scope name"),
+            ));
+        }
+        if scopes[..i].contains(scope) {
+            return Err(Error::validation(
+                "scopes",
+                format!("'{scope}' is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn expires_at(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
+    if at <= now {
+        return Err(Error::validation("expires_at", "is in the past"));
+    }
+    Ok(())
+}
+
+pub fn origins(list: &[String]) -> Result<()> {
+    if list.len() > MAX_LIST_ENTRIES {
+        return Err(Error::validation(
+            "allowed_origins",
+            format!("has more than {MAX_LIST_ENTRIES} entries"),
+        ));
+    }
+    for origin in list {
+        let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
+            && origin.len() > "https://".len()
+            && !origin.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !ok {
+            return Err(Error::validation(
+                "allowed_origins",
+                format!("'{origin}' is not an origin like https://app.example.com"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn ips(list: &[String]) -> Result<()> {
+    if list.len() > MAX_LIST_ENTRIES {
+        return Err(Error::validation(
+            "allowed_ips",
+            format!("has more than {MAX_LIST_ENTRIES} entries"),
+        ));
+    }
+    for ip in list {
+        if !valid_ip_or_cidr(ip) {
+            return Err(Error::validation(
+                "allowed_ips",
+                format!("'{ip}' is not an IP address or CIDR range"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn rate_limit(limit: Option<u32>) -> Result<()> {
+    if limit == Some(0) {
+        return Err(Error::validation(
+            "rate_limit_per_hour",
+            "must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+/// An IP address, or a CIDR block like `10.0.0.0/8`.
+pub fn valid_ip_or_cidr(text: &str) -> bool {
+    let (addr, bits) = match text.split_once('/') {
+        Some((addr, bits)) => (addr, Some(bits)),
+        None => (text, None),
+    };
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(ip) => match bits {
+            None => true,
+            Some(bits) => {
+                let max = if ip.is_ipv4() { 32 } else { 128 };
+                bits.bytes().all(|b| b.is_ascii_digit())
+                    && bits.parse::<u8>().is_ok_and(|b| b <= max)
+            }
+        },
+        Err(_) => false,
+    }
+}
+
+/// A create request, field by field.
+pub fn create_request(request: &CreateKeyRequest, now: DateTime<Utc>) -> Result<()> {
+    name(&request.name)?;
+    scopes(&request.scopes)?;
+    if let Some(at) = request.expires_at {
+        expires_at(at, now)?;
+    }
+    origins(request.allowed_origins.as_deref().unwrap_or_default())?;
+    ips(request.allowed_ips.as_deref().unwrap_or_default())?;
+    rate_limit(request.rate_limit_per_hour)
+}
+
+/// An update request: at least one field, each valid. `null` clears `expires_at` or
+/// `rate_limit_per_hour`; empty lists clear the origin and IP rules.
+pub fn update_request(request: &UpdateKeyRequest, now: DateTime<Utc>) -> Result<()> {
+    if request == &UpdateKeyRequest::default() {
+        return Err(Error::validation(
+            "update",
+            "names no field to change (name, scopes, expires_at, allowed_origins, allowed_ips or rate_limit_per_hour)",
+        ));
+    }
+    if let Some(n) = &request.name {
+        name(n)?;
+    }
+    if let Some(s) = &request.scopes {
+        scopes(s)?;
+    }
+    if let Some(Some(at)) = request.expires_at {
+        expires_at(at, now)?;
+    }
+    if let Some(list) = &request.allowed_origins {
+        origins(list)?;
+    }
+    if let Some(list) = &request.allowed_ips {
+        ips(list)?;
+    }
+    if let Some(limit) = request.rate_limit_per_hour {
+        rate_limit(limit)?;
+    }
+    Ok(())
+}
+
+/// A usage span as the service will read it: `from` before `to` (default now), at most
+/// [`MAX_USAGE_BUCKETS`] buckets once widened to whole buckets, and a valid tenant.
+pub fn usage_query(query: &UsageQuery, now: DateTime<Utc>) -> Result<()> {
+    tenant(query.tenant_id.as_deref())?;
+    let bucket = query.granularity.unwrap_or(Granularity::Hour).seconds();
+    let to = query.to.unwrap_or(now).timestamp();
+    let to = (to.div_euclid(bucket) + 1) * bucket;
+    if let Some(from) = query.from {
+        let from = from.timestamp().div_euclid(bucket) * bucket;
+        if from >= to {
+            return Err(Error::validation("from", "must be before `to`"));
+        }
+        if (to - from) / bucket > MAX_USAGE_BUCKETS {
+            return Err(Error::validation(
+                "from",
+                format!(
+                    "is too far before `to`: at most {MAX_USAGE_BUCKETS} {}s per answer",
+                    query.granularity.unwrap_or_default().as_str()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn page(page: &PageQuery) -> Result<()> {
+    tenant(page.tenant_id.as_deref())?;
+    if let Some(limit) = page.limit {
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::validation(
+                "limit",
+                format!("must be from 1 to {MAX_PAGE}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The start of a key as support finds it in a ticket: 1 to 12 characters of letters, digits
+/// and '_'. Returns it trimmed.
+pub fn key_prefix(prefix: &str) -> Result<&str> {
+    let prefix = prefix.trim();
+    let ok = (1..=keyfmt::DISPLAY_PREFIX_CHARS).contains(&prefix.len())
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(prefix)
+    } else {
+        Err(Error::validation(
+            "prefix",
+            format!(
+                "must be 1 to {} characters of a key's start (letters, digits, '_'), like kh_live_AbC1",
+                keyfmt::DISPLAY_PREFIX_CHARS
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(r: Result<()>) -> String {
+        match r {
+            Err(Error::Validation { field, .. }) => field,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ids_are_plain() {
+        assert!(id("key id", "key_AbC123").is_ok());
+        assert!(id("key id", "6f1c-2.b").is_ok());
+        for bad in [
+            "",
+            "a/b",
+            "a b",
+            "a?b",
+            "a#b",
+            "a%2F",
+            "é",
+            &"k".repeat(129),
+        ] {
+            assert_eq!(field(id("key id", bad)), "key id", "{bad}");
+        }
+        assert_eq!(field(tenant(Some("x/y"))), "tenant_id");
+        assert!(tenant(None).is_ok());
+    }
+
+    #[test]
+    fn updates_name_the_bad_field() {
+        let now = Utc::now();
+        assert_eq!(
+            field(update_request(&UpdateKeyRequest::default(), now)),
+            "update"
+        );
+        let ok = UpdateKeyRequest {
+            name: Some("renamed".into()),
+            expires_at: Some(None),
+            rate_limit_per_hour: Some(None),
+            allowed_ips: Some(vec![]),
+            ..Default::default()
+        };
+        assert!(update_request(&ok, now).is_ok());
+        let cases: Vec<(UpdateKeyRequest, &str)> = vec![
+            (
+                UpdateKeyRequest {
+                    name: Some(" ".into()),
+                    ..Default::default()
+                },
+                "name",
+            ),
+            (
+                UpdateKeyRequest {
+                    scopes: Some(vec![]),
+                    ..Default::default()
+                },
+                "scopes",
+            ),
+            (
+                UpdateKeyRequest {
+                    scopes: Some(vec!["read".into(), "read".into()]),
+                    ..Default::default()
+                },
+                "scopes",
+            ),
+            (
+                UpdateKeyRequest {
+                    expires_at: Some(Some(now - chrono::Duration::seconds(1))),
+                    ..Default::default()
+                },
+                "expires_at",
+            ),
+            (
+                UpdateKeyRequest {
+                    allowed_origins: Some(vec!["app.example.com".into()]),
+                    ..Default::default()
+                },
+                "allowed_origins",
+            ),
+            (
+                UpdateKeyRequest {
+                    allowed_ips: Some(vec!["10.0.0.1".into(); MAX_LIST_ENTRIES + 1]),
+                    ..Default::default()
+                },
+                "allowed_ips",
+            ),
+            (
+                UpdateKeyRequest {
+                    allowed_ips: Some(vec!["10.0.0.0/+8".into()]),
+                    ..Default::default()
+                },
+                "allowed_ips",
+            ),
+            (
+                UpdateKeyRequest {
+                    rate_limit_per_hour: Some(Some(0)),
+                    ..Default::default()
+                },
+                "rate_limit_per_hour",
+            ),
+        ];
+        for (request, expected) in cases {
+            assert_eq!(
+                field(update_request(&request, now)),
+                expected,
+                "{request:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn usage_spans_follow_the_services_rules() {
+        let now: DateTime<Utc> = "2030-03-10T10:20:00Z".parse().expect("time");
+        assert!(usage_query(&UsageQuery::default(), now).is_ok());
+        let q = |from: &str, to: Option<&str>, g: Option<Granularity>| UsageQuery {
+            from: Some(from.parse().expect("from")),
+            to: to.map(|t| t.parse().expect("to")),
+            granularity: g,
+            tenant_id: None,
+        };
+        assert!(usage_query(&q("2030-03-01T00:00:00Z", None, None), now).is_ok());
+        assert_eq!(
+            field(usage_query(&q("2030-01-01T00:00:00Z", None, None), now)),
+            "from"
+        );
+        assert!(usage_query(
+            &q("2030-01-01T00:00:00Z", None, Some(Granularity::Day)),
+            now
+        )
+        .is_ok());
+        assert_eq!(
+            field(usage_query(
+                &q("2030-03-10T12:00:00Z", Some("2030-03-10T09:00:00Z"), None),
+                now
+            )),
+            "from"
+        );
+        let with_tenant = UsageQuery {
+            tenant_id: Some("".into()),
+            ..Default::default()
+        };
+        assert_eq!(field(usage_query(&with_tenant, now)), "tenant_id");
+        assert_eq!(
+            field(page(&PageQuery {
+                limit: Some(0),
+                tenant_id: None
+            })),
+            "limit"
+        );
+        assert_eq!(
+            field(page(&PageQuery {
+                limit: Some(1001),
+                tenant_id: None
+            })),
+            "limit"
+        );
+        assert!(page(&PageQuery {
+            limit: Some(1000),
+            tenant_id: Some("ten_1".into())
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn prefixes_are_a_keys_start() {
+        assert_eq!(key_prefix(" kh_live_AbC1 ").expect("ok"), "kh_live_AbC1");
+        assert_eq!(key_prefix("kh_").expect("ok"), "kh_");
+        for bad in ["", " ", "kh_live_AbC12", "kh-live", "kh live", "kh_%"] {
+            match key_prefix(bad) {
+                Err(Error::Validation { field, .. }) => assert_eq!(field, "prefix"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ip_rules() {
+        for good in ["10.0.0.1", "10.0.0.0/8", "::1", "fd00::/64", "0.0.0.0/0"] {
+            assert!(valid_ip_or_cidr(good), "{good}");
+        }
+        for bad in [
+            "10.0.0",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/",
+            "host",
+            " 10.0.0.1",
+        ] {
+            assert!(!valid_ip_or_cidr(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! Usage watch and alerts.
+//!
+//! [`Keyhaven::watch_usage`] starts a watcher: one task that polls `GET /v1/usage` once per
+//! account per interval (one request for all of an account's keys; the key list is refreshed
+//! less often), keeps the last answer in the profile's usage cache (so that it is there
+//! offline, [`Keyhaven::cached_usage`]), projects when each hourly limit and the daily cap will
+//! be reached at the current rate, and raises alerts once each: a key expiring within N days,
+//! usage at 80 % and 95 % of a limit or cap, a spike of refused calls with their reason, a key
+//! unused for N days.
+//!
+//! It honours the service: `Retry-After` on a 429, `X-RateLimit-Remaining: 0` until
+//! `X-RateLimit-Reset`; while the service is unreachable it backs off exponentially and says
+//! so once ([`WatchEvent::Offline`]), then [`WatchEvent::Online`] when it answers again. The
+//! app can also pause it (the OS reports no network, the window is hidden) and resume it.
+//!
+//! Events go to the callback given at start (the app forwards them to the window and to OS
+//! notifications) and to any [`UsageWatch::subscribe`] receiver.
+
+mod analysis;
+mod cache;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use keyhaven_api::KeyMeta;
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+use ts_rs::TS;
+
+use crate::app::Keyhaven;
+use crate::connector::{Connector, UsageQuery};
+use crate::error::{Error, ErrorPayload, Result};
+
+pub use self::analysis::{
+    alerts, new_alerts, next_delay, snapshot, Alert, AlertKind, AlertSettings, AlertSeverity,
+    KeySnapshot, LimitKind, PollResult, QuotaProjection, UsageSnapshot,
+};
+use self::cache::UsageCache;
+
+/// Where the watcher reads the time (the system clock unless a test sets another).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// How the watcher runs.
+#[derive(Clone)]
+pub struct WatchConfig {
+    /// Time between two polls of one account.
+    pub interval: Duration,
+    /// The longest wait while the service is unreachable or failing.
+    pub max_backoff: Duration,
+    /// How often each account's key list (names, limits, expiry) is read again.
+    pub metadata_interval: Duration,
+    pub alerts: AlertSettings,
+    pub clock: Clock,
+}
+
+impl Default for WatchConfig {
+    fn default() -> WatchConfig {
+        WatchConfig {
+            interval: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(15 * 60),
+            metadata_interval: Duration::from_secs(5 * 60),
+            alerts: AlertSettings::default(),
+            clock: Arc::new(Utc::now),
+        }
+    }
+}
+
+impl std::fmt::Debug for WatchConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchConfig")
+            .field("interval", &self.interval)
+            .field("max_backoff", &self.max_backoff)
+            .field("metadata_interval", &self.metadata_interval)
+            .field("alerts", &self.alerts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the watcher tells the app.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum WatchEvent {
+    /// Fresh usage of one account (also in the cache).
+    Usage {
+        snapshot: Box<UsageSnapshot>,
+    },
+    /// An alert, raised once.
+    Alert {
+        alert: Box<Alert>,
+    },
+    /// The account's service does not answer; the watcher retries with backoff.
+    Offline {
+        account_id: String,
+        reason: ErrorPayload,
+        #[ts(type = "number")]
+        retry_in_seconds: u64,
+    },
+    /// It answers again.
+    Online {
+        account_id: String,
+    },
+    /// The service asked to slow down (429 `Retry-After`, or no calls left in its window).
+    Throttled {
+        account_id: String,
+        #[ts(type = "number")]
+        retry_in_seconds: u64,
+    },
+    /// Polling failed for another reason (signed out, no permission, a bad answer).
+    Failed {
+        account_id: String,
+        reason: ErrorPayload,
+        #[ts(type = "number")]
+        retry_in_seconds: u64,
+    },
+    Paused,
+    Resumed,
+}
+
+enum Command {
+    Pause,
+    Resume,
+    PollNow,
+}
+
+/// A running usage watcher. Dropping it stops the watcher.
+pub struct UsageWatch {
+    commands: mpsc::UnboundedSender<Command>,
+    events: broadcast::Sender<WatchEvent>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for UsageWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsageWatch").finish_non_exhaustive()
+    }
+}
+
+impl UsageWatch {
+    /// Another receiver of the events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<WatchEvent> {
+        self.events.subscribe()
+    }
+
+    /// No more requests until [`UsageWatch::resume`] (for example while the OS reports no
+    /// network).
+    pub fn pause(&self) {
+        let _ = self.commands.send(Command::Pause);
+    }
+
+    /// Polls every account now and carries on.
+    pub fn resume(&self) {
+        let _ = self.commands.send(Command::Resume);
+    }
+
+    /// Polls every account now (a refresh button).
+    pub fn poll_now(&self) {
+        let _ = self.commands.send(Command::PollNow);
+    }
+
+    /// Stops the watcher and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for UsageWatch {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+struct AccountState {
+    due: Instant,
+    failures: u32,
+    offline: bool,
+    metas: Option<(Instant, Vec<KeyMeta>)>,
+}
+
+struct Watcher {
+    core: Keyhaven,
+    config: WatchConfig,
+    cache: UsageCache,
+    on_event: Arc<dyn Fn(WatchEvent) + Send + Sync>,
+    events: broadcast::Sender<WatchEvent>,
+    accounts: HashMap<String, AccountState>,
+}
+
+impl Keyhaven {
+    /// Starts watching the usage of every account of the active profile (see the
+    /// [module documentation](crate::watch)). `on_event` receives every event, in order, from
+    /// the first poll on. Needs a tokio runtime.
+    pub fn watch_usage(
+        &self,
+        config: WatchConfig,
+        on_event: impl Fn(WatchEvent) + Send + Sync + 'static,
+    ) -> Result<UsageWatch> {
+        if config.interval.is_zero() {
+            return Err(Error::validation("interval", "must be longer than zero"));
+        }
+        let cache = UsageCache::new(&self.profile_dir()?);
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(256);
+        let watcher = Watcher {
+            core: self.clone(),
+            config,
+            cache,
+            on_event: Arc::new(on_event),
+            events: events.clone(),
+            accounts: HashMap::new(),
+        };
+        let task = tokio::spawn(watcher.run(receiver));
+        Ok(UsageWatch {
+            commands,
+            events,
+            task: Some(task),
+        })
+    }
+
+    /// The last usage seen of the account, from the cache: available offline. `None` before
+    /// the first poll.
+    pub fn cached_usage(&self, account_id: &str) -> Result<Option<UsageSnapshot>> {
+        self.account(account_id)?;
+        Ok(UsageCache::new(&self.profile_dir()?).snapshot(account_id))
+    }
+
+    /// Reads the account's usage now (one `/v1/usage` request and the key list), keeps it in
+    /// the cache and returns it, with projections against `alerts.daily_caps` or the cap the
+    /// service reported. Raises no alert.
+    pub async fn refresh_usage(
+        &self,
+        account_id: &str,
+        settings: &AlertSettings,
+    ) -> Result<UsageSnapshot> {
+        let cache = UsageCache::new(&self.profile_dir()?);
+        let usage = self
+            .account_usage_metered(account_id, &UsageQuery::default())
+            .await?
+            .value;
+        let metas = self
+            .with_session(account_id, |c, token| async move {
+                c.list_keys(&token, None).await
+            })
+            .await?;
+        let cap = daily_cap(&cache, settings, account_id);
+        let snap = snapshot(account_id, &usage, &metas, cap, Utc::now());
+        let stored = snap.clone();
+        cache.update(|f| {
+            f.accounts.insert(account_id.to_string(), stored);
+        })?;
+        Ok(snap)
+    }
+
+    /// Notes the daily cap a key's use reported (`X-RateLimit-*` of a daily window), for the
+    /// usage projections.
+    pub(crate) fn note_daily_cap(&self, account_id: &str, limit: u32) {
+        let noted = self.profile_dir().and_then(|dir| {
+            let cache = UsageCache::new(&dir);
+            if cache.load().daily_caps.get(account_id) == Some(&limit) {
+                return Ok(());
+            }
+            cache.update(|f| {
+                f.daily_caps.insert(account_id.to_string(), limit);
+            })
+        });
+        if let Err(e) = noted {
+            tracing::debug!(code = ?e.code(), "could not note the daily cap: {e}");
+        }
+    }
+}
+
+fn daily_cap(cache: &UsageCache, settings: &AlertSettings, account_id: &str) -> Option<u32> {
+    settings
+        .daily_caps
+        .get(account_id)
+        .copied()
+        .or_else(|| cache.load().daily_caps.get(account_id).copied())
+}
+
+impl Watcher {
+    fn emit(&self, event: WatchEvent) {
+        (self.on_event)(event.clone());
+        let _ = self.events.send(event);
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut paused = false;
+        loop {
+            if !paused {
+                let accounts = self.core.accounts();
+                let now = Instant::now();
+                self.accounts
+                    .retain(|id, _| accounts.iter().any(|a| &a.id == id));
+                for account in &accounts {
+                    let due = self.accounts.get(&account.id).is_none_or(|s| s.due <= now);
+                    if due {
+                        self.poll(&account.id).await;
+                    }
+                }
+            }
+            let next = self
+                .accounts
+                .values()
+                .map(|s| s.due)
+                .min()
+                .unwrap_or_else(|| Instant::now() + self.config.interval);
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None => break,
+                    Some(Command::Pause) => {
+                        if !paused {
+                            paused = true;
+                            self.emit(WatchEvent::Paused);
+                        }
+                    }
+                    Some(Command::Resume) => {
+                        let was = paused;
+                        paused = false;
+                        self.make_all_due();
+                        if was {
+                            self.emit(WatchEvent::Resumed);
+                        }
+                    }
+                    Some(Command::PollNow) => self.make_all_due(),
+                },
+                _ = tokio::time::sleep_until(next), if !paused => {}
+            }
+        }
+    }
+
+    fn make_all_due(&mut self) {
+        let now = Instant::now();
+        for state in self.accounts.values_mut() {
+            state.due = now;
+        }
+    }
+
+    async fn poll(&mut self, account_id: &str) {
+        let started = Instant::now();
+        let result = self.poll_once(account_id).await;
+        let config = &self.config;
+        let state = self
+            .accounts
+            .entry(account_id.to_string())
+            .or_insert(AccountState {
+                due: started,
+                failures: 0,
+                offline: false,
+                metas: None,
+            });
+        let (outcome, error) = match result {
+            Ok((ratelimit, metas)) => {
+                if let Some(metas) = metas {
+                    state.metas = Some((started, metas));
+                }
+                (PollResult::Fresh { ratelimit }, None)
+            }
+            Err(e) if e.is_network() => (PollResult::Offline, Some(e)),
+            Err(e) => match e {
+                Error::RateLimited { retry_after, .. } => {
+                    (PollResult::Throttled { retry_after }, Some(e))
+                }
+                other => (PollResult::Failed, Some(other)),
+            },
+        };
+        match &outcome {
+            PollResult::Fresh { .. } => state.failures = 0,
+            _ => state.failures = state.failures.saturating_add(1),
+        }
+        let delay = next_delay(
+            &outcome,
+            state.failures,
+            config.interval,
+            config.max_backoff,
+        );
+        state.due = started + delay;
+        let was_offline = state.offline;
+        state.offline = outcome == PollResult::Offline;
+        let retry_in_seconds = delay.as_secs().max(1);
+        let account_id = account_id.to_string();
+        let event = match (&outcome, error) {
+            (PollResult::Fresh { ratelimit }, _) => {
+                if was_offline {
+                    self.emit(WatchEvent::Online {
+                        account_id: account_id.clone(),
+                    });
+                }
+                ratelimit
+                    .filter(|rl| rl.remaining == 0)
+                    .map(|_| WatchEvent::Throttled {
+                        account_id,
+                        retry_in_seconds,
+                    })
+            }
+            (PollResult::Offline, Some(e)) if !was_offline => Some(WatchEvent::Offline {
+                account_id,
+                reason: e.payload(),
+                retry_in_seconds,
+            }),
+            (PollResult::Offline, _) => None,
+            (PollResult::Throttled { .. }, _) => Some(WatchEvent::Throttled {
+                account_id,
+                retry_in_seconds,
+            }),
+            (PollResult::Failed, Some(e)) => Some(WatchEvent::Failed {
+                account_id,
+                reason: e.payload(),
+                retry_in_seconds,
+            }),
+            (PollResult::Failed, None) => None,
+        };
+        if let Some(event) = event {
+            tracing::info!(?delay, "usage watch: {:?}", event_name(&event));
+            self.emit(event);
+        }
+    }
+
+    /// One account's poll: usage (always), the key list (when stale or a key is new), the
+    /// snapshot into the cache, then events. Returns the rate-limit window the service reported
+    /// and a fresh key list, if one was read.
+    async fn poll_once(
+        &mut self,
+        account_id: &str,
+    ) -> Result<(Option<keyhaven_api::RateLimitInfo>, Option<Vec<KeyMeta>>)> {
+        let usage = self
+            .core
+            .account_usage_metered(account_id, &UsageQuery::default())
+            .await?;
+        let known = self.accounts.get(account_id).and_then(|s| s.metas.as_ref());
+        let stale = match known {
+            None => true,
+            Some((at, metas)) => {
+                at.elapsed() >= self.config.metadata_interval
+                    || usage
+                        .value
+                        .keys
+                        .iter()
+                        .any(|k| !metas.iter().any(|m| m.id == k.key_id))
+            }
+        };
+        let fresh_metas = if stale {
+            Some(
+                self.core
+                    .with_session(account_id, |c, token| async move {
+                        c.list_keys(&token, None).await
+                    })
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let metas: &[KeyMeta] = match (&fresh_metas, known) {
+            (Some(m), _) => m,
+            (None, Some((_, m))) => m,
+            (None, None) => &[],
+        };
+        let now = (self.config.clock)();
+        let cap = daily_cap(&self.cache, &self.config.alerts, account_id);
+        let snap = snapshot(account_id, &usage.value, metas, cap, now);
+        let holding = alerts(&snap, &self.config.alerts, now);
+        let mut raised_now = Vec::new();
+        let stored = snap.clone();
+        self.cache.update(|f| {
+            let mut raised = f.raised_ids();
+            raised_now = new_alerts(holding, &mut raised);
+            for id in raised {
+                f.raised.entry(id).or_insert(now);
+            }
+            f.accounts.insert(account_id.to_string(), stored);
+        })?;
+        self.emit(WatchEvent::Usage {
+            snapshot: Box::new(snap),
+        });
+        for alert in raised_now {
+            tracing::info!(alert = %alert.id, severity = ?alert.severity, "usage alert");
+            self.emit(WatchEvent::Alert {
+                alert: Box::new(alert),
+            });
+        }
+        Ok((usage.ratelimit, fresh_metas))
+    }
+}
+
+fn event_name(e: &WatchEvent) -> &'static str {
+    match e {
+        WatchEvent::Usage { .. } => "usage",
+        WatchEvent::Alert { .. } => "alert",
+        WatchEvent::Offline { .. } => "offline",
+        WatchEvent::Online { .. } => "online",
+        WatchEvent::Throttled { .. } => "throttled",
+        WatchEvent::Failed { .. } => "failed",
+        WatchEvent::Paused => "paused",
+        WatchEvent::Resumed => "resumed",
+    }
+}
