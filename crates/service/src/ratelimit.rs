@@ -1,7 +1,11 @@
-//! Rate limits kept in memory: a fixed hourly window per key (for keys with an hourly limit)
-//! and a fixed daily window per tenant (its tier's cap, reset at midnight UTC). One lock covers
-//! both checks and both counts, so a call is counted in both or in neither, and the limit is
-//! exact however many callers race.
+//! Rate limits: a fixed hourly window per key (for keys with an hourly limit) and a fixed daily
+//! window per tenant (its tier's cap, reset at midnight UTC). A call is counted in both or in
+//! neither, and the limits are exact however many callers race.
+//!
+//! With SQLite the service is the only process, and the windows live in its memory under one
+//! lock. With a storage that several instances share (PostgreSQL), they live in storage and
+//! are counted there atomically (see [`crate::storage::SharedRates`]), so that N instances do
+//! not accept N times the limit.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,7 +13,9 @@ use std::sync::Mutex;
 use axum::http::{HeaderMap, HeaderValue};
 
 use crate::clock::{DAY, HOUR};
-use crate::storage::KeyRow;
+use crate::error::ServiceError;
+use crate::service::Service;
+use crate::storage::{KeyRow, RateCall, RateCounts, RateOutcome};
 
 #[derive(Debug, Default)]
 pub struct RateCounters {
@@ -120,6 +126,67 @@ impl RateCounters {
         let day = now.div_euclid(DAY);
         w.keys.retain(|_, (n, _)| *n >= hour);
         w.tenants.retain(|_, (n, _)| *n >= day);
+    }
+}
+
+fn rate_call(key: &KeyRow, daily_cap: u32, now: i64) -> RateCall {
+    RateCall {
+        key_id: key.id.clone(),
+        tenant_id: key.tenant_id.clone(),
+        hour: now.div_euclid(HOUR),
+        hourly_limit: key.rate_limit_per_hour,
+        day: now.div_euclid(DAY),
+        daily_cap,
+    }
+}
+
+/// The windows reported for counts read from shared storage.
+fn windows(key: &KeyRow, daily_cap: u32, now: i64, counts: RateCounts) -> Result<RateWindow, Limited> {
+    let used = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    let (hour, day) = (now.div_euclid(HOUR), now.div_euclid(DAY));
+    let daily = window(daily_cap, used(counts.daily_used), day, DAY, now);
+    let hourly = key
+        .rate_limit_per_hour
+        .map(|limit| window(limit, used(counts.hourly_used), hour, HOUR, now));
+    match (counts.outcome, hourly) {
+        (RateOutcome::HourlyLimit, Some(hourly)) => Err(Limited::Hourly(hourly)),
+        (RateOutcome::DailyCap, _) => Err(Limited::Daily(daily)),
+        (_, Some(hourly)) => Ok(tighter(hourly, daily)),
+        (_, None) => Ok(daily),
+    }
+}
+
+/// [`RateCounters::acquire`] on this service's windows: in memory, or in shared storage.
+pub async fn acquire(
+    svc: &Service,
+    key: &KeyRow,
+    daily_cap: u32,
+    now: i64,
+) -> Result<Result<RateWindow, Limited>, ServiceError> {
+    match svc.store().shared_rates() {
+        None => Ok(svc.rates().acquire(key, daily_cap, now)),
+        Some(shared) => {
+            let counts = shared.acquire(&rate_call(key, daily_cap, now)).await?;
+            Ok(windows(key, daily_cap, now, counts))
+        }
+    }
+}
+
+/// [`RateCounters::peek`] on this service's windows: in memory, or in shared storage.
+pub async fn peek(
+    svc: &Service,
+    key: &KeyRow,
+    daily_cap: u32,
+    now: i64,
+) -> Result<RateWindow, ServiceError> {
+    match svc.store().shared_rates() {
+        None => Ok(svc.rates().peek(key, daily_cap, now)),
+        Some(shared) => {
+            let counts = shared.peek(&rate_call(key, daily_cap, now)).await?;
+            Ok(match windows(key, daily_cap, now, counts) {
+                Ok(w) | Err(Limited::Hourly(w) | Limited::Daily(w)) => w,
+            })
+        }
     }
 }
 

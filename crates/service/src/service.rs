@@ -15,7 +15,7 @@ use crate::keycache::KeyCache;
 use crate::lockout::Lockout;
 use crate::ratelimit::RateCounters;
 use crate::secrets::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
-use crate::storage::{action, AuditEntry, NewUser, Pending, SqliteStore, Storage};
+use crate::storage::{self, action, AuditEntry, NewUser, Pending, Storage};
 use crate::usage::UsageCounter;
 
 /// How long denials are kept: 30 days.
@@ -44,6 +44,17 @@ struct Inner {
     dummy_hash: OnceCell<String>,
     /// One usage flush at a time, so that counts reach storage in order.
     flush_lock: tokio::sync::Mutex<()>,
+    /// The task hearing other instances' key changes, on a shared storage.
+    change_watch: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let watch = self.change_watch.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(task) = watch.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Service {
@@ -59,10 +70,7 @@ impl Service {
         clock: Arc<dyn Clock>,
     ) -> Result<Service, ServiceError> {
         config.validate()?;
-        if config.db.starts_with("postgres://") || config.db.starts_with("postgresql://") {
-            return Err(ServiceError::UnsupportedDatabase);
-        }
-        let store: Box<dyn Storage> = Box::new(SqliteStore::open(&config.db).await?);
+        let store = storage::open(&config.db).await?;
         let service = Service {
             inner: Arc::new(Inner {
                 clock,
@@ -73,13 +81,28 @@ impl Service {
                     i64::try_from(config.lockout_window.as_secs()).unwrap_or(i64::MAX),
                 ),
                 usage: UsageCounter::default(),
-                key_cache: KeyCache::default(),
+                key_cache: KeyCache::with_max_age(config.key_cache_max_age),
                 config,
                 key_lookups: AtomicU64::new(0),
                 dummy_hash: OnceCell::new(),
                 flush_lock: tokio::sync::Mutex::new(()),
+                change_watch: std::sync::Mutex::new(None),
             }),
         };
+        // Listening before the first call is served, so that no change goes unheard.
+        let weak = Arc::downgrade(&service.inner);
+        let on_change = Arc::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.key_cache.invalidate();
+            }
+        });
+        if let Some(task) = service.store().watch_key_changes(on_change).await? {
+            *service
+                .inner
+                .change_watch
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(task);
+        }
         service.spawn_maintenance();
         Ok(service)
     }

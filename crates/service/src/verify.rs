@@ -10,7 +10,7 @@ use keyhaven_api::{keyfmt, KeyStatus};
 use crate::config::valid_scope_name;
 use crate::error::{KeyDenial, ServiceError};
 use crate::keycache::Cached;
-use crate::ratelimit::{Limited, RateWindow};
+use crate::ratelimit::{self, Limited, RateWindow};
 use crate::secrets::SecretHash;
 use crate::service::Service;
 use crate::storage::KeyRow;
@@ -157,8 +157,8 @@ pub async fn enforce(
         _ => None,
     });
     let (outcome, window) = match refusal {
-        Some(err) => (Err(err), svc.rates().peek(&row, cap, now)),
-        None => match svc.rates().acquire(&row, cap, now) {
+        Some(err) => (Err(err), ratelimit::peek(svc, &row, cap, now).await?),
+        None => match ratelimit::acquire(svc, &row, cap, now).await? {
             Ok(window) => (Ok(()), window),
             Err(Limited::Hourly(w)) => (
                 Err(ServiceError::RateLimited {

@@ -1,13 +1,18 @@
-//! Storage behind one small trait, so that a PostgreSQL implementation can join the SQLite one.
+//! Storage behind one small trait, with a SQLite implementation (one process, the default) and
+//! a PostgreSQL one (several instances on one database).
 //!
 //! Every tenant-scoped method takes the tenant id and filters by it in the query itself. Methods
 //! that change something take the audit entry that records the change and write both in one
 //! transaction, so that a change is never stored without its audit row.
 
+mod postgres;
 mod sqlite;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
 
 use keyhaven_api::{KeyMeta, KeyStatus, Role, User};
 
@@ -16,7 +21,18 @@ use crate::error::ServiceError;
 use crate::secrets::SecretHash;
 pub use crate::usage::{Denial, Pending};
 
+pub use postgres::{is_postgres_url, PostgresStore};
 pub use sqlite::SqliteStore;
+
+/// Opens the storage `db` names: a `postgres://` or `postgresql://` URL selects PostgreSQL,
+/// anything else is a SQLite file path or `sqlite:` URL.
+pub async fn open(db: &str) -> Result<Box<dyn Storage>, ServiceError> {
+    Ok(if is_postgres_url(db) {
+        Box::new(PostgresStore::open(db).await?)
+    } else {
+        Box::new(SqliteStore::open(db).await?)
+    })
+}
 
 /// What every storage method returns: a boxed future, so that the trait can be used as `dyn`.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ServiceError>> + Send + 'a>>;
@@ -132,6 +148,62 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The tenant's newest audit rows, newest first.
     fn audit_log<'a>(&'a self, tenant_id: &'a str, limit: u32) -> StoreFuture<'a, Vec<AuditEntry>>;
+
+    /// Rate windows kept in storage, for a storage several service instances share, so that
+    /// hourly limits and daily caps hold across all of them. `None` (the default): this
+    /// process is the only one, and counts in memory.
+    fn shared_rates(&self) -> Option<&dyn SharedRates> {
+        None
+    }
+
+    /// For a storage several instances share: starts a task that calls `on_change` whenever
+    /// any instance commits a change to a key or a tenant's tier (and whenever changes may have
+    /// gone unheard), and returns it once it listens. `None` (the default): every change is
+    /// made by this process, which invalidates its own cache.
+    fn watch_key_changes<'a>(
+        &'a self,
+        on_change: Arc<dyn Fn() + Send + Sync>,
+    ) -> StoreFuture<'a, Option<JoinHandle<()>>> {
+        drop(on_change);
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// Rate windows in storage, counted atomically across every instance.
+pub trait SharedRates: Send + Sync {
+    /// Checks the key's hourly limit (when it has one), then the tenant's daily cap, and counts
+    /// the call against both, or against neither when one refuses.
+    fn acquire<'a>(&'a self, call: &'a RateCall) -> StoreFuture<'a, RateCounts>;
+    /// The windows' counts, without counting a call (`outcome` is always `Accepted`).
+    fn peek<'a>(&'a self, call: &'a RateCall) -> StoreFuture<'a, RateCounts>;
+}
+
+/// One call with a key, as the rate windows see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateCall {
+    pub key_id: String,
+    pub tenant_id: String,
+    /// The hour number (seconds since the epoch / 3600).
+    pub hour: i64,
+    pub hourly_limit: Option<u32>,
+    /// The day number (seconds since the epoch / 86400).
+    pub day: i64,
+    pub daily_cap: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateOutcome {
+    Accepted,
+    HourlyLimit,
+    DailyCap,
+}
+
+/// What the windows hold: after the call when it was accepted, before it when refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateCounts {
+    pub outcome: RateOutcome,
+    pub hourly_used: u64,
+    pub daily_used: u64,
 }
 
 /// Calls of one key in one hour with one outcome (`allowed` or a denial code).
