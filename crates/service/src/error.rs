@@ -139,8 +139,8 @@ impl ServiceError {
             DailyCapReached { .. } => ErrorCode::DailyCapReached,
             IpLockedOut { .. } => ErrorCode::IpLockedOut,
             PayloadTooLarge => ErrorCode::PayloadTooLarge,
-            InvalidConfig(_) | Database(_) | Migration(_)
-            | CorruptData(_) | PasswordHash(_) | Io(_) | Task(_) => ErrorCode::Internal,
+            InvalidConfig(_) | Database(_) | Migration(_) | CorruptData(_) | PasswordHash(_)
+            | Io(_) | Task(_) => ErrorCode::Internal,
         }
     }
 }

@@ -141,7 +141,12 @@ fn rate_call(key: &KeyRow, daily_cap: u32, now: i64) -> RateCall {
 }
 
 /// The windows reported for counts read from shared storage.
-fn windows(key: &KeyRow, daily_cap: u32, now: i64, counts: RateCounts) -> Result<RateWindow, Limited> {
+fn windows(
+    key: &KeyRow,
+    daily_cap: u32,
+    now: i64,
+    counts: RateCounts,
+) -> Result<RateWindow, Limited> {
     let used = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     let (hour, day) = (now.div_euclid(HOUR), now.div_euclid(DAY));
     let daily = window(daily_cap, used(counts.daily_used), day, DAY, now);

@@ -50,7 +50,10 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let watch = self.change_watch.get_mut().unwrap_or_else(|p| p.into_inner());
+        let watch = self
+            .change_watch
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(task) = watch.take() {
             task.abort();
         }

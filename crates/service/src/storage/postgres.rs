@@ -744,7 +744,9 @@ impl Storage for PostgresStore {
                         Ok(None) => {
                             // The connection dropped and changes may have gone unheard: forget
                             // everything; the next call reconnects and listens again.
-                            tracing::warn!("lost the key-change listener's connection; reconnecting");
+                            tracing::warn!(
+                                "lost the key-change listener's connection; reconnecting"
+                            );
                             on_change();
                         }
                         Err(e) => {
@@ -779,11 +781,7 @@ impl SharedRates for PostgresStore {
                 "ok" => RateOutcome::Accepted,
                 "hourly" => RateOutcome::HourlyLimit,
                 "daily" => RateOutcome::DailyCap,
-                other => {
-                    return Err(ServiceError::CorruptData(format!(
-                        "rate outcome `{other}`"
-                    )))
-                }
+                other => return Err(ServiceError::CorruptData(format!("rate outcome `{other}`"))),
             };
             Ok(RateCounts {
                 outcome,
