@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 ///     let t = common::start(db).await;
 /// }
 /// ```
+#[allow(unused_macros)]
 macro_rules! scenario {
     ($(#[$attr:meta])* $name:ident) => {
         mod $name {
