@@ -188,3 +188,61 @@ async fn the_openapi_document_describes_the_api(db: Db) {
     }
     assert!(a.json["components"]["schemas"]["Error"].is_object());
 }
+
+scenario!(
+    #[tokio::test]
+    ids_and_emails_with_a_nul_character_name_nothing
+);
+/// A NUL character (which PostgreSQL's text cannot hold) in an id, a tenant or an email is
+/// just something that does not exist, on either storage: never a server error.
+async fn ids_and_emails_with_a_nul_character_name_nothing(db: Db) {
+    let t = common::start(db).await;
+    let (_, token) = t.signed_in("o@nul.test", Role::Owner, "nul").await;
+    let (_, support) = t.signed_in("s@nul.test", Role::Support, "staff").await;
+    let (_, meta) = t
+        .create_key(&token, json!({"name": "k", "scopes": ["read"]}))
+        .await;
+    let id = meta["id"].as_str().expect("id");
+    let bad = format!("{id}%00");
+    for (method, path, body) in [
+        (Method::GET, format!("/v1/keys/{bad}"), None),
+        (
+            Method::PATCH,
+            format!("/v1/keys/{bad}"),
+            Some(json!({"name": "n"})),
+        ),
+        (Method::DELETE, format!("/v1/keys/{bad}"), None),
+        (
+            Method::POST,
+            format!("/v1/keys/{bad}/roll"),
+            Some(json!({"grace_seconds": 0})),
+        ),
+        (Method::GET, format!("/v1/keys/{bad}/usage"), None),
+        (Method::GET, format!("/v1/keys/{bad}/denials"), None),
+    ] {
+        t.call(method, &path, Some(&token), body)
+            .await
+            .assert_error(404, "not_found");
+    }
+    for path in [
+        "/v1/keys?tenant_id=x%00",
+        "/v1/usage?tenant_id=x%00",
+        "/v1/audit?tenant_id=x%00",
+    ] {
+        let a = t.call(Method::GET, path, Some(&support), None).await;
+        assert!(a.status < 500, "{path}: {} {}", a.status, a.body);
+    }
+    t.call(
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "o@nul.test\u{0}", "password": "whatever-it-is"})),
+    )
+    .await
+    .assert_error(401, "unauthorized");
+    // The key itself is untouched.
+    let still = t
+        .call(Method::GET, &format!("/v1/keys/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(still.json["status"], "active");
+}

@@ -164,6 +164,12 @@ async fn insert_key(conn: &mut PgConnection, key: &NewKey) -> Result<(), Service
     Ok(())
 }
 
+/// Whether any of `values` holds a NUL character. PostgreSQL text cannot (SQLite's can): such a
+/// value names nothing stored, and is answered as not found rather than failing the query.
+fn has_nul(values: &[&str]) -> bool {
+    values.iter().any(|v| v.contains('\0'))
+}
+
 fn count(v: i64, what: &str) -> Result<u64, ServiceError> {
     u64::try_from(v).map_err(|_| ServiceError::CorruptData(format!("{what} {v}")))
 }
@@ -225,6 +231,9 @@ impl Storage for PostgresStore {
 
     fn user_by_email<'a>(&'a self, email: &'a str) -> StoreFuture<'a, Option<UserRow>> {
         Box::pin(async move {
+            if has_nul(&[email]) {
+                return Ok(None);
+            }
             let row = sqlx::query(
                 "SELECT id, email, role, tenant_id, password_hash FROM users \
                  WHERE lower(email) = lower($1)",
@@ -343,6 +352,9 @@ impl Storage for PostgresStore {
 
     fn list_keys<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<KeyRow>> {
         Box::pin(async move {
+            if has_nul(&[tenant_id]) {
+                return Ok(Vec::new());
+            }
             let sql = format!(
                 "SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.tenant_id = $1 \
                  ORDER BY k.created_at, k.seq"
@@ -361,6 +373,9 @@ impl Storage for PostgresStore {
         key_id: &'a str,
     ) -> StoreFuture<'a, Option<KeyRow>> {
         Box::pin(async move {
+            if has_nul(&[tenant_id, key_id]) {
+                return Ok(None);
+            }
             let mut conn = self.pool.acquire().await?;
             fetch_key(&mut conn, tenant_id, key_id, false).await
         })
@@ -374,6 +389,9 @@ impl Storage for PostgresStore {
         audit: &'a AuditEntry,
     ) -> StoreFuture<'a, Option<KeyRow>> {
         Box::pin(async move {
+            if has_nul(&[tenant_id, key_id]) {
+                return Ok(None);
+            }
             let mut tx = self.pool.begin().await?;
             let changed = sqlx::query(
                 "UPDATE api_keys SET revoked_at = $1 \
@@ -402,6 +420,9 @@ impl Storage for PostgresStore {
         audit: &'a AuditEntry,
     ) -> StoreFuture<'a, Option<KeyRow>> {
         Box::pin(async move {
+            if has_nul(&[&k.tenant_id, &k.id]) {
+                return Ok(None);
+            }
             let mut tx = self.pool.begin().await?;
             let changed = sqlx::query(
                 "UPDATE api_keys SET name = $1, scopes = $2, expires_at = $3, \
@@ -442,6 +463,9 @@ impl Storage for PostgresStore {
         audit: &'a [AuditEntry],
     ) -> StoreFuture<'a, Option<KeyRow>> {
         Box::pin(async move {
+            if has_nul(&[tenant_id, old_id]) {
+                return Ok(None);
+            }
             let mut tx = self.pool.begin().await?;
             // Locked, so that two racing rolls of one key cannot both find it active.
             let Some(old) = fetch_key(&mut tx, tenant_id, old_id, true).await? else {
@@ -487,6 +511,9 @@ impl Storage for PostgresStore {
         limit: u32,
     ) -> StoreFuture<'a, Vec<(KeyRow, String)>> {
         Box::pin(async move {
+            if has_nul(&[prefix]) {
+                return Ok(Vec::new());
+            }
             // Prefixes are ASCII below 0x7f, so this range is "starts with" through the index
             // (built with text_pattern_ops, whose ~>=~ and ~<~ compare bytewise).
             let sql = format!(
@@ -531,6 +558,9 @@ impl Storage for PostgresStore {
         tier: Option<&'a str>,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
+            if has_nul(&[tenant_id]) {
+                return Ok(false);
+            }
             let mut tx = self.pool.begin().await?;
             let changed = sqlx::query("UPDATE tenants SET tier = $1 WHERE id = $2")
                 .bind(tier)
@@ -632,6 +662,9 @@ impl Storage for PostgresStore {
         to: i64,
     ) -> StoreFuture<'a, Vec<UsageRow>> {
         Box::pin(async move {
+            if has_nul(&[tenant_id, key_id.unwrap_or_default()]) {
+                return Ok(Vec::new());
+            }
             let rows = sqlx::query(
                 "SELECT key_id, hour, outcome, count FROM usage_hourly \
                  WHERE tenant_id = $1 AND ($2::text IS NULL OR key_id = $2) \
@@ -663,6 +696,9 @@ impl Storage for PostgresStore {
         limit: u32,
     ) -> StoreFuture<'a, Vec<Denial>> {
         Box::pin(async move {
+            if has_nul(&[tenant_id, key_id]) {
+                return Ok(Vec::new());
+            }
             let rows = sqlx::query(
                 "SELECT tenant_id, key_id, at, code, ip, origin FROM denials \
                  WHERE tenant_id = $1 AND key_id = $2 ORDER BY id DESC LIMIT $3",
@@ -703,6 +739,9 @@ impl Storage for PostgresStore {
 
     fn audit_log<'a>(&'a self, tenant_id: &'a str, limit: u32) -> StoreFuture<'a, Vec<AuditEntry>> {
         Box::pin(async move {
+            if has_nul(&[tenant_id]) {
+                return Ok(Vec::new());
+            }
             let rows = sqlx::query(
                 "SELECT at, tenant_id, actor, action, target, ip FROM audit_log \
                  WHERE tenant_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
