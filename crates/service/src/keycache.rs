@@ -8,7 +8,7 @@
 //! change notice ever be lost: an entry older than that is looked up again.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::storage::KeyRow;
@@ -26,7 +26,7 @@ pub struct KeyCache {
 #[derive(Debug, Default)]
 struct Inner {
     generation: u64,
-    keys: HashMap<[u8; 32], (Instant, Cached)>,
+    keys: HashMap<[u8; 32], (Instant, Arc<Cached>)>,
 }
 
 /// What verification needs about a key, as storage last said.
@@ -46,13 +46,14 @@ impl KeyCache {
         }
     }
 
-    pub fn get(&self, hash: &[u8; 32]) -> Option<Cached> {
+    /// The cached entry, shared: a hit costs no copy of the key.
+    pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<Cached>> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
         let (at, entry) = inner.keys.get(hash)?;
         if self.max_age.is_some_and(|max| at.elapsed() > max) {
             return None;
         }
-        Some(entry.clone())
+        Some(Arc::clone(entry))
     }
 
     /// The generation to pass to [`KeyCache::insert`]; read it before reading storage.
@@ -64,7 +65,7 @@ impl KeyCache {
     }
 
     /// Caches what storage said, unless something changed since `generation` was read.
-    pub fn insert(&self, generation: u64, hash: [u8; 32], entry: Cached) {
+    pub fn insert(&self, generation: u64, hash: [u8; 32], entry: Arc<Cached>) {
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
         if inner.generation != generation {
             return;
@@ -87,8 +88,8 @@ impl KeyCache {
 mod tests {
     use super::*;
 
-    fn entry() -> Cached {
-        Cached {
+    fn entry() -> Arc<Cached> {
+        Arc::new(Cached {
             row: KeyRow {
                 id: "key_a".into(),
                 tenant_id: "ten_a".into(),
@@ -107,7 +108,7 @@ mod tests {
             },
             secret_hash: vec![1; 32],
             tenant_tier: None,
-        }
+        })
     }
 
     #[test]
