@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::ratelimit::RateWindow;
@@ -17,6 +18,9 @@ pub struct Lockout {
     window: i64,
     /// ip → times of its most recent failures, oldest first, at most `threshold` of them.
     failures: Mutex<HashMap<IpAddr, VecDeque<i64>>>,
+    /// How many IPs `failures` holds, readable without the lock: while none has failed, the
+    /// hot path needs no lock at all.
+    tracked: AtomicUsize,
 }
 
 impl Lockout {
@@ -25,11 +29,15 @@ impl Lockout {
             threshold: usize::try_from(threshold).unwrap_or(usize::MAX).max(1),
             window: window_secs.max(1),
             failures: Mutex::new(HashMap::new()),
+            tracked: AtomicUsize::new(0),
         }
     }
 
     /// Seconds until `ip` may try again, when it is locked out.
     pub fn locked(&self, ip: IpAddr, now: i64) -> Option<i64> {
+        if self.tracked.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let times = map.get_mut(&ip)?;
         self.expire(times, now);
@@ -43,6 +51,11 @@ impl Lockout {
     /// Records a failed attempt; returns the seconds of lockout it started, if it did.
     pub fn fail(&self, ip: IpAddr, now: i64) -> Option<i64> {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if !map.contains_key(&ip) {
+            map.insert(ip, VecDeque::new());
+            // Before the lock is released: a later `locked` sees this IP as tracked.
+            self.tracked.store(map.len(), Ordering::Release);
+        }
         let times = map.entry(ip).or_default();
         self.expire(times, now);
         if times.len() >= self.threshold {
@@ -81,6 +94,7 @@ impl Lockout {
     pub fn prune(&self, now: i64) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, times| times.back().is_some_and(|last| last + self.window > now));
+        self.tracked.store(map.len(), Ordering::Release);
     }
 
     /// Drops failures older than the window; a lockout that has run its course clears all.
