@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::clock::{DAY, HOUR};
 use crate::error::ServiceError;
@@ -212,11 +212,27 @@ fn tighter(hourly: RateWindow, daily: RateWindow) -> RateWindow {
     }
 }
 
+static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+/// A number as a header value, formatted on the stack and copied once.
+fn number(n: i64) -> HeaderValue {
+    use std::io::Write;
+    let mut buf = [0u8; 20];
+    let mut rest = &mut buf[..];
+    // 20 bytes hold any i64.
+    let _ = write!(rest, "{n}");
+    let len = 20 - rest.len();
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("0"))
+}
+
 impl RateWindow {
+    /// Sets the `X-RateLimit-*` headers (on every answer to a call with a key: the hot path).
     pub fn apply(&self, headers: &mut HeaderMap) {
-        headers.insert("x-ratelimit-limit", HeaderValue::from(self.limit));
-        headers.insert("x-ratelimit-remaining", HeaderValue::from(self.remaining));
-        headers.insert("x-ratelimit-reset", HeaderValue::from(self.reset));
+        headers.insert(LIMIT.clone(), number(i64::from(self.limit)));
+        headers.insert(REMAINING.clone(), number(i64::from(self.remaining)));
+        headers.insert(RESET.clone(), number(self.reset));
     }
 }
 
