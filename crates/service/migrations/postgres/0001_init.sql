@@ -116,10 +116,12 @@ CREATE TABLE rate_daily (
 );
 
 -- One call with a key: checks the key's hourly limit (when p_limit is not NULL), then the
--- tenant's daily cap, and counts the call against both or against neither. Both window rows
--- are locked (key first, then tenant, always in that order) until the calling statement
--- commits, so the limits are exact however many instances race. outcome is 'ok', 'hourly' or
--- 'daily'; the counts are the windows' calls after this one (before it, on a refusal).
+-- tenant's daily cap, and counts the call against both or against neither. Each window is one
+-- conditional upsert, which locks its row until the calling statement commits (key first, then
+-- tenant, always in that order), so the limits are exact however many instances race, and the
+-- tenant's row, which every call of the tenant needs, is held as briefly as can be. outcome is
+-- 'ok', 'hourly' or 'daily'; the counts are the windows' calls after this one (before it, on a
+-- refusal).
 CREATE FUNCTION keyhaven_acquire(
     p_key TEXT, p_hour BIGINT, p_limit BIGINT, p_tenant TEXT, p_day BIGINT, p_cap BIGINT,
     OUT outcome TEXT, OUT hourly_used BIGINT, OUT daily_used BIGINT
@@ -131,29 +133,34 @@ BEGIN
     hourly_used := 0;
     daily_used := 0;
     IF p_limit IS NOT NULL THEN
-        INSERT INTO rate_hourly AS r (key_id, hour, used) VALUES (p_key, p_hour, 0)
-            ON CONFLICT (key_id) DO UPDATE SET hour = EXCLUDED.hour, used = 0
-            WHERE r.hour < EXCLUDED.hour;
-        SELECT r.used INTO hourly_used FROM rate_hourly r WHERE r.key_id = p_key FOR UPDATE;
-        IF hourly_used >= p_limit THEN
+        INSERT INTO rate_hourly AS r (key_id, hour, used) VALUES (p_key, p_hour, 1)
+            ON CONFLICT (key_id) DO UPDATE
+            SET used = CASE WHEN r.hour < EXCLUDED.hour THEN 1 ELSE r.used + 1 END,
+                hour = GREATEST(r.hour, EXCLUDED.hour)
+            WHERE r.hour < EXCLUDED.hour OR r.used < p_limit
+            RETURNING r.used INTO hourly_used;
+        IF NOT FOUND THEN
+            SELECT r.used INTO hourly_used FROM rate_hourly r WHERE r.key_id = p_key;
             outcome := 'hourly';
             RETURN;
         END IF;
     END IF;
-    INSERT INTO rate_daily AS r (tenant_id, day, used) VALUES (p_tenant, p_day, 0)
-        ON CONFLICT (tenant_id) DO UPDATE SET day = EXCLUDED.day, used = 0
-        WHERE r.day < EXCLUDED.day;
-    SELECT r.used INTO daily_used FROM rate_daily r WHERE r.tenant_id = p_tenant FOR UPDATE;
-    IF daily_used >= p_cap THEN
+    INSERT INTO rate_daily AS r (tenant_id, day, used) VALUES (p_tenant, p_day, 1)
+        ON CONFLICT (tenant_id) DO UPDATE
+        SET used = CASE WHEN r.day < EXCLUDED.day THEN 1 ELSE r.used + 1 END,
+            day = GREATEST(r.day, EXCLUDED.day)
+        WHERE r.day < EXCLUDED.day OR r.used < p_cap
+        RETURNING r.used INTO daily_used;
+    IF NOT FOUND THEN
+        SELECT r.used INTO daily_used FROM rate_daily r WHERE r.tenant_id = p_tenant;
+        IF p_limit IS NOT NULL THEN
+            -- Refused: the call counts against neither window. The key's row is still ours.
+            UPDATE rate_hourly SET used = used - 1 WHERE key_id = p_key;
+            hourly_used := hourly_used - 1;
+        END IF;
         outcome := 'daily';
         RETURN;
     END IF;
-    IF p_limit IS NOT NULL THEN
-        UPDATE rate_hourly SET used = used + 1 WHERE key_id = p_key;
-        hourly_used := hourly_used + 1;
-    END IF;
-    UPDATE rate_daily SET used = used + 1 WHERE tenant_id = p_tenant;
-    daily_used := daily_used + 1;
     outcome := 'ok';
 END;
 $$;
