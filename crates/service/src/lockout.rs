@@ -5,6 +5,7 @@
 //! The IP is the connection's peer address; `X-Forwarded-For` is never read, so a forged one
 //! neither escapes nor resets a lockout.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,8 +52,8 @@ impl Lockout {
     /// Records a failed attempt; returns the seconds of lockout it started, if it did.
     pub fn fail(&self, ip: IpAddr, now: i64) -> Option<i64> {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if !map.contains_key(&ip) {
-            map.insert(ip, VecDeque::new());
+        if let Entry::Vacant(new) = map.entry(ip) {
+            new.insert(VecDeque::new());
             // Before the lock is released: a later `locked` sees this IP as tracked.
             self.tracked.store(map.len(), Ordering::Release);
         }

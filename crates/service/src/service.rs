@@ -13,7 +13,7 @@ use crate::config::{ServiceConfig, DEFAULT_DAILY_CAP};
 use crate::error::ServiceError;
 use crate::keycache::KeyCache;
 use crate::lockout::Lockout;
-use crate::ratelimit::RateCounters;
+use crate::ratelimit::{self, DailyLeases, RateCounters};
 use crate::secrets::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use crate::storage::{self, action, AuditEntry, NewUser, Pending, Storage};
 use crate::usage::UsageCounter;
@@ -36,6 +36,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     store: Box<dyn Storage>,
     rates: RateCounters,
+    /// This instance's batches of daily windows, on a shared storage.
+    daily_leases: DailyLeases,
     lockout: Lockout,
     usage: UsageCounter,
     key_cache: KeyCache,
@@ -79,6 +81,7 @@ impl Service {
                 clock,
                 store,
                 rates: RateCounters::default(),
+                daily_leases: DailyLeases::default(),
                 lockout: Lockout::new(
                     config.lockout_threshold,
                     i64::try_from(config.lockout_window.as_secs()).unwrap_or(i64::MAX),
@@ -127,6 +130,7 @@ impl Service {
                 if let Err(e) = svc.flush_usage().await {
                     tracing::error!(error = %e, "usage flush failed; will retry");
                 }
+                ratelimit::release_daily_leases(&svc).await;
                 let now = svc.now();
                 svc.inner.rates.prune(now);
                 svc.inner.lockout.prune(now);
@@ -323,6 +327,10 @@ impl Service {
         &self.inner.rates
     }
 
+    pub(crate) fn daily_leases(&self) -> &DailyLeases {
+        &self.inner.daily_leases
+    }
+
     pub(crate) fn lockout(&self) -> &Lockout {
         &self.inner.lockout
     }
@@ -411,6 +419,7 @@ impl RunningService {
         if let Err(e) = self.service.flush_usage().await {
             tracing::error!(error = %e, "the last usage flush failed");
         }
+        ratelimit::release_daily_leases(&self.service).await;
     }
 }
 

@@ -266,3 +266,36 @@ async fn racing_creations_on_two_instances_never_pass_the_cap() {
     let listed = b.call(Method::GET, "/v1/keys", Some(&token), None).await;
     assert_eq!(listed.json["keys"].as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_batches_are_spent_in_memory_and_what_is_unspent_is_given_back() {
+    let clock = ManualClock::at(T0);
+    let (a, b) = two_instances(
+        |c| {
+            c.tiers.insert("free".into(), 1_000);
+            // No background give-back during the calls: only the graceful stops give back.
+            c.usage_flush_interval = Duration::from_secs(3600);
+        },
+        Arc::new(clock.clone()),
+    )
+    .await;
+    let (_, token) = a.signed_in("o@batch.test", Role::Owner, "batch").await;
+    let (key, _) = a
+        .create_key(&token, json!({"name": "busy", "scopes": ["read"]}))
+        .await;
+    b.remember(&key);
+    for i in 0..100 {
+        let t = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(t.ping_with(&key, "", &[]).await.status, 200);
+    }
+    let db = a.db.clone();
+    // Each instance reserved batches far larger than one call.
+    assert!(db.count("SELECT used FROM rate_daily").await > 100);
+    a.stop().await;
+    b.stop().await;
+    assert_eq!(
+        db.count("SELECT used FROM rate_daily").await,
+        100,
+        "the unspent calls were given back: storage counts the calls made"
+    );
+}

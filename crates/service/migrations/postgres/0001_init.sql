@@ -100,9 +100,12 @@ CREATE INDEX denials_by_key ON denials (key_id, id);
 CREATE INDEX denials_by_tenant ON denials (tenant_id, id);
 CREATE INDEX denials_by_time ON denials (at);
 
--- Rate windows shared by every instance on this database: the calls accepted in a key's current
--- hour (keys with an hourly limit) and in a tenant's current day (its tier's daily cap). Windows
--- only move forward.
+-- Rate windows shared by every instance on this database. A key's hourly window counts its
+-- calls one by one, so that an hourly limit is exact across instances. A tenant's daily window
+-- counts the calls that instances have reserved: each takes a batch (a sixteenth of what is
+-- left, 1 to 1,000 calls) and hands it out from memory, so that the daily cap costs no round
+-- trip per call; what an instance has not used it gives back about once a second. Near the cap
+-- the batches shrink to one call, so the cap is never passed. Windows only move forward.
 CREATE TABLE rate_hourly (
     key_id TEXT PRIMARY KEY,
     hour   BIGINT NOT NULL,   -- hour number: seconds since the epoch / 3600
@@ -115,52 +118,48 @@ CREATE TABLE rate_daily (
     used      BIGINT NOT NULL CHECK (used >= 0)
 );
 
--- One call with a key: checks the key's hourly limit (when p_limit is not NULL), then the
--- tenant's daily cap, and counts the call against both or against neither. Each window is one
--- conditional upsert, which locks its row until the calling statement commits (key first, then
--- tenant, always in that order), so the limits are exact however many instances race, and the
--- tenant's row, which every call of the tenant needs, is held as briefly as can be. outcome is
--- 'ok', 'hourly' or 'daily'; the counts are the windows' calls after this one (before it, on a
--- refusal).
-CREATE FUNCTION keyhaven_acquire(
-    p_key TEXT, p_hour BIGINT, p_limit BIGINT, p_tenant TEXT, p_day BIGINT, p_cap BIGINT,
-    OUT outcome TEXT, OUT hourly_used BIGINT, OUT daily_used BIGINT
-) LANGUAGE plpgsql AS $$
+-- Counts one call in the key's hourly window if it has room. The row stays locked until the
+-- calling statement commits, so racing instances count one after the other. ok is false when
+-- the window is full; n is the window's calls after this one (before it, when refused).
+CREATE FUNCTION keyhaven_take_hourly(p_key TEXT, p_hour BIGINT, p_limit BIGINT,
+                                     OUT ok BOOLEAN, OUT n BIGINT)
+LANGUAGE plpgsql AS $$
 BEGIN
     -- Counters, not records: losing the last instant of them in a crash is harmless, waiting
     -- for a disk flush on every call is not.
     PERFORM set_config('synchronous_commit', 'off', true);
-    hourly_used := 0;
-    daily_used := 0;
-    IF p_limit IS NOT NULL THEN
-        INSERT INTO rate_hourly AS r (key_id, hour, used) VALUES (p_key, p_hour, 1)
-            ON CONFLICT (key_id) DO UPDATE
-            SET used = CASE WHEN r.hour < EXCLUDED.hour THEN 1 ELSE r.used + 1 END,
-                hour = GREATEST(r.hour, EXCLUDED.hour)
-            WHERE r.hour < EXCLUDED.hour OR r.used < p_limit
-            RETURNING r.used INTO hourly_used;
-        IF NOT FOUND THEN
-            SELECT r.used INTO hourly_used FROM rate_hourly r WHERE r.key_id = p_key;
-            outcome := 'hourly';
-            RETURN;
-        END IF;
+    INSERT INTO rate_hourly AS r (key_id, hour, used) VALUES (p_key, p_hour, 1)
+        ON CONFLICT (key_id) DO UPDATE
+        SET used = CASE WHEN r.hour < EXCLUDED.hour THEN 1 ELSE r.used + 1 END,
+            hour = GREATEST(r.hour, EXCLUDED.hour)
+        WHERE r.hour < EXCLUDED.hour OR r.used < p_limit
+        RETURNING r.used INTO n;
+    ok := FOUND;
+    IF NOT ok THEN
+        SELECT r.used INTO n FROM rate_hourly r WHERE r.key_id = p_key;
     END IF;
-    INSERT INTO rate_daily AS r (tenant_id, day, used) VALUES (p_tenant, p_day, 1)
-        ON CONFLICT (tenant_id) DO UPDATE
-        SET used = CASE WHEN r.day < EXCLUDED.day THEN 1 ELSE r.used + 1 END,
-            day = GREATEST(r.day, EXCLUDED.day)
-        WHERE r.day < EXCLUDED.day OR r.used < p_cap
-        RETURNING r.used INTO daily_used;
-    IF NOT FOUND THEN
-        SELECT r.used INTO daily_used FROM rate_daily r WHERE r.tenant_id = p_tenant;
-        IF p_limit IS NOT NULL THEN
-            -- Refused: the call counts against neither window. The key's row is still ours.
-            UPDATE rate_hourly SET used = used - 1 WHERE key_id = p_key;
-            hourly_used := hourly_used - 1;
-        END IF;
-        outcome := 'daily';
-        RETURN;
+END;
+$$;
+
+-- Reserves a batch of the tenant's daily window for one instance: granted calls (0 when the
+-- cap is reached) and the window's reserved total after it.
+CREATE FUNCTION keyhaven_reserve_daily(p_tenant TEXT, p_day BIGINT, p_cap BIGINT,
+                                       p_max_batch BIGINT, OUT granted BIGINT, OUT total BIGINT)
+LANGUAGE plpgsql AS $$
+DECLARE
+    d BIGINT;
+    u BIGINT;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    INSERT INTO rate_daily (tenant_id, day, used) VALUES (p_tenant, p_day, 0)
+        ON CONFLICT (tenant_id) DO NOTHING;
+    SELECT r.day, r.used INTO d, u FROM rate_daily r WHERE r.tenant_id = p_tenant FOR UPDATE;
+    IF d < p_day THEN
+        d := p_day;
+        u := 0;
     END IF;
-    outcome := 'ok';
+    granted := LEAST(p_max_batch, GREATEST(1, (p_cap - u) / 16), GREATEST(p_cap - u, 0));
+    total := u + granted;
+    UPDATE rate_daily SET day = d, used = total WHERE tenant_id = p_tenant;
 END;
 $$;

@@ -169,41 +169,45 @@ pub trait Storage: Send + Sync + 'static {
     }
 }
 
-/// Rate windows in storage, counted atomically across every instance.
+/// Rate windows in storage, shared by every instance. A key's hourly window is counted call by
+/// call (exact across instances); a tenant's daily window is handed out in reserved batches,
+/// which each instance spends from memory (see [`crate::ratelimit`]).
 pub trait SharedRates: Send + Sync {
-    /// Checks the key's hourly limit (when it has one), then the tenant's daily cap, and counts
-    /// the call against both, or against neither when one refuses.
-    fn acquire<'a>(&'a self, call: &'a RateCall) -> StoreFuture<'a, RateCounts>;
-    /// The windows' counts, without counting a call (`outcome` is always `Accepted`).
-    fn peek<'a>(&'a self, call: &'a RateCall) -> StoreFuture<'a, RateCounts>;
-}
-
-/// One call with a key, as the rate windows see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateCall {
-    pub key_id: String,
-    pub tenant_id: String,
-    /// The hour number (seconds since the epoch / 3600).
-    pub hour: i64,
-    pub hourly_limit: Option<u32>,
-    /// The day number (seconds since the epoch / 86400).
-    pub day: i64,
-    pub daily_cap: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateOutcome {
-    Accepted,
-    HourlyLimit,
-    DailyCap,
-}
-
-/// What the windows hold: after the call when it was accepted, before it when refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateCounts {
-    pub outcome: RateOutcome,
-    pub hourly_used: u64,
-    pub daily_used: u64,
+    /// Counts one call in the key's hourly window `hour` if fewer than `limit` are counted:
+    /// `Ok(calls after it)`, or `Err(calls)` when the window is full.
+    fn take_hourly<'a>(
+        &'a self,
+        key_id: &'a str,
+        hour: i64,
+        limit: u32,
+    ) -> StoreFuture<'a, Result<u64, u64>>;
+    /// Uncounts a call that [`SharedRates::take_hourly`] counted and the daily cap then refused.
+    fn untake_hourly<'a>(&'a self, key_id: &'a str, hour: i64) -> StoreFuture<'a, ()>;
+    /// Reserves up to `max_batch` calls of the tenant's daily window `day` (fewer as the cap
+    /// nears; none once it is reached): `(granted, reserved in total after it)`.
+    fn reserve_daily<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        day: i64,
+        cap: u32,
+        max_batch: u32,
+    ) -> StoreFuture<'a, (u64, u64)>;
+    /// Gives back `unused` reserved calls of the tenant's daily window `day`.
+    fn release_daily<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        day: i64,
+        unused: u64,
+    ) -> StoreFuture<'a, ()>;
+    /// The calls counted in the key's hourly window `hour` and reserved in its tenant's daily
+    /// window `day`.
+    fn peek<'a>(
+        &'a self,
+        key_id: &'a str,
+        hour: i64,
+        tenant_id: &'a str,
+        day: i64,
+    ) -> StoreFuture<'a, (u64, u64)>;
 }
 
 /// Calls of one key in one hour with one outcome (`allowed` or a denial code).

@@ -19,8 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::{
     role_from_db, AuditEntry, Denial, KeyForCheck, KeyRow, NewKey, NewSession, NewUser, Pending,
-    RateCall, RateCounts, RateOutcome, SharedRates, Storage, StoreFuture, UsageRow, UserRow,
-    ALLOWED,
+    SharedRates, Storage, StoreFuture, UsageRow, UserRow, ALLOWED,
 };
 use crate::error::ServiceError;
 use crate::secrets::SecretHash;
@@ -801,36 +800,89 @@ impl Storage for PostgresStore {
 }
 
 impl SharedRates for PostgresStore {
-    fn acquire<'a>(&'a self, call: &'a RateCall) -> StoreFuture<'a, RateCounts> {
+    fn take_hourly<'a>(
+        &'a self,
+        key_id: &'a str,
+        hour: i64,
+        limit: u32,
+    ) -> StoreFuture<'a, Result<u64, u64>> {
         Box::pin(async move {
-            let row = sqlx::query(
-                "SELECT outcome, hourly_used, daily_used \
-                 FROM keyhaven_acquire($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&call.key_id)
-            .bind(call.hour)
-            .bind(call.hourly_limit.map(i64::from))
-            .bind(&call.tenant_id)
-            .bind(call.day)
-            .bind(i64::from(call.daily_cap))
-            .fetch_one(&self.pool)
-            .await?;
-            let outcome: String = row.try_get("outcome")?;
-            let outcome = match outcome.as_str() {
-                "ok" => RateOutcome::Accepted,
-                "hourly" => RateOutcome::HourlyLimit,
-                "daily" => RateOutcome::DailyCap,
-                other => return Err(ServiceError::CorruptData(format!("rate outcome `{other}`"))),
-            };
-            Ok(RateCounts {
-                outcome,
-                hourly_used: count(row.try_get("hourly_used")?, "hourly count")?,
-                daily_used: count(row.try_get("daily_used")?, "daily count")?,
-            })
+            let row = sqlx::query("SELECT ok, n FROM keyhaven_take_hourly($1, $2, $3)")
+                .bind(key_id)
+                .bind(hour)
+                .bind(i64::from(limit))
+                .fetch_one(&self.pool)
+                .await?;
+            let ok: bool = row.try_get("ok")?;
+            let n = count(row.try_get("n")?, "hourly count")?;
+            Ok(if ok { Ok(n) } else { Err(n) })
         })
     }
 
-    fn peek<'a>(&'a self, call: &'a RateCall) -> StoreFuture<'a, RateCounts> {
+    fn untake_hourly<'a>(&'a self, key_id: &'a str, hour: i64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE rate_hourly SET used = GREATEST(used - 1, 0) \
+                 WHERE key_id = $1 AND hour = $2",
+            )
+            .bind(key_id)
+            .bind(hour)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn reserve_daily<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        day: i64,
+        cap: u32,
+        max_batch: u32,
+    ) -> StoreFuture<'a, (u64, u64)> {
+        Box::pin(async move {
+            let row =
+                sqlx::query("SELECT granted, total FROM keyhaven_reserve_daily($1, $2, $3, $4)")
+                    .bind(tenant_id)
+                    .bind(day)
+                    .bind(i64::from(cap))
+                    .bind(i64::from(max_batch))
+                    .fetch_one(&self.pool)
+                    .await?;
+            Ok((
+                count(row.try_get("granted")?, "daily grant")?,
+                count(row.try_get("total")?, "daily count")?,
+            ))
+        })
+    }
+
+    fn release_daily<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        day: i64,
+        unused: u64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE rate_daily SET used = GREATEST(used - $3, 0) \
+                 WHERE tenant_id = $1 AND day = $2",
+            )
+            .bind(tenant_id)
+            .bind(day)
+            .bind(i64::try_from(unused).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn peek<'a>(
+        &'a self,
+        key_id: &'a str,
+        hour: i64,
+        tenant_id: &'a str,
+        day: i64,
+    ) -> StoreFuture<'a, (u64, u64)> {
         Box::pin(async move {
             let row = sqlx::query(
                 "SELECT \
@@ -839,17 +891,16 @@ impl SharedRates for PostgresStore {
                    COALESCE((SELECT used FROM rate_daily WHERE tenant_id = $3 AND day = $4), 0) \
                      AS daily_used",
             )
-            .bind(&call.key_id)
-            .bind(call.hour)
-            .bind(&call.tenant_id)
-            .bind(call.day)
+            .bind(key_id)
+            .bind(hour)
+            .bind(tenant_id)
+            .bind(day)
             .fetch_one(&self.pool)
             .await?;
-            Ok(RateCounts {
-                outcome: RateOutcome::Accepted,
-                hourly_used: count(row.try_get("hourly_used")?, "hourly count")?,
-                daily_used: count(row.try_get("daily_used")?, "daily count")?,
-            })
+            Ok((
+                count(row.try_get("hourly_used")?, "hourly count")?,
+                count(row.try_get("daily_used")?, "daily count")?,
+            ))
         })
     }
 }
