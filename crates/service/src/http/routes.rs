@@ -292,7 +292,7 @@ pub async fn ping(
         Err(err) => err.into_response(),
     };
     decision.window.apply(response.headers_mut());
-    if let Some(prefix) = decision.key_prefix {
+    if let Some(prefix) = decision.key_prefix.filter(|_| LoggedKeyPrefix::wanted()) {
         response.extensions_mut().insert(LoggedKeyPrefix(prefix));
     }
     Ok(response)
