@@ -1,7 +1,8 @@
 """Benchmarks of keyhaven-service, run by scripts/bench. Prints figures; asserts nothing.
 
 - /v1/ping with a valid key against the bare /v1/health route of the same server, under wrk:
-  throughput, their ratio, p50 and p99 latency.
+  throughput, their ratio, p50 and p99 latency; and /v1/ping again with fewer connections, for
+  its latency below saturation.
 - Key creation p50/p99 over HTTP, and listing 10,000 keys.
 
 The tenant is put in a tier with a daily cap of 100,000,000 (serve args `--tier bench=100000000
@@ -30,6 +31,7 @@ SERVICE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" 
 DURATION = os.environ.get("KEYHAVEN_BENCH_SECONDS", "10")
 CONNECTIONS = os.environ.get("KEYHAVEN_BENCH_CONNECTIONS", "32")
 LIST_KEYS = int(os.environ.get("KEYHAVEN_BENCH_LIST_KEYS", "10000"))
+LOW_CONNECTIONS = os.environ.get("KEYHAVEN_BENCH_LOW_CONNECTIONS", "8")
 # A daily cap far above what the run can send, so that no call is refused for it.
 TIER_ARGS = ["--tier", "bench=100000000", "--default-tier", "bench"]
 
@@ -55,8 +57,8 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def wrk(url, env=None, script=None):
-    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "--latency", url]
+def wrk(url, env=None, script=None, connections=None):
+    cmd = ["wrk", "-t2", f"-c{connections or CONNECTIONS}", f"-d{DURATION}s", "--latency", url]
     if script:
         cmd[1:1] = ["-s", script]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
@@ -100,6 +102,11 @@ def main():
         print(f"  bare route /v1/health   {bare[0]:>10.0f} req/s   p50 {bare[1]:.3f} ms   p99 {bare[2]:.3f} ms")
         print(f"  /v1/ping with a key     {ping[0]:>10.0f} req/s   p50 {ping[1]:.3f} ms   p99 {ping[2]:.3f} ms   non-2xx {ping[3]}")
         print(f"  ping / bare throughput  {ping[0] / bare[0]:.3f}   (target >= 0.85; p99 target < 1 ms at >= 20,000 req/s)")
+        # wrk keeps every connection busy, so at saturation p99 is mostly queueing (32
+        # connections at 30,000 req/s wait about 1 ms each on average). Fewer connections show the
+        # latency at a lower but still high throughput, which is what the p99 target is about.
+        few = wrk(f"{url}/v1/ping", env=env, script=str(script), connections=LOW_CONNECTIONS)
+        print(f"  /v1/ping, {LOW_CONNECTIONS} connections {few[0]:>9.0f} req/s   p50 {few[1]:.3f} ms   p99 {few[2]:.3f} ms   non-2xx {few[3]}")
 
         times = []
         for i in range(LIST_KEYS):
