@@ -253,9 +253,19 @@ pub async fn acquire(
     let daily = match leases.take(&key.tenant_id, day, daily_cap) {
         Some(used) => Ok(used),
         None => {
-            let (granted, total) = shared
+            let reserved = shared
                 .reserve_daily(&key.tenant_id, day, daily_cap, MAX_DAILY_BATCH)
-                .await?;
+                .await;
+            let (granted, total) = match reserved {
+                Ok(reserved) => reserved,
+                Err(e) => {
+                    if hourly.is_some() {
+                        // Not accepted: best effort, the call should not use up the hour.
+                        let _ = shared.untake_hourly(&key.id, hour).await;
+                    }
+                    return Err(e);
+                }
+            };
             leases.grant(&key.tenant_id, day, granted, total)
         }
     };

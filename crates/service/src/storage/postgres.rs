@@ -578,30 +578,35 @@ impl Storage for PostgresStore {
 
     fn flush_usage<'a>(&'a self, pending: &'a Pending) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            // Every instance flushes its own counts; the upserts add them up.
-            let (mut tenants, mut keys, mut hours, mut outcomes, mut counts) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            let (mut used_keys, mut used_tenants, mut used_at) =
-                (Vec::new(), Vec::new(), Vec::new());
+            // Every instance flushes its own counts; the upserts add them up. Rows go in one
+            // order (by key, hour and outcome), so that two instances flushing at once lock
+            // them in the same order and cannot deadlock.
+            let mut rows: Vec<(&str, i64, &str, &str, i64)> = Vec::new();
+            let mut used: Vec<(&str, &str, i64)> = Vec::new();
             for (key_id, p) in &pending.keys {
                 for (hour, c) in &p.hours {
                     let all = std::iter::once((ALLOWED, c.allowed))
                         .chain(c.denied.iter().copied())
                         .filter(|(_, n)| *n > 0);
                     for (outcome, n) in all {
-                        tenants.push(p.tenant_id.as_str());
-                        keys.push(key_id.as_str());
-                        hours.push(*hour);
-                        outcomes.push(outcome);
-                        counts.push(i64::try_from(n).unwrap_or(i64::MAX));
+                        let n = i64::try_from(n).unwrap_or(i64::MAX);
+                        rows.push((key_id.as_str(), *hour, outcome, p.tenant_id.as_str(), n));
                     }
                 }
                 if let Some(at) = p.last_used {
-                    used_keys.push(key_id.as_str());
-                    used_tenants.push(p.tenant_id.as_str());
-                    used_at.push(at);
+                    used.push((key_id.as_str(), p.tenant_id.as_str(), at));
                 }
             }
+            rows.sort_unstable();
+            used.sort_unstable();
+            let keys: Vec<&str> = rows.iter().map(|r| r.0).collect();
+            let hours: Vec<i64> = rows.iter().map(|r| r.1).collect();
+            let outcomes: Vec<&str> = rows.iter().map(|r| r.2).collect();
+            let tenants: Vec<&str> = rows.iter().map(|r| r.3).collect();
+            let counts: Vec<i64> = rows.iter().map(|r| r.4).collect();
+            let used_keys: Vec<&str> = used.iter().map(|u| u.0).collect();
+            let used_tenants: Vec<&str> = used.iter().map(|u| u.1).collect();
+            let used_at: Vec<i64> = used.iter().map(|u| u.2).collect();
             let mut tx = self.pool.begin().await?;
             if !keys.is_empty() {
                 sqlx::query(
@@ -776,9 +781,13 @@ impl Storage for PostgresStore {
             let mut listener = PgListener::connect_with(&self.pool).await?;
             listener.listen(CHANGES_CHANNEL).await?;
             Ok(Some(tokio::spawn(async move {
+                let mut backoff = Duration::from_millis(100);
                 loop {
                     match listener.try_recv().await {
-                        Ok(Some(_)) => on_change(),
+                        Ok(Some(_)) => {
+                            on_change();
+                            backoff = Duration::from_millis(100);
+                        }
                         Ok(None) => {
                             // The connection dropped and changes may have gone unheard: forget
                             // everything; the next call reconnects and listens again.
@@ -790,7 +799,8 @@ impl Storage for PostgresStore {
                         Err(e) => {
                             tracing::error!(error = %e, "the key-change listener failed; retrying");
                             on_change();
-                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
                         }
                     }
                 }
