@@ -58,6 +58,11 @@ impl Lockout {
             self.tracked.store(map.len(), Ordering::Release);
         }
         let times = map.entry(ip).or_default();
+        self.record(times, now)
+    }
+
+    /// The rule for one failed attempt at `now`, on an IP's failure times.
+    fn record(&self, times: &mut VecDeque<i64>, now: i64) -> Option<i64> {
         self.expire(times, now);
         if times.len() >= self.threshold {
             // Already locked: attempts are refused before they are checked, so none lands here.
@@ -69,6 +74,27 @@ impl Lockout {
         } else {
             None
         }
+    }
+
+    /// [`Lockout::fail`]'s rule applied to failure times kept elsewhere (in storage that
+    /// several instances share), oldest first.
+    pub fn record_in(&self, times: &mut Vec<i64>, now: i64) {
+        let mut deque: VecDeque<i64> = times.drain(..).collect();
+        self.record(&mut deque, now);
+        times.extend(deque);
+    }
+
+    /// Takes an IP's failure times as shared storage holds them (every instance's failures),
+    /// replacing what this instance knew.
+    pub fn set(&self, ip: IpAddr, times: &[i64]) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if times.is_empty() {
+            map.remove(&ip);
+        } else {
+            let keep = times.len().saturating_sub(self.threshold);
+            map.insert(ip, times[keep..].iter().copied().collect());
+        }
+        self.tracked.store(map.len(), Ordering::Release);
     }
 
     /// The IP's allowance of failures, in the shape of the rate-limit headers.

@@ -1,6 +1,6 @@
 //! The service as a library: open it, add users, get its router, or bind it to an address.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use crate::keycache::KeyCache;
 use crate::lockout::Lockout;
 use crate::ratelimit::{self, DailyLeases, RateCounters};
 use crate::secrets::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
-use crate::storage::{self, action, AuditEntry, NewUser, Pending, Storage};
+use crate::storage::{self, action, AuditEntry, ChangeHandlers, NewUser, Pending, Storage};
 use crate::usage::UsageCounter;
 
 /// How long denials are kept: 30 days.
@@ -97,12 +97,21 @@ impl Service {
         };
         // Listening before the first call is served, so that no change goes unheard.
         let weak = Arc::downgrade(&service.inner);
-        let on_change = Arc::new(move || {
-            if let Some(inner) = weak.upgrade() {
-                inner.key_cache.invalidate();
-            }
-        });
-        if let Some(task) = service.store().watch_key_changes(on_change).await? {
+        let weak_too = weak.clone();
+        let handlers = ChangeHandlers {
+            keys: Arc::new(move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner.key_cache.invalidate();
+                }
+            }),
+            failures: Arc::new(move |ip: &str, times: &[i64]| {
+                let (Some(inner), Ok(ip)) = (weak_too.upgrade(), ip.parse::<IpAddr>()) else {
+                    return;
+                };
+                inner.lockout.set(ip, times);
+            }),
+        };
+        if let Some(task) = service.store().watch_changes(handlers).await? {
             *service
                 .inner
                 .change_watch
@@ -140,6 +149,11 @@ impl Service {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(removed = n, "old denials forgotten"),
                         Err(e) => tracing::error!(error = %e, "pruning denials failed"),
+                    }
+                    let window =
+                        i64::try_from(svc.config().lockout_window.as_secs()).unwrap_or(i64::MAX);
+                    if let Err(e) = svc.store().prune_failures(now.saturating_sub(window)).await {
+                        tracing::error!(error = %e, "forgetting old failed attempts failed");
                     }
                 }
             }
@@ -325,6 +339,26 @@ impl Service {
 
     pub(crate) fn rates(&self) -> &RateCounters {
         &self.inner.rates
+    }
+
+    /// Counts a failed attempt (unknown, revoked or expired key, failed login) from `ip`
+    /// toward its lockout, across every instance when the storage is shared; the seconds it is
+    /// locked out for, when it is.
+    pub(crate) async fn note_failure(&self, ip: IpAddr, now: i64) -> Option<i64> {
+        let lockout = self.lockout();
+        let rule = |times: &mut Vec<i64>| lockout.record_in(times, now);
+        match self.store().record_failure(&ip.to_string(), &rule).await {
+            Ok(None) => lockout.fail(ip, now),
+            Ok(Some(times)) => {
+                lockout.set(ip, &times);
+                lockout.locked(ip, now)
+            }
+            Err(e) => {
+                // Still counted here: storage being away must not lift the lockout.
+                tracing::error!(error = %e, "cannot record a failed attempt in storage");
+                lockout.fail(ip, now)
+            }
+        }
     }
 
     pub(crate) fn daily_leases(&self) -> &DailyLeases {

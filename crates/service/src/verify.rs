@@ -118,7 +118,7 @@ pub async fn enforce(
             tracing::warn!(reason = denial.as_str(), ip = ?call.ip, prefix, "API key refused");
             if denial != KeyDenial::Missing {
                 if let Some(ip) = call.ip.filter(|_| call.track_lockout) {
-                    if let Some(secs) = lockout.fail(ip, now) {
+                    if let Some(secs) = svc.note_failure(ip, now).await {
                         tracing::warn!(%ip, lockout_secs = secs, "source IP locked out after repeated failures");
                     }
                 }

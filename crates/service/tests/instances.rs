@@ -299,3 +299,47 @@ async fn daily_batches_are_spent_in_memory_and_what_is_unspent_is_given_back() {
         "the unspent calls were given back: storage counts the calls made"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_attempts_through_both_instances_lock_the_ip_out_of_both() {
+    let clock = ManualClock::at(T0);
+    let (a, b) = two_instances(|_| {}, Arc::new(clock.clone())).await;
+    let (_, token) = a.signed_in("o@lock.test", Role::Owner, "lock").await;
+    let (key, _) = a
+        .create_key(&token, json!({"name": "good", "scopes": ["read"]}))
+        .await;
+    b.remember(&key);
+
+    // Ten unknown keys from this IP, five through each instance: no instance saw ten itself.
+    for i in 0..10 {
+        let t = if i % 2 == 0 { &a } else { &b };
+        t.ping_with(&keyhaven_api::keyfmt::generate("kh_live_"), "", &[])
+            .await
+            .assert_error(401, "unauthorized");
+    }
+    // B counted the tenth: it refuses the IP at once, even with a good key.
+    b.ping_with(&key, "", &[])
+        .await
+        .assert_error(429, "ip_locked_out");
+    // A hears of it within a second, for keys and logins alike.
+    let (answer, took) =
+        poll_until(&a, &key, "", Duration::from_secs(1), |a| a.status != 200).await;
+    answer.assert_error(429, "ip_locked_out");
+    assert!(
+        took <= Duration::from_secs(1),
+        "A locked the IP out after {took:?}"
+    );
+    a.call(
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "o@lock.test", "password": "whatever-it-is"})),
+    )
+    .await
+    .assert_error(429, "ip_locked_out");
+
+    // Five minutes after the first failure, both let it try again.
+    clock.advance(300);
+    assert_eq!(a.ping_with(&key, "", &[]).await.status, 200);
+    assert_eq!(b.ping_with(&key, "", &[]).await.status, 200);
+}

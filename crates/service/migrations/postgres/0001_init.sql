@@ -100,6 +100,14 @@ CREATE INDEX denials_by_key ON denials (key_id, id);
 CREATE INDEX denials_by_tenant ON denials (tenant_id, id);
 CREATE INDEX denials_by_time ON denials (at);
 
+-- The source-IP lockout, shared by every instance: each IP's recent failed attempts (times,
+-- oldest first, at most the lockout threshold of them), kept by the lockout's rule.
+CREATE TABLE lockout_failures (
+    ip      TEXT PRIMARY KEY,
+    times   BIGINT[] NOT NULL,
+    last_at BIGINT NOT NULL   -- the newest failure, for forgetting IPs
+);
+
 -- Rate windows shared by every instance on this database. A key's hourly window counts its
 -- calls one by one, so that an hourly limit is exact across instances. A tenant's daily window
 -- counts the calls that instances have reserved: each takes a batch (a sixteenth of what is

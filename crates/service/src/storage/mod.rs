@@ -156,17 +156,44 @@ pub trait Storage: Send + Sync + 'static {
         None
     }
 
-    /// For a storage several instances share: starts a task that calls `on_change` whenever
-    /// any instance commits a change to a key or a tenant's tier (and whenever changes may have
-    /// gone unheard), and returns it once it listens. `None` (the default): every change is
-    /// made by this process, which invalidates its own cache.
-    fn watch_key_changes<'a>(
+    /// For a storage several instances share: starts a task that tells `handlers` whenever any
+    /// instance commits a change to a key or a tenant's tier (and whenever changes may have gone
+    /// unheard), or to an IP's failed attempts, and returns it once it listens. `None` (the
+    /// default): every change is made by this process, which keeps its own cache and lockout.
+    fn watch_changes<'a>(
         &'a self,
-        on_change: Arc<dyn Fn() + Send + Sync>,
+        handlers: ChangeHandlers,
     ) -> StoreFuture<'a, Option<JoinHandle<()>>> {
-        drop(on_change);
+        drop(handlers);
         Box::pin(async { Ok(None) })
     }
+
+    /// For a storage several instances share: records a failed attempt from `ip` by applying
+    /// `rule` (the lockout's) to the IP's failure times under a lock, tells every instance, and
+    /// returns the times as they are now. `None` (the default): the lockout is this process's.
+    fn record_failure<'a>(
+        &'a self,
+        ip: &'a str,
+        rule: &'a (dyn Fn(&mut Vec<i64>) + Sync),
+    ) -> StoreFuture<'a, Option<Vec<i64>>> {
+        let _ = (ip, rule);
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Forgets the failure times of IPs whose last failure is before `before`.
+    fn prune_failures<'a>(&'a self, before: i64) -> StoreFuture<'a, u64> {
+        let _ = before;
+        Box::pin(async { Ok(0) })
+    }
+}
+
+/// Who hears the changes other instances make, on a shared storage.
+#[derive(Clone)]
+pub struct ChangeHandlers {
+    /// A key or a tenant's tier changed, or changes may have gone unheard: drop cached keys.
+    pub keys: Arc<dyn Fn() + Send + Sync>,
+    /// An IP's failed attempts changed: its failure times, oldest first.
+    pub failures: Arc<dyn Fn(&str, &[i64]) + Send + Sync>,
 }
 
 /// Rate windows in storage, shared by every instance. A key's hourly window is counted call by

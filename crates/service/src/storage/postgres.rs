@@ -6,10 +6,11 @@
 //! one process is shared here: the rate windows live in the database (see
 //! [`SharedRates`]), and every change to a key or a tenant's tier is announced with `NOTIFY` in
 //! its own transaction, so that each instance's key cache drops what it holds at once (see
-//! [`Storage::watch_key_changes`]).
+//! [`Storage::watch_changes`]). The source-IP lockout is shared the same way: failed attempts
+//! are recorded in the database and announced, so that every instance locks an IP out after
+//! ten failures wherever they were made.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use keyhaven_api::User;
@@ -18,8 +19,8 @@ use sqlx::{PgConnection, Row};
 use tokio::task::JoinHandle;
 
 use super::{
-    role_from_db, AuditEntry, Denial, KeyForCheck, KeyRow, NewKey, NewSession, NewUser, Pending,
-    SharedRates, Storage, StoreFuture, UsageRow, UserRow, ALLOWED,
+    role_from_db, AuditEntry, ChangeHandlers, Denial, KeyForCheck, KeyRow, NewKey, NewSession,
+    NewUser, Pending, SharedRates, Storage, StoreFuture, UsageRow, UserRow, ALLOWED,
 };
 use crate::error::ServiceError;
 use crate::secrets::SecretHash;
@@ -31,6 +32,9 @@ const KEY_COLUMNS: &str = "k.id, k.tenant_id, k.name, k.prefix, k.scopes, k.crea
 /// The channel on which key and tier changes are announced. The payload is the key id, or
 /// `tenant:<id>` for a tier change; listeners drop their whole cache either way.
 const CHANGES_CHANNEL: &str = "keyhaven_key_changes";
+
+/// The channel on which a change to an IP's failed attempts is announced; the payload is the IP.
+const FAILURES_CHANNEL: &str = "keyhaven_failures";
 
 /// Connections kept per instance.
 const MAX_CONNECTIONS: u32 = 16;
@@ -773,32 +777,42 @@ impl Storage for PostgresStore {
         Some(self)
     }
 
-    fn watch_key_changes<'a>(
+    fn watch_changes<'a>(
         &'a self,
-        on_change: Arc<dyn Fn() + Send + Sync>,
+        handlers: ChangeHandlers,
     ) -> StoreFuture<'a, Option<JoinHandle<()>>> {
         Box::pin(async move {
             let mut listener = PgListener::connect_with(&self.pool).await?;
-            listener.listen(CHANGES_CHANNEL).await?;
+            listener
+                .listen_all([CHANGES_CHANNEL, FAILURES_CHANNEL])
+                .await?;
+            let pool = self.pool.clone();
             Ok(Some(tokio::spawn(async move {
                 let mut backoff = Duration::from_millis(100);
                 loop {
                     match listener.try_recv().await {
+                        Ok(Some(notice)) if notice.channel() == FAILURES_CHANNEL => {
+                            let ip = notice.payload();
+                            match failure_times(&pool, ip).await {
+                                Ok(times) => (handlers.failures)(ip, &times),
+                                Err(e) => {
+                                    tracing::error!(error = %e, "cannot read an IP's failures")
+                                }
+                            }
+                        }
                         Ok(Some(_)) => {
-                            on_change();
+                            (handlers.keys)();
                             backoff = Duration::from_millis(100);
                         }
                         Ok(None) => {
                             // The connection dropped and changes may have gone unheard: forget
-                            // everything; the next call reconnects and listens again.
-                            tracing::warn!(
-                                "lost the key-change listener's connection; reconnecting"
-                            );
-                            on_change();
+                            // every cached key; the next call reconnects and listens again.
+                            tracing::warn!("lost the change listener's connection; reconnecting");
+                            (handlers.keys)();
                         }
                         Err(e) => {
-                            tracing::error!(error = %e, "the key-change listener failed; retrying");
-                            on_change();
+                            tracing::error!(error = %e, "the change listener failed; retrying");
+                            (handlers.keys)();
                             tokio::time::sleep(backoff).await;
                             backoff = (backoff * 2).min(Duration::from_secs(5));
                         }
@@ -807,6 +821,63 @@ impl Storage for PostgresStore {
             })))
         })
     }
+
+    fn record_failure<'a>(
+        &'a self,
+        ip: &'a str,
+        rule: &'a (dyn Fn(&mut Vec<i64>) + Sync),
+    ) -> StoreFuture<'a, Option<Vec<i64>>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO lockout_failures (ip, times, last_at) VALUES ($1, '{}', 0) \
+                 ON CONFLICT (ip) DO NOTHING",
+            )
+            .bind(ip)
+            .execute(&mut *tx)
+            .await?;
+            let mut times: Vec<i64> =
+                sqlx::query_scalar("SELECT times FROM lockout_failures WHERE ip = $1 FOR UPDATE")
+                    .bind(ip)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            rule(&mut times);
+            sqlx::query("UPDATE lockout_failures SET times = $2, last_at = $3 WHERE ip = $1")
+                .bind(ip)
+                .bind(&times)
+                .bind(times.last().copied().unwrap_or(0))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(FAILURES_CHANNEL)
+                .bind(ip)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Some(times))
+        })
+    }
+
+    fn prune_failures<'a>(&'a self, before: i64) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let gone = sqlx::query("DELETE FROM lockout_failures WHERE last_at < $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            Ok(gone)
+        })
+    }
+}
+
+/// An IP's failure times as storage holds them, oldest first.
+async fn failure_times(pool: &PgPool, ip: &str) -> Result<Vec<i64>, ServiceError> {
+    let times: Option<Vec<i64>> =
+        sqlx::query_scalar("SELECT times FROM lockout_failures WHERE ip = $1")
+            .bind(ip)
+            .fetch_optional(pool)
+            .await?;
+    Ok(times.unwrap_or_default())
 }
 
 impl SharedRates for PostgresStore {
