@@ -187,13 +187,16 @@ pub trait Storage: Send + Sync + 'static {
     }
 }
 
+/// Told an IP (as text) and its failure times, oldest first.
+pub type FailuresHandler = Arc<dyn Fn(&str, &[i64]) + Send + Sync>;
+
 /// Who hears the changes other instances make, on a shared storage.
 #[derive(Clone)]
 pub struct ChangeHandlers {
     /// A key or a tenant's tier changed, or changes may have gone unheard: drop cached keys.
     pub keys: Arc<dyn Fn() + Send + Sync>,
-    /// An IP's failed attempts changed: its failure times, oldest first.
-    pub failures: Arc<dyn Fn(&str, &[i64]) + Send + Sync>,
+    /// An IP's failed attempts changed.
+    pub failures: FailuresHandler,
 }
 
 /// Rate windows in storage, shared by every instance. A key's hourly window is counted call by
