@@ -49,7 +49,7 @@ pub async fn login(
         _ => {
             tracing::warn!(ip = ?ip, "login refused: wrong email or password");
             if let Some(ip) = ip {
-                if let Some(secs) = svc.lockout().fail(ip, now) {
+                if let Some(secs) = svc.note_failure(ip, now).await {
                     tracing::warn!(%ip, lockout_secs = secs, "source IP locked out after repeated failures");
                 }
             }

@@ -25,6 +25,9 @@ pub const DEFAULT_LOCKOUT_THRESHOLD: u32 = 10;
 pub const DEFAULT_LOCKOUT_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// How often usage counted in memory is written to storage.
 pub const DEFAULT_USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest a key read from storage is trusted from the key cache. Changes invalidate the cache at
+/// once (across instances too, on PostgreSQL); this only bounds the damage of a lost notice.
+pub const DEFAULT_KEY_CACHE_MAX_AGE: Duration = Duration::from_secs(1);
 /// Largest request body the service reads.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest session lifetime accepted.
@@ -36,7 +39,8 @@ const MAX_SCOPES: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceConfig {
-    /// A SQLite file path or a `sqlite:` URL (`postgres://` comes later).
+    /// A SQLite file path or `sqlite:` URL, or a `postgres://` / `postgresql://` URL for
+    /// PostgreSQL (which several instances may share).
     pub db: String,
     /// Prefix of issued keys, e.g. `kh_live_` or `kh_test_`.
     pub key_prefix: String,
@@ -56,12 +60,15 @@ pub struct ServiceConfig {
     pub lockout_window: Duration,
     /// How often in-memory usage counts are written to storage (also on shutdown).
     pub usage_flush_interval: Duration,
+    /// Longest a key is served from the key cache before storage is asked again: a backstop
+    /// behind invalidation, which is immediate.
+    pub key_cache_max_age: Duration,
 }
 
 impl ServiceConfig {
     /// A configuration with the defaults: prefix `kh_live_`, 10 active keys, 12 h sessions,
     /// scopes `read`, `write`, `search`, one tier `free` of 10,000 calls a day, a lockout after
-    /// 10 failures in 5 minutes, usage flushed every second.
+    /// 10 failures in 5 minutes, usage flushed every second, cached keys re-read after a second.
     pub fn new(db: impl Into<String>) -> Self {
         ServiceConfig {
             db: db.into(),
@@ -74,6 +81,7 @@ impl ServiceConfig {
             lockout_threshold: DEFAULT_LOCKOUT_THRESHOLD,
             lockout_window: DEFAULT_LOCKOUT_WINDOW,
             usage_flush_interval: DEFAULT_USAGE_FLUSH_INTERVAL,
+            key_cache_max_age: DEFAULT_KEY_CACHE_MAX_AGE,
         }
     }
 
@@ -132,6 +140,9 @@ impl ServiceConfig {
             || self.usage_flush_interval > Duration::from_secs(3600)
         {
             return bad("the usage flush interval must be between 10 ms and 1 hour".into());
+        }
+        if self.key_cache_max_age > Duration::from_secs(3600) {
+            return bad("the key cache's maximum age must be at most 1 hour".into());
         }
         Ok(())
     }

@@ -86,8 +86,6 @@ pub enum ServiceError {
     PayloadTooLarge,
     #[error("Invalid configuration: {0}.")]
     InvalidConfig(String),
-    #[error("PostgreSQL is not supported yet; give a SQLite file path or a sqlite: URL.")]
-    UnsupportedDatabase,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -141,8 +139,8 @@ impl ServiceError {
             DailyCapReached { .. } => ErrorCode::DailyCapReached,
             IpLockedOut { .. } => ErrorCode::IpLockedOut,
             PayloadTooLarge => ErrorCode::PayloadTooLarge,
-            InvalidConfig(_) | UnsupportedDatabase | Database(_) | Migration(_)
-            | CorruptData(_) | PasswordHash(_) | Io(_) | Task(_) => ErrorCode::Internal,
+            InvalidConfig(_) | Database(_) | Migration(_) | CorruptData(_) | PasswordHash(_)
+            | Io(_) | Task(_) => ErrorCode::Internal,
         }
     }
 }

@@ -1,10 +1,15 @@
 //! Keys recently verified, by the SHA-256 of their secret, so that the hot path usually needs no
 //! storage lookup. Every change to a key or a tenant's tier in this process invalidates the
-//! whole cache before the change is answered: entries are invalidated, never aged out. A
+//! whole cache before the change is answered; with a storage that several instances share,
+//! every change another instance commits invalidates it too, as soon as storage says so. A
 //! generation number keeps a lookup that raced with a change from caching what it read before.
+//!
+//! Invalidation is what keeps the cache right. A maximum age is only the backstop, should a
+//! change notice ever be lost: an entry older than that is looked up again.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::storage::KeyRow;
 
@@ -14,12 +19,14 @@ const MAX_ENTRIES: usize = 100_000;
 #[derive(Debug, Default)]
 pub struct KeyCache {
     inner: RwLock<Inner>,
+    /// Entries older than this are not used; `None`: no limit.
+    max_age: Option<Duration>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     generation: u64,
-    keys: HashMap<[u8; 32], Cached>,
+    keys: HashMap<[u8; 32], (Instant, Arc<Cached>)>,
 }
 
 /// What verification needs about a key, as storage last said.
@@ -31,9 +38,22 @@ pub struct Cached {
 }
 
 impl KeyCache {
-    pub fn get(&self, hash: &[u8; 32]) -> Option<Cached> {
+    /// A cache whose entries are used for at most `max_age` after they were read from storage.
+    pub fn with_max_age(max_age: Duration) -> KeyCache {
+        KeyCache {
+            inner: RwLock::default(),
+            max_age: Some(max_age),
+        }
+    }
+
+    /// The cached entry, shared: a hit costs no copy of the key.
+    pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<Cached>> {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.keys.get(hash).cloned()
+        let (at, entry) = inner.keys.get(hash)?;
+        if self.max_age.is_some_and(|max| at.elapsed() > max) {
+            return None;
+        }
+        Some(Arc::clone(entry))
     }
 
     /// The generation to pass to [`KeyCache::insert`]; read it before reading storage.
@@ -45,7 +65,7 @@ impl KeyCache {
     }
 
     /// Caches what storage said, unless something changed since `generation` was read.
-    pub fn insert(&self, generation: u64, hash: [u8; 32], entry: Cached) {
+    pub fn insert(&self, generation: u64, hash: [u8; 32], entry: Arc<Cached>) {
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
         if inner.generation != generation {
             return;
@@ -53,7 +73,7 @@ impl KeyCache {
         if inner.keys.len() >= MAX_ENTRIES {
             inner.keys.clear();
         }
-        inner.keys.insert(hash, entry);
+        inner.keys.insert(hash, (Instant::now(), entry));
     }
 
     /// Forgets everything; call after a change is stored and before it is answered.
@@ -68,8 +88,8 @@ impl KeyCache {
 mod tests {
     use super::*;
 
-    fn entry() -> Cached {
-        Cached {
+    fn entry() -> Arc<Cached> {
+        Arc::new(Cached {
             row: KeyRow {
                 id: "key_a".into(),
                 tenant_id: "ten_a".into(),
@@ -88,7 +108,7 @@ mod tests {
             },
             secret_hash: vec![1; 32],
             tenant_tier: None,
-        }
+        })
     }
 
     #[test]
@@ -104,5 +124,17 @@ mod tests {
         assert!(c.get(&[1; 32]).is_some());
         c.invalidate();
         assert!(c.get(&[1; 32]).is_none());
+    }
+
+    #[test]
+    fn entries_older_than_the_maximum_age_are_not_used() {
+        let c = KeyCache::with_max_age(Duration::ZERO);
+        c.insert(c.generation(), [1; 32], entry());
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(c.get(&[1; 32]).is_none(), "looked up again");
+
+        let c = KeyCache::with_max_age(Duration::from_secs(3600));
+        c.insert(c.generation(), [1; 32], entry());
+        assert!(c.get(&[1; 32]).is_some());
     }
 }

@@ -5,8 +5,10 @@
 //! The IP is the connection's peer address; `X-Forwarded-For` is never read, so a forged one
 //! neither escapes nor resets a lockout.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::ratelimit::RateWindow;
@@ -17,6 +19,9 @@ pub struct Lockout {
     window: i64,
     /// ip → times of its most recent failures, oldest first, at most `threshold` of them.
     failures: Mutex<HashMap<IpAddr, VecDeque<i64>>>,
+    /// How many IPs `failures` holds, readable without the lock: while none has failed, the
+    /// hot path needs no lock at all.
+    tracked: AtomicUsize,
 }
 
 impl Lockout {
@@ -25,11 +30,15 @@ impl Lockout {
             threshold: usize::try_from(threshold).unwrap_or(usize::MAX).max(1),
             window: window_secs.max(1),
             failures: Mutex::new(HashMap::new()),
+            tracked: AtomicUsize::new(0),
         }
     }
 
     /// Seconds until `ip` may try again, when it is locked out.
     pub fn locked(&self, ip: IpAddr, now: i64) -> Option<i64> {
+        if self.tracked.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let times = map.get_mut(&ip)?;
         self.expire(times, now);
@@ -43,7 +52,17 @@ impl Lockout {
     /// Records a failed attempt; returns the seconds of lockout it started, if it did.
     pub fn fail(&self, ip: IpAddr, now: i64) -> Option<i64> {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Entry::Vacant(new) = map.entry(ip) {
+            new.insert(VecDeque::new());
+            // Before the lock is released: a later `locked` sees this IP as tracked.
+            self.tracked.store(map.len(), Ordering::Release);
+        }
         let times = map.entry(ip).or_default();
+        self.record(times, now)
+    }
+
+    /// The rule for one failed attempt at `now`, on an IP's failure times.
+    fn record(&self, times: &mut VecDeque<i64>, now: i64) -> Option<i64> {
         self.expire(times, now);
         if times.len() >= self.threshold {
             // Already locked: attempts are refused before they are checked, so none lands here.
@@ -55,6 +74,27 @@ impl Lockout {
         } else {
             None
         }
+    }
+
+    /// [`Lockout::fail`]'s rule applied to failure times kept elsewhere (in storage that
+    /// several instances share), oldest first.
+    pub fn record_in(&self, times: &mut Vec<i64>, now: i64) {
+        let mut deque: VecDeque<i64> = times.drain(..).collect();
+        self.record(&mut deque, now);
+        times.extend(deque);
+    }
+
+    /// Takes an IP's failure times as shared storage holds them (every instance's failures),
+    /// replacing what this instance knew.
+    pub fn set(&self, ip: IpAddr, times: &[i64]) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if times.is_empty() {
+            map.remove(&ip);
+        } else {
+            let keep = times.len().saturating_sub(self.threshold);
+            map.insert(ip, times[keep..].iter().copied().collect());
+        }
+        self.tracked.store(map.len(), Ordering::Release);
     }
 
     /// The IP's allowance of failures, in the shape of the rate-limit headers.
@@ -81,6 +121,7 @@ impl Lockout {
     pub fn prune(&self, now: i64) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, times| times.back().is_some_and(|last| last + self.window > now));
+        self.tracked.store(map.len(), Ordering::Release);
     }
 
     /// Drops failures older than the window; a lockout that has run its course clears all.

@@ -31,7 +31,8 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// SQLite file (created if missing) or sqlite: URL.
+    /// SQLite file (created if missing) or sqlite: URL; a postgres:// or postgresql:// URL
+    /// selects PostgreSQL, which several instances may share.
     #[arg(long, env = "KEYHAVEN_DB", required_unless_present = "demo")]
     db: Option<String>,
     /// Address to listen on; port 0 picks a free port.
@@ -72,6 +73,10 @@ struct ServeArgs {
     /// The lockout window in seconds.
     #[arg(long, env = "KEYHAVEN_LOCKOUT_WINDOW_SECS", default_value_t = 300)]
     lockout_window_secs: u64,
+    /// Longest a verified key is served from the cache before storage is read again, in
+    /// milliseconds (changes invalidate the cache at once; this is the backstop).
+    #[arg(long, env = "KEYHAVEN_KEY_CACHE_MAX_AGE_MS", default_value_t = 1000)]
+    key_cache_max_age_ms: u64,
     /// Start with a demo tenant, a user of each role and keys (in memory unless --db is given),
     /// print the logins, and send a bounded trickle of demo traffic to 127.0.0.1.
     #[arg(long)]
@@ -86,6 +91,7 @@ enum UserCommand {
 
 #[derive(Debug, Args)]
 struct UserAddArgs {
+    /// SQLite file or sqlite: URL, or a postgres:// URL.
     #[arg(long, env = "KEYHAVEN_DB")]
     db: String,
     #[arg(long)]
@@ -173,6 +179,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     config.default_tier = args.default_tier;
     config.lockout_threshold = args.lockout_threshold;
     config.lockout_window = Duration::from_secs(args.lockout_window_secs);
+    config.key_cache_max_age = Duration::from_millis(args.key_cache_max_age_ms);
     let service = Service::open(config).await?;
     let running = service.bind(args.listen).await?;
     let mut out = std::io::stdout().lock();

@@ -1,14 +1,25 @@
-//! Rate limits kept in memory: a fixed hourly window per key (for keys with an hourly limit)
-//! and a fixed daily window per tenant (its tier's cap, reset at midnight UTC). One lock covers
-//! both checks and both counts, so a call is counted in both or in neither, and the limit is
-//! exact however many callers race.
+//! Rate limits: a fixed hourly window per key (for keys with an hourly limit) and a fixed daily
+//! window per tenant (its tier's cap, reset at midnight UTC). A call is counted in both or in
+//! neither, and the limits are exact however many callers race.
+//!
+//! With SQLite the service is the only process, and the windows live in its memory under one
+//! lock. With a storage that several instances share (PostgreSQL), they live in storage, so that
+//! N instances do not accept N times the limit (see [`crate::storage::SharedRates`]):
+//! - a key's hourly window is counted in storage call by call: exact across instances;
+//! - a tenant's daily window is reserved in batches ([`DailyLeases`]): each instance spends its
+//!   batch from memory, with no round trip, and gives back what it has not spent about once a
+//!   second. Batches shrink to one call as the cap nears, so the cap is never passed; with one
+//!   instance it is exact, with several an instance may refuse a call early, at the cap, while
+//!   another still holds an unspent batch, until that is given back.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::clock::{DAY, HOUR};
+use crate::error::ServiceError;
+use crate::service::Service;
 use crate::storage::KeyRow;
 
 #[derive(Debug, Default)]
@@ -123,6 +134,203 @@ impl RateCounters {
     }
 }
 
+/// Most calls of a daily window one instance reserves at once.
+pub const MAX_DAILY_BATCH: u32 = 1000;
+
+/// This instance's reserved batches of its tenants' daily windows, on a shared storage.
+#[derive(Debug, Default)]
+pub struct DailyLeases {
+    leases: Mutex<HashMap<String, Lease>>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Lease {
+    day: i64,
+    /// Reserved and not yet spent.
+    available: u64,
+    /// Reserved by this lease in all.
+    reserved: u64,
+    /// Spent from this lease.
+    spent: u64,
+    /// The window's reserved total in storage, as last seen: this lease and everything else
+    /// (other instances' batches, and calls this instance spent before this lease).
+    total: u64,
+}
+
+impl Lease {
+    /// The window's calls as far as this instance can tell: everything reserved elsewhere
+    /// counts as spent. Exact when this instance is the only one.
+    fn used(&self) -> u64 {
+        self.total.saturating_sub(self.reserved) + self.spent
+    }
+
+    fn spend(&mut self) -> u64 {
+        self.available -= 1;
+        self.spent += 1;
+        self.used()
+    }
+}
+
+impl DailyLeases {
+    /// Spends one call of the tenant's batch for `day`: the window's calls after it, or `None`
+    /// when there is no batch left (or the cap, lowered since, is reached).
+    fn take(&self, tenant_id: &str, day: i64, cap: u32) -> Option<u64> {
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        let lease = leases.get_mut(tenant_id)?;
+        (lease.day == day && lease.available > 0 && lease.used() < u64::from(cap))
+            .then(|| lease.spend())
+    }
+
+    /// Adds a batch reserved in storage and spends one call of it: the window's calls after it,
+    /// or `Err(calls)` when nothing was granted.
+    fn grant(&self, tenant_id: &str, day: i64, granted: u64, total: u64) -> Result<u64, u64> {
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        let lease = leases.entry(tenant_id.to_owned()).or_default();
+        if lease.day != day {
+            // An earlier day's batch ended with its day.
+            *lease = Lease {
+                day,
+                ..Lease::default()
+            };
+        }
+        lease.available += granted;
+        lease.reserved += granted;
+        lease.total = lease.total.max(total);
+        if granted == 0 {
+            return Err(lease.total.max(lease.used()));
+        }
+        Ok(lease.spend())
+    }
+
+    /// Unspent calls of the tenant's batch for `day`.
+    fn available(&self, tenant_id: &str, day: i64) -> u64 {
+        let leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        leases
+            .get(tenant_id)
+            .filter(|l| l.day == day)
+            .map_or(0, |l| l.available)
+    }
+
+    /// Takes every batch: `(tenant, day, unspent calls)` of those with calls left to give back.
+    pub fn drain(&self) -> Vec<(String, i64, u64)> {
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        leases
+            .drain()
+            .filter(|(_, l)| l.available > 0)
+            .map(|(tenant, l)| (tenant, l.day, l.available))
+            .collect()
+    }
+}
+
+/// [`RateCounters::acquire`] on this service's windows: in memory, or in shared storage.
+pub async fn acquire(
+    svc: &Service,
+    key: &KeyRow,
+    daily_cap: u32,
+    now: i64,
+) -> Result<Result<RateWindow, Limited>, ServiceError> {
+    let Some(shared) = svc.store().shared_rates() else {
+        return Ok(svc.rates().acquire(key, daily_cap, now));
+    };
+    let (hour, day) = (now.div_euclid(HOUR), now.div_euclid(DAY));
+    let as_u32 = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    let hourly = match key.rate_limit_per_hour {
+        None => None,
+        Some(limit) => match shared.take_hourly(&key.id, hour, limit).await? {
+            Ok(used) => Some(window(limit, as_u32(used), hour, HOUR, now)),
+            Err(used) => {
+                return Ok(Err(Limited::Hourly(window(
+                    limit,
+                    as_u32(used),
+                    hour,
+                    HOUR,
+                    now,
+                ))))
+            }
+        },
+    };
+    let leases = svc.daily_leases();
+    let daily = match leases.take(&key.tenant_id, day, daily_cap) {
+        Some(used) => Ok(used),
+        None => {
+            let reserved = shared
+                .reserve_daily(&key.tenant_id, day, daily_cap, MAX_DAILY_BATCH)
+                .await;
+            let (granted, total) = match reserved {
+                Ok(reserved) => reserved,
+                Err(e) => {
+                    if hourly.is_some() {
+                        // Not accepted: best effort, the call should not use up the hour.
+                        let _ = shared.untake_hourly(&key.id, hour).await;
+                    }
+                    return Err(e);
+                }
+            };
+            leases.grant(&key.tenant_id, day, granted, total)
+        }
+    };
+    match daily {
+        Ok(used) => {
+            let daily = window(daily_cap, as_u32(used), day, DAY, now);
+            Ok(Ok(hourly.map_or(daily, |hourly| tighter(hourly, daily))))
+        }
+        Err(used) => {
+            if hourly.is_some() {
+                // Refused: the call counts against neither window.
+                shared.untake_hourly(&key.id, hour).await?;
+            }
+            Ok(Err(Limited::Daily(window(
+                daily_cap,
+                as_u32(used),
+                day,
+                DAY,
+                now,
+            ))))
+        }
+    }
+}
+
+/// [`RateCounters::peek`] on this service's windows: in memory, or in shared storage.
+pub async fn peek(
+    svc: &Service,
+    key: &KeyRow,
+    daily_cap: u32,
+    now: i64,
+) -> Result<RateWindow, ServiceError> {
+    let Some(shared) = svc.store().shared_rates() else {
+        return Ok(svc.rates().peek(key, daily_cap, now));
+    };
+    let (hour, day) = (now.div_euclid(HOUR), now.div_euclid(DAY));
+    let as_u32 = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    let (hourly_used, reserved) = shared.peek(&key.id, hour, &key.tenant_id, day).await?;
+    let unspent = svc.daily_leases().available(&key.tenant_id, day);
+    let daily = window(
+        daily_cap,
+        as_u32(reserved.saturating_sub(unspent)),
+        day,
+        DAY,
+        now,
+    );
+    Ok(match key.rate_limit_per_hour {
+        Some(limit) => tighter(window(limit, as_u32(hourly_used), hour, HOUR, now), daily),
+        None => daily,
+    })
+}
+
+/// Gives back to shared storage the unspent calls of this instance's daily batches. Runs about
+/// once a second and at shutdown; a batch not given back (storage unreachable) is lost for the
+/// rest of its day, which can only make the cap refuse early, never pass it.
+pub async fn release_daily_leases(svc: &Service) {
+    let Some(shared) = svc.store().shared_rates() else {
+        return;
+    };
+    for (tenant_id, day, unspent) in svc.daily_leases().drain() {
+        if let Err(e) = shared.release_daily(&tenant_id, day, unspent).await {
+            tracing::warn!(error = %e, tenant_id, unspent, "could not give back a daily batch");
+        }
+    }
+}
+
 fn window(limit: u32, used: u32, number: i64, span: i64, now: i64) -> RateWindow {
     RateWindow {
         limit,
@@ -140,11 +348,27 @@ fn tighter(hourly: RateWindow, daily: RateWindow) -> RateWindow {
     }
 }
 
+static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+/// A number as a header value, formatted on the stack and copied once.
+fn number(n: i64) -> HeaderValue {
+    use std::io::Write;
+    let mut buf = [0u8; 20];
+    let mut rest = &mut buf[..];
+    // 20 bytes hold any i64.
+    let _ = write!(rest, "{n}");
+    let len = 20 - rest.len();
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("0"))
+}
+
 impl RateWindow {
+    /// Sets the `X-RateLimit-*` headers (on every answer to a call with a key: the hot path).
     pub fn apply(&self, headers: &mut HeaderMap) {
-        headers.insert("x-ratelimit-limit", HeaderValue::from(self.limit));
-        headers.insert("x-ratelimit-remaining", HeaderValue::from(self.remaining));
-        headers.insert("x-ratelimit-reset", HeaderValue::from(self.reset));
+        headers.insert(LIMIT.clone(), number(i64::from(self.limit)));
+        headers.insert(REMAINING.clone(), number(i64::from(self.remaining)));
+        headers.insert(RESET.clone(), number(self.reset));
     }
 }
 
@@ -229,5 +453,24 @@ mod tests {
         assert_eq!(c.acquire(&a, 2, 4 * DAY).map(|w| w.remaining), Ok(1));
         c.prune(4 * DAY);
         assert_eq!(c.peek(&b, 2, 4 * DAY).limit, 2);
+    }
+
+    #[test]
+    fn a_daily_batch_is_spent_from_memory_and_counts_exactly_for_one_instance() {
+        let l = DailyLeases::default();
+        assert_eq!(l.take("ten_a", 7, 100), None, "no batch yet");
+        // A batch of 6 reserved when 0 were used: the first call is spent at once.
+        assert_eq!(l.grant("ten_a", 7, 6, 6), Ok(1));
+        assert_eq!(l.take("ten_a", 7, 100), Some(2));
+        assert_eq!(l.available("ten_a", 7), 4);
+        assert_eq!(l.take("ten_a", 8, 100), None, "another day");
+        assert_eq!(l.take("ten_a", 7, 2), None, "a cap lowered to what is used");
+        // Given back: 4 unspent; the next batch starts from what storage then holds (2).
+        assert_eq!(l.drain(), vec![("ten_a".to_owned(), 7, 4)]);
+        assert_eq!(l.take("ten_a", 7, 100), None);
+        assert_eq!(l.grant("ten_a", 7, 3, 5), Ok(3));
+        assert_eq!(l.take("ten_a", 7, 100), Some(4));
+        // Nothing granted: the cap is reached.
+        assert_eq!(l.grant("ten_b", 7, 0, 9), Err(9));
     }
 }

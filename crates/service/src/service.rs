@@ -1,6 +1,6 @@
 //! The service as a library: open it, add users, get its router, or bind it to an address.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -13,9 +13,9 @@ use crate::config::{ServiceConfig, DEFAULT_DAILY_CAP};
 use crate::error::ServiceError;
 use crate::keycache::KeyCache;
 use crate::lockout::Lockout;
-use crate::ratelimit::RateCounters;
+use crate::ratelimit::{self, DailyLeases, RateCounters};
 use crate::secrets::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
-use crate::storage::{action, AuditEntry, NewUser, Pending, SqliteStore, Storage};
+use crate::storage::{self, action, AuditEntry, ChangeHandlers, NewUser, Pending, Storage};
 use crate::usage::UsageCounter;
 
 /// How long denials are kept: 30 days.
@@ -36,6 +36,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     store: Box<dyn Storage>,
     rates: RateCounters,
+    /// This instance's batches of daily windows, on a shared storage.
+    daily_leases: DailyLeases,
     lockout: Lockout,
     usage: UsageCounter,
     key_cache: KeyCache,
@@ -44,6 +46,20 @@ struct Inner {
     dummy_hash: OnceCell<String>,
     /// One usage flush at a time, so that counts reach storage in order.
     flush_lock: tokio::sync::Mutex<()>,
+    /// The task hearing other instances' key changes, on a shared storage.
+    change_watch: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let watch = self
+            .change_watch
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(task) = watch.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Service {
@@ -59,27 +75,49 @@ impl Service {
         clock: Arc<dyn Clock>,
     ) -> Result<Service, ServiceError> {
         config.validate()?;
-        if config.db.starts_with("postgres://") || config.db.starts_with("postgresql://") {
-            return Err(ServiceError::UnsupportedDatabase);
-        }
-        let store: Box<dyn Storage> = Box::new(SqliteStore::open(&config.db).await?);
+        let store = storage::open(&config.db).await?;
         let service = Service {
             inner: Arc::new(Inner {
                 clock,
                 store,
                 rates: RateCounters::default(),
+                daily_leases: DailyLeases::default(),
                 lockout: Lockout::new(
                     config.lockout_threshold,
                     i64::try_from(config.lockout_window.as_secs()).unwrap_or(i64::MAX),
                 ),
                 usage: UsageCounter::default(),
-                key_cache: KeyCache::default(),
+                key_cache: KeyCache::with_max_age(config.key_cache_max_age),
                 config,
                 key_lookups: AtomicU64::new(0),
                 dummy_hash: OnceCell::new(),
                 flush_lock: tokio::sync::Mutex::new(()),
+                change_watch: std::sync::Mutex::new(None),
             }),
         };
+        // Listening before the first call is served, so that no change goes unheard.
+        let weak = Arc::downgrade(&service.inner);
+        let weak_too = weak.clone();
+        let handlers = ChangeHandlers {
+            keys: Arc::new(move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner.key_cache.invalidate();
+                }
+            }),
+            failures: Arc::new(move |ip: &str, times: &[i64]| {
+                let (Some(inner), Ok(ip)) = (weak_too.upgrade(), ip.parse::<IpAddr>()) else {
+                    return;
+                };
+                inner.lockout.set(ip, times);
+            }),
+        };
+        if let Some(task) = service.store().watch_changes(handlers).await? {
+            *service
+                .inner
+                .change_watch
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(task);
+        }
         service.spawn_maintenance();
         Ok(service)
     }
@@ -101,6 +139,7 @@ impl Service {
                 if let Err(e) = svc.flush_usage().await {
                     tracing::error!(error = %e, "usage flush failed; will retry");
                 }
+                ratelimit::release_daily_leases(&svc).await;
                 let now = svc.now();
                 svc.inner.rates.prune(now);
                 svc.inner.lockout.prune(now);
@@ -110,6 +149,11 @@ impl Service {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(removed = n, "old denials forgotten"),
                         Err(e) => tracing::error!(error = %e, "pruning denials failed"),
+                    }
+                    let window =
+                        i64::try_from(svc.config().lockout_window.as_secs()).unwrap_or(i64::MAX);
+                    if let Err(e) = svc.store().prune_failures(now.saturating_sub(window)).await {
+                        tracing::error!(error = %e, "forgetting old failed attempts failed");
                     }
                 }
             }
@@ -297,6 +341,30 @@ impl Service {
         &self.inner.rates
     }
 
+    /// Counts a failed attempt (unknown, revoked or expired key, failed login) from `ip`
+    /// toward its lockout, across every instance when the storage is shared; the seconds it is
+    /// locked out for, when it is.
+    pub(crate) async fn note_failure(&self, ip: IpAddr, now: i64) -> Option<i64> {
+        let lockout = self.lockout();
+        let rule = |times: &mut Vec<i64>| lockout.record_in(times, now);
+        match self.store().record_failure(&ip.to_string(), &rule).await {
+            Ok(None) => lockout.fail(ip, now),
+            Ok(Some(times)) => {
+                lockout.set(ip, &times);
+                lockout.locked(ip, now)
+            }
+            Err(e) => {
+                // Still counted here: storage being away must not lift the lockout.
+                tracing::error!(error = %e, "cannot record a failed attempt in storage");
+                lockout.fail(ip, now)
+            }
+        }
+    }
+
+    pub(crate) fn daily_leases(&self) -> &DailyLeases {
+        &self.inner.daily_leases
+    }
+
     pub(crate) fn lockout(&self) -> &Lockout {
         &self.inner.lockout
     }
@@ -385,6 +453,7 @@ impl RunningService {
         if let Err(e) = self.service.flush_usage().await {
             tracing::error!(error = %e, "the last usage flush failed");
         }
+        ratelimit::release_daily_leases(&self.service).await;
     }
 }
 

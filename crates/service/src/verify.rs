@@ -3,6 +3,7 @@
 //! by SHA-256 through an index.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
 use keyhaven_api::{keyfmt, KeyStatus};
@@ -10,7 +11,7 @@ use keyhaven_api::{keyfmt, KeyStatus};
 use crate::config::valid_scope_name;
 use crate::error::{KeyDenial, ServiceError};
 use crate::keycache::Cached;
-use crate::ratelimit::{Limited, RateWindow};
+use crate::ratelimit::{self, Limited, RateWindow};
 use crate::secrets::SecretHash;
 use crate::service::Service;
 use crate::storage::KeyRow;
@@ -38,8 +39,8 @@ pub struct Call<'a> {
 /// `X-RateLimit-*` headers.
 #[derive(Debug)]
 pub struct Decision {
-    /// The key, when the call is accepted; otherwise the refusal.
-    pub outcome: Result<KeyRow, ServiceError>,
+    /// The key (as cached, shared), when the call is accepted; otherwise the refusal.
+    pub outcome: Result<Arc<Cached>, ServiceError>,
     /// The key's window once the key is known; before that, the source IP's allowance of
     /// failed attempts.
     pub window: RateWindow,
@@ -98,15 +99,16 @@ pub async fn enforce(
     let found = match presented {
         None => Err((KeyDenial::Missing, None)),
         Some(key) => match lookup(svc, key, now).await? {
-            Ok((row, _)) | Err((_, Some(row)))
-                if call.tenant_id.is_some_and(|t| t != row.tenant_id) =>
-            {
+            Ok(found) if call.tenant_id.is_some_and(|t| t != found.row.tenant_id) => {
+                Err((KeyDenial::Unknown, None))
+            }
+            Err((_, Some(row))) if call.tenant_id.is_some_and(|t| t != row.tenant_id) => {
                 Err((KeyDenial::Unknown, None))
             }
             found => found,
         },
     };
-    let (row, tier) = match found {
+    let found = match found {
         Ok(found) => found,
         Err((denial, row)) => {
             // Only a key that passed the format check is ours to name, and then by prefix only.
@@ -116,7 +118,7 @@ pub async fn enforce(
             tracing::warn!(reason = denial.as_str(), ip = ?call.ip, prefix, "API key refused");
             if denial != KeyDenial::Missing {
                 if let Some(ip) = call.ip.filter(|_| call.track_lockout) {
-                    if let Some(secs) = lockout.fail(ip, now) {
+                    if let Some(secs) = svc.note_failure(ip, now).await {
                         tracing::warn!(%ip, lockout_secs = secs, "source IP locked out after repeated failures");
                     }
                 }
@@ -132,7 +134,8 @@ pub async fn enforce(
             });
         }
     };
-    let cap = svc.config().daily_cap(tier.as_deref());
+    let (row, tier) = (&found.row, found.tenant_tier.as_deref());
+    let cap = svc.config().daily_cap(tier);
     let refusal = if let Some(origin) = call.origin {
         let origin = origin.trim().to_ascii_lowercase();
         (!row.allowed_origins.is_empty() && !row.allowed_origins.contains(&origin))
@@ -157,8 +160,8 @@ pub async fn enforce(
         _ => None,
     });
     let (outcome, window) = match refusal {
-        Some(err) => (Err(err), svc.rates().peek(&row, cap, now)),
-        None => match svc.rates().acquire(&row, cap, now) {
+        Some(err) => (Err(err), ratelimit::peek(svc, row, cap, now).await?),
+        None => match ratelimit::acquire(svc, row, cap, now).await? {
             Ok(window) => (Ok(()), window),
             Err(Limited::Hourly(w)) => (
                 Err(ServiceError::RateLimited {
@@ -176,10 +179,10 @@ pub async fn enforce(
     };
     match outcome {
         Ok(()) => {
-            svc.usage().allowed(&row, now);
+            svc.usage().allowed(row, now);
             Ok(Decision {
                 key_prefix: Some(row.prefix.clone()),
-                outcome: Ok(row),
+                outcome: Ok(found),
                 window,
             })
         }
@@ -187,17 +190,17 @@ pub async fn enforce(
             let code = err.code();
             tracing::warn!(reason = code.as_str(), ip = ?call.ip, prefix = %row.prefix, key_id = %row.id, "API key call refused");
             svc.usage()
-                .denied(&row, code.as_str(), call.ip, call.origin, now);
+                .denied(row, code.as_str(), call.ip, call.origin, now);
             Ok(Decision {
                 outcome: Err(err),
                 window,
-                key_prefix: Some(row.prefix),
+                key_prefix: Some(row.prefix.clone()),
             })
         }
     }
 }
 
-type Found = Result<(KeyRow, Option<String>), (KeyDenial, Option<KeyRow>)>;
+type Found = Result<Arc<Cached>, (KeyDenial, Option<KeyRow>)>;
 
 async fn lookup(svc: &Service, presented: &str, now: i64) -> Result<Found, ServiceError> {
     let hash = match check_format(presented) {
@@ -213,12 +216,12 @@ async fn lookup(svc: &Service, presented: &str, now: i64) -> Result<Found, Servi
             let Some(found) = svc.store().key_by_hash(&hash).await? else {
                 return Ok(Err((KeyDenial::Unknown, None)));
             };
-            let found = Cached {
+            let found = Arc::new(Cached {
                 row: found.row,
                 secret_hash: found.secret_hash,
                 tenant_tier: found.tenant_tier,
-            };
-            cache.insert(generation, hash.0, found.clone());
+            });
+            cache.insert(generation, hash.0, Arc::clone(&found));
             found
         }
     };
@@ -226,9 +229,9 @@ async fn lookup(svc: &Service, presented: &str, now: i64) -> Result<Found, Servi
         return Ok(Err((KeyDenial::Unknown, None)));
     }
     match found.row.status(now) {
-        KeyStatus::Revoked => Ok(Err((KeyDenial::Revoked, Some(found.row)))),
-        KeyStatus::Expired => Ok(Err((KeyDenial::Expired, Some(found.row)))),
-        KeyStatus::Active | KeyStatus::Expiring => Ok(Ok((found.row, found.tenant_tier))),
+        KeyStatus::Revoked => Ok(Err((KeyDenial::Revoked, Some(found.row.clone())))),
+        KeyStatus::Expired => Ok(Err((KeyDenial::Expired, Some(found.row.clone())))),
+        KeyStatus::Active | KeyStatus::Expiring => Ok(Ok(found)),
     }
 }
 
@@ -293,7 +296,7 @@ mod tests {
             .expect("decided")
             .outcome
             .expect("valid");
-        assert_eq!(ok.id, created.meta.id);
+        assert_eq!(ok.row.id, created.meta.id);
         assert_eq!(svc.key_lookups(), 1);
 
         let err = refusal(&svc, &keyfmt::generate("kh_live_")).await;

@@ -1,14 +1,20 @@
 //! Who may do what: roles, tenants, sessions versus API keys, and the active-key cap.
 
+#[macro_use]
 mod common;
+
+use common::Db;
 
 use keyhaven_api::Role;
 use reqwest::Method;
 use serde_json::json;
 
-#[tokio::test]
-async fn support_staff_can_read_but_not_create_or_revoke() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    support_staff_can_read_but_not_create_or_revoke
+);
+async fn support_staff_can_read_but_not_create_or_revoke(db: Db) {
+    let t = common::start(db).await;
     let (_, owner) = t.signed_in("owner@a.test", Role::Owner, "a").await;
     let (_, support) = t.signed_in("help@a.test", Role::Support, "a").await;
     let (_, meta) = t
@@ -50,9 +56,12 @@ async fn support_staff_can_read_but_not_create_or_revoke() {
     assert_eq!(still.json["status"], "active");
 }
 
-#[tokio::test]
-async fn another_tenants_keys_do_not_exist_for_you() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    another_tenants_keys_do_not_exist_for_you
+);
+async fn another_tenants_keys_do_not_exist_for_you(db: Db) {
+    let t = common::start(db).await;
     let (_, alice) = t.signed_in("alice@a.test", Role::Owner, "tenant a").await;
     let (_, bob) = t.signed_in("bob@b.test", Role::Admin, "tenant b").await;
     let (key, meta) = t
@@ -75,9 +84,12 @@ async fn another_tenants_keys_do_not_exist_for_you() {
     );
 }
 
-#[tokio::test]
-async fn api_keys_never_manage_keys() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    api_keys_never_manage_keys
+);
+async fn api_keys_never_manage_keys(db: Db) {
+    let t = common::start(db).await;
     let (_, token) = t.signed_in("o@a.test", Role::Owner, "a").await;
     let (key, _) = t
         .create_key(&token, json!({"name": "k", "scopes": ["read", "write"]}))
@@ -114,9 +126,12 @@ async fn api_keys_never_manage_keys() {
         .assert_error(401, "unauthorized");
 }
 
-#[tokio::test]
-async fn the_active_key_cap_is_enforced_and_freed_by_revoking() {
-    let t = common::start_with(|c| c.max_active_keys = 2).await;
+scenario!(
+    #[tokio::test]
+    the_active_key_cap_is_enforced_and_freed_by_revoking
+);
+async fn the_active_key_cap_is_enforced_and_freed_by_revoking(db: Db) {
+    let t = common::start_with(db, |c| c.max_active_keys = 2).await;
     let (_, token) = t.signed_in("o@a.test", Role::Owner, "a").await;
     let (_, first) = t
         .create_key(&token, json!({"name": "1", "scopes": ["read"]}))
@@ -159,9 +174,12 @@ async fn the_active_key_cap_is_enforced_and_freed_by_revoking() {
         .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_creations_never_pass_the_cap() {
-    let t = common::start_with(|c| c.max_active_keys = 2).await;
+scenario!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    racing_creations_never_pass_the_cap
+);
+async fn racing_creations_never_pass_the_cap(db: Db) {
+    let t = common::start_with(db, |c| c.max_active_keys = 2).await;
     let (_, token) = t.signed_in("race@a.test", Role::Owner, "a").await;
     let create = || {
         t.call(

@@ -1,14 +1,20 @@
 //! Bad input of every kind gets the service's error shape, naming what was wrong.
 
+#[macro_use]
 mod common;
+
+use common::Db;
 
 use keyhaven_api::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-#[tokio::test]
-async fn bodies_that_are_not_the_json_expected() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    bodies_that_are_not_the_json_expected
+);
+async fn bodies_that_are_not_the_json_expected(db: Db) {
+    let t = common::start(db).await;
     let (_, token) = t.signed_in("o@a.test", Role::Owner, "a").await;
     let post = |body: &'static str, content_type: Option<&'static str>| {
         let mut req = t
@@ -63,9 +69,12 @@ async fn bodies_that_are_not_the_json_expected() {
     login.assert_error(422, "validation_failed");
 }
 
-#[tokio::test]
-async fn a_body_over_64_kib_is_too_large() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    a_body_over_64_kib_is_too_large
+);
+async fn a_body_over_64_kib_is_too_large(db: Db) {
+    let t = common::start(db).await;
     let (_, token) = t.signed_in("o@a.test", Role::Owner, "a").await;
     let big = json!({"name": "x".repeat(65 * 1024), "scopes": ["read"]});
     t.call(Method::POST, "/v1/keys", Some(&token), Some(big))
@@ -84,9 +93,12 @@ async fn a_body_over_64_kib_is_too_large() {
     assert!(a.message().contains("`name`"));
 }
 
-#[tokio::test]
-async fn each_bad_field_is_named() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    each_bad_field_is_named
+);
+async fn each_bad_field_is_named(db: Db) {
+    let t = common::start(db).await;
     let (_, token) = t.signed_in("o@a.test", Role::Owner, "a").await;
     let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     let cases: [(Value, &str); 11] = [
@@ -137,9 +149,12 @@ async fn each_bad_field_is_named() {
     assert_eq!(list.json, json!({"keys": []}), "nothing was stored");
 }
 
-#[tokio::test]
-async fn unknown_routes_and_methods_get_the_error_shape() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    unknown_routes_and_methods_get_the_error_shape
+);
+async fn unknown_routes_and_methods_get_the_error_shape(db: Db) {
+    let t = common::start(db).await;
     t.send(t.request(Method::GET, "/v1/nothing-here"))
         .await
         .assert_error(404, "not_found");
@@ -151,9 +166,12 @@ async fn unknown_routes_and_methods_get_the_error_shape() {
         .assert_error(404, "not_found");
 }
 
-#[tokio::test]
-async fn the_openapi_document_describes_the_api() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    the_openapi_document_describes_the_api
+);
+async fn the_openapi_document_describes_the_api(db: Db) {
+    let t = common::start(db).await;
     let a = t.send(t.request(Method::GET, "/v1/openapi.json")).await;
     assert_eq!(a.status, 200);
     assert_eq!(a.header("content-type"), Some("application/json"));
@@ -169,4 +187,62 @@ async fn the_openapi_document_describes_the_api() {
         assert!(a.json["paths"][path].is_object(), "{path}");
     }
     assert!(a.json["components"]["schemas"]["Error"].is_object());
+}
+
+scenario!(
+    #[tokio::test]
+    ids_and_emails_with_a_nul_character_name_nothing
+);
+/// A NUL character (which PostgreSQL's text cannot hold) in an id, a tenant or an email is
+/// just something that does not exist, on either storage: never a server error.
+async fn ids_and_emails_with_a_nul_character_name_nothing(db: Db) {
+    let t = common::start(db).await;
+    let (_, token) = t.signed_in("o@nul.test", Role::Owner, "nul").await;
+    let (_, support) = t.signed_in("s@nul.test", Role::Support, "staff").await;
+    let (_, meta) = t
+        .create_key(&token, json!({"name": "k", "scopes": ["read"]}))
+        .await;
+    let id = meta["id"].as_str().expect("id");
+    let bad = format!("{id}%00");
+    for (method, path, body) in [
+        (Method::GET, format!("/v1/keys/{bad}"), None),
+        (
+            Method::PATCH,
+            format!("/v1/keys/{bad}"),
+            Some(json!({"name": "n"})),
+        ),
+        (Method::DELETE, format!("/v1/keys/{bad}"), None),
+        (
+            Method::POST,
+            format!("/v1/keys/{bad}/roll"),
+            Some(json!({"grace_seconds": 0})),
+        ),
+        (Method::GET, format!("/v1/keys/{bad}/usage"), None),
+        (Method::GET, format!("/v1/keys/{bad}/denials"), None),
+    ] {
+        t.call(method, &path, Some(&token), body)
+            .await
+            .assert_error(404, "not_found");
+    }
+    for path in [
+        "/v1/keys?tenant_id=x%00",
+        "/v1/usage?tenant_id=x%00",
+        "/v1/audit?tenant_id=x%00",
+    ] {
+        let a = t.call(Method::GET, path, Some(&support), None).await;
+        assert!(a.status < 500, "{path}: {} {}", a.status, a.body);
+    }
+    t.call(
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "o@nul.test\u{0}", "password": "whatever-it-is"})),
+    )
+    .await
+    .assert_error(401, "unauthorized");
+    // The key itself is untouched.
+    let still = t
+        .call(Method::GET, &format!("/v1/keys/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(still.json["status"], "active");
 }

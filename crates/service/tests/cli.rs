@@ -1,6 +1,12 @@
-//! The `keyhaven-service` binary: adding a user from a script, and serving.
+//! The `keyhaven-service` binary: adding a user from a script, and serving (on a SQLite file
+//! and on a PostgreSQL URL).
+
+#[macro_use]
+mod common;
 
 use std::process::Stdio;
+
+use common::{Db, TestDb};
 
 use keyhaven_api::Role;
 use keyhaven_service::{Service, ServiceConfig};
@@ -29,11 +35,13 @@ async fn user_add(db: &str, args: &[&str], stdin: &str) -> (bool, String, String
     (out.status.success(), text(out.stdout), text(out.stderr))
 }
 
-#[tokio::test]
-async fn user_add_reads_the_password_from_stdin() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("k.db");
-    let db = db.to_str().expect("path");
+scenario!(
+    #[tokio::test]
+    user_add_reads_the_password_from_stdin
+);
+async fn user_add_reads_the_password_from_stdin(db: Db) {
+    let store = TestDb::new(db).await;
+    let db = store.url.as_str();
     let password = "correct horse battery";
 
     let (ok, out, err) = user_add(
@@ -151,16 +159,19 @@ async fn user_add_refuses_bad_input_clearly() {
     assert!(!ok && err.contains("already exists"), "{err}");
 }
 
+scenario!(
+    #[tokio::test]
+    serve_prints_where_it_listens_first_answers_and_logs_no_secret
+);
 /// The first line on stdout, once it accepts connections, is `listening on http://HOST:PORT`;
 /// then a whole session runs against it; SIGTERM stops it gracefully; and its log, which shows
 /// key prefixes, never shows a password, a session token or a key.
-#[tokio::test]
-async fn serve_prints_where_it_listens_first_answers_and_logs_no_secret() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("served.db");
+async fn serve_prints_where_it_listens_first_answers_and_logs_no_secret(db: Db) {
+    let store = TestDb::new(db).await;
+    let db = store.url.as_str();
     let password = "pw-for-the-log-test";
     let (ok, _, err) = user_add(
-        db.to_str().expect("path"),
+        db,
         &["--email", "ops@acme.test", "--role", "owner"],
         &format!("{password}\n"),
     )
@@ -169,7 +180,7 @@ async fn serve_prints_where_it_listens_first_answers_and_logs_no_secret() {
 
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("KEYHAVEN_DB", &db)
+        .env("KEYHAVEN_DB", db)
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

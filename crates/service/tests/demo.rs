@@ -1,7 +1,10 @@
 //! The demo: users of each role, keys, and a bounded trickle of traffic that gives usage
 //! something to show.
 
+#[macro_use]
 mod common;
+
+use common::Db;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,9 +12,12 @@ use std::time::Duration;
 use keyhaven_service::demo;
 use reqwest::Method;
 
-#[tokio::test]
-async fn the_demo_seeds_users_and_keys_and_its_traffic_shows_in_usage() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    the_demo_seeds_users_and_keys_and_its_traffic_shows_in_usage
+);
+async fn the_demo_seeds_users_and_keys_and_its_traffic_shows_in_usage(db: Db) {
+    let t = common::start(db).await;
     let seeded = demo::seed(&t.service).await.expect("seed");
     let roles: Vec<&str> = seeded.logins.iter().map(|l| l.role.as_str()).collect();
     assert_eq!(roles, ["owner", "member", "support", "admin"]);
@@ -49,7 +55,7 @@ async fn the_demo_seeds_users_and_keys_and_its_traffic_shows_in_usage() {
     assert!(again
         .spawn_traffic(addr, 5, Duration::from_millis(1))
         .is_none());
-    let fresh = common::start().await;
+    let fresh = common::start(db).await;
     let seeded = demo::seed(&fresh.service).await.expect("seed");
     let elsewhere: SocketAddr = "192.0.2.1:8787".parse().expect("addr");
     assert!(seeded

@@ -2,9 +2,10 @@
 //! scope, then the key's hourly limit and the tenant's daily cap; and the lockout of a source
 //! IP that keeps failing. Time-dependent rules run on a manual clock.
 
+#[macro_use]
 mod common;
 
-use common::TestService;
+use common::{Db, TestService};
 use keyhaven_api::{keyfmt, Role};
 use keyhaven_service::ManualClock;
 use reqwest::Method;
@@ -13,9 +14,12 @@ use serde_json::json;
 /// 2026-03-10T10:20:00Z: mid-hour, mid-day.
 const T0: i64 = 1_773_138_000;
 
-#[tokio::test]
-async fn origin_is_checked_when_sent_otherwise_the_ip() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    origin_is_checked_when_sent_otherwise_the_ip
+);
+async fn origin_is_checked_when_sent_otherwise_the_ip(db: Db) {
+    let t = common::start(db).await;
     let (_, token) = t.signed_in("o@a.test", Role::Owner, "a").await;
     let (web, _) = t
         .create_key(
@@ -70,10 +74,13 @@ async fn origin_is_checked_when_sent_otherwise_the_ip() {
         .assert_error(403, "scope_missing");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_hourly_limit_is_exact_under_64_concurrent_callers() {
+scenario!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    the_hourly_limit_is_exact_under_64_concurrent_callers
+);
+async fn the_hourly_limit_is_exact_under_64_concurrent_callers(db: Db) {
     let clock = ManualClock::at(T0);
-    let t = common::start_at(&clock, |_| {}).await;
+    let t = common::start_at(db, &clock, |_| {}).await;
     let (_, token) = t.signed_in("o@b.test", Role::Owner, "b").await;
     const N: usize = 20;
     let (key, _) = t
@@ -113,10 +120,13 @@ async fn the_hourly_limit_is_exact_under_64_concurrent_callers() {
     assert_eq!(TestService::window(&a), (N as u64, N as u64 - 1, 3_600));
 }
 
-#[tokio::test]
-async fn the_daily_cap_is_per_tenant_by_tier_and_resets_at_midnight_utc() {
+scenario!(
+    #[tokio::test]
+    the_daily_cap_is_per_tenant_by_tier_and_resets_at_midnight_utc
+);
+async fn the_daily_cap_is_per_tenant_by_tier_and_resets_at_midnight_utc(db: Db) {
     let clock = ManualClock::at(T0);
-    let t = common::start_at(&clock, |c| {
+    let t = common::start_at(db, &clock, |c| {
         c.tiers.insert("free".into(), 3);
         c.tiers.insert("pro".into(), 5);
     })
@@ -180,10 +190,13 @@ async fn the_daily_cap_is_per_tenant_by_tier_and_resets_at_midnight_utc() {
         .is_err());
 }
 
-#[tokio::test]
-async fn ten_failures_lock_the_source_ip_out_and_forged_forwarding_does_not_help() {
+scenario!(
+    #[tokio::test]
+    ten_failures_lock_the_source_ip_out_and_forged_forwarding_does_not_help
+);
+async fn ten_failures_lock_the_source_ip_out_and_forged_forwarding_does_not_help(db: Db) {
     let clock = ManualClock::at(T0);
-    let t = common::start_at(&clock, |_| {}).await;
+    let t = common::start_at(db, &clock, |_| {}).await;
     let (user, password) = t.user("o@e.test", Role::Owner, "e").await;
     let token = t.login("o@e.test", &password).await;
     let (key, _) = t

@@ -1,13 +1,19 @@
 //! The bare health route: no credentials, no storage, a fixed answer.
 
+#[macro_use]
 mod common;
+
+use common::Db;
 
 use reqwest::Method;
 use serde_json::json;
 
-#[tokio::test]
-async fn health_answers_ok_without_credentials() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    health_answers_ok_without_credentials
+);
+async fn health_answers_ok_without_credentials(db: Db) {
+    let t = common::start(db).await;
     let a = t.call(Method::GET, "/v1/health", None, None).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.json, json!({"status": "ok"}));

@@ -1,6 +1,9 @@
 //! Changing a key without a new secret, and rolling it to a new secret with a grace period.
 
+#[macro_use]
 mod common;
+
+use common::Db;
 
 use keyhaven_api::Role;
 use keyhaven_service::ManualClock;
@@ -9,10 +12,13 @@ use serde_json::json;
 
 const T0: i64 = 1_773_138_000;
 
-#[tokio::test]
-async fn rolling_keeps_the_old_key_for_the_grace_period_only() {
+scenario!(
+    #[tokio::test]
+    rolling_keeps_the_old_key_for_the_grace_period_only
+);
+async fn rolling_keeps_the_old_key_for_the_grace_period_only(db: Db) {
     let clock = ManualClock::at(T0);
-    let t = common::start_at(&clock, |_| {}).await;
+    let t = common::start_at(db, &clock, |_| {}).await;
     let (owner, token) = t.signed_in("o@a.test", Role::Owner, "a").await;
     let (old, meta) = t
         .create_key(
@@ -100,9 +106,12 @@ async fn rolling_keeps_the_old_key_for_the_grace_period_only() {
     assert!(actions.contains(&("key.create", new_id)), "{actions:?}");
 }
 
-#[tokio::test]
-async fn rolling_with_no_grace_revokes_at_once_and_bad_rolls_are_refused() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    rolling_with_no_grace_revokes_at_once_and_bad_rolls_are_refused
+);
+async fn rolling_with_no_grace_revokes_at_once_and_bad_rolls_are_refused(db: Db) {
+    let t = common::start(db).await;
     let (_, token) = t.signed_in("o@b.test", Role::Owner, "b").await;
     let (_, support) = t.signed_in("s@b.test", Role::Support, "b").await;
     let (old, meta) = t
@@ -162,9 +171,12 @@ async fn rolling_with_no_grace_revokes_at_once_and_bad_rolls_are_refused() {
     assert_eq!(old_meta.json["status"], "revoked");
 }
 
-#[tokio::test]
-async fn updating_a_key_keeps_its_secret() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    updating_a_key_keeps_its_secret
+);
+async fn updating_a_key_keeps_its_secret(db: Db) {
+    let t = common::start(db).await;
     let (owner, token) = t.signed_in("o@c.test", Role::Owner, "c").await;
     let (_, support) = t.signed_in("s@c.test", Role::Support, "c").await;
     let (_, stranger) = t.signed_in("x@d.test", Role::Admin, "d").await;
@@ -263,10 +275,13 @@ async fn updating_a_key_keeps_its_secret() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn no_call_is_accepted_after_delete_has_answered_even_under_load() {
+scenario!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    no_call_is_accepted_after_delete_has_answered_even_under_load
+);
+async fn no_call_is_accepted_after_delete_has_answered_even_under_load(db: Db) {
     // Refused calls from the load must not lock this IP out mid-test.
-    let t = std::sync::Arc::new(common::start_with(|c| c.lockout_threshold = 10_000).await);
+    let t = std::sync::Arc::new(common::start_with(db, |c| c.lockout_threshold = 10_000).await);
     let (_, token) = t.signed_in("o@r.test", Role::Owner, "r").await;
     let (key, meta) = t
         .create_key(&token, json!({"name": "busy", "scopes": ["read"]}))

@@ -1,15 +1,21 @@
 //! The life of a key, told through the HTTP API: created, listed, read, used, refused a scope
 //! it lacks, mistyped, revoked, and refused from then on. No answer ever repeats a secret.
 
+#[macro_use]
 mod common;
+
+use common::Db;
 
 use keyhaven_api::{keyfmt, Role};
 use reqwest::Method;
 use serde_json::json;
 
-#[tokio::test]
-async fn a_key_from_creation_to_revocation() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    a_key_from_creation_to_revocation
+);
+async fn a_key_from_creation_to_revocation(db: Db) {
+    let t = common::start(db).await;
     let (owner, token) = t.signed_in("owner@acme.test", Role::Owner, "acme").await;
 
     // Alice creates a key for her CI job, with every optional field.
@@ -187,9 +193,12 @@ async fn a_key_from_creation_to_revocation() {
     t.stop().await;
 }
 
-#[tokio::test]
-async fn without_an_hourly_limit_the_headers_report_the_daily_cap() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    without_an_hourly_limit_the_headers_report_the_daily_cap
+);
+async fn without_an_hourly_limit_the_headers_report_the_daily_cap(db: Db) {
+    let t = common::start(db).await;
     let (_, token) = t.signed_in("o@b.test", Role::Member, "b").await;
     let (key, _) = t
         .create_key(&token, json!({"name": "n", "scopes": ["read"]}))
@@ -215,9 +224,12 @@ async fn without_an_hourly_limit_the_headers_report_the_daily_cap() {
     assert!((1..=86_400).contains(&reset));
 }
 
-#[tokio::test]
-async fn a_configured_prefix_and_scopes_are_used() {
-    let t = common::start_with(|c| {
+scenario!(
+    #[tokio::test]
+    a_configured_prefix_and_scopes_are_used
+);
+async fn a_configured_prefix_and_scopes_are_used(db: Db) {
+    let t = common::start_with(db, |c| {
         c.key_prefix = "kh_test_".into();
         c.scopes = vec!["orders:read".into(), "orders:write".into()];
     })
@@ -240,9 +252,12 @@ async fn a_configured_prefix_and_scopes_are_used() {
     assert!(a.message().contains("scopes[0]") && a.message().contains("orders:read"));
 }
 
-#[tokio::test]
-async fn a_key_stops_working_when_it_expires() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    a_key_stops_working_when_it_expires
+);
+async fn a_key_stops_working_when_it_expires(db: Db) {
+    let t = common::start(db).await;
     let (_, token) = t.signed_in("o@d.test", Role::Owner, "d").await;
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
     let (key, meta) = t

@@ -1,6 +1,9 @@
 //! Signing in and out: good and bad credentials, the session's life, and logout.
 
+#[macro_use]
 mod common;
+
+use common::Db;
 
 use std::time::Duration;
 
@@ -8,9 +11,12 @@ use keyhaven_api::Role;
 use reqwest::Method;
 use serde_json::json;
 
-#[tokio::test]
-async fn signing_in_with_good_and_bad_credentials() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    signing_in_with_good_and_bad_credentials
+);
+async fn signing_in_with_good_and_bad_credentials(db: Db) {
+    let t = common::start(db).await;
     let (user, password) = t.user("Carol@Acme.test", Role::Member, "acme").await;
 
     let ok = t
@@ -78,9 +84,12 @@ async fn signing_in_with_good_and_bad_credentials() {
     assert_eq!(audit.len(), 2, "and the user's creation");
 }
 
-#[tokio::test]
-async fn logging_out_revokes_the_token() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    logging_out_revokes_the_token
+);
+async fn logging_out_revokes_the_token(db: Db) {
+    let t = common::start(db).await;
     let (_, token) = t.signed_in("d@a.test", Role::Owner, "a").await;
     let (_, other) = {
         let (user, password) = t.user("e@a.test", Role::Owner, "a").await;
@@ -105,9 +114,12 @@ async fn logging_out_revokes_the_token() {
     );
 }
 
-#[tokio::test]
-async fn a_session_expires_on_the_server() {
-    let t = common::start_with(|c| c.session_ttl = Duration::from_secs(2)).await;
+scenario!(
+    #[tokio::test]
+    a_session_expires_on_the_server
+);
+async fn a_session_expires_on_the_server(db: Db) {
+    let t = common::start_with(db, |c| c.session_ttl = Duration::from_secs(2)).await;
     let (_, token) = t.signed_in("f@a.test", Role::Owner, "a").await;
     assert_eq!(
         t.call(Method::GET, "/v1/me", Some(&token), None)
@@ -122,9 +134,12 @@ async fn a_session_expires_on_the_server() {
     assert!(expired.message().contains("session"));
 }
 
-#[tokio::test]
-async fn a_taken_email_is_a_conflict() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    a_taken_email_is_a_conflict
+);
+async fn a_taken_email_is_a_conflict(db: Db) {
+    let t = common::start(db).await;
     t.user("g@a.test", Role::Owner, "a").await;
     let err = t
         .service

@@ -1,15 +1,21 @@
 //! Tenancy: another tenant's keys do not exist for you, whatever the endpoint; support staff
 //! read every tenant and change nothing.
 
+#[macro_use]
 mod common;
+
+use common::Db;
 
 use keyhaven_api::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-#[tokio::test]
-async fn every_tenant_scoped_endpoint_hides_another_tenants_key() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    every_tenant_scoped_endpoint_hides_another_tenants_key
+);
+async fn every_tenant_scoped_endpoint_hides_another_tenants_key(db: Db) {
+    let t = common::start(db).await;
     let (alice, a_token) = t.signed_in("alice@a.test", Role::Owner, "tenant a").await;
     let (_, b_owner) = t.signed_in("bob@b.test", Role::Owner, "tenant b").await;
     let (_, b_admin) = t.signed_in("root@b.test", Role::Admin, "tenant b").await;
@@ -79,9 +85,12 @@ async fn every_tenant_scoped_endpoint_hides_another_tenants_key() {
     assert_eq!(still.json["status"], "active");
 }
 
-#[tokio::test]
-async fn support_finds_keys_by_prefix_and_reads_any_tenant_but_changes_nothing() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    support_finds_keys_by_prefix_and_reads_any_tenant_but_changes_nothing
+);
+async fn support_finds_keys_by_prefix_and_reads_any_tenant_but_changes_nothing(db: Db) {
+    let t = common::start(db).await;
     let (alice, a_token) = t.signed_in("alice@a.test", Role::Owner, "Acme").await;
     let (_, helper) = t
         .signed_in("help@desk.test", Role::Support, "helpdesk")

@@ -1,11 +1,12 @@
 //! What support and owners see of a key's life: usage by hour and day, denials with their
 //! reasons, the audit log. Usage is counted in memory and reaches the database in batches.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
 
-use common::TestService;
+use common::Db;
 use keyhaven_api::Role;
 use keyhaven_service::ManualClock;
 use reqwest::Method;
@@ -14,11 +15,14 @@ use serde_json::json;
 /// 2026-03-10T10:20:00Z
 const T0: i64 = 1_773_138_000;
 
-#[tokio::test]
-async fn usage_denials_and_audit_tell_the_story_of_a_key() {
+scenario!(
+    #[tokio::test]
+    usage_denials_and_audit_tell_the_story_of_a_key
+);
+async fn usage_denials_and_audit_tell_the_story_of_a_key(db: Db) {
     let clock = ManualClock::at(T0);
     // No background flush during this test: reads flush what they need.
-    let t = common::start_at(&clock, |c| {
+    let t = common::start_at(db, &clock, |c| {
         c.usage_flush_interval = Duration::from_secs(3600)
     })
     .await;
@@ -46,17 +50,12 @@ async fn usage_denials_and_audit_tell_the_story_of_a_key() {
         .assert_error(403, "scope_missing");
 
     // Nothing has been written per call.
-    let db = t.db.clone();
+    let stored = t.db.clone();
+    assert_eq!(stored.count("SELECT COUNT(*) FROM usage_hourly").await, 0);
     assert_eq!(
-        TestService::count_in_db(&db, "SELECT COUNT(*) FROM usage_hourly").await,
-        0
-    );
-    assert_eq!(
-        TestService::count_in_db(
-            &db,
-            "SELECT COUNT(*) FROM api_keys WHERE last_used_at IS NOT NULL"
-        )
-        .await,
+        stored
+            .count("SELECT COUNT(*) FROM api_keys WHERE last_used_at IS NOT NULL")
+            .await,
         0
     );
 
@@ -83,7 +82,7 @@ async fn usage_denials_and_audit_tell_the_story_of_a_key() {
         json!({"t": "2026-03-09T11:00:00Z", "allowed": 0, "denied": {}})
     );
     assert_eq!(
-        TestService::count_in_db(&db, "SELECT SUM(count) FROM usage_hourly").await,
+        stored.count("SELECT SUM(count) FROM usage_hourly").await,
         6,
         "flushed once, all of it"
     );
@@ -179,9 +178,12 @@ async fn usage_denials_and_audit_tell_the_story_of_a_key() {
         .assert_error(404, "not_found");
 }
 
-#[tokio::test]
-async fn a_graceful_stop_writes_every_counted_call() {
-    let t = common::start_with(|c| c.usage_flush_interval = Duration::from_secs(3600)).await;
+scenario!(
+    #[tokio::test]
+    a_graceful_stop_writes_every_counted_call
+);
+async fn a_graceful_stop_writes_every_counted_call(db: Db) {
+    let t = common::start_with(db, |c| c.usage_flush_interval = Duration::from_secs(3600)).await;
     let (_, token) = t.signed_in("o@b.test", Role::Owner, "b").await;
     let (key, _) = t
         .create_key(&token, json!({"name": "k", "scopes": ["read"]}))
@@ -192,32 +194,28 @@ async fn a_graceful_stop_writes_every_counted_call() {
     t.ping_with(&key, "?scope=write", &[])
         .await
         .assert_error(403, "scope_missing");
-    let (db, _dir) = t.stop_keeping_data().await;
+    let stored = t.stop_keeping_data().await;
     assert_eq!(
-        TestService::count_in_db(
-            &db,
-            "SELECT SUM(count) FROM usage_hourly WHERE outcome = 'allowed'"
-        )
-        .await,
+        stored
+            .count("SELECT SUM(count) FROM usage_hourly WHERE outcome = 'allowed'")
+            .await,
         7
     );
+    assert_eq!(stored.count("SELECT COUNT(*) FROM denials").await, 1);
     assert_eq!(
-        TestService::count_in_db(&db, "SELECT COUNT(*) FROM denials").await,
-        1
-    );
-    assert_eq!(
-        TestService::count_in_db(
-            &db,
-            "SELECT COUNT(*) FROM api_keys WHERE last_used_at IS NOT NULL"
-        )
-        .await,
+        stored
+            .count("SELECT COUNT(*) FROM api_keys WHERE last_used_at IS NOT NULL")
+            .await,
         1
     );
 }
 
-#[tokio::test]
-async fn usage_reaches_the_database_within_the_flush_interval() {
-    let t = common::start_with(|c| c.usage_flush_interval = Duration::from_millis(50)).await;
+scenario!(
+    #[tokio::test]
+    usage_reaches_the_database_within_the_flush_interval
+);
+async fn usage_reaches_the_database_within_the_flush_interval(db: Db) {
+    let t = common::start_with(db, |c| c.usage_flush_interval = Duration::from_millis(50)).await;
     let (_, token) = t.signed_in("o@c.test", Role::Owner, "c").await;
     let (key, _) = t
         .create_key(&token, json!({"name": "k", "scopes": ["read"]}))
@@ -226,7 +224,7 @@ async fn usage_reaches_the_database_within_the_flush_interval() {
     // Waiting for the background flush, which the test cannot trigger otherwise.
     let mut written = 0;
     for _ in 0..100 {
-        written = TestService::count_in_db(&t.db, "SELECT COUNT(*) FROM usage_hourly").await;
+        written = t.count_in_db("SELECT COUNT(*) FROM usage_hourly").await;
         if written > 0 {
             break;
         }
@@ -235,10 +233,13 @@ async fn usage_reaches_the_database_within_the_flush_interval() {
     assert_eq!(written, 1);
 }
 
-#[tokio::test]
-async fn denials_are_kept_for_thirty_days() {
+scenario!(
+    #[tokio::test]
+    denials_are_kept_for_thirty_days
+);
+async fn denials_are_kept_for_thirty_days(db: Db) {
     let clock = ManualClock::at(T0);
-    let t = common::start_at(&clock, |c| {
+    let t = common::start_at(db, &clock, |c| {
         c.usage_flush_interval = Duration::from_millis(20)
     })
     .await;
@@ -258,7 +259,7 @@ async fn denials_are_kept_for_thirty_days() {
     // Waiting for the background pruning, which the test cannot trigger otherwise.
     let mut left = 1;
     for _ in 0..200 {
-        left = TestService::count_in_db(&t.db, "SELECT COUNT(*) FROM denials").await;
+        left = t.count_in_db("SELECT COUNT(*) FROM denials").await;
         if left == 0 {
             break;
         }

@@ -1,5 +1,6 @@
 //! `POST /v1/verify`: an API's own backend asks the service about a key its caller sent.
 
+#[macro_use]
 mod common;
 
 async fn verify(t: &TestService, token: &str, body: serde_json::Value) -> common::Answer {
@@ -7,14 +8,17 @@ async fn verify(t: &TestService, token: &str, body: serde_json::Value) -> common
         .await
 }
 
-use common::TestService;
+use common::{Db, TestService};
 use keyhaven_api::{keyfmt, Role};
 use reqwest::Method;
 use serde_json::json;
 
-#[tokio::test]
-async fn a_backend_verifies_its_callers_keys() {
-    let t = common::start().await;
+scenario!(
+    #[tokio::test]
+    a_backend_verifies_its_callers_keys
+);
+async fn a_backend_verifies_its_callers_keys(db: Db) {
+    let t = common::start(db).await;
     let (_, owner) = t.signed_in("o@a.test", Role::Owner, "a").await;
     let (_, member) = t.signed_in("m@a.test", Role::Member, "a").await;
     let (_, support) = t.signed_in("s@a.test", Role::Support, "a").await;

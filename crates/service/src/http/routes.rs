@@ -1,6 +1,6 @@
 //! Handlers: each extracts, delegates to one domain function, and shapes the answer.
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -231,11 +231,11 @@ pub async fn verify(
         reset: w.reset,
     };
     Ok(Json(match decision.outcome {
-        Ok(row) => VerifyResponse {
+        Ok(found) => VerifyResponse {
             valid: true,
             code: None,
-            key_id: Some(row.id),
-            scopes: Some(row.scopes),
+            key_id: Some(found.row.id.clone()),
+            scopes: Some(found.row.scopes.clone()),
             ratelimit,
         },
         Err(err) => {
@@ -269,28 +269,30 @@ pub struct PingQuery {
 pub async fn ping(
     State(svc): State<Service>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
     ApiQuery(query): ApiQuery<PingQuery>,
+    req: Request,
 ) -> Result<Response, ServiceError> {
+    // The request itself, not a `HeaderMap` extractor: that one copies every header.
+    let headers = req.headers();
     let call = Call {
         ip,
-        origin: origin_of(&headers),
+        origin: origin_of(headers),
         scope: query.scope.as_deref(),
         tenant_id: None,
         track_lockout: true,
     };
-    let decision = verify::enforce(&svc, verify::presented_key(&headers), &call).await?;
+    let decision = verify::enforce(&svc, verify::presented_key(headers), &call).await?;
     let mut response = match decision.outcome {
-        Ok(row) => Json(PingResponse {
-            key_id: row.id,
-            tenant_id: row.tenant_id,
-            scopes: row.scopes,
+        Ok(found) => Json(PingResponse {
+            key_id: found.row.id.clone(),
+            tenant_id: found.row.tenant_id.clone(),
+            scopes: found.row.scopes.clone(),
         })
         .into_response(),
         Err(err) => err.into_response(),
     };
     decision.window.apply(response.headers_mut());
-    if let Some(prefix) = decision.key_prefix {
+    if let Some(prefix) = decision.key_prefix.filter(|_| LoggedKeyPrefix::wanted()) {
         response.extensions_mut().insert(LoggedKeyPrefix(prefix));
     }
     Ok(response)

@@ -1,13 +1,18 @@
-//! Storage behind one small trait, so that a PostgreSQL implementation can join the SQLite one.
+//! Storage behind one small trait, with a SQLite implementation (one process, the default) and
+//! a PostgreSQL one (several instances on one database).
 //!
 //! Every tenant-scoped method takes the tenant id and filters by it in the query itself. Methods
 //! that change something take the audit entry that records the change and write both in one
 //! transaction, so that a change is never stored without its audit row.
 
+mod postgres;
 mod sqlite;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
 
 use keyhaven_api::{KeyMeta, KeyStatus, Role, User};
 
@@ -16,7 +21,18 @@ use crate::error::ServiceError;
 use crate::secrets::SecretHash;
 pub use crate::usage::{Denial, Pending};
 
+pub use postgres::{is_postgres_url, PostgresStore};
 pub use sqlite::SqliteStore;
+
+/// Opens the storage `db` names: a `postgres://` or `postgresql://` URL selects PostgreSQL,
+/// anything else is a SQLite file path or `sqlite:` URL.
+pub async fn open(db: &str) -> Result<Box<dyn Storage>, ServiceError> {
+    Ok(if is_postgres_url(db) {
+        Box::new(PostgresStore::open(db).await?)
+    } else {
+        Box::new(SqliteStore::open(db).await?)
+    })
+}
 
 /// What every storage method returns: a boxed future, so that the trait can be used as `dyn`.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ServiceError>> + Send + 'a>>;
@@ -132,6 +148,96 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The tenant's newest audit rows, newest first.
     fn audit_log<'a>(&'a self, tenant_id: &'a str, limit: u32) -> StoreFuture<'a, Vec<AuditEntry>>;
+
+    /// Rate windows kept in storage, for a storage several service instances share, so that
+    /// hourly limits and daily caps hold across all of them. `None` (the default): this
+    /// process is the only one, and counts in memory.
+    fn shared_rates(&self) -> Option<&dyn SharedRates> {
+        None
+    }
+
+    /// For a storage several instances share: starts a task that tells `handlers` whenever any
+    /// instance commits a change to a key or a tenant's tier (and whenever changes may have gone
+    /// unheard), or to an IP's failed attempts, and returns it once it listens. `None` (the
+    /// default): every change is made by this process, which keeps its own cache and lockout.
+    fn watch_changes<'a>(
+        &'a self,
+        handlers: ChangeHandlers,
+    ) -> StoreFuture<'a, Option<JoinHandle<()>>> {
+        drop(handlers);
+        Box::pin(async { Ok(None) })
+    }
+
+    /// For a storage several instances share: records a failed attempt from `ip` by applying
+    /// `rule` (the lockout's) to the IP's failure times under a lock, tells every instance, and
+    /// returns the times as they are now. `None` (the default): the lockout is this process's.
+    fn record_failure<'a>(
+        &'a self,
+        ip: &'a str,
+        rule: &'a (dyn Fn(&mut Vec<i64>) + Sync),
+    ) -> StoreFuture<'a, Option<Vec<i64>>> {
+        let _ = (ip, rule);
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Forgets the failure times of IPs whose last failure is before `before`.
+    fn prune_failures<'a>(&'a self, before: i64) -> StoreFuture<'a, u64> {
+        let _ = before;
+        Box::pin(async { Ok(0) })
+    }
+}
+
+/// Told an IP (as text) and its failure times, oldest first.
+pub type FailuresHandler = Arc<dyn Fn(&str, &[i64]) + Send + Sync>;
+
+/// Who hears the changes other instances make, on a shared storage.
+#[derive(Clone)]
+pub struct ChangeHandlers {
+    /// A key or a tenant's tier changed, or changes may have gone unheard: drop cached keys.
+    pub keys: Arc<dyn Fn() + Send + Sync>,
+    /// An IP's failed attempts changed.
+    pub failures: FailuresHandler,
+}
+
+/// Rate windows in storage, shared by every instance. A key's hourly window is counted call by
+/// call (exact across instances); a tenant's daily window is handed out in reserved batches,
+/// which each instance spends from memory (see [`crate::ratelimit`]).
+pub trait SharedRates: Send + Sync {
+    /// Counts one call in the key's hourly window `hour` if fewer than `limit` are counted:
+    /// `Ok(calls after it)`, or `Err(calls)` when the window is full.
+    fn take_hourly<'a>(
+        &'a self,
+        key_id: &'a str,
+        hour: i64,
+        limit: u32,
+    ) -> StoreFuture<'a, Result<u64, u64>>;
+    /// Uncounts a call that [`SharedRates::take_hourly`] counted and the daily cap then refused.
+    fn untake_hourly<'a>(&'a self, key_id: &'a str, hour: i64) -> StoreFuture<'a, ()>;
+    /// Reserves up to `max_batch` calls of the tenant's daily window `day` (fewer as the cap
+    /// nears; none once it is reached): `(granted, reserved in total after it)`.
+    fn reserve_daily<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        day: i64,
+        cap: u32,
+        max_batch: u32,
+    ) -> StoreFuture<'a, (u64, u64)>;
+    /// Gives back `unused` reserved calls of the tenant's daily window `day`.
+    fn release_daily<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        day: i64,
+        unused: u64,
+    ) -> StoreFuture<'a, ()>;
+    /// The calls counted in the key's hourly window `hour` and reserved in its tenant's daily
+    /// window `day`.
+    fn peek<'a>(
+        &'a self,
+        key_id: &'a str,
+        hour: i64,
+        tenant_id: &'a str,
+        day: i64,
+    ) -> StoreFuture<'a, (u64, u64)>;
 }
 
 /// Calls of one key in one hour with one outcome (`allowed` or a denial code).

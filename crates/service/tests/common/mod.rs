@@ -1,9 +1,14 @@
-//! A Keyhaven service on loopback against a real SQLite file, and a client that checks every
-//! answer for leaked secrets.
+//! A Keyhaven service on loopback against a real database — a SQLite file, or a fresh PostgreSQL
+//! database — and a client that checks every answer for leaked secrets.
+//!
+//! Each scenario is written once and runs on both storages (see [`scenario!`]). The PostgreSQL
+//! runs need a server: `KEYHAVEN_TEST_POSTGRES_URL` names one on which the tests may create
+//! databases. `bash scripts/test` starts a private, throwaway one and sets it; without it the
+//! PostgreSQL runs FAIL and say so, they do not skip.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use keyhaven_api::{Role, User};
 use keyhaven_service::{
@@ -13,16 +18,167 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
 
+/// Runs the scenario `async fn NAME(db: Db)` as one test per storage: `NAME::sqlite` and
+/// `NAME::postgres`, each with the test attribute given.
+///
+/// ```ignore
+/// scenario!(#[tokio::test] a_story);
+/// async fn a_story(db: Db) {
+///     let t = common::start(db).await;
+/// }
+/// ```
+#[allow(unused_macros)]
+macro_rules! scenario {
+    ($(#[$attr:meta])* $name:ident) => {
+        mod $name {
+            $(#[$attr])*
+            async fn sqlite() {
+                super::$name($crate::common::Db::Sqlite).await
+            }
+
+            $(#[$attr])*
+            async fn postgres() {
+                super::$name($crate::common::Db::Postgres).await
+            }
+        }
+    };
+}
+
+/// The environment variable naming the PostgreSQL server of the tests.
+pub const POSTGRES_URL_VAR: &str = "KEYHAVEN_TEST_POSTGRES_URL";
+
+const HOW_TO_RUN_POSTGRES: &str = "The PostgreSQL variants of the key service tests need a PostgreSQL server. Run them through the project's test command, which starts a private one and sets KEYHAVEN_TEST_POSTGRES_URL:\n  bash scripts/test --exec cargo nextest run -p keyhaven-service\n(or set KEYHAVEN_TEST_POSTGRES_URL to a postgres:// URL of a server where this user may CREATE DATABASE)";
+
+/// Which storage a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database for one test: a SQLite file in a temporary folder, or a new database on
+/// the test PostgreSQL server, dropped again when this is.
+pub struct TestDb {
+    pub kind: Db,
+    /// What the service's `--db` gets.
+    pub url: String,
+    /// The PostgreSQL server's URL and this test's database on it.
+    postgres: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(kind: Db) -> TestDb {
+        match kind {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary folder");
+                let url = dir
+                    .path()
+                    .join("keyhaven.db")
+                    .to_string_lossy()
+                    .into_owned();
+                TestDb {
+                    kind,
+                    url,
+                    postgres: None,
+                    _dir: Some(dir),
+                }
+            }
+            Db::Postgres => {
+                let server = match std::env::var(POSTGRES_URL_VAR) {
+                    Ok(url) if !url.trim().is_empty() => url,
+                    _ => panic!("{POSTGRES_URL_VAR} is not set.\n{HOW_TO_RUN_POSTGRES}"),
+                };
+                let name = format!(
+                    "kh_test_{}",
+                    random_password()
+                        .to_ascii_lowercase()
+                        .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+                );
+                let admin = sqlx::PgPool::connect(&server).await.unwrap_or_else(|e| {
+                    panic!("cannot reach the PostgreSQL server in {POSTGRES_URL_VAR}: {e}\n{HOW_TO_RUN_POSTGRES}")
+                });
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&admin)
+                    .await
+                    .expect("a fresh database for this test");
+                admin.close().await;
+                let mut url = reqwest::Url::parse(&server).expect("a postgres:// URL");
+                url.set_path(&format!("/{name}"));
+                TestDb {
+                    kind,
+                    url: url.to_string(),
+                    postgres: Some((server, name)),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    /// A number read straight from the database, bypassing the service.
+    pub async fn count(&self, sql: &str) -> i64 {
+        match self.kind {
+            Db::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&self.url);
+                let pool = sqlx::SqlitePool::connect_with(options).await.expect("open");
+                let n: Option<i64> = sqlx::query_scalar(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .expect("query");
+                pool.close().await;
+                n.unwrap_or(0)
+            }
+            Db::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.url).await.expect("connect");
+                // SUM() of a bigint is a numeric in PostgreSQL.
+                let n: Option<i64> = sqlx::query_scalar(&format!("SELECT ({sql})::bigint"))
+                    .fetch_one(&pool)
+                    .await
+                    .expect("query");
+                pool.close().await;
+                n.unwrap_or(0)
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.postgres.take() else {
+            return;
+        };
+        // Dropped from a plain thread: this may run inside the test's runtime.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let admin = sqlx::PgPool::connect(&server).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&admin)
+                    .await?;
+                admin.close().await;
+                Ok::<_, sqlx::Error>(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop a test database: {e}");
+        }
+    }
+}
+
 pub struct TestService {
     pub service: Service,
     pub url: String,
-    /// The SQLite file.
-    pub db: std::path::PathBuf,
+    /// The database, which outlives the service when it is stopped with
+    /// [`TestService::stop_keeping_data`], and may be shared by a second instance.
+    pub db: Arc<TestDb>,
     running: Option<RunningService>,
     client: reqwest::Client,
     /// Every secret created so far: passwords, session tokens, API keys.
     secrets: Mutex<Vec<String>>,
-    _dir: tempfile::TempDir,
 }
 
 /// What came back, with the body already searched for every secret known before the call.
@@ -58,34 +214,48 @@ impl Answer {
     }
 }
 
-pub async fn start() -> TestService {
-    start_with(|_| {}).await
+pub async fn start(db: Db) -> TestService {
+    start_with(db, |_| {}).await
 }
 
-pub async fn start_with(configure: impl FnOnce(&mut ServiceConfig)) -> TestService {
-    start_full(configure, std::sync::Arc::new(SystemClock)).await
+pub async fn start_with(db: Db, configure: impl FnOnce(&mut ServiceConfig)) -> TestService {
+    start_full(db, configure, Arc::new(SystemClock)).await
 }
 
 /// A service whose time moves only when the test moves `clock`.
 pub async fn start_at(
+    db: Db,
     clock: &ManualClock,
     configure: impl FnOnce(&mut ServiceConfig),
 ) -> TestService {
-    start_full(configure, std::sync::Arc::new(clock.clone())).await
+    start_full(db, configure, Arc::new(clock.clone())).await
 }
 
 pub async fn start_full(
+    db: Db,
     configure: impl FnOnce(&mut ServiceConfig),
-    clock: std::sync::Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
 ) -> TestService {
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let db = dir.path().join("keyhaven.db");
-    let mut config = ServiceConfig::new(db.to_string_lossy());
+    start_on(Arc::new(TestDb::new(db).await), configure, clock).await
+}
+
+/// A service on an existing database: a second instance beside another, or a restart.
+pub async fn start_on(
+    db: Arc<TestDb>,
+    configure: impl FnOnce(&mut ServiceConfig),
+    clock: Arc<dyn Clock>,
+) -> TestService {
+    let mut config = ServiceConfig::new(db.url.clone());
     configure(&mut config);
     let service = Service::open_with_clock(config, clock)
         .await
         .expect("the service opens");
-    assert!(db.exists(), "the database file is created");
+    if db.kind == Db::Sqlite {
+        assert!(
+            std::path::Path::new(&db.url).exists(),
+            "the database file is created"
+        );
+    }
     let running = service
         .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -97,7 +267,6 @@ pub async fn start_full(
         running: Some(running),
         client: reqwest::Client::new(),
         secrets: Mutex::new(Vec::new()),
-        _dir: dir,
     }
 }
 
@@ -245,26 +414,17 @@ impl TestService {
         }
     }
 
-    /// Shuts down gracefully and hands back the folder holding the database file.
-    pub async fn stop_keeping_data(mut self) -> (std::path::PathBuf, tempfile::TempDir) {
+    /// Shuts down gracefully and hands back the database, to read what was written.
+    pub async fn stop_keeping_data(mut self) -> Arc<TestDb> {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
         }
-        let db = self.db.clone();
-        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("tempdir"));
-        (db, dir)
+        self.db.clone()
     }
 
-    /// A number read straight from the database file, bypassing the service.
-    pub async fn count_in_db(db: &std::path::Path, sql: &str) -> i64 {
-        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db);
-        let pool = sqlx::SqlitePool::connect_with(options).await.expect("open");
-        let n: i64 = sqlx::query_scalar(sql)
-            .fetch_one(&pool)
-            .await
-            .expect("query");
-        pool.close().await;
-        n
+    /// A number read straight from this service's database, bypassing the service.
+    pub async fn count_in_db(&self, sql: &str) -> i64 {
+        self.db.count(sql).await
     }
 }
 

@@ -1,0 +1,345 @@
+//! Two service instances on one PostgreSQL database, as behind a load balancer: a change made
+//! through one is honoured by the other within a second, although each keeps its own key cache;
+//! limits and caps hold across both; a session opened on one works on the other.
+//!
+//! PostgreSQL only (there is nothing to share with a SQLite file): these tests need
+//! `KEYHAVEN_TEST_POSTGRES_URL`, which `bash scripts/test` sets, and fail without it.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Answer, Db, TestDb, TestService};
+use keyhaven_api::Role;
+use keyhaven_service::{Clock, ManualClock, ServiceConfig, SystemClock};
+use reqwest::Method;
+use serde_json::json;
+
+/// 2026-03-10T10:20:00Z
+const T0: i64 = 1_773_138_000;
+
+/// Instances whose key caches never age entries out on their own: only the change notices
+/// that PostgreSQL delivers can make them drop a key.
+fn no_backstop(c: &mut ServiceConfig) {
+    c.key_cache_max_age = Duration::from_secs(3600);
+    c.tiers.insert("gold".into(), 50_000);
+}
+
+async fn two_instances(
+    configure: impl Fn(&mut ServiceConfig),
+    clock: Arc<dyn Clock>,
+) -> (TestService, TestService) {
+    let db = Arc::new(TestDb::new(Db::Postgres).await);
+    let a = common::start_on(db.clone(), &configure, clock.clone()).await;
+    let b = common::start_on(db, &configure, clock).await;
+    (a, b)
+}
+
+/// Pings `key` on `t` until `done` holds for the answer, for at most `limit`; the answer and how
+/// long it took.
+async fn poll_until(
+    t: &TestService,
+    key: &str,
+    query: &str,
+    limit: Duration,
+    done: impl Fn(&Answer) -> bool,
+) -> (Answer, Duration) {
+    let start = Instant::now();
+    loop {
+        let a = t.ping_with(key, query, &[]).await;
+        if done(&a) || start.elapsed() > limit {
+            return (a, start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_through_one_instance_is_honoured_by_the_other_within_a_second() {
+    let (a, b) = two_instances(no_backstop, Arc::new(SystemClock)).await;
+    // Signed in through A, the session works on B too: it lives in the database.
+    let (_, token) = a.signed_in("o@two.test", Role::Owner, "two").await;
+    b.remember(&token);
+    let (key, meta) = a
+        .create_key(
+            &token,
+            json!({"name": "shared", "scopes": ["read", "search"]}),
+        )
+        .await;
+    b.remember(&key);
+    let id = meta["id"].as_str().expect("id").to_owned();
+
+    // B verifies the key, and from then on serves it from its own cache.
+    for _ in 0..3 {
+        assert_eq!(b.ping_with(&key, "?scope=search", &[]).await.status, 200);
+    }
+
+    // An update through A: B stops granting the scope it lost.
+    let patched = a
+        .call(
+            Method::PATCH,
+            &format!("/v1/keys/{id}"),
+            Some(&token),
+            Some(json!({"scopes": ["read"]})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let (answer, took) = poll_until(&b, &key, "?scope=search", Duration::from_secs(1), |a| {
+        a.status != 200
+    })
+    .await;
+    answer.assert_error(403, "scope_missing");
+    assert!(
+        took <= Duration::from_secs(1),
+        "B honoured the update after {took:?}"
+    );
+
+    // A revocation through A: B refuses the key within a second, and from then on.
+    assert_eq!(b.ping_with(&key, "", &[]).await.status, 200);
+    let gone = a
+        .call(
+            Method::DELETE,
+            &format!("/v1/keys/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 204);
+    let (answer, took) =
+        poll_until(&b, &key, "", Duration::from_secs(1), |a| a.status != 200).await;
+    answer.assert_error(401, "unauthorized");
+    assert!(
+        took <= Duration::from_secs(1),
+        "B refused the revoked key after {took:?}"
+    );
+    for _ in 0..5 {
+        b.ping_with(&key, "", &[])
+            .await
+            .assert_error(401, "unauthorized");
+    }
+    a.ping_with(&key, "", &[])
+        .await
+        .assert_error(401, "unauthorized");
+
+    // A roll through B with no grace: A refuses the old key and accepts the new one.
+    let (old, meta) = a
+        .create_key(&token, json!({"name": "rolled", "scopes": ["read"]}))
+        .await;
+    b.remember(&old);
+    let old_id = meta["id"].as_str().expect("id").to_owned();
+    assert_eq!(a.ping_with(&old, "", &[]).await.status, 200, "cached in A");
+    let rolled = b
+        .call(
+            Method::POST,
+            &format!("/v1/keys/{old_id}/roll"),
+            Some(&token),
+            Some(json!({"grace_seconds": 0})),
+        )
+        .await;
+    assert_eq!(rolled.status, 201, "{}", rolled.body);
+    let new = rolled.json["key"].as_str().expect("key").to_owned();
+    a.remember(&new);
+    b.remember(&new);
+    let (answer, took) =
+        poll_until(&a, &old, "", Duration::from_secs(1), |a| a.status != 200).await;
+    answer.assert_error(401, "unauthorized");
+    assert!(
+        took <= Duration::from_secs(1),
+        "A refused the rolled key after {took:?}"
+    );
+    assert_eq!(a.ping_with(&new, "", &[]).await.status, 200);
+
+    // A tier change through A: B reports the new daily cap.
+    let tenant = meta["tenant_id"].as_str().expect("tenant").to_owned();
+    assert_eq!(
+        b.ping_with(&new, "", &[]).await.header("x-ratelimit-limit"),
+        Some("10000")
+    );
+    a.service
+        .set_tenant_tier(&tenant, Some("gold"))
+        .await
+        .expect("tier set");
+    let (answer, took) = poll_until(&b, &new, "", Duration::from_secs(1), |a| {
+        a.header("x-ratelimit-limit") != Some("10000")
+    })
+    .await;
+    assert_eq!(answer.header("x-ratelimit-limit"), Some("50000"));
+    assert!(
+        took <= Duration::from_secs(1),
+        "B saw the new tier after {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_hourly_limit_and_the_daily_cap_hold_across_instances() {
+    let clock = ManualClock::at(T0);
+    let (a, b) = two_instances(
+        |c| {
+            c.tiers.insert("free".into(), 15);
+            c.lockout_threshold = 10_000;
+        },
+        Arc::new(clock.clone()),
+    )
+    .await;
+    let (_, token) = a.signed_in("o@limits.test", Role::Owner, "limits").await;
+    const N: usize = 10;
+    let (limited, _) = a
+        .create_key(
+            &token,
+            json!({"name": "limited", "scopes": ["read"], "rate_limit_per_hour": N}),
+        )
+        .await;
+    b.remember(&limited);
+
+    // 40 callers at once, half through each instance.
+    let calls = (0..40).map(|i| {
+        let t = if i % 2 == 0 { &a } else { &b };
+        t.ping_with(&limited, "", &[])
+    });
+    let answers = common::join_all(calls).await;
+    assert_eq!(
+        answers.iter().filter(|a| a.status == 200).count(),
+        N,
+        "exactly the hourly limit is accepted across both instances"
+    );
+    for refused in answers.iter().filter(|a| a.status != 200) {
+        refused.assert_error(429, "rate_limited");
+        assert_eq!(refused.header("retry-after"), Some("2400"));
+    }
+    let mut remaining: Vec<u64> = answers
+        .iter()
+        .filter(|a| a.status == 200)
+        .map(|a| TestService::window(a).1)
+        .collect();
+    remaining.sort_unstable();
+    assert_eq!(
+        remaining,
+        (0..N as u64).collect::<Vec<_>>(),
+        "each counted once"
+    );
+
+    // The tenant's daily cap of 15: 10 used, 5 left for another key, whichever instance.
+    let (other, _) = a
+        .create_key(&token, json!({"name": "other", "scopes": ["read"]}))
+        .await;
+    b.remember(&other);
+    let calls = (0..20).map(|i| {
+        let t = if i % 2 == 0 { &a } else { &b };
+        t.ping_with(&other, "", &[])
+    });
+    let answers = common::join_all(calls).await;
+    assert_eq!(answers.iter().filter(|a| a.status == 200).count(), 5);
+    for refused in answers.iter().filter(|a| a.status != 200) {
+        refused.assert_error(429, "daily_cap_reached");
+    }
+
+    // A new hour lifts the hourly limit but not the daily cap; a new day lifts both.
+    clock.advance(2_400);
+    b.ping_with(&limited, "", &[])
+        .await
+        .assert_error(429, "daily_cap_reached");
+    clock.advance(13 * 3_600);
+    let fresh = a.ping_with(&limited, "", &[]).await;
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    assert_eq!(TestService::window(&fresh).1, N as u64 - 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_creations_on_two_instances_never_pass_the_cap() {
+    let (a, b) = two_instances(|c| c.max_active_keys = 2, Arc::new(SystemClock)).await;
+    let (_, token) = a.signed_in("race@two.test", Role::Owner, "race").await;
+    let body = || Some(json!({"name": "racer", "scopes": ["read"]}));
+    let creations = (0..8).map(|i| {
+        let t = if i % 2 == 0 { &a } else { &b };
+        t.call(Method::POST, "/v1/keys", Some(&token), body())
+    });
+    let answers = common::join_all(creations).await;
+    assert_eq!(
+        answers.iter().filter(|a| a.status == 201).count(),
+        2,
+        "exactly the cap is created"
+    );
+    for refused in answers.iter().filter(|a| a.status != 201) {
+        refused.assert_error(409, "key_limit_reached");
+    }
+    let listed = b.call(Method::GET, "/v1/keys", Some(&token), None).await;
+    assert_eq!(listed.json["keys"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_batches_are_spent_in_memory_and_what_is_unspent_is_given_back() {
+    let clock = ManualClock::at(T0);
+    let (a, b) = two_instances(
+        |c| {
+            c.tiers.insert("free".into(), 1_000);
+            // No background give-back during the calls: only the graceful stops give back.
+            c.usage_flush_interval = Duration::from_secs(3600);
+        },
+        Arc::new(clock.clone()),
+    )
+    .await;
+    let (_, token) = a.signed_in("o@batch.test", Role::Owner, "batch").await;
+    let (key, _) = a
+        .create_key(&token, json!({"name": "busy", "scopes": ["read"]}))
+        .await;
+    b.remember(&key);
+    for i in 0..100 {
+        let t = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(t.ping_with(&key, "", &[]).await.status, 200);
+    }
+    let db = a.db.clone();
+    // Each instance reserved batches far larger than one call.
+    assert!(db.count("SELECT used FROM rate_daily").await > 100);
+    a.stop().await;
+    b.stop().await;
+    assert_eq!(
+        db.count("SELECT used FROM rate_daily").await,
+        100,
+        "the unspent calls were given back: storage counts the calls made"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_attempts_through_both_instances_lock_the_ip_out_of_both() {
+    let clock = ManualClock::at(T0);
+    let (a, b) = two_instances(|_| {}, Arc::new(clock.clone())).await;
+    let (_, token) = a.signed_in("o@lock.test", Role::Owner, "lock").await;
+    let (key, _) = a
+        .create_key(&token, json!({"name": "good", "scopes": ["read"]}))
+        .await;
+    b.remember(&key);
+
+    // Ten unknown keys from this IP, five through each instance: no instance saw ten itself.
+    for i in 0..10 {
+        let t = if i % 2 == 0 { &a } else { &b };
+        t.ping_with(&keyhaven_api::keyfmt::generate("kh_live_"), "", &[])
+            .await
+            .assert_error(401, "unauthorized");
+    }
+    // B counted the tenth: it refuses the IP at once, even with a good key.
+    b.ping_with(&key, "", &[])
+        .await
+        .assert_error(429, "ip_locked_out");
+    // A hears of it within a second, for keys and logins alike.
+    let (answer, took) =
+        poll_until(&a, &key, "", Duration::from_secs(1), |a| a.status != 200).await;
+    answer.assert_error(429, "ip_locked_out");
+    assert!(
+        took <= Duration::from_secs(1),
+        "A locked the IP out after {took:?}"
+    );
+    a.call(
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "o@lock.test", "password": "whatever-it-is"})),
+    )
+    .await
+    .assert_error(429, "ip_locked_out");
+
+    // Five minutes after the first failure, both let it try again.
+    clock.advance(300);
+    assert_eq!(a.ping_with(&key, "", &[]).await.status, 200);
+    assert_eq!(b.ping_with(&key, "", &[]).await.status, 200);
+}
