@@ -73,7 +73,7 @@ status=0
 "$ST" --config-file "$ROOT/tests/api/schemathesis.toml" --no-color run "$URL/v1/openapi.json" \
   --checks not_a_server_error,status_code_conformance,negative_data_rejection \
   --exclude-path /v1/auth/logout \
-  --max-examples "$EXAMPLES" --seed 20261123 --workers 2 --request-timeout 10 \
+  --max-examples "$EXAMPLES" --seed 20261123 --workers 1 --request-timeout 10 \
   --report junit --report-dir "$OUT/schemathesis" || status=$?
 if grep -q ' ERROR \| panicked' "$OUT/logs/schemathesis-service.log"; then
   echo "error: the service logged errors (test-output/logs/schemathesis-service.log)" >&2
