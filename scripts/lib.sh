@@ -71,10 +71,12 @@ ensure_tauri_driver() {
 
 ensure_python_tools() {
   local venv="$CACHE/venv"
-  if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import selenium' 2>/dev/null; then
-    say "installing the end-to-end test tools (selenium, pytest) into .cache/venv"
+  if [ ! -x "$venv/bin/pytest" ] || [ ! -x "$venv/bin/st" ] \
+    || ! "$venv/bin/python" -c 'import selenium' 2>/dev/null; then
+    say "installing the test tools (selenium, pytest, schemathesis) into .cache/venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tests/e2e/requirements.txt"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      -r "$ROOT/tests/e2e/requirements.txt" -r "$ROOT/tests/api/requirements.txt"
   fi
   PYTHON="$venv/bin/python"
 }

@@ -27,9 +27,19 @@ OUT = Path(os.environ.get("KEYHAVEN_TEST_OUTPUT", ROOT / "test-output"))
 NAMESPACE = os.environ.get("KEYHAVEN_KEYCHAIN_NAMESPACE", "dev.keyhaven.test")
 
 
+def record_secret(secret: str) -> str:
+    """Appends a secret the test created or read to the leak ledger, when scripts/test keeps one
+    (KEYHAVEN_LEAK_LEDGER, outside every folder the leak scan after the suite searches)."""
+    ledger = os.environ.get("KEYHAVEN_LEAK_LEDGER")
+    if ledger and secret:
+        with open(ledger, "a") as f:
+            f.write(secret.strip() + "\n")
+    return secret
+
+
 def random_password() -> str:
     alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(24))
+    return record_secret("".join(secrets.choice(alphabet) for _ in range(24)))
 
 
 class Service:
@@ -264,7 +274,7 @@ def keychain_lookup(profile: str, entry: str) -> str | None:
         ["secret-tool", "lookup", "service", f"{NAMESPACE}/{profile}", "username", entry],
         capture_output=True, text=True,
     )
-    return r.stdout if r.returncode == 0 and r.stdout else None
+    return record_secret(r.stdout) if r.returncode == 0 and r.stdout else None
 
 
 @pytest.fixture

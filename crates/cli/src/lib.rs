@@ -5,6 +5,7 @@
 //! keyhaven keys get KEY [--account ID] [--allow-pipe]
 //! keyhaven keys rotate KEY [--account ID] [--grace none|1h|24h|7d] [--method auto|roll|replace] [--json]
 //! keyhaven keys resume [--json]
+//! keyhaven run --key KEY [--env NAME] [--account ID] -- COMMAND [ARGS...]
 //! keyhaven profile show [--profile P] [--json]
 //! keyhaven profile list [--json]
 //! keyhaven profile create|switch NAME
@@ -23,6 +24,7 @@
 
 mod output;
 mod profiles;
+mod run;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -64,6 +66,9 @@ pub enum Command {
     /// Profiles on this computer.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Run a command with a key's secret in its environment (`--env`, default KEYHAVEN_API_KEY)
+    /// and nowhere else; exits with the command's status.
+    Run(run::RunArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +218,12 @@ pub async fn run(cli: Cli) -> Result<Done, Error> {
                 KeysCommand::Rotate(args) => keys_rotate(&core, args).await,
                 KeysCommand::Resume { json } => keys_resume(&core, json).await,
             }
+        }
+        Command::Run(args) => {
+            if cli.passphrase_stdin {
+                profiles::unlock_from_stdin(&core).await?;
+            }
+            run::run(&core, args).await
         }
         Command::Profile(ProfileCommand::Show { json }) => {
             Ok(Done::from(output::profile(&core, json)))

@@ -102,9 +102,32 @@ fn copied_secrets_are_cleared_only_while_still_on_the_clipboard() {
     guard
         .copy_secret(&secret, Duration::from_secs(600))
         .expect("copy");
+    // Marked as a password for clipboard managers, as KeePassXC does: the X11 selection offers
+    // the target `x-kde-passwordManagerHint` with the content `secret` (read by another program).
+    let targets = xclip(&["-t", "TARGETS"]);
+    assert!(
+        targets.lines().any(|t| t == "x-kde-passwordManagerHint"),
+        "targets offered: {targets}"
+    );
+    assert_eq!(xclip(&["-t", "x-kde-passwordManagerHint"]), "secret");
     assert!(guard.clear_now_if_ours());
     assert!(wait_for(Duration::from_secs(5), || clipboard_text(
         &mut reader
     )
     .is_none()));
+}
+
+/// What `xclip -o -selection clipboard ARGS` prints (apt package `xclip`, installed by scripts/test).
+fn xclip(args: &[&str]) -> String {
+    let out = Command::new("xclip")
+        .args(["-o", "-selection", "clipboard"])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("This test needs xclip (apt-get install -y xclip): {e}"));
+    assert!(
+        out.status.success(),
+        "xclip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -15,6 +15,8 @@
 //! ```
 
 mod auth;
+#[doc(hidden)]
+pub mod checks;
 mod clock;
 mod config;
 pub mod demo;

@@ -117,6 +117,14 @@ fn has_json_content_type(headers: &HeaderMap) -> bool {
 /// Parses JSON into `T`, describing a failure by where it happened and what was expected,
 /// never by the value found there (which might be a secret).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ServiceError> {
+    // Every body is an object. serde would also fill a struct from an array, by position
+    // (`["name", ["read"]]`), which the API does not offer (found by a property test).
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') {
+        return Err(ServiceError::InvalidBody(
+            "The request body must be a JSON object.".into(),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -213,6 +221,15 @@ mod tests {
                 .expect_err("trailing"),
         );
         assert!(m.contains("not valid JSON"), "{m}");
+    }
+
+    #[test]
+    fn only_objects_are_bodies() {
+        for body in [&br#"["deploy", ["read"]]"#[..], b" 1", b"\"name\"", b"null"] {
+            let m = message(parse_json::<CreateKeyRequest>(body).expect_err("not an object"));
+            assert!(m.contains("must be a JSON object"), "{m}");
+        }
+        assert!(parse_json::<CreateKeyRequest>(br#" {"name":"a","scopes":["read"]}"#).is_ok());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The HTTP application: routes, the body limit, and the request-wide middleware.
 
-mod extract;
+pub(crate) mod extract;
 mod middleware;
 mod routes;
 

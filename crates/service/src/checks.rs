@@ -1,0 +1,46 @@
+//! The request-body checks of `POST /v1/keys` and `PATCH /v1/keys/{id}` on their own, without a
+//! database: the JSON parsing of [`ApiJson`](crate::http) and then the field validators, in the
+//! order `keys::create` and `keys::update` apply them. For property tests and fuzzing
+//! (`fuzz/`); not part of the service's API.
+
+use keyhaven_api::{CreateKeyRequest, UpdateKeyRequest};
+
+use crate::error::ServiceError;
+use crate::http::extract::parse_json;
+use crate::validate;
+
+/// Parses and checks a create-key body as `POST /v1/keys` does before it stores anything.
+pub fn create_key_body(body: &[u8], scopes: &[String], now: i64) -> Result<(), ServiceError> {
+    let req: CreateKeyRequest = parse_json(body)?;
+    validate::name(&req.name)?;
+    validate::scopes(&req.scopes, scopes)?;
+    validate::expires_at(req.expires_at, now)?;
+    validate::origins(req.allowed_origins.as_deref())?;
+    validate::ips(req.allowed_ips.as_deref())?;
+    validate::rate_limit(req.rate_limit_per_hour)?;
+    Ok(())
+}
+
+/// Parses and checks an update body as `PATCH /v1/keys/{id}` does once it has found the key.
+pub fn update_key_body(body: &[u8], scopes: &[String], now: i64) -> Result<(), ServiceError> {
+    let req: UpdateKeyRequest = parse_json(body)?;
+    if let Some(name) = &req.name {
+        validate::name(name)?;
+    }
+    if let Some(s) = &req.scopes {
+        validate::scopes(s, scopes)?;
+    }
+    if let Some(expires_at) = req.expires_at {
+        validate::expires_at(expires_at, now)?;
+    }
+    if let Some(origins) = &req.allowed_origins {
+        validate::origins(Some(origins))?;
+    }
+    if let Some(ips) = &req.allowed_ips {
+        validate::ips(Some(ips))?;
+    }
+    if let Some(limit) = req.rate_limit_per_hour {
+        validate::rate_limit(limit)?;
+    }
+    Ok(())
+}

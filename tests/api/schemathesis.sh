@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Schema-driven bad input against the real key service (SECURITY.md #20, #23): starts
+# keyhaven-service on 127.0.0.1, port 0, with a temporary database; creates an owner with
+# `keyhaven-service user add`; signs in and creates one API key; then runs Schemathesis against
+# GET /v1/openapi.json with the checks not_a_server_error, status_code_conformance and
+# negative_data_rejection, authenticated with that session token and that key.
+#
+# Usage: tests/api/schemathesis.sh [EXAMPLES]   (examples per operation; default 25)
+# Needs: the built keyhaven-service (cargo build -p keyhaven-service) and .cache/venv/bin/st.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+EXAMPLES=${1:-25}
+BIN=${KEYHAVEN_SERVICE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/keyhaven-service}
+ST=${SCHEMATHESIS:-$ROOT/.cache/venv/bin/st}
+PY=${PYTHON:-$ROOT/.cache/venv/bin/python}
+OUT=${KEYHAVEN_TEST_OUTPUT:-$ROOT/test-output}
+mkdir -p "$OUT/logs"
+[ -x "$BIN" ] || { echo "error: $BIN is missing: cargo build -p keyhaven-service" >&2; exit 1; }
+[ -x "$ST" ] || { echo "error: $ST is missing: scripts/test installs it" >&2; exit 1; }
+
+WORK=$(mktemp -d -t keyhaven-st.XXXXXX)
+SERVICE_PID=
+cleanup() {
+  if [ -n "$SERVICE_PID" ]; then kill "$SERVICE_PID" 2>/dev/null || true; wait "$SERVICE_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Logins fail on purpose by the hundred here: lift the lockout and the key cap so that they do not
+# turn every later answer into 429 / 409 (both are tested by the crate's own tests).
+"$BIN" serve --db "$WORK/st.db" --listen 127.0.0.1:0 --lockout-threshold 10000 \
+  --max-active-keys 100000 >"$WORK/stdout" 2>"$OUT/logs/schemathesis-service.log" &
+SERVICE_PID=$!
+URL=
+for _ in $(seq 200); do
+  URL=$(sed -n 's/^listening on \(http:[^ ]*\)$/\1/p' "$WORK/stdout" | head -n1)
+  [ -n "$URL" ] && break
+  kill -0 "$SERVICE_PID" 2>/dev/null || { echo "error: the service exited" >&2; exit 1; }
+  sleep 0.05
+done
+[ -n "$URL" ] || { echo "error: the service did not print its address" >&2; exit 1; }
+
+EMAIL=schemathesis@example.com
+PASSWORD=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')
+printf '%s\n' "$PASSWORD" | "$BIN" user add --db "$WORK/st.db" --email "$EMAIL" --role owner \
+  --tenant schemathesis >/dev/null
+
+# Sign in and create a key; the secrets go to the environment of Schemathesis only (and to the
+# leak ledger when the suite keeps one).
+eval "$(URL="$URL" EMAIL="$EMAIL" PASSWORD="$PASSWORD" "$PY" - <<'PY'
+import json, os, shlex, urllib.request
+
+def call(path, body, token=None):
+    req = urllib.request.Request(os.environ["URL"] + path, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.load(resp)
+
+token = call("/v1/auth/login", {"email": os.environ["EMAIL"], "password": os.environ["PASSWORD"]})["token"]
+key = call("/v1/keys", {"name": "schemathesis", "scopes": ["read", "write", "search"]}, token)["key"]
+print(f"export KEYHAVEN_ST_SESSION={shlex.quote(token)} KEYHAVEN_ST_API_KEY={shlex.quote(key)}")
+PY
+)"
+if [ -n "${KEYHAVEN_LEAK_LEDGER:-}" ]; then
+  printf '%s\n' "$PASSWORD" "$KEYHAVEN_ST_SESSION" "$KEYHAVEN_ST_API_KEY" >>"$KEYHAVEN_LEAK_LEDGER"
+fi
+
+# Logout is left out: it would end the session every other call is made with (tests/sessions.rs
+# covers it).
+status=0
+"$ST" --config-file "$ROOT/tests/api/schemathesis.toml" --no-color run "$URL/v1/openapi.json" \
+  --checks not_a_server_error,status_code_conformance,negative_data_rejection \
+  --exclude-path /v1/auth/logout \
+  --max-examples "$EXAMPLES" --seed 20261123 --workers 1 --request-timeout 10 \
+  --report junit --report-dir "$OUT/schemathesis" || status=$?
+if grep -q ' ERROR \| panicked' "$OUT/logs/schemathesis-service.log"; then
+  echo "error: the service logged errors (test-output/logs/schemathesis-service.log)" >&2
+  status=1
+fi
+exit $status
