@@ -18,6 +18,8 @@ pub const COMMANDS: &[&str] = &[
     "support_find_keys",
     "support_key_detail",
     "audit_log",
+    "get_settings",
+    "save_settings",
     "sign_in",
     "sign_out",
     "select_account",

@@ -198,6 +198,10 @@ ipc! {
     support_key_detail(req: crate::ops_profiles::SupportKeyRequest) -> crate::ops_profiles::SupportKeyDetail => crate::ops_profiles::support_key_detail;
     /// The account's audit log, newest first.
     audit_log(req: crate::ops_profiles::AuditRequest) -> Vec<keyhaven_api::AuditRecord> => crate::ops_profiles::audit_log;
+    /// The active profile's settings.
+    get_settings() -> keyhaven_core::Settings => crate::ops_profiles::get_settings;
+    /// Checks and saves the active profile's settings.
+    save_settings(req: keyhaven_core::Settings) -> keyhaven_core::Settings => crate::ops_profiles::save_settings;
     /// Signs in to a key service and makes the account active.
     sign_in(req: SignInRequest) -> Account => crate::ops::sign_in;
     /// Signs out and forgets the account's session.

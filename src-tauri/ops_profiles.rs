@@ -8,7 +8,7 @@ use ts_rs::TS;
 use zeroize::Zeroize;
 
 use keyhaven_api::{AuditRecord, DenialRecord, KeyMeta, KeyUsage, SupportKey};
-use keyhaven_core::{PageQuery, ProfileInfo, Secret, UsageQuery};
+use keyhaven_core::{PageQuery, ProfileInfo, Secret, Settings, UsageQuery};
 
 use crate::ipc::IpcError;
 use crate::state::AppState;
@@ -234,6 +234,27 @@ pub async fn audit_log(state: &AppState, req: AuditRequest) -> Result<Vec<AuditR
         .await?)
 }
 
+pub async fn get_settings(state: &AppState) -> Result<Settings> {
+    Ok(state.core()?.settings()?)
+}
+
+pub async fn save_settings(state: &AppState, req: Settings) -> Result<Settings> {
+    let core = state.core()?;
+    core.save_settings(req)?;
+    Ok(core.settings()?)
+}
+
+/// How long a copied secret stays on the clipboard: the active profile's setting, or the default
+/// when the settings cannot be read.
+pub fn clipboard_clear(state: &AppState) -> Duration {
+    state
+        .core()
+        .ok()
+        .and_then(|core| core.settings().ok())
+        .map(|s| s.clipboard_clear())
+        .unwrap_or(crate::state::CLIPBOARD_CLEAR)
+}
+
 /// The types these commands declare, for the bindings, in dependency order.
 pub fn declarations() -> Vec<String> {
     vec![
@@ -253,5 +274,6 @@ pub fn declarations() -> Vec<String> {
         SupportKey::decl(),
         SupportKeyDetail::decl(),
         AuditRequest::decl(),
+        Settings::decl(),
     ]
 }

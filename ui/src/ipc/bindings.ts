@@ -136,6 +136,20 @@ export type SupportKeyDetail = { meta: KeyMeta, usage: KeyUsage, denials: Array<
 
 export type AuditRequest = { account_id: string, limit?: number, };
 
+export type Settings = { 
+/**
+ * Seconds between two polls of the usage watcher.
+ */
+poll_interval_seconds: number, 
+/**
+ * Whether usage alerts become desktop notifications.
+ */
+notifications: boolean, 
+/**
+ * Seconds after which a copied secret is cleared from the clipboard.
+ */
+clipboard_clear_seconds: number, };
+
 export const commands = {
   appStatus: () => invoke<AppStatus>("app_status"),
   listProfiles: () => invoke<Array<ProfileInfo>>("list_profiles"),
@@ -153,6 +167,8 @@ export const commands = {
   supportFindKeys: (req: SupportSearchRequest) => invoke<Array<SupportKey>>("support_find_keys", { req }),
   supportKeyDetail: (req: SupportKeyRequest) => invoke<SupportKeyDetail>("support_key_detail", { req }),
   auditLog: (req: AuditRequest) => invoke<Array<AuditRecord>>("audit_log", { req }),
+  getSettings: () => invoke<Settings>("get_settings"),
+  saveSettings: (req: Settings) => invoke<Settings>("save_settings", { req }),
   signIn: (req: SignInRequest) => invoke<Account>("sign_in", { req }),
   signOut: (req: AccountRef) => invoke<null>("sign_out", { req }),
   selectAccount: (req: AccountRef) => invoke<null>("select_account", { req }),

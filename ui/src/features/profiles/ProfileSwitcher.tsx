@@ -3,6 +3,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { commands, toIpcError, type IpcError, type ProfileInfo } from "../../ipc";
 import { ErrorNote } from "../../components/ErrorNote";
 import { ProfilesDialog } from "./ProfilesDialog";
+import { SettingsDialog } from "../settings/SettingsDialog";
 import { profilesKey, refreshEverything } from "./useProfiles";
 
 type Props = { profiles: ProfileInfo[] };
@@ -11,6 +12,7 @@ type Props = { profiles: ProfileInfo[] };
 export function ProfileSwitcher({ profiles }: Props) {
   const queryClient = useQueryClient();
   const [managing, setManaging] = useState(false);
+  const [settingsOpen, setSettingsOpen] = useState(false);
   const [error, setError] = useState<IpcError | null>(null);
   const active = profiles.find((p) => p.active);
 
@@ -51,11 +53,17 @@ export function ProfileSwitcher({ profiles }: Props) {
       <button type="button" className="small" onClick={() => setManaging(true)}>
         Profiles…
       </button>
+      {active && !active.locked && (
+        <button type="button" className="small" onClick={() => setSettingsOpen(true)}>
+          Settings…
+        </button>
+      )}
       {error && (
         <div className="switcher-error">
           <ErrorNote error={error} />
         </div>
       )}
+      {settingsOpen && active && <SettingsDialog profile={active} onClose={() => setSettingsOpen(false)} />}
       {managing && (
         <ProfilesDialog
           profiles={profiles}
