@@ -104,3 +104,25 @@ def test_lock_refuses_a_wrong_passphrase_and_unlocks_with_the_right_one(service,
     for path in app.data_dir.rglob("*"):
         if path.is_file():
             assert passphrase.encode() not in path.read_bytes(), path.name
+
+
+def test_settings_are_checked_and_kept_per_profile(app):
+    app.wait_text("No keys yet")
+    profile = active_profile(app)
+    app.button("Settings…").click()
+    app.dialog("Settings")
+    clipboard = app.field("Clear copied secrets after (seconds)")
+    app.wait.until(lambda _: clipboard.get_attribute("value") == "30")
+    clipboard.clear()
+    app.type("Clear copied secrets after (seconds)", "3")
+    app.wait_text("from 5 to 600")
+    app.screenshot("settings-01-invalid")
+    assert not app.driver.find_element(By.XPATH, "//div[@role='dialog']//button[normalize-space(.)='Save']").is_enabled()
+    clipboard.clear()
+    app.type("Clear copied secrets after (seconds)", "45")
+    app.button("Save", within="dialog").click()
+    app.no_dialog()
+    saved = json.loads((app.data_dir / "profiles" / profile / "settings.json").read_text())
+    assert saved["clipboard_clear_seconds"] == 45
+    app.button("Settings…").click()
+    app.wait.until(lambda _: app.field("Clear copied secrets after (seconds)").get_attribute("value") == "45")
