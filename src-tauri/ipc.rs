@@ -167,6 +167,41 @@ macro_rules! ipc {
 ipc! {
     /// Profile, accounts and the state of the local service.
     app_status() -> AppStatus => crate::ops::app_status;
+    // Profiles, support, audit and settings
+    /// The profiles on this computer, with their lock state.
+    list_profiles() -> Vec<keyhaven_core::ProfileInfo> => crate::ops_profiles::list_profiles;
+    /// Creates an empty profile (it does not become active).
+    create_profile(req: crate::ops_profiles::ProfileName) -> keyhaven_core::ProfileInfo => crate::ops_profiles::create_profile;
+    /// Makes a profile the active one and locks every other.
+    switch_profile(req: crate::ops_profiles::ProfileName) -> () => crate::ops_profiles::switch_profile;
+    /// Renames a profile with its accounts and keychain entries.
+    rename_profile(req: crate::ops_profiles::RenameProfileRequest) -> () => crate::ops_profiles::rename_profile;
+    /// Deletes a profile, its accounts and its secrets, after its name is typed again.
+    delete_profile(req: crate::ops_profiles::DeleteProfileRequest) -> () => crate::ops_profiles::delete_profile;
+    /// Locks the active profile now.
+    lock_profile() -> () => crate::ops_profiles::lock_profile;
+    /// Unlocks the active profile with its passphrase.
+    unlock_profile(req: crate::ops_profiles::PassphraseRequest) -> () => crate::ops_profiles::unlock_profile;
+    /// Protects the active profile's secrets with a passphrase.
+    set_passphrase(req: crate::ops_profiles::PassphraseRequest) -> () => crate::ops_profiles::set_passphrase;
+    /// Replaces the active profile's passphrase.
+    change_passphrase(req: crate::ops_profiles::ChangePassphraseRequest) -> () => crate::ops_profiles::change_passphrase;
+    /// Removes the active profile's passphrase.
+    remove_passphrase(req: crate::ops_profiles::PassphraseRequest) -> () => crate::ops_profiles::remove_passphrase;
+    /// Records the person's activity, postponing auto-lock.
+    touch_activity() -> () => crate::ops_profiles::touch_activity;
+    /// Sets the active profile's auto-lock idle time.
+    set_auto_lock(req: crate::ops_profiles::AutoLockRequest) -> () => crate::ops_profiles::set_auto_lock;
+    /// Support: keys of every tenant whose prefix starts with the given text.
+    support_find_keys(req: crate::ops_profiles::SupportSearchRequest) -> Vec<keyhaven_api::SupportKey> => crate::ops_profiles::support_find_keys;
+    /// Support: one key's metadata, usage, denials and its tenant's audit log, read-only.
+    support_key_detail(req: crate::ops_profiles::SupportKeyRequest) -> crate::ops_profiles::SupportKeyDetail => crate::ops_profiles::support_key_detail;
+    /// The account's audit log, newest first.
+    audit_log(req: crate::ops_profiles::AuditRequest) -> Vec<keyhaven_api::AuditRecord> => crate::ops_profiles::audit_log;
+    /// The active profile's settings.
+    get_settings() -> keyhaven_core::Settings => crate::ops_profiles::get_settings;
+    /// Checks and saves the active profile's settings.
+    save_settings(req: keyhaven_core::Settings) -> keyhaven_core::Settings => crate::ops_profiles::save_settings;
     /// Signs in to a key service and makes the account active.
     sign_in(req: SignInRequest) -> Account => crate::ops::sign_in;
     /// Signs out and forgets the account's session.
@@ -185,7 +220,7 @@ ipc! {
 
 /// Every type the bindings declare, in dependency order.
 pub fn declarations() -> Vec<String> {
-    vec![
+    let mut decls = vec![
         keyhaven_api::Role::decl(),
         keyhaven_api::KeyStatus::decl(),
         KeyMeta::decl(),
@@ -203,7 +238,9 @@ pub fn declarations() -> Vec<String> {
         NewKeyRequest::decl(),
         CreatedKeyOnce::decl(),
         Copied::decl(),
-    ]
+    ];
+    decls.extend(crate::ops_profiles::declarations());
+    decls
 }
 
 /// The TypeScript module the UI imports: every type, and one typed function per command.

@@ -8,6 +8,7 @@ mod config_checks;
 mod embedded;
 pub mod ipc;
 mod ops;
+pub mod ops_profiles;
 mod state;
 
 use state::AppState;

@@ -6,7 +6,7 @@ use crate::ipc::{
     AccountRef, AppStatus, Copied, CreatedKeyOnce, IpcError, KeyRef, LocalService, NewKeyRequest,
     SignInRequest,
 };
-use crate::state::{AppState, CLIPBOARD_CLEAR};
+use crate::state::AppState;
 
 type Result<T> = std::result::Result<T, IpcError>;
 
@@ -19,7 +19,7 @@ pub async fn app_status(state: &AppState) -> Result<AppStatus> {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let clipboard_clear_seconds = CLIPBOARD_CLEAR.as_secs() as u32;
+    let clipboard_clear_seconds = crate::ops_profiles::clipboard_clear(state).as_secs() as u32;
     Ok(match state.core() {
         Ok(core) => AppStatus {
             profile: core.profile(),
@@ -92,6 +92,7 @@ pub async fn copy_secret(state: &AppState, req: KeyRef) -> Result<Copied> {
         .core()?
         .key_secret(&req.account_id, &req.key_id)
         .await?;
+    let clear = crate::ops_profiles::clipboard_clear(state);
     let mut guard = state
         .clipboard
         .lock()
@@ -100,9 +101,9 @@ pub async fn copy_secret(state: &AppState, req: KeyRef) -> Result<Copied> {
         *guard = Some(ClipboardGuard::new()?);
     }
     if let Some(clipboard) = guard.as_mut() {
-        clipboard.copy_secret(&secret, CLIPBOARD_CLEAR)?;
+        clipboard.copy_secret(&secret, clear)?;
     }
     Ok(Copied {
-        clears_in_seconds: CLIPBOARD_CLEAR.as_secs() as u32,
+        clears_in_seconds: clear.as_secs() as u32,
     })
 }

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
+import { useQueryClient } from "@tanstack/react-query";
 import { toIpcError } from "./ipc";
 import { ErrorNote } from "./components/ErrorNote";
 import { Dialog } from "./components/Dialog";
@@ -8,6 +9,12 @@ import { useAppStatus } from "./features/accounts/useAppStatus";
 import { KeysView } from "./features/keys/KeysView";
 import { parseDeepLink, type NewKeyPrefill } from "./features/deeplink/parse";
 import { useDeepLinks } from "./features/deeplink/useDeepLinks";
+import { ProfileSwitcher } from "./features/profiles/ProfileSwitcher";
+import { UnlockScreen } from "./features/profiles/UnlockScreen";
+import { useActivity } from "./features/profiles/useActivity";
+import { profilesKey, useProfiles } from "./features/profiles/useProfiles";
+import { useCommandErrors } from "./features/session/useCommandErrors";
+import { Workspace } from "./features/session/Workspace";
 
 export function App() {
   const status = useAppStatus();
@@ -32,6 +39,16 @@ export function App() {
     setLinkUrl(null);
   }, [linkUrl, offeredScopes]);
   const linkTaken = useCallback(() => setLinkRequest(null), []);
+  // Profiles, the passphrase lock and expired sessions (features/profiles, features/session).
+  const queryClient = useQueryClient();
+  const profiles = useProfiles();
+  const [expired, setExpired] = useState<ReadonlySet<string>>(new Set());
+  const onLocked = useCallback(() => void queryClient.invalidateQueries({ queryKey: profilesKey }), [queryClient]);
+  const onSessionExpired = useCallback((id: string) => setExpired((s) => (s.has(id) ? s : new Set(s).add(id))), []);
+  useCommandErrors({ onLocked, onSessionExpired });
+  const activeProfile = profiles.data?.find((p) => p.active);
+  const locked = activeProfile?.locked ?? false;
+  useActivity(!locked);
 
   if (status.isPending) {
     return <main className="center muted">Starting Keyhaven…</main>;
@@ -58,9 +75,13 @@ export function App() {
     <div className="shell">
       <header className="topbar">
         <span className="brand">Keyhaven</span>
-        <span className="profile" title="Profile">
-          Profile: <strong>{s.profile}</strong>
-        </span>
+        {profiles.data ? (
+          <ProfileSwitcher profiles={profiles.data} />
+        ) : (
+          <span className="profile" title="Profile">
+            Profile: <strong>{s.profile}</strong>
+          </span>
+        )}
         {s.local_service.error && <span className="warn-inline">{s.local_service.error}</span>}
       </header>
       {linkProblem && (
@@ -73,7 +94,9 @@ export function App() {
           </button>
         </div>
       )}
-      {active ? (
+      {locked ? (
+        <UnlockScreen profile={activeProfile?.name ?? s.profile} />
+      ) : active ? (
         <div className="body">
           <AccountList
             accounts={s.accounts}
@@ -82,13 +105,20 @@ export function App() {
             onAdd={() => setAddingAccount(true)}
           />
           <main className="main">
-            <KeysView
+            <Workspace
               key={active.id}
               account={active}
-              scopes={s.scopes}
-              clipboardSeconds={s.clipboard_clear_seconds}
-              linkRequest={addingAccount ? null : linkRequest}
-              onLinkTaken={linkTaken}
+              expired={expired.has(active.id)}
+              onSignedIn={() => setExpired((s) => new Set([...s].filter((id) => id !== active.id)))}
+              keys={
+                <KeysView
+                  account={active}
+                  scopes={s.scopes}
+                  clipboardSeconds={s.clipboard_clear_seconds}
+                  linkRequest={addingAccount ? null : linkRequest}
+                  onLinkTaken={linkTaken}
+                />
+              }
             />
           </main>
         </div>

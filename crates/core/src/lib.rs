@@ -12,6 +12,7 @@ pub mod connector;
 pub mod error;
 pub mod rotation;
 pub mod secret;
+pub mod settings;
 pub mod validate;
 pub mod vault;
 pub mod watch;
@@ -32,6 +33,7 @@ pub use rotation::{
     RotationProgress, RotationStep, StepStatus,
 };
 pub use secret::Secret;
+pub use settings::Settings;
 pub use vault::Vault;
 pub use watch::{
     Alert, AlertKind, AlertSettings, AlertSeverity, UsageSnapshot, UsageWatch, WatchConfig,

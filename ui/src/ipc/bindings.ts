@@ -68,8 +68,107 @@ export type Copied = {
  */
 clears_in_seconds: number, };
 
+export type ProfileInfo = { name: string, 
+/**
+ * The profile this core is using.
+ */
+active: boolean, 
+/**
+ * Whether the profile's secrets are protected by a passphrase.
+ */
+has_passphrase: boolean, 
+/**
+ * Has a passphrase and is not unlocked in this process.
+ */
+locked: boolean, 
+/**
+ * Seconds without activity after which the profile locks itself; `null`: never.
+ */
+auto_lock_seconds: number | null, };
+
+export type ProfileName = { name: string, };
+
+export type RenameProfileRequest = { from: string, to: string, };
+
+export type DeleteProfileRequest = { name: string, 
+/**
+ * The profile's name typed again by the person.
+ */
+confirm: string, };
+
+export type PassphraseRequest = { passphrase: string, };
+
+export type ChangePassphraseRequest = { old: string, new: string, };
+
+export type AutoLockRequest = { 
+/**
+ * Seconds of inactivity before the profile locks; `null`: never.
+ */
+seconds: number | null, };
+
+export type SupportSearchRequest = { account_id: string, 
+/**
+ * The start of a key as quoted in a ticket.
+ */
+prefix: string, };
+
+export type SupportKeyRequest = { account_id: string, key_id: string, tenant_id: string, };
+
+export type UsagePoint = { 
+/**
+ * The bucket's start.
+ */
+t: string, allowed: bigint, denied: { [key in string]?: bigint }, };
+
+export type KeyUsage = { key_id: string, last_used_at: string | null, series: Array<UsagePoint>, };
+
+export type DenialRecord = { at: string, code: string, ip: string | null, origin: string | null, };
+
+export type AuditRecord = { at: string, actor: string, action: string, target: string, ip: string | null, };
+
+export type SupportKey = { tenant_name: string, id: string, tenant_id: string, name: string, 
+/**
+ * The first 12 characters of the secret.
+ */
+prefix: string, scopes: Array<string>, status: KeyStatus, created_at: string, last_used_at: string | null, expires_at: string | null, revoked_at: string | null, allowed_origins: Array<string>, allowed_ips: Array<string>, rate_limit_per_hour: number | null, created_by: string, };
+
+export type SupportKeyDetail = { meta: KeyMeta, usage: KeyUsage, denials: Array<DenialRecord>, audit: Array<AuditRecord>, };
+
+export type AuditRequest = { account_id: string, limit?: number, };
+
+export type Settings = { 
+/**
+ * Seconds between two polls of the usage watcher.
+ */
+poll_interval_seconds: number, 
+/**
+ * Whether usage alerts become desktop notifications.
+ */
+notifications: boolean, 
+/**
+ * Seconds after which a copied secret is cleared from the clipboard.
+ */
+clipboard_clear_seconds: number, };
+
 export const commands = {
   appStatus: () => invoke<AppStatus>("app_status"),
+  listProfiles: () => invoke<Array<ProfileInfo>>("list_profiles"),
+  createProfile: (req: ProfileName) => invoke<ProfileInfo>("create_profile", { req }),
+  switchProfile: (req: ProfileName) => invoke<null>("switch_profile", { req }),
+  renameProfile: (req: RenameProfileRequest) => invoke<null>("rename_profile", { req }),
+  deleteProfile: (req: DeleteProfileRequest) => invoke<null>("delete_profile", { req }),
+  lockProfile: () => invoke<null>("lock_profile"),
+  unlockProfile: (req: PassphraseRequest) => invoke<null>("unlock_profile", { req }),
+  setPassphrase: (req: PassphraseRequest) => invoke<null>("set_passphrase", { req }),
+  changePassphrase: (req: ChangePassphraseRequest) => invoke<null>("change_passphrase", { req }),
+  removePassphrase: (req: PassphraseRequest) => invoke<null>("remove_passphrase", { req }),
+  touchActivity: () => invoke<null>("touch_activity"),
+  setAutoLock: (req: AutoLockRequest) => invoke<null>("set_auto_lock", { req }),
+  supportFindKeys: (req: SupportSearchRequest) => invoke<Array<SupportKey>>("support_find_keys", { req }),
+  supportKeyDetail: (req: SupportKeyRequest) => invoke<SupportKeyDetail>("support_key_detail", { req }),
+  auditLog: (req: AuditRequest) => invoke<Array<AuditRecord>>("audit_log", { req }),
+  getSettings: () => invoke<Settings>("get_settings"),
+  saveSettings: (req: Settings) => invoke<Settings>("save_settings", { req }),
   signIn: (req: SignInRequest) => invoke<Account>("sign_in", { req }),
   signOut: (req: AccountRef) => invoke<null>("sign_out", { req }),
   selectAccount: (req: AccountRef) => invoke<null>("select_account", { req }),

@@ -1,0 +1,205 @@
+//! A profile's non-secret settings: how often usage is polled, whether alerts notify, how long a
+//! copied secret stays on the clipboard. Kept in `profiles/{name}/settings.json`, written
+//! atomically; every value is checked against its range before anything is written.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::catalog::{validate_profile_name, write_json_atomic};
+use crate::error::{Error, Result};
+use crate::Keyhaven;
+
+const SETTINGS_FILE: &str = "settings.json";
+
+/// Seconds between two usage polls: at least 10 s, at most an hour.
+pub const POLL_INTERVAL_RANGE: (u32, u32) = (10, 3600);
+/// Seconds a copied secret stays on the clipboard: 5 s to 10 min.
+pub const CLIPBOARD_CLEAR_RANGE: (u32, u32) = (5, 600);
+
+/// What a person can set for a profile. Never holds a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct Settings {
+    /// Seconds between two polls of the usage watcher.
+    pub poll_interval_seconds: u32,
+    /// Whether usage alerts become desktop notifications.
+    pub notifications: bool,
+    /// Seconds after which a copied secret is cleared from the clipboard.
+    pub clipboard_clear_seconds: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            poll_interval_seconds: 60,
+            notifications: true,
+            clipboard_clear_seconds: 30,
+        }
+    }
+}
+
+fn in_range(field: &str, value: u32, (min, max): (u32, u32)) -> Result<()> {
+    if value < min || value > max {
+        return Err(Error::validation(
+            field,
+            format!("choose between {min} and {max} seconds (got {value})"),
+        ));
+    }
+    Ok(())
+}
+
+impl Settings {
+    /// Refuses a value out of its range, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        in_range(
+            "poll interval",
+            self.poll_interval_seconds,
+            POLL_INTERVAL_RANGE,
+        )?;
+        in_range(
+            "clipboard clear time",
+            self.clipboard_clear_seconds,
+            CLIPBOARD_CLEAR_RANGE,
+        )
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs(u64::from(self.poll_interval_seconds))
+    }
+
+    pub fn clipboard_clear(&self) -> Duration {
+        Duration::from_secs(u64::from(self.clipboard_clear_seconds))
+    }
+}
+
+fn settings_path(data_dir: &Path, profile: &str) -> Result<PathBuf> {
+    validate_profile_name(profile)?;
+    Ok(data_dir.join("profiles").join(profile).join(SETTINGS_FILE))
+}
+
+/// A profile's settings; the defaults when it has none yet. A damaged file is reported, not
+/// replaced.
+pub fn load(data_dir: &Path, profile: &str) -> Result<Settings> {
+    let path = settings_path(data_dir, profile)?;
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+        Err(source) => {
+            return Err(Error::Catalog {
+                action: "read",
+                path,
+                source,
+            })
+        }
+    };
+    let settings: Settings = serde_json::from_str(&text).map_err(|e| Error::CatalogCorrupt {
+        path: path.clone(),
+        problem: e.to_string(),
+    })?;
+    settings.validate().map_err(|e| Error::CatalogCorrupt {
+        path,
+        problem: e.to_string(),
+    })?;
+    Ok(settings)
+}
+
+/// Checks, then writes a profile's settings atomically.
+pub fn save(data_dir: &Path, profile: &str, settings: &Settings) -> Result<()> {
+    settings.validate()?;
+    write_json_atomic(&settings_path(data_dir, profile)?, settings)
+}
+
+impl Keyhaven {
+    /// The active profile's settings (the usage watcher and the clipboard read them).
+    pub fn settings(&self) -> Result<Settings> {
+        load(self.data_dir(), &self.profile())
+    }
+
+    /// Checks and saves the active profile's settings; nothing is written when a value is refused.
+    pub fn save_settings(&self, settings: Settings) -> Result<()> {
+        save(self.data_dir(), &self.profile(), &settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn a_profile_without_settings_has_the_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = load(dir.path(), "ann").expect("defaults");
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.clipboard_clear(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn settings_round_trip_per_profile() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mine = Settings {
+            poll_interval_seconds: 120,
+            notifications: false,
+            clipboard_clear_seconds: 15,
+        };
+        save(dir.path(), "ann", &mine).expect("save");
+        assert_eq!(load(dir.path(), "ann").expect("load"), mine);
+        assert_eq!(load(dir.path(), "bob").expect("load"), Settings::default());
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kept = Settings {
+            clipboard_clear_seconds: 20,
+            ..Settings::default()
+        };
+        save(dir.path(), "ann", &kept).expect("save");
+        for bad in [
+            Settings {
+                poll_interval_seconds: 9,
+                ..kept
+            },
+            Settings {
+                poll_interval_seconds: 3601,
+                ..kept
+            },
+            Settings {
+                clipboard_clear_seconds: 4,
+                ..kept
+            },
+            Settings {
+                clipboard_clear_seconds: 601,
+                ..kept
+            },
+        ] {
+            let e = save(dir.path(), "ann", &bad).expect_err("refused");
+            assert_eq!(e.code(), ErrorKind::Validation);
+            assert!(e.to_string().contains("between"), "{e}");
+        }
+        assert_eq!(load(dir.path(), "ann").expect("load"), kept);
+    }
+
+    #[test]
+    fn a_damaged_file_is_reported_and_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = settings_path(dir.path(), "ann").expect("path");
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(&path, "{not json").expect("write");
+        assert_eq!(
+            load(dir.path(), "ann").expect_err("corrupt").code(),
+            ErrorKind::Catalog
+        );
+        assert_eq!(fs::read_to_string(&path).expect("read"), "{not json");
+    }
+
+    #[test]
+    fn a_bad_profile_name_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(load(dir.path(), "../x").is_err());
+    }
+}

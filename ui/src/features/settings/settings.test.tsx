@@ -1,0 +1,65 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { SettingsDialog } from "./SettingsDialog";
+import { checkSettings } from "./validation";
+
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});
+
+const ok = { poll: "60", notifications: true, clipboard: "30", autoLockMinutes: "15" };
+
+describe("checkSettings", () => {
+  it("accepts values in range and converts minutes to seconds", () => {
+    const c = checkSettings(ok);
+    expect(c.errors).toEqual({});
+    expect(c.auto_lock_seconds).toBe(900);
+    expect(checkSettings({ ...ok, autoLockMinutes: "0" }).auto_lock_seconds).toBeNull();
+  });
+
+  it("names each field that is out of range or not a whole number", () => {
+    expect(checkSettings({ ...ok, poll: "9" }).errors.poll).toMatch(/10 to 3600/);
+    expect(checkSettings({ ...ok, poll: "1.5" }).errors.poll).toBeTruthy();
+    expect(checkSettings({ ...ok, clipboard: "601" }).errors.clipboard).toMatch(/5 to 600/);
+    expect(checkSettings({ ...ok, clipboard: "" }).errors.clipboard).toBeTruthy();
+    expect(checkSettings({ ...ok, autoLockMinutes: "20000" }).errors.autoLockMinutes).toMatch(/7 days/);
+    expect(checkSettings({ ...ok, autoLockMinutes: "-1" }).errors.autoLockMinutes).toBeTruthy();
+  });
+});
+
+describe("SettingsDialog", () => {
+  it("shows the profile's settings, refuses a bad value, and saves good ones", async () => {
+    const calls: { cmd: string; args: unknown }[] = [];
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "get_settings") return { poll_interval_seconds: 60, notifications: true, clipboard_clear_seconds: 30 };
+      if (cmd === "save_settings") return (args as { req: unknown }).req;
+      return null;
+    });
+    const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    render(
+      <QueryClientProvider client={client}>
+        <SettingsDialog
+          profile={{ name: "ann", active: true, has_passphrase: true, locked: false, auto_lock_seconds: 900 }}
+          onClose={() => undefined}
+        />
+      </QueryClientProvider>,
+    );
+    const clipboard = (await screen.findByLabelText(/Clear copied secrets after/)) as HTMLInputElement;
+    expect(clipboard.value).toBe("30");
+    fireEvent.change(clipboard, { target: { value: "2" } });
+    expect(screen.getByText(/from 5 to 600/)).toBeTruthy();
+    expect((screen.getByRole("button", { name: "Save" }) as HTMLButtonElement).disabled).toBe(true);
+    fireEvent.change(clipboard, { target: { value: "45" } });
+    fireEvent.change(screen.getByLabelText(/Lock after idle/), { target: { value: "5" } });
+    fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    await waitFor(() => expect(calls.map((c) => c.cmd)).toContain("set_auto_lock"));
+    expect(calls.find((c) => c.cmd === "save_settings")?.args).toEqual({
+      req: { poll_interval_seconds: 60, notifications: true, clipboard_clear_seconds: 45 },
+    });
+    expect(calls.find((c) => c.cmd === "set_auto_lock")?.args).toEqual({ req: { seconds: 300 } });
+  });
+});
