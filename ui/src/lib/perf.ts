@@ -8,12 +8,28 @@ export const MARKS = {
   keysRequest: "keyhaven:keys-request",
   /** The keys of an account arrived from Rust (the IPC call resolved). */
   keysData: "keyhaven:keys-data",
-  /** The keys table was first committed to the DOM (layout effect of its first render). */
-  tableCommit: "keyhaven:keys-table-commit",
-  /** The frame holding the first table render was painted (two animation frames after commit). */
-  tableFrame: "keyhaven:keys-table-frame",
+  /** The keys table committed a new set of rows to the DOM: its first render, a filter, a sort. */
+  rowsCommit: "keyhaven:keys-table-rows",
+  /** The frame that shows those rows was rendered (see `markAfterNextFrame`). */
+  rowsFrame: "keyhaven:keys-table-rows-frame",
 } as const;
 
 export function mark(name: string): void {
   globalThis.performance?.mark?.(name);
+}
+
+/**
+ * Marks `name` once the next frame has been rendered: a task queued from the next animation frame
+ * runs after that frame's style, layout and paint.
+ */
+export function markAfterNextFrame(name: string): void {
+  if (typeof requestAnimationFrame !== "function" || typeof MessageChannel !== "function") return;
+  requestAnimationFrame(() => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      mark(name);
+      channel.port1.close();
+    };
+    channel.port2.postMessage(null);
+  });
 }
