@@ -1,7 +1,8 @@
-import { useRef } from "react";
+import { useLayoutEffect, useRef } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import type { KeyMeta, KeyView } from "../../ipc";
 import { relativeTime } from "../../lib/format";
+import { MARKS, mark, markAfterNextFrame } from "../../lib/perf";
 import type { Sort, SortColumn } from "./table";
 
 /** Every row is this tall (CSS keeps it so), which lets the table skip measuring rows. */
@@ -46,6 +47,12 @@ export function KeyTable({ rows, sort, onSort, canManage, onCopy, onRevoke, now 
     overscan: OVERSCAN,
     getItemKey: (index) => rows[index]?.meta.id ?? index,
   });
+  // For the app benchmark: when a new set of rows (first render, filter, sort) reached the DOM,
+  // and when the frame that shows them was rendered.
+  useLayoutEffect(() => {
+    mark(MARKS.rowsCommit);
+    markAfterNextFrame(MARKS.rowsFrame);
+  }, [rows]);
   const items = virtualizer.getVirtualItems();
   const top = items.length > 0 ? items[0].start : 0;
   const bottom = items.length > 0 ? virtualizer.getTotalSize() - items[items.length - 1].end : 0;
