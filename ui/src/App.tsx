@@ -8,6 +8,8 @@ import { useAppStatus } from "./features/accounts/useAppStatus";
 import { KeysView } from "./features/keys/KeysView";
 import { parseDeepLink, type NewKeyPrefill } from "./features/deeplink/parse";
 import { useDeepLinks } from "./features/deeplink/useDeepLinks";
+import { UsageOverview } from "./features/usage/UsageOverview";
+import { AlertsButton, RotationBanner } from "./features/usage/WatchBar";
 
 export function App() {
   const status = useAppStatus();
@@ -17,6 +19,7 @@ export function App() {
   const [linkRequest, setLinkRequest] = useState<NewKeyPrefill | null>(null);
   const [linkProblem, setLinkProblem] = useState<string | null>(null);
   const [linkUrl, setLinkUrl] = useState<string | null>(null);
+  const [tab, setTab] = useState<"keys" | "usage">("keys");
   useDeepLinks(setLinkUrl);
   const offeredScopes = status.data?.scopes;
   useEffect(() => {
@@ -31,6 +34,10 @@ export function App() {
     }
     setLinkUrl(null);
   }, [linkUrl, offeredScopes]);
+  // A link's New key form belongs to the keys view.
+  useEffect(() => {
+    if (linkRequest) setTab("keys");
+  }, [linkRequest]);
   const linkTaken = useCallback(() => setLinkRequest(null), []);
 
   if (status.isPending) {
@@ -62,7 +69,9 @@ export function App() {
           Profile: <strong>{s.profile}</strong>
         </span>
         {s.local_service.error && <span className="warn-inline">{s.local_service.error}</span>}
+        <AlertsButton />
       </header>
+      <RotationBanner />
       {linkProblem && (
         <div className="banner" role="alert">
           <span>
@@ -82,6 +91,16 @@ export function App() {
             onAdd={() => setAddingAccount(true)}
           />
           <main className="main">
+            <div className="tabs" role="tablist" aria-label="View">
+              {(["keys", "usage"] as const).map((t) => (
+                <button key={t} type="button" role="tab" aria-selected={tab === t} onClick={() => setTab(t)}>
+                  {t === "keys" ? "Keys" : "Usage"}
+                </button>
+              ))}
+            </div>
+            {tab === "usage" ? (
+              <UsageOverview key={active.id} account={active} />
+            ) : (
             <KeysView
               key={active.id}
               account={active}
@@ -90,6 +109,7 @@ export function App() {
               linkRequest={addingAccount ? null : linkRequest}
               onLinkTaken={linkTaken}
             />
+            )}
           </main>
         </div>
       ) : (
