@@ -92,6 +92,11 @@ def test_edit_scopes_and_usage_chart(service, app, workdir):
     # Back to the list with the keyboard.
     app.press("\ue00c")  # Escape
     app.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "table.key-table"))
+
+    # The account's usage overview lists the key among its consumers.
+    app.driver.find_element(By.XPATH, "//button[@role='tab'][normalize-space(.)='Usage']").click()
+    app.wait.until(lambda d: d.find_elements(By.XPATH, "//table[@aria-label='Keys by calls today']//tr[td[contains(., 'deploy bot')]]"))
+    app.screenshot("25-usage-overview")
     assert not [p for p in workdir.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
 
 

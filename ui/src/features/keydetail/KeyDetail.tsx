@@ -85,7 +85,7 @@ export function KeyDetail({ account, initial, scopes, onBack }: Props) {
         <section className="panel" aria-labelledby="settings-title">
           <h2 id="settings-title">Settings</h2>
           <EditKeyForm
-            key={`${meta.id}-${key.dataUpdatedAt}`}
+            key={meta.id}
             accountId={account.id}
             meta={meta}
             scopes={scopes}
