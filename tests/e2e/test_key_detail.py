@@ -65,6 +65,7 @@ def test_edit_scopes_and_usage_chart(service, app, workdir):
     assert sum(values) >= 5 and max(values) > 0
     label = app.driver.find_element(By.CSS_SELECTOR, "svg[role=img]").get_attribute("aria-label")
     assert "calls accepted" in label
+    app.driver.execute_script("document.querySelector('.usage-chart').scrollIntoView({block: 'center'})")
     app.screenshot("20-key-detail-usage-by-hour")
     app.button("By day").click()
     app.wait.until(lambda d: d.find_element(By.XPATH, "//button[normalize-space(.)='By day']").get_attribute("aria-pressed") == "true")

@@ -82,16 +82,6 @@ export function KeyDetail({ account, initial, scopes, onBack }: Props) {
       )}
       {key.isError && <ErrorNote error={toIpcError(key.error)} />}
       <div className="detail-scroll">
-        <section className="panel" aria-labelledby="settings-title">
-          <h2 id="settings-title">Settings</h2>
-          <EditKeyForm
-            key={meta.id}
-            accountId={account.id}
-            meta={meta}
-            scopes={scopes}
-            disabledReason={can.edit.ok ? null : can.edit.reason}
-          />
-        </section>
         <section className="panel" aria-labelledby="usage-title">
           <div className="panel-head">
             <h2 id="usage-title">Usage</h2>
@@ -143,6 +133,16 @@ export function KeyDetail({ account, initial, scopes, onBack }: Props) {
               </tbody>
             </table>
           )}
+        </section>
+        <section className="panel" aria-labelledby="settings-title">
+          <h2 id="settings-title">Settings</h2>
+          <EditKeyForm
+            key={meta.id}
+            accountId={account.id}
+            meta={meta}
+            scopes={scopes}
+            disabledReason={can.edit.ok ? null : can.edit.reason}
+          />
         </section>
       </div>
       {rotating && <RotateDialog accountId={account.id} meta={meta} onClose={() => setRotating(false)} />}

@@ -4,7 +4,7 @@ import { bars, bucketLabel, deniedByReason, niceMax, summary, type Granularity }
 
 type Props = { series: UsagePoint[]; granularity: Granularity; title?: string };
 
-const WIDTH = 640;
+const WIDTH = 800;
 const HEIGHT = 180;
 const PAD_LEFT = 40;
 const PAD_BOTTOM = 22;
@@ -40,13 +40,12 @@ export function UsageChart({ series, granularity, title = "Usage" }: Props) {
         role="img"
         aria-label={`${title}: ${summary(series, granularity)}`}
         aria-describedby={tableId}
-        preserveAspectRatio="none"
       >
         {[0, 0.5, 1].map((f) => (
           <g key={f} aria-hidden="true">
             <line className="grid" x1={PAD_LEFT} x2={WIDTH} y1={PAD_TOP + plotH - f * plotH} y2={PAD_TOP + plotH - f * plotH} />
             <text className="axis" x={PAD_LEFT - 6} y={PAD_TOP + plotH - f * plotH + 4} textAnchor="end">
-              {Math.round(max * f).toLocaleString("en")}
+              {(max * f).toLocaleString("en", { maximumFractionDigits: 1 })}
             </text>
           </g>
         ))}

@@ -62,7 +62,7 @@ export function UsageOverview({ account }: { account: Account }) {
             <div className="panel-head">
               <h2 id="usage-today-title">Today</h2>
               <span>
-                <strong>{count(snap.calls_today).toLocaleString("en")}</strong> calls across {keys.length} keys
+                <strong>{count(snap.calls_today).toLocaleString("en")}</strong> calls across {keys.length} {keys.length === 1 ? "key" : "keys"}
               </span>
             </div>
             {snap.daily ? (
