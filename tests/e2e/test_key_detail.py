@@ -150,3 +150,42 @@ def test_rotate_with_one_hour_grace(service, app, workdir):
     for needle in (old_secret.encode(), new_secret.encode()):
         assert not [p for p in (OUT / "logs").rglob("*") if p.is_file() and needle in p.read_bytes()]
         assert needle not in app.driver.page_source.encode()
+
+
+def test_support_sees_usage_and_denials_but_cannot_change(service, app):
+    owner, support = "owner@acme.test", "help@acme.test"
+    service.add_user(owner)
+    service.add_user(support, role="support")
+    service.start()
+    # The owner's key, used from its allowed origin and refused from another.
+    token = login(service, owner)
+    status, _, created = http(
+        "POST", f"{service.url}/v1/keys", headers={"Authorization": f"Bearer {token}"},
+        body={"name": "shop frontend", "scopes": ["read"], "allowed_origins": ["https://shop.example.com"]},
+    )
+    assert status == 201
+    secret = created["key"]
+    for origin, expected in [("https://shop.example.com", 200)] * 3 + [("https://evil.example", 403)] * 2:
+        status, _, _ = http("GET", f"{service.url}/v1/ping", headers={"X-API-Key": secret, "Origin": origin})
+        assert status == expected
+
+    app.wait_text("No keys yet")
+    sign_in(app, service, support, service.users[support])
+    open_detail(app, "shop frontend")
+
+    # Support reads everything: the chart has the refused calls stacked, the denials list their reason…
+    app.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg[role=img] rect.bar.denied"))
+    denied = sum(int(r.get_attribute("data-value")) for r in app.driver.find_elements(By.CSS_SELECTOR, "svg[role=img] rect.bar.denied"))
+    allowed = sum(int(r.get_attribute("data-value")) for r in app.driver.find_elements(By.CSS_SELECTOR, "svg[role=img] rect.bar.allowed"))
+    assert denied == 2 and allowed == 3
+    assert "2 origin_not_allowed" in app.driver.find_element(By.CSS_SELECTOR, "svg[role=img]").get_attribute("aria-label")
+    rows = app.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "table.denials tbody tr"))
+    assert len(rows) == 2 and all("origin_not_allowed" in r.text and "https://evil.example" in r.text for r in rows)
+
+    # …and changes nothing: Rotate, Revoke and Save are disabled, each with the reason shown.
+    for name in ("Rotate", "Revoke", "Save"):
+        button = app.driver.find_element(By.XPATH, f"//button[normalize-space(.)='{name}']")
+        assert not button.is_enabled(), name
+    app.wait_text("Rotate: This account (support) cannot rotate keys on its service.")
+    app.wait_text("This account (support) cannot change keys on its service.")
+    app.screenshot("26-support-key-detail")
