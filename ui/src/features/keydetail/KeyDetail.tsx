@@ -33,7 +33,10 @@ export function KeyDetail({ account, initial, scopes, onBack }: Props) {
   useEffect(() => headingRef.current?.focus(), []);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape" && !document.querySelector("[role=dialog]")) onBack();
+      // Esc goes back, unless a dialog has the keyboard or a field is being edited.
+      const t = e.target as HTMLElement | null;
+      const editing = t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement;
+      if (e.key === "Escape" && !editing && !document.querySelector("[role=dialog]")) onBack();
     };
     document.addEventListener("keydown", onKey);
     return () => document.removeEventListener("keydown", onKey);
