@@ -27,4 +27,14 @@ pub const COMMANDS: &[&str] = &[
     "create_key",
     "revoke_key",
     "copy_secret",
+    // Key detail, rotation and usage
+    "key_capabilities",
+    "get_key",
+    "update_key",
+    "key_usage",
+    "key_denials",
+    "rotate_key",
+    "cached_usage",
+    "refresh_usage",
+    "watch_status",
 ];

@@ -216,6 +216,25 @@ ipc! {
     revoke_key(req: KeyRef) -> () => crate::ops::revoke_key;
     /// Copies a key's secret from the keychain to the clipboard, which clears itself.
     copy_secret(req: KeyRef) -> Copied => crate::ops::copy_secret;
+    // Key detail, rotation and usage
+    /// What an account's service and role allow, for the UI to offer only what works.
+    key_capabilities(req: AccountRef) -> keyhaven_core::Capabilities => crate::ops_keys::key_capabilities;
+    /// One key's metadata.
+    get_key(req: KeyRef) -> KeyMeta => crate::ops_keys::get_key;
+    /// Changes a key's name, scopes, expiry, origins, IPs or hourly limit; the secret stays.
+    update_key(req: crate::ops_keys::UpdateKeyInput) -> KeyMeta => crate::ops_keys::update_key;
+    /// One key's calls by hour or day, with denials by reason.
+    key_usage(req: crate::ops_keys::KeyUsageRequest) -> keyhaven_api::KeyUsage => crate::ops_keys::key_usage;
+    /// A key's recent refused calls, newest first.
+    key_denials(req: KeyRef) -> Vec<keyhaven_api::DenialRecord> => crate::ops_keys::key_denials;
+    /// Rotates a key, sending each step to the window as a `rotation-progress` event.
+    rotate_key(req: crate::ops_keys::RotateRequest) -> keyhaven_core::RotationOutcome => crate::ops_keys::rotate_key;
+    /// The account's last usage seen by the watcher (offline too).
+    cached_usage(req: AccountRef) -> Option<keyhaven_core::UsageSnapshot> => crate::ops_keys::cached_usage;
+    /// The account's usage read now.
+    refresh_usage(req: AccountRef) -> keyhaven_core::UsageSnapshot => crate::ops_keys::refresh_usage;
+    /// The watcher's settings, recent alerts, and resumed or pending rotations.
+    watch_status() -> crate::ops_keys::WatchStatus => crate::ops_keys::watch_status;
 }
 
 /// Every type the bindings declare, in dependency order.
@@ -238,6 +257,34 @@ pub fn declarations() -> Vec<String> {
         NewKeyRequest::decl(),
         CreatedKeyOnce::decl(),
         Copied::decl(),
+        // Key detail, rotation and usage
+        keyhaven_core::Capabilities::decl(),
+        keyhaven_core::Granularity::decl(),
+        keyhaven_api::UsagePoint::decl(),
+        keyhaven_api::KeyUsage::decl(),
+        keyhaven_api::DenialRecord::decl(),
+        keyhaven_core::ErrorPayload::decl(),
+        keyhaven_core::Grace::decl(),
+        keyhaven_core::RotationStep::decl(),
+        keyhaven_core::StepStatus::decl(),
+        keyhaven_core::RotationProgress::decl(),
+        keyhaven_core::Method::decl(),
+        keyhaven_core::RotationOutcome::decl(),
+        keyhaven_core::PendingRotation::decl(),
+        keyhaven_core::watch::QuotaProjection::decl(),
+        keyhaven_core::watch::KeySnapshot::decl(),
+        keyhaven_core::UsageSnapshot::decl(),
+        keyhaven_core::AlertSeverity::decl(),
+        keyhaven_core::watch::LimitKind::decl(),
+        keyhaven_core::AlertKind::decl(),
+        keyhaven_core::Alert::decl(),
+        keyhaven_core::WatchEvent::decl(),
+        crate::ops_keys::WatchSettings::decl(),
+        crate::ops_keys::UpdateKeyInput::decl(),
+        crate::ops_keys::HourlyLimit::decl(),
+        crate::ops_keys::KeyUsageRequest::decl(),
+        crate::ops_keys::RotateRequest::decl(),
+        crate::ops_keys::WatchStatus::decl(),
     ];
     decls.extend(crate::ops_profiles::declarations());
     decls

@@ -8,6 +8,7 @@ mod config_checks;
 mod embedded;
 pub mod ipc;
 mod ops;
+mod ops_keys;
 pub mod ops_profiles;
 mod state;
 
@@ -26,10 +27,13 @@ pub fn run() {
             show_main_window(app);
         }))
         .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_notification::init())
         .setup(|app| {
             use tauri::Manager;
             let state = tauri::async_runtime::block_on(AppState::start());
             app.manage(state);
+            // Resume unfinished rotations and start the usage watcher, in the background.
+            ops_keys::start(app.handle());
             Ok(())
         })
         .invoke_handler(ipc::handler())

@@ -267,9 +267,7 @@ pub fn declarations() -> Vec<String> {
         AutoLockRequest::decl(),
         SupportSearchRequest::decl(),
         SupportKeyRequest::decl(),
-        keyhaven_api::UsagePoint::decl(),
-        KeyUsage::decl(),
-        DenialRecord::decl(),
+        // UsagePoint, KeyUsage and DenialRecord are declared with the key detail's types.
         AuditRecord::decl(),
         SupportKey::decl(),
         SupportKeyDetail::decl(),

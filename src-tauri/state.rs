@@ -15,6 +15,8 @@ pub struct AppState {
     core: Result<Keyhaven, IpcError>,
     pub local: LocalService,
     pub clipboard: Mutex<Option<ClipboardGuard>>,
+    /// Key detail, rotation and usage: the usage watcher and its settings.
+    pub keys: crate::ops_keys::KeysRuntime,
 }
 
 impl AppState {
@@ -36,6 +38,7 @@ impl AppState {
             core,
             local,
             clipboard: Mutex::new(None),
+            keys: Default::default(),
         }
     }
 

@@ -14,7 +14,9 @@ import { UnlockScreen } from "./features/profiles/UnlockScreen";
 import { useActivity } from "./features/profiles/useActivity";
 import { profilesKey, useProfiles } from "./features/profiles/useProfiles";
 import { useCommandErrors } from "./features/session/useCommandErrors";
-import { Workspace } from "./features/session/Workspace";
+import { Workspace, type WorkspaceTab } from "./features/session/Workspace";
+import { UsageOverview } from "./features/usage/UsageOverview";
+import { AlertsButton, RotationBanner } from "./features/usage/WatchBar";
 
 export function App() {
   const status = useAppStatus();
@@ -24,6 +26,7 @@ export function App() {
   const [linkRequest, setLinkRequest] = useState<NewKeyPrefill | null>(null);
   const [linkProblem, setLinkProblem] = useState<string | null>(null);
   const [linkUrl, setLinkUrl] = useState<string | null>(null);
+  const [tab, setTab] = useState<WorkspaceTab>("keys");
   useDeepLinks(setLinkUrl);
   const offeredScopes = status.data?.scopes;
   useEffect(() => {
@@ -38,6 +41,10 @@ export function App() {
     }
     setLinkUrl(null);
   }, [linkUrl, offeredScopes]);
+  // A link's New key form belongs to the keys view.
+  useEffect(() => {
+    if (linkRequest) setTab("keys");
+  }, [linkRequest]);
   const linkTaken = useCallback(() => setLinkRequest(null), []);
   // Profiles, the passphrase lock and expired sessions (features/profiles, features/session).
   const queryClient = useQueryClient();
@@ -83,7 +90,9 @@ export function App() {
           </span>
         )}
         {s.local_service.error && <span className="warn-inline">{s.local_service.error}</span>}
+        <AlertsButton />
       </header>
+      <RotationBanner />
       {linkProblem && (
         <div className="banner" role="alert">
           <span>
@@ -110,6 +119,9 @@ export function App() {
               account={active}
               expired={expired.has(active.id)}
               onSignedIn={() => setExpired((s) => new Set([...s].filter((id) => id !== active.id)))}
+              tab={tab}
+              onTabChange={setTab}
+              usage={<UsageOverview account={active} />}
               keys={
                 <KeysView
                   account={active}

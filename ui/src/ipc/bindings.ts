@@ -68,6 +68,192 @@ export type Copied = {
  */
 clears_in_seconds: number, };
 
+export type Capabilities = { 
+/**
+ * Password sign-in with a session.
+ */
+login: boolean, list_keys: boolean, 
+/**
+ * Read one key's metadata by id.
+ */
+get_key: boolean, create_key: boolean, 
+/**
+ * Change name, scopes, expiry, origins, IPs or hourly limit without a new secret.
+ */
+update_key: boolean, 
+/**
+ * Replace the secret while the old one keeps working for a grace period.
+ */
+roll_key: boolean, 
+/**
+ * The longest grace period a roll can give the old key, in seconds (0 without rolls).
+ */
+max_roll_grace_seconds: number, revoke_key: boolean, 
+/**
+ * Use a key once to check that the service accepts it.
+ */
+ping: boolean, 
+/**
+ * Ask the service whether a key may make a given call (`POST /v1/verify`).
+ */
+verify_key: boolean, 
+/**
+ * Which settings a key can carry.
+ */
+key_expiry: boolean, allowed_origins: boolean, allowed_ips: boolean, rate_limit_per_hour: boolean, 
+/**
+ * Calls by hour or day for one key.
+ */
+key_usage: boolean, 
+/**
+ * Calls by hour or day for every key of the account, in one request.
+ */
+account_usage: boolean, 
+/**
+ * A key's recent refused calls with their reasons.
+ */
+denials: boolean, 
+/**
+ * Who changed what, when.
+ */
+audit: boolean, 
+/**
+ * Support's search for keys by prefix across tenants.
+ */
+support_search: boolean, 
+/**
+ * Support's reads of another tenant's keys, usage, denials and audit.
+ */
+tenant_reads: boolean, };
+
+export type Granularity = "hour" | "day";
+
+export type UsagePoint = { 
+/**
+ * The bucket's start.
+ */
+t: string, allowed: bigint, denied: { [key in string]?: bigint }, };
+
+export type KeyUsage = { key_id: string, last_used_at: string | null, series: Array<UsagePoint>, };
+
+export type DenialRecord = { at: string, code: string, ip: string | null, origin: string | null, };
+
+export type ErrorPayload = { code: ErrorKind, message: string, };
+
+export type Grace = "none" | "1h" | "24h" | "7d";
+
+export type RotationStep = "prepare" | "create" | "store" | "verify" | "switch" | "retire" | "cleanup";
+
+export type StepStatus = "started" | "done" | "failed" | "recovering";
+
+export type RotationProgress = { rotation_id: string, account_id: string, old_key_id: string, new_key_id: string | null, step: RotationStep, status: StepStatus, message: string, };
+
+export type Method = "roll" | "replace";
+
+export type RotationOutcome = { "outcome": "completed", rotation_id: string, account_id: string, old_key_id: string, new_key: KeyMeta, method: Method, 
+/**
+ * When the old key stops working (now, for no grace period).
+ */
+old_key_expires_at: string | null, } | { "outcome": "rolled_back", rotation_id: string, account_id: string, old_key_id: string, reason: ErrorPayload, old_key_expires_at: string | null, } | { "outcome": "pending", rotation_id: string, account_id: string, old_key_id: string, step: RotationStep, reason: ErrorPayload, };
+
+export type PendingRotation = { rotation_id: string, account_id: string, old_key_id: string, old_key_name: string, new_key_id: string | null, step: RotationStep, step_done: boolean, started_at: string, last_error: ErrorPayload | null, };
+
+export type QuotaProjection = { limit: number, used: number, 
+/**
+ * `used` as a whole percentage of `limit`.
+ */
+percent: number, 
+/**
+ * Calls per hour lately.
+ */
+rate_per_hour: number, 
+/**
+ * When the window starts again.
+ */
+resets_at: string, 
+/**
+ * When the limit is reached at the current rate, if before the reset (`None`: it is not).
+ */
+reached_at: string | null, };
+
+export type KeySnapshot = { meta: KeyMeta, 
+/**
+ * Calls accepted, by hour, the last 24 hours, oldest first.
+ */
+series: Array<UsagePoint>, calls_this_hour: number, calls_today: number, 
+/**
+ * Calls refused this hour, by reason.
+ */
+denied_this_hour: { [key in string]?: bigint }, 
+/**
+ * Against the key's hourly limit, when it has one.
+ */
+hourly: QuotaProjection | null, };
+
+export type UsageSnapshot = { account_id: string, tenant_id: string, fetched_at: string, keys: Array<KeySnapshot>, calls_today: number, 
+/**
+ * Against the tenant's daily cap (reset at midnight UTC), when the cap is known.
+ */
+daily: QuotaProjection | null, };
+
+export type AlertSeverity = "info" | "warning" | "critical";
+
+export type LimitKind = "hourly_limit" | "daily_cap";
+
+export type AlertKind = { "type": "key_expiring", expires_at: string, days_left: number, } | { "type": "usage_threshold", limit_kind: LimitKind, 
+/**
+ * The threshold crossed (80, 95 …).
+ */
+threshold: number, projection: QuotaProjection, } | { "type": "denial_spike", count: number, 
+/**
+ * The most frequent reason.
+ */
+top_reason: string, reasons: { [key in string]?: bigint }, } | { "type": "key_unused", last_used_at: string | null, days: number, };
+
+export type Alert = { 
+/**
+ * Stable for one occurrence: the same alert is raised once.
+ */
+id: string, account_id: string, key_id: string | null, key_name: string | null, severity: AlertSeverity, kind: AlertKind, 
+/**
+ * One sentence for a notification.
+ */
+message: string, };
+
+export type WatchEvent = { "event": "usage", snapshot: UsageSnapshot, } | { "event": "alert", alert: Alert, } | { "event": "offline", account_id: string, reason: ErrorPayload, retry_in_seconds: number, } | { "event": "online", account_id: string, } | { "event": "throttled", account_id: string, retry_in_seconds: number, } | { "event": "failed", account_id: string, reason: ErrorPayload, retry_in_seconds: number, } | { "event": "paused" } | { "event": "resumed" };
+
+export type WatchSettings = { poll_interval_seconds: number, notifications: boolean, };
+
+export type UpdateKeyInput = { account_id: string, key_id: string, name?: string, scopes?: Array<string>, 
+/**
+ * RFC 3339; an empty string clears the expiry.
+ */
+expires_at?: string, allowed_origins?: Array<string>, allowed_ips?: Array<string>, 
+/**
+ * Set to change the hourly limit: `{ value: null }` removes it.
+ */
+rate_limit_per_hour?: HourlyLimit, };
+
+export type HourlyLimit = { value: number | null, };
+
+export type KeyUsageRequest = { account_id: string, key_id: string, granularity: Granularity, };
+
+export type RotateRequest = { account_id: string, key_id: string, grace: Grace, };
+
+export type WatchStatus = { settings: WatchSettings, running: boolean, 
+/**
+ * Newest first.
+ */
+alerts: Array<Alert>, 
+/**
+ * What resuming unfinished rotations at start-up did.
+ */
+resumed: Array<RotationOutcome>, 
+/**
+ * Rotations still unfinished.
+ */
+pending: Array<PendingRotation>, };
+
 export type ProfileInfo = { name: string, 
 /**
  * The profile this core is using.
@@ -113,16 +299,6 @@ export type SupportSearchRequest = { account_id: string,
 prefix: string, };
 
 export type SupportKeyRequest = { account_id: string, key_id: string, tenant_id: string, };
-
-export type UsagePoint = { 
-/**
- * The bucket's start.
- */
-t: string, allowed: bigint, denied: { [key in string]?: bigint }, };
-
-export type KeyUsage = { key_id: string, last_used_at: string | null, series: Array<UsagePoint>, };
-
-export type DenialRecord = { at: string, code: string, ip: string | null, origin: string | null, };
 
 export type AuditRecord = { at: string, actor: string, action: string, target: string, ip: string | null, };
 
@@ -176,4 +352,13 @@ export const commands = {
   createKey: (req: NewKeyRequest) => invoke<CreatedKeyOnce>("create_key", { req }),
   revokeKey: (req: KeyRef) => invoke<null>("revoke_key", { req }),
   copySecret: (req: KeyRef) => invoke<Copied>("copy_secret", { req }),
+  keyCapabilities: (req: AccountRef) => invoke<Capabilities>("key_capabilities", { req }),
+  getKey: (req: KeyRef) => invoke<KeyMeta>("get_key", { req }),
+  updateKey: (req: UpdateKeyInput) => invoke<KeyMeta>("update_key", { req }),
+  keyUsage: (req: KeyUsageRequest) => invoke<KeyUsage>("key_usage", { req }),
+  keyDenials: (req: KeyRef) => invoke<Array<DenialRecord>>("key_denials", { req }),
+  rotateKey: (req: RotateRequest) => invoke<RotationOutcome>("rotate_key", { req }),
+  cachedUsage: (req: AccountRef) => invoke<UsageSnapshot | null>("cached_usage", { req }),
+  refreshUsage: (req: AccountRef) => invoke<UsageSnapshot>("refresh_usage", { req }),
+  watchStatus: () => invoke<WatchStatus>("watch_status"),
 };

@@ -29,6 +29,8 @@ type Props = {
   canManage: boolean;
   onCopy: (meta: KeyMeta) => void;
   onRevoke: (meta: KeyMeta) => void;
+  /** Opens the key's detail; without it the name is plain text. */
+  onOpen?: (meta: KeyMeta) => void;
   now?: Date;
 };
 
@@ -38,7 +40,7 @@ type Props = {
  * table carries `aria-rowcount` and each row its `aria-rowindex`, so assistive technology still
  * knows where in the whole list a row sits.
  */
-export function KeyTable({ rows, sort, onSort, canManage, onCopy, onRevoke, now = new Date() }: Props) {
+export function KeyTable({ rows, sort, onSort, canManage, onCopy, onRevoke, onOpen, now = new Date() }: Props) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
     count: rows.length,
@@ -117,7 +119,13 @@ export function KeyTable({ rows, sort, onSort, canManage, onCopy, onRevoke, now 
                 data-status={meta.status}
               >
                 <td className="name" title={meta.name}>
-                  {meta.name}
+                  {onOpen ? (
+                    <button type="button" className="key-link" onClick={() => onOpen(meta)} title={`Open ${meta.name}`}>
+                      {meta.name}
+                    </button>
+                  ) : (
+                    meta.name
+                  )}
                 </td>
                 <td>
                   <code>{meta.prefix}…</code>

@@ -2,6 +2,7 @@ import { useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
 import { commands, toIpcError, type Account, type KeyMeta } from "../../ipc";
 import { ErrorNote } from "../../components/ErrorNote";
 import type { NewKeyPrefill } from "../deeplink/parse";
+import { KeyDetail } from "../keydetail/KeyDetail";
 import { KeyTable } from "./KeyTable";
 import { NewKeyDialog } from "./NewKeyDialog";
 import { RevokeDialog } from "./RevokeDialog";
@@ -28,6 +29,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
   const [sort, setSort] = useState<Sort>(null);
   const [creating, setCreating] = useState<Creating | null>(null);
   const [revoking, setRevoking] = useState<KeyMeta | null>(null);
+  const [detail, setDetail] = useState<KeyMeta | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const filterRef = useRef<HTMLInputElement>(null);
   const nextId = useRef(1);
@@ -39,7 +41,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       // Shortcuts act on this view only; an open dialog has the keyboard.
-      if (document.querySelector("[role=dialog]")) return;
+      if (document.querySelector("[role=dialog]") || document.querySelector(".key-detail")) return;
       const target = e.target as HTMLElement | null;
       const typing =
         target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement;
@@ -81,6 +83,10 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
     } catch (err) {
       setNotice(toIpcError(err).message);
     }
+  }
+
+  if (detail) {
+    return <KeyDetail account={account} initial={detail} scopes={scopes} onBack={() => setDetail(null)} />;
   }
 
   return (
@@ -158,6 +164,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
           canManage={canManage}
           onCopy={copy}
           onRevoke={setRevoking}
+          onOpen={setDetail}
         />
       )}
       {keys.isSuccess && all.length > 0 && rows.length === 0 && (

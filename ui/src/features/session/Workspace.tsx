@@ -1,4 +1,4 @@
-import { useState, type ReactNode } from "react";
+import type { ReactNode } from "react";
 import type { Account } from "../../ipc";
 import { AuditView } from "../audit/AuditView";
 import { SupportView } from "../support/SupportView";
@@ -9,15 +9,25 @@ type Props = {
   /** The session of this account expired: "Sign in again" shows above what the person was doing. */
   expired: boolean;
   onSignedIn: () => void;
+  /** The tab shown, kept by the caller so that a keyhaven:// link can bring the keys back. */
+  tab: WorkspaceTab;
+  onTabChange: (tab: WorkspaceTab) => void;
   /** The keys view, for accounts that manage keys. */
   keys: ReactNode;
+  /** The account's usage overview. */
+  usage: ReactNode;
 };
 
-type Tab = "keys" | "audit";
+export type WorkspaceTab = "keys" | "usage" | "audit";
 
-/** One account's workspace: keys and audit for owners and members, the support search for support. */
-export function Workspace({ account, expired, onSignedIn, keys }: Props) {
-  const [tab, setTab] = useState<Tab>("keys");
+const TABS: ReadonlyArray<[WorkspaceTab, string]> = [
+  ["keys", "Keys"],
+  ["usage", "Usage"],
+  ["audit", "Audit log"],
+];
+
+/** One account's workspace: keys, usage and audit for owners and members, the support search for support. */
+export function Workspace({ account, expired, onSignedIn, tab, onTabChange, keys, usage }: Props) {
   const support = account.role === "support";
   return (
     <>
@@ -27,14 +37,13 @@ export function Workspace({ account, expired, onSignedIn, keys }: Props) {
       ) : (
         <>
           <div className="tabs" role="tablist" aria-label="Account views">
-            <button type="button" role="tab" aria-selected={tab === "keys"} onClick={() => setTab("keys")}>
-              Keys
-            </button>
-            <button type="button" role="tab" aria-selected={tab === "audit"} onClick={() => setTab("audit")}>
-              Audit log
-            </button>
+            {TABS.map(([id, label]) => (
+              <button key={id} type="button" role="tab" aria-selected={tab === id} onClick={() => onTabChange(id)}>
+                {label}
+              </button>
+            ))}
           </div>
-          {tab === "keys" ? keys : <AuditView account={account} />}
+          {tab === "keys" ? keys : tab === "usage" ? usage : <AuditView account={account} />}
         </>
       )}
     </>

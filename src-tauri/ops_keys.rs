@@ -1,0 +1,304 @@
+//! Key detail, rotation and usage: one function per command, each delegating to the core, plus
+//! the usage watcher the app runs in the background. Rotation progress and watch events go to
+//! the main window as Tauri events; alerts also become OS notifications.
+
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, Emitter, Manager};
+use ts_rs::TS;
+
+use keyhaven_api::{DenialRecord, KeyMeta, KeyUsage};
+use keyhaven_core::{
+    Alert, AlertSettings, Capabilities, Grace, Granularity, PageQuery, PendingRotation,
+    RotateOptions, RotationMethod, RotationOutcome, RotationProgress, UsageQuery, UsageSnapshot,
+    UsageWatch, WatchConfig, WatchEvent,
+};
+
+use crate::ipc::{AccountRef, IpcError, KeyRef};
+use crate::state::AppState;
+
+type Result<T> = std::result::Result<T, IpcError>;
+
+/// The window event that carries each rotation step's progress ([`RotationProgress`]).
+pub const ROTATION_PROGRESS_EVENT: &str = "rotation-progress";
+/// The window event that carries each [`WatchEvent`] of the usage watcher.
+pub const WATCH_EVENT: &str = "usage-watch";
+/// Alerts kept for a window that opens (or reloads) after they were raised.
+const RECENT_ALERTS: usize = 50;
+/// Denials shown in a key's detail.
+const DENIALS_SHOWN: u32 = 50;
+
+/// How the usage watcher runs. Defaults: a poll a minute, notifications on. The settings screen
+/// changes these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct WatchSettings {
+    pub poll_interval_seconds: u32,
+    pub notifications: bool,
+}
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        WatchSettings {
+            poll_interval_seconds: 60,
+            notifications: true,
+        }
+    }
+}
+
+/// The shell's side of key detail and usage: the window to send events to, the running watcher,
+/// its settings, recent alerts, and what the start-up resume of rotations found.
+#[derive(Default)]
+pub struct KeysRuntime {
+    app: OnceLock<AppHandle>,
+    watch: Mutex<Option<UsageWatch>>,
+    pub settings: Mutex<WatchSettings>,
+    alerts: Mutex<Vec<Alert>>,
+    resumed: Mutex<Vec<RotationOutcome>>,
+}
+
+impl KeysRuntime {
+    fn emit<S: Serialize + Clone>(&self, event: &str, payload: S) {
+        if let Some(app) = self.app.get() {
+            if let Err(e) = app.emit_to("main", event, payload) {
+                tracing::warn!(event, error = %e, "could not send an event to the window");
+            }
+        }
+    }
+
+    fn settings(&self) -> WatchSettings {
+        *self.settings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn on_watch_event(&self, event: WatchEvent) {
+        if let WatchEvent::Alert { alert } = &event {
+            {
+                let mut alerts = self.alerts.lock().unwrap_or_else(|p| p.into_inner());
+                alerts.retain(|a| a.id != alert.id && !alert.covers.contains(&a.id));
+                alerts.insert(0, (**alert).clone());
+                alerts.truncate(RECENT_ALERTS);
+            }
+            if self.settings().notifications {
+                self.notify(alert);
+            }
+        }
+        self.emit(WATCH_EVENT, event);
+    }
+
+    fn notify(&self, alert: &Alert) {
+        use tauri_plugin_notification::NotificationExt;
+        let Some(app) = self.app.get() else { return };
+        let title = match &alert.key_name {
+            Some(name) => format!("Keyhaven: {name}"),
+            None => "Keyhaven".to_string(),
+        };
+        if let Err(e) = app
+            .notification()
+            .builder()
+            .title(title)
+            .body(&alert.message)
+            .show()
+        {
+            tracing::warn!(error = %e, "could not show a notification");
+        }
+    }
+}
+
+/// Called once the window exists: resumes unfinished rotations (the embedded service's URL is set
+/// by then) and starts the usage watcher. Runs in the background; the window does not wait.
+pub fn start(app: &AppHandle) {
+    let state = app.state::<AppState>();
+    let _ = state.keys.app.set(app.clone());
+    let Ok(core) = state.core().cloned() else {
+        return;
+    };
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let state = handle.state::<AppState>();
+        let runtime = &state.keys;
+        let progress = |p: &RotationProgress| runtime.emit(ROTATION_PROGRESS_EVENT, p.clone());
+        match core.resume_rotations(&progress).await {
+            Ok(outcomes) => {
+                if !outcomes.is_empty() {
+                    tracing::info!(count = outcomes.len(), "resumed unfinished rotations");
+                }
+                *runtime.resumed.lock().unwrap_or_else(|p| p.into_inner()) = outcomes;
+            }
+            Err(e) => tracing::warn!(code = ?e.code(), "could not resume rotations: {e}"),
+        }
+        let settings = runtime.settings();
+        let config = WatchConfig {
+            interval: Duration::from_secs(u64::from(settings.poll_interval_seconds.max(5))),
+            ..WatchConfig::default()
+        };
+        let events = handle.clone();
+        let watch = core.watch_usage(config, move |event| {
+            events.state::<AppState>().keys.on_watch_event(event);
+        });
+        match watch {
+            Ok(watch) => *runtime.watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(watch),
+            Err(e) => tracing::warn!(code = ?e.code(), "the usage watcher did not start: {e}"),
+        }
+    });
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct UpdateKeyInput {
+    pub account_id: String,
+    pub key_id: String,
+    #[ts(optional)]
+    pub name: Option<String>,
+    #[ts(optional)]
+    pub scopes: Option<Vec<String>>,
+    /// RFC 3339; an empty string clears the expiry.
+    #[ts(optional)]
+    pub expires_at: Option<String>,
+    #[ts(optional)]
+    pub allowed_origins: Option<Vec<String>>,
+    #[ts(optional)]
+    pub allowed_ips: Option<Vec<String>>,
+    /// Set to change the hourly limit: `{ value: null }` removes it.
+    #[ts(optional)]
+    pub rate_limit_per_hour: Option<HourlyLimit>,
+}
+
+/// A new hourly limit, or none (`value: null`).
+#[derive(Debug, Clone, Copy, Deserialize, TS)]
+pub struct HourlyLimit {
+    pub value: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct KeyUsageRequest {
+    pub account_id: String,
+    pub key_id: String,
+    pub granularity: Granularity,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct RotateRequest {
+    pub account_id: String,
+    pub key_id: String,
+    pub grace: Grace,
+}
+
+/// What the window shows about the watcher and rotations when it opens.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct WatchStatus {
+    pub settings: WatchSettings,
+    pub running: bool,
+    /// Newest first.
+    pub alerts: Vec<Alert>,
+    /// What resuming unfinished rotations at start-up did.
+    pub resumed: Vec<RotationOutcome>,
+    /// Rotations still unfinished.
+    pub pending: Vec<PendingRotation>,
+}
+
+pub async fn key_capabilities(state: &AppState, req: AccountRef) -> Result<Capabilities> {
+    Ok(state.core()?.capabilities(&req.account_id)?)
+}
+
+pub async fn get_key(state: &AppState, req: KeyRef) -> Result<KeyMeta> {
+    Ok(state
+        .core()?
+        .get_key(&req.account_id, &req.key_id, None)
+        .await?)
+}
+
+pub async fn update_key(state: &AppState, req: UpdateKeyInput) -> Result<KeyMeta> {
+    let request = keyhaven_core::update_key_request(
+        req.name,
+        req.scopes,
+        req.expires_at.as_deref(),
+        req.allowed_origins,
+        req.allowed_ips,
+        req.rate_limit_per_hour.map(|l| l.value),
+    )?;
+    Ok(state
+        .core()?
+        .update_key(&req.account_id, &req.key_id, request)
+        .await?)
+}
+
+pub async fn key_usage(state: &AppState, req: KeyUsageRequest) -> Result<KeyUsage> {
+    let query = UsageQuery {
+        granularity: Some(req.granularity),
+        ..UsageQuery::default()
+    };
+    Ok(state
+        .core()?
+        .key_usage(&req.account_id, &req.key_id, query)
+        .await?)
+}
+
+pub async fn key_denials(state: &AppState, req: KeyRef) -> Result<Vec<DenialRecord>> {
+    let page = PageQuery {
+        limit: Some(DENIALS_SHOWN),
+        tenant_id: None,
+    };
+    Ok(state
+        .core()?
+        .denials(&req.account_id, &req.key_id, page)
+        .await?)
+}
+
+pub async fn rotate_key(state: &AppState, req: RotateRequest) -> Result<RotationOutcome> {
+    let options = RotateOptions {
+        grace: req.grace,
+        method: RotationMethod::Auto,
+    };
+    let runtime = &state.keys;
+    let progress = |p: &RotationProgress| runtime.emit(ROTATION_PROGRESS_EVENT, p.clone());
+    Ok(state
+        .core()?
+        .rotate_key(&req.account_id, &req.key_id, options, &progress)
+        .await?)
+}
+
+/// The last usage the watcher saw of the account (works offline), or `None` before the first.
+pub async fn cached_usage(state: &AppState, req: AccountRef) -> Result<Option<UsageSnapshot>> {
+    Ok(state.core()?.cached_usage(&req.account_id)?)
+}
+
+/// Reads the account's usage now, and asks the watcher to poll every account.
+pub async fn refresh_usage(state: &AppState, req: AccountRef) -> Result<UsageSnapshot> {
+    let snapshot = state
+        .core()?
+        .refresh_usage(&req.account_id, &AlertSettings::default())
+        .await?;
+    if let Some(watch) = state
+        .keys
+        .watch
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
+        watch.poll_now();
+    }
+    Ok(snapshot)
+}
+
+pub async fn watch_status(state: &AppState) -> Result<WatchStatus> {
+    let runtime = &state.keys;
+    Ok(WatchStatus {
+        settings: runtime.settings(),
+        running: runtime
+            .watch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some(),
+        alerts: runtime
+            .alerts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
+        resumed: runtime
+            .resumed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
+        pending: state.core()?.pending_rotations()?,
+    })
+}

@@ -1,0 +1,191 @@
+"""Key detail in the real window: settings change without a new secret (checked through the
+service and with the unchanged secret), the usage chart draws the calls really made, and a
+rotation with a 1 h grace shows each step, leaves the old secret working and the new one, from the
+keychain, accepted."""
+
+from selenium.webdriver.common.by import By
+
+from conftest import OUT, keychain_lookup
+from test_keys_ui import http, sign_in
+
+
+def create_key(app, name: str) -> tuple[str, str]:
+    """Creates a key with the default scope through the New key dialog; its id and secret."""
+    app.button("New key").click()
+    app.dialog("New key")
+    app.type("Name", name)
+    app.button("Create", within="dialog").click()
+    secret = app.text_of("[data-testid=new-key-secret]")
+    app.button("Done", within="dialog").click()
+    app.no_dialog()
+    row = app.wait.until(lambda d: d.find_element(By.XPATH, f"//tr[td[normalize-space(.)='{name}']]"))
+    return row.get_attribute("data-key-id"), secret
+
+
+def ping(service, secret: str) -> tuple[int, dict]:
+    status, _, body = http("GET", f"{service.url}/v1/ping", headers={"X-API-Key": secret})
+    return status, body
+
+
+def login(service, email: str) -> str:
+    status, _, body = http("POST", f"{service.url}/v1/auth/login", body={"email": email, "password": service.users[email]})
+    assert status == 200
+    return body["token"]
+
+
+def service_key(service, token: str, key_id: str) -> dict:
+    status, _, meta = http("GET", f"{service.url}/v1/keys/{key_id}", headers={"Authorization": f"Bearer {token}"})
+    assert status == 200
+    return meta
+
+
+def open_detail(app, name: str):
+    app.button(name).click()
+    app.wait.until(lambda d: d.find_element(By.XPATH, f"//h1[@id='key-detail-title'][normalize-space(.)='{name}']"))
+
+
+def test_edit_scopes_and_usage_chart(service, app, workdir):
+    email = "detail@acme.test"
+    service.add_user(email)
+    service.start()
+    app.wait_text("No keys yet")
+    sign_in(app, service, email, service.users[email])
+    app.wait_text("No keys yet")
+    key_id, secret = create_key(app, "deploy bot")
+
+    # Some calls first, so that the chart has something to draw.
+    for _ in range(5):
+        status, _ = ping(service, secret)
+        assert status == 200
+
+    open_detail(app, "deploy bot")
+    # The chart draws bars with the calls made this hour.
+    app.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg[role=img] rect.bar.allowed"))
+    values = [int(r.get_attribute("data-value")) for r in app.driver.find_elements(By.CSS_SELECTOR, "svg[role=img] rect.bar.allowed")]
+    assert sum(values) >= 5 and max(values) > 0
+    label = app.driver.find_element(By.CSS_SELECTOR, "svg[role=img]").get_attribute("aria-label")
+    assert "calls accepted" in label
+    app.driver.execute_script("document.querySelector('.usage-chart').scrollIntoView({block: 'center'})")
+    app.screenshot("20-key-detail-usage-by-hour")
+    app.button("By day").click()
+    app.wait.until(lambda d: d.find_element(By.XPATH, "//button[normalize-space(.)='By day']").get_attribute("aria-pressed") == "true")
+    app.wait.until(lambda d: sum(int(r.get_attribute("data-value")) for r in d.find_elements(By.CSS_SELECTOR, "svg[role=img] rect.bar.allowed")) >= 5)
+    app.screenshot("21-key-detail-usage-by-day")
+
+    # Add the write scope and save: the service has it, and the same secret now carries it.
+    box = app.driver.find_element(By.XPATH, "//form[@aria-label='Key settings']//label[normalize-space(.)='write']/input")
+    assert not box.is_selected()
+    box.click()
+    app.button("Save").click()
+    app.wait_text("Saved. The secret did not change.")
+    app.screenshot("22-key-detail-saved")
+    token = login(service, email)
+    meta = service_key(service, token, key_id)
+    assert sorted(meta["scopes"]) == ["read", "write"]
+    assert secret.startswith(meta["prefix"])
+    status, body = ping(service, secret)
+    assert status == 200 and sorted(body["scopes"]) == ["read", "write"]
+    catalog = app.catalog()
+    account = next(a for a in catalog["accounts"] if a["email"] == email)
+    assert keychain_lookup(catalog["profile"], f"key:{account['id']}:{key_id}") == secret
+    assert secret not in app.driver.page_source
+
+    # Back to the list with the keyboard.
+    app.press("\ue00c")  # Escape
+    app.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "table.key-table"))
+
+    # The account's usage overview lists the key among its consumers.
+    app.driver.find_element(By.XPATH, "//button[@role='tab'][normalize-space(.)='Usage']").click()
+    app.wait.until(lambda d: d.find_elements(By.XPATH, "//table[@aria-label='Keys by calls today']//tr[td[contains(., 'deploy bot')]]"))
+    app.screenshot("25-usage-overview")
+    assert not [p for p in workdir.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+def test_rotate_with_one_hour_grace(service, app, workdir):
+    email = "rotate@acme.test"
+    service.add_user(email)
+    service.start()
+    app.wait_text("No keys yet")
+    sign_in(app, service, email, service.users[email])
+    app.wait_text("No keys yet")
+    old_id, old_secret = create_key(app, "rotating bot")
+    assert ping(service, old_secret)[0] == 200
+
+    open_detail(app, "rotating bot")
+    app.button("Rotate").click()
+    app.dialog("Rotate key")
+    app.radio("1 hour").click()
+    app.screenshot("23-rotate-choose-grace")
+    app.button("Rotate", within="dialog").click()
+    outcome = app.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "[role=dialog] [data-outcome]"))
+    assert outcome.get_attribute("data-outcome") == "completed", outcome.text
+    steps = app.driver.find_elements(By.CSS_SELECTOR, "[role=dialog] ol.steps li")
+    assert len(steps) >= 5 and all(s.get_attribute("data-status") == "done" for s in steps)
+    names = [s.get_attribute("data-step") for s in steps]
+    assert names[0] == "prepare" and "verify" in names and "retire" in names
+    assert "keeps working until" in outcome.text
+    app.screenshot("24-rotate-completed")
+    app.button("Done", within="dialog").click()
+    app.no_dialog()
+
+    # The old key still works during its grace period.
+    status, body = ping(service, old_secret)
+    assert status == 200 and body["key_id"] == old_id
+
+    # The new key is in the keychain, differs from the old one, and the service accepts it.
+    token = login(service, email)
+    status, _, listing = http("GET", f"{service.url}/v1/keys", headers={"Authorization": f"Bearer {token}"})
+    assert status == 200
+    new = [k for k in listing["keys"] if k["id"] != old_id and k["status"] == "active"]
+    assert len(new) == 1, listing
+    catalog = app.catalog()
+    account = next(a for a in catalog["accounts"] if a["email"] == email)
+    new_secret = keychain_lookup(catalog["profile"], f"key:{account['id']}:{new[0]['id']}")
+    assert new_secret and new_secret != old_secret
+    status, body = ping(service, new_secret)
+    assert status == 200 and body["key_id"] == new[0]["id"]
+    old_meta = service_key(service, token, old_id)
+    assert old_meta["expires_at"] is not None
+
+    for needle in (old_secret.encode(), new_secret.encode()):
+        assert not [p for p in (OUT / "logs").rglob("*") if p.is_file() and needle in p.read_bytes()]
+        assert needle not in app.driver.page_source.encode()
+
+
+def test_support_sees_usage_and_denials_but_cannot_change(service, app):
+    owner, support = "owner@acme.test", "help@acme.test"
+    service.add_user(owner)
+    service.add_user(support, role="support")
+    service.start()
+    # The owner's key, used from its allowed origin and refused from another.
+    token = login(service, owner)
+    status, _, created = http(
+        "POST", f"{service.url}/v1/keys", headers={"Authorization": f"Bearer {token}"},
+        body={"name": "shop frontend", "scopes": ["read"], "allowed_origins": ["https://shop.example.com"]},
+    )
+    assert status == 201
+    secret = created["key"]
+    for origin, expected in [("https://shop.example.com", 200)] * 3 + [("https://evil.example", 403)] * 2:
+        status, _, _ = http("GET", f"{service.url}/v1/ping", headers={"X-API-Key": secret, "Origin": origin})
+        assert status == expected
+
+    app.wait_text("No keys yet")
+    sign_in(app, service, support, service.users[support])
+    open_detail(app, "shop frontend")
+
+    # Support reads everything: the chart has the refused calls stacked, the denials list their reason…
+    app.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg[role=img] rect.bar.denied"))
+    denied = sum(int(r.get_attribute("data-value")) for r in app.driver.find_elements(By.CSS_SELECTOR, "svg[role=img] rect.bar.denied"))
+    allowed = sum(int(r.get_attribute("data-value")) for r in app.driver.find_elements(By.CSS_SELECTOR, "svg[role=img] rect.bar.allowed"))
+    assert denied == 2 and allowed == 3
+    assert "2 origin_not_allowed" in app.driver.find_element(By.CSS_SELECTOR, "svg[role=img]").get_attribute("aria-label")
+    rows = app.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "table.denials tbody tr"))
+    assert len(rows) == 2 and all("origin_not_allowed" in r.text and "https://evil.example" in r.text for r in rows)
+
+    # …and changes nothing: Rotate, Revoke and Save are disabled, each with the reason shown.
+    for name in ("Rotate", "Revoke", "Save"):
+        button = app.driver.find_element(By.XPATH, f"//button[normalize-space(.)='{name}']")
+        assert not button.is_enabled(), name
+    app.wait_text("Rotate: This account (support) cannot rotate keys on its service.")
+    app.wait_text("This account (support) cannot change keys on its service.")
+    app.screenshot("26-support-key-detail")

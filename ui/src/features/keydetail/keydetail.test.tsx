@@ -1,0 +1,150 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { emit } from "@tauri-apps/api/event";
+import type { ReactNode } from "react";
+import type { RotationProgress } from "../../ipc";
+import { ROTATION_PROGRESS_EVENT } from "../../ipc/events";
+import { meta } from "../keys/testing";
+import { EditKeyForm } from "./EditKeyForm";
+import { RotateDialog } from "./RotateDialog";
+import { allowed } from "./capabilities";
+
+type Call = { cmd: string; args: unknown };
+let calls: Call[] = [];
+let client: QueryClient;
+let rotate: (() => Promise<unknown>) | null = null;
+
+function wrap(node: ReactNode) {
+  return render(<QueryClientProvider client={client}>{node}</QueryClientProvider>);
+}
+
+beforeEach(() => {
+  calls = [];
+  rotate = null;
+  client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  mockIPC(
+    (cmd, args) => {
+      calls.push({ cmd, args });
+      switch (cmd) {
+        case "update_key": {
+          const req = (args as { req: { scopes?: string[] } }).req;
+          return meta({ scopes: req.scopes ?? ["read"] });
+        }
+        case "list_keys":
+          return [];
+        case "rotate_key":
+          return rotate ? rotate() : null;
+        default:
+          throw new Error(`unexpected command ${cmd}`);
+      }
+    },
+    { shouldMockEvents: true },
+  );
+});
+
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});
+
+describe("EditKeyForm", () => {
+  it("checks each field as it is typed and sends nothing while one is wrong", async () => {
+    wrap(<EditKeyForm accountId="a1" meta={meta()} scopes={["read", "write"]} />);
+    const save = screen.getByRole("button", { name: "Save" }) as HTMLButtonElement;
+    expect(save.disabled).toBe(true); // nothing changed yet
+    fireEvent.change(screen.getByLabelText("Allowed origins"), { target: { value: "app.example.com" } });
+    expect(await screen.findByText(/“app.example.com” has no scheme/)).toBeTruthy();
+    fireEvent.change(screen.getByLabelText("Hourly limit"), { target: { value: "0" } });
+    expect(await screen.findByText(/at least 1/)).toBeTruthy();
+    fireEvent.change(screen.getByLabelText("Name"), { target: { value: "  " } });
+    expect(await screen.findByText("Give the key a name.")).toBeTruthy();
+    fireEvent.click(save);
+    expect(calls.filter((c) => c.cmd === "update_key")).toHaveLength(0);
+  });
+
+  it("sends only what changed, and says the secret stayed", async () => {
+    wrap(<EditKeyForm accountId="a1" meta={meta({ rate_limit_per_hour: 100 })} scopes={["read", "write"]} />);
+    fireEvent.click(screen.getByLabelText("write"));
+    fireEvent.change(screen.getByLabelText("Hourly limit"), { target: { value: "" } });
+    fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    expect(await screen.findByText("Saved. The secret did not change.")).toBeTruthy();
+    const sent = calls.filter((c) => c.cmd === "update_key").map((c) => (c.args as { req: unknown }).req);
+    expect(sent).toEqual([{ scopes: ["read", "write"], rate_limit_per_hour: { value: null }, account_id: "a1", key_id: "key_1" }]);
+  });
+
+  it("is read-only with the reason when the account cannot change keys", () => {
+    wrap(<EditKeyForm accountId="a1" meta={meta()} scopes={["read"]} disabledReason="This account (support) cannot change keys on its service." />);
+    expect(screen.getByText(/support\) cannot change keys/)).toBeTruthy();
+    // A disabled fieldset disables every control in it.
+    expect(screen.getByLabelText("Name").matches(":disabled")).toBe(true);
+    expect((screen.getByRole("button", { name: "Save" }) as HTMLButtonElement).disabled).toBe(true);
+  });
+});
+
+describe("capabilities", () => {
+  const account = { id: "a1", role: "support" } as never;
+  it("disables rotate, revoke and edit for a read-only role, with the reason", () => {
+    const none = { update_key: false, create_key: false, revoke_key: false, roll_key: false } as never;
+    const can = allowed(account, none, meta());
+    expect(can.rotate).toEqual({ ok: false, reason: "This account (support) cannot rotate keys on its service." });
+    expect(can.revoke.ok).toBe(false);
+    expect(can.edit.ok).toBe(false);
+  });
+});
+
+describe("RotateDialog", () => {
+  const progress = (step: RotationProgress["step"], status: RotationProgress["status"], message: string): RotationProgress => ({
+    rotation_id: "r1",
+    account_id: "a1",
+    old_key_id: "key_1",
+    new_key_id: null,
+    step,
+    status,
+    message,
+  });
+
+  it("sends the grace chosen and shows each step as the core reports it, then the outcome", async () => {
+    let finish: (v: unknown) => void = () => undefined;
+    rotate = () => new Promise((resolve) => (finish = resolve));
+    wrap(<RotateDialog accountId="a1" meta={meta()} onClose={() => undefined} />);
+    fireEvent.click(screen.getByLabelText("24 hours"));
+    fireEvent.click(screen.getByRole("button", { name: "Rotate" }));
+    await waitFor(() => expect(calls.some((c) => c.cmd === "rotate_key")).toBe(true));
+    expect((calls.find((c) => c.cmd === "rotate_key")?.args as { req: unknown }).req).toEqual({
+      account_id: "a1",
+      key_id: "key_1",
+      grace: "24h",
+    });
+    expect(screen.getByRole("button", { name: "Rotating…" })).toBeTruthy();
+
+    await act(() => emit(ROTATION_PROGRESS_EVENT, progress("prepare", "started", "Check the key and the keychain")));
+    await act(() => emit(ROTATION_PROGRESS_EVENT, progress("prepare", "done", "Check the key and the keychain")));
+    await act(() => emit(ROTATION_PROGRESS_EVENT, progress("create", "started", "Create the replacement key")));
+    // Another key's rotation is not this dialog's.
+    await act(() => emit(ROTATION_PROGRESS_EVENT, { ...progress("store", "started", "elsewhere"), old_key_id: "key_9" }));
+    const steps = () => [...document.querySelectorAll("ol.steps li")].map((li) => `${li.getAttribute("data-step")}:${li.getAttribute("data-status")}`);
+    await waitFor(() => expect(steps()).toEqual(["prepare:done", "create:started"]));
+    expect(screen.getByText("Create the replacement key")).toBeTruthy();
+    await act(() => emit(ROTATION_PROGRESS_EVENT, progress("create", "failed", "the service is unreachable")));
+    await waitFor(() => expect(steps()).toEqual(["prepare:done", "create:failed"]));
+    expect(screen.getByText("the service is unreachable")).toBeTruthy();
+
+    await act(async () =>
+      finish({
+        outcome: "completed",
+        rotation_id: "r1",
+        account_id: "a1",
+        old_key_id: "key_1",
+        new_key: meta({ id: "key_2", prefix: "kh_live_NEWK" }),
+        method: "replace",
+        old_key_expires_at: "2030-01-02T00:00:00Z",
+      }),
+    );
+    const outcome = await screen.findByRole("status");
+    expect(outcome.textContent).toContain("kh_live_NEWK");
+    expect(outcome.textContent).toContain("keeps working until");
+    expect(screen.getByRole("button", { name: "Done" })).toBeTruthy();
+  });
+});

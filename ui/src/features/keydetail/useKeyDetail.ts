@@ -1,0 +1,47 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { commands, type UpdateKeyInput } from "../../ipc";
+import { keysKey } from "../keys/useKeys";
+
+export type Granularity = "hour" | "day";
+
+export const keyKey = (accountId: string, keyId: string) => ["key", accountId, keyId] as const;
+export const keyUsageKey = (accountId: string, keyId: string, g: Granularity) => ["key-usage", accountId, keyId, g] as const;
+export const denialsKey = (accountId: string, keyId: string) => ["key-denials", accountId, keyId] as const;
+export const capabilitiesKey = (accountId: string) => ["capabilities", accountId] as const;
+
+/** How often an open key detail reads its usage again. */
+const USAGE_POLL_MS = 30_000;
+
+export function useKey(accountId: string, keyId: string) {
+  return useQuery({ queryKey: keyKey(accountId, keyId), queryFn: () => commands.getKey({ account_id: accountId, key_id: keyId }) });
+}
+
+export function useKeyUsage(accountId: string, keyId: string, granularity: Granularity) {
+  return useQuery({
+    queryKey: keyUsageKey(accountId, keyId, granularity),
+    queryFn: () => commands.keyUsage({ account_id: accountId, key_id: keyId, granularity }),
+    refetchInterval: USAGE_POLL_MS,
+  });
+}
+
+export function useDenials(accountId: string, keyId: string) {
+  return useQuery({
+    queryKey: denialsKey(accountId, keyId),
+    queryFn: () => commands.keyDenials({ account_id: accountId, key_id: keyId }),
+    refetchInterval: USAGE_POLL_MS,
+  });
+}
+
+export function useCapabilities(accountId: string) {
+  return useQuery({ queryKey: capabilitiesKey(accountId), queryFn: () => commands.keyCapabilities({ account_id: accountId }) });
+}
+
+export function useUpdateKey(accountId: string, keyId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (req: Omit<UpdateKeyInput, "account_id" | "key_id">) =>
+      commands.updateKey({ ...req, account_id: accountId, key_id: keyId }),
+    onSuccess: (meta) => queryClient.setQueryData(keyKey(accountId, keyId), meta),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: keysKey(accountId) }),
+  });
+}
