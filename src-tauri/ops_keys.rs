@@ -30,12 +30,21 @@ const RECENT_ALERTS: usize = 50;
 /// Denials shown in a key's detail.
 const DENIALS_SHOWN: u32 = 50;
 
-/// How the usage watcher runs. Defaults: a poll a minute, notifications on. The settings screen
-/// changes these.
+/// How the usage watcher runs: the profile's settings (`keyhaven_core::Settings`), read at start
+/// and applied again whenever the settings screen saves them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct WatchSettings {
     pub poll_interval_seconds: u32,
     pub notifications: bool,
+}
+
+impl From<&keyhaven_core::Settings> for WatchSettings {
+    fn from(settings: &keyhaven_core::Settings) -> Self {
+        WatchSettings {
+            poll_interval_seconds: settings.poll_interval_seconds,
+            notifications: settings.notifications,
+        }
+    }
 }
 
 impl Default for WatchSettings {
@@ -127,20 +136,56 @@ pub fn start(app: &AppHandle) {
             }
             Err(e) => tracing::warn!(code = ?e.code(), "could not resume rotations: {e}"),
         }
-        let settings = runtime.settings();
-        let config = WatchConfig {
-            interval: Duration::from_secs(u64::from(settings.poll_interval_seconds.max(5))),
-            ..WatchConfig::default()
-        };
-        let events = handle.clone();
-        let watch = core.watch_usage(config, move |event| {
-            events.state::<AppState>().keys.on_watch_event(event);
-        });
-        match watch {
-            Ok(watch) => *runtime.watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(watch),
-            Err(e) => tracing::warn!(code = ?e.code(), "the usage watcher did not start: {e}"),
-        }
+        // The profile's own settings (poll interval, notifications), or the defaults.
+        let settings = core
+            .settings()
+            .map(|s| WatchSettings::from(&s))
+            .unwrap_or_default();
+        *runtime.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings;
+        start_watch(&handle, &core, settings);
     });
+}
+
+/// Starts the usage watcher with these settings; its events go to the window and notifications.
+fn start_watch(handle: &AppHandle, core: &keyhaven_core::Keyhaven, settings: WatchSettings) {
+    let config = WatchConfig {
+        interval: Duration::from_secs(u64::from(settings.poll_interval_seconds.max(5))),
+        ..WatchConfig::default()
+    };
+    let events = handle.clone();
+    let watch = core.watch_usage(config, move |event| {
+        events.state::<AppState>().keys.on_watch_event(event);
+    });
+    let runtime = &handle.state::<AppState>().keys;
+    match watch {
+        Ok(watch) => *runtime.watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(watch),
+        Err(e) => tracing::warn!(code = ?e.code(), "the usage watcher did not start: {e}"),
+    }
+}
+
+/// Applies saved settings to the running watcher: notifications at once, a new poll interval by
+/// restarting the watcher.
+pub async fn apply_settings(state: &AppState, saved: &keyhaven_core::Settings) {
+    let runtime = &state.keys;
+    let new = WatchSettings::from(saved);
+    let old = std::mem::replace(
+        &mut *runtime.settings.lock().unwrap_or_else(|p| p.into_inner()),
+        new,
+    );
+    if old.poll_interval_seconds == new.poll_interval_seconds {
+        return;
+    }
+    let running = runtime
+        .watch
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(watch) = running {
+        watch.stop().await;
+    }
+    if let (Some(app), Ok(core)) = (runtime.app.get(), state.core()) {
+        start_watch(app, core, new);
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, TS)]

@@ -241,7 +241,9 @@ pub async fn get_settings(state: &AppState) -> Result<Settings> {
 pub async fn save_settings(state: &AppState, req: Settings) -> Result<Settings> {
     let core = state.core()?;
     core.save_settings(req)?;
-    Ok(core.settings()?)
+    let saved = core.settings()?;
+    crate::ops_keys::apply_settings(state, &saved).await;
+    Ok(saved)
 }
 
 /// How long a copied secret stays on the clipboard: the active profile's setting, or the default
