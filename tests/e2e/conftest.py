@@ -114,7 +114,10 @@ class App:
             ["tauri-driver", "--port", str(port), "--native-port", str(native)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
+        # tauri-driver spawns WebKitWebDriver at start; a session asked for before that one listens
+        # fails with "client error (Connect)", so wait for both.
         wait_for_port(port)
+        wait_for_port(native)
         options = ArgOptions()
         options.set_capability("browserName", "wry")
         options.set_capability("tauri:options", {"application": str(BIN / "keyhaven-app"), "args": list(args or [])})
