@@ -24,6 +24,7 @@ mod lock;
 mod memory;
 mod os;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -479,10 +480,13 @@ impl Vault {
                 let entries = file.load(&profile, &key)?;
                 return Ok(names.iter().map(|n| entries.contains_key(n)).collect());
             }
-            names
-                .iter()
-                .map(|name| this.contains_blocking(&profile, name))
-                .collect()
+            for name in &names {
+                validate_entry(&profile, name)?;
+            }
+            // One search for the profile's entries rather than one keychain call per name: a
+            // list of a thousand keys would otherwise make a thousand D-Bus round trips.
+            let present: HashSet<String> = this.raw_names(&profile)?.into_iter().collect();
+            Ok(names.iter().map(|n| present.contains(n)).collect())
         })
         .await?
     }

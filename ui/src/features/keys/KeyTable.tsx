@@ -1,4 +1,4 @@
-import { useLayoutEffect, useRef } from "react";
+import { memo, useLayoutEffect, useRef } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import type { KeyMeta, KeyView } from "../../ipc";
 import { relativeTime } from "../../lib/format";
@@ -40,7 +40,16 @@ type Props = {
  * table carries `aria-rowcount` and each row its `aria-rowindex`, so assistive technology still
  * knows where in the whole list a row sits.
  */
-export function KeyTable({ rows, sort, onSort, canManage, onCopy, onRevoke, onOpen, now = new Date() }: Props) {
+export const KeyTable = memo(function KeyTable({
+  rows,
+  sort,
+  onSort,
+  canManage,
+  onCopy,
+  onRevoke,
+  onOpen,
+  now = new Date(),
+}: Props) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
     count: rows.length,
@@ -191,4 +200,4 @@ export function KeyTable({ rows, sort, onSort, canManage, onCopy, onRevoke, onOp
       </table>
     </div>
   );
-}
+});

@@ -1,4 +1,4 @@
-import { useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
 import { commands, toIpcError, type Account, type KeyMeta } from "../../ipc";
 import { ErrorNote } from "../../components/ErrorNote";
 import type { NewKeyPrefill } from "../deeplink/parse";
@@ -6,7 +6,7 @@ import { KeyDetail } from "../keydetail/KeyDetail";
 import { KeyTable } from "./KeyTable";
 import { NewKeyDialog } from "./NewKeyDialog";
 import { RevokeDialog } from "./RevokeDialog";
-import { STATUSES, filterKeys, nextSort, sortKeys, type Sort, type StatusFilter } from "./table";
+import { STATUSES, filterKeys, nextSort, sortKeys, type Sort, type SortColumn, type StatusFilter } from "./table";
 import { useKeys } from "./useKeys";
 
 type Props = {
@@ -72,18 +72,24 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
   // Typing stays responsive with many keys: the table catches up with the filter box.
   const deferredFilter = useDeferredValue(filter);
   const all = keys.data ?? [];
-  const filtered = useMemo(() => filterKeys(all, deferredFilter, status), [all, deferredFilter, status]);
-  const rows = useMemo(() => sortKeys(filtered, sort), [filtered, sort]);
+  // Sorted once per list or sort; each keystroke only filters the sorted list.
+  const sorted = useMemo(() => sortKeys(all, sort), [all, sort]);
+  const rows = useMemo(() => filterKeys(sorted, deferredFilter, status), [sorted, deferredFilter, status]);
   const filtering = deferredFilter.trim() !== "" || status !== "all";
 
-  async function copy(meta: KeyMeta) {
-    try {
-      const result = await commands.copySecret({ account_id: account.id, key_id: meta.id });
-      setNotice(`Copied ${meta.name}. The clipboard clears in ${result.clears_in_seconds} s.`);
-    } catch (err) {
-      setNotice(toIpcError(err).message);
-    }
-  }
+  // Stable callbacks: the table (memoised) then skips the render that only updates the filter box.
+  const copy = useCallback(
+    async (meta: KeyMeta) => {
+      try {
+        const result = await commands.copySecret({ account_id: account.id, key_id: meta.id });
+        setNotice(`Copied ${meta.name}. The clipboard clears in ${result.clears_in_seconds} s.`);
+      } catch (err) {
+        setNotice(toIpcError(err).message);
+      }
+    },
+    [account.id],
+  );
+  const onSort = useCallback((column: SortColumn) => setSort((s) => nextSort(s, column)), []);
 
   if (detail) {
     return <KeyDetail account={account} initial={detail} scopes={scopes} onBack={() => setDetail(null)} />;
@@ -160,7 +166,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
         <KeyTable
           rows={rows}
           sort={sort}
-          onSort={(column) => setSort((s) => nextSort(s, column))}
+          onSort={onSort}
           canManage={canManage}
           onCopy={copy}
           onRevoke={setRevoking}
