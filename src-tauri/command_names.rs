@@ -37,4 +37,5 @@ pub const COMMANDS: &[&str] = &[
     "cached_usage",
     "refresh_usage",
     "watch_status",
+    "isolation_refused",
 ];

@@ -1,25 +1,38 @@
-//! Writes the UI's typed IPC bindings (`ui/src/ipc/bindings.ts`) from `src-tauri/ipc.rs`.
-//! `--check` exits non-zero when the committed file differs.
+//! Writes the UI's typed IPC bindings (`ui/src/ipc/bindings.ts`) and the isolation
+//! application's command list (`ui/isolation/commands.js`) from `src-tauri/ipc.rs`.
+//! `--check` exits non-zero when a committed file differs.
 
 fn main() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/ui/src/ipc/bindings.ts");
-    let fresh = keyhaven_app::ipc::typescript_bindings();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let files = [
+        (
+            "ui/src/ipc/bindings.ts",
+            keyhaven_app::ipc::typescript_bindings(),
+        ),
+        (
+            "ui/isolation/commands.js",
+            keyhaven_app::ipc::isolation_commands(),
+        ),
+    ];
     let check = std::env::args().any(|a| a == "--check");
-    let current = std::fs::read_to_string(path).unwrap_or_default();
-    if check {
-        if current != fresh {
-            eprintln!(
-                "ui/src/ipc/bindings.ts is out of date: run `cargo run --bin keyhaven-bindings`"
-            );
-            std::process::exit(1);
+    let mut stale = false;
+    for (name, fresh) in files {
+        let path = format!("{root}/{name}");
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current == fresh {
+            continue;
         }
-        return;
-    }
-    if current != fresh {
-        if let Err(e) = std::fs::write(path, fresh) {
-            eprintln!("could not write ui/src/ipc/bindings.ts: {e}");
+        if check {
+            eprintln!("{name} is out of date: run `cargo run --bin keyhaven-bindings`");
+            stale = true;
+        } else if let Err(e) = std::fs::write(&path, fresh) {
+            eprintln!("could not write {name}: {e}");
             std::process::exit(1);
+        } else {
+            println!("{name} written");
         }
     }
-    println!("ui/src/ipc/bindings.ts written");
+    if stale {
+        std::process::exit(1);
+    }
 }

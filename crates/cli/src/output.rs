@@ -88,7 +88,14 @@ pub fn profile(core: &Keyhaven, as_json: bool) -> String {
                 printable(&a.email),
                 a.role.as_str().to_string(),
                 match &a.service {
-                    ServiceRef::Url { url } => printable(url),
+                    ServiceRef::Url {
+                        url,
+                        allow_http: false,
+                    } => printable(url),
+                    ServiceRef::Url {
+                        url,
+                        allow_http: true,
+                    } => format!("{} (unencrypted http allowed)", printable(url)),
                     ServiceRef::Embedded => "built-in (Keyhaven app)".to_string(),
                 },
             ]

@@ -77,7 +77,7 @@ async fn keys_list_and_profile_show_use_the_apps_sign_in() {
     .expect("core");
     let account = core
         .sign_in(
-            ServiceRef::Url { url: running.url() },
+            ServiceRef::url(running.url()),
             "ann@example.com",
             Secret::new(PASSWORD.into()),
             false,

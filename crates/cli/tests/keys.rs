@@ -83,7 +83,7 @@ async fn get_rotate_and_resume_from_the_terminal() {
     .expect("core");
     let account = core
         .sign_in(
-            ServiceRef::Url { url: url.clone() },
+            ServiceRef::url(url.clone()),
             "ann@example.com",
             Secret::new(PASSWORD.into()),
             false,

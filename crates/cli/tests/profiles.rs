@@ -122,7 +122,7 @@ async fn profiles_from_the_command_line() {
     .await
     .expect("core");
     core.sign_in(
-        ServiceRef::Url { url: running.url() },
+        ServiceRef::url(running.url()),
         "ann@example.com",
         Secret::new(PASSWORD.into()),
         false,

@@ -81,7 +81,7 @@ async fn run_passes_the_secret_through_the_environment_only() {
     .expect("core");
     let account = core
         .sign_in(
-            ServiceRef::Url { url: running.url() },
+            ServiceRef::url(running.url()),
             "ann@example.com",
             Secret::new(PASSWORD.into()),
             false,

@@ -17,7 +17,9 @@ use crate::catalog::{
     default_profile_name, validate_profile_name, Account, CatalogStore, ConnectorKind,
     ProfileCatalog, ServiceRef, State,
 };
-use crate::connector::{check_service_url, http_client, AnyConnector, Connector, PingCall};
+use crate::connector::{
+    check_service_url_with, http_client, is_loopback, AnyConnector, Connector, HttpPolicy, PingCall,
+};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::vault::{
@@ -652,17 +654,20 @@ impl Keyhaven {
     }
 
     fn connector(&self, service: &ServiceRef, kind: ConnectorKind) -> Result<AnyConnector> {
-        let url = match service {
-            ServiceRef::Url { url } => url.clone(),
+        let (url, policy) = match service {
+            ServiceRef::Url { url, allow_http } => {
+                (url.clone(), HttpPolicy::from_override(*allow_http))
+            }
             ServiceRef::Embedded => self
                 .inner
                 .embedded_url
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone()
-                .ok_or(Error::EmbeddedServiceNotRunning)?,
+                .ok_or(Error::EmbeddedServiceNotRunning)
+                .map(|url| (url, HttpPolicy::LoopbackOnly))?,
         };
-        AnyConnector::new(kind, &url, self.inner.http.clone())
+        AnyConnector::new(kind, &url, policy, self.inner.http.clone())
     }
 
     /// Re-reads the profile's catalog from disk (another process may have changed it), applies
@@ -710,9 +715,15 @@ impl Keyhaven {
 
 fn normalize_service(service: ServiceRef) -> Result<ServiceRef> {
     match service {
-        ServiceRef::Url { url } => Ok(ServiceRef::Url {
-            url: check_service_url(&url)?.to_string(),
-        }),
+        ServiceRef::Url { url, allow_http } => {
+            let checked = check_service_url_with(&url, HttpPolicy::from_override(allow_http))?;
+            // The override is kept only where it is needed: https:// and this computer need none.
+            let allow_http = allow_http && checked.scheme() == "http" && !is_loopback(&checked);
+            Ok(ServiceRef::Url {
+                url: checked.to_string(),
+                allow_http,
+            })
+        }
         ServiceRef::Embedded => Ok(ServiceRef::Embedded),
     }
 }
@@ -720,7 +731,7 @@ fn normalize_service(service: ServiceRef) -> Result<ServiceRef> {
 fn account_label(service: &ServiceRef, email: &str) -> String {
     match service {
         ServiceRef::Embedded => format!("{email} (this computer)"),
-        ServiceRef::Url { url } => match url::Url::parse(url) {
+        ServiceRef::Url { url, .. } => match url::Url::parse(url) {
             Ok(u) => match (u.host_str(), u.port()) {
                 (Some(host), Some(port)) => format!("{email} @ {host}:{port}"),
                 (Some(host), None) => format!("{email} @ {host}"),
@@ -888,6 +899,7 @@ mod tests {
             .sign_in(
                 ServiceRef::Url {
                     url: "http://keys.example.com".into(),
+                    allow_http: false,
                 },
                 "ann@example.com",
                 Secret::new("pw".into()),
@@ -1040,10 +1052,12 @@ mod tests {
     fn labels_name_the_host() {
         let url = ServiceRef::Url {
             url: "https://keys.example.com/".into(),
+            allow_http: false,
         };
         assert_eq!(account_label(&url, "a@b.c"), "a@b.c @ keys.example.com");
         let url = ServiceRef::Url {
             url: "http://127.0.0.1:8080/".into(),
+            allow_http: false,
         };
         assert_eq!(account_label(&url, "a@b.c"), "a@b.c @ 127.0.0.1:8080");
         assert_eq!(

@@ -29,10 +29,26 @@ pub const FALLBACK_PROFILE: &str = "default";
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ServiceRef {
     /// A key service at a fixed URL.
-    Url { url: String },
+    Url {
+        url: String,
+        /// The person allowed plain `http://` to a host other than this computer for this
+        /// account (SECURITY 18). Absent in catalogs written before the override existed.
+        #[serde(default)]
+        allow_http: bool,
+    },
     /// The key service running inside the desktop app; its URL changes at each launch and the
     /// app tells the core (`Keyhaven::set_embedded_url`).
     Embedded,
+}
+
+impl ServiceRef {
+    /// A service at `url`, under the URL rule (no override).
+    pub fn url(url: impl Into<String>) -> ServiceRef {
+        ServiceRef::Url {
+            url: url.into(),
+            allow_http: false,
+        }
+    }
 }
 
 /// Which connector speaks to an account's service.
@@ -331,6 +347,7 @@ mod tests {
             label: "ann@example.com @ 127.0.0.1".to_string(),
             service: ServiceRef::Url {
                 url: "http://127.0.0.1:8080".to_string(),
+                allow_http: false,
             },
             email: "ann@example.com".to_string(),
             user_id: "usr_1".to_string(),

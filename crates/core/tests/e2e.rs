@@ -51,7 +51,7 @@ impl Svc {
     }
 
     fn service_ref(&self) -> ServiceRef {
-        ServiceRef::Url { url: self.url() }
+        ServiceRef::url(self.url())
     }
 }
 
@@ -302,6 +302,100 @@ async fn wrong_password_is_unauthorized_and_adds_nothing() {
     assert!(!err.to_string().contains("wrong password"));
     assert!(core.accounts().is_empty());
     assert!(files_containing(data.path(), "wrong password").is_empty());
+}
+
+/// SECURITY 18: plain `http://` to another host is refused unless the person allows it for the
+/// account; with the override the account works and the choice is kept in the catalog.
+///
+/// The test needs a URL that the rule treats as another host yet reaches the service, which
+/// listens on 127.0.0.1 only: `0.0.0.0` is not a loopback address to the rule, and Linux
+/// delivers a connection to it to this computer.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn plain_http_to_another_host_needs_the_accounts_override() {
+    let svc = Svc::start(|_| {}).await;
+    svc.user("ann@example.com", Role::Owner).await;
+    let port = url::Url::parse(&svc.url())
+        .expect("url")
+        .port()
+        .expect("port");
+    let elsewhere = format!("http://0.0.0.0:{port}");
+    let data = tempfile::tempdir().expect("tempdir");
+    let core = core(data.path(), VaultChoice::InMemory, "dev.keyhaven.test").await;
+
+    let err = core
+        .sign_in(
+            ServiceRef::url(&elsewhere),
+            "ann@example.com",
+            Secret::new(PASSWORD.into()),
+            false,
+        )
+        .await
+        .expect_err("refused without the override");
+    assert_eq!(err.code(), ErrorKind::InsecureUrl, "{err:?}");
+    assert!(
+        err.to_string().contains("allow unencrypted http://"),
+        "{err}"
+    );
+    assert!(core.accounts().is_empty());
+
+    let account = core
+        .sign_in(
+            ServiceRef::Url {
+                url: elsewhere.clone(),
+                allow_http: true,
+            },
+            "ann@example.com",
+            Secret::new(PASSWORD.into()),
+            false,
+        )
+        .await
+        .expect("signed in with the override");
+    assert_eq!(
+        account.service,
+        ServiceRef::Url {
+            url: format!("{elsewhere}/"),
+            allow_http: true,
+        }
+    );
+    core.create_key(&account.id, key_request("over http"))
+        .await
+        .expect("create over plain http");
+    assert_eq!(core.list_keys(&account.id).await.expect("list").len(), 1);
+
+    // The choice is kept: a core opened again on the same folder still reaches the service.
+    drop(core);
+    let again = self::core(data.path(), VaultChoice::InMemory, "dev.keyhaven.test").await;
+    let kept = again.accounts();
+    assert_eq!(kept.len(), 1);
+    assert!(matches!(
+        &kept[0].service,
+        ServiceRef::Url {
+            allow_http: true,
+            ..
+        }
+    ));
+
+    // The override is dropped where it is not needed: https:// and this computer.
+    let local = core_with_override(&svc, data.path()).await;
+    assert_eq!(local, ServiceRef::url(format!("{}/", svc.url())));
+}
+
+async fn core_with_override(svc: &Svc, data: &Path) -> ServiceRef {
+    let other = data.join("other");
+    let core = core(&other, VaultChoice::InMemory, "dev.keyhaven.test").await;
+    core.sign_in(
+        ServiceRef::Url {
+            url: svc.url(),
+            allow_http: true,
+        },
+        "ann@example.com",
+        Secret::new(PASSWORD.into()),
+        false,
+    )
+    .await
+    .expect("sign in on loopback")
+    .service
 }
 
 #[tokio::test]

@@ -239,9 +239,7 @@ impl Svc {
     }
 
     fn service_ref(&self) -> ServiceRef {
-        ServiceRef::Url {
-            url: self.running.url(),
-        }
+        ServiceRef::url(self.running.url())
     }
 }
 

@@ -13,7 +13,12 @@ prefix: string, scopes: Array<string>, status: KeyStatus, created_at: string, la
 
 export type ErrorKind = "not_found" | "unauthorized" | "forbidden" | "validation" | "key_limit_reached" | "rate_limited" | "conflict" | "keychain_unavailable" | "keychain" | "secret_too_long" | "network" | "service" | "unexpected_response" | "insecure_url" | "no_account" | "embedded_service_not_running" | "catalog" | "no_data_dir" | "clipboard" | "internal" | "locked" | "wrong_passphrase" | "no_passphrase" | "profile_exists" | "profile_in_use" | "last_profile" | "vault_corrupt";
 
-export type ServiceRef = { "kind": "url", url: string, } | { "kind": "embedded" };
+export type ServiceRef = { "kind": "url", url: string, 
+/**
+ * The person allowed plain `http://` to a host other than this computer for this
+ * account (SECURITY 18). Absent in catalogs written before the override existed.
+ */
+allow_http: boolean, } | { "kind": "embedded" };
 
 export type ConnectorKind = "native";
 
@@ -67,6 +72,8 @@ export type Copied = {
  * Seconds after which the clipboard is cleared, if it still holds the secret.
  */
 clears_in_seconds: number, };
+
+export type IsolationRefusal = { command: string, problem: string, };
 
 export type Capabilities = { 
 /**
@@ -361,4 +368,5 @@ export const commands = {
   cachedUsage: (req: AccountRef) => invoke<UsageSnapshot | null>("cached_usage", { req }),
   refreshUsage: (req: AccountRef) => invoke<UsageSnapshot>("refresh_usage", { req }),
   watchStatus: () => invoke<WatchStatus>("watch_status"),
+  isolationRefused: (req: IsolationRefusal) => invoke<null>("isolation_refused", { req }),
 };

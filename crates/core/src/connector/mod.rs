@@ -28,7 +28,7 @@ use crate::error::Result;
 use crate::secret::Secret;
 
 pub use self::native::{http_client, NativeConnector};
-pub use self::url_rule::{check_service_url, is_loopback};
+pub use self::url_rule::{check_service_url, check_service_url_with, is_loopback, HttpPolicy};
 
 /// How long any call to a key service may take, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -277,11 +277,17 @@ pub enum AnyConnector {
 }
 
 impl AnyConnector {
-    /// The connector of `kind` for the service at `base_url` (checked by [`check_service_url`]).
-    pub fn new(kind: ConnectorKind, base_url: &str, http: reqwest::Client) -> Result<AnyConnector> {
+    /// The connector of `kind` for the service at `base_url` (checked by
+    /// [`check_service_url_with`] under `policy`).
+    pub fn new(
+        kind: ConnectorKind,
+        base_url: &str,
+        policy: HttpPolicy,
+        http: reqwest::Client,
+    ) -> Result<AnyConnector> {
         match kind {
-            ConnectorKind::Native => Ok(AnyConnector::Native(NativeConnector::with_client(
-                base_url, http,
+            ConnectorKind::Native => Ok(AnyConnector::Native(NativeConnector::with_policy(
+                base_url, policy, http,
             )?)),
         }
     }

@@ -13,8 +13,8 @@ use keyhaven_api::{
 };
 
 use super::{
-    check_service_url, Capabilities, Connector, Metered, NewKey, PageQuery, PingCall, Session,
-    UsageQuery, REQUEST_TIMEOUT,
+    check_service_url_with, Capabilities, Connector, HttpPolicy, Metered, NewKey, PageQuery,
+    PingCall, Session, UsageQuery, REQUEST_TIMEOUT,
 };
 use crate::catalog::ConnectorKind;
 use crate::error::{AuthFailure, Error, Result};
@@ -56,8 +56,17 @@ impl NativeConnector {
 
     /// A connector sharing `http` (see [`http_client`]). Checks the URL rule.
     pub fn with_client(base_url: &str, http: reqwest::Client) -> Result<NativeConnector> {
+        NativeConnector::with_policy(base_url, HttpPolicy::LoopbackOnly, http)
+    }
+
+    /// [`NativeConnector::with_client`] under an account's `policy` for plain `http://`.
+    pub fn with_policy(
+        base_url: &str,
+        policy: HttpPolicy,
+        http: reqwest::Client,
+    ) -> Result<NativeConnector> {
         Ok(NativeConnector {
-            base: check_service_url(base_url)?,
+            base: check_service_url_with(base_url, policy)?,
             http,
         })
     }

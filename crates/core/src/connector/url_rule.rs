@@ -1,4 +1,5 @@
-//! The service URL rule (SECURITY 18): TLS for every service, plain `http://` only on loopback.
+//! The service URL rule (SECURITY 18): TLS for every service, plain `http://` only on loopback,
+//! unless the person overrides it for one account.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -9,6 +10,33 @@ use crate::error::{Error, Result};
 /// Parses and checks a key service's base URL: `https://` anywhere, `http://` only for
 /// `localhost`, `127.0.0.0/8` and `::1`. The result ends in `/` so that API paths join onto it.
 pub fn check_service_url(raw: &str) -> Result<Url> {
+    check_service_url_with(raw, HttpPolicy::LoopbackOnly)
+}
+
+/// Where plain `http://` is allowed for one account's service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpPolicy {
+    /// Only for this computer (the rule).
+    #[default]
+    LoopbackOnly,
+    /// On any host: the person chose this for the account, knowing that passwords, session
+    /// tokens and new secrets then cross the network unencrypted.
+    AllowedByUser,
+}
+
+impl HttpPolicy {
+    pub fn from_override(allow_http: bool) -> HttpPolicy {
+        if allow_http {
+            HttpPolicy::AllowedByUser
+        } else {
+            HttpPolicy::LoopbackOnly
+        }
+    }
+}
+
+/// [`check_service_url`] under `policy`. Other schemes than `http` and `https` are refused either
+/// way.
+pub fn check_service_url_with(raw: &str, policy: HttpPolicy) -> Result<Url> {
     let trimmed = raw.trim();
     let mut url = Url::parse(trimmed)
         .map_err(|e| Error::validation("service URL", format!("'{trimmed}' is not a URL ({e})")))?;
@@ -32,10 +60,13 @@ pub fn check_service_url(raw: &str) -> Result<Url> {
             }
         }
         "http" => {
-            if !is_loopback(&url) {
+            if url.host().is_none() {
+                return Err(Error::validation("service URL", "has no host"));
+            }
+            if !is_loopback(&url) && policy == HttpPolicy::LoopbackOnly {
                 return Err(Error::InsecureUrl {
                     url: shown,
-                    reason: "plain http:// is only allowed for this computer (localhost, 127.0.0.1, ::1); use https:// for any other host".to_string(),
+                    reason: "plain http:// is only allowed for this computer (localhost, 127.0.0.1, ::1); use https:// for any other host, or allow unencrypted http:// for this account".to_string(),
                 });
             }
         }
@@ -115,6 +146,36 @@ mod tests {
             );
             assert!(err.to_string().contains("https://"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_override_allows_http_on_any_host_and_nothing_else() {
+        for ok in [
+            "http://example.com",
+            "http://10.0.0.1:8080/keys",
+            "http://127.0.0.1",
+        ] {
+            let url = check_service_url_with(ok, HttpPolicy::AllowedByUser).expect(ok);
+            assert_eq!(url.scheme(), "http");
+            assert!(url.path().ends_with('/'));
+        }
+        for refused in [
+            "ftp://example.com",
+            "ws://example.com",
+            "file:///etc/passwd",
+        ] {
+            let err =
+                check_service_url_with(refused, HttpPolicy::AllowedByUser).expect_err(refused);
+            assert!(
+                matches!(err, Error::InsecureUrl { .. } | Error::Validation { .. }),
+                "{refused}: {err:?}"
+            );
+        }
+        assert!(matches!(
+            check_service_url_with("https://user:pw@example.com", HttpPolicy::AllowedByUser),
+            Err(Error::Validation { .. })
+        ));
+        assert_eq!(HttpPolicy::from_override(false), HttpPolicy::LoopbackOnly);
     }
 
     #[test]

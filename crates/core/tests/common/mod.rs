@@ -71,7 +71,7 @@ impl Svc {
     }
 
     pub fn service_ref(&self) -> ServiceRef {
-        ServiceRef::Url { url: self.url() }
+        ServiceRef::url(self.url())
     }
 
     /// Stops listening: calls get "connection refused".
@@ -362,7 +362,7 @@ impl Gateway {
     }
 
     pub fn service_ref(&self) -> ServiceRef {
-        ServiceRef::Url { url: self.url() }
+        ServiceRef::url(self.url())
     }
 
     /// Stops listening: calls get "connection refused", as when the network is down.

@@ -41,6 +41,11 @@ export function AccountList({ accounts, activeId, localUrl, onAdd }: Props) {
                   <span className="account-service">
                     {serviceLabel(a.service.url)} · {a.role}
                   </span>
+                  {a.service.allow_http && (
+                    <span className="account-insecure" title="You allowed unencrypted http:// for this account">
+                      Unencrypted http
+                    </span>
+                  )}
                 </>
               )}
             </button>

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useRef, useState, type FormEvent } from "react";
 import { useQueryClient } from "@tanstack/react-query";
 import { commands, toIpcError, type IpcError, type ServiceRef } from "../../ipc";
 import { ErrorNote } from "../../components/ErrorNote";
@@ -11,20 +11,26 @@ export function SignInForm({ localUrl, onDone }: Props) {
   const queryClient = useQueryClient();
   const [where, setWhere] = useState<"local" | "url">(localUrl ? "local" : "url");
   const [url, setUrl] = useState("");
+  // SECURITY 18: plain http:// to another computer only when the person ticks this for the account.
+  const [allowHttp, setAllowHttp] = useState(false);
+  const urlRef = useRef<HTMLInputElement>(null);
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [error, setError] = useState<IpcError | null>(null);
   const [busy, setBusy] = useState(false);
 
-  const urlProblem = where === "url" ? checkUrl(url) : null;
+  const remoteHttp = where === "url" && isRemoteHttp(url);
+  const urlProblem = where === "url" ? checkUrl(url, remoteHttp && allowHttp) : null;
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     if (urlProblem) {
-      setError({ code: "validation", message: urlProblem });
+      // A URL that was typed shows its problem under the field already; an empty one says so here.
+      setError(url.trim() === "" ? { code: "validation", message: urlProblem } : null);
+      urlRef.current?.focus();
       return;
     }
-    const service: ServiceRef = where === "local" ? { kind: "embedded" } : { kind: "url", url: url.trim() };
+    const service: ServiceRef = where === "local" ? { kind: "embedded" } : { kind: "url", url: url.trim(), allow_http: remoteHttp && allowHttp };
     setBusy(true);
     setError(null);
     try {
@@ -63,14 +69,34 @@ export function SignInForm({ localUrl, onDone }: Props) {
           <span>Service URL</span>
           <input
             name="service-url"
+            ref={urlRef}
             value={url}
-            onChange={(e) => setUrl(e.target.value)}
+            onChange={(e) => {
+              setUrl(e.target.value);
+              setError(null);
+            }}
             placeholder="https://keys.example.com"
             autoComplete="url"
             spellCheck={false}
             aria-invalid={url !== "" && urlProblem !== null}
           />
           {url !== "" && urlProblem && <small className="field-error">{urlProblem}</small>}
+        </label>
+      )}
+      {remoteHttp && (
+        <label className="check warn-choice">
+          <input type="checkbox" checked={allowHttp} onChange={(e) => {
+              setAllowHttp(e.target.checked);
+              setError(null);
+            }}
+          />
+          <span>
+            Allow unencrypted http:// for this account
+            <small className="muted">
+              Your password, the session and every new key's secret will cross the network unencrypted. Use this only on a
+              network you trust, for a service that cannot have TLS.
+            </small>
+          </span>
         </label>
       )}
       <label className="field">
@@ -105,8 +131,26 @@ export function SignInForm({ localUrl, onDone }: Props) {
   );
 }
 
-/** Why a service URL will be refused, or null. Plain http is for this computer only. */
-export function checkUrl(raw: string): string | null {
+/** Whether the URL is plain http:// to a host other than this computer. */
+export function isRemoteHttp(raw: string): boolean {
+  try {
+    const url = new URL(raw.trim());
+    return url.protocol === "http:" && !isThisComputer(url.hostname);
+  } catch {
+    return false;
+  }
+}
+
+function isThisComputer(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
+/**
+ * Why a service URL will be refused, or null. Plain http is for this computer only, unless the
+ * person allowed it for the account (`allowHttp`).
+ */
+export function checkUrl(raw: string, allowHttp = false): string | null {
   const text = raw.trim();
   if (!text) return "Enter the service's URL.";
   let url: URL;
@@ -117,9 +161,8 @@ export function checkUrl(raw: string): string | null {
   }
   if (url.protocol === "https:") return null;
   if (url.protocol === "http:") {
-    const host = url.hostname.replace(/^\[|\]$/g, "");
-    if (host === "localhost" || host === "::1" || /^127\./.test(host)) return null;
-    return "Plain http:// is only allowed for this computer (127.0.0.1 or localhost); use https://.";
+    if (allowHttp || isThisComputer(url.hostname)) return null;
+    return "Plain http:// is only allowed for this computer (127.0.0.1 or localhost); use https://, or allow unencrypted http:// for this account below.";
   }
   return "The URL must start with https:// (or http:// for this computer).";
 }
