@@ -38,6 +38,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.common.options import ArgOptions
+from selenium.webdriver.remote.client_config import ClientConfig
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -256,8 +257,11 @@ class Driver:
         options = ArgOptions()
         options.set_capability("browserName", "wry")
         options.set_capability("tauri:options", {"application": str(self.app)})
+        # Every WebDriver request has a deadline: a stuck page or driver ends the run with an error
+        # instead of hanging it.
+        config = ClientConfig(remote_server_addr=f"http://127.0.0.1:{self.port}", timeout=120)
         t_request = time.time()
-        driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{self.port}", options=options)
+        driver = webdriver.Remote(command_executor=config.remote_server_addr, options=options, client_config=config)
         t_session = time.time()
         return Session(self, driver, t_request, t_session)
 
