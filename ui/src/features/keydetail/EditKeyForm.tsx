@@ -1,6 +1,7 @@
-import { useId, useState, type FormEvent, type ReactNode } from "react";
+import { useState, type FormEvent } from "react";
 import { toIpcError, type IpcError, type KeyMeta } from "../../ipc";
 import { ErrorNote } from "../../components/ErrorNote";
+import { Field } from "../../components/Field";
 import { EXPIRY_CHOICES } from "../keys/validation";
 import { changes, initialValues, problems, type EditField, type EditValues, type EditExpiry } from "./edit";
 import { useUpdateKey } from "./useKeyDetail";
@@ -183,37 +184,5 @@ export function EditKeyForm({ accountId, meta, scopes, disabledReason = null }: 
         </button>
       </div>
     </form>
-  );
-}
-
-function Field({
-  label,
-  problem,
-  hint,
-  children,
-}: {
-  label: string;
-  problem: string | null;
-  hint?: string;
-  children: (control: { id: string; "aria-describedby": string | undefined }) => ReactNode;
-}) {
-  const id = useId();
-  const describedBy = problem ? `${id}-problem` : hint ? `${id}-hint` : undefined;
-  return (
-    <div className="field">
-      <label htmlFor={id}>{label}</label>
-      {children({ id, "aria-describedby": describedBy })}
-      {problem ? (
-        <small className="field-error" id={`${id}-problem`}>
-          {problem}
-        </small>
-      ) : (
-        hint && (
-          <small className="field-hint" id={`${id}-hint`}>
-            {hint}
-          </small>
-        )
-      )}
-    </div>
   );
 }

@@ -1,8 +1,9 @@
-import { useId, useState, type FormEvent, type ReactNode } from "react";
+import { useState, type FormEvent } from "react";
 import { useQueryClient } from "@tanstack/react-query";
 import { commands, toIpcError, type IpcError, type KeyMeta, type NewKeyRequest } from "../../ipc";
 import { Dialog } from "../../components/Dialog";
 import { ErrorNote } from "../../components/ErrorNote";
+import { Field } from "../../components/Field";
 import type { NewKeyPrefill } from "../deeplink/parse";
 import { keysKey } from "./useKeys";
 import {
@@ -306,41 +307,5 @@ export function NewKeyDialog({ accountId, scopes, clipboardSeconds, prefill = nu
         </div>
       </form>
     </Dialog>
-  );
-}
-
-/**
- * A labelled control with its hint or, when there is one, its problem, read out with it. The
- * label names the control and nothing else (the hint is a description, not part of the name).
- */
-function Field({
-  label,
-  problem,
-  hint,
-  children,
-}: {
-  label: string;
-  problem: string | null;
-  hint?: string;
-  children: (control: { id: string; "aria-describedby": string | undefined }) => ReactNode;
-}) {
-  const id = useId();
-  const describedBy = problem ? `${id}-problem` : hint ? `${id}-hint` : undefined;
-  return (
-    <div className="field">
-      <label htmlFor={id}>{label}</label>
-      {children({ id, "aria-describedby": describedBy })}
-      {problem ? (
-        <small className="field-error" id={`${id}-problem`}>
-          {problem}
-        </small>
-      ) : (
-        hint && (
-          <small className="field-hint" id={`${id}-hint`}>
-            {hint}
-          </small>
-        )
-      )}
-    </div>
   );
 }
