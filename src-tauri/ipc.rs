@@ -342,6 +342,15 @@ pub fn typescript_bindings() -> String {
     out
 }
 
+/// The files generated from this module, by their path from the repository's root: the UI's
+/// bindings and the isolation application's command list.
+pub fn generated_files() -> [(&'static str, String); 2] {
+    [
+        ("ui/src/ipc/bindings.ts", typescript_bindings()),
+        ("ui/isolation/commands.js", isolation_commands()),
+    ]
+}
+
 /// The isolation application's list of commands (`ui/isolation/commands.js`): each command and
 /// the name of its one argument, or null. A plain script, as the isolation frame loads no modules.
 pub fn isolation_commands() -> String {
@@ -387,23 +396,15 @@ mod tests {
     }
 
     #[test]
-    fn committed_bindings_match_the_declarations() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/ui/src/ipc/bindings.ts");
-        let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            committed == typescript_bindings(),
-            "ui/src/ipc/bindings.ts is out of date: run `cargo run --bin keyhaven-bindings`"
-        );
-    }
-
-    #[test]
-    fn committed_isolation_commands_match_the_declarations() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/ui/isolation/commands.js");
-        let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            committed == isolation_commands(),
-            "ui/isolation/commands.js is out of date: run `cargo run --bin keyhaven-bindings`"
-        );
+    fn committed_generated_files_match_the_declarations() {
+        for (name, fresh) in generated_files() {
+            let path = format!("{}/{name}", env!("CARGO_MANIFEST_DIR"));
+            let committed = std::fs::read_to_string(path).unwrap_or_default();
+            assert!(
+                committed == fresh,
+                "{name} is out of date: run `cargo run --bin keyhaven-bindings`"
+            );
+        }
     }
 
     #[test]

@@ -4,16 +4,7 @@
 
 fn main() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let files = [
-        (
-            "ui/src/ipc/bindings.ts",
-            keyhaven_app::ipc::typescript_bindings(),
-        ),
-        (
-            "ui/isolation/commands.js",
-            keyhaven_app::ipc::isolation_commands(),
-        ),
-    ];
+    let files = keyhaven_app::ipc::generated_files();
     let check = std::env::args().any(|a| a == "--check");
     let mut stale = false;
     for (name, fresh) in files {

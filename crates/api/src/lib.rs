@@ -348,7 +348,10 @@ pub struct UsagePoint {
     /// The bucket's start.
     #[ts(type = "string")]
     pub t: DateTime<Utc>,
+    // Counts reach the UI as JSON numbers (exact up to 2^53).
+    #[ts(type = "number")]
     pub allowed: u64,
+    #[ts(type = "{ [key in string]?: number }")]
     pub denied: std::collections::BTreeMap<String, u64>,
 }
 

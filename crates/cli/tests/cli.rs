@@ -1,62 +1,18 @@
 //! The built `keyhaven` binary against the real key service on loopback and the real Secret
 //! Service, after signing in through the core (as the app does). Run inside a private D-Bus
 //! session with an unlocked gnome-keyring, e.g.
-//! `crates/core/with-secret-service.sh cargo test -p keyhaven-cli`.
+//! `bash scripts/test --exec cargo nextest run -p keyhaven-cli`.
 
-use std::path::Path;
-use std::process::Output;
+mod common;
 
-use keyhaven_api::{CreateKeyRequest, Role};
 use keyhaven_core::vault::names;
-use keyhaven_core::{CoreConfig, Keyhaven, Secret, ServiceRef, Vault, VaultChoice};
-use keyhaven_service::{Service, ServiceConfig};
 
-const PASSWORD: &str = "correct horse battery staple";
-const HOW_TO_RUN: &str = "This test needs a real Secret Service: run it as\n  crates/core/with-secret-service.sh cargo test -p keyhaven-cli\n(a dbus-run-session with an unlocked gnome-keyring-daemon --components=secrets)";
-
-async fn keyhaven(data: &Path, namespace: &str, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_keyhaven"))
-        .args(args)
-        .env("KEYHAVEN_DATA_DIR", data)
-        .env("KEYHAVEN_KEYCHAIN_NAMESPACE", namespace)
-        .env_remove("KEYHAVEN_LOG")
-        .output()
-        .await
-        .expect("run keyhaven")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn namespace() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    format!(
-        "dev.keyhaven.test-cli-{:012x}",
-        h.finish() & 0xffff_ffff_ffff
-    )
-}
+use common::{keyhaven, namespace, text, TestService};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_list_and_profile_show_use_the_apps_sign_in() {
-    let namespace = namespace();
-    if let Err(e) = Vault::secret_service(&namespace) {
-        panic!("No Secret Service ({e}).\n{HOW_TO_RUN}");
-    }
-    let service_dir = tempfile::tempdir().expect("tempdir");
-    let mut config = ServiceConfig::new(service_dir.path().join("svc.db").to_string_lossy());
-    config.key_prefix = "kh_test_".into();
-    let service = Service::open(config).await.expect("service");
-    service
-        .add_user("ann@example.com", Role::Owner, "Acme", PASSWORD)
-        .await
-        .expect("user");
-    let running = service
-        .bind("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("bind");
+    let namespace = namespace("list");
+    let svc = TestService::start(|_| {}).await;
 
     let data = tempfile::tempdir().expect("tempdir");
 
@@ -68,34 +24,11 @@ async fn keys_list_and_profile_show_use_the_apps_sign_in() {
     assert!(err.contains("Open the Keyhaven app"), "{err}");
 
     // Sign in and create keys through the core, as the app would.
-    let core = Keyhaven::open(CoreConfig {
-        data_dir: data.path().to_path_buf(),
-        keychain_namespace: namespace.clone(),
-        vault: VaultChoice::SecretService,
-    })
-    .await
-    .expect("core");
-    let account = core
-        .sign_in(
-            ServiceRef::url(running.url()),
-            "ann@example.com",
-            Secret::new(PASSWORD.into()),
-            false,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("sign in: {e}\n{HOW_TO_RUN}"));
+    let (core, account) = svc.signed_in(data.path(), &namespace).await;
     let mut secrets = Vec::new();
     let mut key_ids = Vec::new();
     for name in ["billing-export", "ci deploy"] {
-        let request = CreateKeyRequest {
-            name: name.into(),
-            scopes: vec!["read".into(), "write".into()],
-            ..Default::default()
-        };
-        let created = core
-            .create_key(&account.id, request)
-            .await
-            .expect("create key");
+        let created = common::create_key(&core, &account, name, &["read", "write"]).await;
         assert!(created.stored_in_keychain);
         key_ids.push(created.meta.id.clone());
         secrets.push(created.secret);
@@ -222,5 +155,5 @@ async fn keys_list_and_profile_show_use_the_apps_sign_in() {
             .await
             .expect("cleanup");
     }
-    running.shutdown().await;
+    svc.running.shutdown().await;
 }

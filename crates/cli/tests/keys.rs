@@ -2,45 +2,15 @@
 //! service on loopback and the real Secret Service. Run inside a private D-Bus session with an
 //! unlocked gnome-keyring (`bash scripts/test --exec cargo nextest run -p keyhaven-cli`).
 
-use std::path::Path;
-use std::process::Output;
 use std::sync::Arc;
 
-use keyhaven_api::{CreateKeyRequest, Role};
 use keyhaven_core::rotation::faults::{FaultAction, FaultContext, FaultHook, FaultPoint};
 use keyhaven_core::vault::names;
-use keyhaven_core::{
-    CoreConfig, Keyhaven, RotateOptions, RotationStep, Secret, ServiceRef, Vault, VaultChoice,
-};
-use keyhaven_service::{Service, ServiceConfig};
+use keyhaven_core::{RotateOptions, RotationStep};
 
-const PASSWORD: &str = "correct horse battery staple";
-const HOW_TO_RUN: &str = "This test needs a real Secret Service: run it as\n  bash scripts/test --exec cargo nextest run -p keyhaven-cli\n(a dbus-run-session with an unlocked gnome-keyring-daemon --components=secrets)";
+mod common;
 
-async fn keyhaven(data: &Path, namespace: &str, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_keyhaven"))
-        .args(args)
-        .env("KEYHAVEN_DATA_DIR", data)
-        .env("KEYHAVEN_KEYCHAIN_NAMESPACE", namespace)
-        .env_remove("KEYHAVEN_LOG")
-        .output()
-        .await
-        .expect("run keyhaven")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn namespace() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    format!(
-        "dev.keyhaven.test-cli-keys-{:012x}",
-        h.finish() & 0xffff_ffff_ffff
-    )
-}
+use common::{keyhaven, namespace, text, TestService};
 
 async fn ping(url: &str, key: &str) -> u16 {
     reqwest::Client::new()
@@ -55,52 +25,12 @@ async fn ping(url: &str, key: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_rotate_and_resume_from_the_terminal() {
-    let namespace = namespace();
-    if let Err(e) = Vault::secret_service(&namespace) {
-        panic!("No Secret Service ({e}).\n{HOW_TO_RUN}");
-    }
-    let service_dir = tempfile::tempdir().expect("tempdir");
-    let mut config = ServiceConfig::new(service_dir.path().join("svc.db").to_string_lossy());
-    config.key_prefix = "kh_test_".into();
-    config.lockout_threshold = 1000;
-    let service = Service::open(config).await.expect("service");
-    service
-        .add_user("ann@example.com", Role::Owner, "Acme", PASSWORD)
-        .await
-        .expect("user");
-    let running = service
-        .bind("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("bind");
-    let url = running.url();
+    let namespace = namespace("keys");
+    let svc = TestService::start(|c| c.lockout_threshold = 1000).await;
+    let url = svc.url();
     let data = tempfile::tempdir().expect("tempdir");
-    let core = Keyhaven::open(CoreConfig {
-        data_dir: data.path().to_path_buf(),
-        keychain_namespace: namespace.clone(),
-        vault: VaultChoice::SecretService,
-    })
-    .await
-    .expect("core");
-    let account = core
-        .sign_in(
-            ServiceRef::url(url.clone()),
-            "ann@example.com",
-            Secret::new(PASSWORD.into()),
-            false,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("sign in: {e}\n{HOW_TO_RUN}"));
-    let created = core
-        .create_key(
-            &account.id,
-            CreateKeyRequest {
-                name: "deploy".into(),
-                scopes: vec!["read".into()],
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("create");
+    let (core, account) = svc.signed_in(data.path(), &namespace).await;
+    let created = common::create_key(&core, &account, "deploy", &["read"]).await;
     let old = created.secret.clone();
     let old_id = created.meta.id.clone();
     let run = |args: &'static [&'static str]| keyhaven(data.path(), &namespace, args);
@@ -220,5 +150,5 @@ async fn get_rotate_and_resume_from_the_terminal() {
             .expect("cleanup");
     }
     core.sign_out(&account.id).await.expect("sign out");
-    running.shutdown().await;
+    svc.running.shutdown().await;
 }

@@ -2,42 +2,15 @@
 //! Service and the key service on loopback. Passphrases go in on standard input only; the test
 //! checks that they never come back out.
 
-use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
-use keyhaven_api::Role;
-use keyhaven_core::{CoreConfig, Keyhaven, Secret, ServiceRef, Vault, VaultChoice};
-use keyhaven_service::{Service, ServiceConfig};
-use tokio::io::AsyncWriteExt;
+use keyhaven_core::Vault;
 
-const PASSWORD: &str = "correct horse battery staple";
+mod common;
+
+use common::{keyhaven_with_stdin as keyhaven, namespace, text, TestService};
+
 const PASSPHRASE: &str = "cli passphrase for the test";
-const HOW_TO_RUN: &str = "This test needs a real Secret Service: run it as\n  bash scripts/test --exec cargo nextest run -p keyhaven-cli";
-
-async fn keyhaven(data: &Path, namespace: &str, args: &[&str], stdin: &str) -> Output {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyhaven"))
-        .args(args)
-        .env("KEYHAVEN_DATA_DIR", data)
-        .env("KEYHAVEN_KEYCHAIN_NAMESPACE", namespace)
-        .env_remove("KEYHAVEN_LOG")
-        .env_remove("KEYHAVEN_VAULT")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run keyhaven");
-    let mut input = child.stdin.take().expect("stdin");
-    input
-        .write_all(stdin.as_bytes())
-        .await
-        .expect("write stdin");
-    drop(input);
-    child.wait_with_output().await.expect("wait")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Neither stream holds the passphrase.
 fn clean(out: Output) -> Output {
@@ -52,13 +25,7 @@ fn clean(out: Output) -> Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profiles_from_the_command_line() {
-    let namespace = format!(
-        "dev.keyhaven.test-cli-{:012x}",
-        rand_tag() & 0xffff_ffff_ffff
-    );
-    if let Err(e) = Vault::secret_service(&namespace) {
-        panic!("No Secret Service ({e}).\n{HOW_TO_RUN}");
-    }
+    let namespace = namespace("profiles");
     let data = tempfile::tempdir().expect("tempdir");
     let dir = data.path();
     let run = |args: &'static [&'static str], stdin: &'static str| {
@@ -102,33 +69,8 @@ async fn profiles_from_the_command_line() {
     assert!(text(&out.stdout).contains("PROFILE"));
 
     // An account in the active profile, signed in through the core as the app does.
-    let service_dir = tempfile::tempdir().expect("tempdir");
-    let mut config = ServiceConfig::new(service_dir.path().join("svc.db").to_string_lossy());
-    config.key_prefix = "kh_test_".into();
-    let service = Service::open(config).await.expect("service");
-    service
-        .add_user("ann@example.com", Role::Owner, "Acme", PASSWORD)
-        .await
-        .expect("user");
-    let running = service
-        .bind("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("bind");
-    let core = Keyhaven::open(CoreConfig {
-        data_dir: dir.to_path_buf(),
-        keychain_namespace: namespace.clone(),
-        vault: VaultChoice::SecretService,
-    })
-    .await
-    .expect("core");
-    core.sign_in(
-        ServiceRef::url(running.url()),
-        "ann@example.com",
-        Secret::new(PASSWORD.into()),
-        false,
-    )
-    .await
-    .expect("sign in");
+    let svc = TestService::start(|_| {}).await;
+    let (core, _account) = svc.signed_in(dir, &namespace).await;
 
     // Lock it with a passphrase from standard input (never an argument).
     let out = run(&["profile", "lock"], "short\n").await;
@@ -206,11 +148,4 @@ async fn profiles_from_the_command_line() {
             .delete(&profile, &keyhaven_core::vault::names::session(&account.id))
             .await;
     }
-}
-
-fn rand_tag() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.finish()
 }

@@ -5,102 +5,29 @@
 use std::path::Path;
 use std::process::Output;
 
-use keyhaven_api::{CreateKeyRequest, Role};
 use keyhaven_core::vault::names;
-use keyhaven_core::{CoreConfig, Keyhaven, Secret, ServiceRef, Vault, VaultChoice};
-use keyhaven_service::{Service, ServiceConfig};
 
-const PASSWORD: &str = "correct horse battery staple";
-const HOW_TO_RUN: &str = "This test needs a real Secret Service: run it as\n  bash scripts/test --exec cargo nextest run -p keyhaven-cli\n(a dbus-run-session with an unlocked gnome-keyring-daemon --components=secrets)";
+mod common;
 
+use common::{namespace, text, TestService};
+
+/// The built binary, logging at debug level: the secret must stay out of the log too.
 async fn keyhaven(data: &Path, namespace: &str, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_keyhaven"))
-        .args(args)
-        .env("KEYHAVEN_DATA_DIR", data)
-        .env("KEYHAVEN_KEYCHAIN_NAMESPACE", namespace)
+    common::command(data, namespace, args)
         .env("KEYHAVEN_LOG", "debug")
-        .env_remove("KEYHAVEN_API_KEY")
         .output()
         .await
         .expect("run keyhaven")
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn namespace() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    format!(
-        "dev.keyhaven.test-cli-run-{:012x}",
-        h.finish() & 0xffff_ffff_ffff
-    )
-}
-
-/// For the leak scan after the suite (see tests/leak/scan.py).
-fn record_secret(secret: &str) {
-    use std::io::Write;
-    if let Some(path) = std::env::var_os("KEYHAVEN_LEAK_LEDGER") {
-        let line = format!("{secret}\n");
-        let _ = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(line.as_bytes()));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_passes_the_secret_through_the_environment_only() {
-    let namespace = namespace();
-    if let Err(e) = Vault::secret_service(&namespace) {
-        panic!("No Secret Service ({e}).\n{HOW_TO_RUN}");
-    }
-    let service_dir = tempfile::tempdir().expect("tempdir");
-    let mut config = ServiceConfig::new(service_dir.path().join("svc.db").to_string_lossy());
-    config.key_prefix = "kh_test_".into();
-    let service = Service::open(config).await.expect("service");
-    record_secret(PASSWORD);
-    service
-        .add_user("ann@example.com", Role::Owner, "Acme", PASSWORD)
-        .await
-        .expect("user");
-    let running = service
-        .bind("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("bind");
+    let namespace = namespace("run");
+    let svc = TestService::start(|_| {}).await;
     let data = tempfile::tempdir().expect("tempdir");
-    let core = Keyhaven::open(CoreConfig {
-        data_dir: data.path().to_path_buf(),
-        keychain_namespace: namespace.clone(),
-        vault: VaultChoice::SecretService,
-    })
-    .await
-    .expect("core");
-    let account = core
-        .sign_in(
-            ServiceRef::url(running.url()),
-            "ann@example.com",
-            Secret::new(PASSWORD.into()),
-            false,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("sign in: {e}\n{HOW_TO_RUN}"));
-    let created = core
-        .create_key(
-            &account.id,
-            CreateKeyRequest {
-                name: "deploy".into(),
-                scopes: vec!["read".into()],
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("create");
+    let (core, account) = svc.signed_in(data.path(), &namespace).await;
+    let created = common::create_key(&core, &account, "deploy", &["read"]).await;
     let secret = created.secret.expose().to_owned();
-    record_secret(&secret);
     let run = |args: &'static [&'static str]| keyhaven(data.path(), &namespace, args);
 
     // The child sees the secret in the variable named, and only there: keyhaven's own command
@@ -178,5 +105,5 @@ async fn run_passes_the_secret_through_the_environment_only() {
         .await
         .expect("cleanup");
     core.sign_out(&account.id).await.expect("sign out");
-    running.shutdown().await;
+    svc.running.shutdown().await;
 }

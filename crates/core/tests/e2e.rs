@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use keyhaven_api::{CreateKeyRequest, ErrorCode, KeyStatus, Role};
 use keyhaven_core::vault::names;
 use keyhaven_core::{
-    AuthFailure, Connector, CoreConfig, Error, ErrorKind, Keyhaven, NativeConnector, Secret,
-    ServiceRef, Vault, VaultChoice,
+    Account, AuthFailure, Connector, CoreConfig, Error, ErrorKind, Keyhaven, NativeConnector,
+    Secret, ServiceRef, Vault, VaultChoice,
 };
 use keyhaven_service::{RunningService, Service, ServiceConfig};
 
@@ -323,13 +323,7 @@ async fn plain_http_to_another_host_needs_the_accounts_override() {
     let data = tempfile::tempdir().expect("tempdir");
     let core = core(data.path(), VaultChoice::InMemory, "dev.keyhaven.test").await;
 
-    let err = core
-        .sign_in(
-            ServiceRef::url(&elsewhere),
-            "ann@example.com",
-            Secret::new(PASSWORD.into()),
-            false,
-        )
+    let err = sign_in_as_ann(&core, &elsewhere, false)
         .await
         .expect_err("refused without the override");
     assert_eq!(err.code(), ErrorKind::InsecureUrl, "{err:?}");
@@ -339,16 +333,7 @@ async fn plain_http_to_another_host_needs_the_accounts_override() {
     );
     assert!(core.accounts().is_empty());
 
-    let account = core
-        .sign_in(
-            ServiceRef::Url {
-                url: elsewhere.clone(),
-                allow_http: true,
-            },
-            "ann@example.com",
-            Secret::new(PASSWORD.into()),
-            false,
-        )
+    let account = sign_in_as_ann(&core, &elsewhere, true)
         .await
         .expect("signed in with the override");
     assert_eq!(
@@ -376,26 +361,27 @@ async fn plain_http_to_another_host_needs_the_accounts_override() {
         }
     ));
 
-    // The override is dropped where it is not needed: https:// and this computer.
-    let local = core_with_override(&svc, data.path()).await;
-    assert_eq!(local, ServiceRef::url(format!("{}/", svc.url())));
+    // The override is dropped where it is not needed: this computer (and https://).
+    let other = self::core(
+        &data.path().join("other"),
+        VaultChoice::InMemory,
+        "dev.keyhaven.test",
+    )
+    .await;
+    let local = sign_in_as_ann(&other, &svc.url(), true)
+        .await
+        .expect("sign in on loopback");
+    assert_eq!(local.service, ServiceRef::url(format!("{}/", svc.url())));
 }
 
-async fn core_with_override(svc: &Svc, data: &Path) -> ServiceRef {
-    let other = data.join("other");
-    let core = core(&other, VaultChoice::InMemory, "dev.keyhaven.test").await;
-    core.sign_in(
-        ServiceRef::Url {
-            url: svc.url(),
-            allow_http: true,
-        },
-        "ann@example.com",
-        Secret::new(PASSWORD.into()),
-        false,
-    )
-    .await
-    .expect("sign in on loopback")
-    .service
+async fn sign_in_as_ann(core: &Keyhaven, url: &str, allow_http: bool) -> Result<Account, Error> {
+    let service = ServiceRef::Url {
+        url: url.to_string(),
+        allow_http,
+    };
+    let password = Secret::new(PASSWORD.into());
+    core.sign_in(service, "ann@example.com", password, false)
+        .await
 }
 
 #[tokio::test]

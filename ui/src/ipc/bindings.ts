@@ -139,7 +139,7 @@ export type UsagePoint = {
 /**
  * The bucket's start.
  */
-t: string, allowed: bigint, denied: { [key in string]?: bigint }, };
+t: string, allowed: number, denied: { [key in string]?: number }, };
 
 export type KeyUsage = { key_id: string, last_used_at: string | null, series: Array<UsagePoint>, };
 
@@ -191,7 +191,7 @@ series: Array<UsagePoint>, calls_this_hour: number, calls_today: number,
 /**
  * Calls refused this hour, by reason.
  */
-denied_this_hour: { [key in string]?: bigint }, 
+denied_this_hour: { [key in string]?: number }, 
 /**
  * Against the key's hourly limit, when it has one.
  */
@@ -215,7 +215,7 @@ threshold: number, projection: QuotaProjection, } | { "type": "denial_spike", co
 /**
  * The most frequent reason.
  */
-top_reason: string, reasons: { [key in string]?: bigint }, } | { "type": "key_unused", last_used_at: string | null, days: number, };
+top_reason: string, reasons: { [key in string]?: number }, } | { "type": "key_unused", last_used_at: string | null, days: number, };
 
 export type Alert = { 
 /**

@@ -71,6 +71,7 @@ pub struct KeySnapshot {
     #[ts(type = "number")]
     pub calls_today: u64,
     /// Calls refused this hour, by reason.
+    #[ts(type = "{ [key in string]?: number }")]
     pub denied_this_hour: BTreeMap<String, u64>,
     /// Against the key's hourly limit, when it has one.
     pub hourly: Option<QuotaProjection>,
@@ -129,6 +130,7 @@ pub enum AlertKind {
         count: u64,
         /// The most frequent reason.
         top_reason: String,
+        #[ts(type = "{ [key in string]?: number }")]
         reasons: BTreeMap<String, u64>,
     },
     KeyUnused {
