@@ -238,36 +238,50 @@ return document.activeElement === f;
 
 
 class Driver:
-    """One tauri-driver for the whole run; each launch is a new WebDriver session."""
+    """Launches the app through tauri-driver: each launch is a new WebDriver session on a
+    tauri-driver (and WebKitWebDriver) of its own, started and listening before the clock starts,
+    as in the end-to-end tests; one driver reused across sessions was seen to hang a new session."""
 
     def __init__(self, app: Path, data_dir: Path, log_path: Path):
         self.app = app
         self.data_dir = data_dir
-        self.port, native = free_port(), free_port()
         self.log = open(log_path, "w+")
-        env = dict(os.environ, KEYHAVEN_DATA_DIR=str(data_dir), KEYHAVEN_NO_EMBEDDED_SERVICE="1")
-        env.pop("KEYHAVEN_LOG", None)
-        self.proc = subprocess.Popen(
-            ["tauri-driver", "--port", str(self.port), "--native-port", str(native)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        wait_for_port(self.port)
+        self.env = dict(os.environ, KEYHAVEN_DATA_DIR=str(data_dir), KEYHAVEN_NO_EMBEDDED_SERVICE="1")
+        self.env.pop("KEYHAVEN_LOG", None)
+        self.proc = None
 
     def launch(self) -> "Session":
+        self.stop_driver()
+        port, native = free_port(), free_port()
+        self.proc = subprocess.Popen(
+            ["tauri-driver", "--port", str(port), "--native-port", str(native)],
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        wait_for_port(port)
+        wait_for_port(native)
         options = ArgOptions()
         options.set_capability("browserName", "wry")
         options.set_capability("tauri:options", {"application": str(self.app)})
         # Every WebDriver request has a deadline: a stuck page or driver ends the run with an error
         # instead of hanging it.
-        config = ClientConfig(remote_server_addr=f"http://127.0.0.1:{self.port}", timeout=120)
+        config = ClientConfig(remote_server_addr=f"http://127.0.0.1:{port}", timeout=120)
         t_request = time.time()
         driver = webdriver.Remote(command_executor=config.remote_server_addr, options=options, client_config=config)
         t_session = time.time()
         return Session(self, driver, t_request, t_session)
 
+    def stop_driver(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            self.proc = None
+
     def close(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        self.stop_driver()
         self.log.close()
 
 
@@ -315,6 +329,7 @@ class Session:
                 if not wait_gone(pids, 10):
                     for pid in pids:
                         signal_pid(pid, 9)
+            self.owner.stop_driver()
 
 
 def sign_in(session: Session, url: str, email: str, password: str, expect_count: str):
