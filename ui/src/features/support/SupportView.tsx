@@ -203,8 +203,8 @@ export function reason(code: string): string {
 function UsageTable({ usage }: { usage: KeyUsage }) {
   const rows = usage.series
     .map((p) => {
-      const denied = Object.values(p.denied).reduce<number>((sum, n) => sum + Number(n ?? 0), 0);
-      return { t: p.t, allowed: Number(p.allowed), denied, reasons: p.denied };
+      const denied = Object.values(p.denied).reduce<number>((sum, n) => sum + (n ?? 0), 0);
+      return { t: p.t, allowed: p.allowed, denied, reasons: p.denied };
     })
     .filter((r) => r.allowed + r.denied > 0)
     .reverse();
@@ -229,7 +229,7 @@ function UsageTable({ usage }: { usage: KeyUsage }) {
               <td>
                 {Object.entries(r.reasons).map(([code, n]) => (
                   <span key={code} className="chip">
-                    {reason(code)}: {Number(n)}
+                    {reason(code)}: {n}
                   </span>
                 ))}
               </td>

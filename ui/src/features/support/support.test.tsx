@@ -25,7 +25,7 @@ const detail: SupportKeyDetail = {
   usage: {
     key_id: "key_7",
     last_used_at: "2026-01-02T10:10:00Z",
-    series: [{ t: "2026-01-02T10:00:00Z", allowed: 12 as unknown as bigint, denied: { origin_not_allowed: 3 as unknown as bigint } }],
+    series: [{ t: "2026-01-02T10:00:00Z", allowed: 12, denied: { origin_not_allowed: 3 } }],
   },
   denials: [{ at: "2026-01-02T10:05:00Z", code: "origin_not_allowed", ip: "203.0.113.9", origin: "https://evil.test" }],
   audit: [{ at: "2026-01-01T09:00:00Z", actor: "u2", action: "key.create", target: "key_7", ip: "198.51.100.4" }],

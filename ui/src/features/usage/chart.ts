@@ -2,12 +2,9 @@
 // by reason stacked on top), a scale, and a sentence that sums it up for screen readers.
 import type { UsagePoint } from "../../ipc";
 
-/**
- * A count from the wire as a number. The generated types call u64 counts `bigint`, but JSON
- * carries them as numbers; this reads either.
- */
-export function count(n: number | bigint | undefined | null): number {
-  return Number(n ?? 0);
+/** A count that may be missing (a reason with no refusals in a bucket) as a number. */
+export function count(n: number | undefined | null): number {
+  return n ?? 0;
 }
 
 export type Bar = { t: string; allowed: number; denied: number; reasons: Record<string, number> };
