@@ -569,6 +569,9 @@ def main():
         rows.append((f"Filter keystroke to frame, {len(all_keys):,} keys, p50", f"{pct(fr, .5):.1f} ms", "<= 16 ms"))
         rows.append(("  p95", f"{pct(fr, .95):.1f} ms", "<= 16 ms"))
         rows.append(("  max", f"{max(fr):.1f} ms", "<= 16 ms"))
+        print(f"\nIdle memory, {len(all_keys):,} keys shown and filtered, after {args.idle:.0f} s idle", flush=True)
+        for m in sorted(big_mem, key=lambda m: -m["pss_kb"]):
+            print(f"  {m['pid']:>8} {m['name']:<22} PSS {m['pss_kb'] / 1024:7.1f} MB   (RSS {m['rss_kb'] / 1024:7.1f} MB)", flush=True)
         big_pss = sum(m["pss_kb"] for m in big_mem) / 1024
         rows.append((f"  (info) idle PSS, {len(all_keys):,} keys", f"{big_pss:.0f} MB", "-"))
     finally:

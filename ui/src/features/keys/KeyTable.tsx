@@ -1,7 +1,7 @@
 import { memo, useLayoutEffect, useRef } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import type { KeyMeta, KeyView } from "../../ipc";
-import { relativeTime } from "../../lib/format";
+import { formatCount, relativeTime } from "../../lib/format";
 import { MARKS, mark, markAfterNextFrame } from "../../lib/perf";
 import type { Sort, SortColumn } from "./table";
 
@@ -155,7 +155,7 @@ export const KeyTable = memo(function KeyTable({
                   {meta.rate_limit_per_hour === null ? (
                     <span className="muted">no limit</span>
                   ) : (
-                    `${meta.rate_limit_per_hour.toLocaleString("en")} / h`
+                    `${formatCount(meta.rate_limit_per_hour)} / h`
                   )}
                 </td>
                 <td>

@@ -1,12 +1,13 @@
 import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
 import { commands, toIpcError, type Account, type KeyMeta } from "../../ipc";
 import { ErrorNote } from "../../components/ErrorNote";
+import { formatCount } from "../../lib/format";
 import type { NewKeyPrefill } from "../deeplink/parse";
 import { KeyDetail } from "../keydetail/KeyDetail";
 import { KeyTable } from "./KeyTable";
 import { NewKeyDialog } from "./NewKeyDialog";
 import { RevokeDialog } from "./RevokeDialog";
-import { STATUSES, filterKeys, nextSort, sortKeys, type Sort, type SortColumn, type StatusFilter } from "./table";
+import { STATUSES, filterKeys, prepareSearch, nextSort, sortKeys, type Sort, type SortColumn, type StatusFilter } from "./table";
 import { useKeys } from "./useKeys";
 
 type Props = {
@@ -72,6 +73,9 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
   // Typing stays responsive with many keys: the table catches up with the filter box.
   const deferredFilter = useDeferredValue(filter);
   const all = keys.data ?? [];
+  // The filter's lower-case copies of each key, made in small slices once the list is shown, so
+  // that the first keystroke does not pay for ten thousand of them at once.
+  useEffect(() => prepareSearch(all), [all]);
   // Sorted once per list or sort; each keystroke only filters the sorted list.
   const sorted = useMemo(() => sortKeys(all, sort), [all, sort]);
   const rows = useMemo(() => filterKeys(sorted, deferredFilter, status), [sorted, deferredFilter, status]);
@@ -102,8 +106,8 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
         <span className="count" role="status" aria-live="polite">
           {keys.isSuccess &&
             (filtering
-              ? `${rows.length.toLocaleString("en")} of ${all.length.toLocaleString("en")}`
-              : `${all.length.toLocaleString("en")} ${all.length === 1 ? "key" : "keys"}`)}
+              ? `${formatCount(rows.length)} of ${formatCount(all.length)}`
+              : `${formatCount(all.length)} ${all.length === 1 ? "key" : "keys"}`)}
         </span>
         <div className="search">
           <input

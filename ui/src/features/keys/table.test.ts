@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { KeyView } from "../../ipc";
-import { filterKeys, nextSort, parseFilter, sortKeys } from "./table";
+import { filterKeys, nextSort, parseFilter, prepareSearch, sortKeys } from "./table";
 import { manyKeys, meta } from "./testing";
 
 const keys: KeyView[] = [
@@ -106,6 +106,29 @@ describe("sortKeys", () => {
     expect(sorted[0].meta.name).toBe("key 09999");
     expect(sorted[9_999].meta.name).toBe("key 00000");
     expect(filterKeys(many, "status:revoked scope:write")).toHaveLength(many.filter((k) => k.meta.status === "revoked" && k.meta.scopes.includes("write")).length);
+  });
+});
+
+describe("prepareSearch", () => {
+  it("works through the list a slice per task and can be stopped; filtering gives the same keys", () => {
+    vi.useFakeTimers();
+    try {
+      const many = manyKeys(2_500);
+      const expected = ids(filterKeys(many, "key 01"));
+      const stop = prepareSearch(many);
+      expect(vi.getTimerCount()).toBe(1);
+      vi.advanceTimersToNextTimer();
+      expect(vi.getTimerCount()).toBe(1); // 1,000 done, the next slice queued
+      stop();
+      expect(vi.getTimerCount()).toBe(0);
+      prepareSearch(many);
+      vi.runAllTimers();
+      expect(ids(filterKeys(many, "key 01"))).toEqual(expected);
+      expect(prepareSearch([])).toBeTypeOf("function");
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

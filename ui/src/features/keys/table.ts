@@ -53,6 +53,27 @@ function haystack(key: KeyView): Haystack {
   return h;
 }
 
+/** Keys per slice of [`prepareSearch`]: a few milliseconds of work each. */
+const PREPARE_SLICE = 1000;
+
+/**
+ * Makes the filter's lower-case copies of `keys` in the background, a slice per task, after the
+ * current frame. Returns a function that stops it (for a list replaced before it is done).
+ */
+export function prepareSearch(keys: KeyView[]): () => void {
+  let next = 0;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const step = () => {
+    const end = Math.min(next + PREPARE_SLICE, keys.length);
+    for (; next < end; next++) haystack(keys[next]);
+    timer = next < keys.length ? setTimeout(step, 0) : null;
+  };
+  if (keys.length > 0) timer = setTimeout(step, 0);
+  return () => {
+    if (timer !== null) clearTimeout(timer);
+  };
+}
+
 function matches(key: KeyView, term: Term): boolean {
   const t = term.text;
   const h = haystack(key);
