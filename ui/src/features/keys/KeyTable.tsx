@@ -1,4 +1,4 @@
-import { memo, useLayoutEffect, useRef } from "react";
+import { memo, useCallback, useLayoutEffect, useRef } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import type { KeyMeta, KeyView } from "../../ipc";
 import { formatCount, relativeTime } from "../../lib/format";
@@ -51,12 +51,14 @@ export const KeyTable = memo(function KeyTable({
   now = new Date(),
 }: Props) {
   const scrollRef = useRef<HTMLDivElement>(null);
+  // Stable per list: the virtualizer recomputes every row's position when this function changes.
+  const getItemKey = useCallback((index: number) => rows[index]?.meta.id ?? index, [rows]);
   const virtualizer = useVirtualizer({
     count: rows.length,
     getScrollElement: () => scrollRef.current,
     estimateSize: () => ROW_HEIGHT,
     overscan: OVERSCAN,
-    getItemKey: (index) => rows[index]?.meta.id ?? index,
+    getItemKey,
   });
   // For the app benchmark: when a new set of rows (first render, filter, sort) reached the DOM,
   // and when the frame that shows them was rendered.
