@@ -11,6 +11,18 @@ describe("relativeTime", () => {
     expect(relativeTime("2026-01-03T12:00:00Z", now)).toBe("in 2 days");
     expect(relativeTime("2026-01-01T12:00:00Z", now)).toBe("just now");
   });
+  it("keeps days up to 45 of them, then months and years", () => {
+    const later = (seconds: number) => new Date(now.getTime() + seconds * 1000).toISOString();
+    expect(relativeTime(later(30 * 86400), now)).toBe("in 30 days");
+    expect(relativeTime(later(30 * 86400 + 5), now)).toBe("in 30 days");
+    expect(relativeTime(later(30 * 86400 - 5), now)).toBe("in 30 days");
+    expect(relativeTime(later(44 * 86400), now)).toBe("in 44 days");
+    expect(relativeTime(later(90 * 86400), now)).toBe("in 3 months");
+    expect(relativeTime(later(-60 * 86400), now)).toBe("2 months ago");
+    expect(relativeTime(later(2 * 365 * 86400), now)).toBe("in 2 years");
+    expect(relativeTime(later(90), now)).toBe("in 2 minutes");
+    expect(relativeTime(later(-5 * 3600), now)).toBe("5 hours ago");
+  });
   it("shows a dash for a malformed time", () => {
     expect(relativeTime("not a time", now)).toBe("—");
   });

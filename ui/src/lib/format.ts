@@ -15,19 +15,18 @@ export function relativeTime(iso: string | null, now: Date = new Date()): string
   if (Number.isNaN(t)) return "—";
   const seconds = Math.round((t - now.getTime()) / 1000);
   const abs = Math.abs(seconds);
-  const units: [number, Intl.RelativeTimeFormatUnit][] = [
-    [60, "second"],
-    [3600, "minute"],
-    [86400, "hour"],
-    [86400 * 30, "day"],
-    [86400 * 365, "month"],
+  // [below this many seconds, say it in this unit, of this many seconds]
+  const units: [number, Intl.RelativeTimeFormatUnit, number][] = [
+    [3600, "minute", 60],
+    [86400, "hour", 3600],
+    // Days up to 45 ("in 30 days" for a 30-day key, however the seconds fall), then months.
+    [86400 * 45, "day", 86400],
+    [86400 * 365, "month", 86400 * 30],
   ];
   const fmt = (relativeFormat ??= new Intl.RelativeTimeFormat("en", { numeric: "auto" }));
   if (abs < 45) return seconds <= 0 ? "just now" : "in a few seconds";
-  let divisor = 1;
-  for (const [limit, unit] of units) {
-    if (abs < limit) return fmt.format(Math.round(seconds / divisor), unit);
-    divisor = limit;
+  for (const [limit, unit, size] of units) {
+    if (abs < limit) return fmt.format(Math.round(seconds / size), unit);
   }
   return fmt.format(Math.round(seconds / (86400 * 365)), "year");
 }

@@ -2,6 +2,7 @@ import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } f
 import { commands, toIpcError, type Account, type KeyMeta } from "../../ipc";
 import { ErrorNote } from "../../components/ErrorNote";
 import { formatCount } from "../../lib/format";
+import { useNow } from "../../lib/useNow";
 import type { NewKeyPrefill } from "../deeplink/parse";
 import { KeyDetail } from "../keydetail/KeyDetail";
 import { KeyTable } from "./KeyTable";
@@ -76,6 +77,8 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
   // The filter's lower-case copies of each key, made in small slices once the list is shown, so
   // that the first keystroke does not pay for ten thousand of them at once.
   useEffect(() => prepareSearch(all), [all]);
+  // "Last used" and "Expires" are relative: the (memoised) table gets a fresh clock each half minute.
+  const now = useNow(30_000);
   // Sorted once per list or sort; each keystroke only filters the sorted list.
   const sorted = useMemo(() => sortKeys(all, sort), [all, sort]);
   const rows = useMemo(() => filterKeys(sorted, deferredFilter, status), [sorted, deferredFilter, status]);
@@ -171,6 +174,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
           rows={rows}
           sort={sort}
           onSort={onSort}
+          now={now}
           canManage={canManage}
           onCopy={copy}
           onRevoke={setRevoking}
