@@ -380,7 +380,20 @@ impl Watcher {
             config.interval,
             config.max_backoff,
         );
-        state.due = started + delay;
+        // The usual interval keeps its cadence from the poll's start; a wait the service asked for
+        // (Retry-After, or a spent window's reset) counts from its answer, as the service does.
+        let service_asked = match &outcome {
+            PollResult::Fresh { ratelimit } => {
+                ratelimit.as_ref().is_some_and(|rl| rl.remaining == 0)
+            }
+            PollResult::Throttled { retry_after } => retry_after.is_some(),
+            PollResult::Offline | PollResult::Failed => false,
+        };
+        state.due = if service_asked {
+            Instant::now() + delay
+        } else {
+            started + delay
+        };
         let was_offline = state.offline;
         state.offline = outcome == PollResult::Offline;
         let retry_in_seconds = delay.as_secs().max(1);
