@@ -3,6 +3,7 @@ import { useQuery } from "@tanstack/react-query";
 import { commands, toIpcError, type Account, type KeyUsage, type SupportKey } from "../../ipc";
 import { ErrorNote } from "../../components/ErrorNote";
 import { AuditTable, when } from "../audit/AuditTable";
+import { bars } from "../usage/chart";
 
 export const supportSearchKey = (accountId: string, prefix: string) => ["support-search", accountId, prefix] as const;
 export const supportDetailKey = (accountId: string, tenantId: string, keyId: string) =>
@@ -201,11 +202,7 @@ export function reason(code: string): string {
 
 /** Hours with calls, newest first: accepted and refused counts. */
 function UsageTable({ usage }: { usage: KeyUsage }) {
-  const rows = usage.series
-    .map((p) => {
-      const denied = Object.values(p.denied).reduce<number>((sum, n) => sum + (n ?? 0), 0);
-      return { t: p.t, allowed: p.allowed, denied, reasons: p.denied };
-    })
+  const rows = bars(usage.series)
     .filter((r) => r.allowed + r.denied > 0)
     .reverse();
   if (rows.length === 0) return <p className="muted">No calls in this period.</p>;
