@@ -129,18 +129,8 @@ async fn a_change_made_through_one_instance_is_honoured_by_the_other_within_a_se
     b.remember(&old);
     let old_id = meta["id"].as_str().expect("id").to_owned();
     assert_eq!(a.ping_with(&old, "", &[]).await.status, 200, "cached in A");
-    let rolled = b
-        .call(
-            Method::POST,
-            &format!("/v1/keys/{old_id}/roll"),
-            Some(&token),
-            Some(json!({"grace_seconds": 0})),
-        )
-        .await;
-    assert_eq!(rolled.status, 201, "{}", rolled.body);
-    let new = rolled.json["key"].as_str().expect("key").to_owned();
+    let (new, _) = b.roll_key(&token, &old_id, 0).await;
     a.remember(&new);
-    b.remember(&new);
     let (answer, took) =
         poll_until(&a, &old, "", Duration::from_secs(1), |a| a.status != 200).await;
     answer.assert_error(401, "unauthorized");

@@ -28,18 +28,8 @@ async fn rolling_keeps_the_old_key_for_the_grace_period_only(db: Db) {
         .await;
     let old_id = meta["id"].as_str().expect("id").to_owned();
 
-    let rolled = t
-        .call(
-            Method::POST,
-            &format!("/v1/keys/{old_id}/roll"),
-            Some(&token),
-            Some(json!({"grace_seconds": 600})),
-        )
-        .await;
-    assert_eq!(rolled.status, 201, "{}", rolled.body);
-    let new = rolled.json["key"].as_str().expect("key").to_owned();
-    t.remember(&new);
-    let new_meta = &rolled.json["meta"];
+    let (new, rolled) = t.roll_key(&token, &old_id, 600).await;
+    let new_meta = &rolled["meta"];
     let new_id = new_meta["id"].as_str().expect("id");
     assert_ne!(new_id, old_id);
     assert_ne!(new, old);
@@ -150,17 +140,7 @@ async fn rolling_with_no_grace_revokes_at_once_and_bad_rolls_are_refused(db: Db)
     .await
     .assert_error(404, "not_found");
 
-    let rolled = t
-        .call(
-            Method::POST,
-            &path,
-            Some(&token),
-            Some(json!({"grace_seconds": 0})),
-        )
-        .await;
-    assert_eq!(rolled.status, 201);
-    let new = rolled.json["key"].as_str().expect("key").to_owned();
-    t.remember(&new);
+    let (new, _) = t.roll_key(&token, id, 0).await;
     t.ping_with(&old, "", &[])
         .await
         .assert_error(401, "unauthorized");

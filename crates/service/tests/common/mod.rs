@@ -315,6 +315,23 @@ impl TestService {
         (key, a.json["meta"].clone())
     }
 
+    /// Rolls a key with `grace_seconds` and remembers the new secret: the new secret and the
+    /// whole answer.
+    pub async fn roll_key(&self, token: &str, id: &str, grace_seconds: u64) -> (String, Value) {
+        let a = self
+            .call(
+                Method::POST,
+                &format!("/v1/keys/{id}/roll"),
+                Some(token),
+                Some(json!({ "grace_seconds": grace_seconds })),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{}", a.body);
+        let key = a.json["key"].as_str().expect("key").to_owned();
+        self.remember(&key);
+        (key, a.json)
+    }
+
     pub fn remember(&self, secret: &str) {
         record_secret(secret);
         self.secrets.lock().expect("lock").push(secret.to_owned());
