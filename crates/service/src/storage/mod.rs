@@ -342,7 +342,8 @@ pub struct KeyForCheck {
     pub tenant_tier: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Read by both backends with `sqlx::query_as`: its columns decode alike on SQLite and PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEntry {
     pub at: i64,
     pub tenant_id: String,
@@ -362,6 +363,32 @@ pub mod action {
     pub const KEY_REVOKE: &str = "key.revoke";
     pub const KEY_UPDATE: &str = "key.update";
     pub const KEY_ROLL: &str = "key.roll";
+}
+
+/// A row of `denials` as both backends read it; [`DenialRow::into_denial`] checks its code.
+#[derive(sqlx::FromRow)]
+pub(crate) struct DenialRow {
+    tenant_id: String,
+    key_id: String,
+    at: i64,
+    code: String,
+    ip: Option<String>,
+    origin: Option<String>,
+}
+
+impl DenialRow {
+    pub(crate) fn into_denial(self) -> Result<crate::usage::Denial, ServiceError> {
+        let code = crate::usage::denial_code(&self.code)
+            .ok_or_else(|| ServiceError::CorruptData(format!("denial code `{}`", self.code)))?;
+        Ok(crate::usage::Denial {
+            tenant_id: self.tenant_id,
+            key_id: self.key_id,
+            at: self.at,
+            code,
+            ip: self.ip,
+            origin: self.origin,
+        })
+    }
 }
 
 pub(crate) fn role_from_db(s: &str) -> Result<Role, ServiceError> {

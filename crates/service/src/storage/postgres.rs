@@ -19,8 +19,8 @@ use sqlx::{PgConnection, Row};
 use tokio::task::JoinHandle;
 
 use super::{
-    role_from_db, AuditEntry, ChangeHandlers, Denial, KeyForCheck, KeyRow, NewKey, NewSession,
-    NewUser, Pending, SharedRates, Storage, StoreFuture, UsageRow, UserRow, ALLOWED,
+    role_from_db, AuditEntry, ChangeHandlers, Denial, DenialRow, KeyForCheck, KeyRow, NewKey,
+    NewSession, NewUser, Pending, SharedRates, Storage, StoreFuture, UsageRow, UserRow, ALLOWED,
 };
 use crate::error::ServiceError;
 use crate::secrets::SecretHash;
@@ -707,7 +707,7 @@ impl Storage for PostgresStore {
             if has_nul(&[tenant_id, key_id]) {
                 return Ok(Vec::new());
             }
-            let rows = sqlx::query(
+            let rows: Vec<DenialRow> = sqlx::query_as(
                 "SELECT tenant_id, key_id, at, code, ip, origin FROM denials \
                  WHERE tenant_id = $1 AND key_id = $2 ORDER BY id DESC LIMIT $3",
             )
@@ -716,21 +716,7 @@ impl Storage for PostgresStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-            rows.iter()
-                .map(|r| {
-                    let code: String = r.try_get("code")?;
-                    Ok(Denial {
-                        tenant_id: r.try_get("tenant_id")?,
-                        key_id: r.try_get("key_id")?,
-                        at: r.try_get("at")?,
-                        code: crate::usage::denial_code(&code).ok_or_else(|| {
-                            ServiceError::CorruptData(format!("denial code `{code}`"))
-                        })?,
-                        ip: r.try_get("ip")?,
-                        origin: r.try_get("origin")?,
-                    })
-                })
-                .collect()
+            rows.into_iter().map(DenialRow::into_denial).collect()
         })
     }
 
@@ -750,7 +736,7 @@ impl Storage for PostgresStore {
             if has_nul(&[tenant_id]) {
                 return Ok(Vec::new());
             }
-            let rows = sqlx::query(
+            let entries = sqlx::query_as(
                 "SELECT at, tenant_id, actor, action, target, ip FROM audit_log \
                  WHERE tenant_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
             )
@@ -758,18 +744,7 @@ impl Storage for PostgresStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(AuditEntry {
-                        at: r.try_get("at")?,
-                        tenant_id: r.try_get("tenant_id")?,
-                        actor: r.try_get("actor")?,
-                        action: r.try_get("action")?,
-                        target: r.try_get("target")?,
-                        ip: r.try_get("ip")?,
-                    })
-                })
-                .collect()
+            Ok(entries)
         })
     }
 

@@ -11,8 +11,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection};
 
 use super::{
-    role_from_db, AuditEntry, Denial, KeyForCheck, KeyRow, NewKey, NewSession, NewUser, Pending,
-    Storage, StoreFuture, UsageRow, UserRow, ALLOWED,
+    role_from_db, AuditEntry, Denial, DenialRow, KeyForCheck, KeyRow, NewKey, NewSession, NewUser,
+    Pending, Storage, StoreFuture, UsageRow, UserRow, ALLOWED,
 };
 use crate::error::ServiceError;
 use crate::secrets::SecretHash;
@@ -623,7 +623,7 @@ impl Storage for SqliteStore {
         limit: u32,
     ) -> StoreFuture<'a, Vec<Denial>> {
         Box::pin(async move {
-            let rows = sqlx::query(
+            let rows: Vec<DenialRow> = sqlx::query_as(
                 "SELECT tenant_id, key_id, at, code, ip, origin FROM denials \
                  WHERE tenant_id = ? AND key_id = ? ORDER BY id DESC LIMIT ?",
             )
@@ -632,21 +632,7 @@ impl Storage for SqliteStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-            rows.iter()
-                .map(|r| {
-                    let code: String = r.try_get("code")?;
-                    Ok(Denial {
-                        tenant_id: r.try_get("tenant_id")?,
-                        key_id: r.try_get("key_id")?,
-                        at: r.try_get("at")?,
-                        code: crate::usage::denial_code(&code).ok_or_else(|| {
-                            ServiceError::CorruptData(format!("denial code `{code}`"))
-                        })?,
-                        ip: r.try_get("ip")?,
-                        origin: r.try_get("origin")?,
-                    })
-                })
-                .collect()
+            rows.into_iter().map(DenialRow::into_denial).collect()
         })
     }
 
@@ -663,7 +649,7 @@ impl Storage for SqliteStore {
 
     fn audit_log<'a>(&'a self, tenant_id: &'a str, limit: u32) -> StoreFuture<'a, Vec<AuditEntry>> {
         Box::pin(async move {
-            let rows = sqlx::query(
+            let entries = sqlx::query_as(
                 "SELECT at, tenant_id, actor, action, target, ip FROM audit_log \
                  WHERE tenant_id = ? ORDER BY at DESC, id DESC LIMIT ?",
             )
@@ -671,18 +657,7 @@ impl Storage for SqliteStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(AuditEntry {
-                        at: r.try_get("at")?,
-                        tenant_id: r.try_get("tenant_id")?,
-                        actor: r.try_get("actor")?,
-                        action: r.try_get("action")?,
-                        target: r.try_get("target")?,
-                        ip: r.try_get("ip")?,
-                    })
-                })
-                .collect()
+            Ok(entries)
         })
     }
 }
