@@ -391,6 +391,32 @@ impl DenialRow {
     }
 }
 
+/// A user's columns in any row that holds them (extra columns are ignored), for both backends.
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserColumns {
+    id: String,
+    email: String,
+    role: String,
+    tenant_id: String,
+}
+
+impl UserColumns {
+    /// Reads the user's columns of `row` and checks the role.
+    pub(crate) fn read<'r, R>(row: &'r R) -> Result<User, ServiceError>
+    where
+        R: sqlx::Row,
+        UserColumns: sqlx::FromRow<'r, R>,
+    {
+        let r = <UserColumns as sqlx::FromRow<'r, R>>::from_row(row)?;
+        Ok(User {
+            id: r.id,
+            email: r.email,
+            role: role_from_db(&r.role)?,
+            tenant_id: r.tenant_id,
+        })
+    }
+}
+
 pub(crate) fn role_from_db(s: &str) -> Result<Role, ServiceError> {
     Role::parse(s).ok_or_else(|| ServiceError::CorruptData(format!("unknown role `{s}`")))
 }

@@ -19,8 +19,8 @@ use sqlx::{PgConnection, Row};
 use tokio::task::JoinHandle;
 
 use super::{
-    role_from_db, AuditEntry, ChangeHandlers, Denial, DenialRow, KeyForCheck, KeyRow, NewKey,
-    NewSession, NewUser, Pending, SharedRates, Storage, StoreFuture, UsageRow, UserRow, ALLOWED,
+    AuditEntry, ChangeHandlers, Denial, DenialRow, KeyForCheck, KeyRow, NewKey, NewSession,
+    NewUser, Pending, SharedRates, Storage, StoreFuture, UsageRow, UserColumns, UserRow, ALLOWED,
 };
 use crate::error::ServiceError;
 use crate::secrets::SecretHash;
@@ -85,16 +85,6 @@ fn key_row(row: &PgRow) -> Result<KeyRow, ServiceError> {
         rate_limit_per_hour,
         created_by: row.try_get("created_by")?,
         replaced_by: row.try_get("replaced_by")?,
-    })
-}
-
-fn user(row: &PgRow) -> Result<User, ServiceError> {
-    let role: String = row.try_get("role")?;
-    Ok(User {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        role: role_from_db(&role)?,
-        tenant_id: row.try_get("tenant_id")?,
     })
 }
 
@@ -246,7 +236,7 @@ impl Storage for PostgresStore {
             .await?;
             row.map(|r| {
                 Ok(UserRow {
-                    user: user(&r)?,
+                    user: UserColumns::read(&r)?,
                     password_hash: r.try_get("password_hash")?,
                 })
             })
@@ -300,7 +290,7 @@ impl Storage for PostgresStore {
             if !token_hash.matches(&stored) {
                 return Ok(None);
             }
-            Ok(Some(user(&row)?))
+            Ok(Some(UserColumns::read(&row)?))
         })
     }
 

@@ -11,8 +11,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection};
 
 use super::{
-    role_from_db, AuditEntry, Denial, DenialRow, KeyForCheck, KeyRow, NewKey, NewSession, NewUser,
-    Pending, Storage, StoreFuture, UsageRow, UserRow, ALLOWED,
+    AuditEntry, Denial, DenialRow, KeyForCheck, KeyRow, NewKey, NewSession, NewUser, Pending,
+    Storage, StoreFuture, UsageRow, UserColumns, UserRow, ALLOWED,
 };
 use crate::error::ServiceError;
 use crate::secrets::SecretHash;
@@ -90,16 +90,6 @@ fn key_row(row: &SqliteRow) -> Result<KeyRow, ServiceError> {
         rate_limit_per_hour,
         created_by: row.try_get("created_by")?,
         replaced_by: row.try_get("replaced_by")?,
-    })
-}
-
-fn user(row: &SqliteRow) -> Result<User, ServiceError> {
-    let role: String = row.try_get("role")?;
-    Ok(User {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        role: role_from_db(&role)?,
-        tenant_id: row.try_get("tenant_id")?,
     })
 }
 
@@ -197,7 +187,7 @@ impl Storage for SqliteStore {
             .await?;
             row.map(|r| {
                 Ok(UserRow {
-                    user: user(&r)?,
+                    user: UserColumns::read(&r)?,
                     password_hash: r.try_get("password_hash")?,
                 })
             })
@@ -251,7 +241,7 @@ impl Storage for SqliteStore {
             if !token_hash.matches(&stored) {
                 return Ok(None);
             }
-            Ok(Some(user(&row)?))
+            Ok(Some(UserColumns::read(&row)?))
         })
     }
 
