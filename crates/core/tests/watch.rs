@@ -563,3 +563,61 @@ async fn the_watcher_honours_retry_after_and_ratelimit_and_rides_out_the_network
     assert!(is_usage(&event), "{event:?}");
     watch.stop().await;
 }
+
+/// One account behind a slow link (its polls take longer than the interval) and one behind a
+/// fast one: they are still polled in turn, the slow one never twice while the other waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_account_is_not_polled_more_often_than_a_fast_one() {
+    let manual = ManualClock::at(mid_hour());
+    let clock: Arc<dyn Clock> = Arc::new(manual.clone());
+    let svc = Svc::start_with_clock(|_| {}, Some(clock)).await;
+    svc.user("ann@example.com", Role::Owner, "Acme").await;
+    svc.user("bob@example.com", Role::Owner, "Bobco").await;
+    let slow = Gateway::start(svc.url()).await;
+    let fast = Gateway::start(svc.url()).await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let core = common::core(data.path()).await;
+    let mut ids = Vec::new();
+    for (gateway, email) in [(&slow, "ann@example.com"), (&fast, "bob@example.com")] {
+        let account = core
+            .sign_in(
+                gateway.service_ref(),
+                email,
+                Secret::new(common::PASSWORD.into()),
+                true,
+            )
+            .await
+            .expect("sign in");
+        create(&core, &account.id, request("app")).await;
+        ids.push(account.id);
+    }
+    slow.control.usage_delay_ms.store(300, Ordering::SeqCst);
+
+    let log = Log::default();
+    let watch = core
+        .watch_usage(config(&manual, 100, AlertSettings::default()), log.sink())
+        .expect("watch");
+    let per_account = |id: &str| {
+        log.count(|e| matches!(e, WatchEvent::Usage { snapshot } if snapshot.account_id == id))
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while per_account(&ids[0]) < 8 {
+        assert!(Instant::now() < deadline, "{:#?}", log.all());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    watch.pause();
+    log.wait_for(|e| matches!(e, WatchEvent::Paused), "paused")
+        .await;
+    watch.stop().await;
+    assert_eq!(
+        log.count(|e| !matches!(e, WatchEvent::Usage { .. } | WatchEvent::Paused)),
+        0,
+        "{:#?}",
+        log.all()
+    );
+    let (a, b) = (per_account(&ids[0]), per_account(&ids[1]));
+    assert!(
+        a.abs_diff(b) <= 1,
+        "each account is polled in turn: slow {a}, fast {b}"
+    );
+}

@@ -295,13 +295,19 @@ impl Watcher {
         loop {
             if !paused {
                 let accounts = self.core.accounts();
-                let now = Instant::now();
                 self.accounts
                     .retain(|id, _| accounts.iter().any(|a| &a.id == id));
-                for account in &accounts {
-                    let due = self.accounts.get(&account.id).is_none_or(|s| s.due <= now);
-                    if due {
-                        self.poll(&account.id).await;
+                // The longest-waiting account first (a new one before all), each checked against
+                // the time it would start: a slow poll of one account must not let it go again
+                // before another that fell due while it ran.
+                let mut order: Vec<(Option<Instant>, &str)> = accounts
+                    .iter()
+                    .map(|a| (self.accounts.get(&a.id).map(|s| s.due), a.id.as_str()))
+                    .collect();
+                order.sort_by_key(|(due, _)| *due);
+                for (due, id) in order {
+                    if due.is_none_or(|due| due <= Instant::now()) {
+                        self.poll(id).await;
                     }
                 }
             }

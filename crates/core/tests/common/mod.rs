@@ -228,6 +228,8 @@ pub struct GatewayControl {
     /// many seconds to the window's reset.
     pub remaining: AtomicU32,
     pub reset: AtomicU32,
+    /// Hold each `/v1/usage` request this many milliseconds before forwarding it (a slow link).
+    pub usage_delay_ms: AtomicU32,
     /// Paths of the requests seen, throttled ones included.
     pub seen: Mutex<Vec<String>>,
 }
@@ -267,6 +269,7 @@ impl Gateway {
             retry_after: AtomicU32::new(1),
             remaining: AtomicU32::new(u32::MAX),
             reset: AtomicU32::new(0),
+            usage_delay_ms: AtomicU32::new(0),
             seen: Mutex::new(Vec::new()),
         });
         let client = reqwest::Client::new();
@@ -293,6 +296,10 @@ impl Gateway {
                         HeaderValue::from(ctl.retry_after.load(Ordering::SeqCst)),
                     );
                     return r;
+                }
+                let delay = ctl.usage_delay_ms.load(Ordering::SeqCst);
+                if delay > 0 && uri.path() == "/v1/usage" {
+                    tokio::time::sleep(std::time::Duration::from_millis(delay.into())).await;
                 }
                 let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
                 let mut request = client.request(
