@@ -11,6 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use keyhaven_api::PingResponse;
+
 use crate::storage::KeyRow;
 
 /// Entries kept at most; when full, the cache starts over.
@@ -35,6 +38,28 @@ pub struct Cached {
     pub row: KeyRow,
     pub secret_hash: Vec<u8>,
     pub tenant_tier: Option<String>,
+    /// `GET /v1/ping`'s answer for this key, serialised once: it changes only with the row.
+    pub ping_body: Bytes,
+}
+
+impl Cached {
+    pub fn new(row: KeyRow, secret_hash: Vec<u8>, tenant_tier: Option<String>) -> Cached {
+        let ping = PingResponse {
+            key_id: row.id.clone(),
+            tenant_id: row.tenant_id.clone(),
+            scopes: row.scopes.clone(),
+        };
+        // Strings and a list of strings always serialise.
+        let ping_body = serde_json::to_vec(&ping)
+            .map(Bytes::from)
+            .unwrap_or_default();
+        Cached {
+            row,
+            secret_hash,
+            tenant_tier,
+            ping_body,
+        }
+    }
 }
 
 impl KeyCache {
@@ -89,8 +114,8 @@ mod tests {
     use super::*;
 
     fn entry() -> Arc<Cached> {
-        Arc::new(Cached {
-            row: KeyRow {
+        Arc::new(Cached::new(
+            KeyRow {
                 id: "key_a".into(),
                 tenant_id: "ten_a".into(),
                 name: "n".into(),
@@ -106,9 +131,22 @@ mod tests {
                 created_by: "usr_a".into(),
                 replaced_by: None,
             },
-            secret_hash: vec![1; 32],
-            tenant_tier: None,
-        })
+            vec![1; 32],
+            None,
+        ))
+    }
+
+    #[test]
+    fn the_ping_answer_is_the_keys_identity() {
+        let body: PingResponse = serde_json::from_slice(&entry().ping_body).expect("json");
+        assert_eq!(
+            body,
+            PingResponse {
+                key_id: "key_a".into(),
+                tenant_id: "ten_a".into(),
+                scopes: vec![],
+            }
+        );
     }
 
     #[test]

@@ -354,13 +354,8 @@ static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 /// A number as a header value, formatted on the stack and copied once.
 fn number(n: i64) -> HeaderValue {
-    use std::io::Write;
-    let mut buf = [0u8; 20];
-    let mut rest = &mut buf[..];
-    // 20 bytes hold any i64.
-    let _ = write!(rest, "{n}");
-    let len = 20 - rest.len();
-    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("0"))
+    HeaderValue::from_bytes(itoa::Buffer::new().format(n).as_bytes())
+        .unwrap_or(HeaderValue::from_static("0"))
 }
 
 impl RateWindow {

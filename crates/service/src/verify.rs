@@ -216,11 +216,7 @@ async fn lookup(svc: &Service, presented: &str, now: i64) -> Result<Found, Servi
             let Some(found) = svc.store().key_by_hash(&hash).await? else {
                 return Ok(Err((KeyDenial::Unknown, None)));
             };
-            let found = Arc::new(Cached {
-                row: found.row,
-                secret_hash: found.secret_hash,
-                tenant_tier: found.tenant_tier,
-            });
+            let found = Arc::new(Cached::new(found.row, found.secret_hash, found.tenant_tier));
             cache.insert(generation, hash.0, Arc::clone(&found));
             found
         }

@@ -1,13 +1,13 @@
 //! Handlers: each extracts, delegates to one domain function, and shapes the answer.
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyhaven_api::{
     AuditRecord, CreateKeyRequest, CreatedKey, DenialRecord, KeyList, KeyMeta, KeyUsage,
-    LoginRequest, LoginResponse, PingResponse, RateLimitInfo, Role, RollKeyRequest, SupportKeyList,
-    TenantUsage, UpdateKeyRequest, User, VerifyRequest, VerifyResponse,
+    LoginRequest, LoginResponse, RateLimitInfo, Role, RollKeyRequest, SupportKeyList, TenantUsage,
+    UpdateKeyRequest, User, VerifyRequest, VerifyResponse,
 };
 use serde::Deserialize;
 
@@ -283,12 +283,14 @@ pub async fn ping(
     };
     let decision = verify::enforce(&svc, verify::presented_key(headers), &call).await?;
     let mut response = match decision.outcome {
-        Ok(found) => Json(PingResponse {
-            key_id: found.row.id.clone(),
-            tenant_id: found.row.tenant_id.clone(),
-            scopes: found.row.scopes.clone(),
-        })
-        .into_response(),
+        Ok(found) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            found.ping_body.clone(),
+        )
+            .into_response(),
         Err(err) => err.into_response(),
     };
     decision.window.apply(response.headers_mut());
