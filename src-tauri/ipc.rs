@@ -8,7 +8,7 @@ use ts_rs::TS;
 use keyhaven_api::KeyMeta;
 use keyhaven_core::{Account, ErrorKind, KeyView, ServiceRef};
 
-use crate::state::AppState;
+use crate::state::{AppState, Shell};
 
 /// What the UI needs to draw its first screen.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -156,10 +156,10 @@ macro_rules! ipc {
                 #[tauri::command]
                 #[tracing::instrument(name = "ipc", skip_all, fields(command = stringify!($name)))]
                 pub async fn $name(
-                    state: tauri::State<'_, AppState>,
+                    shell: tauri::State<'_, Shell>,
                     $($arg: $argty)?
                 ) -> Result<$ret, IpcError> {
-                    $target(&state, $($arg)?).await.map_err(IpcError::from)
+                    $target(shell.wait().await, $($arg)?).await.map_err(IpcError::from)
                 }
             )*
         }

@@ -11,8 +11,9 @@ mod ops;
 mod ops_keys;
 pub mod ops_profiles;
 mod state;
+mod webview;
 
-use state::AppState;
+use state::{AppState, Shell};
 
 /// Starts the app. Errors at start-up are shown in the window, not as a panic: the window opens
 /// in any case and `app_status` reports what failed.
@@ -30,17 +31,25 @@ pub fn run() {
         .plugin(tauri_plugin_notification::init())
         .setup(|app| {
             use tauri::Manager;
-            let state = tauri::async_runtime::block_on(AppState::start());
-            app.manage(state);
-            // Resume unfinished rotations and start the usage watcher, in the background.
-            ops_keys::start(app.handle());
+            if let Some(window) = app.get_webview_window("main") {
+                webview::tune(&window);
+            }
+            app.manage(Shell::default());
+            // The core and the local service start beside the window; then unfinished rotations
+            // resume and the usage watcher starts, in the background.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                let state = AppState::start().await;
+                handle.state::<Shell>().set(state);
+                ops_keys::start(&handle);
+            });
             Ok(())
         })
         .invoke_handler(ipc::handler())
         .on_window_event(|window, event| {
             if let tauri::WindowEvent::Destroyed = event {
                 use tauri::Manager;
-                if let Some(state) = window.try_state::<AppState>() {
+                if let Some(state) = state::started(window.app_handle()) {
                     state.on_quit();
                 }
             }

@@ -6,7 +6,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tauri::{AppHandle, Emitter, Manager};
+use tauri::{AppHandle, Emitter};
 use ts_rs::TS;
 
 use keyhaven_api::{DenialRecord, KeyMeta, KeyUsage};
@@ -117,14 +117,18 @@ impl KeysRuntime {
 /// Called once the window exists: resumes unfinished rotations (the embedded service's URL is set
 /// by then) and starts the usage watcher. Runs in the background; the window does not wait.
 pub fn start(app: &AppHandle) {
-    let state = app.state::<AppState>();
+    let Some(state) = crate::state::started(app) else {
+        return;
+    };
     let _ = state.keys.app.set(app.clone());
     let Ok(core) = state.core().cloned() else {
         return;
     };
     let handle = app.clone();
     tauri::async_runtime::spawn(async move {
-        let state = handle.state::<AppState>();
+        let Some(state) = crate::state::started(&handle) else {
+            return;
+        };
         let runtime = &state.keys;
         let progress = |p: &RotationProgress| runtime.emit(ROTATION_PROGRESS_EVENT, p.clone());
         match core.resume_rotations(&progress).await {
@@ -154,9 +158,13 @@ fn start_watch(handle: &AppHandle, core: &keyhaven_core::Keyhaven, settings: Wat
     };
     let events = handle.clone();
     let watch = core.watch_usage(config, move |event| {
-        events.state::<AppState>().keys.on_watch_event(event);
+        if let Some(state) = crate::state::started(&events) {
+            state.keys.on_watch_event(event);
+        }
     });
-    let runtime = &handle.state::<AppState>().keys;
+    let Some(runtime) = crate::state::started(handle).map(|s| &s.keys) else {
+        return;
+    };
     match watch {
         Ok(watch) => *runtime.watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(watch),
         Err(e) => tracing::warn!(code = ?e.code(), "the usage watcher did not start: {e}"),

@@ -18,6 +18,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.options import ArgOptions
+from selenium.webdriver.remote.client_config import ClientConfig
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -121,7 +122,10 @@ class App:
         options = ArgOptions()
         options.set_capability("browserName", "wry")
         options.set_capability("tauri:options", {"application": str(BIN / "keyhaven-app"), "args": list(args or [])})
-        self.driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=options)
+        # A deadline on every WebDriver request: a window that stops answering fails its test
+        # instead of holding the whole run.
+        config = ClientConfig(remote_server_addr=f"http://127.0.0.1:{port}", timeout=120)
+        self.driver = webdriver.Remote(command_executor=config.remote_server_addr, options=options, client_config=config)
         self.wait = WebDriverWait(self.driver, 20)
         self.pids = app_pids(data_dir)
 
