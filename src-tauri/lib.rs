@@ -11,7 +11,6 @@ mod ops;
 mod ops_keys;
 pub mod ops_profiles;
 mod state;
-mod webview;
 
 use state::{AppState, Shell};
 
@@ -31,9 +30,6 @@ pub fn run() {
         .plugin(tauri_plugin_notification::init())
         .setup(|app| {
             use tauri::Manager;
-            if let Some(window) = app.get_webview_window("main") {
-                webview::tune(&window);
-            }
             app.manage(Shell::default());
             // The core and the local service start beside the window; then unfinished rotations
             // resume and the usage watcher starts, in the background.
