@@ -60,9 +60,10 @@ class Service:
         self.users[email] = password
         return password
 
-    def start(self):
+    def start(self, *args: str):
+        """Serves on a free loopback port; `args` are passed on to `serve` (e.g. a key cap)."""
         self.proc = subprocess.Popen(
-            [BIN / "keyhaven-service", "serve", "--db", self.db, "--listen", "127.0.0.1:0"],
+            [BIN / "keyhaven-service", "serve", "--db", self.db, "--listen", "127.0.0.1:0", *args],
             stdout=subprocess.PIPE, stderr=self.log, text=True,
         )
         first = self.proc.stdout.readline().strip()
