@@ -14,6 +14,7 @@ use keyhaven_core::{
     Account, CoreConfig, CreatedKeyView, Keyhaven, Secret, ServiceRef, Vault, VaultChoice,
 };
 use keyhaven_service::{RunningService, Service, ServiceConfig};
+pub use keyhaven_testkit::record_secret;
 use tokio::io::AsyncWriteExt;
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -156,17 +157,4 @@ pub async fn create_key(
         .expect("create key");
     record_secret(created.secret.expose());
     created
-}
-
-/// For the leak scan after the suite (see tests/leak/scan.py).
-pub fn record_secret(secret: &str) {
-    use std::io::Write;
-    if let Some(path) = std::env::var_os("KEYHAVEN_LEAK_LEDGER") {
-        let line = format!("{secret}\n");
-        let _ = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(line.as_bytes()));
-    }
 }

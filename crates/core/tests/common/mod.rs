@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use keyhaven_api::{CreateKeyRequest, Role};
 use keyhaven_core::{Account, CoreConfig, Keyhaven, Secret, ServiceRef, Vault, VaultChoice};
 use keyhaven_service::{Clock, RunningService, Service, ServiceConfig};
+pub use keyhaven_testkit::record_secret;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -394,21 +395,4 @@ impl Gateway {
         }
         panic!("the gateway could not listen again on {}", self.addr);
     }
-}
-
-/// Appends a secret the test created to the leak ledger, when `scripts/test` keeps one
-/// (`KEYHAVEN_LEAK_LEDGER`, a file outside every folder the leak scan searches); the scan after
-/// the suite fails if any of them turns up in a log, the test output or a data folder.
-pub fn record_secret(secret: &str) {
-    use std::io::Write;
-    let Some(path) = std::env::var_os("KEYHAVEN_LEAK_LEDGER") else {
-        return;
-    };
-    // One write of the whole line, so that lines of parallel tests do not interleave.
-    let line = format!("{secret}\n");
-    let _ = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(line.as_bytes()));
 }

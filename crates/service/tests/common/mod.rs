@@ -14,6 +14,7 @@ use keyhaven_api::{Role, User};
 use keyhaven_service::{
     random_password, Clock, ManualClock, RunningService, Service, ServiceConfig, SystemClock,
 };
+pub use keyhaven_testkit::record_secret;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
@@ -466,21 +467,4 @@ pub async fn join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>)
     })
     .await;
     out.into_iter().flatten().collect()
-}
-
-/// Appends a secret the test created to the leak ledger, when `scripts/test` keeps one
-/// (`KEYHAVEN_LEAK_LEDGER`, a file outside every folder the leak scan searches); the scan after
-/// the suite fails if any of them turns up in a log, the test output or a data folder.
-pub fn record_secret(secret: &str) {
-    use std::io::Write;
-    let Some(path) = std::env::var_os("KEYHAVEN_LEAK_LEDGER") else {
-        return;
-    };
-    // One write of the whole line, so that lines of parallel tests do not interleave.
-    let line = format!("{secret}\n");
-    let _ = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(line.as_bytes()));
 }
