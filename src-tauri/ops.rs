@@ -59,9 +59,6 @@ pub async fn select_account(state: &AppState, req: AccountRef) -> Result<()> {
 }
 
 pub async fn list_keys(state: &AppState, req: AccountRef) -> Result<Vec<KeyView>> {
-    if let Some(keys) = state.first_keys.take(&req.account_id).await {
-        return Ok(keys);
-    }
     Ok(state.core()?.list_keys(&req.account_id).await?)
 }
 

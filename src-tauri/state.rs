@@ -3,9 +3,7 @@
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use std::future::Future;
-
-use keyhaven_core::{ClipboardGuard, CoreConfig, KeyView, Keyhaven};
+use keyhaven_core::{ClipboardGuard, CoreConfig, Keyhaven};
 
 use crate::embedded::LocalService;
 use crate::ipc::IpcError;
@@ -66,65 +64,12 @@ pub fn started<R: tauri::Runtime>(app: &tauri::AppHandle<R>) -> Option<&AppState
     app.try_state::<Shell>()?.inner().get()
 }
 
-/// How long a list asked for at start-up may wait for the window before it is asked for again.
-const PREFETCH_FRESH: Duration = Duration::from_secs(10);
-
-/// One answer asked for ahead of time, for the first request that names the same thing: the
-/// window's first list of keys is read while the page itself is still loading.
-pub struct Prefetched<T> {
-    slot: Mutex<Option<Prefetch<T>>>,
-}
-
-struct Prefetch<T> {
-    key: String,
-    at: Instant,
-    task: tauri::async_runtime::JoinHandle<Option<T>>,
-}
-
-impl<T: Send + 'static> Prefetched<T> {
-    pub fn none() -> Prefetched<T> {
-        Prefetched {
-            slot: Mutex::new(None),
-        }
-    }
-
-    /// Starts `work` for `key` now; `None` from it means "ask again".
-    pub fn start(key: String, work: impl Future<Output = Option<T>> + Send + 'static) -> Self {
-        let task = tauri::async_runtime::spawn(work);
-        Prefetched {
-            slot: Mutex::new(Some(Prefetch {
-                key,
-                at: Instant::now(),
-                task,
-            })),
-        }
-    }
-
-    /// The answer for `key`, once: only the first request may use it, and only while it is
-    /// fresh; anything else gets `None` and asks for itself.
-    pub async fn take(&self, key: &str) -> Option<T> {
-        let taken = self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let Prefetch {
-            key: for_key,
-            at,
-            task,
-        } = taken?;
-        if for_key != key || at.elapsed() > PREFETCH_FRESH {
-            task.abort();
-            return None;
-        }
-        task.await.ok().flatten()
-    }
-}
-
 pub struct AppState {
     core: Result<Keyhaven, IpcError>,
     pub local: LocalService,
     pub clipboard: Mutex<Option<ClipboardGuard>>,
     /// Key detail, rotation and usage: the usage watcher and its settings.
     pub keys: crate::ops_keys::KeysRuntime,
-    /// The active account's keys, read while the window loads.
-    pub first_keys: Prefetched<Vec<KeyView>>,
 }
 
 impl AppState {
@@ -147,25 +92,11 @@ impl AppState {
             elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "core and local service started"
         );
-        // The window's first screen is the active account's keys: ask now, beside the page's
-        // own loading. A failure is not kept; the window's own request then meets and shows it.
-        let active = core
-            .as_ref()
-            .ok()
-            .and_then(|core| Some((core.clone(), core.active_account()?)));
-        let first_keys = match active {
-            Some((core, account)) => {
-                let id = account.id.clone();
-                Prefetched::start(account.id, async move { core.list_keys(&id).await.ok() })
-            }
-            None => Prefetched::none(),
-        };
         AppState {
             core,
             local,
             clipboard: Mutex::new(None),
             keys: Default::default(),
-            first_keys,
         }
     }
 
@@ -219,24 +150,5 @@ mod tests {
         assert_eq!(*shell.wait().await, 7);
         shell.set(8);
         assert_eq!(shell.get(), Some(&7), "the first start stays");
-    }
-
-    #[tokio::test]
-    async fn a_prefetched_answer_goes_to_the_first_request_for_it_only() {
-        let first = Prefetched::start("acc_a".into(), async { Some(1u32) });
-        assert_eq!(first.take("acc_a").await, Some(1));
-        assert_eq!(first.take("acc_a").await, None, "once only");
-
-        let other = Prefetched::start("acc_a".into(), async { Some(2u32) });
-        assert_eq!(
-            other.take("acc_b").await,
-            None,
-            "another account asks for itself"
-        );
-        assert_eq!(other.take("acc_a").await, None, "and the answer is gone");
-
-        let failed = Prefetched::<u32>::start("acc_a".into(), async { None });
-        assert_eq!(failed.take("acc_a").await, None);
-        assert_eq!(Prefetched::<u32>::none().take("acc_a").await, None);
     }
 }
