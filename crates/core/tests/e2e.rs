@@ -1,155 +1,39 @@
 //! The core against the real key service on loopback (in-process, SQLite in a temporary folder)
 //! and, for the main story, the real Secret Service. See `keychain.rs` for how to run with one.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use keyhaven_api::{CreateKeyRequest, ErrorCode, KeyStatus, Role};
+use keyhaven_api::{ErrorCode, KeyStatus, Role};
 use keyhaven_core::vault::names;
 use keyhaven_core::{
-    Account, AuthFailure, Connector, CoreConfig, Error, ErrorKind, Keyhaven, NativeConnector,
-    Secret, ServiceRef, Vault, VaultChoice,
+    Account, AuthFailure, Connector, Error, ErrorKind, Keyhaven, NativeConnector, Secret,
+    ServiceRef, VaultChoice,
 };
-use keyhaven_service::{RunningService, Service, ServiceConfig};
 
-const HOW_TO_RUN: &str = "This test needs a real Secret Service. Run it as:\n  dbus-run-session -- sh -c 'echo -n pass | gnome-keyring-daemon --unlock --components=secrets >/dev/null; exec cargo test -p keyhaven-core'\n(or crates/core/with-secret-service.sh cargo test -p keyhaven-core)";
+mod common;
 
-const PASSWORD: &str = "correct horse battery staple";
-
-struct Svc {
-    _dir: tempfile::TempDir,
-    service: Service,
-    running: RunningService,
-}
-
-impl Svc {
-    async fn start(configure: impl FnOnce(&mut ServiceConfig)) -> Svc {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = ServiceConfig::new(dir.path().join("service.db").to_string_lossy());
-        config.key_prefix = "kh_test_".into();
-        configure(&mut config);
-        let service = Service::open(config).await.expect("service opens");
-        let running = service
-            .bind("127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("bind");
-        Svc {
-            _dir: dir,
-            service,
-            running,
-        }
-    }
-
-    async fn user(&self, email: &str, role: Role) {
-        self.service
-            .add_user(email, role, "Acme", PASSWORD)
-            .await
-            .expect("add user");
-    }
-
-    fn url(&self) -> String {
-        self.running.url()
-    }
-
-    fn service_ref(&self) -> ServiceRef {
-        ServiceRef::url(self.url())
-    }
-}
-
-fn unique(tag: &str) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    format!("{tag}-{:012x}", h.finish() & 0xffff_ffff_ffff)
-}
-
-async fn core(data: &Path, vault: VaultChoice, namespace: &str) -> Keyhaven {
-    Keyhaven::open(CoreConfig {
-        data_dir: data.to_path_buf(),
-        keychain_namespace: namespace.to_string(),
-        vault,
-    })
-    .await
-    .expect("core opens")
-}
-
-fn real_keychain(namespace: &str) -> Vault {
-    let vault = Vault::secret_service(namespace)
-        .unwrap_or_else(|e| panic!("No Secret Service ({e}).\n{HOW_TO_RUN}"));
-    let probe = Secret::new("probe".into());
-    if let Err(e) = vault.put_blocking("probe", "probe", &probe) {
-        panic!("The Secret Service refused a write ({e}).\n{HOW_TO_RUN}");
-    }
-    let _ = vault.delete_blocking("probe", "probe");
-    vault
-}
-
-fn key_request(name: &str) -> CreateKeyRequest {
-    CreateKeyRequest {
-        name: name.into(),
-        scopes: vec!["read".into()],
-        ..Default::default()
-    }
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("read dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
-
-/// Files under `dir` that contain `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    files_under(dir)
-        .into_iter()
-        .filter(|f| {
-            let bytes = std::fs::read(f).expect("read");
-            bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-        })
-        .collect()
-}
-
-/// `GET /v1/ping` with the key, straight through reqwest: the service's own judgement.
-async fn ping_status(url: &str, key: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{url}/v1/ping"))
-        .header("X-API-Key", key)
-        .send()
-        .await
-        .expect("ping")
-        .status()
-        .as_u16()
-}
+use common::{
+    files_containing, files_under, key_request, ping_status, real_keychain, unique, Svc, PASSWORD,
+};
 
 #[tokio::test]
 async fn sign_in_create_use_revoke_with_the_real_keychain() {
-    let svc = Svc::start(|_| {}).await;
-    svc.user("ann@example.com", Role::Owner).await;
+    let mut svc = Svc::start(|_| {}).await;
+    svc.user("ann@example.com", Role::Owner, "Acme").await;
     let data = tempfile::tempdir().expect("tempdir");
     let namespace = unique("dev.keyhaven.test");
     let keychain = real_keychain(&namespace);
-    let core = core(data.path(), VaultChoice::SecretService, &namespace).await;
+    let core = Keyhaven::open(common::config(
+        data.path(),
+        VaultChoice::SecretService,
+        &namespace,
+    ))
+    .await
+    .expect("core opens");
     let profile = core.profile();
 
     // Sign in: the account is recorded and active; its session is in the keychain.
-    let account = core
-        .sign_in(
-            svc.service_ref(),
-            "ann@example.com",
-            Secret::new(PASSWORD.into()),
-            false,
-        )
-        .await
-        .expect("sign in");
+    let account = common::sign_in_session_only(&core, &svc, "ann@example.com").await;
     assert_eq!(account.role, Role::Owner);
     assert_eq!(account.email, "ann@example.com");
     assert_eq!(
@@ -163,15 +47,7 @@ async fn sign_in_create_use_revoke_with_the_real_keychain() {
         .expect("the session token is in the keychain");
 
     // Signing in again to the same service and email updates the same account.
-    let again = core
-        .sign_in(
-            svc.service_ref(),
-            " ann@example.com ",
-            Secret::new(PASSWORD.into()),
-            false,
-        )
-        .await
-        .expect("sign in again");
+    let again = common::sign_in_session_only(&core, &svc, " ann@example.com ").await;
     assert_eq!(again.id, account.id);
     assert_eq!(core.accounts().len(), 1);
 
@@ -271,15 +147,15 @@ async fn sign_in_create_use_revoke_with_the_real_keychain() {
     assert!(err.to_string().contains("sign in again"));
     assert_eq!(core.accounts().len(), 1);
 
-    svc.running.shutdown().await;
+    svc.stop().await;
 }
 
 #[tokio::test]
 async fn wrong_password_is_unauthorized_and_adds_nothing() {
     let svc = Svc::start(|_| {}).await;
-    svc.user("ann@example.com", Role::Owner).await;
+    svc.user("ann@example.com", Role::Owner, "Acme").await;
     let data = tempfile::tempdir().expect("tempdir");
-    let core = core(data.path(), VaultChoice::InMemory, "dev.keyhaven.test").await;
+    let core = common::core(data.path()).await;
     let err = core
         .sign_in(
             svc.service_ref(),
@@ -314,14 +190,14 @@ async fn wrong_password_is_unauthorized_and_adds_nothing() {
 #[tokio::test]
 async fn plain_http_to_another_host_needs_the_accounts_override() {
     let svc = Svc::start(|_| {}).await;
-    svc.user("ann@example.com", Role::Owner).await;
+    svc.user("ann@example.com", Role::Owner, "Acme").await;
     let port = url::Url::parse(&svc.url())
         .expect("url")
         .port()
         .expect("port");
     let elsewhere = format!("http://0.0.0.0:{port}");
     let data = tempfile::tempdir().expect("tempdir");
-    let core = core(data.path(), VaultChoice::InMemory, "dev.keyhaven.test").await;
+    let core = common::core(data.path()).await;
 
     let err = sign_in_as_ann(&core, &elsewhere, false)
         .await
@@ -350,7 +226,7 @@ async fn plain_http_to_another_host_needs_the_accounts_override() {
 
     // The choice is kept: a core opened again on the same folder still reaches the service.
     drop(core);
-    let again = self::core(data.path(), VaultChoice::InMemory, "dev.keyhaven.test").await;
+    let again = common::core(data.path()).await;
     let kept = again.accounts();
     assert_eq!(kept.len(), 1);
     assert!(matches!(
@@ -362,12 +238,7 @@ async fn plain_http_to_another_host_needs_the_accounts_override() {
     ));
 
     // The override is dropped where it is not needed: this computer (and https://).
-    let other = self::core(
-        &data.path().join("other"),
-        VaultChoice::InMemory,
-        "dev.keyhaven.test",
-    )
-    .await;
+    let other = common::core(&data.path().join("other")).await;
     let local = sign_in_as_ann(&other, &svc.url(), true)
         .await
         .expect("sign in on loopback");
@@ -387,23 +258,15 @@ async fn sign_in_as_ann(core: &Keyhaven, url: &str, allow_http: bool) -> Result<
 #[tokio::test]
 async fn a_refused_session_is_renewed_once_with_the_remembered_password() {
     let svc = Svc::start(|_| {}).await;
-    svc.user("ann@example.com", Role::Owner).await;
-    svc.user("bob@example.com", Role::Member).await;
+    svc.user("ann@example.com", Role::Owner, "Acme").await;
+    svc.user("bob@example.com", Role::Member, "Acme").await;
     let data = tempfile::tempdir().expect("tempdir");
-    let core = core(data.path(), VaultChoice::InMemory, "dev.keyhaven.test").await;
+    let core = common::core(data.path()).await;
     let profile = core.profile();
     let direct = NativeConnector::new(&svc.url()).expect("connector");
 
     // Remembered password: a session ended behind the core's back is renewed transparently.
-    let ann = core
-        .sign_in(
-            svc.service_ref(),
-            "ann@example.com",
-            Secret::new(PASSWORD.into()),
-            true,
-        )
-        .await
-        .expect("sign in");
+    let ann = common::sign_in(&core, &svc, "ann@example.com").await;
     let old = core
         .vault()
         .get(&profile, &names::session(&ann.id))
@@ -428,15 +291,7 @@ async fn a_refused_session_is_renewed_once_with_the_remembered_password() {
     assert_eq!(direct.me(&new).await.expect("me").email, "ann@example.com");
 
     // No remembered password: the person is asked to sign in again.
-    let bob = core
-        .sign_in(
-            svc.service_ref(),
-            "bob@example.com",
-            Secret::new(PASSWORD.into()),
-            false,
-        )
-        .await
-        .expect("sign in");
+    let bob = common::sign_in_session_only(&core, &svc, "bob@example.com").await;
     assert_eq!(core.active_account().map(|a| a.id), Some(bob.id.clone()));
     let token = core
         .vault()
@@ -477,9 +332,9 @@ async fn a_refused_session_is_renewed_once_with_the_remembered_password() {
 #[tokio::test]
 async fn embedded_service_accounts_follow_the_url_the_app_gives() {
     let svc = Svc::start(|_| {}).await;
-    svc.user("me@keyhaven.local", Role::Owner).await;
+    svc.user("me@keyhaven.local", Role::Owner, "Acme").await;
     let data = tempfile::tempdir().expect("tempdir");
-    let core = core(data.path(), VaultChoice::InMemory, "dev.keyhaven.test").await;
+    let core = common::core(data.path()).await;
     core.set_embedded_url(Some(svc.url()));
     let account = core
         .sign_in(
@@ -503,20 +358,12 @@ async fn embedded_service_accounts_follow_the_url_the_app_gives() {
 
 #[tokio::test]
 async fn service_refusals_become_domain_errors() {
-    let svc = Svc::start(|c| c.max_active_keys = 2).await;
-    svc.user("ann@example.com", Role::Owner).await;
-    svc.user("sue@example.com", Role::Support).await;
+    let mut svc = Svc::start(|c| c.max_active_keys = 2).await;
+    svc.user("ann@example.com", Role::Owner, "Acme").await;
+    svc.user("sue@example.com", Role::Support, "Acme").await;
     let data = tempfile::tempdir().expect("tempdir");
-    let core = core(data.path(), VaultChoice::InMemory, "dev.keyhaven.test").await;
-    let ann = core
-        .sign_in(
-            svc.service_ref(),
-            "ann@example.com",
-            Secret::new(PASSWORD.into()),
-            false,
-        )
-        .await
-        .expect("sign in");
+    let core = common::core(data.path()).await;
+    let ann = common::sign_in_session_only(&core, &svc, "ann@example.com").await;
     for name in ["one", "two"] {
         let created = core
             .create_key(&ann.id, key_request(name))
@@ -537,15 +384,7 @@ async fn service_refusals_become_domain_errors() {
         .expect_err("no such key");
     assert_eq!(err.code(), ErrorKind::NotFound);
 
-    let sue = core
-        .sign_in(
-            svc.service_ref(),
-            "sue@example.com",
-            Secret::new(PASSWORD.into()),
-            false,
-        )
-        .await
-        .expect("support signs in");
+    let sue = common::sign_in_session_only(&core, &svc, "sue@example.com").await;
     assert_eq!(sue.role, Role::Support);
     let err = core
         .create_key(&sue.id, key_request("nope"))
@@ -555,7 +394,7 @@ async fn service_refusals_become_domain_errors() {
 
     // A service that is gone is a network error naming its URL.
     let url = svc.url();
-    svc.running.shutdown().await;
+    svc.stop().await;
     let err = core.list_keys(&ann.id).await.expect_err("service down");
     match &err {
         Error::Network { url: named, .. } => assert!(named.starts_with(&url), "{named}"),

@@ -102,15 +102,7 @@ async fn no_secret_reaches_a_log_a_file_or_an_event() {
     };
 
     // Sign in (the password is remembered in the keychain).
-    let ann = core
-        .sign_in(
-            svc.service_ref(),
-            "ann@example.com",
-            Secret::new(PASSWORD.into()),
-            true,
-        )
-        .await
-        .expect("sign in");
+    let ann = common::sign_in(&core, &svc, "ann@example.com").await;
 
     // Create, use, verify, update.
     let mut created = Vec::new();
@@ -284,15 +276,7 @@ async fn no_secret_reaches_a_log_a_file_or_an_event() {
     places.add("resumed (Debug)", format!("{resumed:?}").into_bytes());
 
     // Support searches by prefix.
-    let sue = core
-        .sign_in(
-            svc.service_ref(),
-            "sue@example.com",
-            Secret::new(PASSWORD.into()),
-            false,
-        )
-        .await
-        .expect("support");
+    let sue = common::sign_in_session_only(&core, &svc, "sue@example.com").await;
     let found = core
         .support_find_keys(&sue.id, &created[2].1)
         .await
