@@ -554,6 +554,24 @@ pub enum PollResult {
     Failed,
 }
 
+impl PollResult {
+    /// The wait the service asked for: `Retry-After` with a 429, or the reset of a rate-limit
+    /// window it reported used up. It counts from the service's answer, not from the poll's start.
+    pub fn service_wait(&self) -> Option<Duration> {
+        match self {
+            PollResult::Fresh {
+                ratelimit: Some(rl),
+            } if rl.remaining == 0 => Some(Duration::from_secs(
+                u64::try_from(rl.reset.max(1)).unwrap_or(1),
+            )),
+            PollResult::Throttled {
+                retry_after: Some(secs),
+            } => Some(Duration::from_secs(*secs)),
+            _ => None,
+        }
+    }
+}
+
 /// The wait before the next poll: the interval after a good poll (longer when the window the
 /// service reports is used up); `Retry-After` after a 429; an exponential backoff
 /// (interval × 2^failures, capped) while the service is unreachable or failing.
@@ -570,19 +588,12 @@ pub fn next_delay(
             .min(max_backoff)
             .max(interval)
     };
+    if let Some(wait) = result.service_wait() {
+        return interval.max(wait);
+    }
     match result {
-        PollResult::Fresh { ratelimit } => match ratelimit {
-            Some(rl) if rl.remaining == 0 => interval.max(Duration::from_secs(
-                u64::try_from(rl.reset.max(1)).unwrap_or(1),
-            )),
-            _ => interval,
-        },
-        PollResult::Throttled {
-            retry_after: Some(secs),
-        } => interval.max(Duration::from_secs(*secs)),
-        PollResult::Throttled { retry_after: None } | PollResult::Offline | PollResult::Failed => {
-            backoff()
-        }
+        PollResult::Fresh { .. } => interval,
+        PollResult::Throttled { .. } | PollResult::Offline | PollResult::Failed => backoff(),
     }
 }
 

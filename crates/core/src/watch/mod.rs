@@ -387,14 +387,8 @@ impl Watcher {
             config.max_backoff,
         );
         // The usual interval keeps its cadence from the poll's start; a wait the service asked for
-        // (Retry-After, or a spent window's reset) counts from its answer, as the service does.
-        let service_asked = match &outcome {
-            PollResult::Fresh { ratelimit } => {
-                ratelimit.as_ref().is_some_and(|rl| rl.remaining == 0)
-            }
-            PollResult::Throttled { retry_after } => retry_after.is_some(),
-            PollResult::Offline | PollResult::Failed => false,
-        };
+        // counts from its answer, as the service does.
+        let service_asked = outcome.service_wait().is_some();
         state.due = if service_asked {
             Instant::now() + delay
         } else {
@@ -405,18 +399,16 @@ impl Watcher {
         let retry_in_seconds = delay.as_secs().max(1);
         let account_id = account_id.to_string();
         let event = match (&outcome, error) {
-            (PollResult::Fresh { ratelimit }, _) => {
+            (PollResult::Fresh { .. }, _) => {
                 if was_offline {
                     self.emit(WatchEvent::Online {
                         account_id: account_id.clone(),
                     });
                 }
-                ratelimit
-                    .filter(|rl| rl.remaining == 0)
-                    .map(|_| WatchEvent::Throttled {
-                        account_id,
-                        retry_in_seconds,
-                    })
+                service_asked.then_some(WatchEvent::Throttled {
+                    account_id,
+                    retry_in_seconds,
+                })
             }
             (PollResult::Offline, Some(e)) if !was_offline => Some(WatchEvent::Offline {
                 account_id,
