@@ -18,19 +18,14 @@ Polling over WebDriver only finds out that the page is ready; it never sets a fi
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import secrets
 import statistics
-import string
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
@@ -44,7 +39,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from conftest import app_pids, free_port, wait_for_port, wait_gone, signal_pid, xq  # noqa: E402
+from conftest import Service, app_pids, free_port, wait_for_port, wait_gone, signal_pid, xq  # noqa: E402
 
 MARK_REQUEST = "keyhaven:keys-request"
 MARK_DATA = "keyhaven:keys-data"
@@ -60,100 +55,13 @@ def log(msg: str):
     print(f"  {msg}", file=sys.stderr, flush=True)
 
 
-def random_password() -> str:
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(24))
-
-
 def key_name(i: int) -> str:
     return f"{SERVICES[i % len(SERVICES)]}-{ENVS[(i // len(SERVICES)) % len(ENVS)]}-{i}"
 
 
-# ---------------------------------------------------------------------------------------------
-# The key service
-
-
-class Service:
-    def __init__(self, binary: Path, workdir: Path):
-        self.binary = binary
-        self.db = workdir / "service.db"
-        self.log = open(workdir / "service.log", "w+")
-
-    def add_user(self, email: str) -> str:
-        password = random_password()
-        subprocess.run(
-            [self.binary, "user", "add", "--db", self.db, "--email", email, "--role", "owner", "--tenant", "bench"],
-            input=password + "\n", text=True, check=True, capture_output=True,
-        )
-        return password
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [self.binary, "serve", "--db", self.db, "--listen", "127.0.0.1:0",
-             "--max-active-keys", "100000", "--tier", "bench=100000000", "--default-tier", "bench"],
-            stdout=subprocess.PIPE, stderr=self.log, text=True,
-        )
-        first = self.proc.stdout.readline().strip()
-        if not first.startswith("listening on http://"):
-            raise RuntimeError(f"keyhaven-service did not start: {first!r}")
-        self.url = first.removeprefix("listening on ")
-        parts = urlsplit(self.url)
-        self.host, self.port = parts.hostname, parts.port
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-        self.log.close()
-
-    def call(self, conn: http.client.HTTPConnection, method: str, path: str, body=None, token=None):
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-        r = conn.getresponse()
-        data = r.read()
-        if r.status >= 300:
-            # The error body never holds a secret (shared/API.md).
-            raise RuntimeError(f"{method} {path}: HTTP {r.status} {data[:200]!r}")
-        return json.loads(data) if data else None
-
-    def login(self, email: str, password: str) -> str:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        try:
-            return self.call(conn, "POST", "/v1/auth/login", {"email": email, "password": password})["token"]
-        finally:
-            conn.close()
-
-    def create_keys(self, token: str, indices: range, threads: int = 4):
-        """POST /v1/keys once per index, over a few keep-alive connections; the secrets are dropped."""
-        todo = list(indices)
-        chunks = [todo[i::threads] for i in range(threads)]
-        errors = []
-
-        def work(chunk):
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-            try:
-                for i in chunk:
-                    self.call(conn, "POST", "/v1/keys", {"name": key_name(i), "scopes": SCOPE_SETS[i % len(SCOPE_SETS)]}, token)
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append(e)
-            finally:
-                conn.close()
-
-        ts = [threading.Thread(target=work, args=(c,)) for c in chunks]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        if errors:
-            raise errors[0]
-
-    def list_keys(self, token: str) -> list[dict]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
-        try:
-            return self.call(conn, "GET", "/v1/keys", token=token)["keys"]
-        finally:
-            conn.close()
+def key_bodies(indices: range) -> list[dict]:
+    """New-key requests named like a team's keys (service-env-n), with a few scope sets."""
+    return [{"name": key_name(i), "scopes": SCOPE_SETS[i % len(SCOPE_SETS)]} for i in indices]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,15 +356,15 @@ def main():
     notes: list[str] = []
 
     print("== Keyhaven app benchmark ==", file=sys.stderr)
-    svc = Service(service_bin, work)
+    svc = Service(work, binary=service_bin)
     email = "bench@keyhaven.test"
-    password = svc.add_user(email)
-    svc.start()
+    password = svc.add_user(email, tenant="bench")
+    svc.start("--max-active-keys", "100000", "--tier", "bench=100000000", "--default-tier", "bench")
     driver = Driver(app_bin, work / "app-data", work / "tauri-driver.log")
     try:
         token = svc.login(email, password)
         t = time.monotonic()
-        svc.create_keys(token, range(args.keys))
+        svc.create_keys(token, key_bodies(range(args.keys)))
         log(f"created {args.keys:,} keys through POST /v1/keys in {time.monotonic() - t:.1f} s")
 
         small = f"{args.keys:,} keys"
@@ -523,7 +431,7 @@ def main():
 
         # 3. 10,000 keys: first render and filter keystrokes.
         t = time.monotonic()
-        svc.create_keys(token, range(args.keys, args.big))
+        svc.create_keys(token, key_bodies(range(args.keys, args.big)))
         log(f"created {args.big - args.keys:,} more keys in {time.monotonic() - t:.1f} s")
         all_keys = svc.list_keys(token)
         big = f"{len(all_keys):,} keys"

@@ -2,6 +2,7 @@
 driven through tauri-driver and WebKitWebDriver, and the real Secret Service of the private
 D-Bus session that scripts/test starts."""
 
+import http.client
 import json
 import os
 import secrets
@@ -10,8 +11,10 @@ import socket
 import string
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from selenium import webdriver
@@ -44,9 +47,11 @@ def random_password() -> str:
 
 
 class Service:
-    """A keyhaven-service process on 127.0.0.1 with a database file of its own."""
+    """A keyhaven-service process on 127.0.0.1 with a database file of its own (the debug build
+    unless another binary is given, as the app bench does), and its HTTP API."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, binary: Path = BIN / "keyhaven-service"):
+        self.binary = binary
         self.db = workdir / "service.db"
         self.log = open(workdir / "service.log", "w+")
         self.users = {}
@@ -54,7 +59,7 @@ class Service:
     def add_user(self, email: str, role: str = "owner", tenant: str = "acme") -> str:
         password = random_password()
         subprocess.run(
-            [BIN / "keyhaven-service", "user", "add", "--db", self.db, "--email", email, "--role", role, "--tenant", tenant],
+            [self.binary, "user", "add", "--db", self.db, "--email", email, "--role", role, "--tenant", tenant],
             input=password + "\n", text=True, check=True, capture_output=True,
         )
         self.users[email] = password
@@ -63,13 +68,65 @@ class Service:
     def start(self, *args: str):
         """Serves on a free loopback port; `args` are passed on to `serve` (e.g. a key cap)."""
         self.proc = subprocess.Popen(
-            [BIN / "keyhaven-service", "serve", "--db", self.db, "--listen", "127.0.0.1:0", *args],
+            [self.binary, "serve", "--db", self.db, "--listen", "127.0.0.1:0", *args],
             stdout=subprocess.PIPE, stderr=self.log, text=True,
         )
         first = self.proc.stdout.readline().strip()
         assert first.startswith("listening on http://"), f"unexpected first line: {first!r}"
         self.url = first.removeprefix("listening on ")
+        parts = urlsplit(self.url)
+        self.host, self.port = parts.hostname, parts.port
         return self
+
+    def call(self, conn: http.client.HTTPConnection, method: str, path: str, body=None, token=None):
+        """One JSON request on a kept-alive connection; an answer that is not 2xx raises."""
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+        if r.status >= 300:
+            # The error body never holds a secret (shared/API.md).
+            raise RuntimeError(f"{method} {path}: HTTP {r.status} {data[:200]!r}")
+        return json.loads(data) if data else None
+
+    def login(self, email: str, password: str) -> str:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            return self.call(conn, "POST", "/v1/auth/login", {"email": email, "password": password})["token"]
+        finally:
+            conn.close()
+
+    def create_keys(self, token: str, bodies: list[dict], threads: int = 4):
+        """POST /v1/keys once per body, over a few keep-alive connections; the secrets are dropped."""
+        chunks = [bodies[i::threads] for i in range(threads)]
+        errors = []
+
+        def work(chunk):
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+            try:
+                for body in chunk:
+                    self.call(conn, "POST", "/v1/keys", body, token)
+            except Exception as e:  # noqa: BLE001 - raised below
+                errors.append(e)
+            finally:
+                conn.close()
+
+        workers = [threading.Thread(target=work, args=(c,)) for c in chunks]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        if errors:
+            raise errors[0]
+
+    def list_keys(self, token: str) -> list[dict]:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        try:
+            return self.call(conn, "GET", "/v1/keys", token=token)["keys"]
+        finally:
+            conn.close()
 
     def stop(self):
         self.proc.terminate()

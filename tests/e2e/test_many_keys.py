@@ -3,11 +3,6 @@ rows in view, scrolls to the last key, filters to one key and sorts all of them 
 figures for the same list (first render, keystroke to frame) are the app bench's; this test proves
 the behaviour."""
 
-import http.client
-import json
-import threading
-from urllib.parse import urlsplit
-
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -18,40 +13,6 @@ from test_keys_ui import clear, sign_in, table_names
 KEYS = 10_000
 # Rows the table may draw at once: those in view plus its overscan, far below KEYS.
 MOST_DRAWN = 60
-
-
-def call(conn, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-    answer = conn.getresponse()
-    raw = answer.read()
-    assert answer.status in (200, 201), f"{method} {path}: {answer.status} {raw[:200]!r}"
-    return json.loads(raw) if raw else {}
-
-
-def seed(url: str, token: str, count: int, threads: int = 4):
-    """Creates keys key-00000 … over a few keep-alive connections; their secrets are dropped."""
-    parts = urlsplit(url)
-    errors = []
-
-    def work(indices):
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        try:
-            for i in indices:
-                call(conn, "POST", "/v1/keys", {"name": f"key-{i:05d}", "scopes": ["read"] if i % 2 else ["read", "write"]}, token)
-        except Exception as e:  # noqa: BLE001 - raised below
-            errors.append(e)
-        finally:
-            conn.close()
-
-    workers = [threading.Thread(target=work, args=(range(t, count, threads),)) for t in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert not errors, errors[0]
 
 
 def drawn_rows(app) -> list[int]:
@@ -67,11 +28,9 @@ def test_ten_thousand_keys_are_drawn_a_screen_at_a_time(service, app):
     email = "many@acme.test"
     password = service.add_user(email)
     service.start("--max-active-keys", str(KEYS + 10))
-    parts = urlsplit(service.url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    token = call(conn, "POST", "/v1/auth/login", {"email": email, "password": password})["token"]
-    conn.close()
-    seed(service.url, token, KEYS)
+    # key-00000 …; every other key also has write.
+    bodies = [{"name": f"key-{i:05d}", "scopes": ["read"] if i % 2 else ["read", "write"]} for i in range(KEYS)]
+    service.create_keys(service.login(email, password), bodies)
 
     app.wait_text("No keys yet")
     sign_in(app, service, email, password)
