@@ -72,7 +72,7 @@ ensure_tauri_driver() {
 ensure_python_tools() {
   local venv="$CACHE/venv"
   if [ ! -x "$venv/bin/pytest" ] || [ ! -x "$venv/bin/st" ] \
-    || ! "$venv/bin/python" -c 'import selenium' 2>/dev/null; then
+    || ! "$venv/bin/python" -c 'import selenium, jeepney' 2>/dev/null; then
     say "installing the test tools (selenium, pytest, schemathesis) into .cache/venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check \

@@ -11,6 +11,7 @@ mod ops;
 mod ops_keys;
 pub mod ops_profiles;
 mod state;
+mod webview;
 
 use state::{AppState, Shell};
 
@@ -31,6 +32,9 @@ pub fn run() {
         .setup(|app| {
             use tauri::Manager;
             app.manage(Shell::default());
+            if let Some(window) = app.get_webview_window("main") {
+                webview::reload_when_the_page_process_ends(&window);
+            }
             // The core and the local service start beside the window; then unfinished rotations
             // resume and the usage watcher starts, in the background.
             let handle = app.handle().clone();
@@ -51,9 +55,51 @@ pub fn run() {
             }
         });
     if let Err(e) = builder.run(tauri::generate_context!()) {
+        if let tauri::Error::PluginInitialization(plugin, problem) = &e {
+            if plugin == "single-instance" {
+                relaunch_once(problem);
+            }
+        }
         tracing::error!(error = %e, "the app stopped with an error");
         std::process::exit(1);
     }
+}
+
+/// Set on the relaunch below, so that it happens once.
+const RELAUNCHED: &str = "KEYHAVEN_RELAUNCHED";
+
+/// A launch that found another Keyhaven running but could not hand it its arguments: that one was
+/// closing (it still held its D-Bus name, then left without answering). Start again, once, after
+/// a moment, as the person asked; by then this launch is the only one, or the forwarding works.
+/// Returns only if the relaunch was already tried or could not start.
+fn relaunch_once(problem: &str) {
+    if std::env::var_os(RELAUNCHED).is_some() {
+        return;
+    }
+    tracing::warn!(%problem, "the running Keyhaven did not take this launch's arguments: starting again");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let program = match std::env::current_exe() {
+        Ok(program) => program,
+        Err(e) => {
+            tracing::error!(error = %e, "could not find this program to start it again");
+            return;
+        }
+    };
+    let mut command = std::process::Command::new(program);
+    command
+        .args(std::env::args_os().skip(1))
+        .env(RELAUNCHED, "1");
+    #[cfg(unix)]
+    let e = {
+        use std::os::unix::process::CommandExt;
+        command.exec()
+    };
+    #[cfg(not(unix))]
+    let e = match command.spawn() {
+        Ok(_) => std::process::exit(0),
+        Err(e) => e,
+    };
+    tracing::error!(error = %e, "could not start again");
 }
 
 /// Brings the main window to the front, for a second launch that was forwarded to this one.

@@ -5,6 +5,7 @@ D-Bus session that scripts/test starts."""
 import http.client
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -17,11 +18,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from jeepney import message_bus
+from jeepney.io.blocking import open_dbus_connection
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.remote.client_config import ClientConfig
+from selenium.webdriver.remote.remote_connection import RemoteConnection
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -29,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
 OUT = Path(os.environ.get("KEYHAVEN_TEST_OUTPUT", ROOT / "test-output"))
 NAMESPACE = os.environ.get("KEYHAVEN_KEYCHAIN_NAMESPACE", "dev.keyhaven.test")
+# Colour codes in the app's log lines.
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def record_secret(secret: str) -> str:
@@ -183,7 +189,7 @@ class App:
         # A deadline on every WebDriver request: a window that stops answering fails its test
         # instead of holding the whole run.
         config = ClientConfig(remote_server_addr=f"http://127.0.0.1:{port}", timeout=120)
-        self.driver = webdriver.Remote(command_executor=config.remote_server_addr, options=options, client_config=config)
+        self.driver = webdriver.Remote(command_executor=RemoteConnection(client_config=config), options=options)
         self.wait = WebDriverWait(self.driver, 20)
         self.pids = app_pids(data_dir)
 
@@ -194,9 +200,24 @@ class App:
             [str(BIN / "keyhaven-app"), *args], env=self.env, capture_output=True, text=True, timeout=timeout,
         )
 
+    def failure_report(self, name: str):
+        """What a failed test leaves behind: screenshots if the window still answers, and the last
+        lines of the app's log on standard output (pytest shows it beside the failure)."""
+        try:
+            self.screenshot(f"FAILED-{name}")
+        except Exception as e:  # noqa: BLE001 - a window that is gone cannot be captured
+            print(f"no screenshot of the window: {type(e).__name__}: {e}".strip())
+        self.log.flush()
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        print(f"last lines of {self.log_path.name}:")
+        for line in lines[-25:]:
+            print("  " + ANSI.sub("", line)[:300])
+
     def quit(self):
         try:
             self.driver.quit()
+        except Exception as e:  # noqa: BLE001 - the session may be gone with its window
+            print(f"closing the WebDriver session: {type(e).__name__}", file=self.log, flush=True)
         finally:
             # The app is a single instance: one left running would take the next test's launch
             # for a second one. WebDriver closes its page; make sure the process is gone too.
@@ -208,6 +229,8 @@ class App:
                 if not wait_gone(self.pids, 10):
                     for pid in self.pids:
                         signal_pid(pid, signal.SIGKILL)
+            if not wait_instance_name_free(10):
+                print(f"{INSTANCE_NAME} still owned 10 s after the app ended", file=self.log, flush=True)
             self.driver_proc.terminate()
             self.driver_proc.wait(timeout=10)
             self.log.close()
@@ -327,10 +350,34 @@ def wait_gone(pids: set[int], timeout: float) -> bool:
 
 
 def _zombie(pid: int) -> bool:
+    """Ended but not yet reaped, threads and all: a leader shows "Z" while its other threads are
+    still closing (and still hold its connections, the D-Bus name among them)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+        if not Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
+            return False
+        return len(os.listdir(f"/proc/{pid}/task")) <= 1
     except (OSError, IndexError):
         return True
+
+
+# The D-Bus name through which a launch finds the running app (tauri.conf.json's identifier, as
+# tauri-plugin-single-instance names it).
+INSTANCE_NAME = "dev.keyhaven.app.SingleInstance"
+
+
+def instance_name_owned() -> bool:
+    with open_dbus_connection(bus="SESSION") as conn:
+        return conn.send_and_get_reply(message_bus.NameHasOwner(INSTANCE_NAME)).body[0]
+
+
+def wait_instance_name_free(timeout: float) -> bool:
+    """The bus lets go of a name a little after its owner ended."""
+    deadline = time.monotonic() + timeout
+    while instance_name_owned():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def keychain_lookup(profile: str, entry: str) -> str | None:
@@ -365,11 +412,14 @@ def pytest_runtest_makereport(item, call):
 
 def _app(request, workdir, extra_env=None):
     a = App(workdir / "app-data", OUT / "logs" / f"app-{request.node.name}.log", extra_env)
-    yield a
-    failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
-        a.screenshot(f"FAILED-{request.node.name}")
-    a.quit()
+    try:
+        yield a
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            a.failure_report(request.node.name)
+    finally:
+        # Always: an app left running would take the next test's launch for a second instance.
+        a.quit()
 
 
 @pytest.fixture

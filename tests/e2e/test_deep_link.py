@@ -3,11 +3,14 @@ when a link is clicked, hands the link to the running app (tauri-plugin-single-i
 session D-Bus) and exits; the running window opens New key filled in from the link for the person
 to check, and creates nothing by itself. Links with problems are shown with those problems."""
 
+import threading
 from urllib.parse import quote
 
+from jeepney import HeaderFields, message_bus
+from jeepney.io.blocking import open_dbus_connection
 from selenium.webdriver.common.by import By
 
-from conftest import App, OUT
+from conftest import App, INSTANCE_NAME, OUT
 
 
 def checked_scopes(app) -> list[str]:
@@ -77,5 +80,51 @@ def test_a_first_launch_with_a_link_opens_new_key_prefilled(request, workdir):
         app.wait.until(lambda _: app.field("Name").get_attribute("value") == "launched")
         assert checked_scopes(app) == ["search"]
         app.screenshot("43-deep-link-at-launch")
+    finally:
+        app.quit()
+
+
+class ClosingInstance:
+    """Stands in for a Keyhaven that is closing: it holds the single-instance D-Bus name, and when
+    a launch hands it its arguments it leaves the bus without answering, as a window that was
+    just closed does."""
+
+    def __init__(self):
+        self.conn = open_dbus_connection(bus="SESSION")
+        reply = self.conn.send_and_get_reply(message_bus.RequestName(INSTANCE_NAME, 4))  # DO_NOT_QUEUE
+        assert reply.body == (1,), f"the name {INSTANCE_NAME} is taken: {reply.body}"
+        self.forwarded = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            msg = self.conn.receive(timeout=60)
+            if msg.header.fields.get(HeaderFields.member) == "ExecuteCallback":
+                self.forwarded = msg.body
+                self.conn.close()
+                return
+
+
+def test_a_launch_while_the_last_window_is_closing_starts_again(request, workdir):
+    closing = ClosingInstance()
+    app = App(workdir / "app-data", OUT / "logs" / f"app-{request.node.name}.log",
+              args=["keyhaven://new-key?name=relaunched&scopes=read"])
+    try:
+        # The launch handed its link to the closing instance, got no answer, started again on
+        # its own, and opened with the link.
+        closing.thread.join(timeout=5)
+        assert closing.forwarded is not None, "the launch did not hand its arguments to the running instance"
+        argv, _cwd = closing.forwarded
+        assert argv[1:] == ["keyhaven://new-key?name=relaunched&scopes=read"], argv
+        app.dialog("New key")
+        app.wait.until(lambda _: app.field("Name").get_attribute("value") == "relaunched")
+        assert "starting again" in app.log_path.read_text()
+        app.button("Cancel", within="dialog").click()
+        app.no_dialog()
+        # It is now the running instance: a second launch is handed to it and ends at once.
+        second = app.launch_again("keyhaven://new-key?name=second")
+        assert second.returncode == 0, second.stderr[-2000:]
+        app.wait.until(lambda _: app.field("Name").get_attribute("value") == "second")
     finally:
         app.quit()
