@@ -129,10 +129,20 @@ pub struct IsolationRefusal {
     pub problem: String,
 }
 
+/// Calls that a plugin's own script makes on every page load, refused like any other but not worth
+/// a warning each launch: tauri-plugin-notification replaces `window.Notification` and asks
+/// whether notifications are allowed. The page itself never calls it (notifications come from
+/// Rust), and the window is not given that permission.
+const PLUGIN_PAGE_CALLS: &[&str] = &["plugin:notification|is_permission_granted"];
+
 async fn refuse(_: &AppState, req: IsolationRefusal) -> Result<(), IpcError> {
     let command: String = req.command.chars().take(100).collect();
     let problem: String = req.problem.chars().take(300).collect();
-    tracing::warn!(%command, %problem, "the IPC check refused a call from the window");
+    if PLUGIN_PAGE_CALLS.contains(&command.as_str()) {
+        tracing::debug!(%command, %problem, "the IPC check refused a plugin's own page script");
+    } else {
+        tracing::warn!(%command, %problem, "the IPC check refused a call from the window");
+    }
     Err(IpcError {
         code: ErrorKind::Forbidden,
         message: format!("Keyhaven refused the call to {command}: {problem}."),

@@ -2,6 +2,8 @@
 through the sandboxed isolation frame (ui/isolation), which lets what the UI sends through and
 turns anything else into a refusal that names the command and the problem."""
 
+from conftest import ANSI
+
 INVOKE_JS = """
 const [cmd, args, done] = arguments;
 window.__TAURI_INTERNALS__.invoke(cmd, args).then(
@@ -16,6 +18,12 @@ def invoke(app, cmd: str, args: dict) -> dict:
     return app.driver.execute_async_script(INVOKE_JS, cmd, args)
 
 
+def refusal_warnings(app) -> list[str]:
+    app.log.flush()
+    text = ANSI.sub("", app.log_path.read_text(errors="replace"))
+    return [line for line in text.splitlines() if "WARN" in line and "the IPC check refused a call" in line]
+
+
 def test_the_isolation_frame_checks_every_call(app):
     app.wait_text("No keys yet")
     frame = app.driver.execute_script(
@@ -24,6 +32,9 @@ def test_the_isolation_frame_checks_every_call(app):
     assert frame is not None, "the window has no isolation frame"
     # Tauri names the scheme per build (isolation-<uuid>://localhost/).
     assert frame[0].startswith("isolation-") and frame[1] == "allow-scripts", frame
+    # Loading the page makes no refused call worth a warning (a plugin's own page script is
+    # refused quietly).
+    assert refusal_warnings(app) == [], refusal_warnings(app)
 
     # What the UI sends goes through and is answered by Rust.
     status = invoke(app, "app_status", {})
@@ -47,6 +58,10 @@ def test_the_isolation_frame_checks_every_call(app):
         assert r["error"]["code"] == "forbidden", (cmd, r)
         assert r["error"]["message"].startswith(f"Keyhaven refused the call to {cmd}"), (cmd, r)
         assert problem in r["error"]["message"], (cmd, r)
+
+    # Each was logged as a warning, naming the command.
+    app.wait.until(lambda _: len(refusal_warnings(app)) == len(cases))
+    assert [f"command={cmd}" in line for line, (cmd, _, _) in zip(refusal_warnings(app), cases)] == [True] * len(cases)
 
     # Nothing was created by the refused create_key.
     after = invoke(app, "list_keys", {"req": {"account_id": account_id}})
