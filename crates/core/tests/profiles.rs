@@ -6,26 +6,22 @@
 //! Every test uses its own keychain namespace under `dev.keyhaven.test` and removes what it
 //! stored. Secret values read from the keychain are never printed, not even in a failed assertion.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyhaven_api::{CreateKeyRequest, Role};
+use keyhaven_api::Role;
 use keyhaven_core::vault::{names, KdfParams, ManualClock, Migration, DEFAULT_AUTO_LOCK};
 use keyhaven_core::{
-    CoreConfig, Error, ErrorKind, Keyhaven, OpenOptions, ProfileMeta, Secret, ServiceRef, Vault,
-    VaultChoice,
+    CoreConfig, Error, ErrorKind, Keyhaven, OpenOptions, ProfileMeta, Secret, Vault, VaultChoice,
 };
-use keyhaven_service::{RunningService, Service, ServiceConfig};
 
-const HOW_TO_RUN: &str = "This test needs a real Secret Service and secret-tool. Run it as:\n  bash scripts/test --exec cargo nextest run -p keyhaven-core\n(or crates/core/with-secret-service.sh cargo test -p keyhaven-core)";
-const PASSWORD: &str = "correct horse battery staple";
+mod common;
+
+use common::{files_containing, files_under, key_request, unique, HOW_TO_RUN, PASSWORD};
+
 const PASSPHRASE: &str = "a long passphrase for ann";
-
-fn unique(tag: &str) -> String {
-    format!("{tag}-{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
-}
 
 struct Env {
     data: tempfile::TempDir,
@@ -36,15 +32,8 @@ struct Env {
 impl Env {
     fn new() -> Env {
         let namespace = unique("dev.keyhaven.test");
-        // Fail (not skip) with how to run when the keychain is missing.
-        let probe = Vault::secret_service(&namespace)
-            .unwrap_or_else(|e| panic!("No Secret Service ({e}).\n{HOW_TO_RUN}"));
-        if let Err(e) = probe.put_blocking("probe", "probe", &Secret::new("probe".into())) {
-            panic!("The Secret Service refused a write ({e}).\n{HOW_TO_RUN}");
-        }
-        probe
-            .delete_blocking("probe", "probe")
-            .expect("remove probe");
+        // Fails (not skips) with how to run when the keychain is missing.
+        common::real_keychain(&namespace);
         Env {
             data: tempfile::tempdir().expect("tempdir"),
             namespace,
@@ -178,83 +167,25 @@ fn secret_tool(args: &[&str]) -> String {
     text
 }
 
-fn contains(haystack: &str, needle: &str) -> bool {
-    haystack.contains(needle)
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
-
 /// Asserts that no file under `dir` holds `secret` (without printing it).
 fn assert_no_file_holds(dir: &Path, secret: &Secret, what: &str) {
-    for file in files_under(dir) {
-        let bytes = std::fs::read(&file).expect("read");
-        let needle = secret.expose().as_bytes();
-        assert!(
-            !bytes.windows(needle.len()).any(|w| w == needle),
-            "{} holds {what}",
-            file.display()
-        );
-    }
+    let holding = files_containing(dir, secret.expose());
+    assert!(holding.is_empty(), "{holding:?} hold {what}");
 }
 
-struct Svc {
-    _dir: tempfile::TempDir,
-    running: RunningService,
-}
-
-impl Svc {
-    async fn start(users: &[&str]) -> Svc {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = ServiceConfig::new(dir.path().join("service.db").to_string_lossy());
-        config.key_prefix = "kh_test_".into();
-        let service = Service::open(config).await.expect("service opens");
-        for email in users {
-            service
-                .add_user(email, Role::Owner, "Acme", PASSWORD)
-                .await
-                .expect("add user");
-        }
-        let running = service
-            .bind("127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("bind");
-        Svc { _dir: dir, running }
+/// The real key service on loopback, with an owner account in tenant Acme for each address.
+async fn service_with(users: &[&str]) -> common::Svc {
+    let svc = common::Svc::start(|_| {}).await;
+    for email in users {
+        svc.user(email, Role::Owner, "Acme").await;
     }
-
-    fn service_ref(&self) -> ServiceRef {
-        ServiceRef::url(self.running.url())
-    }
-}
-
-fn key_request(name: &str) -> CreateKeyRequest {
-    CreateKeyRequest {
-        name: name.into(),
-        scopes: vec!["read".into()],
-        ..Default::default()
-    }
+    svc
 }
 
 #[tokio::test]
 async fn profiles_are_isolated_in_the_keychain() {
     let env = Env::new();
-    let svc = Svc::start(&["ann@example.com", "bob@example.com"]).await;
+    let svc = service_with(&["ann@example.com", "bob@example.com"]).await;
     let core = env.core().await;
     core.create_profile("ann").await.expect("create ann");
     core.create_profile("bob").await.expect("create bob");
@@ -409,7 +340,7 @@ async fn names_are_checked_and_clear_errors_name_the_problem() {
 #[tokio::test]
 async fn rename_keeps_accounts_and_secrets_and_delete_removes_them() {
     let env = Env::new();
-    let svc = Svc::start(&["ann@example.com"]).await;
+    let svc = service_with(&["ann@example.com"]).await;
     let core = env.core().await;
     let first = core.profile();
     core.create_profile("ann").await.expect("create");
@@ -489,7 +420,7 @@ async fn rename_keeps_accounts_and_secrets_and_delete_removes_them() {
 #[tokio::test]
 async fn a_passphrase_encrypts_entries_and_locked_profiles_refuse_secret_reads() {
     let env = Env::new();
-    let svc = Svc::start(&["ann@example.com"]).await;
+    let svc = service_with(&["ann@example.com"]).await;
     let core = env.core().await;
     core.create_profile("ann").await.expect("create");
     core.switch_profile("ann").expect("switch");
@@ -537,10 +468,10 @@ async fn a_passphrase_encrypts_entries_and_locked_profiles_refuse_secret_reads()
         stored.push(raw);
     }
     let raw_key = env.raw("ann", &key_name).expect("key entry");
-    assert!(!contains(raw_key.expose(), secret.expose()));
-    assert!(!contains(raw_key.expose(), &secret.expose()[8..20]));
+    assert!(!raw_key.expose().contains(secret.expose()));
+    assert!(!raw_key.expose().contains(&secret.expose()[8..20]));
     let raw_password = env.raw("ann", &names::password(&account.id)).expect("pw");
-    assert!(!contains(raw_password.expose(), PASSWORD));
+    assert!(!raw_password.expose().contains(PASSWORD));
     // profile.json has the salt, the cost and the wrapped key: never the passphrase.
     let meta_text = std::fs::read_to_string(env.data.path().join("profiles/ann/profile.json"))
         .expect("profile.json");
@@ -565,7 +496,7 @@ async fn a_passphrase_encrypts_entries_and_locked_profiles_refuse_secret_reads()
         .raw("ann", &names::key(&account.id, &second.meta.id))
         .expect("stored");
     assert!(second_raw.expose().starts_with("khv1:"));
-    assert!(!contains(second_raw.expose(), second.secret.expose()));
+    assert!(!second_raw.expose().contains(second.secret.expose()));
 
     // Locked: secret reads fail with `locked`; the accounts are still listed.
     core.lock().expect("lock");
