@@ -39,7 +39,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from conftest import Service, app_pids, free_port, wait_for_port, wait_gone, signal_pid, xq  # noqa: E402
+from conftest import (  # noqa: E402
+    Service, app_pids, free_port, signal_pid, wait_for_port, wait_gone, wait_instance_name_free, xq,
+)
 
 MARK_REQUEST = "keyhaven:keys-request"
 MARK_DATA = "keyhaven:keys-data"
@@ -237,6 +239,8 @@ class Session:
                 if not wait_gone(pids, 10):
                     for pid in pids:
                         signal_pid(pid, 9)
+            # The next launch would otherwise meet this one's D-Bus name and start again.
+            wait_instance_name_free(10)
             self.owner.stop_driver()
 
 
