@@ -207,11 +207,14 @@ class App:
             self.screenshot(f"FAILED-{name}")
         except Exception as e:  # noqa: BLE001 - a window that is gone cannot be captured
             print(f"no screenshot of the window: {type(e).__name__}: {e}".strip())
-        self.log.flush()
-        lines = self.log_path.read_text(errors="replace").splitlines()
         print(f"last lines of {self.log_path.name}:")
-        for line in lines[-25:]:
-            print("  " + ANSI.sub("", line)[:300])
+        for line in self.log_text().splitlines()[-25:]:
+            print("  " + line[:300])
+
+    def log_text(self) -> str:
+        """The app's log so far (with tauri-driver's lines), without colour codes."""
+        self.log.flush()
+        return ANSI.sub("", self.log_path.read_text(errors="replace"))
 
     def quit(self):
         try:

@@ -119,7 +119,7 @@ def test_a_launch_while_the_last_window_is_closing_starts_again(request, workdir
         assert argv[1:] == ["keyhaven://new-key?name=relaunched&scopes=read"], argv
         app.dialog("New key")
         app.wait.until(lambda _: app.field("Name").get_attribute("value") == "relaunched")
-        assert "starting again" in app.log_path.read_text()
+        assert "starting again" in app.log_text()
         app.button("Cancel", within="dialog").click()
         app.no_dialog()
         # It is now the running instance: a second launch is handed to it and ends at once.

@@ -2,8 +2,6 @@
 through the sandboxed isolation frame (ui/isolation), which lets what the UI sends through and
 turns anything else into a refusal that names the command and the problem."""
 
-from conftest import ANSI
-
 INVOKE_JS = """
 const [cmd, args, done] = arguments;
 window.__TAURI_INTERNALS__.invoke(cmd, args).then(
@@ -19,9 +17,7 @@ def invoke(app, cmd: str, args: dict) -> dict:
 
 
 def refusal_warnings(app) -> list[str]:
-    app.log.flush()
-    text = ANSI.sub("", app.log_path.read_text(errors="replace"))
-    return [line for line in text.splitlines() if "WARN" in line and "the IPC check refused a call" in line]
+    return [line for line in app.log_text().splitlines() if "WARN" in line and "the IPC check refused a call" in line]
 
 
 def test_the_isolation_frame_checks_every_call(app):

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import ANSI, OUT
+from conftest import OUT
 
 CRASHED = "the window's page process ended: loading the page again"
 
@@ -43,7 +43,7 @@ def differing_pixels(a: Path, b: Path) -> int:
 
 
 def log_after(app, marker: str) -> str:
-    text = ANSI.sub("", app.log_path.read_text(errors="replace"))
+    text = app.log_text()
     at = text.find(marker)
     return text[at:] if at >= 0 else ""
 
