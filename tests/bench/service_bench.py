@@ -93,7 +93,7 @@ def main():
     log = open(work / "service.log", "w")
     proc = subprocess.Popen(
         [SERVICE, "serve", "--db", db, "--listen", "127.0.0.1:0", "--max-active-keys", str(LIST_KEYS + 100), *TIER_ARGS, *extra],
-        stdout=subprocess.PIPE, stderr=log, text=True, env=dict(os.environ, RUST_LOG="warn", KEYHAVEN_LOG="warn"),
+        stdout=subprocess.PIPE, stderr=log, text=True, env=dict(os.environ, KEYHAVEN_LOG="warn"),
     )
     try:
         url = proc.stdout.readline().strip().removeprefix("listening on ")

@@ -139,8 +139,12 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // KEYHAVEN_LOG, as the app and the CLI read it; RUST_LOG where that is what a
+        // deployment sets.
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("KEYHAVEN_LOG")
+                .or_else(|_| EnvFilter::try_from_default_env())
+                .unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

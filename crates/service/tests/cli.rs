@@ -181,7 +181,7 @@ async fn serve_prints_where_it_listens_first_answers_and_logs_no_secret(db: Db) 
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("KEYHAVEN_DB", db)
-        .env("RUST_LOG", "debug")
+        .env("KEYHAVEN_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -355,4 +355,58 @@ async fn serve_demo_prints_a_login_that_works() {
         .expect("answer");
     assert_eq!(login.status(), 200);
     child.kill().await.expect("stopped");
+}
+
+/// KEYHAVEN_LOG sets the log filter, as in the app and the CLI (over RUST_LOG): at `warn`, a
+/// refused key is logged and a served request is not.
+#[tokio::test]
+async fn serve_takes_its_log_filter_from_keyhaven_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("service.db");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .env_remove("KEYHAVEN_DB")
+        .env("KEYHAVEN_LOG", "warn")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let log = tokio::spawn(async move {
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text)
+            .await
+            .map(|_| text)
+    });
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = stdout.next_line().await.expect("read").expect("line");
+    let url = first
+        .strip_prefix("listening on ")
+        .expect("listening line first");
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("{url}/v1/health"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(health.status(), 200);
+    let refused = client
+        .get(format!("{url}/v1/ping"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(refused.status(), 401);
+    child.kill().await.expect("stopped");
+    let log = log.await.expect("task").expect("log text");
+    assert!(
+        log.contains("API key refused"),
+        "a warning is logged: {log}"
+    );
+    assert!(
+        !log.contains("/v1/health"),
+        "no request line at warn: {log}"
+    );
 }
