@@ -7,7 +7,8 @@
 //! Invalidation is what keeps the cache right. A maximum age is only the backstop, should a
 //! change notice ever be lost: an entry older than that is looked up again.
 
-use std::collections::HashMap;
+// foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
+use foldhash::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 

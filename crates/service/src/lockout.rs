@@ -6,7 +6,10 @@
 //! neither escapes nor resets a lockout.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+// foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
+use foldhash::{HashMap, HashMapExt};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
