@@ -7,12 +7,12 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
-
-// foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
-use foldhash::{HashMap, HashMapExt};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+
+// foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
+use foldhash::{HashMap, HashMapExt};
 
 use crate::ratelimit::RateWindow;
 
