@@ -7,10 +7,11 @@
 //! Invalidation is what keeps the cache right. A maximum age is only the backstop, should a
 //! change notice ever be lost: an entry older than that is looked up again.
 
-// foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
-use foldhash::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+// foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
+use foldhash::HashMap;
 
 use axum::body::Bytes;
 use keyhaven_api::PingResponse;

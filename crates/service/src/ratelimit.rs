@@ -12,9 +12,10 @@
 //!   instance it is exact, with several an instance may refuse a call early, at the cap, while
 //!   another still holds an unspent batch, until that is given back.
 
+use std::sync::Mutex;
+
 // foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
 use foldhash::HashMap;
-use std::sync::Mutex;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 

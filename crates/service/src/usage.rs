@@ -3,11 +3,11 @@
 //! runs about once a second and once more on a graceful shutdown.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
 
 // foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
 use foldhash::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
 
 use crate::clock::HOUR;
 use crate::storage::KeyRow;
