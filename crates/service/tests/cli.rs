@@ -159,6 +159,42 @@ async fn user_add_refuses_bad_input_clearly() {
     assert!(!ok && err.contains("already exists"), "{err}");
 }
 
+/// Starts `serve` on a free loopback port with `env`; returns the process, a task that collects
+/// its log (standard error) until it ends, and the first line it printed.
+async fn serve(
+    env: &[(&str, &str)],
+) -> (
+    tokio::process::Child,
+    tokio::task::JoinHandle<std::io::Result<String>>,
+    String,
+) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("KEYHAVEN_DB")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let log = tokio::spawn(async move {
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text)
+            .await
+            .map(|_| text)
+    });
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = stdout
+        .next_line()
+        .await
+        .expect("read")
+        .expect("a first line");
+    // Whatever it prints later is read too, so that its standard output never meets a closed pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+    (child, log, first)
+}
+
 scenario!(
     #[tokio::test]
     serve_prints_where_it_listens_first_answers_and_logs_no_secret
@@ -178,28 +214,7 @@ async fn serve_prints_where_it_listens_first_answers_and_logs_no_secret(db: Db) 
     .await;
     assert!(ok, "{err}");
 
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("KEYHAVEN_DB", db)
-        .env("KEYHAVEN_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let log = tokio::spawn(async move {
-        let mut text = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text)
-            .await
-            .map(|_| text)
-    });
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = stdout
-        .next_line()
-        .await
-        .expect("read")
-        .expect("a first line");
+    let (mut child, log, first) = serve(&[("KEYHAVEN_DB", db), ("KEYHAVEN_LOG", "debug")]).await;
     let url = first
         .strip_prefix("listening on ")
         .expect("the listening line comes first");
@@ -363,26 +378,13 @@ async fn serve_demo_prints_a_login_that_works() {
 async fn serve_takes_its_log_filter_from_keyhaven_log() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("service.db");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-        .arg(&db)
-        .env_remove("KEYHAVEN_DB")
-        .env("KEYHAVEN_LOG", "warn")
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let log = tokio::spawn(async move {
-        let mut text = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text)
-            .await
-            .map(|_| text)
-    });
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = stdout.next_line().await.expect("read").expect("line");
+    let db = db.to_str().expect("a UTF-8 path");
+    let env = [
+        ("KEYHAVEN_DB", db),
+        ("KEYHAVEN_LOG", "warn"),
+        ("RUST_LOG", "debug"),
+    ];
+    let (mut child, log, first) = serve(&env).await;
     let url = first
         .strip_prefix("listening on ")
         .expect("listening line first");
