@@ -40,7 +40,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from conftest import (  # noqa: E402
-    Service, app_pids, free_port, signal_pid, wait_for_port, wait_gone, wait_instance_name_free, xq,
+    Service, app_pids, end_app, free_port, wait_for_port, xq,
 )
 
 MARK_REQUEST = "keyhaven:keys-request"
@@ -232,15 +232,8 @@ class Session:
         try:
             self.driver.quit()
         finally:
-            pids |= app_pids(self.owner.data_dir)
-            if not wait_gone(pids, 10):
-                for pid in pids:
-                    signal_pid(pid, 15)
-                if not wait_gone(pids, 10):
-                    for pid in pids:
-                        signal_pid(pid, 9)
-            # The next launch would otherwise meet this one's D-Bus name and start again.
-            wait_instance_name_free(10)
+            # The next launch would otherwise meet this one (or its D-Bus name) and start again.
+            end_app(pids | app_pids(self.owner.data_dir), sys.stderr)
             self.owner.stop_driver()
 
 

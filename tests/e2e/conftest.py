@@ -222,18 +222,8 @@ class App:
         except Exception as e:  # noqa: BLE001 - the session may be gone with its window
             print(f"closing the WebDriver session: {type(e).__name__}", file=self.log, flush=True)
         finally:
-            # The app is a single instance: one left running would take the next test's launch
-            # for a second one. WebDriver closes its page; make sure the process is gone too.
             self.pids |= app_pids(self.data_dir)
-            if not wait_gone(self.pids, 10):
-                print(f"app {sorted(self.pids)} still running after the session closed: terminating it", file=self.log, flush=True)
-                for pid in self.pids:
-                    signal_pid(pid, signal.SIGTERM)
-                if not wait_gone(self.pids, 10):
-                    for pid in self.pids:
-                        signal_pid(pid, signal.SIGKILL)
-            if not wait_instance_name_free(10):
-                print(f"{INSTANCE_NAME} still owned 10 s after the app ended", file=self.log, flush=True)
+            end_app(self.pids, self.log)
             self.driver_proc.terminate()
             self.driver_proc.wait(timeout=10)
             self.log.close()
@@ -310,13 +300,21 @@ class App:
         self.driver.save_screenshot(str(path.with_name(f"{name}-webview.png")))
         self.driver.execute_async_script("requestAnimationFrame(() => requestAnimationFrame(arguments[0]))")
         time.sleep(0.5)
-        subprocess.run(["import", "-window", "root", str(path)], check=False, capture_output=True)
+        x_screen(name, check=False)
 
     def catalog(self) -> dict:
         profiles = self.data_dir / "profiles"
         catalogs = list(profiles.glob("*/catalog.json"))
         assert len(catalogs) == 1, f"expected one profile, found {catalogs}"
         return {"profile": catalogs[0].parent.name, **json.loads(catalogs[0].read_text())}
+
+
+def x_screen(name: str, check: bool = True) -> Path:
+    """The whole X screen, as a person sees it, saved as test-output/screenshots/NAME.png."""
+    path = OUT / "screenshots" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["import", "-window", "root", str(path)], check=check, capture_output=True)
+    return path
 
 
 def app_pids(data_dir: Path) -> set[int]:
@@ -334,6 +332,21 @@ def app_pids(data_dir: Path) -> set[int]:
         except OSError:
             continue
     return found
+
+
+def end_app(pids: set[int], log=None):
+    """Makes sure the app's processes are gone once its WebDriver session is closed, and its
+    D-Bus name with them: the app is a single instance, so one left running (or still closing)
+    would take the next launch for a second one. `log` hears what had to be forced."""
+    if not wait_gone(pids, 10):
+        print(f"app {sorted(pids)} still running after the session closed: terminating it", file=log, flush=True)
+        for pid in pids:
+            signal_pid(pid, signal.SIGTERM)
+        if not wait_gone(pids, 10):
+            for pid in pids:
+                signal_pid(pid, signal.SIGKILL)
+    if not wait_instance_name_free(10):
+        print(f"{INSTANCE_NAME} still owned 10 s after the app ended", file=log, flush=True)
 
 
 def signal_pid(pid: int, sig: int):
@@ -363,9 +376,9 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-# The D-Bus name through which a launch finds the running app (tauri.conf.json's identifier, as
-# tauri-plugin-single-instance names it).
-INSTANCE_NAME = "dev.keyhaven.app.SingleInstance"
+# The D-Bus name through which a launch finds the running app: tauri.conf.json's identifier, as
+# tauri-plugin-single-instance names it.
+INSTANCE_NAME = json.loads((ROOT / "tauri.conf.json").read_text())["identifier"] + ".SingleInstance"
 
 
 def instance_name_owned() -> bool:

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import OUT
+from conftest import x_screen
 
 CRASHED = "the window's page process ended: loading the page again"
 
@@ -25,13 +25,6 @@ def web_processes(app_pid: int) -> list[int]:
         except (OSError, ValueError, IndexError):
             continue
     return found
-
-
-def screen(name: str) -> Path:
-    path = OUT / "screenshots" / f"{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["import", "-window", "root", str(path)], check=True, capture_output=True)
-    return path
 
 
 def differing_pixels(a: Path, b: Path) -> int:
@@ -52,7 +45,7 @@ def test_a_crashed_page_is_loaded_again(app):
     app.wait_text("No keys yet")
     app.driver.execute_async_script("requestAnimationFrame(() => requestAnimationFrame(arguments[0]))")
     time.sleep(0.5)
-    before = screen("50-before-page-crash")
+    before = x_screen("50-before-page-crash")
     (app_pid,) = app.pids
     (web,) = web_processes(app_pid)
 
@@ -72,7 +65,7 @@ def test_a_crashed_page_is_loaded_again(app):
     deadline = time.monotonic() + 20
     while True:
         time.sleep(1)
-        after = screen("51-after-page-crash")
+        after = x_screen("51-after-page-crash")
         changed = differing_pixels(before, after)
         if changed < 2_000 or time.monotonic() > deadline:
             break
