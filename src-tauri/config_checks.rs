@@ -1,5 +1,6 @@
 //! Checks of the shipped configuration that a reviewer would otherwise do by eye: the content
-//! security policy stays strict and every capability names its windows.
+//! security policy stays strict, every capability names its windows, and unsafe code stays where
+//! it was allowed.
 
 use std::path::Path;
 
@@ -86,4 +87,47 @@ fn capabilities_name_their_windows_and_allow_no_remote_urls() {
         }
     }
     assert!(seen > 0, "no capability files");
+}
+
+/// Every Rust source file under `folder` (recursively), skipping build output.
+fn rust_files(folder: &Path, found: &mut Vec<std::path::PathBuf>) {
+    let entries = std::fs::read_dir(folder).unwrap_or_else(|e| panic!("{}: {e}", folder.display()));
+    for entry in entries {
+        let path = entry.expect("folder entry").path();
+        if path.is_dir() {
+            if path
+                .file_name()
+                .is_some_and(|n| n != "target" && n != "node_modules")
+            {
+                rust_files(&path, found);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn unsafe_code_is_allowed_in_one_place_only() {
+    // The workspace denies unsafe code; the app's call to glibc's mallopt is the one exception.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for folder in ["src-tauri", "crates", "fuzz"] {
+        rust_files(&root.join(folder), &mut files);
+    }
+    assert!(files.len() > 50, "found only {} Rust files", files.len());
+    let allowing: Vec<String> = files
+        .iter()
+        .filter(|path| {
+            let text = std::fs::read_to_string(path).expect("source file");
+            text.contains(&["allow(", "unsafe_code)"].concat())
+        })
+        .map(|path| {
+            path.strip_prefix(root)
+                .expect("under the root")
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(allowing, ["src-tauri/memory.rs"]);
 }

@@ -7,6 +7,7 @@ mod command_names;
 mod config_checks;
 mod embedded;
 pub mod ipc;
+mod memory;
 mod ops;
 mod ops_keys;
 pub mod ops_profiles;
@@ -18,6 +19,8 @@ use state::{AppState, Shell};
 /// Starts the app. Errors at start-up are shown in the window, not as a panic: the window opens
 /// in any case and `app_status` reports what failed.
 pub fn run() {
+    memory::return_large_buffers_to_the_system();
+    webview::choose_compositing();
     init_tracing();
     let builder = tauri::Builder::default()
         // First, so that a second launch hands its arguments (a `keyhaven://` link) to the
@@ -33,6 +36,7 @@ pub fn run() {
             use tauri::Manager;
             app.manage(Shell::default());
             if let Some(window) = app.get_webview_window("main") {
+                webview::fit_to_one_page(&window);
                 webview::reload_when_the_page_process_ends(&window);
             }
             // The core and the local service start beside the window; then unfinished rotations
