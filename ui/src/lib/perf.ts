@@ -8,6 +8,8 @@ export const MARKS = {
   keysRequest: "keyhaven:keys-request",
   /** The keys of an account arrived from Rust (the IPC call resolved). */
   keysData: "keyhaven:keys-data",
+  /** The filter box's change reached the keys view (its input event, before the render). */
+  filterInput: "keyhaven:filter-input",
   /** The keys table committed a new set of rows to the DOM: its first render, a filter, a sort. */
   rowsCommit: "keyhaven:keys-table-rows",
   /** The frame that shows those rows was rendered (see `markAfterNextFrame`). */

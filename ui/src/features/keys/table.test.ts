@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import type { KeyView } from "../../ipc";
-import { filterKeys, nextSort, parseFilter, prepareSearch, sortKeys } from "./table";
+import { KeyFilter, filterKeys, nextSort, parseFilter, prepareSearch, sortKeys, type StatusFilter } from "./table";
 import { manyKeys, meta } from "./testing";
 
 const keys: KeyView[] = [
@@ -129,6 +129,80 @@ describe("prepareSearch", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe("KeyFilter", () => {
+  /** The list, with a count of the keys read from it by index (what a pass over it does). */
+  function counted(list: KeyView[]) {
+    const reads = { n: 0 };
+    const proxy = new Proxy(list, {
+      get(target, prop, receiver) {
+        if (typeof prop === "string" && /^\d+$/.test(prop)) reads.n++;
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    return { proxy, reads };
+  }
+
+  it("gives filterKeys' keys at every step of typing, deleting and changing the filter", () => {
+    const many = manyKeys(3_000);
+    const filter = new KeyFilter();
+    const steps: [string, StatusFilter][] = [
+      ["k", "all"],
+      ["ke", "all"],
+      ["key", "all"],
+      ["key ", "all"],
+      ["key 0", "all"],
+      ["key 01", "all"],
+      ["key 012", "all"],
+      ["key 01", "all"],
+      ["key 0", "all"],
+      ["key 0", "revoked"],
+      ["key 01", "revoked"],
+      ["key 01 scope:w", "revoked"],
+      ["key 01 scope:wr", "revoked"],
+      ["key 01 scope:wr", "all"],
+      ["key 01 status:r", "all"],
+      ["key 01 status:re", "all"],
+      ["key 01 status:e", "all"], // not a narrowing of status:re
+      ["name:key", "all"],
+      ['name:"key 00', "all"],
+      ['name:"key 001"', "all"],
+      ["01", "all"], // a shorter, different term
+      ["", "all"],
+      ["x", "all"],
+    ];
+    for (const [text, status] of steps) {
+      expect(ids(filter.run(many, text, status)), `${text} / ${status}`).toEqual(ids(filterKeys(many, text, status)));
+    }
+  });
+
+  it("narrows the last result when a letter is added and keeps earlier results for Backspace", () => {
+    const { proxy, reads } = counted(manyKeys(2_000));
+    const filter = new KeyFilter();
+    const first = filter.run(proxy, "key 01");
+    expect(reads.n).toBeGreaterThanOrEqual(2_000);
+    reads.n = 0;
+    const narrower = filter.run(proxy, "key 012");
+    expect(reads.n).toBe(0); // from the last result, not from the whole list
+    expect(ids(narrower)).toEqual(ids(filterKeys(proxy, "key 012")));
+    reads.n = 0;
+    expect(filter.run(proxy, "key 01")).toBe(first);
+    expect(reads.n).toBe(0);
+    // A wider filter that was never shown goes through the whole list.
+    filter.run(proxy, "key 0");
+    expect(reads.n).toBeGreaterThanOrEqual(2_000);
+  });
+
+  it("starts afresh for another list", () => {
+    const filter = new KeyFilter();
+    const a = manyKeys(50);
+    const b = manyKeys(80);
+    expect(filter.run(a, "key")).toHaveLength(50);
+    expect(filter.run(b, "key 0")).toHaveLength(80);
+    expect(filter.run(b, "key")).toHaveLength(80);
+    expect(filter.run(a, "key 00")).toHaveLength(50);
   });
 });
 

@@ -96,9 +96,66 @@ function matches(key: KeyView, term: Term): boolean {
  * given (so the table sorts all keys once and filters the sorted list on each keystroke).
  */
 export function filterKeys(keys: KeyView[], filter: string, status: StatusFilter = "all"): KeyView[] {
-  const terms = parseFilter(filter);
+  return filterTerms(keys, parseFilter(filter), status);
+}
+
+function filterTerms(keys: KeyView[], terms: Term[], status: StatusFilter): KeyView[] {
   if (terms.length === 0 && status === "all") return keys;
   return keys.filter((k) => (status === "all" || k.meta.status === status) && terms.every((t) => matches(k, t)));
+}
+
+/**
+ * Whether every key matching `next` also matches `previous`: each earlier term is still there, in
+ * the same place and on the same field, and only grew (`mob` to `mobi`); more terms may follow.
+ */
+function narrows(next: Term[], previous: Term[]): boolean {
+  if (next.length < previous.length) return false;
+  return previous.every((p, i) => {
+    const n = next[i];
+    if (n.field !== p.field) return false;
+    // `status:` matches from the start of the status; the other fields anywhere.
+    return p.field === "status" ? n.text.startsWith(p.text) : n.text.includes(p.text);
+  });
+}
+
+/** Recent results kept by a [`KeyFilter`], for Backspace: as many as a long filter has letters. */
+const RECENT_RESULTS = 64;
+
+/**
+ * [`filterKeys`] for a filter box, as the person types: a letter added to the filter narrows the
+ * last result instead of going through every key again, and a letter taken away finds the
+ * earlier result it kept. Results are the same as [`filterKeys`]'s for the same list; a new list
+ * (another account, a new sort) starts afresh.
+ */
+export class KeyFilter {
+  private keys: KeyView[] | null = null;
+  private last: { terms: Term[]; status: StatusFilter; rows: KeyView[] } | null = null;
+  private recent = new Map<string, KeyView[]>();
+
+  run(keys: KeyView[], filter: string, status: StatusFilter = "all"): KeyView[] {
+    if (keys !== this.keys) {
+      this.keys = keys;
+      this.last = null;
+      this.recent.clear();
+    }
+    const terms = parseFilter(filter);
+    // The parsed terms, not the typed text: `mob ` and `mob` are the same filter.
+    const id = `${status}\u0000${terms.map((t) => `${t.field ?? ""}:${t.text}`).join("\u0000")}`;
+    let rows = this.recent.get(id);
+    if (rows) {
+      this.recent.delete(id); // kept as the most recent below
+    } else {
+      const from = this.last && this.last.status === status && narrows(terms, this.last.terms) ? this.last.rows : keys;
+      rows = filterTerms(from, terms, status);
+    }
+    this.recent.set(id, rows);
+    if (this.recent.size > RECENT_RESULTS) {
+      const oldest = this.recent.keys().next().value;
+      if (oldest !== undefined) this.recent.delete(oldest);
+    }
+    this.last = { terms, status, rows };
+    return rows;
+  }
 }
 
 const collator = new Intl.Collator("en", { numeric: true, sensitivity: "base" });
