@@ -19,7 +19,7 @@ use state::{AppState, Shell};
 /// Starts the app. Errors at start-up are shown in the window, not as a panic: the window opens
 /// in any case and `app_status` reports what failed.
 pub fn run() {
-    memory::return_large_buffers_to_the_system();
+    memory::fit_the_allocator_to_a_window();
     webview::choose_compositing();
     init_tracing();
     let builder = tauri::Builder::default()
