@@ -172,7 +172,12 @@ class App:
         self.data_dir = data_dir
         self.log_path = log_path
         port, native = free_port(), free_port()
-        env = dict(os.environ, KEYHAVEN_DATA_DIR=str(data_dir), KEYHAVEN_LOG="info", **(extra_env or {}))
+        env = dict(os.environ, KEYHAVEN_DATA_DIR=str(data_dir), KEYHAVEN_LOG="info")
+        for name, value in (extra_env or {}).items():
+            if value is None:  # None: the app starts without this variable
+                env.pop(name, None)
+            else:
+                env[name] = value
         self.env = env
         self.log = open(log_path, "w+")
         self.driver_proc = subprocess.Popen(
@@ -330,6 +335,20 @@ def app_pids(data_dir: Path) -> set[int]:
             if want in (proc / "environ").read_bytes().split(b"\0"):
                 found.add(int(proc.name))
         except OSError:
+            continue
+    return found
+
+
+def web_processes(app_pid: int) -> list[int]:
+    """The WebKit web processes (a window's page) the app process `app_pid` started."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+            ppid = int(stat.rsplit(") ", 1)[1].split()[1])
+            if ppid == app_pid and "WebKitWebProcess" in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(proc.name))
+        except (OSError, ValueError, IndexError):
             continue
     return found
 

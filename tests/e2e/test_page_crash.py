@@ -9,22 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import x_screen
+from conftest import web_processes, x_screen
 
 CRASHED = "the window's page process ended: loading the page again"
-
-
-def web_processes(app_pid: int) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            stat = (proc / "stat").read_text()
-            ppid = int(stat.rsplit(") ", 1)[1].split()[1])
-            if ppid == app_pid and "WebKitWebProcess" in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                found.append(int(proc.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
 
 
 def differing_pixels(a: Path, b: Path) -> int:
