@@ -19,9 +19,10 @@ use state::{AppState, Shell};
 /// Starts the app. Errors at start-up are shown in the window, not as a panic: the window opens
 /// in any case and `app_status` reports what failed.
 pub fn run() {
+    // Logging first, so that what the next two report is seen; none of the three starts a thread.
+    init_tracing();
     memory::fit_the_allocator_to_a_window();
     webview::choose_compositing();
-    init_tracing();
     let builder = tauri::Builder::default()
         // First, so that a second launch hands its arguments (a `keyhaven://` link) to the
         // running window and exits before it opens the core or starts a service of its own.

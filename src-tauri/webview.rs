@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 /// Set to `1` to have WebKit composite the page on the GPU (see [`choose_compositing`]).
-pub const GPU_VARIABLE: &str = "KEYHAVEN_WEBVIEW_GPU";
+const GPU_VARIABLE: &str = "KEYHAVEN_WEBVIEW_GPU";
 
 /// Whether the page is composited on the GPU, given [`GPU_VARIABLE`]'s value.
 fn gpu_wanted(value: Option<&std::ffi::OsStr>) -> bool {

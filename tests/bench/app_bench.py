@@ -426,7 +426,7 @@ def main():
         print("  whole tree, each launch: " + ", ".join(f"{t:.1f}" for t in pss_totals) + " MB; the last launch by process:", flush=True)
         for m in sorted(mem, key=lambda m: -m["pss_kb"]):
             print(f"  {m['pid']:>8} {m['name']:<22} PSS {m['pss_kb'] / 1024:7.1f} MB   (RSS {m['rss_kb'] / 1024:7.1f} MB)", flush=True)
-        total_pss = sum(m["pss_kb"] for m in mem) / 1024
+        total_pss = pss_totals[-1]
         total_rss = sum(m["rss_kb"] for m in mem) / 1024
         print(f"  {'':>8} {'total':<22} PSS {total_pss:7.1f} MB   (RSS {total_rss:7.1f} MB, counts shared pages twice)", flush=True)
         rows.append((f"Idle PSS, whole process tree, 1,000 keys (median of {len(pss_totals)})",
