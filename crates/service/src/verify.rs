@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderName};
 use keyhaven_api::{keyfmt, KeyStatus};
 
 use crate::config::valid_scope_name;
@@ -17,8 +17,12 @@ use crate::service::Service;
 use crate::storage::KeyRow;
 use crate::validate;
 
-/// Headers a key may arrive in, besides `Authorization: Bearer`.
-const KEY_HEADERS: [&str; 2] = ["x-api-key", "api-key"];
+/// Headers a key may arrive in, besides `Authorization: Bearer` (as names, not text: a lookup by
+/// text parses the name first, on every call).
+static KEY_HEADERS: [HeaderName; 2] = [
+    HeaderName::from_static("x-api-key"),
+    HeaderName::from_static("api-key"),
+];
 
 /// What a call with a key brings besides the key: where it comes from and what it needs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,7 +63,7 @@ pub fn bearer_value(authorization: &str) -> Option<&str> {
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     KEY_HEADERS
         .iter()
-        .find_map(|name| headers.get(*name))
+        .find_map(|name| headers.get(name))
         .map(|v| v.to_str().map(str::trim).unwrap_or(""))
         .or_else(|| {
             let auth = headers.get(header::AUTHORIZATION)?;
