@@ -12,7 +12,8 @@
 //!   instance it is exact, with several an instance may refuse a call early, at the cap, while
 //!   another still holds an unspent batch, until that is given back.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 
 // foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
 use foldhash::HashMap;
@@ -27,16 +28,18 @@ use crate::storage::KeyRow;
 
 #[derive(Debug, Default)]
 pub struct RateCounters {
-    windows: Mutex<Windows>,
+    /// key id → its hourly window
+    keys: Windows,
+    /// tenant id → its daily window
+    tenants: Windows,
 }
 
+/// Fixed windows by id, each one atomic word: the window's number in the high 32 bits and the
+/// calls accepted in it in the low 32. Calls on known ids take only the map's read lock, so the
+/// worker threads never wait for each other (nor for one that was preempted holding a lock);
+/// the write lock is for an id's first call and for pruning.
 #[derive(Debug, Default)]
-struct Windows {
-    /// key id → (hour number, calls accepted in it)
-    keys: HashMap<String, (i64, u32)>,
-    /// tenant id → (day number, calls accepted in it)
-    tenants: HashMap<String, (i64, u32)>,
-}
+struct Windows(RwLock<HashMap<String, AtomicU64>>);
 
 /// Where a call stands in its window, as the headers report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,19 +59,75 @@ pub enum Limited {
     Daily(RateWindow),
 }
 
-fn used_in(map: &HashMap<String, (i64, u32)>, id: &str, window: i64) -> u32 {
-    match map.get(id) {
-        Some((w, n)) if *w == window => *n,
-        _ => 0,
+fn pack(window: i64, used: u32) -> u64 {
+    // Window numbers are hours or days since 1970: 32 bits hold them for thousands of years, and
+    // a number is only ever compared with another truncated the same way.
+    (u64::from(window as u32) << 32) | u64::from(used)
+}
+
+/// The calls accepted in `window`, from a packed word.
+fn used_of(word: u64, window: i64) -> u32 {
+    if (word >> 32) as u32 == window as u32 {
+        word as u32
+    } else {
+        0
     }
 }
 
-fn bump(map: &mut HashMap<String, (i64, u32)>, id: &str, window: i64) {
-    match map.get_mut(id) {
-        Some(entry) if entry.0 == window => entry.1 = entry.1.saturating_add(1),
-        Some(entry) => *entry = (window, 1),
-        None => {
-            map.insert(id.to_owned(), (window, 1));
+impl Windows {
+    /// Counts one call in `id`'s `window` if fewer than `limit` were: `Ok(calls)` with it, or
+    /// `Err(calls)` when the window is full.
+    fn take(&self, id: &str, window: i64, limit: u32) -> Result<u32, u32> {
+        {
+            let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(word) = map.get(id) {
+                return take_in(word, window, limit);
+            }
+        }
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let word = map.entry(id.to_owned()).or_default();
+        take_in(word, window, limit)
+    }
+
+    /// Takes back a call [`Windows::take`] counted in `window` (when that window still runs).
+    fn untake(&self, id: &str, window: i64) {
+        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(word) = map.get(id) {
+            let _ = word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                let used = used_of(w, window);
+                (used > 0).then(|| pack(window, used - 1))
+            });
+        }
+    }
+
+    fn used(&self, id: &str, window: i64) -> u32 {
+        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+        map.get(id)
+            .map_or(0, |word| used_of(word.load(Ordering::Acquire), window))
+    }
+
+    /// Forgets the windows that ended before `window`.
+    fn prune(&self, window: i64) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, word| (*word.get_mut() >> 32) as u32 >= window as u32);
+    }
+}
+
+fn take_in(word: &AtomicU64, window: i64, limit: u32) -> Result<u32, u32> {
+    let mut current = word.load(Ordering::Acquire);
+    loop {
+        let used = used_of(current, window);
+        if used >= limit {
+            return Err(used);
+        }
+        match word.compare_exchange_weak(
+            current,
+            pack(window, used + 1),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => return Ok(used + 1),
+            Err(actual) => current = actual,
         }
     }
 }
@@ -77,50 +136,47 @@ impl RateCounters {
     /// Accepts one call with `key` at `now` if both its hourly limit and its tenant's daily cap
     /// allow it, counting it against both; otherwise counts nothing and says which refused.
     /// The window reported is the one with fewer calls left.
+    ///
+    /// The hourly window is counted first and given back when the daily cap refuses: for that
+    /// moment a racing call on the same key may see one call more than there will be.
     pub fn acquire(&self, key: &KeyRow, daily_cap: u32, now: i64) -> Result<RateWindow, Limited> {
-        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         let hour = now.div_euclid(HOUR);
         let day = now.div_euclid(DAY);
-        let hourly = key.rate_limit_per_hour.map(|limit| {
-            let used = used_in(&w.keys, &key.id, hour);
-            (limit, used)
-        });
-        let daily_used = used_in(&w.tenants, &key.tenant_id, day);
-        if let Some((limit, used)) = hourly {
-            if used >= limit {
-                return Err(Limited::Hourly(window(limit, used, hour, HOUR, now)));
+        let hourly = match key.rate_limit_per_hour {
+            None => None,
+            Some(limit) => match self.keys.take(&key.id, hour, limit) {
+                Ok(used) => Some(window(limit, used, hour, HOUR, now)),
+                Err(used) => return Err(Limited::Hourly(window(limit, used, hour, HOUR, now))),
+            },
+        };
+        match self.tenants.take(&key.tenant_id, day, daily_cap) {
+            Ok(used) => {
+                let daily = window(daily_cap, used, day, DAY, now);
+                Ok(hourly.map_or(daily, |hourly| tighter(hourly, daily)))
+            }
+            Err(used) => {
+                if hourly.is_some() {
+                    self.keys.untake(&key.id, hour);
+                }
+                Err(Limited::Daily(window(daily_cap, used, day, DAY, now)))
             }
         }
-        if daily_used >= daily_cap {
-            return Err(Limited::Daily(window(daily_cap, daily_used, day, DAY, now)));
-        }
-        if hourly.is_some() {
-            bump(&mut w.keys, &key.id, hour);
-        }
-        bump(&mut w.tenants, &key.tenant_id, day);
-        drop(w);
-        let daily = window(daily_cap, daily_used + 1, day, DAY, now);
-        Ok(match hourly {
-            Some((limit, used)) => tighter(window(limit, used + 1, hour, HOUR, now), daily),
-            None => daily,
-        })
     }
 
     /// Where `key` stands, without counting a call.
     pub fn peek(&self, key: &KeyRow, daily_cap: u32, now: i64) -> RateWindow {
-        let w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         let hour = now.div_euclid(HOUR);
         let day = now.div_euclid(DAY);
         let daily = window(
             daily_cap,
-            used_in(&w.tenants, &key.tenant_id, day),
+            self.tenants.used(&key.tenant_id, day),
             day,
             DAY,
             now,
         );
         match key.rate_limit_per_hour {
             Some(limit) => tighter(
-                window(limit, used_in(&w.keys, &key.id, hour), hour, HOUR, now),
+                window(limit, self.keys.used(&key.id, hour), hour, HOUR, now),
                 daily,
             ),
             None => daily,
@@ -129,11 +185,8 @@ impl RateCounters {
 
     /// Forgets windows that have ended, so that memory follows the keys in use.
     pub fn prune(&self, now: i64) {
-        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let hour = now.div_euclid(HOUR);
-        let day = now.div_euclid(DAY);
-        w.keys.retain(|_, (n, _)| *n >= hour);
-        w.tenants.retain(|_, (n, _)| *n >= day);
+        self.keys.prune(now.div_euclid(HOUR));
+        self.tenants.prune(now.div_euclid(DAY));
     }
 }
 
@@ -485,6 +538,57 @@ mod tests {
         assert_eq!(c.acquire(&a, 2, 4 * DAY).map(|w| w.remaining), Ok(1));
         c.prune(4 * DAY);
         assert_eq!(c.peek(&b, 2, 4 * DAY).limit, 2);
+    }
+
+    #[test]
+    fn a_call_the_daily_cap_refuses_does_not_use_up_the_hour() {
+        let c = RateCounters::default();
+        let k = key("key_a", Some(10));
+        let t = 5 * DAY + 100;
+        assert!(c.acquire(&k, 1, t).is_ok());
+        for _ in 0..3 {
+            assert!(matches!(c.acquire(&k, 1, t), Err(Limited::Daily(_))));
+        }
+        assert_eq!(
+            c.keys.used("key_a", t.div_euclid(HOUR)),
+            1,
+            "only the accepted call"
+        );
+        assert_eq!(
+            c.peek(&k, 5, t).remaining,
+            4,
+            "the daily window, then tighter"
+        );
+    }
+
+    #[test]
+    fn threads_racing_on_one_key_get_exactly_its_limit_and_the_tenant_exactly_its_cap() {
+        let c = RateCounters::default();
+        let (limited, free) = (key("key_a", Some(500)), key("key_b", None));
+        let t = 7 * DAY + 5;
+        let accepted: Vec<(usize, usize)> = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let a = (0..200)
+                            .filter(|_| c.acquire(&limited, 1_200, t).is_ok())
+                            .count();
+                        let b = (0..200)
+                            .filter(|_| c.acquire(&free, 1_200, t).is_ok())
+                            .count();
+                        (a, b)
+                    })
+                })
+                .collect();
+            runs.into_iter()
+                .map(|r| r.join().expect("thread"))
+                .collect()
+        });
+        let on_limited: usize = accepted.iter().map(|(a, _)| a).sum();
+        let on_free: usize = accepted.iter().map(|(_, b)| b).sum();
+        assert_eq!(on_limited, 500, "the hourly limit, exactly");
+        assert_eq!(on_limited + on_free, 1_200, "the daily cap, exactly");
+        assert_eq!(c.peek(&free, 1_200, t).remaining, 0);
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! Usage counted in memory on the hot path and written to storage in batches: calls per key per
 //! hour (accepted, and refused by reason), each key's last use, and recent denials. A flush
 //! runs about once a second and once more on a graceful shutdown.
+//!
+//! Each thread counts in its own shard (threads take shards in turn), so that the worker threads
+//! answering calls do not wait for each other's lock, nor for a thread preempted while holding
+//! it; a flush takes every shard and merges them.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 // foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
@@ -17,9 +22,28 @@ const MAX_PENDING_DENIALS: usize = 10_000;
 /// Longest origin kept in a denial record.
 const MAX_ORIGIN_CHARS: usize = 256;
 
+/// Shards of the counter; more than the worker threads of a usual machine.
+const SHARDS: usize = 8;
+
 #[derive(Debug, Default)]
 pub struct UsageCounter {
-    pending: Mutex<Pending>,
+    shards: [Shard; SHARDS],
+    /// Denials itemised in all shards together, kept at most [`MAX_PENDING_DENIALS`].
+    denials: AtomicUsize,
+}
+
+/// One shard, on cache lines of its own: threads counting in two shards do not share a line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<Pending>);
+
+/// The shard of the calling thread.
+fn shard_of_this_thread() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|shard| *shard)
 }
 
 #[derive(Debug, Default)]
@@ -62,11 +86,42 @@ impl Pending {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty() && self.denials.is_empty()
     }
+
+    /// Adds `other`'s counts, denials and last uses to these.
+    fn merge(&mut self, other: Pending) {
+        for (id, back) in other.keys {
+            let entry = self.keys.entry(id).or_insert_with(|| KeyPending {
+                tenant_id: back.tenant_id.clone(),
+                ..KeyPending::default()
+            });
+            for (hour, counts) in back.hours {
+                let into = entry.hours.entry(hour).or_default();
+                into.allowed += counts.allowed;
+                for (code, n) in counts.denied {
+                    match into.denied.iter_mut().find(|(c, _)| *c == code) {
+                        Some((_, m)) => *m += n,
+                        None => into.denied.push((code, n)),
+                    }
+                }
+            }
+            entry.last_used = entry.last_used.max(back.last_used);
+        }
+        self.denials.extend(other.denials);
+        self.dropped_denials += other.dropped_denials;
+    }
 }
 
 impl UsageCounter {
+    /// The calling thread's shard, locked.
+    fn shard(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.shards[shard_of_this_thread()]
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     fn with_key<R>(&self, key: &KeyRow, f: impl FnOnce(&mut KeyPending, &mut Pending) -> R) -> R {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = self.shard();
         let pending = &mut *pending;
         let mut entry = pending.keys.remove(&key.id).unwrap_or_else(|| KeyPending {
             tenant_id: key.tenant_id.clone(),
@@ -79,7 +134,7 @@ impl UsageCounter {
 
     /// Counts an accepted call.
     pub fn allowed(&self, key: &KeyRow, now: i64) {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = self.shard();
         let entry = match pending.keys.get_mut(&key.id) {
             Some(entry) => entry,
             None => pending
@@ -109,7 +164,7 @@ impl UsageCounter {
                 Some((_, n)) => *n += 1,
                 None => counts.denied.push((code, 1)),
             }
-            if pending.denials.len() < MAX_PENDING_DENIALS {
+            if self.denials.fetch_add(1, Ordering::AcqRel) < MAX_PENDING_DENIALS {
                 pending.denials.push(Denial {
                     tenant_id: key.tenant_id.clone(),
                     key_id: key.id.clone(),
@@ -119,6 +174,7 @@ impl UsageCounter {
                     origin: origin.map(|o| o.chars().take(MAX_ORIGIN_CHARS).collect()),
                 });
             } else {
+                self.denials.fetch_sub(1, Ordering::AcqRel);
                 pending.dropped_denials += 1;
             }
         });
@@ -126,34 +182,27 @@ impl UsageCounter {
 
     /// Everything counted since the last call, leaving the counter empty.
     pub fn take(&self) -> Pending {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        std::mem::take(&mut *pending)
+        let mut all = Pending::default();
+        for shard in &self.shards {
+            let taken = std::mem::take(&mut *shard.0.lock().unwrap_or_else(|p| p.into_inner()));
+            self.denials
+                .fetch_sub(taken.denials.len(), Ordering::AcqRel);
+            all.merge(taken);
+        }
+        all
     }
 
-    /// Puts back what a failed flush took, so that nothing is lost.
-    pub fn restore(&self, taken: Pending) {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        for (id, back) in taken.keys {
-            let entry = pending.keys.entry(id).or_insert_with(|| KeyPending {
-                tenant_id: back.tenant_id.clone(),
-                ..KeyPending::default()
-            });
-            for (hour, counts) in back.hours {
-                let into = entry.hours.entry(hour).or_default();
-                into.allowed += counts.allowed;
-                for (code, n) in counts.denied {
-                    match into.denied.iter_mut().find(|(c, _)| *c == code) {
-                        Some((_, m)) => *m += n,
-                        None => into.denied.push((code, n)),
-                    }
-                }
-            }
-            entry.last_used = entry.last_used.max(back.last_used);
-        }
-        let room = MAX_PENDING_DENIALS.saturating_sub(pending.denials.len());
+    /// Puts back what a failed flush took, so that nothing is lost (but denials beyond
+    /// [`MAX_PENDING_DENIALS`], which are counted as dropped).
+    pub fn restore(&self, mut taken: Pending) {
+        let pending = self.denials.load(Ordering::Acquire);
+        let room = MAX_PENDING_DENIALS.saturating_sub(pending);
         let lost = taken.denials.len().saturating_sub(room);
-        pending.denials.extend(taken.denials.into_iter().take(room));
-        pending.dropped_denials += taken.dropped_denials + lost as u64;
+        taken.denials.truncate(room);
+        taken.dropped_denials += lost as u64;
+        self.denials
+            .fetch_add(taken.denials.len(), Ordering::AcqRel);
+        self.shard().merge(taken);
     }
 }
 
@@ -229,5 +278,62 @@ mod tests {
         let again = u.take();
         assert_eq!(again.keys["key_a"].hours[&7_200].allowed, 3);
         assert_eq!(again.denials.len(), 2);
+    }
+
+    #[test]
+    fn counts_from_more_threads_than_shards_are_all_taken() {
+        let u = UsageCounter::default();
+        let k = key("key_a");
+        std::thread::scope(|s| {
+            for _ in 0..SHARDS + 4 {
+                s.spawn(|| {
+                    for i in 0..1_000 {
+                        u.allowed(&k, 7_200 + i % 60);
+                    }
+                });
+            }
+        });
+        let taken = u.take();
+        let p = &taken.keys["key_a"];
+        assert_eq!(p.hours[&7_200].allowed, 1_000 * (SHARDS as u64 + 4));
+        assert_eq!(p.last_used, Some(7_259));
+        assert!(u.take().is_empty(), "every shard was emptied");
+    }
+
+    #[test]
+    fn denials_are_itemised_up_to_the_bound_across_threads_and_counted_beyond_it() {
+        let u = UsageCounter::default();
+        let k = key("key_a");
+        let per_thread = MAX_PENDING_DENIALS / 4 + 10;
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..per_thread {
+                        u.denied(&k, "revoked", None, None, 7_200);
+                    }
+                });
+            }
+        });
+        let taken = u.take();
+        assert_eq!(taken.denials.len(), MAX_PENDING_DENIALS);
+        assert_eq!(taken.dropped_denials, 40);
+        let counted = taken.keys["key_a"].hours[&7_200].denied.clone();
+        assert_eq!(
+            counted,
+            [("revoked", 4 * per_thread as u64)],
+            "every one counted"
+        );
+
+        u.denied(&k, "revoked", None, None, 7_201);
+        u.restore(taken);
+        let again = u.take();
+        assert_eq!(
+            again.denials.len(),
+            MAX_PENDING_DENIALS,
+            "the bound holds on restore"
+        );
+        assert_eq!(again.dropped_denials, 41);
+        u.denied(&k, "revoked", None, None, 7_202);
+        assert_eq!(u.take().denials.len(), 1, "room again after a take");
     }
 }
