@@ -361,7 +361,7 @@ async fn real_traffic_raises_each_alert_once_and_usage_stays_available_offline()
         .iter()
         .all(|p| !(p.starts_with("/v1/keys/") && p.ends_with("/usage"))));
     let per_account = |id: &str| {
-        log.count(|e| matches!(e, WatchEvent::Usage { snapshot } if snapshot.account_id == id))
+        log.count(|e| matches!(e, WatchEvent::Usage { account_id, .. } if account_id == id))
     };
     let (a, b) = (per_account(&ann.id), per_account(&bob.id));
     assert!(a >= 2 && b >= 2, "polls: {a} and {b}");
@@ -598,7 +598,7 @@ async fn a_slow_account_is_not_polled_more_often_than_a_fast_one() {
         .watch_usage(config(&manual, 100, AlertSettings::default()), log.sink())
         .expect("watch");
     let per_account = |id: &str| {
-        log.count(|e| matches!(e, WatchEvent::Usage { snapshot } if snapshot.account_id == id))
+        log.count(|e| matches!(e, WatchEvent::Usage { account_id, .. } if account_id == id))
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while per_account(&ids[0]) < 8 {

@@ -227,7 +227,7 @@ id: string, account_id: string, key_id: string | null, key_name: string | null, 
  */
 message: string, };
 
-export type WatchEvent = { "event": "usage", snapshot: UsageSnapshot, } | { "event": "alert", alert: Alert, } | { "event": "offline", account_id: string, reason: ErrorPayload, retry_in_seconds: number, } | { "event": "online", account_id: string, } | { "event": "throttled", account_id: string, retry_in_seconds: number, } | { "event": "failed", account_id: string, reason: ErrorPayload, retry_in_seconds: number, } | { "event": "paused" } | { "event": "resumed" };
+export type WatchEvent = { "event": "usage", account_id: string, fetched_at: string, } | { "event": "alert", alert: Alert, } | { "event": "offline", account_id: string, reason: ErrorPayload, retry_in_seconds: number, } | { "event": "online", account_id: string, } | { "event": "throttled", account_id: string, retry_in_seconds: number, } | { "event": "failed", account_id: string, reason: ErrorPayload, retry_in_seconds: number, } | { "event": "paused" } | { "event": "resumed" };
 
 export type WatchSettings = { poll_interval_seconds: number, notifications: boolean, };
 

@@ -19,7 +19,7 @@
 mod analysis;
 mod cache;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,9 +83,13 @@ impl std::fmt::Debug for WatchConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum WatchEvent {
-    /// Fresh usage of one account (also in the cache).
+    /// Fresh usage of one account is in the cache: [`Keyhaven::cached_usage`] reads it. The event
+    /// carries no snapshot: one of an account with ten thousand keys is megabytes, which every
+    /// subscriber and the window (that mostly does not show usage) would take each poll.
     Usage {
-        snapshot: Box<UsageSnapshot>,
+        account_id: String,
+        #[ts(type = "string")]
+        fetched_at: DateTime<Utc>,
     },
     /// An alert, raised once.
     Alert {
@@ -448,12 +452,14 @@ impl Watcher {
         let stale = match known {
             None => true,
             Some((at, metas)) => {
-                at.elapsed() >= self.config.metadata_interval
-                    || usage
+                at.elapsed() >= self.config.metadata_interval || {
+                    let ids: HashSet<&str> = metas.iter().map(|m| m.id.as_str()).collect();
+                    usage
                         .value
                         .keys
                         .iter()
-                        .any(|k| !metas.iter().any(|m| m.id == k.key_id))
+                        .any(|k| !ids.contains(k.key_id.as_str()))
+                }
             }
         };
         let fresh_metas = if stale {
@@ -477,17 +483,18 @@ impl Watcher {
         let snap = snapshot(account_id, &usage.value, metas, cap, now);
         let holding = alerts(&snap, &self.config.alerts, now);
         let mut raised_now = Vec::new();
-        let stored = snap.clone();
+        let fetched_at = snap.fetched_at;
         self.cache.update(|f| {
             let mut raised = f.raised_ids();
             raised_now = new_alerts(holding, &mut raised);
             for id in raised {
                 f.raised.entry(id).or_insert(now);
             }
-            f.accounts.insert(account_id.to_string(), stored);
+            f.accounts.insert(account_id.to_string(), snap);
         })?;
         self.emit(WatchEvent::Usage {
-            snapshot: Box::new(snap),
+            account_id: account_id.to_string(),
+            fetched_at,
         });
         for alert in raised_now {
             tracing::info!(alert = %alert.id, severity = ?alert.severity, "usage alert");

@@ -24,8 +24,9 @@ export function useWatchStatus() {
 }
 
 /**
- * Feeds the usage watcher's events into the query cache: fresh usage replaces an account's
- * snapshot; an alert joins the list. Mount once, near the root.
+ * Feeds the usage watcher's events into the query cache: fresh usage marks an account's snapshot
+ * stale (read again from the watcher's cache only where usage is on screen; the event does not
+ * carry it); an alert joins the list. Mount once, near the root.
  */
 export function useWatchEvents() {
   const queryClient = useQueryClient();
@@ -34,7 +35,7 @@ export function useWatchEvents() {
     let gone = false;
     void onWatchEvent((event) => {
       if (event.event === "usage") {
-        queryClient.setQueryData(usageKey(event.snapshot.account_id), event.snapshot);
+        void queryClient.invalidateQueries({ queryKey: usageKey(event.account_id) });
       } else if (event.event === "alert") {
         queryClient.setQueryData<WatchStatus>(watchStatusKey, (s) => (s ? { ...s, alerts: addAlert(s.alerts, event.alert) } : s));
       }

@@ -3,13 +3,16 @@ import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-libra
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
-import type { WatchEvent, WatchStatus } from "../../ipc";
+import type { UsageSnapshot, WatchEvent, WatchStatus } from "../../ipc";
 import { WATCH_EVENT } from "../../ipc/events";
 import { AlertsButton, RotationBanner } from "./WatchBar";
-import { usageKey } from "./useUsage";
+import { useAccountUsage, useWatchEvents, usageKey } from "./useUsage";
 
 let client: QueryClient;
 let status: WatchStatus;
+/** What `cached_usage` answers, and how often it was asked. */
+let cached: UsageSnapshot | null = null;
+let cachedReads = 0;
 
 beforeEach(() => {
   client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
@@ -17,6 +20,10 @@ beforeEach(() => {
   mockIPC(
     (cmd) => {
       if (cmd === "watch_status") return status;
+      if (cmd === "cached_usage") {
+        cachedReads += 1;
+        return cached;
+      }
       throw new Error(`unexpected command ${cmd}`);
     },
     { shouldMockEvents: true },
@@ -50,11 +57,40 @@ describe("usage watch in the window", () => {
     };
     await act(() => emit(WATCH_EVENT, alert));
     const button = await screen.findByRole("button", { name: "Alerts, 1 new" });
-    const snapshot = { account_id: "acc", tenant_id: "t", fetched_at: "2026-01-01T00:00:00Z", keys: [], calls_today: 3, daily: null };
-    await act(() => emit(WATCH_EVENT, { event: "usage", snapshot }));
-    await waitFor(() => expect(client.getQueryData(usageKey("acc"))).toEqual(snapshot));
     fireEvent.click(button);
     expect(screen.getByRole("dialog").textContent).toContain("deploy bot has not been used for 31 days.");
+  });
+
+  it("reads an account's usage again when the watcher says it is fresh, where it is shown", async () => {
+    const usage = (calls: number): UsageSnapshot => ({
+      account_id: "acc",
+      tenant_id: "t",
+      fetched_at: "2026-01-01T00:00:00Z",
+      keys: [],
+      calls_today: calls,
+      daily: null,
+    });
+    cached = usage(3);
+    function CallsToday() {
+      useWatchEvents();
+      const u = useAccountUsage("acc");
+      return <p data-testid="calls">{u.data ? `${u.data.calls_today} calls` : "loading"}</p>;
+    }
+    render(
+      <QueryClientProvider client={client}>
+        <CallsToday />
+      </QueryClientProvider>,
+    );
+    await waitFor(() => expect(screen.getByTestId("calls").textContent).toBe("3 calls"));
+    cached = usage(8);
+    const fresh: WatchEvent = { event: "usage", account_id: "acc", fetched_at: "2026-01-01T00:01:00Z" };
+    await act(() => emit(WATCH_EVENT, fresh));
+    await waitFor(() => expect(screen.getByTestId("calls").textContent).toBe("8 calls"));
+    // Another account's fresh usage leaves this one alone.
+    const reads = cachedReads;
+    await act(() => emit(WATCH_EVENT, { event: "usage", account_id: "other", fetched_at: "2026-01-01T00:01:00Z" }));
+    expect(cachedReads).toBe(reads);
+    expect(client.getQueryState(usageKey("acc"))?.isInvalidated).toBe(false);
   });
 
   it("tells the person about a rotation resumed at start", async () => {
