@@ -47,6 +47,7 @@ MARK_REQUEST = "keyhaven:keys-request"
 MARK_DATA = "keyhaven:keys-data"
 MARK_ROWS = "keyhaven:keys-table-rows"
 MARK_FRAME = "keyhaven:keys-table-rows-frame"
+MARK_FRAME_START = "keyhaven:keys-table-rows-frame-start"
 MARK_INPUT = "keyhaven:filter-input"
 
 SERVICES = ["payments", "search", "billing", "analytics", "deploy", "mobile", "partner", "webhooks"]
@@ -291,8 +292,9 @@ const poll = () => {{
   if (frame === null) {{ setTimeout(poll, 25); return; }}
   const rows = after({json.dumps(MARK_ROWS)}, k.at);
   const input = after({json.dumps(MARK_INPUT)}, k.at);
+  const start = after({json.dumps(MARK_FRAME_START)}, k.at);
   const count = document.querySelector('.keys .count');
-  done({{ input: input === null ? null : input - k.at, commit: rows - k.at, frame: frame - k.at, stamp_lag: k.at - k.stamp, count: count ? count.textContent.trim() : null }});
+  done({{ input: input === null ? null : input - k.at, commit: rows - k.at, start: start === null ? null : start - k.at, frame: frame - k.at, stamp_lag: k.at - k.stamp, count: count ? count.textContent.trim() : null }});
 }};
 poll();
 """
@@ -463,14 +465,16 @@ def main():
 
         print(f"\nFilter keystrokes on {len(all_keys):,} keys: keydown in the page to the rendered frame that shows the", flush=True)
         print(f"  filtered rows (real key events through WebDriver: type \"{typed}\" ({len(typed)} keys), then 4 x Backspace; the table", flush=True)
-        print("  filters in the keystroke's own render; input: the page's input event reached the keys view)", flush=True)
-        print(f"  {'#':>3} {'filter':<18} {'input':>8} {'commit':>8} {'frame':>8}  count shown", flush=True)
+        print("  filters in the keystroke's own render; input: the page's input event reached the keys view; begins: the\n"
+              "  frame's animation-frame callbacks ran, before its style, layout and paint)", flush=True)
+        print(f"  {'#':>3} {'filter':<18} {'input':>8} {'commit':>8} {'begins':>8} {'frame':>8}  count shown", flush=True)
         mismatched = 0
         for i, r in enumerate(strokes, 1):
             ok = r["count"] == r["expected"]
             mismatched += 0 if ok else 1
             inp = "-" if r["input"] is None else f"{r['input']:.1f}"
-            print(f"  {i:>3} {r['value']!r:<18} {inp:>6} ms {r['commit']:6.1f} ms {r['frame']:6.1f} ms  {r['count']}"
+            start = "-" if r["start"] is None else f"{r['start']:.1f}"
+            print(f"  {i:>3} {r['value']!r:<18} {inp:>6} ms {r['commit']:6.1f} ms {start:>6} ms {r['frame']:6.1f} ms  {r['count']}"
                   f"{'' if ok else '  (expected ' + r['expected'] + ')'}", flush=True)
         fr = [r["frame"] for r in strokes]
         cm = [r["commit"] for r in strokes]

@@ -12,6 +12,8 @@ export const MARKS = {
   filterInput: "keyhaven:filter-input",
   /** The keys table committed a new set of rows to the DOM: its first render, a filter, a sort. */
   rowsCommit: "keyhaven:keys-table-rows",
+  /** The frame that shows those rows began: its animation-frame callbacks ran (style, layout and paint follow). */
+  rowsFrameStart: "keyhaven:keys-table-rows-frame-start",
   /** The frame that shows those rows was rendered (see `markAfterNextFrame`). */
   rowsFrame: "keyhaven:keys-table-rows-frame",
 } as const;
@@ -22,11 +24,12 @@ export function mark(name: string): void {
 
 /**
  * Marks `name` once the next frame has been rendered: a task queued from the next animation frame
- * runs after that frame's style, layout and paint.
+ * runs after that frame's style, layout and paint. `start`, if given, is marked as the frame begins.
  */
-export function markAfterNextFrame(name: string): void {
+export function markAfterNextFrame(name: string, start?: string): void {
   if (typeof requestAnimationFrame !== "function" || typeof MessageChannel !== "function") return;
   requestAnimationFrame(() => {
+    if (start) mark(start);
     const channel = new MessageChannel();
     channel.port1.onmessage = () => {
       mark(name);

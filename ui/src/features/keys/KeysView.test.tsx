@@ -164,6 +164,46 @@ describe("KeysView with 10,000 keys", () => {
     expect(await screen.findByText("No key matches “nothing-like-this”.")).toBeTruthy();
   });
 
+  it("rewrites the drawn rows in place as the filter changes, each showing only its own key", async () => {
+    show();
+    await screen.findByRole("table", { name: "Keys" });
+    // By name, so that the drawn rows mix statuses and keys stored here or not.
+    fireEvent.click(within(screen.getByRole("columnheader", { name: /Name/ })).getByRole("button"));
+    const before = bodyRows();
+    const firstId = before[0].getAttribute("data-key-id");
+    fireEvent.change(screen.getByRole("searchbox", { name: "Filter keys" }), { target: { value: "scope:write" } });
+    await waitFor(() => expect(bodyRows()[0].getAttribute("data-key-id")).not.toBe(firstId));
+    const after = bodyRows();
+    // The same row elements, now holding other keys (cheaper than building new rows).
+    expect(after[0]).toBe(before[0]);
+    const byId = new Map(keys.map((k) => [k.meta.id, k]));
+    const seen = { copy: 0, noCopy: 0, revoke: 0, noRevoke: 0 };
+    for (const row of after) {
+      const k = byId.get(row.getAttribute("data-key-id") ?? "");
+      if (!k) throw new Error(`a row shows an unknown key ${row.getAttribute("data-key-id")}`);
+      const cells = row.querySelectorAll("td");
+      expect(cells[0].textContent).toBe(k.meta.name);
+      expect(cells[1].textContent).toBe(`${k.meta.prefix}…`);
+      expect(cells[2].textContent).toBe(k.meta.scopes.join(""));
+      expect(cells[3].textContent).toBe(k.meta.status);
+      expect(row.getAttribute("data-status")).toBe(k.meta.status);
+      const live = k.meta.status !== "revoked" && k.meta.status !== "expired";
+      const copy = within(row).queryByRole("button", { name: `Copy ${k.meta.name}` }) !== null;
+      const revoke = within(row).queryByRole("button", { name: `Revoke ${k.meta.name}` }) !== null;
+      expect(copy).toBe(k.stored_locally && live);
+      expect(revoke).toBe(live);
+      expect(row.textContent?.includes("not stored")).toBe(!k.stored_locally && live);
+      // Nothing left over from the key the row showed before.
+      for (const b of within(row).queryAllByRole("button")) {
+        expect(b.getAttribute("aria-label") ?? b.textContent).toMatch(new RegExp(`${k.meta.name}$`));
+      }
+      seen[copy ? "copy" : "noCopy"] += 1;
+      seen[revoke ? "revoke" : "noRevoke"] += 1;
+    }
+    // The window held rows of each kind, so each check above was made both ways.
+    expect(Object.values(seen).every((n) => n > 0)).toBe(true);
+  });
+
   it("focuses the filter on /, opens New key on Ctrl+N and Cmd+N, and closes it on Esc", async () => {
     show();
     await screen.findByRole("table", { name: "Keys" });
