@@ -180,7 +180,8 @@ impl UsageCounter {
         });
     }
 
-    /// Everything counted since the last call, leaving the counter empty.
+    /// Everything counted since the last call, leaving the counter empty. Denials come in the
+    /// order they happened (storage lists the recent ones in the order they were written).
     pub fn take(&self) -> Pending {
         let mut all = Pending::default();
         for shard in &self.shards {
@@ -189,6 +190,7 @@ impl UsageCounter {
                 .fetch_sub(taken.denials.len(), Ordering::AcqRel);
             all.merge(taken);
         }
+        all.denials.sort_by_key(|d| d.at);
         all
     }
 
@@ -298,6 +300,23 @@ mod tests {
         assert_eq!(p.hours[&7_200].allowed, 1_000 * (SHARDS as u64 + 4));
         assert_eq!(p.last_used, Some(7_259));
         assert!(u.take().is_empty(), "every shard was emptied");
+    }
+
+    #[test]
+    fn denials_counted_in_several_shards_are_taken_in_the_order_they_happened() {
+        let u = UsageCounter::default();
+        let k = key("key_a");
+        // One thread after another, each in the next shard and each a second earlier.
+        for n in 0..SHARDS as i64 + 3 {
+            std::thread::scope(|s| {
+                s.spawn(|| u.denied(&k, "revoked", None, None, 7_300 - n));
+            });
+        }
+        let at: Vec<i64> = u.take().denials.iter().map(|d| d.at).collect();
+        let mut sorted = at.clone();
+        sorted.sort_unstable();
+        assert_eq!(at.len(), SHARDS + 3);
+        assert_eq!(at, sorted);
     }
 
     #[test]
