@@ -226,8 +226,8 @@ pub fn snapshot(
     let day = day_start(now);
     let mut keys = Vec::new();
     let mut all_series: Vec<&UsagePoint> = Vec::new();
-    // Looked up by id: an account of ten thousand keys made a search of the whole answer for
-    // each key some fifty million string comparisons per poll.
+    // Looked up by id: searching the whole answer for each key took some fifty million string
+    // comparisons per poll of an account of ten thousand keys.
     let usage_of: HashMap<&str, &KeyUsage> =
         usage.keys.iter().map(|k| (k.key_id.as_str(), k)).collect();
     for meta in metas {
