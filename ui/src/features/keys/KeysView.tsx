@@ -9,7 +9,7 @@ import { KeyDetail } from "../keydetail/KeyDetail";
 import { KeyTable } from "./KeyTable";
 import { NewKeyDialog } from "./NewKeyDialog";
 import { RevokeDialog } from "./RevokeDialog";
-import { STATUSES, KeyFilter, prepareSearch, nextSort, sortKeys, type Sort, type SortColumn, type StatusFilter } from "./table";
+import { STATUSES, KeyFilter, nextSort, sortKeys, type Sort, type SortColumn, type StatusFilter } from "./table";
 import { useKeys } from "./useKeys";
 
 type Props = {
@@ -73,9 +73,6 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
   }, [linkRequest, dialogOpen, canManage, onLinkTaken]);
 
   const all = keys.data ?? [];
-  // The filter's lower-case copies of each key, made in small slices once the list is shown, so
-  // that the first keystroke does not pay for ten thousand of them at once.
-  useEffect(() => prepareSearch(all), [all]);
   // "Last used" and "Expires" are relative: the (memoised) table gets a fresh clock each half minute.
   const now = useNow(30_000);
   // Sorted once per list or sort; each keystroke only filters the sorted list.
@@ -84,6 +81,9 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
   // typed letter (a deferred render came a frame later, in the app bench): the lower-case copies
   // are made ahead, only the rows in view are drawn, and a typed letter narrows the last result.
   const [keyFilter] = useState(() => new KeyFilter());
+  // The filter's lower-case copies of each key, made in small slices once the list is shown, so
+  // that the first keystroke does not pay for ten thousand of them at once.
+  useEffect(() => keyFilter.prepare(sorted), [keyFilter, sorted]);
   const rows = useMemo(() => keyFilter.run(sorted, filter, status), [keyFilter, sorted, filter, status]);
   const filtering = filter.trim() !== "" || status !== "all";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import type { KeyView } from "../../ipc";
-import { KeyFilter, filterKeys, nextSort, parseFilter, prepareSearch, sortKeys, type StatusFilter } from "./table";
+import { KeyFilter, filterKeys, nextSort, parseFilter, sortKeys, type StatusFilter } from "./table";
 import { manyKeys, meta } from "./testing";
 
 const keys: KeyView[] = [
@@ -63,6 +63,14 @@ describe("filterKeys", () => {
     ]);
   });
 
+  it("never matches across two fields, even with their separator pasted in", () => {
+    expect(parseFilter("read\u0000write")).toEqual([{ field: null, text: "readwrite" }]);
+    expect(new KeyFilter().run(keys, "d\u0000w")).toEqual([]);
+    expect(new KeyFilter().run(keys, "scope:d\u0000w")).toEqual([]);
+    expect(ids(new KeyFilter().run(keys, "scope:d"))).toEqual(ids(filterKeys(keys, "scope:d")));
+    expect(ids(filterKeys(keys, "scope:d"))).toContain("3");
+  });
+
   it("narrows by the status menu as well", () => {
     expect(ids(filterKeys(keys, "", "revoked"))).toEqual(["1"]);
     expect(ids(filterKeys(keys, "k", "active"))).toEqual(["2", "3", "5"]);
@@ -109,22 +117,52 @@ describe("sortKeys", () => {
   });
 });
 
-describe("prepareSearch", () => {
+/** The list, with a count of the keys read from it by index (what a pass over it does). */
+function counted(list: KeyView[]) {
+  const reads = { n: 0 };
+  const proxy = new Proxy(list, {
+    get(target, prop, receiver) {
+      if (typeof prop === "string" && /^\d+$/.test(prop)) reads.n++;
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  return { proxy, reads };
+}
+
+describe("KeyFilter.prepare", () => {
   it("works through the list a slice per task and can be stopped; filtering gives the same keys", () => {
     vi.useFakeTimers();
     try {
       const many = manyKeys(2_500);
+      const { proxy, reads } = counted(many);
       const expected = ids(filterKeys(many, "key 01"));
-      const stop = prepareSearch(many);
+      const filter = new KeyFilter();
+      const stop = filter.prepare(proxy);
       expect(vi.getTimerCount()).toBe(1);
+      expect(reads.n).toBe(0); // nothing in the current task
       vi.advanceTimersToNextTimer();
+      expect(reads.n).toBe(1_000);
       expect(vi.getTimerCount()).toBe(1); // 1,000 done, the next slice queued
       stop();
       expect(vi.getTimerCount()).toBe(0);
-      prepareSearch(many);
+      // A keystroke before the work is done makes the rest itself.
+      expect(ids(filter.run(proxy, "key 01"))).toEqual(expected);
+      expect(reads.n).toBe(2_500 + expected.length);
+      // Prepared to the end, a keystroke reads only the keys it shows.
+      const other = new KeyFilter();
+      other.prepare(proxy);
       vi.runAllTimers();
-      expect(ids(filterKeys(many, "key 01"))).toEqual(expected);
-      expect(prepareSearch([])).toBeTypeOf("function");
+      reads.n = 0;
+      expect(ids(other.run(proxy, "key 01"))).toEqual(expected);
+      expect(reads.n).toBe(expected.length);
+      // A list replaced before it is prepared is left alone.
+      const third = new KeyFilter();
+      third.prepare(proxy);
+      third.run(many, "");
+      reads.n = 0;
+      vi.runAllTimers();
+      expect(reads.n).toBe(0);
+      expect(new KeyFilter().prepare([])).toBeTypeOf("function");
       expect(vi.getTimerCount()).toBe(0);
     } finally {
       vi.useRealTimers();
@@ -133,18 +171,6 @@ describe("prepareSearch", () => {
 });
 
 describe("KeyFilter", () => {
-  /** The list, with a count of the keys read from it by index (what a pass over it does). */
-  function counted(list: KeyView[]) {
-    const reads = { n: 0 };
-    const proxy = new Proxy(list, {
-      get(target, prop, receiver) {
-        if (typeof prop === "string" && /^\d+$/.test(prop)) reads.n++;
-        return Reflect.get(target, prop, receiver);
-      },
-    });
-    return { proxy, reads };
-  }
-
   it("gives filterKeys' keys at every step of typing, deleting and changing the filter", () => {
     const many = manyKeys(3_000);
     const filter = new KeyFilter();
@@ -185,7 +211,7 @@ describe("KeyFilter", () => {
     expect(reads.n).toBeGreaterThanOrEqual(2_000);
     reads.n = 0;
     const narrower = filter.run(proxy, "key 012");
-    expect(reads.n).toBe(0); // from the last result, not from the whole list
+    expect(reads.n).toBe(narrower.length); // from the last result: only the keys shown are read
     expect(ids(narrower)).toEqual(ids(filterKeys(proxy, "key 012")));
     reads.n = 0;
     expect(filter.run(proxy, "key 01")).toBe(first);

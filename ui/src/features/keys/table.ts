@@ -25,7 +25,8 @@ export function parseFilter(filter: string): Term[] {
   const re = /(?:(\w+):)?(?:"([^"]*)"?|(\S+))/g;
   for (const m of filter.matchAll(re)) {
     const prefix = m[1]?.toLowerCase();
-    const value = (m[2] ?? m[3] ?? "").toLowerCase();
+    // Without NUL, the haystacks' separator, so that no term spans two fields.
+    const value = (m[2] ?? m[3] ?? "").toLowerCase().replaceAll("\u0000", "");
     const field = prefix && (FIELDS as readonly string[]).includes(prefix) ? (prefix as Field) : null;
     // An unknown prefix (`https://…`, `foo:bar`) is part of the text.
     const text = field || !prefix ? value : `${prefix}:${value}`;
@@ -34,8 +35,12 @@ export function parseFilter(filter: string): Term[] {
   return terms;
 }
 
-/** A key's fields in lower case, made once per key and kept while the key object lives. */
-type Haystack = { name: string; prefix: string; scopes: string[]; status: string; any: string };
+/**
+ * A key's fields in lower case, made once per key and kept while the key object lives. `scopes`
+ * and `any` (name, prefix, status and scopes) are joined with NUL, which no term holds, so a term
+ * matches within one field and never across two.
+ */
+type Haystack = { name: string; prefix: string; scopes: string; status: string; any: string };
 const haystacks = new WeakMap<KeyView, Haystack>();
 
 function haystack(key: KeyView): Haystack {
@@ -44,64 +49,82 @@ function haystack(key: KeyView): Haystack {
     const { meta } = key;
     const name = meta.name.toLowerCase();
     const prefix = meta.prefix.toLowerCase();
-    const scopes = meta.scopes.map((s) => s.toLowerCase());
-    // A bare term matches any one field; the separator cannot be typed, so no term spans two.
-    const any = [name, prefix, meta.status, ...scopes].join("\u0000");
+    const scopes = meta.scopes.map((s) => s.toLowerCase()).join("\u0000");
+    const any = [name, prefix, meta.status, scopes].join("\u0000");
     h = { name, prefix, scopes, status: meta.status, any };
     haystacks.set(key, h);
   }
   return h;
 }
 
-/** Keys per slice of [`prepareSearch`]: a few milliseconds of work each. */
+/** Keys per slice of [`KeyFilter.prepare`]: a few milliseconds of work each. */
 const PREPARE_SLICE = 1000;
 
-/**
- * Makes the filter's lower-case copies of `keys` in the background, a slice per task, after the
- * current frame. Returns a function that stops it (for a list replaced before it is done).
- */
-export function prepareSearch(keys: KeyView[]): () => void {
-  let next = 0;
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const step = () => {
-    const end = Math.min(next + PREPARE_SLICE, keys.length);
-    for (; next < end; next++) haystack(keys[next]);
-    timer = next < keys.length ? setTimeout(step, 0) : null;
-  };
-  if (keys.length > 0) timer = setTimeout(step, 0);
-  return () => {
-    if (timer !== null) clearTimeout(timer);
-  };
-}
-
+/** Whether one key matches one term: the rule itself, read from the key (see [`filterKeys`]). */
 function matches(key: KeyView, term: Term): boolean {
   const t = term.text;
-  const h = haystack(key);
+  const { meta } = key;
+  const name = () => meta.name.toLowerCase().includes(t);
+  const prefix = () => meta.prefix.toLowerCase().includes(t);
+  const scope = () => meta.scopes.some((s) => s.toLowerCase().includes(t));
+  const status = () => meta.status.startsWith(t);
   switch (term.field) {
     case "name":
-      return h.name.includes(t);
+      return name();
     case "prefix":
-      return h.prefix.includes(t);
+      return prefix();
     case "scope":
-      return h.scopes.some((s) => s.includes(t));
+      return scope();
     case "status":
-      return h.status.startsWith(t);
+      return status();
     default:
-      return h.any.includes(t);
+      return name() || prefix() || scope() || meta.status.includes(t);
   }
 }
 
 /**
  * The keys that match the filter text and, unless "all", have the given status, in the order
- * given (so the table sorts all keys once and filters the sorted list on each keystroke).
+ * given. Key by key, as the rule reads; the keys table uses [`KeyFilter`], which gives the same
+ * keys sooner.
  */
 export function filterKeys(keys: KeyView[], filter: string, status: StatusFilter = "all"): KeyView[] {
-  return filterTerms(keys, parseFilter(filter), status);
-}
-
-function filterTerms(keys: KeyView[], terms: Term[], status: StatusFilter): KeyView[] {
+  const terms = parseFilter(filter);
   if (terms.length === 0 && status === "all") return keys;
   return keys.filter((k) => (status === "all" || k.meta.status === status) && terms.every((t) => matches(k, t)));
+}
+
+/** The haystack a term is looked for in. */
+const TEXT_FIELD = { name: "name", prefix: "prefix", scope: "scopes" } as const;
+
+/**
+ * The places in `from` (every place in `hays` when null) whose key matches `term`, in order. A
+ * tight loop per term, which stays quick while the page's JavaScript engine has not yet compiled
+ * it (the first keystroke after the list is shown).
+ */
+function pick(hays: Haystack[], from: number[] | null, term: Term): number[] {
+  const t = term.text;
+  const out: number[] = [];
+  const n = from === null ? hays.length : from.length;
+  if (term.field === "status") {
+    for (let j = 0; j < n; j++) {
+      const i = from === null ? j : from[j];
+      if (hays[i].status.startsWith(t)) out.push(i);
+    }
+  } else {
+    const field = term.field === null ? "any" : TEXT_FIELD[term.field];
+    for (let j = 0; j < n; j++) {
+      const i = from === null ? j : from[j];
+      if (hays[i][field].includes(t)) out.push(i);
+    }
+  }
+  return out;
+}
+
+/** The places in `hays` whose key has `status`. */
+function pickStatus(hays: Haystack[], status: KeyStatus): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < hays.length; i++) if (hays[i].status === status) out.push(i);
+  return out;
 }
 
 /**
@@ -121,40 +144,86 @@ function narrows(next: Term[], previous: Term[]): boolean {
 /** Recent results kept by a [`KeyFilter`], for Backspace: as many as a long filter has letters. */
 const RECENT_RESULTS = 64;
 
+/** A result of [`KeyFilter`]: the places of the matching keys in the list, and the keys. */
+type Result = { picked: number[]; rows: KeyView[] };
+
 /**
- * [`filterKeys`] for a filter box, as the person types: a letter added to the filter narrows the
- * last result instead of going through every key again, and a letter taken away finds the
- * earlier result it kept. Results are the same as [`filterKeys`]'s for the same list; a new list
- * (another account, a new sort) starts afresh.
+ * [`filterKeys`] for a filter box, as the person types. The list's lower-case copies are kept in
+ * an array in the list's order, made ahead of the first keystroke ([`KeyFilter.prepare`]), so a
+ * keystroke reads them in one pass instead of looking each key up. A letter added to the filter
+ * narrows the last result instead of going through every key again, and a letter taken away
+ * finds the earlier result it kept. Results are the same as [`filterKeys`]'s for the same list;
+ * a new list (another account, a new sort) starts afresh.
  */
 export class KeyFilter {
   private keys: KeyView[] | null = null;
-  private last: { terms: Term[]; status: StatusFilter; rows: KeyView[] } | null = null;
-  private recent = new Map<string, KeyView[]>();
+  /** `hays[i]` is the haystack of `keys[i]`, made up to `hays.length`. */
+  private hays: Haystack[] = [];
+  private last: { terms: Term[]; status: StatusFilter; picked: number[] } | null = null;
+  private recent = new Map<string, Result>();
+
+  /**
+   * Makes the lower-case copies of `keys` in the background, a slice per task, after the current
+   * frame. Returns a function that stops it (for a list replaced before it is done); whatever is
+   * left when the first keystroke comes is made then.
+   */
+  prepare(keys: KeyView[]): () => void {
+    this.use(keys);
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const step = () => {
+      timer = null;
+      if (this.keys !== keys) return;
+      this.fill(Math.min(this.hays.length + PREPARE_SLICE, keys.length));
+      if (this.hays.length < keys.length) timer = setTimeout(step, 0);
+    };
+    if (this.hays.length < keys.length) timer = setTimeout(step, 0);
+    return () => {
+      if (timer !== null) clearTimeout(timer);
+    };
+  }
 
   run(keys: KeyView[], filter: string, status: StatusFilter = "all"): KeyView[] {
-    if (keys !== this.keys) {
-      this.keys = keys;
-      this.last = null;
-      this.recent.clear();
-    }
+    this.use(keys);
     const terms = parseFilter(filter);
+    if (terms.length === 0 && status === "all") {
+      this.last = null;
+      return keys;
+    }
     // The parsed terms, not the typed text: `mob ` and `mob` are the same filter.
     const id = `${status}\u0000${terms.map((t) => `${t.field ?? ""}:${t.text}`).join("\u0000")}`;
-    let rows = this.recent.get(id);
-    if (rows) {
+    let result = this.recent.get(id);
+    if (result) {
       this.recent.delete(id); // kept as the most recent below
     } else {
-      const from = this.last && this.last.status === status && narrows(terms, this.last.terms) ? this.last.rows : keys;
-      rows = filterTerms(from, terms, status);
+      this.fill(keys.length);
+      const last = this.last;
+      let picked = last && last.status === status && narrows(terms, last.terms) ? last.picked : null;
+      if (status !== "all" && picked === null) picked = pickStatus(this.hays, status);
+      for (const term of terms) picked = pick(this.hays, picked, term);
+      picked ??= this.hays.map((_, i) => i);
+      result = { picked, rows: picked.map((i) => keys[i]) };
     }
-    this.recent.set(id, rows);
+    this.recent.set(id, result);
     if (this.recent.size > RECENT_RESULTS) {
       const oldest = this.recent.keys().next().value;
       if (oldest !== undefined) this.recent.delete(oldest);
     }
-    this.last = { terms, status, rows };
-    return rows;
+    this.last = { terms, status, picked: result.picked };
+    return result.rows;
+  }
+
+  private use(keys: KeyView[]) {
+    if (keys !== this.keys) {
+      this.keys = keys;
+      this.hays = [];
+      this.last = null;
+      this.recent.clear();
+    }
+  }
+
+  private fill(end: number) {
+    const keys = this.keys ?? [];
+    for (let i = this.hays.length; i < end; i++) this.hays.push(haystack(keys[i]));
   }
 }
 
