@@ -248,6 +248,13 @@ pub struct KeyMeta {
     pub allowed_ips: Vec<String>,
     pub rate_limit_per_hour: Option<u32>,
     pub created_by: String,
+    /// The key that took this one's place when it was rolled (or, as the core fills it in, when
+    /// a rotation replaced it). Absent from services that do not say.
+    #[serde(default)]
+    pub replaced_by: Option<String>,
+    /// The key this one took the place of.
+    #[serde(default)]
+    pub replaces: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

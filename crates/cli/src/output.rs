@@ -255,6 +255,8 @@ mod tests {
                 allowed_ips: vec![],
                 rate_limit_per_hour: None,
                 created_by: "usr_1".into(),
+                replaced_by: None,
+                replaces: None,
             },
             stored_locally: stored,
         }

@@ -132,6 +132,7 @@ mod tests {
                 rate_limit_per_hour: None,
                 created_by: "usr_a".into(),
                 replaced_by: None,
+                replaces: None,
             },
             vec![1; 32],
             None,

@@ -112,6 +112,7 @@ pub async fn roll(
         revoked_at: None,
         created_by: user.id.clone(),
         replaced_by: None,
+        replaces: Some(old.id.clone()),
         ..old
     };
     let grace = i64::try_from(req.grace_seconds).unwrap_or(i64::MAX);
@@ -179,6 +180,7 @@ pub async fn create(
         rate_limit_per_hour,
         created_by: user.id.clone(),
         replaced_by: None,
+        replaces: None,
     };
     let entry = audit(user, action::KEY_CREATE, &row.id, now, ip);
     let key = NewKey {

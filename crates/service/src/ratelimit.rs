@@ -477,6 +477,7 @@ mod tests {
             rate_limit_per_hour: limit,
             created_by: "usr_a".into(),
             replaced_by: None,
+            replaces: None,
         }
     }
 

@@ -248,6 +248,7 @@ mod tests {
             rate_limit_per_hour: None,
             created_by: "usr_a".into(),
             replaced_by: None,
+            replaces: None,
         }
     }
 

@@ -8,7 +8,7 @@ use common::Db;
 use keyhaven_api::Role;
 use keyhaven_service::ManualClock;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const T0: i64 = 1_773_138_000;
 
@@ -51,6 +51,24 @@ async fn rolling_keeps_the_old_key_for_the_grace_period_only(db: Db) {
         .await;
     assert_eq!(old_now.json["status"], "expiring");
     assert!(old_now.json["expires_at"].is_string());
+    // Each names the other: the old key its replacement, the new key the one it replaces, in
+    // the list as in each key's own read.
+    assert_eq!(old_now.json["replaced_by"], new_id);
+    assert_eq!(old_now.json["replaces"], Value::Null);
+    assert_eq!(new_meta["replaces"], old_id.as_str());
+    assert_eq!(new_meta["replaced_by"], Value::Null);
+    let listed = t.call(Method::GET, "/v1/keys", Some(&token), None).await;
+    let by_id = |id: &str| {
+        listed.json["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .find(|k| k["id"] == id)
+            .cloned()
+            .expect("listed")
+    };
+    assert_eq!(by_id(&old_id)["replaced_by"], new_id);
+    assert_eq!(by_id(new_id)["replaces"], old_id.as_str());
     clock.advance(599);
     assert_eq!(t.ping_with(&old, "", &[]).await.status, 200);
 

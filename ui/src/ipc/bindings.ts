@@ -9,7 +9,16 @@ export type KeyMeta = { id: string, tenant_id: string, name: string,
 /**
  * The first 12 characters of the secret.
  */
-prefix: string, scopes: Array<string>, status: KeyStatus, created_at: string, last_used_at: string | null, expires_at: string | null, revoked_at: string | null, allowed_origins: Array<string>, allowed_ips: Array<string>, rate_limit_per_hour: number | null, created_by: string, };
+prefix: string, scopes: Array<string>, status: KeyStatus, created_at: string, last_used_at: string | null, expires_at: string | null, revoked_at: string | null, allowed_origins: Array<string>, allowed_ips: Array<string>, rate_limit_per_hour: number | null, created_by: string, 
+/**
+ * The key that took this one's place when it was rolled (or, as the core fills it in, when
+ * a rotation replaced it). Absent from services that do not say.
+ */
+replaced_by: string | null, 
+/**
+ * The key this one took the place of.
+ */
+replaces: string | null, };
 
 export type ErrorKind = "not_found" | "unauthorized" | "forbidden" | "validation" | "key_limit_reached" | "rate_limited" | "conflict" | "keychain_unavailable" | "keychain" | "secret_too_long" | "network" | "service" | "unexpected_response" | "insecure_url" | "no_account" | "embedded_service_not_running" | "catalog" | "no_data_dir" | "clipboard" | "internal" | "locked" | "wrong_passphrase" | "no_passphrase" | "profile_exists" | "profile_in_use" | "last_profile" | "vault_corrupt";
 
@@ -313,7 +322,16 @@ export type SupportKey = { tenant_name: string, id: string, tenant_id: string, n
 /**
  * The first 12 characters of the secret.
  */
-prefix: string, scopes: Array<string>, status: KeyStatus, created_at: string, last_used_at: string | null, expires_at: string | null, revoked_at: string | null, allowed_origins: Array<string>, allowed_ips: Array<string>, rate_limit_per_hour: number | null, created_by: string, };
+prefix: string, scopes: Array<string>, status: KeyStatus, created_at: string, last_used_at: string | null, expires_at: string | null, revoked_at: string | null, allowed_origins: Array<string>, allowed_ips: Array<string>, rate_limit_per_hour: number | null, created_by: string, 
+/**
+ * The key that took this one's place when it was rolled (or, as the core fills it in, when
+ * a rotation replaced it). Absent from services that do not say.
+ */
+replaced_by: string | null, 
+/**
+ * The key this one took the place of.
+ */
+replaces: string | null, };
 
 export type SupportKeyDetail = { meta: KeyMeta, usage: KeyUsage, denials: Array<DenialRecord>, audit: Array<AuditRecord>, };
 

@@ -622,6 +622,8 @@ mod tests {
             allowed_ips: vec![],
             rate_limit_per_hour: limit,
             created_by: "usr_1".into(),
+            replaced_by: None,
+            replaces: None,
         }
     }
 

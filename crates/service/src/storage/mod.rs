@@ -291,6 +291,8 @@ pub struct KeyRow {
     pub created_by: String,
     /// Set when the key was rolled: the id of its replacement.
     pub replaced_by: Option<String>,
+    /// Set when the key came from a roll: the id of the key it replaced.
+    pub replaces: Option<String>,
 }
 
 impl KeyRow {
@@ -323,6 +325,8 @@ impl KeyRow {
             allowed_ips: self.allowed_ips.clone(),
             rate_limit_per_hour: self.rate_limit_per_hour,
             created_by: self.created_by.clone(),
+            replaced_by: self.replaced_by.clone(),
+            replaces: self.replaces.clone(),
         })
     }
 }

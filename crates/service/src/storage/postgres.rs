@@ -27,7 +27,8 @@ use crate::secrets::SecretHash;
 
 const KEY_COLUMNS: &str = "k.id, k.tenant_id, k.name, k.prefix, k.scopes, k.created_at, \
     k.last_used_at, k.expires_at, k.revoked_at, k.allowed_origins, k.allowed_ips, \
-    k.rate_limit_per_hour, k.created_by, k.replaced_by";
+    k.rate_limit_per_hour, k.created_by, k.replaced_by, \
+    (SELECT r.id FROM api_keys r WHERE r.replaced_by = k.id LIMIT 1) AS replaces";
 
 /// The channel on which key and tier changes are announced. The payload is the key id, or
 /// `tenant:<id>` for a tier change; listeners drop their whole cache either way.
@@ -85,6 +86,7 @@ fn key_row(row: &PgRow) -> Result<KeyRow, ServiceError> {
         rate_limit_per_hour,
         created_by: row.try_get("created_by")?,
         replaced_by: row.try_get("replaced_by")?,
+        replaces: row.try_get("replaces")?,
     })
 }
 

@@ -19,7 +19,8 @@ use crate::secrets::SecretHash;
 
 const KEY_COLUMNS: &str = "k.id, k.tenant_id, k.name, k.prefix, k.scopes, k.created_at, \
     k.last_used_at, k.expires_at, k.revoked_at, k.allowed_origins, k.allowed_ips, \
-    k.rate_limit_per_hour, k.created_by, k.replaced_by";
+    k.rate_limit_per_hour, k.created_by, k.replaced_by, \
+    (SELECT r.id FROM api_keys r WHERE r.replaced_by = k.id LIMIT 1) AS replaces";
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -90,6 +91,7 @@ fn key_row(row: &SqliteRow) -> Result<KeyRow, ServiceError> {
         rate_limit_per_hour,
         created_by: row.try_get("created_by")?,
         replaced_by: row.try_get("replaced_by")?,
+        replaces: row.try_get("replaces")?,
     })
 }
 

@@ -17,6 +17,8 @@ export function meta(over: Partial<KeyMeta> = {}): KeyMeta {
     allowed_ips: [],
     rate_limit_per_hour: null,
     created_by: "u1",
+    replaced_by: null,
+    replaces: null,
     ...over,
   };
 }
