@@ -462,11 +462,12 @@ impl Keyhaven {
 
     /// The account's keys, with whether this machine holds each secret.
     pub async fn list_keys(&self, account_id: &str) -> Result<Vec<KeyView>> {
-        let metas = self
+        let mut metas = self
             .with_session(account_id, |c, token| async move {
                 c.list_keys(&token, None).await
             })
             .await?;
+        self.annotate_replacements(account_id, &mut metas);
         let names = metas
             .iter()
             .map(|m| names::key(account_id, &m.id))
@@ -555,6 +556,18 @@ impl Keyhaven {
         Err(Error::not_found(format!(
             "a stored secret for key {key_id} on this computer"
         )))
+    }
+
+    /// Adds what this profile's rotations know of which key replaced which to keys read from
+    /// the service. Only a hint for the person: a links file that cannot be read is logged and
+    /// the keys are shown as the service describes them.
+    pub(crate) fn annotate_replacements(&self, account_id: &str, metas: &mut [KeyMeta]) {
+        if let Err(e) = self
+            .link_store()
+            .and_then(|links| links.annotate(account_id, metas))
+        {
+            tracing::warn!(account = %account_id, "the key links were not read: {e}");
+        }
     }
 
     /// The id of the key that `key_id` leads to after any rotations (`key_id` itself if none).

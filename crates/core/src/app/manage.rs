@@ -153,10 +153,15 @@ impl Keyhaven {
         } else {
             self.require(account_id, |c| c.get_key, "read a key")?;
         }
-        self.with_session(account_id, |c, token| async move {
-            c.get_key(&token, key_id, tenant_id).await
-        })
-        .await
+        let mut meta = self
+            .with_session(account_id, |c, token| async move {
+                c.get_key(&token, key_id, tenant_id).await
+            })
+            .await?;
+        if tenant_id.is_none() {
+            self.annotate_replacements(account_id, std::slice::from_mut(&mut meta));
+        }
+        Ok(meta)
     }
 
     /// Another tenant's keys, metadata only (support, admin).

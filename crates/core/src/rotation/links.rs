@@ -2,9 +2,11 @@
 //! mappings, [`crate::Keyhaven::key_secret`]) is pointed at its replacement. One small JSON
 //! file per profile, `key-links.json`, written atomically; ids only, never a secret.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use keyhaven_api::{KeyMeta, KeyStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::write_json_atomic;
@@ -88,6 +90,35 @@ impl LinkStore {
         write_json_atomic(&self.path, &file)
     }
 
+    /// Fills in `replaced_by` and `replaces` where the service left them out: a rotation that
+    /// made a replacement (instead of a roll) is known only here. What the service says stays. A
+    /// replaced key the service still calls active works only until its grace period ends, as a
+    /// rolled one does: it is shown as expiring, like that one.
+    pub fn annotate(&self, account_id: &str, metas: &mut [KeyMeta]) -> Result<()> {
+        let file = self.load()?;
+        let mut next: HashMap<&str, &str> = HashMap::new();
+        let mut previous: HashMap<&str, &str> = HashMap::new();
+        for link in file.links.iter().filter(|l| l.account_id == account_id) {
+            next.insert(&link.from, &link.to);
+            previous.insert(&link.to, &link.from);
+        }
+        if next.is_empty() {
+            return Ok(());
+        }
+        for meta in metas {
+            if meta.replaced_by.is_none() {
+                meta.replaced_by = next.get(meta.id.as_str()).map(|id| id.to_string());
+                if meta.replaced_by.is_some() && meta.status == KeyStatus::Active {
+                    meta.status = KeyStatus::Expiring;
+                }
+            }
+            if meta.replaces.is_none() {
+                meta.replaces = previous.get(meta.id.as_str()).map(|id| id.to_string());
+            }
+        }
+        Ok(())
+    }
+
     /// `key_id` and the keys that replaced it, in order: `[key_id, next, …, newest]`.
     pub fn chain(&self, account_id: &str, key_id: &str) -> Result<Vec<String>> {
         let file = self.load()?;
@@ -135,5 +166,47 @@ mod tests {
         links.unlink("acc", "k3").expect("unlink");
         links.unlink("acc", "k3").expect("unlink twice");
         assert_eq!(links.chain("acc", "k3").expect("chain"), vec!["k3"]);
+    }
+
+    fn meta(id: &str) -> KeyMeta {
+        KeyMeta {
+            id: id.into(),
+            tenant_id: "ten".into(),
+            name: "bot".into(),
+            prefix: "kh_test_AbCd".into(),
+            scopes: vec!["read".into()],
+            status: KeyStatus::Active,
+            created_at: Utc::now(),
+            last_used_at: None,
+            expires_at: None,
+            revoked_at: None,
+            allowed_origins: vec![],
+            allowed_ips: vec![],
+            rate_limit_per_hour: None,
+            created_by: "usr".into(),
+            replaced_by: None,
+            replaces: None,
+        }
+    }
+
+    #[test]
+    fn annotate_names_both_ends_of_a_replacement_and_keeps_what_the_service_said() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let links = LinkStore::new(dir.path());
+        links.link("acc", "k1", "k2").expect("link");
+        links.link("other", "k2", "x").expect("other account");
+        let mut metas = vec![meta("k1"), meta("k2"), meta("k3")];
+        metas[2].replaces = Some("from-service".into());
+        links.annotate("acc", &mut metas).expect("annotate");
+        assert_eq!(metas[0].replaced_by.as_deref(), Some("k2"));
+        assert_eq!(metas[0].status, KeyStatus::Expiring, "in its grace period");
+        assert_eq!(metas[0].replaces, None);
+        assert_eq!(metas[1].replaces.as_deref(), Some("k1"));
+        assert_eq!(metas[1].status, KeyStatus::Active);
+        assert_eq!(
+            metas[1].replaced_by, None,
+            "another account's link is not this one's"
+        );
+        assert_eq!(metas[2].replaces.as_deref(), Some("from-service"));
     }
 }

@@ -1138,7 +1138,7 @@ impl<'a> Engine<'a> {
     }
 
     async fn finish(&mut self) -> Result<Flow, Halt> {
-        let new_key = match self.new_meta.clone() {
+        let mut new_key = match self.new_meta.clone() {
             Some(meta) => meta,
             None => {
                 let id = self.new_key_id()?;
@@ -1150,6 +1150,10 @@ impl<'a> Engine<'a> {
                     .await?
             }
         };
+        // A replacement (not a roll) is known as one only to this rotation.
+        new_key
+            .replaces
+            .get_or_insert_with(|| self.j.old_key_id.clone());
         self.journals.remove(&self.j.id)?;
         self.emit(
             RotationStep::Cleanup,
