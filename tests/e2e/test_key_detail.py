@@ -1,11 +1,12 @@
 """Key detail in the real window: settings change without a new secret (checked through the
-service and with the unchanged secret), the usage chart draws the calls really made, and a
-rotation with a 1 h grace shows each step, leaves the old secret working and the new one, from the
-keychain, accepted."""
+service and with the unchanged secret), the usage chart and the header draw the calls really made
+(on Refresh too), and a rotation shows each step, leaves the old secret working for its grace and
+the new one, from the keychain, accepted. After a rotation the detail follows the new key; the old
+one says what replaced it, and revoking it says what that does to which key."""
 
 from selenium.webdriver.common.by import By
 
-from conftest import OUT, keychain_lookup
+from conftest import OUT, keychain_lookup, record_secret
 from test_keys_ui import http, sign_in
 
 
@@ -15,7 +16,7 @@ def create_key(app, name: str) -> tuple[str, str]:
     app.dialog("New key")
     app.type("Name", name)
     app.button("Create", within="dialog").click()
-    secret = app.text_of("[data-testid=new-key-secret]")
+    secret = record_secret(app.text_of("[data-testid=new-key-secret]"))
     app.button("Done", within="dialog").click()
     app.no_dialog()
     row = app.wait.until(lambda d: d.find_element(By.XPATH, f"//tr[td[normalize-space(.)='{name}']]"))
@@ -44,6 +45,21 @@ def open_detail(app, name: str):
     app.wait.until(lambda d: d.find_element(By.XPATH, f"//h1[@id='key-detail-title'][normalize-space(.)='{name}']"))
 
 
+def chart_calls(app) -> int:
+    """The accepted calls the detail's chart draws."""
+    bars = app.driver.find_elements(By.CSS_SELECTOR, "svg[role=img] rect.bar.allowed")
+    return sum(int(r.get_attribute("data-value")) for r in bars)
+
+
+def refreshed_calls(app) -> int:
+    """Presses the detail's Refresh (once it is free again) and counts the calls drawn after it.
+    The service adds calls up about once a second, so a reading may need another press."""
+    button = app.button("Refresh")
+    button.click()
+    app.wait.until(lambda d: button.get_attribute("disabled") is None)
+    return chart_calls(app)
+
+
 def test_edit_scopes_and_usage_chart(service, app, workdir):
     email = "detail@acme.test"
     service.add_user(email)
@@ -53,14 +69,17 @@ def test_edit_scopes_and_usage_chart(service, app, workdir):
     app.wait_text("No keys yet")
     key_id, secret = create_key(app, "deploy bot")
 
-    # Some calls first, so that the chart has something to draw.
+    # Opened before the key is used: it has not been.
+    open_detail(app, "deploy bot")
+    app.wait.until(lambda d: app.text_of("[data-testid=last-used]") == "last used never")
+
+    # Calls made while the detail is open show on Refresh, in the chart and in the header alike.
     for _ in range(5):
         status, _ = ping(service, secret)
         assert status == 200
-
-    open_detail(app, "deploy bot")
-    # The chart draws bars with the calls made this hour.
-    app.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg[role=img] rect.bar.allowed"))
+    app.wait.until(lambda d: refreshed_calls(app) >= 5)
+    assert app.text_of("[data-testid=last-used]") == "last used just now"
+    assert app.text_of("[data-testid=usage-as-of]").startswith("as of ")
     values = [int(r.get_attribute("data-value")) for r in app.driver.find_elements(By.CSS_SELECTOR, "svg[role=img] rect.bar.allowed")]
     assert sum(values) >= 5 and max(values) > 0
     label = app.driver.find_element(By.CSS_SELECTOR, "svg[role=img]").get_attribute("aria-label")
@@ -128,6 +147,9 @@ def test_rotate_with_one_hour_grace(service, app, workdir):
     app.button("Done", within="dialog").click()
     app.no_dialog()
 
+    # The detail follows the new key, which names the one it replaces.
+    new_id = follows_new_key(app, "rotating bot", old_id)
+
     # The old key still works during its grace period.
     status, body = ping(service, old_secret)
     assert status == 200 and body["key_id"] == old_id
@@ -146,7 +168,95 @@ def test_rotate_with_one_hour_grace(service, app, workdir):
     assert status == 200 and body["key_id"] == new[0]["id"]
     old_meta = service_key(service, token, old_id)
     assert old_meta["expires_at"] is not None
+    assert new[0]["id"] == new_id
+
+    # The old key, from the new one's link: in its grace period, replaced, nothing to change.
+    app.driver.find_element(By.CSS_SELECTOR, "[data-relation=replaces] button").click()
+    app.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "h1#key-detail-title + code").text.startswith(old_meta["prefix"]))
+    app.wait.until(lambda d: app.text_of(".key-detail .toolbar .status") == "expiring")
+    note = app.text_of("[data-relation=replaced-by]")
+    assert "keeps working until" in note and new[0]["prefix"] in note
+    assert not app.driver.find_element(By.XPATH, "//div[@class='detail-actions']/button[normalize-space(.)='Rotate']").is_enabled()
+
+    # Revoking it says what it does to which key, and leaves the new one working.
+    app.button("Revoke").click()
+    dialog = app.dialog("Revoke old key")
+    assert "ends the grace period" in dialog.text and f"The new key {new[0]['prefix']}… stays active" in " ".join(dialog.text.split())
+    app.screenshot("26-revoke-old-key-in-grace")
+    app.type("Type the key's name to confirm", "rotating bot")
+    app.button("Revoke old key", within="dialog").click()
+    app.no_dialog()
+    app.wait.until(lambda d: app.text_of(".key-detail .toolbar .status") == "revoked")
+    assert ping(service, old_secret)[0] == 401
+    status, body = ping(service, new_secret)
+    assert status == 200 and body["key_id"] == new_id
+    assert service_key(service, token, new_id)["status"] == "active"
 
     for needle in (old_secret.encode(), new_secret.encode()):
         assert not [p for p in (OUT / "logs").rglob("*") if p.is_file() and needle in p.read_bytes()]
         assert needle not in app.driver.page_source.encode()
+
+
+
+
+def detail_action(app, name: str):
+    return app.driver.find_element(By.XPATH, f"//div[@class='detail-actions']/button[normalize-space(.)='{name}']")
+
+
+def test_rotate_without_grace_follows_the_new_key(service, app):
+    email = "nograce@acme.test"
+    service.add_user(email)
+    service.start()
+    app.wait_text("No keys yet")
+    sign_in(app, service, email, service.users[email])
+    app.wait_text("No keys yet")
+    old_id, old_secret = create_key(app, "no grace bot")
+
+    open_detail(app, "no grace bot")
+    app.button("Rotate").click()
+    app.dialog("Rotate key")
+    app.radio("None").click()
+    app.button("Rotate", within="dialog").click()
+    outcome = app.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "[role=dialog] [data-outcome]"))
+    assert outcome.get_attribute("data-outcome") == "completed", outcome.text
+    assert "the old key is revoked" in outcome.text
+    app.button("Done", within="dialog").click()
+    app.no_dialog()
+
+    # The detail now shows the new key, the one in the keychain and in use; its actions are its own.
+    new_id = follows_new_key(app, "no grace bot", old_id)
+    app.screenshot("27-rotated-detail-follows-new-key")
+    assert detail_action(app, "Rotate").is_enabled() and detail_action(app, "Revoke").is_enabled()
+    catalog = app.catalog()
+    account = next(a for a in catalog["accounts"] if a["email"] == email)
+    new_secret = keychain_lookup(catalog["profile"], f"key:{account['id']}:{new_id}")
+    assert new_secret and new_secret != old_secret
+    assert app.text_of("h1#key-detail-title + code") == f"{new_secret[:12]}…"
+    assert ping(service, new_secret)[0] == 200
+    assert ping(service, old_secret)[0] == 401
+
+    # The old key, through the link: revoked, saying so and by what, with nothing left to do.
+    app.driver.find_element(By.CSS_SELECTOR, "[data-relation=replaces] button").click()
+    app.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "section.key-detail").get_attribute("data-key-id") == old_id)
+    app.wait.until(lambda d: app.text_of(".key-detail .toolbar .status") == "revoked")
+    note = app.text_of("[data-relation=replaced-by]")
+    assert f"{new_secret[:12]}…" in note and "no longer works" in note
+    assert not detail_action(app, "Rotate").is_enabled() and not detail_action(app, "Revoke").is_enabled()
+    app.screenshot("28-replaced-key-detail")
+
+    # In the list, the two rows of one name say which replaced which.
+    app.press("\ue00c")  # Escape
+    relation = lambda key_id: app.text_of(f"tr[data-key-id='{key_id}'] .relation")  # noqa: E731
+    app.wait.until(lambda d: relation(old_id) == f"replaced by {new_secret[:12]}…")
+    assert relation(new_id) == f"replaces {old_secret[:12]}…"
+    app.screenshot("29-rotated-keys-in-list")
+
+
+def follows_new_key(app, name: str, old_id: str) -> str:
+    """After a rotation's Done: the detail shows the key that replaced `old_id`, active, with a
+    link back to it. Returns the new key's id."""
+    detail = app.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"section.key-detail:not([data-key-id='{old_id}'])"))
+    app.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-relation=replaces]"))
+    assert app.text_of("h1#key-detail-title") == name
+    app.wait.until(lambda d: app.text_of(".key-detail .toolbar .status") == "active")
+    return detail.get_attribute("data-key-id")

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { relativeTime, serviceLabel } from "./format";
+import { relativePast, relativeTime, serviceLabel } from "./format";
 
 describe("relativeTime", () => {
   const now = new Date("2026-01-01T12:00:00Z");
@@ -25,6 +25,16 @@ describe("relativeTime", () => {
   });
   it("shows a dash for a malformed time", () => {
     expect(relativeTime("not a time", now)).toBe("—");
+  });
+});
+
+describe("relativePast", () => {
+  const now = new Date("2026-01-01T12:00:00Z");
+  it("never puts what happened in the future", () => {
+    expect(relativePast("2026-01-01T12:00:20Z", now)).toBe("just now");
+    expect(relativePast("2026-01-01T12:10:00Z", now)).toBe("just now");
+    expect(relativePast("2026-01-01T11:57:00Z", now)).toBe("3 minutes ago");
+    expect(relativePast(null, now)).toBe("never");
   });
 });
 

@@ -31,6 +31,16 @@ export function relativeTime(iso: string | null, now: Date = new Date()): string
   return fmt.format(Math.round(seconds / (86400 * 365)), "year");
 }
 
+/**
+ * {@link relativeTime} for something that has happened ("last used"): a time a little ahead of `now`
+ * (a clock the table refreshes each half minute, or the service's clock) is "just now", never
+ * "in a few seconds".
+ */
+export function relativePast(iso: string | null, now: Date = new Date()): string {
+  if (iso && Date.parse(iso) > now.getTime()) return "just now";
+  return relativeTime(iso, now);
+}
+
 /** The host and port a service URL points at, for labels. */
 export function serviceLabel(url: string | null): string {
   if (!url) return "Local service";

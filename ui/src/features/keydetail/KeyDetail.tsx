@@ -1,13 +1,15 @@
 import { useEffect, useRef, useState } from "react";
-import { toIpcError, type Account, type KeyMeta } from "../../ipc";
+import { useQueryClient } from "@tanstack/react-query";
+import { commands, toIpcError, type Account, type IpcError, type KeyMeta, type RotationOutcome } from "../../ipc";
 import { ErrorNote } from "../../components/ErrorNote";
-import { relativeTime } from "../../lib/format";
+import { relativePast } from "../../lib/format";
 import { RevokeDialog } from "../keys/RevokeDialog";
+import { relatedKeyLabel, useKeyIndex } from "../keys/useKeys";
 import { UsageChart } from "../usage/UsageChart";
 import { allowed } from "./capabilities";
 import { EditKeyForm } from "./EditKeyForm";
 import { RotateDialog } from "./RotateDialog";
-import { useCapabilities, useDenials, useKey, useKeyUsage, type Granularity } from "./useKeyDetail";
+import { keyKey, useCapabilities, useDenials, useKey, useKeyUsage, type Granularity } from "./useKeyDetail";
 
 type Props = {
   account: Account;
@@ -15,20 +17,69 @@ type Props = {
   initial: KeyMeta;
   scopes: string[];
   onBack: () => void;
+  /** Shows another key's detail in place of this one: its replacement, or the key it replaced. */
+  onOpenKey: (meta: KeyMeta) => void;
 };
 
+/** The later of two times ("last used" as the key's read and as its usage's read say). */
+function latest(a: string | null, b: string | null | undefined): string | null {
+  if (!a || !b) return a ?? b ?? null;
+  return Date.parse(a) >= Date.parse(b) ? a : b;
+}
+
 /** One key: its settings (editable without a new secret), usage, recent denials, rotate, revoke. */
-export function KeyDetail({ account, initial, scopes, onBack }: Props) {
+export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props) {
+  const queryClient = useQueryClient();
   const key = useKey(account.id, initial.id);
   const meta = key.data ?? initial;
   const caps = useCapabilities(account.id);
+  const index = useKeyIndex(account.id);
   const [granularity, setGranularity] = useState<Granularity>("hour");
   const usage = useKeyUsage(account.id, meta.id, granularity);
   const denials = useDenials(account.id, meta.id);
   const [rotating, setRotating] = useState(false);
   const [revoking, setRevoking] = useState(false);
+  const [refreshing, setRefreshing] = useState(false);
+  // The new key of a rotation finished in this view: shown once the rotate dialog closes.
+  const [successor, setSuccessor] = useState<KeyMeta | null>(null);
+  const [openError, setOpenError] = useState<IpcError | null>(null);
   const headingRef = useRef<HTMLHeadingElement>(null);
   const can = allowed(account, caps.data, meta);
+  // The header and the chart read the service at different moments: show the later reading.
+  const lastUsed = latest(meta.last_used_at, usage.data?.last_used_at);
+
+  async function openKey(id: string) {
+    setOpenError(null);
+    const listed = index.get(id);
+    if (listed) {
+      onOpenKey(listed);
+      return;
+    }
+    try {
+      onOpenKey(await commands.getKey({ account_id: account.id, key_id: id }));
+    } catch (err) {
+      setOpenError(toIpcError(err));
+    }
+  }
+
+  async function refresh() {
+    setRefreshing(true);
+    try {
+      await Promise.all([key.refetch(), usage.refetch(), denials.refetch()]);
+    } finally {
+      setRefreshing(false);
+    }
+  }
+
+  function rotated(outcome: RotationOutcome) {
+    void queryClient.invalidateQueries({ queryKey: keyKey(account.id, meta.id) });
+    if (outcome.outcome === "completed") setSuccessor(outcome.new_key);
+  }
+
+  function closeRotate() {
+    setRotating(false);
+    if (successor) onOpenKey(successor);
+  }
 
   useEffect(() => headingRef.current?.focus(), []);
   useEffect(() => {
@@ -43,7 +94,7 @@ export function KeyDetail({ account, initial, scopes, onBack }: Props) {
   }, [onBack]);
 
   return (
-    <section className="key-detail" aria-labelledby="key-detail-title">
+    <section className="key-detail" aria-labelledby="key-detail-title" data-key-id={meta.id}>
       <div className="toolbar">
         <button type="button" className="secondary small" onClick={onBack} aria-label="Back to keys">
           ← Keys
@@ -53,7 +104,9 @@ export function KeyDetail({ account, initial, scopes, onBack }: Props) {
         </h1>
         <code>{meta.prefix}…</code>
         <span className={`status status-${meta.status}`}>{meta.status}</span>
-        <span className="muted">last used {relativeTime(meta.last_used_at, new Date())}</span>
+        <span className="muted" data-testid="last-used" title={lastUsed ?? undefined}>
+          last used {relativePast(lastUsed, new Date())}
+        </span>
         <div className="detail-actions">
           <button
             type="button"
@@ -83,11 +136,48 @@ export function KeyDetail({ account, initial, scopes, onBack }: Props) {
           {!can.revoke.ok && <span id="revoke-reason">Revoke: {can.revoke.reason}</span>}
         </p>
       )}
+      {meta.replaced_by && (
+        <p className="relation-note replaced" data-relation="replaced-by">
+          A rotation replaced this key with{" "}
+          <button type="button" className="key-link" onClick={() => void openKey(meta.replaced_by as string)}>
+            <code>{relatedKeyLabel(index, meta.replaced_by)}</code>
+          </button>
+          {meta.status === "revoked" || meta.status === "expired"
+            ? ", which is the one in use. This one no longer works."
+            : meta.expires_at
+              ? `. This one keeps working until ${new Date(meta.expires_at).toUTCString()}, so that programs can switch.`
+              : ". This one keeps working for its grace period, so that programs can switch."}
+        </p>
+      )}
+      {meta.replaces && (
+        <p className="relation-note" data-relation="replaces">
+          Replaces{" "}
+          <button type="button" className="key-link" onClick={() => void openKey(meta.replaces as string)}>
+            <code>{relatedKeyLabel(index, meta.replaces)}</code>
+          </button>
+          , the key it was rotated from.
+        </p>
+      )}
+      <ErrorNote error={openError} />
       {key.isError && <ErrorNote error={toIpcError(key.error)} />}
       <div className="detail-scroll">
         <section className="panel" aria-labelledby="usage-title">
           <div className="panel-head">
             <h2 id="usage-title">Usage</h2>
+            {usage.dataUpdatedAt > 0 && (
+              <span className="muted as-of" data-testid="usage-as-of">
+                as of {new Date(usage.dataUpdatedAt).toLocaleTimeString("en")}
+              </span>
+            )}
+            <button
+              type="button"
+              className="secondary small"
+              onClick={() => void refresh()}
+              disabled={refreshing}
+              title="Read this key's usage, denials and settings again"
+            >
+              {refreshing ? "Refreshing…" : "Refresh"}
+            </button>
             <div className="segmented" role="group" aria-label="Usage by">
               {(["hour", "day"] as const).map((g) => (
                 <button
@@ -130,7 +220,7 @@ export function KeyDetail({ account, initial, scopes, onBack }: Props) {
                     </td>
                     <td>{d.ip ?? "—"}</td>
                     <td>{d.origin ?? "—"}</td>
-                    <td title={d.at}>{relativeTime(d.at, new Date())}</td>
+                    <td title={d.at}>{relativePast(d.at, new Date())}</td>
                   </tr>
                 ))}
               </tbody>
@@ -148,7 +238,7 @@ export function KeyDetail({ account, initial, scopes, onBack }: Props) {
           />
         </section>
       </div>
-      {rotating && <RotateDialog accountId={account.id} meta={meta} onClose={() => setRotating(false)} />}
+      {rotating && <RotateDialog accountId={account.id} meta={meta} onRotated={rotated} onClose={closeRotate} />}
       {revoking && (
         <RevokeDialog
           accountId={account.id}

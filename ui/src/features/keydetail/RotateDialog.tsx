@@ -149,7 +149,7 @@ function Outcome({ outcome }: { outcome: RotationOutcome }) {
       return (
         <p className="outcome ok" role="status" data-outcome="completed">
           Rotated. The new key <code>{outcome.new_key.prefix}…</code> is stored and in use;{" "}
-          {outcome.old_key_expires_at
+          {outcome.old_key_expires_at && Date.parse(outcome.old_key_expires_at) > Date.now()
             ? `the old key keeps working until ${new Date(outcome.old_key_expires_at).toUTCString()}.`
             : "the old key is revoked."}
         </p>

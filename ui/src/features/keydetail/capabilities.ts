@@ -18,13 +18,14 @@ export function allowed(account: Account, caps: Capabilities | undefined, meta: 
     return { edit: wait, rotate: wait, revoke: wait };
   }
   const dead = no(`This key is ${meta.status}.`);
+  // A key a rotation replaced lives on only for its grace period: changes go to its replacement.
+  const replaced = meta.replaced_by ? no("A rotation replaced this key: change or rotate its replacement instead.") : null;
   return {
-    edit: !live ? dead : caps.update_key ? yes : no(`${who(account)} cannot change keys on its service.`),
+    edit: !live ? dead : (replaced ?? (caps.update_key ? yes : no(`${who(account)} cannot change keys on its service.`))),
     rotate: !live
       ? dead
-      : (caps.create_key && caps.revoke_key) || caps.roll_key
-        ? yes
-        : no(`${who(account)} cannot rotate keys on its service.`),
+      : (replaced ??
+        ((caps.create_key && caps.revoke_key) || caps.roll_key ? yes : no(`${who(account)} cannot rotate keys on its service.`))),
     revoke: !live ? dead : caps.revoke_key ? yes : no(`${who(account)} cannot revoke keys on its service.`),
   };
 }

@@ -1,13 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import type { ReactNode } from "react";
-import type { RotationProgress } from "../../ipc";
+import type { Account, KeyMeta, RotationProgress } from "../../ipc";
 import { ROTATION_PROGRESS_EVENT } from "../../ipc/events";
 import { meta } from "../keys/testing";
+import { RevokeDialog } from "../keys/RevokeDialog";
 import { EditKeyForm } from "./EditKeyForm";
+import { KeyDetail } from "./KeyDetail";
 import { RotateDialog } from "./RotateDialog";
 import { allowed } from "./capabilities";
 
@@ -15,6 +17,12 @@ type Call = { cmd: string; args: unknown };
 let calls: Call[] = [];
 let client: QueryClient;
 let rotate: (() => Promise<unknown>) | null = null;
+// What the service answers for the key detail's reads.
+let keyAnswer: KeyMeta = meta();
+let listed: KeyMeta[] = [];
+let usageLastUsed: string | null = null;
+const CAPS = { update_key: true, create_key: true, revoke_key: true, roll_key: true, max_roll_grace_seconds: 604800 };
+const ACCOUNT = { id: "a1", role: "owner" } as Account;
 
 function wrap(node: ReactNode) {
   return render(<QueryClientProvider client={client}>{node}</QueryClientProvider>);
@@ -23,6 +31,9 @@ function wrap(node: ReactNode) {
 beforeEach(() => {
   calls = [];
   rotate = null;
+  keyAnswer = meta();
+  listed = [];
+  usageLastUsed = null;
   client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   mockIPC(
     (cmd, args) => {
@@ -33,9 +44,19 @@ beforeEach(() => {
           return meta({ scopes: req.scopes ?? ["read"] });
         }
         case "list_keys":
-          return [];
+          return listed.map((m) => ({ meta: m, stored_locally: true }));
         case "rotate_key":
           return rotate ? rotate() : null;
+        case "get_key": {
+          const id = (args as { req: { key_id: string } }).req.key_id;
+          return listed.find((m) => m.id === id) ?? keyAnswer;
+        }
+        case "key_capabilities":
+          return CAPS;
+        case "key_usage":
+          return { key_id: keyAnswer.id, last_used_at: usageLastUsed, series: [] };
+        case "key_denials":
+          return [];
         default:
           throw new Error(`unexpected command ${cmd}`);
       }
@@ -91,6 +112,79 @@ describe("capabilities", () => {
     expect(can.rotate).toEqual({ ok: false, reason: "This account (support) cannot rotate keys on its service." });
     expect(can.revoke.ok).toBe(false);
     expect(can.edit.ok).toBe(false);
+  });
+
+  it("sends changes and rotations of a replaced key to its replacement, and still lets it be revoked", () => {
+    const can = allowed(ACCOUNT, CAPS as never, meta({ status: "expiring", replaced_by: "key_2" }));
+    expect(can.rotate.ok).toBe(false);
+    expect(can.rotate.reason).toMatch(/replaced this key/);
+    expect(can.edit.ok).toBe(false);
+    expect(can.revoke.ok).toBe(true);
+    expect(allowed(ACCOUNT, CAPS as never, meta({ replaces: "key_0" })).rotate.ok).toBe(true);
+  });
+});
+
+describe("KeyDetail", () => {
+  const renderDetail = (initial: KeyMeta, onOpenKey: (m: KeyMeta) => void = () => undefined) =>
+    wrap(<KeyDetail account={ACCOUNT} initial={initial} scopes={["read"]} onBack={() => undefined} onOpenKey={onOpenKey} />);
+
+  it("follows the new key once a rotation is done", async () => {
+    const opened: KeyMeta[] = [];
+    const fresh = meta({ id: "key_2", prefix: "kh_live_NEWK", replaces: "key_1" });
+    rotate = async () => ({
+      outcome: "completed",
+      rotation_id: "r1",
+      account_id: "a1",
+      old_key_id: "key_1",
+      new_key: fresh,
+      method: "roll",
+      old_key_expires_at: null,
+    });
+    renderDetail(meta(), (m) => opened.push(m));
+    const rotateButton = await screen.findByRole("button", { name: "Rotate" });
+    await waitFor(() => expect((rotateButton as HTMLButtonElement).disabled).toBe(false));
+    fireEvent.click(rotateButton);
+    fireEvent.click(screen.getByLabelText("None"));
+    fireEvent.click(within(screen.getByRole("dialog")).getByRole("button", { name: "Rotate" }));
+    fireEvent.click(await screen.findByRole("button", { name: "Done" }));
+    expect(opened).toEqual([fresh]);
+  });
+
+  it("says which key replaced a retired one and opens it", async () => {
+    const opened: KeyMeta[] = [];
+    const fresh = meta({ id: "key_2", prefix: "kh_live_NEWK", replaces: "key_1" });
+    listed = [fresh];
+    keyAnswer = meta({ status: "revoked", replaced_by: "key_2", revoked_at: "2030-01-01T00:00:00Z" });
+    renderDetail(meta(), (m) => opened.push(m));
+    const note = await screen.findByText(/A rotation replaced this key with/);
+    await waitFor(() => expect(note.textContent).toContain("kh_live_NEWK…"));
+    expect(note.textContent).toContain("This one no longer works.");
+    fireEvent.click(within(note).getByRole("button"));
+    expect(opened).toEqual([fresh]);
+    // Nothing left to do to a revoked key.
+    expect((screen.getByRole("button", { name: "Revoke" }) as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it("shows the later of the key's and its usage's last use, and reads all three again on Refresh", async () => {
+    usageLastUsed = new Date(Date.now() - 5_000).toISOString();
+    renderDetail(meta({ last_used_at: null }));
+    await waitFor(() => expect(screen.getByTestId("last-used").textContent).toBe("last used just now"));
+    expect(await screen.findByTestId("usage-as-of")).toBeTruthy();
+    const reads = () => calls.filter((c) => ["get_key", "key_usage", "key_denials"].includes(c.cmd)).length;
+    const before = reads();
+    fireEvent.click(screen.getByRole("button", { name: "Refresh" }));
+    await waitFor(() => expect(reads()).toBe(before + 3));
+  });
+});
+
+describe("RevokeDialog of a replaced key", () => {
+  it("says that the old secret's grace ends and the new key stays", async () => {
+    listed = [meta({ id: "key_2", prefix: "kh_live_NEWK" })];
+    wrap(<RevokeDialog accountId="a1" meta={meta({ status: "expiring", replaced_by: "key_2" })} onClose={() => undefined} />);
+    const text = await screen.findByTestId("revoke-replaced");
+    await waitFor(() => expect(text.textContent).toContain("The new key kh_live_NEWK… stays active"));
+    expect(text.textContent).toContain("ends the grace period");
+    expect(screen.getByRole("button", { name: "Revoke old key" })).toBeTruthy();
   });
 });
 

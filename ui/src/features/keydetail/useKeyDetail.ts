@@ -12,8 +12,14 @@ export const capabilitiesKey = (accountId: string) => ["capabilities", accountId
 /** How often an open key detail reads its usage again. */
 const USAGE_POLL_MS = 30_000;
 
+/** The key's metadata, read again as often as its usage, so that "last used" and the status
+ * keep up with the chart beside them. */
 export function useKey(accountId: string, keyId: string) {
-  return useQuery({ queryKey: keyKey(accountId, keyId), queryFn: () => commands.getKey({ account_id: accountId, key_id: keyId }) });
+  return useQuery({
+    queryKey: keyKey(accountId, keyId),
+    queryFn: () => commands.getKey({ account_id: accountId, key_id: keyId }),
+    refetchInterval: USAGE_POLL_MS,
+  });
 }
 
 export function useKeyUsage(accountId: string, keyId: string, granularity: Granularity) {

@@ -1,7 +1,7 @@
 import { memo, useCallback, useLayoutEffect, useRef } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import type { KeyMeta, KeyView } from "../../ipc";
-import { formatCount, relativeTime } from "../../lib/format";
+import { formatCount, relativePast, relativeTime } from "../../lib/format";
 import { MARKS, mark, markAfterNextFrame } from "../../lib/perf";
 import type { Sort, SortColumn } from "./table";
 
@@ -35,6 +35,8 @@ type Props = {
   onRevoke: (meta: KeyMeta) => void;
   /** Opens the key's detail; without it the name is plain text. */
   onOpen?: (meta: KeyMeta) => void;
+  /** How to name a key that replaced, or was replaced by, a row's key (its prefix). */
+  relatedLabel?: (id: string) => string;
   now?: Date;
 };
 
@@ -52,6 +54,7 @@ export const KeyTable = memo(function KeyTable({
   onCopy,
   onRevoke,
   onOpen,
+  relatedLabel = (id) => id,
   now = new Date(),
 }: Props) {
   const scrollRef = useRef<HTMLDivElement>(null);
@@ -146,6 +149,17 @@ export const KeyTable = memo(function KeyTable({
                   ) : (
                     meta.name
                   )}
+                  {meta.replaced_by ? (
+                    <span className="relation" data-relation="replaced-by" title={`Replaced by ${relatedLabel(meta.replaced_by)}`}>
+                      replaced by {relatedLabel(meta.replaced_by)}
+                    </span>
+                  ) : (
+                    meta.replaces && (
+                      <span className="relation" data-relation="replaces" title={`Replaces ${relatedLabel(meta.replaces)}`}>
+                        replaces {relatedLabel(meta.replaces)}
+                      </span>
+                    )
+                  )}
                 </td>
                 <td>
                   <code>{meta.prefix}…</code>
@@ -160,7 +174,7 @@ export const KeyTable = memo(function KeyTable({
                 <td>
                   <span className={`status status-${meta.status}`}>{meta.status}</span>
                 </td>
-                <td title={meta.last_used_at ?? undefined}>{relativeTime(meta.last_used_at, now)}</td>
+                <td title={meta.last_used_at ?? undefined}>{relativePast(meta.last_used_at, now)}</td>
                 <td title={meta.expires_at ?? undefined}>{meta.expires_at ? relativeTime(meta.expires_at, now) : "never"}</td>
                 <td className="num">
                   {meta.rate_limit_per_hour === null ? (

@@ -272,3 +272,18 @@ describe("KeysView and keyhaven:// links", () => {
     expect(taken).toBe(1);
   });
 });
+
+describe("rotated keys in the list", () => {
+  it("name each other by prefix: the old key its replacement, the new key the one it replaces", async () => {
+    const [old, fresh, other] = manyKeys(3);
+    old.meta = { ...old.meta, name: "deploy", prefix: "kh_live_OLD1", status: "expiring", replaced_by: fresh.meta.id };
+    fresh.meta = { ...fresh.meta, name: "deploy", prefix: "kh_live_NEW1", status: "active", replaces: old.meta.id };
+    keys = [old, fresh, other];
+    show();
+    await waitFor(() => expect(bodyRows()).toHaveLength(3));
+    const relation = (id: string) => bodyRows().find((r) => r.getAttribute("data-key-id") === id)?.querySelector(".relation")?.textContent;
+    expect(relation(old.meta.id)).toBe("replaced by kh_live_NEW1…");
+    expect(relation(fresh.meta.id)).toBe("replaces kh_live_OLD1…");
+    expect(relation(other.meta.id)).toBeUndefined();
+  });
+});

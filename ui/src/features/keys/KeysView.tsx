@@ -10,7 +10,7 @@ import { KeyTable } from "./KeyTable";
 import { NewKeyDialog } from "./NewKeyDialog";
 import { RevokeDialog } from "./RevokeDialog";
 import { STATUSES, KeyFilter, nextSort, sortKeys, type Sort, type SortColumn, type StatusFilter } from "./table";
-import { useKeys } from "./useKeys";
+import { indexKeys, relatedKeyLabel, useKeys } from "./useKeys";
 
 type Props = {
   account: Account;
@@ -100,9 +100,22 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
     [account.id],
   );
   const onSort = useCallback((column: SortColumn) => setSort((s) => nextSort(s, column)), []);
+  // Rotated keys name each other in the table by prefix.
+  const index = useMemo(() => indexKeys(keys.data), [keys.data]);
+  const relatedLabel = useCallback((id: string) => relatedKeyLabel(index, id), [index]);
 
   if (detail) {
-    return <KeyDetail account={account} initial={detail} scopes={scopes} onBack={() => setDetail(null)} />;
+    return (
+      <KeyDetail
+        // A fresh detail for each key: following a rotation to the new key starts anew.
+        key={detail.id}
+        account={account}
+        initial={detail}
+        scopes={scopes}
+        onBack={() => setDetail(null)}
+        onOpenKey={setDetail}
+      />
+    );
   }
 
   return (
@@ -185,6 +198,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
           onCopy={copy}
           onRevoke={setRevoking}
           onOpen={setDetail}
+          relatedLabel={relatedLabel}
         />
       )}
       {keys.isSuccess && all.length > 0 && rows.length === 0 && (
