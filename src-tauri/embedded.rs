@@ -1,6 +1,8 @@
 //! The key service embedded in the app, so that Keyhaven works out of the box: it runs
-//! in-process on loopback with its database in the data folder, and on first run the profile
-//! gets an account on it.
+//! in-process on loopback with its database in the data folder, and every profile with no
+//! account gets one on it: the first at start-up, a new one when it becomes the active profile.
+
+use std::sync::Mutex;
 
 use keyhaven_core::{Keyhaven, Secret, ServiceRef};
 use keyhaven_service::{RunningService, Service, ServiceConfig};
@@ -8,15 +10,50 @@ use rand::distributions::{Alphanumeric, DistString};
 
 pub struct LocalService {
     pub running: Option<RunningService>,
-    pub error: Option<String>,
+    /// The service itself, to add the account of a profile that has none.
+    service: Option<Service>,
+    /// Why the service, or the active profile's account on it, is not there.
+    error: Mutex<Option<String>>,
 }
 
 impl LocalService {
     pub fn not_started() -> LocalService {
+        LocalService::failed("The local key service was not started.".into())
+    }
+
+    fn failed(message: String) -> LocalService {
         LocalService {
             running: None,
-            error: Some("The local key service was not started.".into()),
+            service: None,
+            error: Mutex::new(Some(message)),
         }
+    }
+
+    /// What went wrong with the local service or the active profile's account on it, if anything.
+    pub fn error(&self) -> Option<String> {
+        self.error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_error(&self, error: Option<String>) {
+        *self.error.lock().unwrap_or_else(|p| p.into_inner()) = error;
+    }
+
+    /// Gives the active profile an owner account on the local service if it has no account at
+    /// all, as the first profile gets at start-up: called when a profile becomes active (switched
+    /// to, or unlocked). A failure is kept for the window to show, not returned: the profile
+    /// itself is in place.
+    pub async fn ensure_account(&self, core: &Keyhaven) {
+        let Some(service) = &self.service else {
+            return;
+        };
+        if core.is_locked() || !core.accounts().is_empty() {
+            return;
+        }
+        let result = first_run_account(core, service).await;
+        if let Err(message) = &result {
+            tracing::warn!("{message}");
+        }
+        self.set_error(result.err());
     }
 
     /// Starts the service unless `KEYHAVEN_NO_EMBEDDED_SERVICE` is set, and gives a profile
@@ -25,7 +62,8 @@ impl LocalService {
         if std::env::var_os("KEYHAVEN_NO_EMBEDDED_SERVICE").is_some() {
             return LocalService {
                 running: None,
-                error: None,
+                service: None,
+                error: Mutex::new(None),
             };
         }
         let db = core.data_dir().join("local-service").join("keyhaven.db");
@@ -49,18 +87,17 @@ impl LocalService {
             Ok((service, running)) => {
                 core.set_embedded_url(Some(running.url()));
                 tracing::info!(url = %running.url(), "local key service started");
-                let error = first_run_account(core, &service).await.err();
-                LocalService {
+                let local = LocalService {
                     running: Some(running),
-                    error,
-                }
+                    service: Some(service),
+                    error: Mutex::new(None),
+                };
+                local.ensure_account(core).await;
+                local
             }
             Err(message) => {
                 tracing::error!("{message}");
-                LocalService {
-                    running: None,
-                    error: Some(message),
-                }
+                LocalService::failed(message)
             }
         }
     }
@@ -70,12 +107,9 @@ impl LocalService {
     }
 }
 
-/// A profile with no account gets an owner account on the local service, with a random password
-/// that only the keychain knows.
+/// An owner account on the local service for the active profile, in a tenant of its own, with a
+/// random password that only the keychain knows.
 async fn first_run_account(core: &Keyhaven, service: &Service) -> Result<(), String> {
-    if !core.accounts().is_empty() {
-        return Ok(());
-    }
     let profile = core.profile();
     let tag = Alphanumeric
         .sample_string(&mut rand::thread_rng(), 6)
@@ -86,7 +120,9 @@ async fn first_run_account(core: &Keyhaven, service: &Service) -> Result<(), Str
         .add_user(
             &email,
             keyhaven_api::Role::Owner,
-            &format!("{profile} (local)"),
+            // A tenant of its own: a profile made again under an old name does not see the keys
+            // of the one deleted before it.
+            &format!("{profile} (local {tag})"),
             password.expose(),
         )
         .await
@@ -94,6 +130,6 @@ async fn first_run_account(core: &Keyhaven, service: &Service) -> Result<(), Str
     core.sign_in(ServiceRef::Embedded, &email, password, true)
         .await
         .map_err(|e| format!("cannot sign in to the local service: {e}"))?;
-    tracing::info!("first run: signed in to the local key service");
+    tracing::info!("signed the profile in to the local key service");
     Ok(())
 }

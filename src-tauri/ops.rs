@@ -13,7 +13,7 @@ type Result<T> = std::result::Result<T, IpcError>;
 pub async fn app_status(state: &AppState) -> Result<AppStatus> {
     let local = LocalService {
         url: state.local.url(),
-        error: state.local.error.clone(),
+        error: state.local.error(),
     };
     let scopes = keyhaven_api::DEFAULT_SCOPES
         .iter()

@@ -111,8 +111,12 @@ pub async fn create_profile(state: &AppState, req: ProfileName) -> Result<Profil
     Ok(state.core()?.create_profile(req.name.trim()).await?)
 }
 
+/// Switches, and gives a profile with no account its own account on the local service.
 pub async fn switch_profile(state: &AppState, req: ProfileName) -> Result<()> {
-    Ok(state.core()?.switch_profile(req.name.trim())?)
+    let core = state.core()?;
+    core.switch_profile(req.name.trim())?;
+    state.local.ensure_account(core).await;
+    Ok(())
 }
 
 pub async fn rename_profile(state: &AppState, req: RenameProfileRequest) -> Result<()> {
@@ -135,7 +139,10 @@ pub async fn lock_profile(state: &AppState) -> Result<()> {
 
 pub async fn unlock_profile(state: &AppState, mut req: PassphraseRequest) -> Result<()> {
     let passphrase = take_secret(&mut req.passphrase);
-    Ok(state.core()?.unlock(passphrase).await?)
+    let core = state.core()?;
+    core.unlock(passphrase).await?;
+    state.local.ensure_account(core).await;
+    Ok(())
 }
 
 pub async fn set_passphrase(state: &AppState, mut req: PassphraseRequest) -> Result<()> {

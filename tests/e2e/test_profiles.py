@@ -1,6 +1,7 @@
 """Profiles and the passphrase lock in the real window: an account added in one profile is not
-seen from another (neither in the window nor in the keychain), and a locked profile opens only
-with its passphrase; a wrong one is refused and changes nothing."""
+seen from another (neither in the window nor in the keychain), a new profile opens on an account
+of its own on the local service, and a locked profile opens only with its passphrase; a wrong one
+is refused and changes nothing."""
 
 import json
 import subprocess
@@ -8,7 +9,8 @@ import subprocess
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from conftest import NAMESPACE, random_password
+from conftest import NAMESPACE, keychain_lookup, random_password
+from test_key_detail import create_key
 
 
 def sign_in(app, service, email, password):
@@ -126,3 +128,38 @@ def test_settings_are_checked_and_kept_per_profile(app):
     assert saved["clipboard_clear_seconds"] == 45
     app.button("Settings…").click()
     app.wait.until(lambda _: app.field("Clear copied secrets after (seconds)").get_attribute("value") == "45")
+
+
+def test_a_new_profile_opens_on_an_account_of_its_own_on_the_local_service(app):
+    app.wait_text("No keys yet")
+    first = active_profile(app)
+    create_key(app, "first profile key")
+
+    app.button("Profiles…").click()
+    app.dialog("Profiles")
+    app.type("New profile", "carol")
+    app.button("Create", within="dialog").click()
+    app.wait.until(lambda d: d.find_elements(By.XPATH, "//ul[@aria-label='Profiles']//strong[normalize-space(.)='carol']"))
+    app.button("Close", within="dialog").click()
+    app.no_dialog()
+    app.choose("Profile", "carol")
+    app.wait.until(lambda d: active_profile(app) == "carol")
+
+    # Not the sign-in form: the profile's own local account, with its (empty) key list.
+    app.wait_text("No keys yet")
+    body = app.driver.find_element(By.TAG_NAME, "body").get_attribute("textContent")
+    assert "Sign in to a key service" not in body
+    assert "first profile key" not in body
+    app.screenshot("profiles-06-new-profile-local-account")
+    carol = json.loads((app.data_dir / "profiles" / "carol" / "catalog.json").read_text())
+    mine = json.loads((app.data_dir / "profiles" / first / "catalog.json").read_text())
+    assert [a["service"]["kind"] for a in carol["accounts"]] == ["embedded"]
+    # An account, and a tenant, of its own: not the first profile's.
+    assert carol["accounts"][0]["id"] != mine["accounts"][0]["id"]
+    assert carol["accounts"][0]["tenant_id"] != mine["accounts"][0]["tenant_id"]
+
+    # It works: a key made there is stored in carol's keychain entries.
+    key_id, secret = create_key(app, "carol key")
+    account = carol["accounts"][0]["id"]
+    assert keychain_lookup("carol", f"key:{account}:{key_id}") == secret
+    assert key_id not in keychain_entries(first)
