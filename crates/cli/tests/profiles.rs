@@ -149,3 +149,31 @@ async fn profiles_from_the_command_line() {
             .await;
     }
 }
+
+#[tokio::test]
+async fn the_first_profile_takes_the_os_account_name_when_user_is_unset() {
+    let namespace = namespace("first-profile");
+    let data = tempfile::tempdir().expect("tempdir");
+    let out = common::command(data.path(), &namespace, &["profile", "list", "--json"])
+        .env_remove("USER")
+        .env_remove("USERNAME")
+        .output()
+        .await
+        .expect("run keyhaven");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let names: Vec<&str> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|p| p["name"].as_str().expect("name"))
+        .collect();
+    let account = whoami::fallible::username().expect("the OS names this process's user");
+    let expected = keyhaven_core::catalog::sanitize_profile_name(&account).expect("usable");
+    assert_eq!(
+        names,
+        vec![expected.as_str()],
+        "not named after the OS account"
+    );
+    assert_ne!(names, vec!["default"]);
+}

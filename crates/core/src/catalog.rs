@@ -238,11 +238,20 @@ pub fn sanitize_profile_name(raw: &str) -> Option<String> {
     validate_profile_name(&name).ok().map(|()| name)
 }
 
-/// The default profile: the OS user name (`USER`, else `USERNAME`), sanitised; else `default`.
+/// The default profile: the user's name as `USER` (else `USERNAME`) gives it, else as the OS
+/// account says (getpwuid on Unix), sanitised; `default` only when none of them makes a name.
 pub fn default_profile_name() -> String {
-    ["USER", "USERNAME"]
-        .iter()
-        .filter_map(|var| std::env::var(var).ok())
+    profile_name_from(
+        ["USER", "USERNAME"]
+            .iter()
+            .filter_map(|var| std::env::var(var).ok()),
+        whoami::fallible::username().ok(),
+    )
+}
+
+fn profile_name_from(env: impl IntoIterator<Item = String>, os_account: Option<String>) -> String {
+    env.into_iter()
+        .chain(os_account)
         .find_map(|raw| sanitize_profile_name(&raw))
         .unwrap_or_else(|| FALLBACK_PROFILE.to_string())
 }
@@ -489,5 +498,22 @@ mod tests {
         assert_eq!(sanitize_profile_name(""), None);
         let long = sanitize_profile_name(&"b".repeat(80)).expect("long");
         assert_eq!(long.len(), MAX_PROFILE_CHARS);
+    }
+
+    #[test]
+    fn the_first_profile_is_named_after_the_user_before_falling_back() {
+        let env = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let os = Some("Os.Account".to_string());
+        assert_eq!(profile_name_from(env(&["ann"]), os.clone()), "ann");
+        // USER unset (or unusable): the OS account's name.
+        assert_eq!(profile_name_from(env(&[]), os.clone()), "os-account");
+        assert_eq!(profile_name_from(env(&["ééé"]), os), "os-account");
+        assert_eq!(profile_name_from(env(&[]), None), FALLBACK_PROFILE);
+        // This machine's own account is found without any variable.
+        let here = whoami::fallible::username().expect("the OS names this process's user");
+        assert_eq!(
+            profile_name_from(env(&[]), Some(here.clone())),
+            sanitize_profile_name(&here).expect("a usable name")
+        );
     }
 }
