@@ -61,6 +61,27 @@ build_ui() {
   (cd "$ROOT/ui" && npm run --silent build)
 }
 
+# The UI's sources and build settings, as one fingerprint: what the built UI depends on.
+ui_fingerprint() {
+  (cd "$ROOT/ui" && find src index.html package.json package-lock.json tsconfig.json vite.config.ts \
+      -type f -not -name '*.test.ts' -not -name '*.test.tsx' -print0 | LC_ALL=C sort -z \
+    | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1
+}
+
+# Builds the UI only when its sources changed since the last build: fresh files in ui/dist make
+# Cargo rebuild and relink the app, which takes minutes even when nothing else changed.
+build_ui_if_changed() {
+  local stamp="$CACHE/ui-build.fingerprint" now
+  now=$(ui_fingerprint)
+  if [ -f "$ROOT/ui/dist/index.html" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$now" ]; then
+    say "the UI is up to date (its sources have not changed since it was built)"
+    return
+  fi
+  rm -f "$stamp"
+  build_ui
+  printf '%s\n' "$now" >"$stamp"
+}
+
 ensure_tauri_driver() {
   export PATH="$HOME/.cargo/bin:$PATH"
   if ! command -v tauri-driver >/dev/null 2>&1; then
