@@ -21,6 +21,7 @@ import pytest
 from jeepney import message_bus
 from jeepney.io.blocking import open_dbus_connection
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.options import ArgOptions
@@ -195,7 +196,9 @@ class App:
         # instead of holding the whole run.
         config = ClientConfig(remote_server_addr=f"http://127.0.0.1:{port}", timeout=120)
         self.driver = webdriver.Remote(command_executor=RemoteConnection(client_config=config), options=options)
-        self.wait = WebDriverWait(self.driver, 20)
+        # An element that the page removes while WebKitWebDriver is collecting a search's results
+        # comes back stale: the condition is simply asked again.
+        self.wait = WebDriverWait(self.driver, 20, ignored_exceptions=(StaleElementReferenceException,))
         self.pids = app_pids(data_dir)
 
     def launch_again(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
