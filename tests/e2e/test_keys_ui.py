@@ -140,7 +140,7 @@ def test_new_key_with_every_field(service, app, workdir):
     expires_at = datetime.fromisoformat(meta["expires_at"].replace("Z", "+00:00"))
     assert abs(expires_at - (datetime.now(timezone.utc) + timedelta(days=30))) < timedelta(minutes=10)
 
-    # …and enforces them: the origin when one is sent, the IP otherwise, and the hourly limit.
+    # …and enforces them: the IP always, the origin when one is sent, and the hourly limit.
     status_code, headers, _ = http("GET", f"{service.url}/v1/ping", headers={"X-API-Key": secret})
     assert status_code == 200 and headers.get("x-ratelimit-limit") == "120"
     status_code, _, _ = http("GET", f"{service.url}/v1/ping", headers={"X-API-Key": secret, "Origin": "https://app.example.com"})

@@ -29,11 +29,12 @@ pub enum ErrorCode {
     DailyCapReached,
     IpLockedOut,
     PayloadTooLarge,
+    RequestTimeout,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -47,6 +48,7 @@ impl ErrorCode {
         ErrorCode::DailyCapReached,
         ErrorCode::IpLockedOut,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::RequestTimeout,
         ErrorCode::Internal,
     ];
 
@@ -65,6 +67,7 @@ impl ErrorCode {
             ErrorCode::DailyCapReached => "daily_cap_reached",
             ErrorCode::IpLockedOut => "ip_locked_out",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Internal => "internal",
         }
     }
@@ -80,6 +83,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict | ErrorCode::KeyLimitReached => 409,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::ValidationFailed => 422,
             ErrorCode::RateLimited | ErrorCode::DailyCapReached | ErrorCode::IpLockedOut => 429,
             ErrorCode::Internal => 500,
@@ -255,6 +259,11 @@ pub struct KeyMeta {
     /// The key this one took the place of.
     #[serde(default)]
     pub replaces: Option<String>,
+    /// Said once, in the answer to a create or update that used a legacy field: how the service
+    /// read it (TokenKit's `domain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,6 +284,10 @@ pub struct CreateKeyRequest {
     pub allowed_ips: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_per_hour: Option<u32>,
+    /// TokenKit's legacy field: `"domain": "example.io"` is taken as the allowed origin
+    /// `https://example.io` (added to `allowed_origins`), and the answer's meta says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
 }
 
 /// `PATCH /v1/keys/{id}`: only the fields sent change, and the secret never does. `null`
@@ -302,6 +315,10 @@ pub struct UpdateKeyRequest {
         with = "double_option"
     )]
     pub rate_limit_per_hour: Option<Option<u32>>,
+    /// TokenKit's legacy field, as in [`CreateKeyRequest::domain`]: its origin is added to the
+    /// key's allowed origins (to those sent, when `allowed_origins` is sent too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
 }
 
 /// A field that may be absent (outer `None`), `null` (`Some(None)`) or a value.

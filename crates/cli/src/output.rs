@@ -257,6 +257,7 @@ mod tests {
                 created_by: "usr_1".into(),
                 replaced_by: None,
                 replaces: None,
+                note: None,
             },
             stored_locally: stored,
         }

@@ -809,6 +809,7 @@ pub fn new_key_request(
         allowed_origins: clean(allowed_origins),
         allowed_ips: clean(allowed_ips),
         rate_limit_per_hour,
+        domain: None,
     };
     validate_create_request(&request)?;
     Ok(request)

@@ -261,6 +261,7 @@ impl Error {
                 ErrorCode::RateLimited | ErrorCode::DailyCapReached | ErrorCode::IpLockedOut => {
                     ErrorKind::RateLimited
                 }
+                ErrorCode::RequestTimeout => ErrorKind::Network,
                 ErrorCode::Internal => ErrorKind::Service,
             },
             Error::UnexpectedResponse { .. } => ErrorKind::UnexpectedResponse,

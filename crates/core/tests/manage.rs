@@ -56,6 +56,7 @@ async fn an_update_changes_the_rules_but_never_the_secret() {
                 allowed_origins: Some(vec!["https://app.example.com".into()]),
                 allowed_ips: Some(vec!["10.0.0.0/8".into()]),
                 rate_limit_per_hour: Some(Some(50)),
+                domain: None,
             },
         )
         .await
@@ -71,7 +72,8 @@ async fn an_update_changes_the_rules_but_never_the_secret() {
     assert_eq!(meta.allowed_ips, vec!["10.0.0.0/8"]);
     assert_eq!(meta.rate_limit_per_hour, Some(50));
     assert_eq!(meta.prefix, created.meta.prefix, "same secret, same prefix");
-    // From loopback without an Origin: refused by the IP rule. From the allowed origin: fine.
+    // From loopback, outside the allowed IPs: refused, with or without the allowed origin (an
+    // Origin never lifts an IP list).
     assert_eq!(ping_status(&svc.url(), secret.expose()).await, 403);
     assert_eq!(
         ping_with(
@@ -81,8 +83,19 @@ async fn an_update_changes_the_rules_but_never_the_secret() {
             Some("https://app.example.com")
         )
         .await,
-        200
+        403
     );
+    // With loopback allowed, the origin decides when one is sent.
+    core.update_key(
+        &ann.id,
+        &id,
+        UpdateKeyRequest {
+            allowed_ips: Some(vec!["127.0.0.0/8".into()]),
+            ..UpdateKeyRequest::default()
+        },
+    )
+    .await
+    .expect("update");
     assert_eq!(
         ping_with(
             &svc.url(),
@@ -92,6 +105,16 @@ async fn an_update_changes_the_rules_but_never_the_secret() {
         )
         .await,
         200
+    );
+    assert_eq!(
+        ping_with(
+            &svc.url(),
+            secret.expose(),
+            &[],
+            Some("https://elsewhere.example.com")
+        )
+        .await,
+        403
     );
 
     // Clearing: empty lists and nulls lift the rules; the secret still works unchanged.

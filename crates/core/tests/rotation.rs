@@ -241,8 +241,8 @@ async fn grace_periods_keep_the_old_key_working_by_roll_or_by_expiry() {
 }
 
 #[tokio::test]
-async fn auto_rolls_when_the_key_cap_leaves_no_room_and_refusals_change_nothing() {
-    let svc = Svc::start(|c| c.max_active_keys = 1).await;
+async fn at_the_key_cap_rotations_are_refused_and_refusals_change_nothing() {
+    let svc = Svc::start(|c| c.max_active_keys = 2).await;
     svc.user("ann@example.com", Role::Owner, "Acme").await;
     svc.user("sue@example.com", Role::Support, "Acme").await;
     let data = tempfile::tempdir().expect("tempdir");
@@ -252,42 +252,51 @@ async fn auto_rolls_when_the_key_cap_leaves_no_room_and_refusals_change_nothing(
         .create_key(&ann.id, common::key_request("only"))
         .await
         .expect("create");
-
-    // No grace period and no room: undone, the old key untouched.
-    let outcome = core
-        .rotate_key(
-            &ann.id,
-            &old.meta.id,
-            options(RotationMethod::Auto, Grace::None),
-            &|_| {},
-        )
+    let other = core
+        .create_key(&ann.id, common::key_request("other"))
         .await
-        .expect("outcome");
-    match &outcome {
-        RotationOutcome::RolledBack { reason, .. } => {
-            assert_eq!(reason.code, ErrorKind::KeyLimitReached)
-        }
-        other => panic!("expected a rollback, got {other:?}"),
-    }
-    assert_eq!(ping_status(&svc.url(), old.secret.expose()).await, 200);
-    assert!(core.pending_rotations().expect("pending").is_empty());
+        .expect("create");
 
-    // With a grace period, Auto rolls instead.
-    let events = Events::default();
+    // At the cap, every way of rotating needs one more key for a while (a key in its grace
+    // period counts): undone, the old key untouched.
+    for (method, grace) in [
+        (RotationMethod::Auto, Grace::None),
+        (RotationMethod::Auto, Grace::OneHour),
+        (RotationMethod::Roll, Grace::OneHour),
+    ] {
+        let outcome = core
+            .rotate_key(&ann.id, &old.meta.id, options(method, grace), &|_| {})
+            .await
+            .expect("outcome");
+        match &outcome {
+            RotationOutcome::RolledBack { reason, .. } => {
+                assert_eq!(
+                    reason.code,
+                    ErrorKind::KeyLimitReached,
+                    "{method:?} {grace:?}"
+                )
+            }
+            other => panic!("expected a rollback, got {other:?}"),
+        }
+        assert_eq!(ping_status(&svc.url(), old.secret.expose()).await, 200);
+        assert!(core.pending_rotations().expect("pending").is_empty());
+    }
+
+    // With room for one more, a roll goes through.
+    core.revoke_key(&ann.id, &other.meta.id)
+        .await
+        .expect("revoke");
     let outcome = core
         .rotate_key(
             &ann.id,
             &old.meta.id,
-            options(RotationMethod::Auto, Grace::OneHour),
-            &events.sink(),
+            options(RotationMethod::Roll, Grace::OneHour),
+            &|_| {},
         )
         .await
         .expect("rotate");
     let (new, method) = completed(&outcome);
     assert_eq!(method, Method::Roll);
-    assert!(events
-        .steps(StepStatus::Recovering)
-        .contains(&RotationStep::Create));
     let new_secret = core.key_secret(&ann.id, &new.id).await.expect("stored");
     assert_eq!(ping_status(&svc.url(), new_secret.expose()).await, 200);
 

@@ -17,19 +17,23 @@ use crate::verify;
 const MAX_BEARER_CHARS: usize = 256;
 
 /// Checks the password and opens a session. Unknown email and wrong password fail alike, and
-/// cost the same Argon2 work.
+/// cost the same Argon2 work; each counts toward the source IP's lockout.
 pub async fn login(
     svc: &Service,
     req: LoginRequest,
     ip: Option<IpAddr>,
 ) -> Result<LoginResponse, ServiceError> {
     let now = svc.now();
-    if let Some(ip) = ip {
-        if let Some(retry_after) = svc.lockout().locked(ip, now) {
-            tracing::warn!(%ip, retry_after, "login refused: the source IP is locked out");
+    // The attempt holds its place among the source's ten before the password is checked, so a
+    // burst of logins at once checks at most ten; a successful one is forgiven (the place is
+    // given back as `attempt` is dropped).
+    let attempt = match ip.map(|ip| svc.lockout().reserve(ip, now)).transpose() {
+        Ok(attempt) => attempt,
+        Err(retry_after) => {
+            tracing::warn!(ip = ?ip, retry_after, "login refused: the source IP is locked out");
             return Err(ServiceError::IpLockedOut { retry_after });
         }
-    }
+    };
     let email = req.email.trim();
     let row = if email.is_empty() || email.len() > 254 {
         None
@@ -42,20 +46,20 @@ pub async fn login(
     };
     let password: WireSecret = req.password;
     let matches = password.expose().chars().count() <= MAX_PASSWORD_CHARS
-        && tokio::task::spawn_blocking(move || secrets::verify_password(password.expose(), &phc))
+        && svc
+            .password_work(move || secrets::verify_password(password.expose(), &phc))
             .await??;
     let user = match row {
         Some(row) if matches => row.user,
         _ => {
             tracing::warn!(ip = ?ip, "login refused: wrong email or password");
-            if let Some(ip) = ip {
-                if let Some(secs) = svc.note_failure(ip, now).await {
-                    tracing::warn!(%ip, lockout_secs = secs, "source IP locked out after repeated failures");
-                }
+            if let Some(attempt) = attempt {
+                svc.attempt_failed(attempt, now).await;
             }
             return Err(ServiceError::InvalidCredentials);
         }
     };
+    drop(attempt);
 
     let token = WireSecret::new(secrets::new_session_token());
     let ttl = i64::try_from(svc.config().session_ttl.as_secs()).unwrap_or(i64::MAX);

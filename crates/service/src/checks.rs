@@ -15,7 +15,8 @@ pub fn create_key_body(body: &[u8], scopes: &[String], now: i64) -> Result<(), S
     validate::name(&req.name)?;
     validate::scopes(&req.scopes, scopes)?;
     validate::expires_at(req.expires_at, now)?;
-    validate::origins(req.allowed_origins.as_deref())?;
+    let origins = validate::origins(req.allowed_origins.as_deref())?;
+    validate::with_domain(origins, req.domain.as_deref())?;
     validate::ips(req.allowed_ips.as_deref())?;
     validate::rate_limit(req.rate_limit_per_hour)?;
     Ok(())
@@ -33,9 +34,11 @@ pub fn update_key_body(body: &[u8], scopes: &[String], now: i64) -> Result<(), S
     if let Some(expires_at) = req.expires_at {
         validate::expires_at(expires_at, now)?;
     }
-    if let Some(origins) = &req.allowed_origins {
-        validate::origins(Some(origins))?;
-    }
+    let origins = match &req.allowed_origins {
+        Some(origins) => validate::origins(Some(origins))?,
+        None => Vec::new(),
+    };
+    validate::with_domain(origins, req.domain.as_deref())?;
     if let Some(ips) = &req.allowed_ips {
         validate::ips(Some(ips))?;
     }

@@ -1,6 +1,7 @@
 //! The service's configuration, with the defaults a fresh deployment gets.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use keyhaven_api::{keyfmt, DEFAULT_SCOPES};
@@ -28,6 +29,16 @@ pub const DEFAULT_USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest a key read from storage is trusted from the key cache. Changes invalidate the cache at
 /// once (across instances too, on PostgreSQL); this only bounds the damage of a lost notice.
 pub const DEFAULT_KEY_CACHE_MAX_AGE: Duration = Duration::from_secs(1);
+/// Longest a client may take to send a request's headers, on a new connection or between the
+/// requests of a kept-alive one; then the connection is closed.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest one request may take once its headers are in, body included; then it is answered
+/// 408 `request_timeout`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most connections open at once; one more is closed as soon as it is accepted.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Longest a stop waits for requests in flight before it closes what is left.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request body the service reads.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest session lifetime accepted.
@@ -63,6 +74,19 @@ pub struct ServiceConfig {
     /// Longest a key is served from the key cache before storage is asked again: a backstop
     /// behind invalidation, which is immediate.
     pub key_cache_max_age: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client: for connections from these
+    /// blocks only, the client's address is the last one the header lists that is not itself a
+    /// trusted proxy. Empty (the default): the header is never read.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Longest a client may take to send a request's headers (see
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`]).
+    pub header_read_timeout: Duration,
+    /// Longest a request may take once its headers are in, reading its body included.
+    pub request_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Longest a stop waits for requests in flight.
+    pub shutdown_timeout: Duration,
 }
 
 impl ServiceConfig {
@@ -82,7 +106,37 @@ impl ServiceConfig {
             lockout_window: DEFAULT_LOCKOUT_WINDOW,
             usage_flush_interval: DEFAULT_USAGE_FLUSH_INTERVAL,
             key_cache_max_age: DEFAULT_KEY_CACHE_MAX_AGE,
+            trusted_proxies: Vec::new(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
+    }
+
+    /// The address a request comes from: the connection's peer, or, when the peer is a trusted
+    /// proxy, the last address `X-Forwarded-For` lists that is not a trusted proxy (the one the
+    /// nearest untrusted hop added: anything before it could be forged by the client).
+    pub fn client_ip(&self, peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
+        if !trusted(&peer) {
+            return peer;
+        }
+        let hops = forwarded_for
+            .iter()
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) if trusted(&ip) => client = ip,
+                Ok(ip) => return ip,
+                // An unreadable hop: what lies before it cannot be vouched for.
+                Err(_) => return client,
+            }
+        }
+        client
     }
 
     /// Refuses a configuration the service cannot run with, naming the setting.
@@ -96,6 +150,20 @@ impl ServiceConfig {
                 "the key prefix `{}` is not 3 to 16 characters of a-z, 0-9 and '_' ending in '_'",
                 self.key_prefix
             ));
+        }
+        for (name, value) in [
+            ("header read timeout", self.header_read_timeout),
+            ("request timeout", self.request_timeout),
+            ("shutdown timeout", self.shutdown_timeout),
+        ] {
+            if value < Duration::from_millis(100) || value > Duration::from_secs(3600) {
+                return bad(format!(
+                    "the {name} must be between 0.1 seconds and an hour"
+                ));
+            }
+        }
+        if self.max_connections == 0 {
+            return bad("at least one connection must be allowed".into());
         }
         if self.session_ttl < Duration::from_secs(1) || self.session_ttl > MAX_SESSION_TTL {
             return bad("the session lifetime must be between 1 second and 366 days".into());
@@ -197,5 +265,41 @@ mod tests {
         assert_eq!(c.daily_cap(None), 5);
         assert_eq!(c.daily_cap(Some("free")), DEFAULT_DAILY_CAP);
         assert_eq!(c.daily_cap(Some("unknown")), 5);
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_a_trusted_proxy_forwarded_for_it() {
+        let mut c = ServiceConfig::new("x.db");
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        // No trusted proxy: the header is never read.
+        assert_eq!(
+            c.client_ip(ip("10.0.0.5"), &["203.0.113.7"]),
+            ip("10.0.0.5")
+        );
+        c.trusted_proxies = vec![
+            "10.0.0.0/24".parse().expect("net"),
+            "::1/128".parse().expect("net"),
+        ];
+        assert_eq!(
+            c.client_ip(ip("10.0.0.5"), &["203.0.113.7"]),
+            ip("203.0.113.7")
+        );
+        // The last hop not a proxy: what the client put before it is not believed.
+        assert_eq!(
+            c.client_ip(ip("10.0.0.5"), &["198.51.100.1, 203.0.113.7", "10.0.0.9"]),
+            ip("203.0.113.7")
+        );
+        // From an untrusted peer, the header changes nothing.
+        assert_eq!(
+            c.client_ip(ip("192.0.2.1"), &["203.0.113.7"]),
+            ip("192.0.2.1")
+        );
+        // No header, or one that cannot be read: the nearest proxy.
+        assert_eq!(c.client_ip(ip("::1"), &[]), ip("::1"));
+        assert_eq!(c.client_ip(ip("10.0.0.5"), &["junk"]), ip("10.0.0.5"));
+        assert_eq!(
+            c.client_ip(ip("10.0.0.5"), &["2001:db8::1, 10.0.0.7"]),
+            ip("2001:db8::1")
+        );
     }
 }

@@ -84,6 +84,8 @@ pub enum ServiceError {
     IpLockedOut { retry_after: i64 },
     #[error("The request body is larger than the 64 KiB limit.")]
     PayloadTooLarge,
+    #[error("The request took too long to arrive and be answered; send it again, whole.")]
+    RequestTimeout,
     #[error("Invalid configuration: {0}.")]
     InvalidConfig(String),
     #[error("database error: {0}")]
@@ -139,6 +141,7 @@ impl ServiceError {
             DailyCapReached { .. } => ErrorCode::DailyCapReached,
             IpLockedOut { .. } => ErrorCode::IpLockedOut,
             PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            RequestTimeout => ErrorCode::RequestTimeout,
             InvalidConfig(_) | Database(_) | Migration(_) | CorruptData(_) | PasswordHash(_)
             | Io(_) | Task(_) => ErrorCode::Internal,
         }

@@ -36,7 +36,9 @@ fn audit(user: &User, action: &str, target: &str, at: i64, ip: Option<IpAddr>) -
 /// Longest grace period a roll may give the old key: 30 days.
 pub const MAX_GRACE_SECONDS: u64 = 30 * 24 * 60 * 60;
 
-/// Changes the fields sent, never the secret. A revoked key cannot be changed.
+/// Changes the fields sent, never the secret. Only an active key can be changed: a revoked,
+/// expired or replaced (rolled) one cannot, so that no change (a later `expires_at`) brings a
+/// retired secret back.
 pub async fn update(
     svc: &Service,
     user: &User,
@@ -52,7 +54,7 @@ pub async fn update(
         .get_key(&user.tenant_id, key_id)
         .await?
         .ok_or(ServiceError::KeyNotFound)?;
-    if row.status(now) == KeyStatus::Revoked {
+    if row.status(now) != KeyStatus::Active {
         return Err(ServiceError::KeyNotActive);
     }
     if let Some(name) = &req.name {
@@ -67,6 +69,11 @@ pub async fn update(
     if let Some(origins) = &req.allowed_origins {
         row.allowed_origins = validate::origins(Some(origins))?;
     }
+    let (origins, note) = validate::with_domain(
+        std::mem::take(&mut row.allowed_origins),
+        req.domain.as_deref(),
+    )?;
+    row.allowed_origins = origins;
     if let Some(ips) = &req.allowed_ips {
         row.allowed_ips = validate::ips(Some(ips))?;
     }
@@ -78,7 +85,9 @@ pub async fn update(
     svc.key_cache().invalidate();
     let row = row?.ok_or(ServiceError::KeyNotActive)?;
     tracing::info!(key_id = %row.id, prefix = %row.prefix, user_id = %user.id, "key updated");
-    row.to_meta(now)
+    let mut meta = row.to_meta(now)?;
+    meta.note = note;
+    Ok(meta)
 }
 
 /// Replaces an active key with a new secret and the same settings. The old key keeps working
@@ -132,6 +141,7 @@ pub async fn roll(
             &key,
             now.saturating_add(grace),
             now,
+            svc.config().max_active_keys,
             &entries,
         )
         .await;
@@ -160,7 +170,10 @@ pub async fn create(
     let name = validate::name(&req.name)?;
     let scopes = validate::scopes(&req.scopes, &config.scopes)?;
     let expires_at = validate::expires_at(req.expires_at, now)?;
-    let allowed_origins = validate::origins(req.allowed_origins.as_deref())?;
+    let (allowed_origins, note) = validate::with_domain(
+        validate::origins(req.allowed_origins.as_deref())?,
+        req.domain.as_deref(),
+    )?;
     let allowed_ips = validate::ips(req.allowed_ips.as_deref())?;
     let rate_limit_per_hour = validate::rate_limit(req.rate_limit_per_hour)?;
 
@@ -196,10 +209,9 @@ pub async fn create(
         return Err(ServiceError::KeyLimitReached { cap });
     }
     tracing::info!(key_id = %key.row.id, prefix = %key.row.prefix, user_id = %user.id, "key created");
-    Ok(CreatedKey {
-        key: secret,
-        meta: key.row.to_meta(now)?,
-    })
+    let mut meta = key.row.to_meta(now)?;
+    meta.note = note;
+    Ok(CreatedKey { key: secret, meta })
 }
 
 /// The tenant's keys (the caller's, or another one support may read).

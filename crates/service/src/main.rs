@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use keyhaven_api::Role;
 use keyhaven_service::{
     demo, Service, ServiceConfig, ServiceError, DEFAULT_KEY_PREFIX, DEFAULT_LOCKOUT_THRESHOLD,
-    DEFAULT_MAX_ACTIVE_KEYS, DEFAULT_TIER, MIN_PASSWORD_CHARS,
+    DEFAULT_MAX_ACTIVE_KEYS, DEFAULT_MAX_CONNECTIONS, DEFAULT_TIER, MIN_PASSWORD_CHARS,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -85,6 +85,26 @@ struct ServeArgs {
     /// milliseconds (changes invalidate the cache at once; this is the backstop).
     #[arg(long, env = "KEYHAVEN_KEY_CACHE_MAX_AGE_MS", default_value_t = 1000)]
     key_cache_max_age_ms: u64,
+    /// Seconds a client may take to send a request's headers (also the idle time of a kept-alive
+    /// connection); then the connection is closed.
+    #[arg(long, env = "KEYHAVEN_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    header_read_timeout_secs: u64,
+    /// Seconds a request may take once its headers are in, its body included; then it is
+    /// answered 408 request_timeout.
+    #[arg(long, env = "KEYHAVEN_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// Most connections open at once; one more is closed as soon as it is accepted.
+    #[arg(long, env = "KEYHAVEN_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds a stop (SIGTERM, Ctrl-C) waits for requests in flight before it closes the
+    /// connections left and exits.
+    #[arg(long, env = "KEYHAVEN_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    shutdown_timeout_secs: u64,
+    /// A reverse proxy (an address or CIDR block) whose X-Forwarded-For names the client;
+    /// repeat it (or separate with commas) for several. Connections from anywhere else are
+    /// taken for the client itself, whatever they send.
+    #[arg(long = "trusted-proxy", env = "KEYHAVEN_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Start with a demo tenant, a user of each role and keys (in memory unless --db is given),
     /// print the logins, and send a bounded trickle of demo traffic to 127.0.0.1.
     #[arg(long)]
@@ -121,6 +141,14 @@ fn parse_tier(s: &str) -> Result<(String, u32), String> {
         .parse::<u32>()
         .map_err(|_| format!("the daily cap of tier `{name}` is not a whole number"))?;
     Ok((name.trim().to_owned(), cap))
+}
+
+/// A trusted proxy: an address (one host) or a CIDR block.
+fn parse_proxy(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{s}` is not an IP address or CIDR block, e.g. 10.0.0.0/8 or ::1"))
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -192,6 +220,11 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     config.lockout_threshold = args.lockout_threshold;
     config.lockout_window = Duration::from_secs(args.lockout_window_secs);
     config.key_cache_max_age = Duration::from_millis(args.key_cache_max_age_ms);
+    config.trusted_proxies = args.trusted_proxies;
+    config.header_read_timeout = Duration::from_secs(args.header_read_timeout_secs);
+    config.request_timeout = Duration::from_secs(args.request_timeout_secs);
+    config.max_connections = args.max_connections;
+    config.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
     let service = Service::open(config).await?;
     let running = service.bind(args.listen).await?;
     let mut out = std::io::stdout().lock();
@@ -278,13 +311,19 @@ async fn user_add(args: UserAddArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// One line from standard input, without its line ending.
+/// One line from standard input, without its line ending; typed at a terminal, it is not
+/// echoed.
 fn read_password() -> Result<String, CliError> {
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(CliError::ReadPassword)?;
+    let line = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password (not shown): ").map_err(CliError::ReadPassword)?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(CliError::ReadPassword)?;
+        line
+    };
     let password = line.strip_suffix('\n').unwrap_or(&line);
     let password = password.strip_suffix('\r').unwrap_or(password).to_owned();
     if password.is_empty() {

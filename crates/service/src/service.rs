@@ -12,7 +12,7 @@ use crate::clock::{Clock, SystemClock, DAY, HOUR};
 use crate::config::{ServiceConfig, DEFAULT_DAILY_CAP};
 use crate::error::ServiceError;
 use crate::keycache::KeyCache;
-use crate::lockout::Lockout;
+use crate::lockout::{Attempt, Lockout};
 use crate::ratelimit::{self, DailyLeases, RateCounters};
 use crate::secrets::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use crate::storage::{self, action, AuditEntry, ChangeHandlers, NewUser, Pending, Storage};
@@ -44,6 +44,8 @@ struct Inner {
     key_lookups: AtomicU64,
     /// A hash to verify against when the email is unknown, so that both failures cost the same.
     dummy_hash: OnceCell<String>,
+    /// Turns for password hashing, one per core (see [`Service::password_work`]).
+    password_work: tokio::sync::Semaphore,
     /// One usage flush at a time, so that counts reach storage in order.
     flush_lock: tokio::sync::Mutex<()>,
     /// The task hearing other instances' key changes, on a shared storage.
@@ -91,6 +93,9 @@ impl Service {
                 config,
                 key_lookups: AtomicU64::new(0),
                 dummy_hash: OnceCell::new(),
+                password_work: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                ),
                 flush_lock: tokio::sync::Mutex::new(()),
                 change_watch: std::sync::Mutex::new(None),
             }),
@@ -255,9 +260,9 @@ impl Service {
             return Err(ServiceError::DuplicateEmail);
         }
         let password = WireSecret::new(password.to_owned());
-        let password_hash =
-            tokio::task::spawn_blocking(move || secrets::hash_password(password.expose()))
-                .await??;
+        let password_hash = self
+            .password_work(move || secrets::hash_password(password.expose()))
+            .await??;
         let now = self.now();
         let tenant_id = store.ensure_tenant(tenant, DEFAULT_DAILY_CAP, now).await?;
         let user = User {
@@ -295,17 +300,20 @@ impl Service {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    // A send or a dropped handle both mean stop.
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let config = self.config();
+        let limits = crate::http::serve::Limits {
+            header_read_timeout: config.header_read_timeout,
+            request_timeout: config.request_timeout,
+            max_connections: config.max_connections,
+            shutdown_timeout: config.shutdown_timeout,
+        };
+        // A send or a dropped handle both mean stop.
+        let task = tokio::spawn(crate::http::serve::run(
+            listener,
+            self.router(),
+            limits,
+            stopped,
+        ));
         Ok(RunningService {
             addr,
             stop,
@@ -341,24 +349,50 @@ impl Service {
         &self.inner.rates
     }
 
-    /// Counts a failed attempt (unknown, revoked or expired key, failed login) from `ip`
-    /// toward its lockout, across every instance when the storage is shared; the seconds it is
-    /// locked out for, when it is.
-    pub(crate) async fn note_failure(&self, ip: IpAddr, now: i64) -> Option<i64> {
+    /// Counts a failure decided at once (a malformed key, a cached key refused) from `ip`
+    /// toward its source's lockout: `Err(seconds)` when the source is locked out already and
+    /// the attempt is to be answered as a lockout.
+    pub(crate) async fn fail_now(&self, ip: IpAddr, now: i64) -> Result<Option<i64>, i64> {
+        let attempt = self.lockout().reserve(ip, now)?;
+        Ok(self.attempt_failed(attempt, now).await)
+    }
+
+    /// Counts a failed attempt that held its place (see [`crate::lockout`]) toward its source's
+    /// lockout, across every instance when the storage is shared; the seconds the source is
+    /// locked out for, when this failure locked it.
+    pub(crate) async fn attempt_failed(&self, attempt: Attempt<'_>, now: i64) -> Option<i64> {
         let lockout = self.lockout();
         let rule = |times: &mut Vec<i64>| lockout.record_in(times, now);
-        match self.store().record_failure(&ip.to_string(), &rule).await {
-            Ok(None) => lockout.fail(ip, now),
-            Ok(Some(times)) => {
-                lockout.set(ip, &times);
-                lockout.locked(ip, now)
-            }
+        let source = attempt.source();
+        let started = match self
+            .store()
+            .record_failure(&source.to_string(), &rule)
+            .await
+        {
+            Ok(None) => attempt.failed(now),
+            Ok(Some(times)) => attempt.failed_shared(&times, now),
             Err(e) => {
                 // Still counted here: storage being away must not lift the lockout.
                 tracing::error!(error = %e, "cannot record a failed attempt in storage");
-                lockout.fail(ip, now)
+                attempt.failed(now)
             }
+        };
+        if let Some(secs) = started {
+            tracing::warn!(source = %source, lockout_secs = secs, "source IP locked out after repeated failures");
         }
+        started
+    }
+
+    /// Runs a password hash or check on the blocking pool, at most as many at once as the
+    /// machine has cores: a burst of logins waits its turn instead of taking a hash's memory
+    /// (Argon2id, 19 MiB) each at once.
+    pub(crate) async fn password_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        // The semaphore is never closed, so a turn always comes.
+        let _turn = self.inner.password_work.acquire().await.ok();
+        Ok(tokio::task::spawn_blocking(work).await?)
     }
 
     pub(crate) fn daily_leases(&self) -> &DailyLeases {
@@ -394,7 +428,8 @@ impl Service {
             .dummy_hash
             .get_or_try_init(|| async {
                 let dummy = secrets::random_password();
-                tokio::task::spawn_blocking(move || secrets::hash_password(&dummy)).await?
+                self.password_work(move || secrets::hash_password(&dummy))
+                    .await?
             })
             .await?;
         Ok(hash)
@@ -441,8 +476,9 @@ impl RunningService {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, lets requests in flight finish, waits for the server task, and writes
-    /// the usage still in memory.
+    /// Stops accepting, lets requests in flight finish (for at most the configured shutdown
+    /// timeout, then closes what is left), waits for the server task, and writes the usage
+    /// still in memory.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         match self.task.await {

@@ -85,6 +85,38 @@ pub fn origins(list: Option<&[String]>) -> Result<Vec<String>, ServiceError> {
     })
 }
 
+/// TokenKit's legacy `domain` (a bare host name) as an origin, `https://` + the host, added to
+/// `origins`: the list with it, and the note the answer carries. The host is checked as an
+/// origin's host is; a scheme, path or port in it is refused, naming the field.
+pub fn with_domain(
+    mut origins: Vec<String>,
+    domain: Option<&str>,
+) -> Result<(Vec<String>, Option<String>), ServiceError> {
+    let Some(domain) = domain else {
+        return Ok((origins, None));
+    };
+    let host = domain.trim().to_ascii_lowercase();
+    let origin = format!("https://{host}");
+    if host.is_empty() || host.contains([':', '/', '@', '?', '#']) || !valid_origin(&origin) {
+        return Err(ServiceError::validation(
+            "domain",
+            "must be a host name like example.io (it is taken as the origin https://example.io)",
+        ));
+    }
+    if !origins.contains(&origin) {
+        if origins.len() >= MAX_LIST_ENTRIES {
+            return Err(ServiceError::validation(
+                "domain",
+                format!("would make allowed_origins longer than {MAX_LIST_ENTRIES} entries"),
+            ));
+        }
+        origins.push(origin.clone());
+    }
+    let note =
+        format!("The legacy field domain (\"{host}\") was taken as the allowed origin {origin}.");
+    Ok((origins, Some(note)))
+}
+
 /// IP addresses or CIDR blocks.
 pub fn ips(list: Option<&[String]>) -> Result<Vec<String>, ServiceError> {
     let problem = "must be an IP address or a CIDR block like 10.0.0.0/8";

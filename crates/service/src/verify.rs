@@ -11,6 +11,7 @@ use keyhaven_api::{keyfmt, KeyStatus};
 use crate::config::valid_scope_name;
 use crate::error::{KeyDenial, ServiceError};
 use crate::keycache::Cached;
+use crate::lockout::Attempt;
 use crate::ratelimit::{self, Limited, RateWindow};
 use crate::secrets::SecretHash;
 use crate::service::Service;
@@ -27,9 +28,9 @@ static KEY_HEADERS: [HeaderName; 2] = [
 /// What a call with a key brings besides the key: where it comes from and what it needs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Call<'a> {
-    /// The peer address (never `X-Forwarded-For`).
+    /// The peer address, or what a trusted proxy forwarded for.
     pub ip: Option<IpAddr>,
-    /// The `Origin` header, when one was sent.
+    /// The `Origin` (or `X-Origin`) header, when one was sent.
     pub origin: Option<&'a str>,
     /// The scope the call needs, when it names one.
     pub scope: Option<&'a str>,
@@ -79,10 +80,12 @@ pub fn check_format(presented: &str) -> Result<SecretHash, KeyDenial> {
 }
 
 /// Decides a call with a key, in API.md's order: the source IP's lockout; the key present,
-/// known, not revoked or expired (401); its origin or, without an `Origin` header, its IP
-/// (403); its scope (403); its hourly limit, then its tenant's daily cap (429). Every refusal
-/// is logged with its precise reason (never the key) and answered uniformly; each refusal of
-/// an identified key and each accepted call is counted in the key's usage.
+/// known, not revoked or expired (401); a non-empty list of allowed IPs, always (403: an
+/// `Origin` never lifts it); its origins, when the call names an origin (403); its scope (403);
+/// its hourly limit, then its tenant's daily cap (429). Every refusal is logged with its precise
+/// reason (never the key) and answered uniformly; each refusal of an identified key and each
+/// accepted call is counted in the key's usage. Refusals of the key itself and for its IP or
+/// origin count toward the source's lockout.
 pub async fn enforce(
     svc: &Service,
     presented: Option<&str>,
@@ -90,40 +93,63 @@ pub async fn enforce(
 ) -> Result<Decision, ServiceError> {
     let now = svc.now();
     let lockout = svc.lockout();
-    if let Some(ip) = call.ip.filter(|_| call.track_lockout) {
+    // The source whose lockout applies, if any.
+    let watched = call.ip.filter(|_| call.track_lockout);
+    if let Some(ip) = watched {
         if let Some(retry_after) = lockout.locked(ip, now) {
             tracing::warn!(%ip, retry_after, "attempt refused: the source IP is locked out");
-            return Ok(Decision {
-                outcome: Err(ServiceError::IpLockedOut { retry_after }),
-                window: lockout.allowance(Some(ip), now),
-                key_prefix: None,
-            });
+            return Ok(locked_out(svc, ip, retry_after, now));
         }
     }
-    let found = match presented {
-        None => Err((KeyDenial::Missing, None)),
-        Some(key) => match lookup(svc, key, now).await? {
-            Ok(found) if call.tenant_id.is_some_and(|t| t != found.row.tenant_id) => {
-                Err((KeyDenial::Unknown, None))
-            }
-            Err((_, Some(row))) if call.tenant_id.is_some_and(|t| t != row.tenant_id) => {
-                Err((KeyDenial::Unknown, None))
-            }
-            found => found,
+    let looked = match presented {
+        None => Looked::Denied {
+            denial: KeyDenial::Missing,
+            row: None,
+            counted: false,
         },
+        Some(key) => lookup(svc, key, now, watched).await?,
     };
-    let found = match found {
-        Ok(found) => found,
-        Err((denial, row)) => {
+    // For an API's own backend, a key of another tenant is unknown (and nothing is counted
+    // for it).
+    let looked = match looked {
+        Looked::Found(found) if call.tenant_id.is_some_and(|t| t != found.row.tenant_id) => {
+            Looked::Denied {
+                denial: KeyDenial::Unknown,
+                row: None,
+                counted: false,
+            }
+        }
+        Looked::Denied {
+            denial,
+            row: Some(row),
+            counted,
+        } if call.tenant_id.is_some_and(|t| t != row.tenant_id) => Looked::Denied {
+            denial,
+            row: None,
+            counted,
+        },
+        looked => looked,
+    };
+    let found = match looked {
+        Looked::Found(found) => found,
+        Looked::LockedOut { ip, retry_after } => {
+            tracing::warn!(%ip, retry_after, "attempt refused: the source IP is locked out");
+            return Ok(locked_out(svc, ip, retry_after, now));
+        }
+        Looked::Denied {
+            denial,
+            row,
+            counted,
+        } => {
             // Only a key that passed the format check is ours to name, and then by prefix only.
             let prefix = presented
                 .filter(|_| denial != KeyDenial::Malformed && denial != KeyDenial::Missing)
                 .map(keyfmt::display_prefix);
             tracing::warn!(reason = denial.as_str(), ip = ?call.ip, prefix, "API key refused");
-            if denial != KeyDenial::Missing {
-                if let Some(ip) = call.ip.filter(|_| call.track_lockout) {
-                    if let Some(secs) = svc.note_failure(ip, now).await {
-                        tracing::warn!(%ip, lockout_secs = secs, "source IP locked out after repeated failures");
+            if denial != KeyDenial::Missing && !counted {
+                if let Some(ip) = watched {
+                    if let Err(retry_after) = svc.fail_now(ip, now).await {
+                        return Ok(locked_out(svc, ip, retry_after, now));
                     }
                 }
             }
@@ -140,18 +166,27 @@ pub async fn enforce(
     };
     let (row, tier) = (&found.row, found.tenant_tier.as_deref());
     let cap = svc.config().daily_cap(tier);
-    let refusal = if let Some(origin) = call.origin {
-        let origin = origin.trim().to_ascii_lowercase();
-        (!row.allowed_origins.is_empty() && !row.allowed_origins.contains(&origin))
-            .then_some(ServiceError::OriginNotAllowed)
-    } else if row.allowed_ips.is_empty() {
-        None
-    } else {
-        (!call
+    let refusal = if !row.allowed_ips.is_empty()
+        && !call
             .ip
-            .is_some_and(|ip| validate::ip_in(&row.allowed_ips, ip)))
-        .then_some(ServiceError::IpNotAllowed)
+            .is_some_and(|ip| validate::ip_in(&row.allowed_ips, ip))
+    {
+        Some(ServiceError::IpNotAllowed)
+    } else {
+        call.origin.and_then(|origin| {
+            let origin = origin.trim().to_ascii_lowercase();
+            (!row.allowed_origins.is_empty() && !row.allowed_origins.contains(&origin))
+                .then_some(ServiceError::OriginNotAllowed)
+        })
     };
+    // A call refused for where it comes from is a failed attempt of its source.
+    if refusal.is_some() {
+        if let Some(ip) = watched {
+            if let Err(retry_after) = svc.fail_now(ip, now).await {
+                return Ok(locked_out(svc, ip, retry_after, now));
+            }
+        }
+    }
     let refusal = refusal.or_else(|| match call.scope {
         Some(scope) if !row.scopes.iter().any(|s| s == scope) => {
             let scope = if valid_scope_name(scope) {
@@ -204,34 +239,110 @@ pub async fn enforce(
     }
 }
 
-type Found = Result<Arc<Cached>, (KeyDenial, Option<KeyRow>)>;
+/// The answer to an attempt from a locked-out source.
+fn locked_out(svc: &Service, ip: IpAddr, retry_after: i64, now: i64) -> Decision {
+    Decision {
+        outcome: Err(ServiceError::IpLockedOut { retry_after }),
+        window: svc.lockout().allowance(Some(ip), now),
+        key_prefix: None,
+    }
+}
 
-async fn lookup(svc: &Service, presented: &str, now: i64) -> Result<Found, ServiceError> {
+/// What the lookup of a presented key found.
+enum Looked {
+    Found(Arc<Cached>),
+    /// Refused: why, the key when it is known (its usage counts the refusal), and whether the
+    /// failure was already counted toward the source's lockout.
+    Denied {
+        denial: KeyDenial,
+        row: Option<Box<KeyRow>>,
+        counted: bool,
+    },
+    /// The source's failures and attempts under way leave no room for a lookup in storage.
+    LockedOut {
+        ip: IpAddr,
+        retry_after: i64,
+    },
+}
+
+/// The key behind a presented secret: from the cache, or from storage. A lookup in storage
+/// takes time, so it holds a place among `watched`'s attempts while it runs (see
+/// [`crate::lockout`]) and counts its own failure.
+async fn lookup(
+    svc: &Service,
+    presented: &str,
+    now: i64,
+    watched: Option<IpAddr>,
+) -> Result<Looked, ServiceError> {
     let hash = match check_format(presented) {
         Ok(hash) => hash,
-        Err(denial) => return Ok(Err((denial, None))),
+        Err(denial) => {
+            return Ok(Looked::Denied {
+                denial,
+                row: None,
+                counted: false,
+            })
+        }
     };
     let cache = svc.key_cache();
+    let mut attempt = None;
     let found = match cache.get(&hash.0) {
         Some(found) => found,
         None => {
+            if let Some(ip) = watched {
+                match svc.lockout().reserve(ip, now) {
+                    Ok(held) => attempt = Some(held),
+                    Err(retry_after) => return Ok(Looked::LockedOut { ip, retry_after }),
+                }
+            }
             let generation = cache.generation();
             svc.note_key_lookup();
-            let Some(found) = svc.store().key_by_hash(&hash).await? else {
-                return Ok(Err((KeyDenial::Unknown, None)));
-            };
-            let found = Arc::new(Cached::new(found.row, found.secret_hash, found.tenant_tier));
-            cache.insert(generation, hash.0, Arc::clone(&found));
-            found
+            match svc.store().key_by_hash(&hash).await? {
+                Some(found) => {
+                    let found =
+                        Arc::new(Cached::new(found.row, found.secret_hash, found.tenant_tier));
+                    cache.insert(generation, hash.0, Arc::clone(&found));
+                    found
+                }
+                None => {
+                    return Ok(denied(svc, attempt, KeyDenial::Unknown, None, now).await);
+                }
+            }
         }
     };
     if !hash.matches(&found.secret_hash) {
-        return Ok(Err((KeyDenial::Unknown, None)));
+        return Ok(denied(svc, attempt, KeyDenial::Unknown, None, now).await);
     }
     match found.row.status(now) {
-        KeyStatus::Revoked => Ok(Err((KeyDenial::Revoked, Some(found.row.clone())))),
-        KeyStatus::Expired => Ok(Err((KeyDenial::Expired, Some(found.row.clone())))),
-        KeyStatus::Active | KeyStatus::Expiring => Ok(Ok(found)),
+        KeyStatus::Revoked => {
+            let row = Some(Box::new(found.row.clone()));
+            Ok(denied(svc, attempt, KeyDenial::Revoked, row, now).await)
+        }
+        KeyStatus::Expired => {
+            let row = Some(Box::new(found.row.clone()));
+            Ok(denied(svc, attempt, KeyDenial::Expired, row, now).await)
+        }
+        // A place held for the lookup is given back as the attempt is dropped.
+        KeyStatus::Active | KeyStatus::Expiring => Ok(Looked::Found(found)),
+    }
+}
+
+/// A refusal found by [`lookup`], counted toward the lockout when it held a place for it.
+async fn denied(
+    svc: &Service,
+    attempt: Option<Attempt<'_>>,
+    denial: KeyDenial,
+    row: Option<Box<KeyRow>>,
+    now: i64,
+) -> Looked {
+    let counted = attempt.is_some();
+    if let Some(attempt) = attempt {
+        svc.attempt_failed(attempt, now).await;
+    }
+    Looked::Denied {
+        denial,
+        row,
+        counted,
     }
 }
 

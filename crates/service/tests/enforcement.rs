@@ -1,6 +1,7 @@
-//! Using a key, in API.md's order: the key itself, then where the call comes from, then its
-//! scope, then the key's hourly limit and the tenant's daily cap; and the lockout of a source
-//! IP that keeps failing. Time-dependent rules run on a manual clock.
+//! Using a key, in API.md's order: the key itself, then where the call comes from (its IP,
+//! always; its origin, when it names one), then its scope, then the key's hourly limit and the
+//! tenant's daily cap; and the lockout of a source that keeps failing, exact under concurrent
+//! attempts. Time-dependent rules run on a manual clock.
 
 #[macro_use]
 mod common;
@@ -16,47 +17,75 @@ const T0: i64 = 1_773_138_000;
 
 scenario!(
     #[tokio::test]
-    origin_is_checked_when_sent_otherwise_the_ip
+    an_origin_never_lifts_an_ip_list_and_x_origin_is_an_origin
 );
-async fn origin_is_checked_when_sent_otherwise_the_ip(db: Db) {
+async fn an_origin_never_lifts_an_ip_list_and_x_origin_is_an_origin(db: Db) {
     let t = common::start(db).await;
     let (_, token) = t.signed_in("o@a.test", Role::Owner, "a").await;
-    let (web, _) = t
+    // Allowed origins, and IPs that do not include this test's 127.0.0.1.
+    let (remote, _) = t
         .create_key(
             &token,
-            json!({"name": "web", "scopes": ["read"],
+            json!({"name": "remote", "scopes": ["read"],
                    "allowed_origins": ["https://app.a.test"], "allowed_ips": ["10.0.0.0/8"]}),
         )
         .await;
-    let (local, _) = t
+    // IPs only, none of them this one.
+    let (ip_only, _) = t
         .create_key(
             &token,
-            json!({"name": "local", "scopes": ["read"], "allowed_ips": ["127.0.0.0/8"]}),
+            json!({"name": "ip only", "scopes": ["read"], "allowed_ips": ["10.0.0.0/8"]}),
+        )
+        .await;
+    // Allowed origins, and IPs that include 127.0.0.1.
+    let (both, _) = t
+        .create_key(
+            &token,
+            json!({"name": "both", "scopes": ["read"],
+                   "allowed_origins": ["https://app.a.test"], "allowed_ips": ["127.0.0.0/8"]}),
         )
         .await;
     let (open, _) = t
         .create_key(&token, json!({"name": "open", "scopes": ["read"]}))
         .await;
 
-    // With an Origin header, the origin decides and the IP is not looked at.
+    // The right Origin does not let a call in from an address the key does not allow (TokenKit
+    // checks IPs only without an Origin; any client can send one).
+    let a = t
+        .ping_with(&remote, "", &[("Origin", "https://app.a.test")])
+        .await;
+    a.assert_error(403, "ip_not_allowed");
+    TestService::window(&a);
+    t.ping_with(&ip_only, "", &[("Origin", "https://elsewhere.test")])
+        .await
+        .assert_error(403, "ip_not_allowed");
+    // A forged X-Forwarded-For does not make a call come from elsewhere.
+    t.ping_with(&ip_only, "", &[("X-Forwarded-For", "10.1.2.3")])
+        .await
+        .assert_error(403, "ip_not_allowed");
+
+    // From an allowed address, the origin is checked when one is named: Origin, or X-Origin.
     let ok = t
-        .ping_with(&web, "", &[("Origin", "https://APP.a.test")])
+        .ping_with(&both, "", &[("Origin", "https://APP.a.test")])
         .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
-    let bad = t
-        .ping_with(&web, "", &[("Origin", "https://evil.test")])
-        .await;
-    bad.assert_error(403, "origin_not_allowed");
-    TestService::window(&bad);
-    // Without one, the peer address must be in allowed_ips (127.0.0.1 is not in 10/8).
-    t.ping_with(&web, "", &[])
+    assert_eq!(
+        t.ping_with(&both, "", &[]).await.status,
+        200,
+        "no origin named"
+    );
+    t.ping_with(&both, "", &[("Origin", "https://evil.test")])
         .await
-        .assert_error(403, "ip_not_allowed");
-    assert_eq!(t.ping_with(&local, "", &[]).await.status, 200);
-    // A forged X-Forwarded-For does not make a call come from elsewhere.
-    t.ping_with(&web, "", &[("X-Forwarded-For", "10.1.2.3")])
+        .assert_error(403, "origin_not_allowed");
+    t.ping_with(&both, "", &[("X-Origin", "https://evil.test")])
         .await
-        .assert_error(403, "ip_not_allowed");
+        .assert_error(403, "origin_not_allowed");
+    assert_eq!(
+        t.ping_with(&both, "", &[("X-Origin", "https://app.a.test")])
+            .await
+            .status,
+        200
+    );
     // Empty lists pass everything.
     assert_eq!(
         t.ping_with(&open, "", &[("Origin", "https://any.test")])
@@ -65,13 +94,197 @@ async fn origin_is_checked_when_sent_otherwise_the_ip(db: Db) {
         200
     );
 
-    // Order: origin before scope; scope after origin and IP pass.
-    t.ping_with(&web, "?scope=write", &[("Origin", "https://evil.test")])
+    // Order: IP, then origin, then scope.
+    t.ping_with(&remote, "?scope=write", &[("Origin", "https://evil.test")])
+        .await
+        .assert_error(403, "ip_not_allowed");
+    t.ping_with(&both, "?scope=write", &[("Origin", "https://evil.test")])
         .await
         .assert_error(403, "origin_not_allowed");
-    t.ping_with(&local, "?scope=write", &[])
+    t.ping_with(&both, "?scope=write", &[])
         .await
         .assert_error(403, "scope_missing");
+}
+
+scenario!(
+    #[tokio::test]
+    calls_refused_for_their_ip_or_origin_count_toward_the_lockout
+);
+async fn calls_refused_for_their_ip_or_origin_count_toward_the_lockout(db: Db) {
+    let t = common::start(db).await;
+    let (_, token) = t.signed_in("o@l.test", Role::Owner, "l").await;
+    let (elsewhere, _) = t
+        .create_key(
+            &token,
+            json!({"name": "elsewhere", "scopes": ["read"], "allowed_ips": ["10.0.0.0/8"]}),
+        )
+        .await;
+    let (web, _) = t
+        .create_key(
+            &token,
+            json!({"name": "web", "scopes": ["read"], "allowed_origins": ["https://app.l.test"]}),
+        )
+        .await;
+    let (open, _) = t
+        .create_key(&token, json!({"name": "open", "scopes": ["read"]}))
+        .await;
+    for i in 0..5 {
+        let a = t.ping_with(&elsewhere, "", &[]).await;
+        a.assert_error(403, "ip_not_allowed");
+        let b = t
+            .ping_with(&web, "", &[("Origin", "https://evil.test")])
+            .await;
+        b.assert_error(403, "origin_not_allowed");
+        if i < 4 {
+            assert_eq!(t.ping_with(&open, "", &[]).await.status, 200, "round {i}");
+        }
+    }
+    // Ten refusals for where the calls came from: the source is locked out, valid key or not.
+    t.ping_with(&open, "", &[])
+        .await
+        .assert_error(429, "ip_locked_out");
+    // A scope refusal is the key's business, not a failed attempt: it counted nothing (checked
+    // on a service of its own).
+    let t2 = common::start(db).await;
+    let (_, token) = t2.signed_in("o@m.test", Role::Owner, "m").await;
+    let (read, _) = t2
+        .create_key(&token, json!({"name": "read", "scopes": ["read"]}))
+        .await;
+    for _ in 0..12 {
+        t2.ping_with(&read, "?scope=write", &[])
+            .await
+            .assert_error(403, "scope_missing");
+    }
+    assert_eq!(t2.ping_with(&read, "", &[]).await.status, 200);
+}
+
+scenario!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    two_hundred_wrong_logins_at_once_check_at_most_ten_passwords
+);
+async fn two_hundred_wrong_logins_at_once_check_at_most_ten_passwords(db: Db) {
+    let t = common::start(db).await;
+    let (_, password) = t.user("o@n.test", Role::Owner, "n").await;
+    let logins = (0..200).map(|i| {
+        t.call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "o@n.test", "password": format!("wrong {i}")})),
+        )
+    });
+    let answers = common::join_all(logins).await;
+    let checked = answers.iter().filter(|a| a.status == 401).count();
+    let locked = answers
+        .iter()
+        .filter(|a| a.status == 429 && a.code() == "ip_locked_out")
+        .count();
+    assert_eq!(checked, 10, "at most ten passwords checked");
+    assert_eq!(
+        locked, 190,
+        "the others refused before their password was looked at"
+    );
+    // The right password too, now.
+    t.call(
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"email": "o@n.test", "password": password})),
+    )
+    .await
+    .assert_error(429, "ip_locked_out");
+}
+
+scenario!(
+    #[tokio::test]
+    a_successful_login_is_forgiven
+);
+async fn a_successful_login_is_forgiven(db: Db) {
+    let t = common::start(db).await;
+    let (_, password) = t.user("o@p.test", Role::Owner, "p").await;
+    let login = |password: String| {
+        t.call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "o@p.test", "password": password})),
+        )
+    };
+    for _ in 0..9 {
+        login("wrong".into())
+            .await
+            .assert_error(401, "unauthorized");
+    }
+    // Right ones do not fill the tenth place, however many.
+    for _ in 0..5 {
+        assert_eq!(login(password.clone()).await.status, 200);
+    }
+    login("wrong".into())
+        .await
+        .assert_error(401, "unauthorized");
+    login(password.clone())
+        .await
+        .assert_error(429, "ip_locked_out");
+}
+
+scenario!(
+    #[tokio::test]
+    behind_a_trusted_proxy_the_client_is_the_forwarded_one_and_an_ipv6_64_is_one_source
+);
+async fn behind_a_trusted_proxy_the_client_is_the_forwarded_one_and_an_ipv6_64_is_one_source(
+    db: Db,
+) {
+    let t = common::start_with(db, |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    })
+    .await;
+    let (_, token) = t.signed_in("o@q.test", Role::Owner, "q").await;
+    let (office, _) = t
+        .create_key(
+            &token,
+            json!({"name": "office", "scopes": ["read"], "allowed_ips": ["203.0.113.0/24"]}),
+        )
+        .await;
+    let from = |ip: &'static str| [("X-Forwarded-For", ip)];
+    // The proxy's client is the caller: its address is what the allowed IPs are held against.
+    assert_eq!(
+        t.ping_with(&office, "", &from("203.0.113.9")).await.status,
+        200
+    );
+    t.ping_with(&office, "", &from("198.51.100.9"))
+        .await
+        .assert_error(403, "ip_not_allowed");
+    // What the client wrote before the proxy's own entry is not believed.
+    t.ping_with(&office, "", &from("203.0.113.9, 198.51.100.9"))
+        .await
+        .assert_error(403, "ip_not_allowed");
+
+    // Two addresses of one IPv6 /64 are one source: five failures from each lock both out...
+    let unknown = keyfmt::generate("kh_live_");
+    for host in ["2001:db8:1:2::a", "2001:db8:1:2:ffff::b"] {
+        for _ in 0..5 {
+            t.ping_with(&unknown, "", &from(host))
+                .await
+                .assert_error(401, "unauthorized");
+        }
+    }
+    let (open, _) = t
+        .create_key(&token, json!({"name": "open", "scopes": ["read"]}))
+        .await;
+    t.ping_with(&open, "", &from("2001:db8:1:2::c"))
+        .await
+        .assert_error(429, "ip_locked_out");
+    // ...and not the next /64, nor an IPv4 client of the same proxy.
+    assert_eq!(
+        t.ping_with(&open, "", &from("2001:db8:1:3::c"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        t.ping_with(&open, "", &from("203.0.113.9")).await.status,
+        200
+    );
 }
 
 scenario!(

@@ -171,6 +171,171 @@ async fn rolling_with_no_grace_revokes_at_once_and_bad_rolls_are_refused(db: Db)
 
 scenario!(
     #[tokio::test]
+    retired_keys_stay_retired_a_key_in_grace_rolls_once_and_counts_toward_the_cap
+);
+async fn retired_keys_stay_retired_a_key_in_grace_rolls_once_and_counts_toward_the_cap(db: Db) {
+    let clock = ManualClock::at(T0);
+    let t = common::start_at(db, &clock, |c| c.max_active_keys = 3).await;
+    let (_, token) = t.signed_in("o@g.test", Role::Owner, "g").await;
+    let patch = |id: String, body: Value| {
+        let token = token.clone();
+        let t = &t;
+        async move {
+            t.call(
+                Method::PATCH,
+                &format!("/v1/keys/{id}"),
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    // An expired key: a later expiry does not bring it back.
+    let (short, meta) = t
+        .create_key(
+            &token,
+            json!({"name": "short", "scopes": ["read"], "expires_at": "2026-03-10T10:21:00Z"}),
+        )
+        .await;
+    let short_id = meta["id"].as_str().expect("id").to_owned();
+    clock.advance(61);
+    patch(
+        short_id.clone(),
+        json!({"expires_at": "2026-03-10T11:20:00Z"}),
+    )
+    .await
+    .assert_error(409, "conflict");
+    t.ping_with(&short, "", &[])
+        .await
+        .assert_error(401, "unauthorized");
+
+    // A key in its grace period: no change, no second roll.
+    let (_, meta) = t
+        .create_key(&token, json!({"name": "rolled", "scopes": ["read"]}))
+        .await;
+    let old_id = meta["id"].as_str().expect("id").to_owned();
+    t.roll_key(&token, &old_id, 600).await;
+    patch(old_id.clone(), json!({"name": "renamed"}))
+        .await
+        .assert_error(409, "conflict");
+    patch(old_id.clone(), json!({"expires_at": null}))
+        .await
+        .assert_error(409, "conflict");
+    t.call(
+        Method::POST,
+        &format!("/v1/keys/{old_id}/roll"),
+        Some(&token),
+        Some(json!({"grace_seconds": 600})),
+    )
+    .await
+    .assert_error(409, "conflict");
+
+    // The cap (3) counts the key in its grace period: with it, the new one and a third, a roll
+    // that keeps the third alive for a while would make four.
+    let (_, meta) = t
+        .create_key(&token, json!({"name": "third", "scopes": ["read"]}))
+        .await;
+    let third = meta["id"].as_str().expect("id").to_owned();
+    t.call(
+        Method::POST,
+        "/v1/keys",
+        Some(&token),
+        Some(json!({"name": "fourth", "scopes": ["read"]})),
+    )
+    .await
+    .assert_error(409, "key_limit_reached");
+    t.call(
+        Method::POST,
+        &format!("/v1/keys/{third}/roll"),
+        Some(&token),
+        Some(json!({"grace_seconds": 60})),
+    )
+    .await
+    .assert_error(409, "key_limit_reached");
+    // Without a grace period the old key goes as the new one comes: it fits.
+    let (third_again, _) = t.roll_key(&token, &third, 0).await;
+    assert_eq!(t.ping_with(&third_again, "", &[]).await.status, 200);
+    // Once the grace period ends, the old key no longer counts.
+    clock.advance(600);
+    t.create_key(&token, json!({"name": "fourth", "scopes": ["read"]}))
+        .await;
+}
+
+scenario!(
+    #[tokio::test]
+    tokenkit_legacy_domain_is_taken_as_an_origin_and_said_so
+);
+async fn tokenkit_legacy_domain_is_taken_as_an_origin_and_said_so(db: Db) {
+    let t = common::start(db).await;
+    let (_, token) = t.signed_in("o@d.test", Role::Owner, "d").await;
+    let (key, meta) = t
+        .create_key(
+            &token,
+            json!({"name": "legacy", "scopes": ["read"], "domain": "Example.io"}),
+        )
+        .await;
+    assert_eq!(meta["allowed_origins"], json!(["https://example.io"]));
+    let note = meta["note"]
+        .as_str()
+        .expect("a note says how domain was read");
+    assert!(note.contains("https://example.io"), "{note}");
+    assert_eq!(
+        t.ping_with(&key, "", &[("Origin", "https://example.io")])
+            .await
+            .status,
+        200
+    );
+    t.ping_with(&key, "", &[("Origin", "https://other.io")])
+        .await
+        .assert_error(403, "origin_not_allowed");
+    // What is stored carries no note: the next read says nothing of it.
+    let id = meta["id"].as_str().expect("id");
+    let read = t
+        .call(Method::GET, &format!("/v1/keys/{id}"), Some(&token), None)
+        .await;
+    assert_eq!(read.json["allowed_origins"], json!(["https://example.io"]));
+    assert!(read.json.get("note").is_none(), "{}", read.body);
+
+    // On update, beside the origins sent.
+    let updated = t
+        .call(
+            Method::PATCH,
+            &format!("/v1/keys/{id}"),
+            Some(&token),
+            Some(json!({"allowed_origins": ["https://app.d.test"], "domain": "shop.d.test"})),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert_eq!(
+        updated.json["allowed_origins"],
+        json!(["https://app.d.test", "https://shop.d.test"])
+    );
+    assert!(updated.json["note"].is_string());
+
+    // A domain that is not a bare host is refused, naming the field.
+    for bad in [
+        "https://example.io",
+        "example.io/path",
+        "ex ample.io",
+        "",
+        "example.io:8443",
+    ] {
+        let a = t
+            .call(
+                Method::POST,
+                "/v1/keys",
+                Some(&token),
+                Some(json!({"name": "bad", "scopes": ["read"], "domain": bad})),
+            )
+            .await;
+        a.assert_error(422, "validation_failed");
+        assert!(a.message().contains("domain"), "{bad}: {}", a.message());
+    }
+}
+
+scenario!(
+    #[tokio::test]
     updating_a_key_keeps_its_secret
 );
 async fn updating_a_key_keeps_its_secret(db: Db) {

@@ -58,11 +58,16 @@ async fn a_backend_verifies_its_callers_keys(db: Db) {
             "scope_missing",
         ),
         (
-            json!({"key": key, "origin": "https://evil.test"}),
+            json!({"key": key, "origin": "https://evil.test", "ip": "192.0.2.10"}),
             "origin_not_allowed",
         ),
         (json!({"key": key, "ip": "198.51.100.1"}), "ip_not_allowed"),
         (json!({"key": key}), "ip_not_allowed"),
+        // An origin never lifts the IP list.
+        (
+            json!({"key": key, "origin": "https://app.a.test"}),
+            "ip_not_allowed",
+        ),
     ] {
         let a = verify(&t, &owner, body).await;
         assert_eq!(a.status, 200);
@@ -71,7 +76,7 @@ async fn a_backend_verifies_its_callers_keys(db: Db) {
         assert_eq!(a.json["ratelimit"]["limit"], 3);
         assert!(a.json.get("key_id").is_none());
     }
-    let o = json!({"key": key, "origin": "https://app.a.test"});
+    let o = json!({"key": key, "origin": "https://app.a.test", "ip": "192.0.2.10"});
     assert_eq!(verify(&t, &owner, o.clone()).await.json["valid"], true);
     assert_eq!(
         verify(&t, &owner, o.clone()).await.json["ratelimit"]["remaining"],

@@ -18,7 +18,12 @@ replaced_by: string | null,
 /**
  * The key this one took the place of.
  */
-replaces: string | null, };
+replaces: string | null, 
+/**
+ * Said once, in the answer to a create or update that used a legacy field: how the service
+ * read it (TokenKit's `domain`).
+ */
+note?: string, };
 
 export type ErrorKind = "not_found" | "unauthorized" | "forbidden" | "validation" | "key_limit_reached" | "rate_limited" | "conflict" | "keychain_unavailable" | "keychain" | "secret_too_long" | "network" | "service" | "unexpected_response" | "insecure_url" | "no_account" | "embedded_service_not_running" | "catalog" | "no_data_dir" | "clipboard" | "internal" | "locked" | "wrong_passphrase" | "no_passphrase" | "profile_exists" | "profile_in_use" | "last_profile" | "vault_corrupt";
 
@@ -331,7 +336,12 @@ replaced_by: string | null,
 /**
  * The key this one took the place of.
  */
-replaces: string | null, };
+replaces: string | null, 
+/**
+ * Said once, in the answer to a create or update that used a legacy field: how the service
+ * read it (TokenKit's `domain`).
+ */
+note?: string, };
 
 export type SupportKeyDetail = { meta: KeyMeta, usage: KeyUsage, denials: Array<DenialRecord>, audit: Array<AuditRecord>, };
 

@@ -95,6 +95,7 @@ pub fn update_key_request(
         allowed_origins: allowed_origins.map(clean),
         allowed_ips: allowed_ips.map(clean),
         rate_limit_per_hour,
+        domain: None,
     };
     validate::update_request(&request, Utc::now())?;
     Ok(request)

@@ -186,6 +186,7 @@ mod tests {
             created_by: "usr".into(),
             replaced_by: None,
             replaces: None,
+            note: None,
         }
     }
 

@@ -22,8 +22,10 @@
 //! makes safe: once the service has rolled, the old key is on its way out, so a lost new key is
 //! replaced by another (a *replace*), never abandoned.
 //!
-//! `Auto` replaces (the old key is untouched until the new one is stored, verified and in use)
-//! and rolls only when the account's key cap leaves no room for a replacement.
+//! `Auto` replaces (the old key is untouched until the new one is stored, verified and in use).
+//! Either way the account needs room for one more key: the service counts a key in its grace
+//! period toward its cap, so at the cap a rotation is refused before anything changes, and the
+//! person is told to revoke a key first.
 //!
 //! No secret is ever written to the journal, the links, a log line or an error.
 
@@ -107,7 +109,7 @@ impl Grace {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum RotationMethod {
-    /// Replace; roll when the key cap leaves no room for a second key.
+    /// Replace (the method that keeps the old key untouched longest).
     #[default]
     Auto,
     /// The service's roll: new secret, same key settings, the old key expiring after the grace
@@ -480,7 +482,6 @@ impl Keyhaven {
             last_error: None,
         };
         let mut engine = Engine::new(self, account, journal, progress, true)?;
-        engine.auto = options.method == RotationMethod::Auto;
         tracing::info!(
             rotation = %engine.j.id, account = %account_id, key_id, grace_seconds = grace,
             method = ?method, "rotation started"
@@ -600,8 +601,6 @@ struct Engine<'a> {
     new_meta: Option<KeyMeta>,
     /// Whether the current step was entered by this process (not found half-done in a journal).
     fresh: bool,
-    /// The method was chosen automatically and may change (a roll when the key cap is reached).
-    auto: bool,
     progress: Progress<'a>,
     hook: Option<FaultHook>,
 }
@@ -625,7 +624,6 @@ impl<'a> Engine<'a> {
             secret: None,
             new_meta: None,
             fresh,
-            auto: false,
             progress,
         })
     }
@@ -887,6 +885,7 @@ impl<'a> Engine<'a> {
             allowed_origins: list(&old.allowed_origins),
             allowed_ips: list(&old.allowed_ips),
             rate_limit_per_hour: old.rate_limit_per_hour,
+            domain: None,
         }
     }
 
@@ -1242,25 +1241,6 @@ impl<'a> Engine<'a> {
                 Ok(Flow::Done(self.pending(e)))
             }
             RotationStep::Create => {
-                let room_to_roll = self.auto
-                    && self.j.method == Method::Replace
-                    && self.j.grace_seconds > 0
-                    && self.j.replacements == 0
-                    && matches!(e, Error::KeyLimitReached { .. })
-                    && self
-                        .core
-                        .capabilities(&self.j.account_id)
-                        .is_ok_and(|c| c.roll_key);
-                if room_to_roll {
-                    self.j.method = Method::Roll;
-                    self.save()?;
-                    self.emit(
-                        step,
-                        StepStatus::Recovering,
-                        "No room for a second key: rolling the key instead, with the same grace period",
-                    );
-                    return Ok(Flow::Again);
-                }
                 // Refused by the service: nothing was made.
                 self.rolled_back(e)
             }

@@ -624,6 +624,7 @@ mod tests {
             created_by: "usr_1".into(),
             replaced_by: None,
             replaces: None,
+            note: None,
         }
     }
 

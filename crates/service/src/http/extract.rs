@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
@@ -15,23 +15,39 @@ use crate::auth::{self, Session};
 use crate::error::ServiceError;
 use crate::service::Service;
 
-/// The peer address of the connection. `X-Forwarded-For` is not trusted. `None` when the
-/// router is driven without a socket (oneshot tests).
+/// The address a request comes from: the connection's peer, or, for a connection from a
+/// trusted proxy (`--trusted-proxy`), the client its `X-Forwarded-For` names (see
+/// [`crate::config::ServiceConfig::client_ip`]). `None` when the router is driven without a
+/// socket (oneshot tests).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<Service> for ClientIp {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+    async fn from_request_parts(parts: &mut Parts, svc: &Service) -> Result<Self, Self::Rejection> {
+        let Some(peer) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+        else {
+            return Ok(ClientIp(None));
+        };
+        let config = svc.config();
+        if config.trusted_proxies.is_empty() {
+            return Ok(ClientIp(Some(peer)));
+        }
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("unreadable"))
+            .collect();
+        Ok(ClientIp(Some(config.client_ip(peer, &forwarded))))
     }
 }
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 impl FromRequestParts<Service> for Session {
     type Rejection = ServiceError;

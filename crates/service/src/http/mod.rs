@@ -3,6 +3,7 @@
 pub(crate) mod extract;
 mod middleware;
 mod routes;
+pub(crate) mod serve;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};

@@ -1,7 +1,7 @@
 //! Handlers: each extracts, delegates to one domain function, and shapes the answer.
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyhaven_api::{
@@ -300,10 +300,15 @@ pub async fn ping(
     Ok(response)
 }
 
-/// The `Origin` header; one that is not readable text matches no allowed origin.
+/// `X-Origin`: the origin a client that cannot send `Origin` names (TokenKit's clients do).
+static X_ORIGIN: HeaderName = HeaderName::from_static("x-origin");
+
+/// The `Origin` header, else `X-Origin`; one that is not readable text matches no allowed
+/// origin.
 fn origin_of(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::ORIGIN)
+        .or_else(|| headers.get(&X_ORIGIN))
         .map(|v| v.to_str().unwrap_or("(unreadable)"))
 }
 

@@ -89,6 +89,8 @@ pub trait Storage: Send + Sync + 'static {
     ) -> StoreFuture<'a, Option<KeyRow>>;
     /// Writes the key's changeable fields (name, scopes, expiry, origins, IPs, hourly limit)
     /// from `key` unless it is revoked; `None` when the tenant has no such unrevoked key.
+    /// Writes the key's changed fields while it is active at `audit.at` (not revoked, expired
+    /// or replaced: nothing brings a retired secret back); `Ok(None)` when it is not.
     fn update_key<'a>(
         &'a self,
         key: &'a KeyRow,
@@ -96,8 +98,11 @@ pub trait Storage: Send + Sync + 'static {
     ) -> StoreFuture<'a, Option<KeyRow>>;
     /// Replaces the active key `old_id` with `new`: the old key is revoked at `retire_at` when
     /// that is `now`, otherwise it expires then (or earlier, if it already would). Returns the
-    /// old key as it is afterwards; `Ok(None)` when the tenant has no such key, and
-    /// [`ServiceError::KeyNotActive`] when it is not active.
+    /// old key as it is afterwards; `Ok(None)` when the tenant has no such key,
+    /// [`ServiceError::KeyNotActive`] when it is not active, and
+    /// [`ServiceError::KeyLimitReached`] when the old key lives on in a grace period and the
+    /// tenant already has `cap` active keys (a key in its grace period counts).
+    #[allow(clippy::too_many_arguments)]
     fn roll_key<'a>(
         &'a self,
         tenant_id: &'a str,
@@ -105,6 +110,7 @@ pub trait Storage: Send + Sync + 'static {
         new: &'a NewKey,
         retire_at: i64,
         now: i64,
+        cap: u32,
         audit: &'a [AuditEntry],
     ) -> StoreFuture<'a, Option<KeyRow>>;
     /// Keys of every tenant whose prefix starts with `prefix`, with their tenant's name; at
@@ -327,6 +333,7 @@ impl KeyRow {
             created_by: self.created_by.clone(),
             replaced_by: self.replaced_by.clone(),
             replaces: self.replaces.clone(),
+            note: None,
         })
     }
 }

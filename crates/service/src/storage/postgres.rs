@@ -90,6 +90,23 @@ fn key_row(row: &PgRow) -> Result<KeyRow, ServiceError> {
     })
 }
 
+/// The tenant's keys that still work at `now` (keys in a grace period among them): what the
+/// active-key cap counts.
+async fn active_keys(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    now: i64,
+) -> Result<i64, ServiceError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL \
+         AND (expires_at IS NULL OR expires_at > $2)",
+    )
+    .bind(tenant_id)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
 async fn insert_audit(conn: &mut PgConnection, e: &AuditEntry) -> Result<(), ServiceError> {
     sqlx::query(
         "INSERT INTO audit_log (at, tenant_id, actor, action, target, ip) \
@@ -326,15 +343,7 @@ impl Storage for PostgresStore {
                 tx.rollback().await?;
                 return Err(ServiceError::TenantNotFound);
             }
-            let active: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL \
-                 AND (expires_at IS NULL OR expires_at > $2)",
-            )
-            .bind(&key.row.tenant_id)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            if active >= i64::from(cap) {
+            if active_keys(&mut tx, &key.row.tenant_id, now).await? >= i64::from(cap) {
                 tx.rollback().await?;
                 return Ok(false);
             }
@@ -422,7 +431,8 @@ impl Storage for PostgresStore {
             let changed = sqlx::query(
                 "UPDATE api_keys SET name = $1, scopes = $2, expires_at = $3, \
                  allowed_origins = $4, allowed_ips = $5, rate_limit_per_hour = $6 \
-                 WHERE tenant_id = $7 AND id = $8 AND revoked_at IS NULL",
+                 WHERE tenant_id = $7 AND id = $8 AND revoked_at IS NULL AND replaced_by IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $9)",
             )
             .bind(&k.name)
             .bind(&k.scopes)
@@ -432,6 +442,7 @@ impl Storage for PostgresStore {
             .bind(k.rate_limit_per_hour.map(i64::from))
             .bind(&k.tenant_id)
             .bind(&k.id)
+            .bind(audit.at)
             .execute(&mut *tx)
             .await?
             .rows_affected()
@@ -455,6 +466,7 @@ impl Storage for PostgresStore {
         new: &'a NewKey,
         retire_at: i64,
         now: i64,
+        cap: u32,
         audit: &'a [AuditEntry],
     ) -> StoreFuture<'a, Option<KeyRow>> {
         Box::pin(async move {
@@ -462,6 +474,12 @@ impl Storage for PostgresStore {
                 return Ok(None);
             }
             let mut tx = self.pool.begin().await?;
+            // The tenant's row first, as every creation takes it: the active keys are counted
+            // one roll or creation after the other.
+            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
+                .bind(tenant_id)
+                .fetch_optional(&mut *tx)
+                .await?;
             // Locked, so that two racing rolls of one key cannot both find it active.
             let Some(old) = fetch_key(&mut tx, tenant_id, old_id, true).await? else {
                 tx.rollback().await?;
@@ -470,6 +488,10 @@ impl Storage for PostgresStore {
             if old.status(now) != keyhaven_api::KeyStatus::Active {
                 tx.rollback().await?;
                 return Err(ServiceError::KeyNotActive);
+            }
+            if retire_at > now && active_keys(&mut tx, tenant_id, now).await? >= i64::from(cap) {
+                tx.rollback().await?;
+                return Err(ServiceError::KeyLimitReached { cap });
             }
             if retire_at <= now {
                 sqlx::query(

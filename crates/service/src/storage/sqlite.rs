@@ -95,6 +95,23 @@ fn key_row(row: &SqliteRow) -> Result<KeyRow, ServiceError> {
     })
 }
 
+/// The tenant's keys that still work at `now` (keys in a grace period among them): what the
+/// active-key cap counts.
+async fn active_keys(
+    conn: &mut SqliteConnection,
+    tenant_id: &str,
+    now: i64,
+) -> Result<i64, ServiceError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_keys WHERE tenant_id = ? AND revoked_at IS NULL \
+         AND (expires_at IS NULL OR expires_at > ?)",
+    )
+    .bind(tenant_id)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
 async fn insert_audit(conn: &mut SqliteConnection, e: &AuditEntry) -> Result<(), ServiceError> {
     sqlx::query(
         "INSERT INTO audit_log (at, tenant_id, actor, action, target, ip) VALUES (?, ?, ?, ?, ?, ?)",
@@ -367,7 +384,8 @@ impl Storage for SqliteStore {
             let changed = sqlx::query(
                 "UPDATE api_keys SET name = ?, scopes = ?, expires_at = ?, allowed_origins = ?, \
                  allowed_ips = ?, rate_limit_per_hour = ? \
-                 WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL",
+                 WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL AND replaced_by IS NULL \
+                 AND (expires_at IS NULL OR expires_at > ?)",
             )
             .bind(&k.name)
             .bind(to_json(&k.scopes))
@@ -377,6 +395,7 @@ impl Storage for SqliteStore {
             .bind(k.rate_limit_per_hour.map(i64::from))
             .bind(&k.tenant_id)
             .bind(&k.id)
+            .bind(audit.at)
             .execute(&mut *tx)
             .await?
             .rows_affected()
@@ -399,6 +418,7 @@ impl Storage for SqliteStore {
         new: &'a NewKey,
         retire_at: i64,
         now: i64,
+        cap: u32,
         audit: &'a [AuditEntry],
     ) -> StoreFuture<'a, Option<KeyRow>> {
         Box::pin(async move {
@@ -410,6 +430,10 @@ impl Storage for SqliteStore {
             if old.status(now) != keyhaven_api::KeyStatus::Active {
                 tx.rollback().await?;
                 return Err(ServiceError::KeyNotActive);
+            }
+            if retire_at > now && active_keys(&mut tx, tenant_id, now).await? >= i64::from(cap) {
+                tx.rollback().await?;
+                return Err(ServiceError::KeyLimitReached { cap });
             }
             if retire_at <= now {
                 sqlx::query(
