@@ -28,13 +28,14 @@ pub enum ErrorCode {
     RateLimited,
     DailyCapReached,
     IpLockedOut,
+    TenantSuspended,
     PayloadTooLarge,
     RequestTimeout,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -47,6 +48,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::DailyCapReached,
         ErrorCode::IpLockedOut,
+        ErrorCode::TenantSuspended,
         ErrorCode::PayloadTooLarge,
         ErrorCode::RequestTimeout,
         ErrorCode::Internal,
@@ -66,6 +68,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::DailyCapReached => "daily_cap_reached",
             ErrorCode::IpLockedOut => "ip_locked_out",
+            ErrorCode::TenantSuspended => "tenant_suspended",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Internal => "internal",
@@ -79,7 +82,8 @@ impl ErrorCode {
             ErrorCode::Forbidden
             | ErrorCode::ScopeMissing
             | ErrorCode::OriginNotAllowed
-            | ErrorCode::IpNotAllowed => 403,
+            | ErrorCode::IpNotAllowed
+            | ErrorCode::TenantSuspended => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict | ErrorCode::KeyLimitReached => 409,
             ErrorCode::PayloadTooLarge => 413,
@@ -414,6 +418,53 @@ pub struct AuditRecord {
     pub action: String,
     pub target: String,
     pub ip: Option<String>,
+}
+
+/// A tenant, as the admin routes show it: its tier (the deployment's default tier unless it was
+/// given another), whether it is suspended, and its keys against its cap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub tier: String,
+    /// A suspended tenant's keys are refused (403 `tenant_suspended`) and it cannot make keys.
+    pub suspended: bool,
+    /// Keys that still work (keys in a grace period among them).
+    pub active_keys: u32,
+    pub key_cap: u32,
+}
+
+/// `GET /v1/admin/tenants`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantList {
+    pub tenants: Vec<Tenant>,
+}
+
+/// `POST /v1/admin/tenants`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenantRequest {
+    pub name: String,
+    /// A tier the deployment configures; absent: its default tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+}
+
+/// `PATCH /v1/admin/tenants/{id}`: only the fields sent change. `key_cap: null` goes back to the
+/// deployment's cap.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenantRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<bool>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub key_cap: Option<Option<u32>>,
 }
 
 /// A key found by support's prefix search, with its tenant's name.

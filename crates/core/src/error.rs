@@ -253,7 +253,8 @@ impl Error {
                 ErrorCode::Forbidden
                 | ErrorCode::ScopeMissing
                 | ErrorCode::OriginNotAllowed
-                | ErrorCode::IpNotAllowed => ErrorKind::Forbidden,
+                | ErrorCode::IpNotAllowed
+                | ErrorCode::TenantSuspended => ErrorKind::Forbidden,
                 ErrorCode::NotFound => ErrorKind::NotFound,
                 ErrorCode::ValidationFailed | ErrorCode::PayloadTooLarge => ErrorKind::Validation,
                 ErrorCode::Conflict => ErrorKind::Conflict,

@@ -16,6 +16,8 @@ pub const DEFAULT_MAX_ACTIVE_KEYS: u32 = 10;
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 /// Requests per day a new tenant may make with its keys (its tier's daily cap).
 pub const DEFAULT_DAILY_CAP: u32 = 10_000;
+/// The daily cap of a tier with none (`NAME=unlimited`): more calls than a day can hold.
+pub const UNLIMITED_DAILY_CAP: u32 = u32::MAX;
 /// The tier a tenant is in unless it was given another.
 pub const DEFAULT_TIER: &str = "free";
 /// Failed attempts (unknown, revoked or expired key, failed login) from one source IP that lock

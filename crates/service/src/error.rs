@@ -54,6 +54,12 @@ pub enum ServiceError {
     OwnerOnly,
     #[error("Only support staff and admins may do this.")]
     SupportOnly,
+    #[error("Only admins may do this.")]
+    AdminOnly,
+    #[error("A tenant with that name exists already.")]
+    TenantNameTaken,
+    #[error("This tenant is suspended: its keys are refused and it cannot make keys.")]
+    TenantSuspended,
     #[error("No such tenant.")]
     TenantNotFound,
     #[error("No such endpoint; GET /v1/openapi.json lists them all.")]
@@ -127,12 +133,13 @@ impl ServiceError {
             InvalidCredentials | SessionRequired | KeyRejected(_) | KeyInUrl => {
                 ErrorCode::Unauthorized
             }
-            ApiKeyForManagement | ReadOnlyRole { .. } | SupportOnly | OwnerOnly => {
+            ApiKeyForManagement | ReadOnlyRole { .. } | SupportOnly | OwnerOnly | AdminOnly => {
                 ErrorCode::Forbidden
             }
             KeyNotFound | TenantNotFound | RouteNotFound => ErrorCode::NotFound,
             Validation { .. } | InvalidBody(_) => ErrorCode::ValidationFailed,
-            DuplicateEmail | KeyNotActive => ErrorCode::Conflict,
+            DuplicateEmail | KeyNotActive | TenantNameTaken => ErrorCode::Conflict,
+            TenantSuspended => ErrorCode::TenantSuspended,
             KeyLimitReached { .. } => ErrorCode::KeyLimitReached,
             ScopeMissing { .. } => ErrorCode::ScopeMissing,
             OriginNotAllowed => ErrorCode::OriginNotAllowed,

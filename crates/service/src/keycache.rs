@@ -16,7 +16,7 @@ use foldhash::HashMap;
 use axum::body::Bytes;
 use keyhaven_api::PingResponse;
 
-use crate::storage::KeyRow;
+use crate::storage::{KeyForCheck, KeyRow};
 
 /// Entries kept at most; when full, the cache starts over.
 const MAX_ENTRIES: usize = 100_000;
@@ -40,12 +40,20 @@ pub struct Cached {
     pub row: KeyRow,
     pub secret_hash: Vec<u8>,
     pub tenant_tier: Option<String>,
+    /// Whether the key's tenant is suspended (its keys are refused).
+    pub tenant_suspended: bool,
     /// `GET /v1/ping`'s answer for this key, serialised once: it changes only with the row.
     pub ping_body: Bytes,
 }
 
 impl Cached {
-    pub fn new(row: KeyRow, secret_hash: Vec<u8>, tenant_tier: Option<String>) -> Cached {
+    pub fn new(found: KeyForCheck) -> Cached {
+        let KeyForCheck {
+            row,
+            secret_hash,
+            tenant_tier,
+            tenant_suspended,
+        } = found;
         let ping = PingResponse {
             key_id: row.id.clone(),
             tenant_id: row.tenant_id.clone(),
@@ -59,6 +67,7 @@ impl Cached {
             row,
             secret_hash,
             tenant_tier,
+            tenant_suspended,
             ping_body,
         }
     }
@@ -116,8 +125,8 @@ mod tests {
     use super::*;
 
     fn entry() -> Arc<Cached> {
-        Arc::new(Cached::new(
-            KeyRow {
+        Arc::new(Cached::new(KeyForCheck {
+            row: KeyRow {
                 id: "key_a".into(),
                 tenant_id: "ten_a".into(),
                 name: "n".into(),
@@ -134,9 +143,10 @@ mod tests {
                 replaced_by: None,
                 replaces: None,
             },
-            vec![1; 32],
-            None,
-        ))
+            secret_hash: vec![1; 32],
+            tenant_tier: None,
+            tenant_suspended: false,
+        }))
     }
 
     #[test]

@@ -33,6 +33,16 @@ fn audit(user: &User, action: &str, target: &str, at: i64, ip: Option<IpAddr>) -
     }
 }
 
+/// The tenant's cap of active keys (its own, or the deployment's), once it is known not to be
+/// suspended: a suspended tenant makes no keys (403 `tenant_suspended`).
+async fn tenant_cap(svc: &Service, tenant_id: &str) -> Result<u32, ServiceError> {
+    match svc.store().tenant_limits(tenant_id).await? {
+        None => Err(ServiceError::TenantNotFound),
+        Some((true, _)) => Err(ServiceError::TenantSuspended),
+        Some((false, cap)) => Ok(cap.unwrap_or(svc.config().max_active_keys)),
+    }
+}
+
 /// Longest grace period a roll may give the old key: 30 days.
 pub const MAX_GRACE_SECONDS: u64 = 30 * 24 * 60 * 60;
 
@@ -141,7 +151,7 @@ pub async fn roll(
             &key,
             now.saturating_add(grace),
             now,
-            svc.config().max_active_keys,
+            tenant_cap(svc, &user.tenant_id).await?,
             &entries,
         )
         .await;
@@ -200,7 +210,7 @@ pub async fn create(
         secret_hash: SecretHash::of(secret.expose()),
         row,
     };
-    let cap = config.max_active_keys;
+    let cap = tenant_cap(svc, &user.tenant_id).await?;
     if !svc
         .store()
         .insert_key_within_cap(&key, cap, now, &entry)

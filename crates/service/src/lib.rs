@@ -31,6 +31,7 @@ mod reports;
 mod secrets;
 mod service;
 mod storage;
+mod tenants;
 mod usage;
 mod validate;
 mod verify;
@@ -40,7 +41,7 @@ pub use config::{
     ServiceConfig, DEFAULT_DAILY_CAP, DEFAULT_KEY_CACHE_MAX_AGE, DEFAULT_KEY_PREFIX,
     DEFAULT_LOCKOUT_THRESHOLD, DEFAULT_LOCKOUT_WINDOW, DEFAULT_MAX_ACTIVE_KEYS,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_SESSION_TTL, DEFAULT_TIER, DEFAULT_USAGE_FLUSH_INTERVAL,
-    MAX_BODY_BYTES,
+    MAX_BODY_BYTES, UNLIMITED_DAILY_CAP,
 };
 pub use error::{KeyDenial, ServiceError};
 pub use secrets::{random_password, MIN_PASSWORD_CHARS};

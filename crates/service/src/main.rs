@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use keyhaven_api::Role;
+use keyhaven_api::{CreateTenantRequest, Role, Tenant, UpdateTenantRequest};
 use keyhaven_service::{
     demo, Service, ServiceConfig, ServiceError, DEFAULT_KEY_PREFIX, DEFAULT_LOCKOUT_THRESHOLD,
     DEFAULT_MAX_ACTIVE_KEYS, DEFAULT_MAX_CONNECTIONS, DEFAULT_TIER, MIN_PASSWORD_CHARS,
+    UNLIMITED_DAILY_CAP,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -35,6 +36,9 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage tenants (what an admin does through /v1/admin/tenants).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
 }
 
 #[derive(Debug, Args)]
@@ -49,9 +53,8 @@ struct ServeArgs {
     /// Prefix of issued keys.
     #[arg(long, env = "KEYHAVEN_KEY_PREFIX", default_value = DEFAULT_KEY_PREFIX)]
     key_prefix: String,
-    /// Active keys a tenant may hold.
-    #[arg(long, env = "KEYHAVEN_MAX_ACTIVE_KEYS", default_value_t = DEFAULT_MAX_ACTIVE_KEYS)]
-    max_active_keys: u32,
+    #[command(flatten)]
+    deployment: DeploymentArgs,
     /// Session lifetime in seconds.
     #[arg(long, env = "KEYHAVEN_SESSION_TTL_SECS", default_value_t = 12 * 60 * 60)]
     session_ttl_secs: u64,
@@ -63,18 +66,6 @@ struct ServeArgs {
         default_value = "read,write,search"
     )]
     scopes: Vec<String>,
-    /// Tiers and their daily caps, as NAME=CAP (comma-separated or repeated).
-    #[arg(
-        long = "tier",
-        env = "KEYHAVEN_TIERS",
-        value_delimiter = ',',
-        value_parser = parse_tier,
-        default_value = "free=10000"
-    )]
-    tiers: Vec<(String, u32)>,
-    /// The tier of tenants not given another.
-    #[arg(long, env = "KEYHAVEN_DEFAULT_TIER", default_value = DEFAULT_TIER)]
-    default_tier: String,
     /// Failed attempts from one IP within the lockout window that lock it out.
     #[arg(long, env = "KEYHAVEN_LOCKOUT_THRESHOLD", default_value_t = DEFAULT_LOCKOUT_THRESHOLD)]
     lockout_threshold: u32,
@@ -111,6 +102,114 @@ struct ServeArgs {
     demo: bool,
 }
 
+/// What the server and the operator's commands must agree on: the tiers and the key cap.
+#[derive(Debug, Args)]
+struct DeploymentArgs {
+    /// Active keys a tenant may hold, unless it is given a cap of its own.
+    #[arg(long, env = "KEYHAVEN_MAX_ACTIVE_KEYS", default_value_t = DEFAULT_MAX_ACTIVE_KEYS)]
+    max_active_keys: u32,
+    /// Tiers and their daily caps, as NAME=CAP or NAME=unlimited (comma-separated or repeated).
+    #[arg(
+        long = "tier",
+        env = "KEYHAVEN_TIERS",
+        value_delimiter = ',',
+        value_parser = parse_tier,
+        default_value = "free=10000"
+    )]
+    tiers: Vec<(String, u32)>,
+    /// The tier of tenants not given another.
+    #[arg(long, env = "KEYHAVEN_DEFAULT_TIER", default_value = DEFAULT_TIER)]
+    default_tier: String,
+}
+
+impl DeploymentArgs {
+    /// A configuration on `db` with these settings.
+    fn config(self, db: String) -> ServiceConfig {
+        let mut config = ServiceConfig::new(db);
+        config.max_active_keys = self.max_active_keys;
+        config.tiers = self.tiers.into_iter().collect();
+        config.default_tier = self.default_tier;
+        config
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// List every tenant: its tier, suspension, and active keys against its cap.
+    List(TenantListArgs),
+    /// Add a tenant.
+    Add(TenantAddArgs),
+    /// Change a tenant's tier, suspension or key cap; it takes effect on every running
+    /// instance's next call.
+    Set(TenantSetArgs),
+}
+
+#[derive(Debug, Args)]
+struct TenantListArgs {
+    /// SQLite file or sqlite: URL, or a postgres:// URL.
+    #[arg(long, env = "KEYHAVEN_DB")]
+    db: String,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    deployment: DeploymentArgs,
+}
+
+#[derive(Debug, Args)]
+struct TenantAddArgs {
+    /// SQLite file or sqlite: URL, or a postgres:// URL.
+    #[arg(long, env = "KEYHAVEN_DB")]
+    db: String,
+    /// The new tenant's name (unique).
+    #[arg(long)]
+    name: String,
+    /// Its tier (one of the deployment's); default: the default tier.
+    #[arg(long = "in-tier")]
+    in_tier: Option<String>,
+    #[command(flatten)]
+    deployment: DeploymentArgs,
+}
+
+#[derive(Debug, Args)]
+struct TenantSetArgs {
+    /// SQLite file or sqlite: URL, or a postgres:// URL.
+    #[arg(long, env = "KEYHAVEN_DB")]
+    db: String,
+    /// The tenant's id or name.
+    tenant: String,
+    /// Move it to this tier.
+    #[arg(long = "in-tier")]
+    in_tier: Option<String>,
+    /// Suspend it: its keys are refused (403 tenant_suspended) and it cannot make keys.
+    #[arg(long, conflicts_with = "resume")]
+    suspend: bool,
+    /// Lift a suspension.
+    #[arg(long)]
+    resume: bool,
+    /// Its own cap of active keys, or `default` for the deployment's.
+    #[arg(long, value_parser = parse_key_cap)]
+    key_cap: Option<KeyCap>,
+    #[command(flatten)]
+    deployment: DeploymentArgs,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum KeyCap {
+    Own(u32),
+    Default,
+}
+
+fn parse_key_cap(s: &str) -> Result<KeyCap, String> {
+    match s.trim() {
+        "default" => Ok(KeyCap::Default),
+        n => n
+            .parse::<u32>()
+            .map(KeyCap::Own)
+            .map_err(|_| format!("`{s}` is not a number of keys or `default`")),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum UserCommand {
     /// Add a user; the password is read from standard input (one line).
@@ -135,12 +234,72 @@ struct UserAddArgs {
 fn parse_tier(s: &str) -> Result<(String, u32), String> {
     let (name, cap) = s
         .split_once('=')
-        .ok_or_else(|| format!("`{s}` is not NAME=CAP, e.g. free=10000"))?;
-    let cap = cap
-        .trim()
-        .parse::<u32>()
-        .map_err(|_| format!("the daily cap of tier `{name}` is not a whole number"))?;
+        .ok_or_else(|| format!("`{s}` is not NAME=CAP, e.g. free=10000 or pro=unlimited"))?;
+    let cap = match cap.trim() {
+        "unlimited" => UNLIMITED_DAILY_CAP,
+        cap => cap.parse::<u32>().map_err(|_| {
+            format!("the daily cap of tier `{name}` is not a whole number or `unlimited`")
+        })?,
+    };
     Ok((name.trim().to_owned(), cap))
+}
+
+async fn tenant(command: TenantCommand) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    let mut line = |t: &Tenant, json: bool| -> Result<(), CliError> {
+        if json {
+            let text = serde_json::to_string(t).unwrap_or_default();
+            writeln!(out, "{text}")
+        } else {
+            writeln!(
+                out,
+                "{}  {}  tier {}  {}  keys {}/{}",
+                t.id,
+                t.name,
+                t.tier,
+                if t.suspended { "SUSPENDED" } else { "active" },
+                t.active_keys,
+                t.key_cap
+            )
+        }
+        .map_err(CliError::Stdout)
+    };
+    match command {
+        TenantCommand::List(args) => {
+            let service = Service::open(args.deployment.config(args.db)).await?;
+            for t in service.list_tenants().await? {
+                line(&t, args.json)?;
+            }
+        }
+        TenantCommand::Add(args) => {
+            let service = Service::open(args.deployment.config(args.db)).await?;
+            let request = CreateTenantRequest {
+                name: args.name,
+                tier: args.in_tier,
+            };
+            line(&service.create_tenant(&request).await?, false)?;
+        }
+        TenantCommand::Set(args) => {
+            let service = Service::open(args.deployment.config(args.db)).await?;
+            let request = UpdateTenantRequest {
+                tier: args.in_tier,
+                suspended: match (args.suspend, args.resume) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+                key_cap: args.key_cap.map(|cap| match cap {
+                    KeyCap::Own(n) => Some(n),
+                    KeyCap::Default => None,
+                }),
+            };
+            if request == UpdateTenantRequest::default() {
+                return Err(CliError::NothingToChange);
+            }
+            line(&service.update_tenant(&args.tenant, &request).await?, false)?;
+        }
+    }
+    Ok(())
 }
 
 /// A trusted proxy: an address (one host) or a CIDR block.
@@ -168,6 +327,8 @@ enum CliError {
     ShortPassword,
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
+    #[error("nothing to change: give --in-tier, --suspend, --resume or --key-cap")]
+    NothingToChange,
 }
 
 fn main() -> ExitCode {
@@ -197,6 +358,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::User(UserCommand::Add(args)) => user_add(args).await,
+            Command::Tenant(command) => tenant(command).await,
         }
     });
     match result {
@@ -210,13 +372,10 @@ fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let db = args.db.unwrap_or_else(|| "sqlite::memory:".to_owned());
-    let mut config = ServiceConfig::new(db);
+    let mut config = args.deployment.config(db);
     config.key_prefix = args.key_prefix;
-    config.max_active_keys = args.max_active_keys;
     config.session_ttl = Duration::from_secs(args.session_ttl_secs);
     config.scopes = args.scopes;
-    config.tiers = args.tiers.into_iter().collect();
-    config.default_tier = args.default_tier;
     config.lockout_threshold = args.lockout_threshold;
     config.lockout_window = Duration::from_secs(args.lockout_window_secs);
     config.key_cache_max_age = Duration::from_millis(args.key_cache_max_age_ms);

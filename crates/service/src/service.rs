@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use keyhaven_api::{Role, User, WireSecret};
+use keyhaven_api::{CreateTenantRequest, Role, Tenant, UpdateTenantRequest, User, WireSecret};
 use tokio::sync::{oneshot, OnceCell};
 use tokio::task::JoinHandle;
 
@@ -16,12 +16,11 @@ use crate::lockout::{Attempt, Lockout};
 use crate::ratelimit::{self, DailyLeases, RateCounters};
 use crate::secrets::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use crate::storage::{self, action, AuditEntry, ChangeHandlers, NewUser, Pending, Storage};
+use crate::tenants;
 use crate::usage::UsageCounter;
 
 /// How long denials are kept: 30 days.
 const DENIAL_RETENTION: i64 = 30 * DAY;
-/// Longest tenant name accepted.
-const MAX_TENANT_CHARS: usize = 64;
 /// Longest email accepted (RFC 5321's path limit).
 const MAX_EMAIL_CHARS: usize = 254;
 
@@ -197,30 +196,35 @@ impl Service {
         tenant_id: &str,
         tier: Option<&str>,
     ) -> Result<(), ServiceError> {
-        if let Some(tier) = tier {
-            if !self.inner.config.tiers.contains_key(tier) {
-                return Err(ServiceError::validation(
-                    "tier",
-                    format!(
-                        "must be one of {}",
-                        self.inner
-                            .config
-                            .tiers
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-        }
-        let changed = self.store().set_tenant_tier(tenant_id, tier).await?;
-        self.key_cache().invalidate();
-        if changed {
-            Ok(())
-        } else {
-            Err(ServiceError::TenantNotFound)
-        }
+        let request = UpdateTenantRequest {
+            tier: Some(tier.unwrap_or(&self.inner.config.default_tier).to_owned()),
+            ..UpdateTenantRequest::default()
+        };
+        tenants::update(self, tenants::Actor::Operator, tenant_id, &request).await?;
+        Ok(())
+    }
+
+    /// Every tenant, for the deployment's operator (`keyhaven-service tenant list`).
+    pub async fn list_tenants(&self) -> Result<Vec<Tenant>, ServiceError> {
+        tenants::list(self, tenants::Actor::Operator).await
+    }
+
+    /// Adds a tenant, for the operator; its name must be free.
+    pub async fn create_tenant(
+        &self,
+        request: &CreateTenantRequest,
+    ) -> Result<Tenant, ServiceError> {
+        tenants::create(self, tenants::Actor::Operator, request).await
+    }
+
+    /// Changes the tenant with that id or name, for the operator, with the admin route's rules.
+    pub async fn update_tenant(
+        &self,
+        name_or_id: &str,
+        request: &UpdateTenantRequest,
+    ) -> Result<Tenant, ServiceError> {
+        let tenant = tenants::find(self, name_or_id).await?;
+        tenants::update(self, tenants::Actor::Operator, &tenant.id, request).await
     }
 
     /// The whole HTTP application, for `oneshot` tests or for serving elsewhere.
@@ -238,16 +242,15 @@ impl Service {
         password: &str,
     ) -> Result<User, ServiceError> {
         let email = normalise_email(email)?;
-        let tenant = tenant.trim();
-        if tenant.is_empty()
-            || tenant.chars().count() > MAX_TENANT_CHARS
-            || tenant.chars().any(char::is_control)
-        {
-            return Err(ServiceError::validation(
+        let tenant = tenants::checked_name(tenant).map_err(|_| {
+            ServiceError::validation(
                 "tenant",
-                format!("must be 1 to {MAX_TENANT_CHARS} printable characters"),
-            ));
-        }
+                format!(
+                    "must be 1 to {} printable characters",
+                    tenants::MAX_TENANT_CHARS
+                ),
+            )
+        })?;
         let chars = password.chars().count();
         if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
             return Err(ServiceError::validation(

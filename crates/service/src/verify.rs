@@ -80,7 +80,7 @@ pub fn check_format(presented: &str) -> Result<SecretHash, KeyDenial> {
 }
 
 /// Decides a call with a key, in API.md's order: the source IP's lockout; the key present,
-/// known, not revoked or expired (401); a non-empty list of allowed IPs, always (403: an
+/// known, not revoked or expired (401); its tenant not suspended (403); a non-empty list of allowed IPs, always (403: an
 /// `Origin` never lifts it); its origins, when the call names an origin (403); its scope (403);
 /// its hourly limit, then its tenant's daily cap (429). Every refusal is logged with its precise
 /// reason (never the key) and answered uniformly; each refusal of an identified key and each
@@ -166,7 +166,9 @@ pub async fn enforce(
     };
     let (row, tier) = (&found.row, found.tenant_tier.as_deref());
     let cap = svc.config().daily_cap(tier);
-    let refusal = if !row.allowed_ips.is_empty()
+    let refusal = if found.tenant_suspended {
+        Some(ServiceError::TenantSuspended)
+    } else if !row.allowed_ips.is_empty()
         && !call
             .ip
             .is_some_and(|ip| validate::ip_in(&row.allowed_ips, ip))
@@ -180,7 +182,10 @@ pub async fn enforce(
         })
     };
     // A call refused for where it comes from is a failed attempt of its source.
-    if refusal.is_some() {
+    if matches!(
+        refusal,
+        Some(ServiceError::IpNotAllowed | ServiceError::OriginNotAllowed)
+    ) {
         if let Some(ip) = watched {
             if let Err(retry_after) = svc.fail_now(ip, now).await {
                 return Ok(locked_out(svc, ip, retry_after, now));
@@ -299,8 +304,7 @@ async fn lookup(
             svc.note_key_lookup();
             match svc.store().key_by_hash(&hash).await? {
                 Some(found) => {
-                    let found =
-                        Arc::new(Cached::new(found.row, found.secret_hash, found.tenant_tier));
+                    let found = Arc::new(Cached::new(found));
                     cache.insert(generation, hash.0, Arc::clone(&found));
                     found
                 }

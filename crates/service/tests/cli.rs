@@ -35,6 +35,93 @@ async fn user_add(db: &str, args: &[&str], stdin: &str) -> (bool, String, String
     (out.status.success(), text(out.stdout), text(out.stderr))
 }
 
+/// Runs `tenant ARGS` on `db` with the tiers `free` and `gold`; returns (success, stdout,
+/// stderr).
+async fn tenant(db: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .arg("tenant")
+        .args(args)
+        .args(["--db", db, "--tier", "free=100,gold=unlimited"])
+        .env_remove("KEYHAVEN_DB")
+        .env_remove("KEYHAVEN_TIERS")
+        .output()
+        .await
+        .expect("the binary runs");
+    let text = |b: Vec<u8>| String::from_utf8(b).expect("utf-8");
+    (out.status.success(), text(out.stdout), text(out.stderr))
+}
+
+scenario!(
+    #[tokio::test]
+    the_operator_lists_adds_and_changes_tenants_from_the_command_line
+);
+async fn the_operator_lists_adds_and_changes_tenants_from_the_command_line(db: Db) {
+    let store = TestDb::new(db).await;
+    let db = store.url.as_str();
+    let (ok, out, err) = tenant(db, &["add", "--name", "acme"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("acme") && out.contains("tier free"), "{out}");
+    let (ok, _, err) = tenant(db, &["add", "--name", "acme"]).await;
+    assert!(!ok && err.contains("exists already"), "{err}");
+    let (ok, _, err) = tenant(db, &["add", "--name", "other", "--in-tier", "platinum"]).await;
+    assert!(
+        !ok && err.contains("tier") && err.contains("free, gold"),
+        "{err}"
+    );
+
+    // By name: suspend, move to gold, give it a cap of its own.
+    let (ok, out, err) = tenant(
+        db,
+        &[
+            "set",
+            "acme",
+            "--suspend",
+            "--in-tier",
+            "gold",
+            "--key-cap",
+            "3",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("SUSPENDED") && out.contains("tier gold") && out.contains("keys 0/3"),
+        "{out}"
+    );
+    let (ok, _, err) = tenant(db, &["set", "acme"]).await;
+    assert!(!ok && err.contains("nothing to change"), "{err}");
+    let (ok, _, err) = tenant(db, &["set", "nobody", "--resume"]).await;
+    assert!(!ok && err.to_lowercase().contains("tenant"), "{err}");
+
+    // The list, as JSON: what the admin route shows.
+    let (ok, out, err) = tenant(db, &["list", "--json"]).await;
+    assert!(ok, "{err}");
+    let listed: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["name"], "acme");
+    assert_eq!(listed[0]["suspended"], true);
+    assert_eq!(listed[0]["tier"], "gold");
+    assert_eq!(listed[0]["key_cap"], 3);
+
+    // Back to the deployment's cap, resumed; the change is in the tenant's audit log.
+    let (ok, out, err) = tenant(db, &["set", "acme", "--resume", "--key-cap", "default"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("active") && out.contains("keys 0/10"), "{out}");
+    let service = Service::open(ServiceConfig::new(db)).await.expect("open");
+    let id = listed[0]["id"].as_str().expect("id");
+    let audit = service.audit_log(id, 10).await.expect("audit");
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == "tenant.update" && e.actor.starts_with("operator"))
+            .count(),
+        2
+    );
+}
+
 scenario!(
     #[tokio::test]
     user_add_reads_the_password_from_stdin

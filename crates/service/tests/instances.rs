@@ -159,6 +159,30 @@ async fn a_change_made_through_one_instance_is_honoured_by_the_other_within_a_se
         took <= Duration::from_secs(1),
         "B saw the new tier after {took:?}"
     );
+
+    // A suspension through A: B refuses the tenant's key within a second, and takes it back
+    // as quickly when the suspension is lifted.
+    let suspend = |on: bool| keyhaven_api::UpdateTenantRequest {
+        suspended: Some(on),
+        ..Default::default()
+    };
+    a.service
+        .update_tenant(&tenant, &suspend(true))
+        .await
+        .expect("suspended");
+    let (answer, took) =
+        poll_until(&b, &new, "", Duration::from_secs(1), |a| a.status != 200).await;
+    answer.assert_error(403, "tenant_suspended");
+    assert!(
+        took <= Duration::from_secs(1),
+        "B saw the suspension after {took:?}"
+    );
+    a.service
+        .update_tenant(&tenant, &suspend(false))
+        .await
+        .expect("resumed");
+    let (answer, _) = poll_until(&b, &new, "", Duration::from_secs(1), |a| a.status == 200).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

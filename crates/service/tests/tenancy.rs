@@ -189,3 +189,158 @@ async fn support_finds_keys_by_prefix_and_reads_any_tenant_but_changes_nothing(d
     }
     assert_eq!(t.ping_with(&key, "", &[]).await.status, 200);
 }
+
+scenario!(
+    #[tokio::test]
+    admins_manage_tenants_and_a_suspension_stops_a_tenants_keys_at_once
+);
+async fn admins_manage_tenants_and_a_suspension_stops_a_tenants_keys_at_once(db: Db) {
+    let t = common::start_with(db, |c| {
+        c.tiers
+            .insert("pro".into(), keyhaven_service::UNLIMITED_DAILY_CAP);
+    })
+    .await;
+    let (_, admin) = t.signed_in("root@ops.test", Role::Admin, "ops").await;
+    let (owner, token) = t.signed_in("o@shop.test", Role::Owner, "shop").await;
+    let (_, support) = t.signed_in("s@ops.test", Role::Support, "ops").await;
+    let shop = owner.tenant_id.clone();
+    let tenant_path = format!("/v1/admin/tenants/{shop}");
+    let patch = |body: Value| {
+        let (admin, path) = (admin.clone(), tenant_path.clone());
+        let t = &t;
+        async move { t.call(Method::PATCH, &path, Some(&admin), Some(body)).await }
+    };
+
+    // Only an admin: an owner and support staff are refused, whatever they ask.
+    for who in [&token, &support] {
+        t.call(Method::GET, "/v1/admin/tenants", Some(who), None)
+            .await
+            .assert_error(403, "forbidden");
+        t.call(
+            Method::PATCH,
+            &tenant_path,
+            Some(who),
+            Some(json!({"suspended": true})),
+        )
+        .await
+        .assert_error(403, "forbidden");
+    }
+
+    let (key, _) = t
+        .create_key(&token, json!({"name": "shop key", "scopes": ["read"]}))
+        .await;
+    let listed = t
+        .call(Method::GET, "/v1/admin/tenants", Some(&admin), None)
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let entry = listed.json["tenants"]
+        .as_array()
+        .expect("tenants")
+        .iter()
+        .find(|e| e["id"] == shop.as_str())
+        .cloned()
+        .expect("the shop is listed");
+    assert_eq!(
+        entry,
+        json!({"id": shop, "name": "shop", "tier": "free", "suspended": false,
+               "active_keys": 1, "key_cap": 10})
+    );
+
+    // A new tenant, in a tier of the deployment's; a name taken or a tier unknown is refused.
+    let made = t
+        .call(
+            Method::POST,
+            "/v1/admin/tenants",
+            Some(&admin),
+            Some(json!({"name": "new co", "tier": "pro"})),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(made.json["tier"], "pro");
+    assert_eq!(made.json["active_keys"], 0);
+    t.call(
+        Method::POST,
+        "/v1/admin/tenants",
+        Some(&admin),
+        Some(json!({"name": "new co"})),
+    )
+    .await
+    .assert_error(409, "conflict");
+    let unknown = t
+        .call(
+            Method::POST,
+            "/v1/admin/tenants",
+            Some(&admin),
+            Some(json!({"name": "other", "tier": "platinum"})),
+        )
+        .await;
+    unknown.assert_error(422, "validation_failed");
+    assert!(unknown.message().contains("tier"), "{}", unknown.message());
+
+    // Suspended: its keys are refused on the next call, and it makes no keys; lifted, they work.
+    assert_eq!(t.ping_with(&key, "", &[]).await.status, 200);
+    let suspended = patch(json!({"suspended": true})).await;
+    assert_eq!(suspended.status, 200, "{}", suspended.body);
+    assert_eq!(suspended.json["suspended"], true);
+    t.ping_with(&key, "", &[])
+        .await
+        .assert_error(403, "tenant_suspended");
+    t.call(
+        Method::POST,
+        "/v1/keys",
+        Some(&token),
+        Some(json!({"name": "more", "scopes": ["read"]})),
+    )
+    .await
+    .assert_error(403, "tenant_suspended");
+    patch(json!({"suspended": false})).await;
+    assert_eq!(t.ping_with(&key, "", &[]).await.status, 200);
+
+    // A cap of its own, then the deployment's again; a key keeps working across a tier change.
+    let capped = patch(json!({"key_cap": 1})).await;
+    assert_eq!(capped.json["key_cap"], 1);
+    t.call(
+        Method::POST,
+        "/v1/keys",
+        Some(&token),
+        Some(json!({"name": "second", "scopes": ["read"]})),
+    )
+    .await
+    .assert_error(409, "key_limit_reached");
+    assert_eq!(patch(json!({"key_cap": null})).await.json["key_cap"], 10);
+    t.create_key(&token, json!({"name": "second", "scopes": ["read"]}))
+        .await;
+    let moved = patch(json!({"tier": "pro"})).await;
+    assert_eq!(moved.json["tier"], "pro");
+    let after = t.ping_with(&key, "", &[]).await;
+    assert_eq!(after.status, 200);
+    assert_eq!(
+        after.header("x-ratelimit-limit"),
+        Some(u32::MAX.to_string().as_str()),
+        "no daily cap in an unlimited tier"
+    );
+
+    // Bad requests name the problem; an unknown tenant is 404.
+    patch(json!({"colour": "red"}))
+        .await
+        .assert_error(422, "validation_failed");
+    patch(json!({"key_cap": -1}))
+        .await
+        .assert_error(422, "validation_failed");
+    t.call(
+        Method::PATCH,
+        "/v1/admin/tenants/ten_nope",
+        Some(&admin),
+        Some(json!({"suspended": true})),
+    )
+    .await
+    .assert_error(404, "not_found");
+
+    // Every change is in the tenant's audit log, by the admin.
+    let audit = t.service.audit_log(&shop, 50).await.expect("audit");
+    let changes = audit
+        .iter()
+        .filter(|e| e.action == "tenant.update" && e.target == shop)
+        .count();
+    assert_eq!(changes, 5);
+}

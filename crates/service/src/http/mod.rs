@@ -6,7 +6,7 @@ mod routes;
 pub(crate) mod serve;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 
 use crate::config::MAX_BODY_BYTES;
@@ -14,7 +14,7 @@ use crate::service::Service;
 
 /// Every endpoint served, as `(method, path)`; a test holds the OpenAPI document to this list.
 #[cfg(test)]
-pub const ENDPOINTS: [(&str, &str); 18] = [
+pub const ENDPOINTS: [(&str, &str); 21] = [
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/logout"),
     ("get", "/v1/me"),
@@ -29,6 +29,9 @@ pub const ENDPOINTS: [(&str, &str); 18] = [
     ("get", "/v1/usage"),
     ("get", "/v1/audit"),
     ("get", "/v1/support/keys"),
+    ("get", "/v1/admin/tenants"),
+    ("post", "/v1/admin/tenants"),
+    ("patch", "/v1/admin/tenants/{id}"),
     ("post", "/v1/verify"),
     ("get", "/v1/ping"),
     ("get", "/v1/openapi.json"),
@@ -53,6 +56,11 @@ pub fn router(svc: Service) -> Router {
         .route("/v1/usage", get(routes::tenant_usage))
         .route("/v1/audit", get(routes::audit))
         .route("/v1/support/keys", get(routes::support_keys))
+        .route(
+            "/v1/admin/tenants",
+            get(routes::list_tenants).post(routes::create_tenant),
+        )
+        .route("/v1/admin/tenants/{id}", patch(routes::update_tenant))
         .route("/v1/verify", post(routes::verify))
         .route("/v1/ping", get(routes::ping))
         .route("/v1/openapi.json", get(routes::openapi))

@@ -5,9 +5,10 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyhaven_api::{
-    AuditRecord, CreateKeyRequest, CreatedKey, DenialRecord, KeyList, KeyMeta, KeyUsage,
-    LoginRequest, LoginResponse, RateLimitInfo, Role, RollKeyRequest, SupportKeyList, TenantUsage,
-    UpdateKeyRequest, User, VerifyRequest, VerifyResponse,
+    AuditRecord, CreateKeyRequest, CreateTenantRequest, CreatedKey, DenialRecord, KeyList, KeyMeta,
+    KeyUsage, LoginRequest, LoginResponse, RateLimitInfo, Role, RollKeyRequest, SupportKeyList,
+    Tenant, TenantList, TenantUsage, UpdateKeyRequest, UpdateTenantRequest, User, VerifyRequest,
+    VerifyResponse,
 };
 use serde::Deserialize;
 
@@ -17,6 +18,7 @@ use crate::auth::{self, Session};
 use crate::error::ServiceError;
 use crate::reports::{self, Span};
 use crate::service::Service;
+use crate::tenants::{self, Actor};
 use crate::verify::Call;
 use crate::{keys, openapi, verify};
 
@@ -38,6 +40,37 @@ pub async fn logout(
 
 pub async fn me(session: Session) -> Json<User> {
     Json(session.user)
+}
+
+pub async fn list_tenants(
+    State(svc): State<Service>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+) -> Result<Json<TenantList>, ServiceError> {
+    let tenants = tenants::list(&svc, Actor::Admin(&session.user, ip)).await?;
+    Ok(Json(TenantList { tenants }))
+}
+
+pub async fn create_tenant(
+    State(svc): State<Service>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    ApiJson(req): ApiJson<CreateTenantRequest>,
+) -> Result<(StatusCode, Json<Tenant>), ServiceError> {
+    let tenant = tenants::create(&svc, Actor::Admin(&session.user, ip), &req).await?;
+    Ok((StatusCode::CREATED, Json(tenant)))
+}
+
+pub async fn update_tenant(
+    State(svc): State<Service>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<UpdateTenantRequest>,
+) -> Result<Json<Tenant>, ServiceError> {
+    tenants::update(&svc, Actor::Admin(&session.user, ip), &id, &req)
+        .await
+        .map(Json)
 }
 
 /// `?tenant_id=`: another tenant's keys, for `support` and `admin`.

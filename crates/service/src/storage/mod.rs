@@ -7,6 +7,7 @@
 
 mod postgres;
 mod sqlite;
+pub mod tenants;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +21,7 @@ use crate::clock::to_utc;
 use crate::error::ServiceError;
 use crate::secrets::SecretHash;
 pub use crate::usage::{Denial, Pending};
+pub use tenants::{TenantChange, TenantRow};
 
 pub use postgres::{is_postgres_url, PostgresStore};
 pub use sqlite::SqliteStore;
@@ -123,12 +125,32 @@ pub trait Storage: Send + Sync + 'static {
     /// The hot path: a key by the hash of its secret, through an index, with its tenant's cap.
     fn key_by_hash<'a>(&'a self, hash: &'a SecretHash) -> StoreFuture<'a, Option<KeyForCheck>>;
 
-    /// Puts the tenant in `tier` (`None`: the default tier); `false` when no such tenant.
-    fn set_tenant_tier<'a>(
+    /// Every tenant, by name, with its keys that still work at `now`.
+    fn list_tenants<'a>(&'a self, now: i64) -> StoreFuture<'a, Vec<TenantRow>>;
+    /// One tenant, with its keys that still work at `now`.
+    fn get_tenant<'a>(&'a self, id: &'a str, now: i64) -> StoreFuture<'a, Option<TenantRow>>;
+    /// Makes a tenant named `name` (with id `id`) and audits it; `Ok(false)` when the name is
+    /// taken.
+    fn create_tenant<'a>(
         &'a self,
-        tenant_id: &'a str,
+        id: &'a str,
+        name: &'a str,
         tier: Option<&'a str>,
+        now: i64,
+        audit: &'a AuditEntry,
     ) -> StoreFuture<'a, bool>;
+    /// Changes a tenant and audits it; every instance sees the change on its next call (on
+    /// PostgreSQL the change is announced). `Ok(None)` when there is no such tenant.
+    fn update_tenant<'a>(
+        &'a self,
+        id: &'a str,
+        change: &'a TenantChange,
+        now: i64,
+        audit: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<TenantRow>>;
+    /// Whether the tenant is suspended, and its own key cap (`None`: the deployment's); `None`
+    /// when there is no such tenant.
+    fn tenant_limits<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<(bool, Option<u32>)>>;
 
     /// Writes usage counted in memory: adds the counts, moves `last_used_at` forward, and
     /// stores the denials, all in one transaction.
@@ -351,6 +373,8 @@ pub struct KeyForCheck {
     pub secret_hash: Vec<u8>,
     /// The tenant's tier; `None` is the deployment's default tier.
     pub tenant_tier: Option<String>,
+    /// Whether the tenant is suspended: its keys are refused.
+    pub tenant_suspended: bool,
 }
 
 /// Read by both backends with `sqlx::query_as`: its columns decode alike on SQLite and PostgreSQL.
@@ -370,6 +394,8 @@ pub struct AuditEntry {
 pub mod action {
     pub const LOGIN: &str = "login";
     pub const USER_ADD: &str = "user.add";
+    pub const TENANT_CREATE: &str = "tenant.create";
+    pub const TENANT_UPDATE: &str = "tenant.update";
     pub const KEY_CREATE: &str = "key.create";
     pub const KEY_REVOKE: &str = "key.revoke";
     pub const KEY_UPDATE: &str = "key.update";

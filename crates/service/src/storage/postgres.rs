@@ -18,10 +18,12 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow}
 use sqlx::{PgConnection, Row};
 use tokio::task::JoinHandle;
 
+use super::tenants::{self, TenantChange, TenantRow};
 use super::{
     AuditEntry, ChangeHandlers, Denial, DenialRow, KeyForCheck, KeyRow, NewKey, NewSession,
     NewUser, Pending, SharedRates, Storage, StoreFuture, UsageRow, UserColumns, UserRow, ALLOWED,
 };
+use crate::config::DEFAULT_DAILY_CAP;
 use crate::error::ServiceError;
 use crate::secrets::SecretHash;
 
@@ -553,7 +555,7 @@ impl Storage for PostgresStore {
     fn key_by_hash<'a>(&'a self, hash: &'a SecretHash) -> StoreFuture<'a, Option<KeyForCheck>> {
         Box::pin(async move {
             let sql = format!(
-                "SELECT {KEY_COLUMNS}, k.secret_hash, t.tier FROM api_keys k \
+                "SELECT {KEY_COLUMNS}, k.secret_hash, t.tier, t.suspended FROM api_keys k \
                  JOIN tenants t ON t.id = k.tenant_id WHERE k.secret_hash = $1"
             );
             let row = sqlx::query(&sql)
@@ -565,32 +567,79 @@ impl Storage for PostgresStore {
                 row: key_row(&row)?,
                 secret_hash: row.try_get("secret_hash")?,
                 tenant_tier: row.try_get("tier")?,
+                tenant_suspended: row.try_get("suspended")?,
             }))
         })
     }
 
-    fn set_tenant_tier<'a>(
+    fn list_tenants<'a>(&'a self, now: i64) -> StoreFuture<'a, Vec<TenantRow>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await?;
+            tenants::list::postgres(&mut conn, now).await
+        })
+    }
+
+    fn get_tenant<'a>(&'a self, id: &'a str, now: i64) -> StoreFuture<'a, Option<TenantRow>> {
+        Box::pin(async move {
+            if has_nul(&[id]) {
+                return Ok(None);
+            }
+            let mut conn = self.pool.acquire().await?;
+            tenants::get::postgres(&mut conn, id, now).await
+        })
+    }
+
+    fn create_tenant<'a>(
         &'a self,
-        tenant_id: &'a str,
+        id: &'a str,
+        name: &'a str,
         tier: Option<&'a str>,
+        now: i64,
+        audit: &'a AuditEntry,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            if has_nul(&[tenant_id]) {
-                return Ok(false);
-            }
             let mut tx = self.pool.begin().await?;
-            let changed = sqlx::query("UPDATE tenants SET tier = $1 WHERE id = $2")
-                .bind(tier)
-                .bind(tenant_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
-            if changed {
-                announce(&mut tx, &format!("tenant:{tenant_id}")).await?;
+            let made =
+                tenants::insert::postgres(&mut tx, id, name, tier, DEFAULT_DAILY_CAP, now).await?;
+            if made {
+                insert_audit(&mut tx, audit).await?;
             }
             tx.commit().await?;
-            Ok(changed)
+            Ok(made)
+        })
+    }
+
+    fn update_tenant<'a>(
+        &'a self,
+        id: &'a str,
+        change: &'a TenantChange,
+        now: i64,
+        audit: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<TenantRow>> {
+        Box::pin(async move {
+            if has_nul(&[id]) {
+                return Ok(None);
+            }
+            let mut tx = self.pool.begin().await?;
+            let Some(row) = tenants::update::postgres(&mut tx, id, change, now).await? else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            insert_audit(&mut tx, audit).await?;
+            // Every instance drops its cached keys, which carry the tenant's tier and state.
+            announce(&mut tx, &format!("tenant:{id}")).await?;
+            tx.commit().await?;
+            Ok(Some(row))
+        })
+    }
+
+    fn tenant_limits<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<(bool, Option<u32>)>> {
+        Box::pin(async move {
+            if has_nul(&[id]) {
+                return Ok(None);
+            }
+            let mut conn = self.pool.acquire().await?;
+            tenants::limits::postgres(&mut conn, id).await
         })
     }
 

@@ -10,10 +10,12 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqliteConnection};
 
+use super::tenants::{self, TenantChange, TenantRow};
 use super::{
     AuditEntry, Denial, DenialRow, KeyForCheck, KeyRow, NewKey, NewSession, NewUser, Pending,
     Storage, StoreFuture, UsageRow, UserColumns, UserRow, ALLOWED,
 };
+use crate::config::DEFAULT_DAILY_CAP;
 use crate::error::ServiceError;
 use crate::secrets::SecretHash;
 
@@ -509,7 +511,7 @@ impl Storage for SqliteStore {
     fn key_by_hash<'a>(&'a self, hash: &'a SecretHash) -> StoreFuture<'a, Option<KeyForCheck>> {
         Box::pin(async move {
             let sql = format!(
-                "SELECT {KEY_COLUMNS}, k.secret_hash, t.tier FROM api_keys k \
+                "SELECT {KEY_COLUMNS}, k.secret_hash, t.tier, t.suspended FROM api_keys k \
                  JOIN tenants t ON t.id = k.tenant_id WHERE k.secret_hash = ?"
             );
             let row = sqlx::query(&sql)
@@ -521,23 +523,68 @@ impl Storage for SqliteStore {
                 row: key_row(&row)?,
                 secret_hash: row.try_get("secret_hash")?,
                 tenant_tier: row.try_get("tier")?,
+                tenant_suspended: row.try_get("suspended")?,
             }))
         })
     }
 
-    fn set_tenant_tier<'a>(
+    fn list_tenants<'a>(&'a self, now: i64) -> StoreFuture<'a, Vec<TenantRow>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await?;
+            tenants::list::sqlite(&mut conn, now).await
+        })
+    }
+
+    fn get_tenant<'a>(&'a self, id: &'a str, now: i64) -> StoreFuture<'a, Option<TenantRow>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await?;
+            tenants::get::sqlite(&mut conn, id, now).await
+        })
+    }
+
+    fn create_tenant<'a>(
         &'a self,
-        tenant_id: &'a str,
+        id: &'a str,
+        name: &'a str,
         tier: Option<&'a str>,
+        now: i64,
+        audit: &'a AuditEntry,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let changed = sqlx::query("UPDATE tenants SET tier = ? WHERE id = ?")
-                .bind(tier)
-                .bind(tenant_id)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-            Ok(changed == 1)
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let made =
+                tenants::insert::sqlite(&mut tx, id, name, tier, DEFAULT_DAILY_CAP, now).await?;
+            if made {
+                insert_audit(&mut tx, audit).await?;
+            }
+            tx.commit().await?;
+            Ok(made)
+        })
+    }
+
+    fn update_tenant<'a>(
+        &'a self,
+        id: &'a str,
+        change: &'a TenantChange,
+        now: i64,
+        audit: &'a AuditEntry,
+    ) -> StoreFuture<'a, Option<TenantRow>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let Some(row) = tenants::update::sqlite(&mut tx, id, change, now).await? else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            insert_audit(&mut tx, audit).await?;
+            tx.commit().await?;
+            Ok(Some(row))
+        })
+    }
+
+    fn tenant_limits<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<(bool, Option<u32>)>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await?;
+            tenants::limits::sqlite(&mut conn, id).await
         })
     }
 
