@@ -270,9 +270,13 @@ pub struct KeyMeta {
     pub note: Option<String>,
 }
 
+/// `GET /v1/keys`: a page of keys, oldest first; `next_cursor` asks for the next page, and is
+/// absent on the last.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyList {
     pub keys: Vec<KeyMeta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /v1/keys`. Optional fields may be omitted.

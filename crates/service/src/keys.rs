@@ -4,14 +4,14 @@
 use std::net::IpAddr;
 
 use keyhaven_api::{
-    keyfmt, CreateKeyRequest, CreatedKey, KeyMeta, KeyStatus, RollKeyRequest, UpdateKeyRequest,
-    User, WireSecret,
+    keyfmt, CreateKeyRequest, CreatedKey, KeyList, KeyMeta, KeyStatus, RollKeyRequest,
+    UpdateKeyRequest, User, WireSecret,
 };
 
 use crate::error::ServiceError;
 use crate::secrets::{random_id, SecretHash};
 use crate::service::Service;
-use crate::storage::{action, AuditEntry, KeyRow, NewKey};
+use crate::storage::{action, AuditEntry, KeyPage, KeyRow, NewKey};
 use crate::validate;
 
 fn require_manager(user: &User) -> Result<(), ServiceError> {
@@ -224,11 +224,73 @@ pub async fn create(
     Ok(CreatedKey { key: secret, meta })
 }
 
-/// The tenant's keys (the caller's, or another one support may read).
-pub async fn list(svc: &Service, tenant_id: &str) -> Result<Vec<KeyMeta>, ServiceError> {
+/// A page of the tenant's keys (the caller's, or another one support may read), oldest first:
+/// at most `limit` (1 to 1,000), of one `status` or all, from after `cursor` (what the last page
+/// answered as its `next_cursor`).
+pub async fn list(
+    svc: &Service,
+    tenant_id: &str,
+    limit: u32,
+    cursor: Option<&str>,
+    status: Option<&str>,
+) -> Result<KeyList, ServiceError> {
     let now = svc.now();
-    let rows = svc.store().list_keys(tenant_id).await?;
-    rows.iter().map(|row| row.to_meta(now)).collect()
+    let page = KeyPage {
+        after: cursor.map(parse_cursor).transpose()?,
+        status: status.map(parse_status).transpose()?,
+        // One more than asked, to know whether another page follows.
+        limit: limit + 1,
+        now,
+    };
+    let mut rows = svc.store().list_key_page(tenant_id, page).await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = match rows.last() {
+        Some((_, (time, seq))) if more => Some(format!("{time:x}.{seq:x}")),
+        _ => None,
+    };
+    Ok(KeyList {
+        keys: rows
+            .iter()
+            .map(|(row, _)| row.to_meta(now))
+            .collect::<Result<_, _>>()?,
+        next_cursor,
+    })
+}
+
+/// A `next_cursor` this service wrote: the position of a page's last key.
+fn parse_cursor(cursor: &str) -> Result<(i64, i64), ServiceError> {
+    let bad = || {
+        ServiceError::validation(
+            "cursor",
+            "is not a cursor this service gave out; send the next_cursor of the previous page",
+        )
+    };
+    let (time, seq) = cursor.split_once('.').ok_or_else(bad)?;
+    let number = |s: &str| {
+        (!s.is_empty() && s.len() <= 16)
+            .then(|| i64::from_str_radix(s, 16).ok())
+            .flatten()
+            .ok_or_else(bad)
+    };
+    Ok((number(time)?, number(seq)?))
+}
+
+fn parse_status(status: &str) -> Result<KeyStatus, ServiceError> {
+    [
+        KeyStatus::Active,
+        KeyStatus::Expiring,
+        KeyStatus::Revoked,
+        KeyStatus::Expired,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == status)
+    .ok_or_else(|| {
+        ServiceError::validation(
+            "status",
+            "must be one of active, expiring, revoked, expired",
+        )
+    })
 }
 
 pub async fn get(svc: &Service, tenant_id: &str, key_id: &str) -> Result<KeyMeta, ServiceError> {

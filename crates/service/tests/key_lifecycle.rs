@@ -280,3 +280,97 @@ async fn a_key_stops_working_when_it_expires(db: Db) {
     // An expired key no longer counts toward the cap, and is not revoked.
     assert!(now.json["revoked_at"].is_null());
 }
+
+scenario!(
+    #[tokio::test]
+    the_key_list_comes_a_page_at_a_time_and_by_status
+);
+async fn the_key_list_comes_a_page_at_a_time_and_by_status(db: Db) {
+    let t = common::start_with(db, |c| c.max_active_keys = 100).await;
+    let (_, token) = t.signed_in("o@pages.test", Role::Owner, "pages").await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let (_, meta) = t
+            .create_key(
+                &token,
+                json!({"name": format!("key {i}"), "scopes": ["read"]}),
+            )
+            .await;
+        ids.push(meta["id"].as_str().expect("id").to_owned());
+    }
+    for id in &ids[1..3] {
+        t.call(
+            Method::DELETE,
+            &format!("/v1/keys/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    }
+    let (_, rolled) = t.roll_key(&token, &ids[4], 600).await;
+    ids.push(rolled["meta"]["id"].as_str().expect("id").to_owned());
+
+    // Pages of three, followed by their cursors: every key once, oldest first.
+    let list = |query: String| {
+        let token = token.clone();
+        let t = &t;
+        async move {
+            t.call(Method::GET, &format!("/v1/keys{query}"), Some(&token), None)
+                .await
+        }
+    };
+    let ids_of = |a: &common::Answer| -> Vec<String> {
+        a.json["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|k| k["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let mut seen = Vec::new();
+    let mut query = "?limit=3".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = list(query.clone()).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let got = ids_of(&page);
+        assert!(got.len() <= 3);
+        seen.extend(got);
+        pages += 1;
+        match page.json["next_cursor"].as_str() {
+            Some(cursor) => query = format!("?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, ids, "every key once, in the order made");
+    let all = list(String::new()).await;
+    assert_eq!(ids_of(&all), ids);
+    assert!(all.json.get("next_cursor").is_none(), "one page holds them");
+
+    // By status.
+    let of = |status: &'static str| list(format!("?status={status}"));
+    assert_eq!(ids_of(&of("revoked").await), ids[1..3].to_vec());
+    assert_eq!(ids_of(&of("expiring").await), vec![ids[4].clone()]);
+    let active = of("active").await;
+    assert_eq!(ids_of(&active).len(), 5);
+    let first = list("?status=active&limit=4".into()).await;
+    let cursor = first.json["next_cursor"].as_str().expect("more").to_owned();
+    let rest = list(format!("?status=active&limit=4&cursor={cursor}")).await;
+    assert_eq!(ids_of(&rest).len(), 1);
+    assert_eq!(ids_of(&of("expired").await), Vec::<String>::new());
+
+    // Bad paging is refused, naming what is wrong.
+    for (query, field) in [
+        ("?limit=0", "limit"),
+        ("?limit=1001", "limit"),
+        ("?limit=ten", "limit"),
+        ("?cursor=not-a-cursor", "cursor"),
+        ("?cursor=1.", "cursor"),
+        ("?status=gone", "status"),
+    ] {
+        let a = list(query.into()).await;
+        a.assert_error(422, "validation_failed");
+        assert!(a.message().contains(field), "{query}: {}", a.message());
+    }
+}

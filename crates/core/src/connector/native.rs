@@ -185,6 +185,9 @@ mod erased {
     }
 }
 
+/// Most pages of keys read for one list: a million keys, far past any tenant's.
+const MAX_KEY_PAGES: usize = 1_000;
+
 fn tenant_query(tenant: Option<&str>) -> Vec<(&'static str, String)> {
     tenant
         .map(|t| vec![("tenant_id", t.to_string())])
@@ -279,17 +282,34 @@ impl Connector for NativeConnector {
         Ok(answer.value)
     }
 
+    /// Every key, page after page (the service answers at most 1,000 at a time).
     async fn list_keys(&self, session: &Secret, tenant: Option<&str>) -> Result<Vec<KeyMeta>> {
-        let list: Metered<KeyList> = self
-            .call(
-                Method::GET,
-                &["v1", "keys"],
-                &tenant_query(tenant),
-                session,
-                None,
-            )
-            .await?;
-        Ok(list.value.keys)
+        let mut keys = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_KEY_PAGES {
+            let mut query = tenant_query(tenant);
+            if let Some(cursor) = &cursor {
+                query.push(("cursor", cursor.clone()));
+            }
+            let page: Metered<KeyList> = self
+                .call(Method::GET, &["v1", "keys"], &query, session, None)
+                .await?;
+            keys.extend(page.value.keys);
+            match page.value.next_cursor {
+                None => return Ok(keys),
+                // A cursor that does not move would ask for the same page for ever.
+                Some(next) if cursor.as_deref() == Some(next.as_str()) => break,
+                Some(next) => cursor = Some(next),
+            }
+        }
+        Err(Error::UnexpectedResponse {
+            url: self
+                .base
+                .join("v1/keys")
+                .map_or_else(|_| self.base.to_string(), |u| u.to_string()),
+            status: 200,
+            problem: "the key list's pages did not come to an end".into(),
+        })
     }
 
     async fn get_key(

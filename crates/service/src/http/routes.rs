@@ -79,15 +79,31 @@ pub struct TenantQuery {
     tenant_id: Option<String>,
 }
 
+/// `GET /v1/keys`: paging and a status, besides support's `?tenant_id=`.
+#[derive(Debug, Deserialize)]
+pub struct KeyListQuery {
+    tenant_id: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    status: Option<String>,
+}
+
 pub async fn list_keys(
     State(svc): State<Service>,
     session: Session,
-    ApiQuery(q): ApiQuery<TenantQuery>,
+    ApiQuery(q): ApiQuery<KeyListQuery>,
 ) -> Result<Json<KeyList>, ServiceError> {
     let tenant = reports::tenant_for(&session.user, q.tenant_id.as_deref())?;
-    Ok(Json(KeyList {
-        keys: keys::list(&svc, &tenant).await?,
-    }))
+    let limit = reports::page_size(q.limit.as_deref(), reports::MAX_PAGE)?;
+    keys::list(
+        &svc,
+        &tenant,
+        limit,
+        q.cursor.as_deref(),
+        q.status.as_deref(),
+    )
+    .await
+    .map(Json)
 }
 
 pub async fn create_key(

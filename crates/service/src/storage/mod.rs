@@ -75,6 +75,13 @@ pub trait Storage: Send + Sync + 'static {
         audit: &'a AuditEntry,
     ) -> StoreFuture<'a, bool>;
     fn list_keys<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<KeyRow>>;
+    /// A page of the tenant's keys (see [`KeyPage`]), each with its position for the next
+    /// page's start.
+    fn list_key_page<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        page: KeyPage,
+    ) -> StoreFuture<'a, Vec<(KeyRow, (i64, i64))>>;
     fn get_key<'a>(
         &'a self,
         tenant_id: &'a str,
@@ -375,6 +382,34 @@ pub struct KeyForCheck {
     pub tenant_tier: Option<String>,
     /// Whether the tenant is suspended: its keys are refused.
     pub tenant_suspended: bool,
+}
+
+/// Which page of a tenant's keys to read: those after `after` (creation time, then the row's
+/// sequence number) in that order, of one status or all, at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPage {
+    pub after: Option<(i64, i64)>,
+    pub status: Option<KeyStatus>,
+    pub limit: u32,
+    pub now: i64,
+}
+
+/// The query of a [`KeyPage`], written once for both databases: `seq` names the column that
+/// orders keys created in the same second (`rowid` on SQLite, `seq` on PostgreSQL). A key's
+/// status is worked out as [`KeyRow::status`] does. Binds: `$1` tenant, `$2` now, `$3` and `$4`
+/// the position after which the page starts, `$5` the status or null, `$6` the row limit.
+pub(crate) fn key_page_sql(key_columns: &str, seq: &str) -> String {
+    format!(
+        "SELECT {key_columns}, k.{seq} AS position FROM api_keys k \
+         WHERE k.tenant_id = $1 \
+         AND (k.created_at > $3 OR (k.created_at = $3 AND k.{seq} > $4)) \
+         AND (CAST($5 AS TEXT) IS NULL OR CAST($5 AS TEXT) = CASE \
+              WHEN k.revoked_at IS NOT NULL THEN 'revoked' \
+              WHEN k.expires_at IS NOT NULL AND k.expires_at <= $2 THEN 'expired' \
+              WHEN k.replaced_by IS NOT NULL THEN 'expiring' \
+              ELSE 'active' END) \
+         ORDER BY k.created_at, k.{seq} LIMIT $6"
+    )
 }
 
 /// Read by both backends with `sqlx::query_as`: its columns decode alike on SQLite and PostgreSQL.

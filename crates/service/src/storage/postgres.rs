@@ -19,6 +19,7 @@ use sqlx::{PgConnection, Row};
 use tokio::task::JoinHandle;
 
 use super::tenants::{self, TenantChange, TenantRow};
+use super::{key_page_sql, KeyPage};
 use super::{
     AuditEntry, ChangeHandlers, Denial, DenialRow, KeyForCheck, KeyRow, NewKey, NewSession,
     NewUser, Pending, SharedRates, Storage, StoreFuture, UsageRow, UserColumns, UserRow, ALLOWED,
@@ -370,6 +371,35 @@ impl Storage for PostgresStore {
                 .fetch_all(&self.pool)
                 .await?;
             rows.iter().map(key_row).collect()
+        })
+    }
+
+    fn list_key_page<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        page: KeyPage,
+    ) -> StoreFuture<'a, Vec<(KeyRow, (i64, i64))>> {
+        Box::pin(async move {
+            if has_nul(&[tenant_id]) {
+                return Ok(Vec::new());
+            }
+            let (after_time, after_seq) = page.after.unwrap_or((i64::MIN, i64::MIN));
+            let rows = sqlx::query(&key_page_sql(KEY_COLUMNS, "seq"))
+                .bind(tenant_id)
+                .bind(page.now)
+                .bind(after_time)
+                .bind(after_seq)
+                .bind(page.status.map(|s| s.as_str()))
+                .bind(i64::from(page.limit))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    let key = key_row(row)?;
+                    let position = (key.created_at, row.try_get("position")?);
+                    Ok((key, position))
+                })
+                .collect()
         })
     }
 

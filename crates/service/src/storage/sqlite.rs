@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection};
 
 use super::tenants::{self, TenantChange, TenantRow};
+use super::{key_page_sql, KeyPage};
 use super::{
     AuditEntry, Denial, DenialRow, KeyForCheck, KeyRow, NewKey, NewSession, NewUser, Pending,
     Storage, StoreFuture, UsageRow, UserColumns, UserRow, ALLOWED,
@@ -333,6 +334,32 @@ impl Storage for SqliteStore {
                 .fetch_all(&self.pool)
                 .await?;
             rows.iter().map(key_row).collect()
+        })
+    }
+
+    fn list_key_page<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        page: KeyPage,
+    ) -> StoreFuture<'a, Vec<(KeyRow, (i64, i64))>> {
+        Box::pin(async move {
+            let (after_time, after_seq) = page.after.unwrap_or((i64::MIN, i64::MIN));
+            let rows = sqlx::query(&key_page_sql(KEY_COLUMNS, "rowid"))
+                .bind(tenant_id)
+                .bind(page.now)
+                .bind(after_time)
+                .bind(after_seq)
+                .bind(page.status.map(|s| s.as_str()))
+                .bind(i64::from(page.limit))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    let key = key_row(row)?;
+                    let position = (key.created_at, row.try_get("position")?);
+                    Ok((key, position))
+                })
+                .collect()
         })
     }
 
