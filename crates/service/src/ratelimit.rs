@@ -89,6 +89,15 @@ impl Windows {
         take_in(word, window, limit)
     }
 
+    /// Adds `calls` to `id`'s count in `window` (a count from an earlier run).
+    fn add(&self, id: &str, window: i64, calls: u32) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let word = map.entry(id.to_owned()).or_default();
+        let _ = word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+            Some(pack(window, used_of(w, window).saturating_add(calls)))
+        });
+    }
+
     /// Takes back a call [`Windows::take`] counted in `window` (when that window still runs).
     fn untake(&self, id: &str, window: i64) {
         let map = self.0.read().unwrap_or_else(|p| p.into_inner());
@@ -160,6 +169,21 @@ impl RateCounters {
                 }
                 Err(Limited::Daily(window(daily_cap, used, day, DAY, now)))
             }
+        }
+    }
+
+    /// Counts `calls` that were accepted with `key_id` (of `tenant_id`) in the hour starting at
+    /// `hour_start`, as stored by an earlier run: in the key's hourly window when that hour is
+    /// the current one, and in the tenant's daily window when it is today. After a restart, the
+    /// windows go on from where they were instead of starting afresh.
+    pub fn seed(&self, key_id: &str, tenant_id: &str, hour_start: i64, calls: u32, now: i64) {
+        let hour = hour_start.div_euclid(HOUR);
+        if hour == now.div_euclid(HOUR) {
+            self.keys.add(key_id, hour, calls);
+        }
+        let day = hour_start.div_euclid(DAY);
+        if day == now.div_euclid(DAY) {
+            self.tenants.add(tenant_id, day, calls);
         }
     }
 

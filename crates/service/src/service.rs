@@ -122,8 +122,34 @@ impl Service {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = Some(task);
         }
+        service.seed_rate_windows().await?;
         service.spawn_maintenance();
         Ok(service)
+    }
+
+    /// Where rates are counted in this process's memory (SQLite), starts the windows of the
+    /// current hour and day from the calls stored by earlier runs, so that a restart never lets a
+    /// key have its hourly limit, or a tenant its daily cap, twice. (Shared storage keeps the
+    /// windows itself.)
+    async fn seed_rate_windows(&self) -> Result<(), ServiceError> {
+        if self.store().shared_rates().is_some() {
+            return Ok(());
+        }
+        let now = self.now();
+        let today = now - now.rem_euclid(DAY);
+        let stored = self.store().allowed_since(today).await?;
+        let rates = self.rates();
+        for calls in &stored {
+            let count = u32::try_from(calls.count).unwrap_or(u32::MAX);
+            rates.seed(&calls.key_id, &calls.tenant_id, calls.hour, count, now);
+        }
+        if !stored.is_empty() {
+            tracing::info!(
+                rows = stored.len(),
+                "rate windows continued from the stored usage"
+            );
+        }
+        Ok(())
     }
 
     /// Flushes usage every `usage_flush_interval` and forgets ended rate windows and aged

@@ -136,6 +136,8 @@ async fn a_stop_ends_within_its_deadline_whatever_the_clients_do_and_keeps_the_u
     let t = common::start_with(Db::Sqlite, |c| {
         c.header_read_timeout = Duration::from_secs(600);
         c.shutdown_timeout = Duration::from_millis(500);
+        // Only the stop writes usage here.
+        c.usage_flush_interval = Duration::from_secs(3600);
     })
     .await;
     let (_, token) = t.signed_in("o@s.test", Role::Owner, "s").await;

@@ -514,3 +514,49 @@ async fn ten_failures_lock_the_source_ip_out_and_forged_forwarding_does_not_help
     assert_eq!(t.ping_with(&key, "", &[]).await.status, 200);
     let _ = user;
 }
+
+scenario!(
+    #[tokio::test]
+    a_restart_never_lets_a_key_have_its_hourly_limit_or_the_tenant_its_cap_twice
+);
+async fn a_restart_never_lets_a_key_have_its_hourly_limit_or_the_tenant_its_cap_twice(db: Db) {
+    let clock = ManualClock::at(T0);
+    let tiers = |c: &mut keyhaven_service::ServiceConfig| {
+        c.tiers.insert("free".into(), 8);
+    };
+    let t = common::start_at(db, &clock, tiers).await;
+    let (_, token) = t.signed_in("o@restart.test", Role::Owner, "restart").await;
+    let (limited, _) = t
+        .create_key(
+            &token,
+            json!({"name": "limited", "scopes": ["read"], "rate_limit_per_hour": 5}),
+        )
+        .await;
+    let (other, _) = t
+        .create_key(&token, json!({"name": "other", "scopes": ["read"]}))
+        .await;
+    for key in [&limited, &other] {
+        for _ in 0..3 {
+            assert_eq!(t.ping_with(key, "", &[]).await.status, 200);
+        }
+    }
+
+    // Stopped (the last usage is written on the way out) and started again on the same data.
+    let data = t.stop_keeping_data().await;
+    let t = common::start_on(data, tiers, std::sync::Arc::new(clock.clone())).await;
+    let first = t.ping_with(&limited, "", &[]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        TestService::window(&first).1,
+        1,
+        "the hour's window goes on: 4 of 5 used"
+    );
+    assert_eq!(t.ping_with(&limited, "", &[]).await.status, 200);
+    t.ping_with(&limited, "", &[])
+        .await
+        .assert_error(429, "rate_limited");
+    // Eight calls today in all: the tenant's cap is reached for the other key too.
+    t.ping_with(&other, "", &[])
+        .await
+        .assert_error(429, "daily_cap_reached");
+}

@@ -5,6 +5,23 @@
 //! that change something take the audit entry that records the change and write both in one
 //! transaction, so that a change is never stored without its audit row.
 
+/// One storage function written once for both databases: `written_once! { async fn name(conn,
+/// args..) -> Ret { body } }` defines `mod name { pub async fn sqlite(..); pub async fn
+/// postgres(..) }`, the body compiled once with a SQLite and once with a PostgreSQL connection
+/// as `conn` (sqlx's SQLite driver reads `$N` placeholders as PostgreSQL does).
+macro_rules! written_once {
+    ($(#[$doc:meta])* async fn $name:ident($conn:ident $(, $arg:ident : $ty:ty)*) -> $ret:ty $body:block) => {
+        $(#[$doc])*
+        pub mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            pub async fn sqlite($conn: &mut sqlx::SqliteConnection $(, $arg: $ty)*) -> $ret $body
+            pub async fn postgres($conn: &mut sqlx::PgConnection $(, $arg: $ty)*) -> $ret $body
+        }
+    };
+}
+
+mod calls;
 mod postgres;
 mod sqlite;
 pub mod tenants;
@@ -21,6 +38,7 @@ use crate::clock::to_utc;
 use crate::error::ServiceError;
 use crate::secrets::SecretHash;
 pub use crate::usage::{Denial, Pending};
+pub use calls::AllowedCalls;
 pub use tenants::{TenantChange, TenantRow};
 
 pub use postgres::{is_postgres_url, PostgresStore};
@@ -131,6 +149,9 @@ pub trait Storage: Send + Sync + 'static {
     ) -> StoreFuture<'a, Vec<(KeyRow, String)>>;
     /// The hot path: a key by the hash of its secret, through an index, with its tenant's cap.
     fn key_by_hash<'a>(&'a self, hash: &'a SecretHash) -> StoreFuture<'a, Option<KeyForCheck>>;
+    /// Calls accepted since `from` (the start of an hour), by key and hour: what the rate
+    /// windows of a service that keeps them in memory start from after a restart.
+    fn allowed_since<'a>(&'a self, from: i64) -> StoreFuture<'a, Vec<AllowedCalls>>;
 
     /// Every tenant, by name, with its keys that still work at `now`.
     fn list_tenants<'a>(&'a self, now: i64) -> StoreFuture<'a, Vec<TenantRow>>;

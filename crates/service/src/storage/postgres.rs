@@ -19,7 +19,7 @@ use sqlx::{PgConnection, Row};
 use tokio::task::JoinHandle;
 
 use super::tenants::{self, TenantChange, TenantRow};
-use super::{key_page_sql, KeyPage};
+use super::{key_page_sql, AllowedCalls, KeyPage};
 use super::{
     AuditEntry, ChangeHandlers, Denial, DenialRow, KeyForCheck, KeyRow, NewKey, NewSession,
     NewUser, Pending, SharedRates, Storage, StoreFuture, UsageRow, UserColumns, UserRow, ALLOWED,
@@ -599,6 +599,13 @@ impl Storage for PostgresStore {
                 tenant_tier: row.try_get("tier")?,
                 tenant_suspended: row.try_get("suspended")?,
             }))
+        })
+    }
+
+    fn allowed_since<'a>(&'a self, from: i64) -> StoreFuture<'a, Vec<AllowedCalls>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await?;
+            super::calls::since::postgres(&mut conn, from).await
         })
     }
 

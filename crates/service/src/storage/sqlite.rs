@@ -11,7 +11,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection};
 
 use super::tenants::{self, TenantChange, TenantRow};
-use super::{key_page_sql, KeyPage};
+use super::{key_page_sql, AllowedCalls, KeyPage};
 use super::{
     AuditEntry, Denial, DenialRow, KeyForCheck, KeyRow, NewKey, NewSession, NewUser, Pending,
     Storage, StoreFuture, UsageRow, UserColumns, UserRow, ALLOWED,
@@ -552,6 +552,13 @@ impl Storage for SqliteStore {
                 tenant_tier: row.try_get("tier")?,
                 tenant_suspended: row.try_get("suspended")?,
             }))
+        })
+    }
+
+    fn allowed_since<'a>(&'a self, from: i64) -> StoreFuture<'a, Vec<AllowedCalls>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await?;
+            super::calls::since::sqlite(&mut conn, from).await
         })
     }
 

@@ -1,8 +1,6 @@
-//! Tenants in storage, each query written once for both databases: [`written_once!`] compiles a
-//! function's body twice, with a SQLite and with a PostgreSQL connection (sqlx's SQLite driver
-//! reads `$N` placeholders as PostgreSQL does). The backends call these from their
-//! [`Storage`](super::Storage) methods and add only what is their own (a transaction's start,
-//! PostgreSQL's change notices).
+//! Tenants in storage, each query written once for both databases (see `written_once!` in the
+//! parent module). The backends call these from their [`Storage`](super::Storage) methods and
+//! add only what is their own (a transaction's start, PostgreSQL's change notices).
 
 use sqlx::Row;
 
@@ -26,20 +24,6 @@ pub struct TenantChange {
     pub tier: Option<Option<String>>,
     pub suspended: Option<bool>,
     pub key_cap: Option<Option<u32>>,
-}
-
-/// Defines `mod $name { pub async fn sqlite(..); pub async fn postgres(..) }` from one body,
-/// whose connection is `$conn`.
-macro_rules! written_once {
-    ($(#[$doc:meta])* async fn $name:ident($conn:ident $(, $arg:ident : $ty:ty)*) -> $ret:ty $body:block) => {
-        $(#[$doc])*
-        pub mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            pub async fn sqlite($conn: &mut sqlx::SqliteConnection $(, $arg: $ty)*) -> $ret $body
-            pub async fn postgres($conn: &mut sqlx::PgConnection $(, $arg: $ty)*) -> $ret $body
-        }
-    };
 }
 
 /// The columns of a [`TenantRow`], with its active keys at `$1`.
