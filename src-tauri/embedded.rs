@@ -8,8 +8,13 @@ use keyhaven_core::{Keyhaven, Secret, ServiceRef};
 use keyhaven_service::{RunningService, Service, ServiceConfig};
 use rand::distributions::{Alphanumeric, DistString};
 
+/// How long quitting waits for the local service to finish its requests and write its usage.
+const STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub struct LocalService {
-    pub running: Option<RunningService>,
+    /// Until the app quits; then taken and stopped.
+    running: Mutex<Option<RunningService>>,
+    url: Option<String>,
     /// The service itself, to add the account of a profile that has none.
     service: Option<Service>,
     /// Why the service, or the active profile's account on it, is not there.
@@ -23,7 +28,8 @@ impl LocalService {
 
     fn failed(message: String) -> LocalService {
         LocalService {
-            running: None,
+            running: Mutex::new(None),
+            url: None,
             service: None,
             error: Mutex::new(Some(message)),
         }
@@ -61,7 +67,8 @@ impl LocalService {
     pub async fn start(core: &Keyhaven) -> LocalService {
         if std::env::var_os("KEYHAVEN_NO_EMBEDDED_SERVICE").is_some() {
             return LocalService {
-                running: None,
+                running: Mutex::new(None),
+                url: None,
                 service: None,
                 error: Mutex::new(None),
             };
@@ -72,7 +79,10 @@ impl LocalService {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             }
-            let service = Service::open(ServiceConfig::new(db.to_string_lossy()))
+            let mut config = ServiceConfig::new(db.to_string_lossy());
+            // Quitting the app waits for the service's stop: keep it short.
+            config.shutdown_timeout = std::time::Duration::from_secs(1);
+            let service = Service::open(config)
                 .await
                 .map_err(|e| format!("cannot open the local service's database: {e}"))?;
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -88,7 +98,8 @@ impl LocalService {
                 core.set_embedded_url(Some(running.url()));
                 tracing::info!(url = %running.url(), "local key service started");
                 let local = LocalService {
-                    running: Some(running),
+                    url: Some(running.url()),
+                    running: Mutex::new(Some(running)),
                     service: Some(service),
                     error: Mutex::new(None),
                 };
@@ -103,7 +114,28 @@ impl LocalService {
     }
 
     pub fn url(&self) -> Option<String> {
-        self.running.as_ref().map(RunningService::url)
+        self.url.clone()
+    }
+
+    /// Stops the local service as a server stops: requests in flight are answered, and the
+    /// usage it counted in memory (up to the last second) is written before the app exits.
+    /// Blocks, for at most a few seconds; call it once, as the app quits.
+    pub fn stop(&self) {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(running) = running {
+            // The timer is made inside the runtime, as the future first runs.
+            let stopped = tauri::async_runtime::block_on(async move {
+                tokio::time::timeout(STOP_WITHIN, running.shutdown()).await
+            });
+            match stopped {
+                Ok(()) => tracing::info!("local key service stopped; its usage is written"),
+                Err(_) => tracing::warn!("the local key service did not stop in time"),
+            }
+        }
     }
 }
 

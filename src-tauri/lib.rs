@@ -48,6 +48,7 @@ pub fn run() {
                 handle.state::<Shell>().set(state);
                 ops_keys::start(&handle);
             });
+            quit_on_signals(app.handle().clone());
             Ok(())
         })
         .invoke_handler(ipc::handler())
@@ -59,15 +60,51 @@ pub fn run() {
                 }
             }
         });
-    if let Err(e) = builder.run(tauri::generate_context!()) {
-        if let tauri::Error::PluginInitialization(plugin, problem) = &e {
-            if plugin == "single-instance" {
-                relaunch_once(problem);
+    let app = match builder.build(tauri::generate_context!()) {
+        Ok(app) => app,
+        Err(e) => {
+            if let tauri::Error::PluginInitialization(plugin, problem) = &e {
+                if plugin == "single-instance" {
+                    relaunch_once(problem);
+                }
+            }
+            tracing::error!(error = %e, "the app stopped with an error");
+            std::process::exit(1);
+        }
+    };
+    app.run(|handle, event| {
+        // However the app ends (its window closed, a signal, a quit), the same last steps.
+        if let tauri::RunEvent::Exit = event {
+            if let Some(state) = state::started(handle) {
+                state.on_quit();
             }
         }
-        tracing::error!(error = %e, "the app stopped with an error");
-        std::process::exit(1);
-    }
+    });
+}
+
+/// SIGTERM (a session ending, `kill`) and SIGINT (Ctrl-C in a terminal) quit the app as closing
+/// its window does: the clipboard is cleared if it holds a secret, and the local service stops
+/// with its usage written.
+fn quit_on_signals(handle: tauri::AppHandle) {
+    #[cfg(unix)]
+    tauri::async_runtime::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::warn!("cannot listen for SIGTERM and SIGINT: they end the app abruptly");
+            return;
+        };
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "quitting on a signal");
+        handle.exit(0);
+    });
+    #[cfg(not(unix))]
+    let _ = handle;
 }
 
 /// Set on the relaunch below, so that it happens once.

@@ -108,13 +108,16 @@ impl AppState {
         self.core.as_ref().err().cloned()
     }
 
-    /// Clears the clipboard if it still holds a secret we put there.
+    /// Clears the clipboard if it still holds a secret we put there, and stops the local
+    /// service gracefully, so that its last second of usage is kept. Runs when the window is
+    /// destroyed and again as the app exits: the second time finds nothing left to do.
     pub fn on_quit(&self) {
         if let Ok(mut guard) = self.clipboard.lock() {
             if let Some(clipboard) = guard.as_mut() {
                 clipboard.clear_now_if_ours();
             }
         }
+        self.local.stop();
     }
 }
 
