@@ -26,10 +26,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Logins fail on purpose by the hundred here: lift the lockout and the key cap so that they do not
-# turn every later answer into 429 / 409 (both are tested by the crate's own tests).
+# Logins fail on purpose by the hundred here, and one session makes thousands of calls: lift the
+# lockout, the key cap and the session's rate so that they do not turn every later answer into
+# 429 / 409 (each is tested by the crate's own tests).
 "$BIN" serve --db "$WORK/st.db" --listen 127.0.0.1:0 --lockout-threshold 10000 \
-  --max-active-keys 100000 >"$WORK/stdout" 2>"$OUT/logs/schemathesis-service.log" &
+  --max-active-keys 100000 --session-rate-per-minute 1000000 \
+  >"$WORK/stdout" 2>"$OUT/logs/schemathesis-service.log" &
 SERVICE_PID=$!
 URL=
 for _ in $(seq 200); do

@@ -360,7 +360,8 @@ def main():
     svc = Service(work, binary=service_bin)
     email = "bench@keyhaven.test"
     password = svc.add_user(email, tenant="bench")
-    svc.start("--max-active-keys", "100000", "--tier", "bench=100000000", "--default-tier", "bench")
+    svc.start("--max-active-keys", "100000", "--tier", "bench=100000000", "--default-tier", "bench",
+              "--session-rate-per-minute", "100000000")
     driver = Driver(app_bin, work / "app-data", work / "tauri-driver.log")
     try:
         token = svc.login(email, password)

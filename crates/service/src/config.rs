@@ -37,6 +37,8 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest one request may take once its headers are in, body included; then it is answered
 /// 408 `request_timeout`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Management calls one session may make a minute (on each instance).
+pub const DEFAULT_SESSION_RATE_PER_MINUTE: u32 = 600;
 /// Most connections open at once; one more is closed as soon as it is accepted.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Longest a stop waits for requests in flight before it closes what is left.
@@ -89,6 +91,9 @@ pub struct ServiceConfig {
     pub max_connections: usize,
     /// Longest a stop waits for requests in flight.
     pub shutdown_timeout: Duration,
+    /// Management calls one session may make a minute, on each instance; then 429
+    /// `rate_limited` until the minute ends.
+    pub session_rate_per_minute: u32,
 }
 
 impl ServiceConfig {
@@ -113,6 +118,7 @@ impl ServiceConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            session_rate_per_minute: DEFAULT_SESSION_RATE_PER_MINUTE,
         }
     }
 
@@ -163,6 +169,9 @@ impl ServiceConfig {
                     "the {name} must be between 0.1 seconds and an hour"
                 ));
             }
+        }
+        if self.session_rate_per_minute == 0 {
+            return bad("a session must be allowed at least one call a minute".into());
         }
         if self.max_connections == 0 {
             return bad("at least one connection must be allowed".into());

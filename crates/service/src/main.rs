@@ -9,8 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use keyhaven_api::{CreateTenantRequest, Role, Tenant, UpdateTenantRequest};
 use keyhaven_service::{
     demo, Service, ServiceConfig, ServiceError, DEFAULT_KEY_PREFIX, DEFAULT_LOCKOUT_THRESHOLD,
-    DEFAULT_MAX_ACTIVE_KEYS, DEFAULT_MAX_CONNECTIONS, DEFAULT_TIER, MIN_PASSWORD_CHARS,
-    UNLIMITED_DAILY_CAP,
+    DEFAULT_MAX_ACTIVE_KEYS, DEFAULT_MAX_CONNECTIONS, DEFAULT_SESSION_RATE_PER_MINUTE,
+    DEFAULT_TIER, MIN_PASSWORD_CHARS, UNLIMITED_DAILY_CAP,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -87,6 +87,9 @@ struct ServeArgs {
     /// Most connections open at once; one more is closed as soon as it is accepted.
     #[arg(long, env = "KEYHAVEN_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Management calls one session may make a minute (on each instance); then 429.
+    #[arg(long, env = "KEYHAVEN_SESSION_RATE_PER_MINUTE", default_value_t = DEFAULT_SESSION_RATE_PER_MINUTE)]
+    session_rate_per_minute: u32,
     /// Seconds a stop (SIGTERM, Ctrl-C) waits for requests in flight before it closes the
     /// connections left and exits.
     #[arg(long, env = "KEYHAVEN_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
@@ -383,6 +386,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     config.header_read_timeout = Duration::from_secs(args.header_read_timeout_secs);
     config.request_timeout = Duration::from_secs(args.request_timeout_secs);
     config.max_connections = args.max_connections;
+    config.session_rate_per_minute = args.session_rate_per_minute;
     config.shutdown_timeout = Duration::from_secs(args.shutdown_timeout_secs);
     let service = Service::open(config).await?;
     let running = service.bind(args.listen).await?;

@@ -214,6 +214,30 @@ impl RateCounters {
     }
 }
 
+/// Management calls per session, in fixed windows of a minute (in each instance's memory).
+#[derive(Debug, Default)]
+pub struct SessionRates(Windows);
+
+/// A session's window: a minute.
+const MINUTE: i64 = 60;
+
+impl SessionRates {
+    /// Counts one call of the session `id` at `now` if fewer than `limit` were made in its
+    /// minute: the window after it, or `Err` with the full window.
+    pub fn take(&self, id: &str, limit: u32, now: i64) -> Result<RateWindow, RateWindow> {
+        let minute = now.div_euclid(MINUTE);
+        match self.0.take(id, minute, limit) {
+            Ok(used) => Ok(window(limit, used, minute, MINUTE, now)),
+            Err(used) => Err(window(limit, used, minute, MINUTE, now)),
+        }
+    }
+
+    /// Forgets the sessions of minutes that have ended.
+    pub fn prune(&self, now: i64) {
+        self.0.prune(now.div_euclid(MINUTE));
+    }
+}
+
 /// Most calls of a daily window one instance reserves at once.
 pub const MAX_DAILY_BATCH: u32 = 1000;
 

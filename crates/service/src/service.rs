@@ -13,7 +13,7 @@ use crate::config::{ServiceConfig, DEFAULT_DAILY_CAP};
 use crate::error::ServiceError;
 use crate::keycache::KeyCache;
 use crate::lockout::{Attempt, Lockout};
-use crate::ratelimit::{self, DailyLeases, RateCounters};
+use crate::ratelimit::{self, DailyLeases, RateCounters, SessionRates};
 use crate::secrets::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use crate::storage::{self, action, AuditEntry, ChangeHandlers, NewUser, Pending, Storage};
 use crate::tenants;
@@ -45,6 +45,8 @@ struct Inner {
     dummy_hash: OnceCell<String>,
     /// Turns for password hashing, one per core (see [`Service::password_work`]).
     password_work: tokio::sync::Semaphore,
+    /// Management calls per session and minute.
+    session_rates: SessionRates,
     /// One usage flush at a time, so that counts reach storage in order.
     flush_lock: tokio::sync::Mutex<()>,
     /// The task hearing other instances' key changes, on a shared storage.
@@ -92,6 +94,7 @@ impl Service {
                 config,
                 key_lookups: AtomicU64::new(0),
                 dummy_hash: OnceCell::new(),
+                session_rates: SessionRates::default(),
                 password_work: tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(2, |n| n.get()),
                 ),
@@ -173,6 +176,7 @@ impl Service {
                 let now = svc.now();
                 svc.inner.rates.prune(now);
                 svc.inner.lockout.prune(now);
+                svc.inner.session_rates.prune(now);
                 if now.saturating_sub(last_prune) >= HOUR {
                     last_prune = now;
                     match svc.store().prune_denials(now - DENIAL_RETENTION).await {
@@ -422,6 +426,10 @@ impl Service {
         // The semaphore is never closed, so a turn always comes.
         let _turn = self.inner.password_work.acquire().await.ok();
         Ok(tokio::task::spawn_blocking(work).await?)
+    }
+
+    pub(crate) fn session_rates(&self) -> &SessionRates {
+        &self.inner.session_rates
     }
 
     pub(crate) fn daily_leases(&self) -> &DailyLeases {

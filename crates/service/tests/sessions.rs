@@ -157,3 +157,48 @@ async fn a_taken_email_is_a_conflict(db: Db) {
         .expect_err("short");
     assert!(short.to_string().contains("password"), "{short}");
 }
+
+scenario!(
+    #[tokio::test]
+    management_calls_are_rate_limited_per_session_with_the_same_headers
+);
+async fn management_calls_are_rate_limited_per_session_with_the_same_headers(db: Db) {
+    let clock = keyhaven_service::ManualClock::at(1_773_138_000);
+    let t = common::start_at(db, &clock, |c| c.session_rate_per_minute = 5).await;
+    let (_, token) = t.signed_in("o@rate.test", Role::Owner, "rate").await;
+    let (_, other) = t.signed_in("m@rate.test", Role::Member, "rate").await;
+    let (key, _) = t
+        .create_key(&token, json!({"name": "k", "scopes": ["read"]}))
+        .await;
+    // The create was the first call of the minute: four left, each answer saying so.
+    for left in (0..4).rev() {
+        let a = t.call(Method::GET, "/v1/me", Some(&token), None).await;
+        assert_eq!(a.status, 200);
+        assert_eq!(a.header("x-ratelimit-limit"), Some("5"));
+        assert_eq!(
+            a.header("x-ratelimit-remaining"),
+            Some(left.to_string().as_str())
+        );
+        assert_eq!(a.header("x-ratelimit-reset"), Some("60"));
+    }
+    let refused = t.call(Method::GET, "/v1/keys", Some(&token), None).await;
+    refused.assert_error(429, "rate_limited");
+    assert_eq!(refused.header("retry-after"), Some("60"));
+    assert_eq!(refused.header("x-ratelimit-remaining"), Some("0"));
+    // Another session, and calls with a key, are not held by it.
+    assert_eq!(
+        t.call(Method::GET, "/v1/me", Some(&other), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(t.ping_with(&key, "", &[]).await.status, 200);
+    // The next minute starts afresh.
+    clock.advance(60);
+    assert_eq!(
+        t.call(Method::GET, "/v1/me", Some(&token), None)
+            .await
+            .status,
+        200
+    );
+}

@@ -331,12 +331,16 @@ impl Gateway {
                 };
                 let status = StatusCode::from_u16(answer.status().as_u16()).expect("status");
                 let mut out = Response::builder().status(status);
+                let remaining = ctl.remaining.load(Ordering::SeqCst);
                 for (name, value) in answer.headers() {
-                    if name != "content-length" && name != "transfer-encoding" {
+                    // Its own rate-limit headers, when it sets them, replace the service's (a
+                    // session's window, on management calls).
+                    let replaced =
+                        remaining != u32::MAX && name.as_str().starts_with("x-ratelimit-");
+                    if name != "content-length" && name != "transfer-encoding" && !replaced {
                         out = out.header(name.as_str(), value.as_bytes());
                     }
                 }
-                let remaining = ctl.remaining.load(Ordering::SeqCst);
                 if remaining != u32::MAX {
                     out = out
                         .header("x-ratelimit-limit", "100")

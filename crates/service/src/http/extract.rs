@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request};
@@ -13,6 +14,7 @@ use serde_json::error::Category;
 
 use crate::auth::{self, Session};
 use crate::error::ServiceError;
+use crate::ratelimit::RateWindow;
 use crate::service::Service;
 
 /// The address a request comes from: the connection's peer, or, for a connection from a
@@ -49,6 +51,13 @@ impl FromRequestParts<Service> for ClientIp {
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
+/// Where a management call's session window is left for [`super::middleware::session_rate`] to
+/// put in the answer's headers.
+#[derive(Debug, Clone, Default)]
+pub struct SessionWindow(pub Arc<OnceLock<RateWindow>>);
+
+/// A management call's session: found, and counted in its minute's rate (429 `rate_limited`
+/// past it). Its window goes into the answer's `X-RateLimit-*` headers.
 impl FromRequestParts<Service> for Session {
     type Rejection = ServiceError;
 
@@ -56,7 +65,30 @@ impl FromRequestParts<Service> for Session {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, svc)
             .await
             .unwrap_or(ClientIp(None));
-        auth::session_from_headers(svc, &parts.headers, ip).await
+        let session = auth::session_from_headers(svc, &parts.headers, ip).await?;
+        let id: String = session
+            .token_hash
+            .0
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let limit = svc.config().session_rate_per_minute;
+        let taken = svc.session_rates().take(&id, limit, svc.now());
+        let window = match taken {
+            Ok(w) | Err(w) => w,
+        };
+        if let Some(slot) = parts.extensions.get::<SessionWindow>() {
+            let _ = slot.0.set(window);
+        }
+        match taken {
+            Ok(_) => Ok(session),
+            Err(w) => {
+                tracing::warn!(user_id = %session.user.id, limit, "management call refused: the session's rate is used up");
+                Err(ServiceError::RateLimited {
+                    retry_after: w.reset,
+                })
+            }
+        }
     }
 }
 

@@ -3,12 +3,14 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Query, Request};
-use axum::http::Uri;
+use axum::http::{header, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use keyhaven_api::keyfmt;
 
+use super::extract::SessionWindow;
 use crate::error::ServiceError;
+use crate::secrets::SESSION_TOKEN_PREFIX;
 
 /// Set on a response by handlers that verified a key: the log shows this prefix, nothing more.
 #[derive(Debug, Clone)]
@@ -34,6 +36,28 @@ const KEY_PARAM_NAMES: [&str; 7] = [
     "access_token",
     "token",
 ];
+
+/// Puts the session's rate window, when the call had a session, in the answer's
+/// `X-RateLimit-*` headers (as a call with a key has its key's).
+pub async fn session_rate(mut req: Request, next: Next) -> Response {
+    // Only a call that may carry a session pays for the slot (not the hot path of keys).
+    let session_like = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::verify::bearer_value)
+        .is_some_and(|token| token.starts_with(SESSION_TOKEN_PREFIX));
+    if !session_like {
+        return next.run(req).await;
+    }
+    let slot = SessionWindow::default();
+    req.extensions_mut().insert(slot.clone());
+    let mut response = next.run(req).await;
+    if let Some(window) = slot.0.get() {
+        window.apply(response.headers_mut());
+    }
+    response
+}
 
 /// Refuses any request that carries a key in its query string, by parameter name or because
 /// a value has the shape of a key.

@@ -68,6 +68,7 @@ pub fn router(svc: Service) -> Router {
         .method_not_allowed_fallback(routes::not_found)
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(middleware::session_rate))
         .layer(axum::middleware::from_fn(middleware::reject_keys_in_url))
         .layer(axum::middleware::from_fn(middleware::log_requests))
         .with_state(svc)
