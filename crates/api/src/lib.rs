@@ -4,6 +4,7 @@
 //! service's OpenAPI document too.
 
 pub mod keyfmt;
+pub mod rules;
 
 use std::fmt;
 

@@ -347,6 +347,16 @@ impl From<tokio::task::JoinError> for Error {
     }
 }
 
+/// A key field that breaks the rules the service holds it to ([`keyhaven_api::rules`]).
+impl From<keyhaven_api::rules::RuleError> for Error {
+    fn from(e: keyhaven_api::rules::RuleError) -> Self {
+        Error::Validation {
+            field: e.field,
+            message: e.problem,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

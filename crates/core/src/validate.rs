@@ -4,15 +4,13 @@
 //! once, clearly, and costs no round trip.
 
 use chrono::{DateTime, Utc};
-use keyhaven_api::{keyfmt, CreateKeyRequest, UpdateKeyRequest, MAX_NAME_CHARS};
+use keyhaven_api::{keyfmt, rules, CreateKeyRequest, UpdateKeyRequest};
 
 use crate::connector::{Granularity, PageQuery, UsageQuery};
 use crate::error::{Error, Result};
 
 /// Longest id (key, tenant) accepted.
 pub const MAX_ID_CHARS: usize = 128;
-/// Most entries in `allowed_origins` or `allowed_ips` (the service's limit).
-pub const MAX_LIST_ENTRIES: usize = 20;
 /// Largest page of denials or audit rows.
 pub const MAX_PAGE: u32 = 1000;
 /// Buckets one usage answer may hold (the service's limit: 31 days by hour).
@@ -43,133 +41,17 @@ pub fn tenant(value: Option<&str>) -> Result<()> {
     }
 }
 
-pub fn name(value: &str) -> Result<()> {
-    if value.trim().is_empty() {
-        return Err(Error::validation("name", "is empty"));
-    }
-    if value.chars().count() > MAX_NAME_CHARS {
-        return Err(Error::validation(
-            "name",
-            format!("is longer than {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(Error::validation("name", "contains control characters"));
-    }
-    Ok(())
-}
-
-pub fn scopes(scopes: &[String]) -> Result<()> {
-    if scopes.is_empty() {
-        return Err(Error::validation("scopes", "choose at least one scope"));
-    }
-    for (i, scope) in scopes.iter().enumerate() {
-        let ok = !scope.is_empty()
-            && scope.len() <= 64
-            && scope
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_:.-".contains(&b));
-        if !ok {
-            return Err(Error::validation(
-                "scopes",
-                format!("'{scope}' is not a scope name"),
-            ));
-        }
-        if scopes[..i].contains(scope) {
-            return Err(Error::validation(
-                "scopes",
-                format!("'{scope}' is listed twice"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-pub fn expires_at(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
-    if at <= now {
-        return Err(Error::validation("expires_at", "is in the past"));
-    }
-    Ok(())
-}
-
-pub fn origins(list: &[String]) -> Result<()> {
-    if list.len() > MAX_LIST_ENTRIES {
-        return Err(Error::validation(
-            "allowed_origins",
-            format!("has more than {MAX_LIST_ENTRIES} entries"),
-        ));
-    }
-    for origin in list {
-        let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
-            && origin.len() > "https://".len()
-            && !origin.chars().any(|c| c.is_whitespace() || c.is_control());
-        if !ok {
-            return Err(Error::validation(
-                "allowed_origins",
-                format!("'{origin}' is not an origin like https://app.example.com"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-pub fn ips(list: &[String]) -> Result<()> {
-    if list.len() > MAX_LIST_ENTRIES {
-        return Err(Error::validation(
-            "allowed_ips",
-            format!("has more than {MAX_LIST_ENTRIES} entries"),
-        ));
-    }
-    for ip in list {
-        if !valid_ip_or_cidr(ip) {
-            return Err(Error::validation(
-                "allowed_ips",
-                format!("'{ip}' is not an IP address or CIDR range"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-pub fn rate_limit(limit: Option<u32>) -> Result<()> {
-    if limit == Some(0) {
-        return Err(Error::validation(
-            "rate_limit_per_hour",
-            "must be at least 1",
-        ));
-    }
-    Ok(())
-}
-
-/// An IP address, or a CIDR block like `10.0.0.0/8`.
-pub fn valid_ip_or_cidr(text: &str) -> bool {
-    let (addr, bits) = match text.split_once('/') {
-        Some((addr, bits)) => (addr, Some(bits)),
-        None => (text, None),
-    };
-    match addr.parse::<std::net::IpAddr>() {
-        Ok(ip) => match bits {
-            None => true,
-            Some(bits) => {
-                let max = if ip.is_ipv4() { 32 } else { 128 };
-                bits.bytes().all(|b| b.is_ascii_digit())
-                    && bits.parse::<u8>().is_ok_and(|b| b <= max)
-            }
-        },
-        Err(_) => false,
-    }
-}
-
-/// A create request, field by field.
+/// A create request, field by field, by the rules the service holds it to
+/// ([`keyhaven_api::rules`]); which scopes the service offers, only it knows.
 pub fn create_request(request: &CreateKeyRequest, now: DateTime<Utc>) -> Result<()> {
-    name(&request.name)?;
-    scopes(&request.scopes)?;
-    if let Some(at) = request.expires_at {
-        expires_at(at, now)?;
-    }
-    origins(request.allowed_origins.as_deref().unwrap_or_default())?;
-    ips(request.allowed_ips.as_deref().unwrap_or_default())?;
-    rate_limit(request.rate_limit_per_hour)
+    rules::name(&request.name)?;
+    rules::scope_names(&request.scopes)?;
+    rules::expires_at(request.expires_at, now.timestamp())?;
+    let origins = rules::origins(request.allowed_origins.as_deref())?;
+    rules::with_domain(origins, request.domain.as_deref())?;
+    rules::ips(request.allowed_ips.as_deref())?;
+    rules::rate_limit(request.rate_limit_per_hour)?;
+    Ok(())
 }
 
 /// An update request: at least one field, each valid. `null` clears `expires_at` or
@@ -182,22 +64,24 @@ pub fn update_request(request: &UpdateKeyRequest, now: DateTime<Utc>) -> Result<
         ));
     }
     if let Some(n) = &request.name {
-        name(n)?;
+        rules::name(n)?;
     }
     if let Some(s) = &request.scopes {
-        scopes(s)?;
+        rules::scope_names(s)?;
     }
     if let Some(Some(at)) = request.expires_at {
-        expires_at(at, now)?;
+        rules::expires_at(Some(at), now.timestamp())?;
     }
-    if let Some(list) = &request.allowed_origins {
-        origins(list)?;
-    }
+    let origins = match &request.allowed_origins {
+        Some(list) => rules::origins(Some(list))?,
+        None => Vec::new(),
+    };
+    rules::with_domain(origins, request.domain.as_deref())?;
     if let Some(list) = &request.allowed_ips {
-        ips(list)?;
+        rules::ips(Some(list))?;
     }
     if let Some(limit) = request.rate_limit_per_hour {
-        rate_limit(limit)?;
+        rules::rate_limit(limit)?;
     }
     Ok(())
 }
@@ -265,9 +149,13 @@ pub fn key_prefix(prefix: &str) -> Result<&str> {
 mod tests {
     use super::*;
 
+    /// The field a check refused, without the index of a list's entry (`allowed_ips[3]`).
     fn field(r: Result<()>) -> String {
         match r {
-            Err(Error::Validation { field, .. }) => field,
+            Err(Error::Validation { field, .. }) => match field.split_once('[') {
+                Some((name, _)) => name.to_owned(),
+                None => field,
+            },
             other => panic!("expected a validation error, got {other:?}"),
         }
     }
@@ -345,7 +233,10 @@ mod tests {
             ),
             (
                 UpdateKeyRequest {
-                    allowed_ips: Some(vec!["10.0.0.1".into(); MAX_LIST_ENTRIES + 1]),
+                    allowed_ips: Some(vec![
+                        "10.0.0.1".into();
+                        keyhaven_api::rules::MAX_LIST_ENTRIES + 1
+                    ]),
                     ..Default::default()
                 },
                 "allowed_ips",
@@ -442,7 +333,7 @@ mod tests {
     #[test]
     fn ip_rules() {
         for good in ["10.0.0.1", "10.0.0.0/8", "::1", "fd00::/64", "0.0.0.0/0"] {
-            assert!(valid_ip_or_cidr(good), "{good}");
+            assert!(rules::ip_or_cidr(good).is_some(), "{good}");
         }
         for bad in [
             "10.0.0",
@@ -452,7 +343,7 @@ mod tests {
             "host",
             " 10.0.0.1",
         ] {
-            assert!(!valid_ip_or_cidr(bad), "{bad}");
+            assert!(rules::ip_or_cidr(bad).is_none(), "{bad}");
         }
     }
 }

@@ -7,18 +7,18 @@ use keyhaven_api::{CreateKeyRequest, UpdateKeyRequest};
 
 use crate::error::ServiceError;
 use crate::http::extract::parse_json;
-use crate::validate;
+use keyhaven_api::rules;
 
 /// Parses and checks a create-key body as `POST /v1/keys` does before it stores anything.
 pub fn create_key_body(body: &[u8], scopes: &[String], now: i64) -> Result<(), ServiceError> {
     let req: CreateKeyRequest = parse_json(body)?;
-    validate::name(&req.name)?;
-    validate::scopes(&req.scopes, scopes)?;
-    validate::expires_at(req.expires_at, now)?;
-    let origins = validate::origins(req.allowed_origins.as_deref())?;
-    validate::with_domain(origins, req.domain.as_deref())?;
-    validate::ips(req.allowed_ips.as_deref())?;
-    validate::rate_limit(req.rate_limit_per_hour)?;
+    rules::name(&req.name)?;
+    rules::scopes(&req.scopes, scopes)?;
+    rules::expires_at(req.expires_at, now)?;
+    let origins = rules::origins(req.allowed_origins.as_deref())?;
+    rules::with_domain(origins, req.domain.as_deref())?;
+    rules::ips(req.allowed_ips.as_deref())?;
+    rules::rate_limit(req.rate_limit_per_hour)?;
     Ok(())
 }
 
@@ -26,24 +26,24 @@ pub fn create_key_body(body: &[u8], scopes: &[String], now: i64) -> Result<(), S
 pub fn update_key_body(body: &[u8], scopes: &[String], now: i64) -> Result<(), ServiceError> {
     let req: UpdateKeyRequest = parse_json(body)?;
     if let Some(name) = &req.name {
-        validate::name(name)?;
+        rules::name(name)?;
     }
     if let Some(s) = &req.scopes {
-        validate::scopes(s, scopes)?;
+        rules::scopes(s, scopes)?;
     }
     if let Some(expires_at) = req.expires_at {
-        validate::expires_at(expires_at, now)?;
+        rules::expires_at(expires_at, now)?;
     }
     let origins = match &req.allowed_origins {
-        Some(origins) => validate::origins(Some(origins))?,
+        Some(origins) => rules::origins(Some(origins))?,
         None => Vec::new(),
     };
-    validate::with_domain(origins, req.domain.as_deref())?;
+    rules::with_domain(origins, req.domain.as_deref())?;
     if let Some(ips) = &req.allowed_ips {
-        validate::ips(Some(ips))?;
+        rules::ips(Some(ips))?;
     }
     if let Some(limit) = req.rate_limit_per_hour {
-        validate::rate_limit(limit)?;
+        rules::rate_limit(limit)?;
     }
     Ok(())
 }

@@ -185,7 +185,7 @@ impl ServiceConfig {
             ));
         }
         for (i, scope) in self.scopes.iter().enumerate() {
-            if !valid_scope_name(scope) {
+            if !keyhaven_api::rules::valid_scope_name(scope) {
                 return bad(format!(
                     "the scope `{scope}` is not 1 to 32 characters of a-z, 0-9, '_', ':', '.' or '-'"
                 ));
@@ -195,7 +195,7 @@ impl ServiceConfig {
             }
         }
         for name in self.tiers.keys() {
-            if !valid_scope_name(name) {
+            if !keyhaven_api::rules::valid_scope_name(name) {
                 return bad(format!(
                     "the tier `{name}` is not 1 to 32 characters of a-z, 0-9, '_', ':', '.' or '-'"
                 ));
@@ -233,13 +233,6 @@ impl ServiceConfig {
             .copied()
             .unwrap_or(DEFAULT_DAILY_CAP)
     }
-}
-
-/// Whether `s` can name a scope: 1 to 32 characters of `[a-z0-9_:.-]`.
-pub(crate) fn valid_scope_name(s: &str) -> bool {
-    (1..=32).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_:.-".contains(&b))
 }
 
 #[cfg(test)]

@@ -155,6 +155,15 @@ impl ServiceError {
     }
 }
 
+impl From<keyhaven_api::rules::RuleError> for ServiceError {
+    fn from(e: keyhaven_api::rules::RuleError) -> Self {
+        ServiceError::Validation {
+            field: e.field,
+            problem: e.problem,
+        }
+    }
+}
+
 impl From<argon2::password_hash::Error> for ServiceError {
     fn from(e: argon2::password_hash::Error) -> Self {
         ServiceError::PasswordHash(e)

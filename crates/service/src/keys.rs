@@ -12,7 +12,7 @@ use crate::error::ServiceError;
 use crate::secrets::{random_id, SecretHash};
 use crate::service::Service;
 use crate::storage::{action, AuditEntry, KeyPage, KeyRow, NewKey};
-use crate::validate;
+use keyhaven_api::rules;
 
 fn require_manager(user: &User) -> Result<(), ServiceError> {
     if user.role.can_manage_keys() {
@@ -68,27 +68,27 @@ pub async fn update(
         return Err(ServiceError::KeyNotActive);
     }
     if let Some(name) = &req.name {
-        row.name = validate::name(name)?;
+        row.name = rules::name(name)?;
     }
     if let Some(scopes) = &req.scopes {
-        row.scopes = validate::scopes(scopes, &config.scopes)?;
+        row.scopes = rules::scopes(scopes, &config.scopes)?;
     }
     if let Some(expires_at) = req.expires_at {
-        row.expires_at = validate::expires_at(expires_at, now)?;
+        row.expires_at = rules::expires_at(expires_at, now)?;
     }
     if let Some(origins) = &req.allowed_origins {
-        row.allowed_origins = validate::origins(Some(origins))?;
+        row.allowed_origins = rules::origins(Some(origins))?;
     }
-    let (origins, note) = validate::with_domain(
+    let (origins, note) = rules::with_domain(
         std::mem::take(&mut row.allowed_origins),
         req.domain.as_deref(),
     )?;
     row.allowed_origins = origins;
     if let Some(ips) = &req.allowed_ips {
-        row.allowed_ips = validate::ips(Some(ips))?;
+        row.allowed_ips = rules::ips(Some(ips))?;
     }
     if let Some(limit) = req.rate_limit_per_hour {
-        row.rate_limit_per_hour = validate::rate_limit(limit)?;
+        row.rate_limit_per_hour = rules::rate_limit(limit)?;
     }
     let entry = audit(user, action::KEY_UPDATE, key_id, now, ip);
     let row = svc.store().update_key(&row, &entry).await;
@@ -177,15 +177,15 @@ pub async fn create(
     require_manager(user)?;
     let config = svc.config();
     let now = svc.now();
-    let name = validate::name(&req.name)?;
-    let scopes = validate::scopes(&req.scopes, &config.scopes)?;
-    let expires_at = validate::expires_at(req.expires_at, now)?;
-    let (allowed_origins, note) = validate::with_domain(
-        validate::origins(req.allowed_origins.as_deref())?,
+    let name = rules::name(&req.name)?;
+    let scopes = rules::scopes(&req.scopes, &config.scopes)?;
+    let expires_at = rules::expires_at(req.expires_at, now)?;
+    let (allowed_origins, note) = rules::with_domain(
+        rules::origins(req.allowed_origins.as_deref())?,
         req.domain.as_deref(),
     )?;
-    let allowed_ips = validate::ips(req.allowed_ips.as_deref())?;
-    let rate_limit_per_hour = validate::rate_limit(req.rate_limit_per_hour)?;
+    let allowed_ips = rules::ips(req.allowed_ips.as_deref())?;
+    let rate_limit_per_hour = rules::rate_limit(req.rate_limit_per_hour)?;
 
     let secret = WireSecret::new(keyfmt::generate(&config.key_prefix));
     let row = KeyRow {

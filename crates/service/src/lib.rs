@@ -33,7 +33,6 @@ mod service;
 mod storage;
 mod tenants;
 mod usage;
-mod validate;
 mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use axum::http::{header, HeaderMap, HeaderName};
 use keyhaven_api::{keyfmt, KeyStatus};
 
-use crate::config::valid_scope_name;
 use crate::error::{KeyDenial, ServiceError};
 use crate::keycache::Cached;
 use crate::lockout::Attempt;
@@ -16,7 +15,7 @@ use crate::ratelimit::{self, Limited, RateWindow};
 use crate::secrets::SecretHash;
 use crate::service::Service;
 use crate::storage::KeyRow;
-use crate::validate;
+use keyhaven_api::rules;
 
 /// Headers a key may arrive in, besides `Authorization: Bearer` (as names, not text: a lookup by
 /// text parses the name first, on every call).
@@ -169,9 +168,7 @@ pub async fn enforce(
     let refusal = if found.tenant_suspended {
         Some(ServiceError::TenantSuspended)
     } else if !row.allowed_ips.is_empty()
-        && !call
-            .ip
-            .is_some_and(|ip| validate::ip_in(&row.allowed_ips, ip))
+        && !call.ip.is_some_and(|ip| rules::ip_in(&row.allowed_ips, ip))
     {
         Some(ServiceError::IpNotAllowed)
     } else {
@@ -194,7 +191,7 @@ pub async fn enforce(
     }
     let refusal = refusal.or_else(|| match call.scope {
         Some(scope) if !row.scopes.iter().any(|s| s == scope) => {
-            let scope = if valid_scope_name(scope) {
+            let scope = if rules::valid_scope_name(scope) {
                 scope.to_owned()
             } else {
                 "(unreadable)".to_owned()

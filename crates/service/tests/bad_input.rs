@@ -101,11 +101,20 @@ async fn each_bad_field_is_named(db: Db) {
     let t = common::start(db).await;
     let (_, token) = t.signed_in("o@a.test", Role::Owner, "a").await;
     let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let cases: [(Value, &str); 11] = [
+    let cases: [(Value, &str); 13] = [
         (json!({"name": "", "scopes": ["read"]}), "`name`"),
         (json!({"name": "   ", "scopes": ["read"]}), "`name`"),
         (
             json!({"name": "n".repeat(101), "scopes": ["read"]}),
+            "`name`",
+        ),
+        // Invisible characters that make one name pass for another.
+        (
+            json!({"name": "prod\u{202E}tset", "scopes": ["read"]}),
+            "`name`",
+        ),
+        (
+            json!({"name": "deploy\u{200B}bot", "scopes": ["read"]}),
             "`name`",
         ),
         (json!({"name": "n", "scopes": []}), "`scopes`"),

@@ -320,13 +320,14 @@ impl Keyhaven {
             }
         }
         if let Some(origin) = &options.origin {
-            validate::origins(std::slice::from_ref(origin)).map_err(|_| {
+            keyhaven_api::rules::origin(origin).ok_or_else(|| {
                 Error::validation("origin", "is not an origin like https://app.example.com")
             })?;
         }
         if let Some(scope) = &options.scope {
-            validate::scopes(std::slice::from_ref(scope))
-                .map_err(|_| Error::validation("scope", "is not a scope name"))?;
+            if !keyhaven_api::rules::valid_scope_name(scope) {
+                return Err(Error::validation("scope", "is not a scope name"));
+            }
         }
         self.require(account_id, |c| c.verify_key, "verify keys")?;
         let secret = self.key_secret(account_id, key_id).await?;

@@ -9,6 +9,7 @@ import {
   resolveExpiry,
   splitList,
 } from "./validation";
+import fieldRules from "../../../../crates/api/tests/field_rules.json?raw";
 
 describe("checkName", () => {
   it("accepts 1 to 100 characters after trimming", () => {
@@ -158,5 +159,34 @@ describe("resolveExpiry", () => {
     expect(resolveExpiry("date", "31/01/2030", now).problem).toMatch(/YYYY-MM-DD/);
     expect(resolveExpiry("date", "2030-02-30", now).problem).toBe("“2030-02-30” is not a date in the calendar.");
     expect(resolveExpiry("date", "2026-03-09", now).problem).toBe("The expiry date is in the past: pick a later day.");
+  });
+});
+
+describe("the table of cases shared with the service's rules (crates/api/tests/field_rules.json)", () => {
+  type Case = { rule: string; input: string | number; valid: boolean; why?: string };
+  const cases = (JSON.parse(fieldRules) as { cases: Case[] }).cases;
+  it("is answered here as listed, case by case", () => {
+    expect(cases.length).toBeGreaterThanOrEqual(50);
+    const wrong = cases.filter((c) => {
+      let valid: boolean;
+      switch (c.rule) {
+        case "name":
+          valid = checkName(String(c.input)) === null;
+          break;
+        case "origin":
+          valid = checkOrigin(String(c.input)) === null;
+          break;
+        case "ip":
+          valid = checkIp(String(c.input)) === null;
+          break;
+        case "hourly_limit":
+          valid = checkHourlyLimit(String(c.input)).problem === null;
+          break;
+        default:
+          throw new Error(`a rule this test does not know: ${c.rule}`);
+      }
+      return valid !== c.valid;
+    });
+    expect(wrong.map((c) => `${c.rule} ${JSON.stringify(c.input)} (${c.why ?? ""}): expected valid=${c.valid}`)).toEqual([]);
   });
 });

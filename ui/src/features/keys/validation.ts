@@ -1,6 +1,7 @@
-// What the New key dialog checks as the person types. The rules mirror the key service's
-// (crates/service/src/validate.rs) so that a form that passes here is not refused there, and each
-// message names the entry and the problem.
+// What the New key dialog checks as the person types. The rules are the key service's
+// (crates/api/src/rules.rs, which the service and the core use), copied here for instant feedback:
+// both are held to one table of cases (crates/api/tests/field_rules.json), so that a form that
+// passes here is not refused there. Each message names the entry and the problem.
 
 /** Longest key name the service accepts, in characters (`keyhaven_api::MAX_NAME_CHARS`). */
 export const MAX_NAME_CHARS = 100;
@@ -10,6 +11,8 @@ export const MAX_LIST_ENTRIES = 20;
 export const MAX_HOURLY_LIMIT = 4_294_967_295;
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** Characters that print nothing or reorder what follows: bidirectional and zero-width ones. */
+const INVISIBLE = /[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u061c\ufeff]/;
 
 /** Why a key name will be refused, or null. */
 export function checkName(raw: string): string | null {
@@ -19,6 +22,9 @@ export function checkName(raw: string): string | null {
     return `The name is ${[...name].length} characters long; at most ${MAX_NAME_CHARS} are allowed.`;
   }
   if (CONTROL.test(name)) return "The name contains a control character (a tab or a line break, for example).";
+  if (INVISIBLE.test(name)) {
+    return "The name contains an invisible character (a zero-width or text-direction mark) that would make it look like another.";
+  }
   return null;
 }
 
