@@ -3,6 +3,7 @@
 //! Field names and codes follow `shared/API.md` exactly; anything added here is added to the
 //! service's OpenAPI document too.
 
+pub mod body;
 pub mod keyfmt;
 pub mod rules;
 

@@ -86,6 +86,98 @@ pub fn name(name: &str) -> Result<String, RuleError> {
     Ok(name.to_owned())
 }
 
+/// A create request's fields as kept: each checked and normalised (the name trimmed, origins
+/// lower-cased, TokenKit's `domain` taken as an origin), and the note that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFields {
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<i64>,
+    pub allowed_origins: Vec<String>,
+    pub allowed_ips: Vec<String>,
+    pub rate_limit_per_hour: Option<u32>,
+    pub note: Option<String>,
+}
+
+/// The fields of `POST /v1/keys`, by the rules, in the order the service checks them.
+pub fn new_key(
+    req: &crate::CreateKeyRequest,
+    offered_scopes: &[String],
+    now: i64,
+) -> Result<KeyFields, RuleError> {
+    let name = name(&req.name)?;
+    let scopes = scopes(&req.scopes, offered_scopes)?;
+    let expires_at = expires_at(req.expires_at, now)?;
+    let (allowed_origins, note) = with_domain(
+        origins(req.allowed_origins.as_deref())?,
+        req.domain.as_deref(),
+    )?;
+    Ok(KeyFields {
+        name,
+        scopes,
+        expires_at,
+        allowed_origins,
+        allowed_ips: ips(req.allowed_ips.as_deref())?,
+        rate_limit_per_hour: rate_limit(req.rate_limit_per_hour)?,
+        note,
+    })
+}
+
+/// The changes of `PATCH /v1/keys/{id}` as kept: `None` leaves a field as it is; `domain` adds
+/// its origin to the origins sent, or to `current_origins` when none are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyChanges {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub expires_at: Option<Option<i64>>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub allowed_ips: Option<Vec<String>>,
+    pub rate_limit_per_hour: Option<Option<u32>>,
+    pub note: Option<String>,
+}
+
+/// The changes of `PATCH /v1/keys/{id}`, by the rules, in the order the service checks them.
+pub fn key_changes(
+    req: &crate::UpdateKeyRequest,
+    offered_scopes: &[String],
+    current_origins: &[String],
+    now: i64,
+) -> Result<KeyChanges, RuleError> {
+    let name = req.name.as_deref().map(name).transpose()?;
+    let scopes = req
+        .scopes
+        .as_deref()
+        .map(|s| scopes(s, offered_scopes))
+        .transpose()?;
+    let expires_at = req.expires_at.map(|at| expires_at(at, now)).transpose()?;
+    let sent_origins = req
+        .allowed_origins
+        .as_deref()
+        .map(|list| origins(Some(list)))
+        .transpose()?;
+    let (allowed_origins, note) = match (sent_origins, req.domain.as_deref()) {
+        (sent, None) => (sent, None),
+        (sent, domain) => {
+            let base = sent.unwrap_or_else(|| current_origins.to_vec());
+            let (with, note) = with_domain(base, domain)?;
+            (Some(with), note)
+        }
+    };
+    Ok(KeyChanges {
+        name,
+        scopes,
+        expires_at,
+        allowed_origins,
+        allowed_ips: req
+            .allowed_ips
+            .as_deref()
+            .map(|list| ips(Some(list)))
+            .transpose()?,
+        rate_limit_per_hour: req.rate_limit_per_hour.map(rate_limit).transpose()?,
+        note,
+    })
+}
+
 /// Whether `s` can name a scope: 1 to 32 characters of `[a-z0-9_:.-]`.
 pub fn valid_scope_name(s: &str) -> bool {
     (1..=MAX_SCOPE_CHARS).contains(&s.len())
@@ -152,6 +244,27 @@ pub fn rate_limit(limit: Option<u32>) -> Result<Option<u32>, RuleError> {
         Some(0) => Err(RuleError::new("rate_limit_per_hour", "must be at least 1")),
         other => Ok(other),
     }
+}
+
+/// Longest grace period a roll may give the old key: 30 days.
+pub const MAX_GRACE_SECONDS: u64 = 30 * 24 * 60 * 60;
+
+/// A roll's grace period: 0 (revoked at once) to 30 days.
+pub fn grace_seconds(seconds: u64) -> Result<u64, RuleError> {
+    if seconds > MAX_GRACE_SECONDS {
+        return Err(RuleError::new(
+            "grace_seconds",
+            format!("must be at most {MAX_GRACE_SECONDS} (30 days)"),
+        ));
+    }
+    Ok(seconds)
+}
+
+/// The IP address a backend names for its caller.
+pub fn ip_address(text: &str) -> Result<IpAddr, RuleError> {
+    text.trim()
+        .parse::<IpAddr>()
+        .map_err(|_| RuleError::new("ip", "must be an IP address"))
 }
 
 /// One origin, `scheme://host[:port]` with the scheme `http` or `https`, lower-cased; `None` if

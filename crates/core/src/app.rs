@@ -954,8 +954,11 @@ mod tests {
         );
         assert_eq!(ok.allowed_ips, None);
 
+        // The field refused, without a list entry's index (`scopes[0]`).
         let field = |r: Result<CreateKeyRequest>| match r {
-            Err(Error::Validation { field, .. }) => field,
+            Err(Error::Validation { field, .. }) => {
+                field.split('[').next().unwrap_or_default().to_owned()
+            }
             other => panic!("expected a validation error, got {other:?}"),
         };
         let base = || ("k".to_string(), vec!["read".to_string()]);

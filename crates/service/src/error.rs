@@ -164,6 +164,15 @@ impl From<keyhaven_api::rules::RuleError> for ServiceError {
     }
 }
 
+impl From<keyhaven_api::body::BodyError> for ServiceError {
+    fn from(e: keyhaven_api::body::BodyError) -> Self {
+        match e {
+            keyhaven_api::body::BodyError::Body(message) => ServiceError::InvalidBody(message),
+            keyhaven_api::body::BodyError::Field(e) => e.into(),
+        }
+    }
+}
+
 impl From<argon2::password_hash::Error> for ServiceError {
     fn from(e: argon2::password_hash::Error) -> Self {
         ServiceError::PasswordHash(e)

@@ -43,9 +43,6 @@ async fn tenant_cap(svc: &Service, tenant_id: &str) -> Result<u32, ServiceError>
     }
 }
 
-/// Longest grace period a roll may give the old key: 30 days.
-pub const MAX_GRACE_SECONDS: u64 = 30 * 24 * 60 * 60;
-
 /// Changes the fields sent, never the secret. Only an active key can be changed: a revoked,
 /// expired or replaced (rolled) one cannot, so that no change (a later `expires_at`) brings a
 /// retired secret back.
@@ -67,29 +64,26 @@ pub async fn update(
     if row.status(now) != KeyStatus::Active {
         return Err(ServiceError::KeyNotActive);
     }
-    if let Some(name) = &req.name {
-        row.name = rules::name(name)?;
+    let changes = rules::key_changes(req, &config.scopes, &row.allowed_origins, now)?;
+    if let Some(name) = changes.name {
+        row.name = name;
     }
-    if let Some(scopes) = &req.scopes {
-        row.scopes = rules::scopes(scopes, &config.scopes)?;
+    if let Some(scopes) = changes.scopes {
+        row.scopes = scopes;
     }
-    if let Some(expires_at) = req.expires_at {
-        row.expires_at = rules::expires_at(expires_at, now)?;
+    if let Some(expires_at) = changes.expires_at {
+        row.expires_at = expires_at;
     }
-    if let Some(origins) = &req.allowed_origins {
-        row.allowed_origins = rules::origins(Some(origins))?;
+    if let Some(origins) = changes.allowed_origins {
+        row.allowed_origins = origins;
     }
-    let (origins, note) = rules::with_domain(
-        std::mem::take(&mut row.allowed_origins),
-        req.domain.as_deref(),
-    )?;
-    row.allowed_origins = origins;
-    if let Some(ips) = &req.allowed_ips {
-        row.allowed_ips = rules::ips(Some(ips))?;
+    if let Some(ips) = changes.allowed_ips {
+        row.allowed_ips = ips;
     }
-    if let Some(limit) = req.rate_limit_per_hour {
-        row.rate_limit_per_hour = rules::rate_limit(limit)?;
+    if let Some(limit) = changes.rate_limit_per_hour {
+        row.rate_limit_per_hour = limit;
     }
+    let note = changes.note;
     let entry = audit(user, action::KEY_UPDATE, key_id, now, ip);
     let row = svc.store().update_key(&row, &entry).await;
     svc.key_cache().invalidate();
@@ -110,12 +104,7 @@ pub async fn roll(
     ip: Option<IpAddr>,
 ) -> Result<CreatedKey, ServiceError> {
     require_manager(user)?;
-    if req.grace_seconds > MAX_GRACE_SECONDS {
-        return Err(ServiceError::validation(
-            "grace_seconds",
-            format!("must be at most {MAX_GRACE_SECONDS} (30 days)"),
-        ));
-    }
+    rules::grace_seconds(req.grace_seconds)?;
     let now = svc.now();
     let old = svc
         .store()
@@ -177,15 +166,15 @@ pub async fn create(
     require_manager(user)?;
     let config = svc.config();
     let now = svc.now();
-    let name = rules::name(&req.name)?;
-    let scopes = rules::scopes(&req.scopes, &config.scopes)?;
-    let expires_at = rules::expires_at(req.expires_at, now)?;
-    let (allowed_origins, note) = rules::with_domain(
-        rules::origins(req.allowed_origins.as_deref())?,
-        req.domain.as_deref(),
-    )?;
-    let allowed_ips = rules::ips(req.allowed_ips.as_deref())?;
-    let rate_limit_per_hour = rules::rate_limit(req.rate_limit_per_hour)?;
+    let rules::KeyFields {
+        name,
+        scopes,
+        expires_at,
+        allowed_origins,
+        allowed_ips,
+        rate_limit_per_hour,
+        note,
+    } = rules::new_key(req, &config.scopes, now)?;
 
     let secret = WireSecret::new(keyfmt::generate(&config.key_prefix));
     let row = KeyRow {

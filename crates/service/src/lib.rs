@@ -15,8 +15,6 @@
 //! ```
 
 mod auth;
-#[doc(hidden)]
-pub mod checks;
 mod clock;
 mod config;
 pub mod demo;

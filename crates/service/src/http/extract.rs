@@ -10,7 +10,6 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Req
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use serde::de::DeserializeOwned;
-use serde_json::error::Category;
 
 use crate::auth::{self, Session};
 use crate::error::ServiceError;
@@ -162,65 +161,10 @@ fn has_json_content_type(headers: &HeaderMap) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-/// Parses JSON into `T`, describing a failure by where it happened and what was expected,
-/// never by the value found there (which might be a secret).
+/// Parses JSON into `T` as [`keyhaven_api::body::parse`] does (a failure names where it
+/// happened, never the value found there).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ServiceError> {
-    // Every body is an object. serde would also fill a struct from an array, by position
-    // (`["name", ["read"]]`), which the API does not offer (found by a property test).
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first.is_some_and(|&b| b != b'{') {
-        return Err(ServiceError::InvalidBody(
-            "The request body must be a JSON object.".into(),
-        ));
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        describe(e.into_inner(), &path)
-    })?;
-    de.end().map_err(|e| describe(e, "."))?;
-    Ok(value)
-}
-
-fn describe(e: serde_json::Error, path: &str) -> ServiceError {
-    match e.classify() {
-        Category::Data => {
-            let problem = data_problem(&e.to_string());
-            if path == "." {
-                ServiceError::InvalidBody(format!("The request body does not fit: {problem}."))
-            } else {
-                ServiceError::Validation {
-                    field: path.to_owned(),
-                    problem,
-                }
-            }
-        }
-        Category::Eof => ServiceError::InvalidBody(
-            "The request body is empty or ends before its JSON is complete.".into(),
-        ),
-        Category::Syntax | Category::Io => ServiceError::InvalidBody(format!(
-            "The request body is not valid JSON (line {}, column {}).",
-            e.line(),
-            e.column()
-        )),
-    }
-}
-
-/// serde's description of a data error without the offending value: "invalid type: string
-/// "…", expected u32" becomes "expected u32".
-fn data_problem(message: &str) -> String {
-    let message = match message.rfind(" at line ") {
-        Some(i) => &message[..i],
-        None => message,
-    };
-    let echoes_value = ["invalid type: ", "invalid value: ", "unknown variant "]
-        .iter()
-        .any(|p| message.starts_with(p));
-    match message.rsplit_once(", expected ") {
-        Some((_, expected)) if echoes_value => format!("expected {expected}"),
-        _ if echoes_value => "has the wrong type or value".to_owned(),
-        _ => message.to_owned(),
-    }
+    keyhaven_api::body::parse(bytes).map_err(ServiceError::from)
 }
 
 #[cfg(test)]

@@ -259,11 +259,7 @@ pub async fn verify(
     let ip = req
         .ip
         .as_deref()
-        .map(|s| {
-            s.trim()
-                .parse::<std::net::IpAddr>()
-                .map_err(|_| ServiceError::validation("ip", "must be an IP address"))
-        })
+        .map(keyhaven_api::rules::ip_address)
         .transpose()?;
     let call = Call {
         ip,
