@@ -16,6 +16,40 @@ pub const DEFAULT_MAX_ACTIVE_KEYS: u32 = 10;
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 /// Requests per day a new tenant may make with its keys (its tier's daily cap).
 pub const DEFAULT_DAILY_CAP: u32 = 10_000;
+/// A tier's request rate per key: at most `calls` in each window of `seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierRate {
+    pub calls: u32,
+    pub seconds: u32,
+}
+
+impl TierRate {
+    /// `1/2s`, `1/s`, `10/min`, `100/h`: calls per span.
+    pub fn parse(text: &str) -> Option<TierRate> {
+        let (calls, span) = text.trim().split_once('/')?;
+        let calls = calls.trim().parse::<u32>().ok().filter(|n| *n > 0)?;
+        let span = span.trim();
+        let (count, unit) = span
+            .find(|c: char| !c.is_ascii_digit())
+            .map_or((span, ""), |i| span.split_at(i));
+        let count = if count.is_empty() {
+            1
+        } else {
+            count.parse::<u32>().ok()?
+        };
+        let unit = match unit {
+            "s" => 1,
+            "min" | "m" => 60,
+            "h" => 3600,
+            _ => return None,
+        };
+        let seconds = count
+            .checked_mul(unit)
+            .filter(|s| (1..=86_400).contains(s))?;
+        Some(TierRate { calls, seconds })
+    }
+}
+
 /// The daily cap of a tier with none (`NAME=unlimited`): more calls than a day can hold.
 pub const UNLIMITED_DAILY_CAP: u32 = u32::MAX;
 /// The tier a tenant is in unless it was given another.
@@ -68,6 +102,9 @@ pub struct ServiceConfig {
     /// Tiers by name, each with the daily cap on calls made with its tenants' keys (reset at
     /// midnight UTC).
     pub tiers: BTreeMap<String, u32>,
+    /// The request rate per key of the tiers that have one (AniKura's free tier: one call every
+    /// two seconds), by tier name.
+    pub tier_rates: BTreeMap<String, TierRate>,
     /// The tier of tenants not given another; must be one of `tiers`.
     pub default_tier: String,
     /// Failed attempts from one source IP within `lockout_window` that lock it out.
@@ -108,6 +145,7 @@ impl ServiceConfig {
             session_ttl: DEFAULT_SESSION_TTL,
             scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
             tiers: BTreeMap::from([(DEFAULT_TIER.to_owned(), DEFAULT_DAILY_CAP)]),
+            tier_rates: BTreeMap::new(),
             default_tier: DEFAULT_TIER.to_owned(),
             lockout_threshold: DEFAULT_LOCKOUT_THRESHOLD,
             lockout_window: DEFAULT_LOCKOUT_WINDOW,
@@ -194,6 +232,13 @@ impl ServiceConfig {
                 return bad(format!("the scope `{scope}` is configured twice"));
             }
         }
+        for name in self.tier_rates.keys() {
+            if !self.tiers.contains_key(name) {
+                return bad(format!(
+                    "the rate of tier `{name}` names no configured tier"
+                ));
+            }
+        }
         for name in self.tiers.keys() {
             if !keyhaven_api::rules::valid_scope_name(name) {
                 return bad(format!(
@@ -224,6 +269,15 @@ impl ServiceConfig {
             return bad("the key cache's maximum age must be at most 1 hour".into());
         }
         Ok(())
+    }
+
+    /// The request rate per key of the tier named `tier` (the default tier's when `None` or
+    /// unknown), if it has one.
+    pub fn tier_rate(&self, tier: Option<&str>) -> Option<TierRate> {
+        let tier = tier
+            .filter(|t| self.tiers.contains_key(*t))
+            .unwrap_or(&self.default_tier);
+        self.tier_rates.get(tier).copied()
     }
 
     /// The daily cap of the tier named `tier` (the default tier's when `None` or unknown).
@@ -269,6 +323,32 @@ mod tests {
         assert_eq!(c.daily_cap(None), 5);
         assert_eq!(c.daily_cap(Some("free")), DEFAULT_DAILY_CAP);
         assert_eq!(c.daily_cap(Some("unknown")), 5);
+    }
+
+    #[test]
+    fn tier_rates_are_read_as_calls_per_span() {
+        let r = |calls, seconds| Some(TierRate { calls, seconds });
+        assert_eq!(TierRate::parse("1/2s"), r(1, 2));
+        assert_eq!(TierRate::parse("1/s"), r(1, 1));
+        assert_eq!(TierRate::parse("10/min"), r(10, 60));
+        assert_eq!(TierRate::parse("100/h"), r(100, 3600));
+        for bad in [
+            "", "1", "0/s", "1/0s", "1/2", "1/2d", "x/s", "1/2 s s", "1/25h",
+        ] {
+            assert_eq!(TierRate::parse(bad), None, "{bad}");
+        }
+        let mut c = ServiceConfig::new("x.db");
+        c.tiers.insert("pro".into(), 5);
+        c.tier_rates.insert(
+            "free".into(),
+            TierRate {
+                calls: 1,
+                seconds: 2,
+            },
+        );
+        assert_eq!(c.tier_rate(None), r(1, 2));
+        assert_eq!(c.tier_rate(Some("pro")), None);
+        assert_eq!(c.tier_rate(Some("unknown")), r(1, 2));
     }
 
     #[test]

@@ -8,9 +8,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use keyhaven_api::{CreateTenantRequest, Role, Tenant, UpdateTenantRequest};
 use keyhaven_service::{
-    demo, Service, ServiceConfig, ServiceError, DEFAULT_KEY_PREFIX, DEFAULT_LOCKOUT_THRESHOLD,
-    DEFAULT_MAX_ACTIVE_KEYS, DEFAULT_MAX_CONNECTIONS, DEFAULT_SESSION_RATE_PER_MINUTE,
-    DEFAULT_TIER, MIN_PASSWORD_CHARS, UNLIMITED_DAILY_CAP,
+    demo, Service, ServiceConfig, ServiceError, TierRate, DEFAULT_KEY_PREFIX,
+    DEFAULT_LOCKOUT_THRESHOLD, DEFAULT_MAX_ACTIVE_KEYS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_SESSION_RATE_PER_MINUTE, DEFAULT_TIER, MIN_PASSWORD_CHARS, UNLIMITED_DAILY_CAP,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -111,7 +111,8 @@ struct DeploymentArgs {
     /// Active keys a tenant may hold, unless it is given a cap of its own.
     #[arg(long, env = "KEYHAVEN_MAX_ACTIVE_KEYS", default_value_t = DEFAULT_MAX_ACTIVE_KEYS)]
     max_active_keys: u32,
-    /// Tiers and their daily caps, as NAME=CAP or NAME=unlimited (comma-separated or repeated).
+    /// Tiers: NAME=CAP or NAME=unlimited, the daily cap; with :RATE, a request rate per key as
+    /// CALLS/SPAN (1/2s, 1/s, 10/min). Comma-separated or repeated, e.g. free=2000:1/2s.
     #[arg(
         long = "tier",
         env = "KEYHAVEN_TIERS",
@@ -119,7 +120,7 @@ struct DeploymentArgs {
         value_parser = parse_tier,
         default_value = "free=10000"
     )]
-    tiers: Vec<(String, u32)>,
+    tiers: Vec<(String, u32, Option<TierRate>)>,
     /// The tier of tenants not given another.
     #[arg(long, env = "KEYHAVEN_DEFAULT_TIER", default_value = DEFAULT_TIER)]
     default_tier: String,
@@ -130,7 +131,13 @@ impl DeploymentArgs {
     fn config(self, db: String) -> ServiceConfig {
         let mut config = ServiceConfig::new(db);
         config.max_active_keys = self.max_active_keys;
-        config.tiers = self.tiers.into_iter().collect();
+        config.tiers.clear();
+        for (name, cap, rate) in self.tiers {
+            if let Some(rate) = rate {
+                config.tier_rates.insert(name.clone(), rate);
+            }
+            config.tiers.insert(name, cap);
+        }
         config.default_tier = self.default_tier;
         config
     }
@@ -234,17 +241,26 @@ struct UserAddArgs {
     tenant: String,
 }
 
-fn parse_tier(s: &str) -> Result<(String, u32), String> {
-    let (name, cap) = s
-        .split_once('=')
-        .ok_or_else(|| format!("`{s}` is not NAME=CAP, e.g. free=10000 or pro=unlimited"))?;
+fn parse_tier(s: &str) -> Result<(String, u32, Option<TierRate>), String> {
+    let (name, rest) = s.split_once('=').ok_or_else(|| {
+        format!("`{s}` is not NAME=CAP[:RATE], e.g. free=2000:1/2s or pro=unlimited")
+    })?;
+    let (cap, rate) = match rest.split_once(':') {
+        Some((cap, rate)) => {
+            let rate = TierRate::parse(rate).ok_or_else(|| {
+                format!("the rate of tier `{name}` is not CALLS/SPAN, e.g. 1/2s, 1/s or 10/min")
+            })?;
+            (cap, Some(rate))
+        }
+        None => (rest, None),
+    };
     let cap = match cap.trim() {
         "unlimited" => UNLIMITED_DAILY_CAP,
         cap => cap.parse::<u32>().map_err(|_| {
             format!("the daily cap of tier `{name}` is not a whole number or `unlimited`")
         })?,
     };
-    Ok((name.trim().to_owned(), cap))
+    Ok((name.trim().to_owned(), cap, rate))
 }
 
 async fn tenant(command: TenantCommand) -> Result<(), CliError> {

@@ -12,8 +12,9 @@
 //!   instance it is exact, with several an instance may refuse a call early, at the cap, while
 //!   another still holds an unspent batch, until that is given back.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 // foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
 use foldhash::HashMap;
@@ -22,6 +23,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 
 use crate::clock::{DAY, HOUR};
+use crate::config::TierRate;
 use crate::error::ServiceError;
 use crate::service::Service;
 use crate::storage::KeyRow;
@@ -235,6 +237,43 @@ impl SessionRates {
     /// Forgets the sessions of minutes that have ended.
     pub fn prune(&self, now: i64) {
         self.0.prune(now.div_euclid(MINUTE));
+    }
+}
+
+/// Calls per key in the windows of the tiers' request rates (AniKura's free tier: one call
+/// every two seconds), in each instance's memory: one set of windows per span.
+#[derive(Debug, Default)]
+pub struct TierRates(Mutex<BTreeMap<u32, Arc<Windows>>>);
+
+impl TierRates {
+    fn windows(&self, seconds: u32) -> Arc<Windows> {
+        let mut spans = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(spans.entry(seconds).or_default())
+    }
+
+    /// Counts one call of `key_id` at `now` if `rate` allows it: the window after it, or `Err`
+    /// with the full window.
+    pub fn take(&self, key_id: &str, rate: TierRate, now: i64) -> Result<RateWindow, RateWindow> {
+        let span = i64::from(rate.seconds);
+        let number = now.div_euclid(span);
+        match self.windows(rate.seconds).take(key_id, number, rate.calls) {
+            Ok(used) => Ok(window(rate.calls, used, number, span, now)),
+            Err(used) => Err(window(rate.calls, used, number, span, now)),
+        }
+    }
+
+    /// Takes back a call [`TierRates::take`] counted, when a later limit refused it.
+    pub fn untake(&self, key_id: &str, rate: TierRate, now: i64) {
+        let number = now.div_euclid(i64::from(rate.seconds));
+        self.windows(rate.seconds).untake(key_id, number);
+    }
+
+    /// Forgets the windows that have ended.
+    pub fn prune(&self, now: i64) {
+        let spans = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for (seconds, windows) in spans.iter() {
+            windows.prune(now.div_euclid(i64::from(*seconds)));
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::config::{ServiceConfig, DEFAULT_DAILY_CAP};
 use crate::error::ServiceError;
 use crate::keycache::KeyCache;
 use crate::lockout::{Attempt, Lockout};
-use crate::ratelimit::{self, DailyLeases, RateCounters, SessionRates};
+use crate::ratelimit::{self, DailyLeases, RateCounters, SessionRates, TierRates};
 use crate::secrets::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use crate::storage::{self, action, AuditEntry, ChangeHandlers, NewUser, Pending, Storage};
 use crate::tenants;
@@ -47,6 +47,8 @@ struct Inner {
     password_work: tokio::sync::Semaphore,
     /// Management calls per session and minute.
     session_rates: SessionRates,
+    /// Calls per key in the windows of the tiers' request rates.
+    tier_rates: TierRates,
     /// One usage flush at a time, so that counts reach storage in order.
     flush_lock: tokio::sync::Mutex<()>,
     /// The task hearing other instances' key changes, on a shared storage.
@@ -95,6 +97,7 @@ impl Service {
                 key_lookups: AtomicU64::new(0),
                 dummy_hash: OnceCell::new(),
                 session_rates: SessionRates::default(),
+                tier_rates: TierRates::default(),
                 password_work: tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(2, |n| n.get()),
                 ),
@@ -177,6 +180,7 @@ impl Service {
                 svc.inner.rates.prune(now);
                 svc.inner.lockout.prune(now);
                 svc.inner.session_rates.prune(now);
+                svc.inner.tier_rates.prune(now);
                 if now.saturating_sub(last_prune) >= HOUR {
                     last_prune = now;
                     match svc.store().prune_denials(now - DENIAL_RETENTION).await {
@@ -426,6 +430,10 @@ impl Service {
         // The semaphore is never closed, so a turn always comes.
         let _turn = self.inner.password_work.acquire().await.ok();
         Ok(tokio::task::spawn_blocking(work).await?)
+    }
+
+    pub(crate) fn tier_rates(&self) -> &TierRates {
+        &self.inner.tier_rates
     }
 
     pub(crate) fn session_rates(&self) -> &SessionRates {

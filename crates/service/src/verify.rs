@@ -81,7 +81,7 @@ pub fn check_format(presented: &str) -> Result<SecretHash, KeyDenial> {
 /// Decides a call with a key, in API.md's order: the source IP's lockout; the key present,
 /// known, not revoked or expired (401); its tenant not suspended (403); a non-empty list of allowed IPs, always (403: an
 /// `Origin` never lifts it); its origins, when the call names an origin (403); its scope (403);
-/// its hourly limit, then its tenant's daily cap (429). Every refusal is logged with its precise
+/// its tier's request rate and its hourly limit, then its tenant's daily cap (429). Every refusal is logged with its precise
 /// reason (never the key) and answered uniformly; each refusal of an identified key and each
 /// accepted call is counted in the key's usage. Refusals of the key itself and for its IP or
 /// origin count toward the source's lockout.
@@ -200,22 +200,39 @@ pub async fn enforce(
         }
         _ => None,
     });
+    // The tier's request rate, then the key's hourly limit and the tenant's daily cap. A call
+    // one of them refuses counts against none.
+    let tier_rate = svc.config().tier_rate(tier);
     let (outcome, window) = match refusal {
         Some(err) => (Err(err), ratelimit::peek(svc, row, cap, now).await?),
-        None => match ratelimit::acquire(svc, row, cap, now).await? {
-            Ok(window) => (Ok(()), window),
-            Err(Limited::Hourly(w)) => (
+        None => match tier_rate.map(|rate| svc.tier_rates().take(&row.id, rate, now)) {
+            Some(Err(w)) => (
                 Err(ServiceError::RateLimited {
                     retry_after: w.reset,
                 }),
                 w,
             ),
-            Err(Limited::Daily(w)) => (
-                Err(ServiceError::DailyCapReached {
-                    retry_after: w.reset,
-                }),
-                w,
-            ),
+            _ => {
+                let limited = ratelimit::acquire(svc, row, cap, now).await?;
+                if let (Err(_), Some(rate)) = (&limited, tier_rate) {
+                    svc.tier_rates().untake(&row.id, rate, now);
+                }
+                match limited {
+                    Ok(window) => (Ok(()), window),
+                    Err(Limited::Hourly(w)) => (
+                        Err(ServiceError::RateLimited {
+                            retry_after: w.reset,
+                        }),
+                        w,
+                    ),
+                    Err(Limited::Daily(w)) => (
+                        Err(ServiceError::DailyCapReached {
+                            retry_after: w.reset,
+                        }),
+                        w,
+                    ),
+                }
+            }
         },
     };
     match outcome {

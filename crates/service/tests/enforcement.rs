@@ -560,3 +560,58 @@ async fn a_restart_never_lets_a_key_have_its_hourly_limit_or_the_tenant_its_cap_
         .await
         .assert_error(429, "daily_cap_reached");
 }
+
+scenario!(
+    #[tokio::test]
+    a_tier_with_a_request_rate_holds_each_key_to_it
+);
+async fn a_tier_with_a_request_rate_holds_each_key_to_it(db: Db) {
+    // AniKura's free tier: 2,000 calls a day, one call every two seconds per key.
+    let clock = ManualClock::at(T0);
+    let t = common::start_at(db, &clock, |c| {
+        c.tiers.insert("free".into(), 2_000);
+        c.tier_rates.insert(
+            "free".into(),
+            keyhaven_service::TierRate {
+                calls: 1,
+                seconds: 2,
+            },
+        );
+        c.tiers.insert("pro".into(), 100_000);
+    })
+    .await;
+    let (owner, token) = t.signed_in("o@rate.test", Role::Owner, "rate").await;
+    let (a, _) = t
+        .create_key(&token, json!({"name": "a", "scopes": ["read"]}))
+        .await;
+    let (b, _) = t
+        .create_key(&token, json!({"name": "b", "scopes": ["read"]}))
+        .await;
+
+    let first = t.ping_with(&a, "", &[]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        TestService::window(&first),
+        (2_000, 1_999, 49_200),
+        "the headers keep telling the day's quota"
+    );
+    let second = t.ping_with(&a, "", &[]).await;
+    second.assert_error(429, "rate_limited");
+    assert_eq!(second.header("retry-after"), Some("2"));
+    // Per key: another key of the tenant has its own window.
+    assert_eq!(t.ping_with(&b, "", &[]).await.status, 200);
+    // The refused call counted against nothing else: two calls of the day are used.
+    clock.advance(2);
+    let third = t.ping_with(&a, "", &[]).await;
+    assert_eq!(third.status, 200);
+    assert_eq!(TestService::window(&third).1, 1_997);
+
+    // In a tier without a rate, calls follow one another freely.
+    t.service
+        .set_tenant_tier(&owner.tenant_id, Some("pro"))
+        .await
+        .expect("tier");
+    for _ in 0..3 {
+        assert_eq!(t.ping_with(&a, "", &[]).await.status, 200);
+    }
+}
