@@ -773,27 +773,8 @@ impl Storage for PostgresStore {
             if has_nul(&[tenant_id, key_id.unwrap_or_default()]) {
                 return Ok(Vec::new());
             }
-            let rows = sqlx::query(
-                "SELECT key_id, hour, outcome, count FROM usage_hourly \
-                 WHERE tenant_id = $1 AND ($2::text IS NULL OR key_id = $2) \
-                 AND hour >= $3 AND hour < $4 ORDER BY key_id, hour",
-            )
-            .bind(tenant_id)
-            .bind(key_id)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(UsageRow {
-                        key_id: r.try_get("key_id")?,
-                        hour: r.try_get("hour")?,
-                        outcome: r.try_get("outcome")?,
-                        count: count(r.try_get("count")?, "usage count")?,
-                    })
-                })
-                .collect()
+            let mut conn = self.pool.acquire().await?;
+            super::calls::usage::postgres(&mut conn, tenant_id, key_id, from, to).await
         })
     }
 

@@ -685,31 +685,8 @@ impl Storage for SqliteStore {
         to: i64,
     ) -> StoreFuture<'a, Vec<UsageRow>> {
         Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT key_id, hour, outcome, count FROM usage_hourly \
-                 WHERE tenant_id = ? AND (? IS NULL OR key_id = ?) AND hour >= ? AND hour < ? \
-                 ORDER BY key_id, hour",
-            )
-            .bind(tenant_id)
-            .bind(key_id)
-            .bind(key_id)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    let count: i64 = r.try_get("count")?;
-                    Ok(UsageRow {
-                        key_id: r.try_get("key_id")?,
-                        hour: r.try_get("hour")?,
-                        outcome: r.try_get("outcome")?,
-                        count: u64::try_from(count).map_err(|_| {
-                            ServiceError::CorruptData(format!("usage count {count}"))
-                        })?,
-                    })
-                })
-                .collect()
+            let mut conn = self.pool.acquire().await?;
+            super::calls::usage::sqlite(&mut conn, tenant_id, key_id, from, to).await
         })
     }
 
