@@ -59,8 +59,10 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
 fn describe(e: serde_json::Error, path: &str) -> BodyError {
     match e.classify() {
         Category::Data => {
-            let problem = data_problem(&e.to_string());
-            if path == "." || !field_like(path) {
+            let message = e.to_string();
+            let problem = data_problem(&message);
+            // An unknown field's path is the name the caller made up: said as the body's problem.
+            if path == "." || !field_like(path) || message.starts_with("unknown field") {
                 BodyError::Body(format!("The request body does not fit: {problem}."))
             } else {
                 BodyError::Field(RuleError {
@@ -87,14 +89,20 @@ fn data_problem(message: &str) -> String {
         Some(i) => &message[..i],
         None => message,
     };
-    let echoes_value = [
-        "invalid type: ",
-        "invalid value: ",
-        "unknown variant ",
-        "unknown field ",
-    ]
-    .iter()
-    .any(|p| message.starts_with(p));
+    // An unknown field is named when its name looks like a field's (a typo: `nmae`), so that
+    // the caller sees what to fix; anything else it made up is not repeated.
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (name, expected) = rest.split_once('`').unwrap_or(("", rest));
+        let expected = expected.trim_start_matches(',').trim();
+        return if field_like(name) {
+            format!("has an unknown field `{name}`; {expected}")
+        } else {
+            format!("has a field this request does not take; {expected}")
+        };
+    }
+    let echoes_value = ["invalid type: ", "invalid value: ", "unknown variant "]
+        .iter()
+        .any(|p| message.starts_with(p));
     match message.rsplit_once(", expected ") {
         Some((_, expected)) if echoes_value => format!("expected {expected}"),
         _ if echoes_value => "has the wrong type or value".to_owned(),
@@ -173,6 +181,12 @@ mod tests {
         let message = e.to_string();
         assert!(!message.contains(secretish), "{message}");
         assert!(message.contains("expected one of"), "{message}");
+        // Found by the property test: an unknown field with a name like a field's.
+        let e = update_key(br#"{"_":null}"#, &[], 0).expect_err("unknown field");
+        assert!(matches!(e, BodyError::Body(_)), "{e:?}");
+        // A typo is named, so that the caller sees what to fix.
+        let e = update_key(br#"{"nmae":"x"}"#, &[], 0).expect_err("typo");
+        assert!(e.to_string().contains("`nmae`"), "{e}");
         let e = update_key(br#"{"scopes":[1]}"#, &[], 0).expect_err("wrong type");
         assert!(
             matches!(&e, BodyError::Field(f) if f.field == "scopes[0]"),

@@ -380,7 +380,7 @@ async fn usage_comes_in_one_request_per_account_with_denials_and_audit() {
             .await
             .expect_err("ip")
         ),
-        "allowed_ips"
+        "allowed_ips[0]"
     );
     assert_eq!(
         gateway.control.seen.lock().expect("seen").len(),
