@@ -1,6 +1,8 @@
 //! The `keyhaven` command, on the same core as the desktop app.
 //!
 //! ```text
+//! keyhaven account add --url URL --email EMAIL [--kind keyhaven] [--allow-http] [--no-remember]
+//! keyhaven account list|use ID|sign-in ID|sign-out ID|remove ID --confirm ID
 //! keyhaven keys list [--profile P] [--account ID] [--json]
 //! keyhaven keys get KEY [--account ID] [--allow-pipe]
 //! keyhaven keys rotate KEY [--account ID] [--grace none|1h|24h|7d] [--method auto|roll|replace] [--json]
@@ -22,6 +24,8 @@
 //! Environment: `KEYHAVEN_DATA_DIR`, `KEYHAVEN_KEYCHAIN_NAMESPACE` (as the app), `KEYHAVEN_LOG`
 //! (a tracing filter, default `warn`; logs go to standard error).
 
+mod accounts;
+mod manage;
 mod output;
 mod profiles;
 mod run;
@@ -42,7 +46,12 @@ use keyhaven_core::{
 #[command(
     name = "keyhaven",
     version,
-    about = "Keyhaven: your API keys, from the terminal"
+    about = "Keyhaven: your API keys, from the terminal",
+    after_help = "Exit codes: 0 done; 1 another failure; 2 bad input (a field, a URL, a \
+                  confirmation); 3 no such account or key; 4 refused by the key service (sign \
+                  in again, or not allowed); 5 the keychain; 6 the network, or the app's \
+                  built-in service not running; 7 the profile is locked or the passphrase wrong. \
+                  `run` exits with its command's status."
 )]
 pub struct Cli {
     /// Use this profile instead of the active one (it is not made active).
@@ -60,6 +69,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Accounts on key services: sign in, list, choose the active one, sign out, remove.
+    #[command(subcommand)]
+    Account(accounts::AccountCommand),
     /// API keys of an account.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -75,6 +87,13 @@ pub enum Command {
 pub enum KeysCommand {
     /// List the keys of the active account (metadata only, never a secret).
     List(KeysList),
+    /// Create a key: its secret goes to the keychain, its metadata to standard output. The
+    /// secret itself only with --show-secret (to a terminal, or with --allow-pipe).
+    Create(manage::KeysCreate),
+    /// A key's metadata (never its secret).
+    Show(manage::KeysShow),
+    /// Revoke a key at once, for every program that uses it; its name is typed again to confirm.
+    Revoke(manage::KeysRevoke),
     /// Print a key's secret from the keychain: to a terminal, or with --allow-pipe to a pipe
     /// or a file.
     Get(KeysGet),
@@ -111,8 +130,8 @@ pub struct KeysRotate {
     /// How long the old key keeps working once the new one is in use.
     #[arg(long, default_value = "none", value_parser = ["none", "1h", "24h", "7d"])]
     pub grace: String,
-    /// auto: a new key with the same settings (a roll when the key cap is reached);
-    /// roll: the service's roll (needs a grace period); replace: always a new key.
+    /// auto and replace: a new key with the same settings, the old one retired once the new one
+    /// is in use; roll: the service's roll (needs a grace period).
     #[arg(long, default_value = "auto", value_parser = ["auto", "roll", "replace"])]
     pub method: String,
     /// Print the outcome as JSON.
@@ -208,12 +227,21 @@ pub async fn run(cli: Cli) -> Result<Done, Error> {
         None => Keyhaven::open(config).await?,
     };
     match cli.command {
+        Command::Account(command) => {
+            if cli.passphrase_stdin {
+                profiles::unlock_from_stdin(&core).await?;
+            }
+            accounts::run(&core, command).await.map(Done::from)
+        }
         Command::Keys(command) => {
             if cli.passphrase_stdin {
                 profiles::unlock_from_stdin(&core).await?;
             }
             match command {
                 KeysCommand::List(args) => keys_list(&core, args).await.map(Done::from),
+                KeysCommand::Create(args) => manage::create(&core, args).await,
+                KeysCommand::Show(args) => manage::show(&core, args).await.map(Done::from),
+                KeysCommand::Revoke(args) => manage::revoke(&core, args).await.map(Done::from),
                 KeysCommand::Get(args) => keys_get(&core, args).await,
                 KeysCommand::Rotate(args) => keys_rotate(&core, args).await,
                 KeysCommand::Resume { json } => keys_resume(&core, json).await,
@@ -234,7 +262,7 @@ pub async fn run(cli: Cli) -> Result<Done, Error> {
     }
 }
 
-fn account_of(core: &Keyhaven, id: Option<String>) -> Result<Account, Error> {
+pub(crate) fn account_of(core: &Keyhaven, id: Option<String>) -> Result<Account, Error> {
     match id {
         Some(id) => core.account(&id),
         None => core.active_account().ok_or_else(|| Error::NoAccount {
@@ -255,7 +283,7 @@ async fn keys_list(core: &Keyhaven, args: KeysList) -> Result<String, Error> {
 
 /// Finishes what an earlier run left unfinished, so that a key read or rotated now is the one
 /// in use. Reports on standard error.
-async fn resume_quietly(core: &Keyhaven) -> Result<(), Error> {
+pub(crate) async fn resume_quietly(core: &Keyhaven) -> Result<(), Error> {
     if core.pending_rotations()?.is_empty() {
         return Ok(());
     }
@@ -268,7 +296,11 @@ async fn resume_quietly(core: &Keyhaven) -> Result<(), Error> {
 /// The id a person's `KEY` means: a key this computer holds (by id, after rotations), or one of
 /// the account's keys by id, by name (the live one; the newest if several) or by the start of
 /// its prefix (when only one matches).
-async fn resolve_key(core: &Keyhaven, account: &Account, key: &str) -> Result<String, Error> {
+pub(crate) async fn resolve_key(
+    core: &Keyhaven,
+    account: &Account,
+    key: &str,
+) -> Result<String, Error> {
     let key = key.trim();
     if key.is_empty() {
         return Err(Error::Validation {
@@ -414,11 +446,16 @@ async fn keys_resume(core: &Keyhaven, json: bool) -> Result<Done, Error> {
 
 fn hint(e: &Error) -> Option<&'static str> {
     match e.code() {
-        ErrorKind::Unauthorized => Some("sign in again in the Keyhaven app."),
+        ErrorKind::Unauthorized => {
+            Some("sign in again: `keyhaven account sign-in ID` (password on standard input).")
+        }
         ErrorKind::EmbeddedServiceNotRunning => {
             Some("start the Keyhaven app: this account is on its built-in key service.")
         }
-        ErrorKind::NotFound => Some("`keyhaven profile show` lists the profile's accounts."),
+        ErrorKind::NotFound => Some("`keyhaven account list` lists the profile's accounts."),
+        ErrorKind::NoAccount => Some(
+            "add one: `keyhaven account add --url URL --email EMAIL` (password on standard input).",
+        ),
         ErrorKind::Locked => Some(
             "give the passphrase on standard input: `keyhaven --passphrase-stdin ...` (one line).",
         ),
@@ -435,7 +472,7 @@ pub fn exit_code(kind: ErrorKind) -> ExitCode {
 
 fn exit_number(kind: ErrorKind) -> u8 {
     match kind {
-        ErrorKind::Validation => 2,
+        ErrorKind::Validation | ErrorKind::InsecureUrl => 2,
         ErrorKind::NoAccount | ErrorKind::NotFound => 3,
         ErrorKind::Unauthorized | ErrorKind::Forbidden => 4,
         ErrorKind::KeychainUnavailable | ErrorKind::Keychain | ErrorKind::SecretTooLong => 5,

@@ -144,20 +144,26 @@ fn read_confirmed(lines: &mut Lines, prompt: &str) -> Result<Secret, Error> {
     Ok(first)
 }
 
-struct Lines {
+/// Lines of standard input: passphrases and passwords, never arguments.
+pub(crate) struct Lines {
     terminal: bool,
 }
 
 impl Lines {
-    fn new() -> Lines {
+    pub(crate) fn new() -> Lines {
         Lines {
             terminal: std::io::stdin().is_terminal(),
         }
     }
 
-    /// One line of standard input, without its line ending. From a terminal, prompts on standard
-    /// error and turns echo off while the line is typed.
+    /// A passphrase: [`Lines::read_as`] for the field `passphrase`.
     fn read(&mut self, prompt: &str) -> Result<Secret, Error> {
+        self.read_as("passphrase", prompt)
+    }
+
+    /// One line of standard input, without its line ending, as the secret named `field`. From a
+    /// terminal, prompts on standard error and turns echo off while the line is typed.
+    pub(crate) fn read_as(&mut self, field: &str, prompt: &str) -> Result<Secret, Error> {
         let echo_off = self.terminal && {
             eprint!("{prompt}: ");
             let _ = std::io::stderr().flush();
@@ -170,14 +176,14 @@ impl Lines {
             eprintln!();
         }
         let stdin_error = |message: String| Error::Validation {
-            field: "passphrase".into(),
+            field: field.into(),
             message,
         };
         match read {
             Ok(0) => {
-                return Err(stdin_error(
-                    "nothing on standard input: pipe the passphrase in, one line".into(),
-                ))
+                return Err(stdin_error(format!(
+                    "nothing on standard input: pipe the {field} in, one line"
+                )))
             }
             Ok(_) => {}
             Err(e) => {

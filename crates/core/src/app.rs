@@ -460,6 +460,44 @@ impl Keyhaven {
         Ok(())
     }
 
+    /// Removes an account from the profile, after its id is typed again: signs it out (best
+    /// effort), deletes its session, remembered password and every key secret of it from the
+    /// keychain, then the account itself. The keys on the service stay as they are. The keychain
+    /// goes first: should it refuse, the account is still listed and the removal can be tried
+    /// again.
+    pub async fn remove_account(&self, account_id: &str, confirm: &str) -> Result<Account> {
+        let account = self.account(account_id)?;
+        if confirm.trim() != account.id {
+            return Err(Error::validation(
+                "confirm",
+                format!("type the account's id ({}) to remove it", account.id),
+            ));
+        }
+        self.sign_out(&account.id).await?;
+        let profile = self.profile();
+        let vault = self.inner.vault.clone();
+        let (names_profile, names_vault) = (profile.clone(), vault.clone());
+        let names =
+            tokio::task::spawn_blocking(move || names_vault.entry_names_blocking(&names_profile))
+                .await
+                .map_err(|_| Error::TaskFailed {
+                    during: "listing the keychain's entries",
+                })??;
+        let keys_of = format!("key:{}:", account.id);
+        for name in names.iter().filter(|n| n.starts_with(&keys_of)) {
+            vault.delete(&profile, name).await?;
+        }
+        self.update_catalog(|catalog| {
+            catalog.accounts.retain(|a| a.id != account.id);
+            if catalog.active_account.as_deref() == Some(account.id.as_str()) {
+                catalog.active_account = catalog.accounts.first().map(|a| a.id.clone());
+            }
+            Ok(())
+        })?;
+        tracing::info!(account = %account.id, "account removed");
+        Ok(account)
+    }
+
     /// The account's keys, with whether this machine holds each secret.
     pub async fn list_keys(&self, account_id: &str) -> Result<Vec<KeyView>> {
         let mut metas = self

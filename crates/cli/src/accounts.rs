@@ -1,0 +1,167 @@
+//! `keyhaven account ...`: signing in to key services from the terminal. A password is read from
+//! standard input (one line), or asked for without echo at a terminal; never from an argument.
+
+use clap::{Args, Subcommand};
+use keyhaven_core::{Account, Error, Keyhaven, ServiceRef};
+use serde::Serialize;
+
+use crate::output;
+use crate::profiles::Lines;
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Sign in to a key service and add the account to the profile; it becomes the active one.
+    /// The password comes from standard input (one line), or is asked for without echo.
+    Add(AccountAdd),
+    /// The profile's accounts; `*` marks the active one.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make an account the active one (what `keys` and `run` use without --account).
+    Use {
+        /// The account's id (`keyhaven account list`).
+        id: String,
+    },
+    /// Sign in again with the account's password (from standard input): a new session.
+    SignIn {
+        /// The account's id.
+        id: String,
+        /// Do not keep the password in the keychain (sessions then end for good when they
+        /// expire, until the next sign-in).
+        #[arg(long)]
+        no_remember: bool,
+    },
+    /// Sign out: the session and any remembered password are forgotten; the account and its
+    /// stored key secrets stay.
+    SignOut {
+        /// The account's id.
+        id: String,
+    },
+    /// Remove the account from the profile, with its session and the secrets of its keys in the
+    /// keychain. Its keys on the service are not touched.
+    Remove {
+        /// The account's id.
+        id: String,
+        /// The account's id again, to confirm.
+        #[arg(long, value_name = "ID")]
+        confirm: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AccountAdd {
+    /// The key service's URL: https://, or http:// on this computer (see --allow-http).
+    #[arg(long)]
+    pub url: String,
+    /// The email you sign in with.
+    #[arg(long)]
+    pub email: String,
+    /// The kind of service (its connector).
+    #[arg(long, default_value = "keyhaven", value_parser = ["keyhaven"])]
+    pub kind: String,
+    /// Allow plain http:// to a host other than this computer (the password and the session
+    /// cross the network unencrypted).
+    #[arg(long)]
+    pub allow_http: bool,
+    /// Do not keep the password in the keychain.
+    #[arg(long)]
+    pub no_remember: bool,
+    /// Print the account as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An account as `account list --json` shows it: never a secret.
+#[derive(Debug, Serialize)]
+struct Listed<'a> {
+    #[serde(flatten)]
+    account: &'a Account,
+    active: bool,
+}
+
+pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Error> {
+    match command {
+        AccountCommand::Add(args) => {
+            // `--kind keyhaven` is the only kind so far; clap refuses any other.
+            let password = Lines::new().read_as("password", "Password")?;
+            let service = ServiceRef::Url {
+                url: args.url.trim().to_string(),
+                allow_http: args.allow_http,
+            };
+            let account = core
+                .sign_in(service, &args.email, password, !args.no_remember)
+                .await?;
+            Ok(if args.json {
+                output::json(&account)
+            } else {
+                format!(
+                    "Signed in: account {} ({}), now the active account.\n",
+                    account.id, account.label
+                )
+            })
+        }
+        AccountCommand::List { json } => {
+            let active = core.active_account().map(|a| a.id);
+            let accounts = core.accounts();
+            if json {
+                let listed: Vec<Listed> = accounts
+                    .iter()
+                    .map(|account| Listed {
+                        active: active.as_deref() == Some(account.id.as_str()),
+                        account,
+                    })
+                    .collect();
+                return Ok(output::json(&listed));
+            }
+            if accounts.is_empty() {
+                return Ok(format!(
+                    "No accounts in profile {}: add one with `keyhaven account add --url URL --email EMAIL`.\n",
+                    core.profile()
+                ));
+            }
+            let mut out = String::new();
+            for a in &accounts {
+                let mark = if active.as_deref() == Some(a.id.as_str()) {
+                    "*"
+                } else {
+                    " "
+                };
+                out.push_str(&format!(
+                    "{mark} {}  {}  {}\n",
+                    a.id,
+                    a.label,
+                    a.role.as_str()
+                ));
+            }
+            Ok(out)
+        }
+        AccountCommand::Use { id } => {
+            core.set_active_account(id.trim())?;
+            Ok(format!("Account {} is now the active one.\n", id.trim()))
+        }
+        AccountCommand::SignIn { id, no_remember } => {
+            let account = core.account(id.trim())?;
+            let password = Lines::new().read_as("password", "Password")?;
+            let account = core
+                .sign_in(account.service, &account.email, password, !no_remember)
+                .await?;
+            Ok(format!("Signed in again: account {}.\n", account.id))
+        }
+        AccountCommand::SignOut { id } => {
+            core.sign_out(id.trim()).await?;
+            Ok(format!(
+                "Signed out of account {}; it stays in the profile.\n",
+                id.trim()
+            ))
+        }
+        AccountCommand::Remove { id, confirm } => {
+            let account = core.remove_account(id.trim(), &confirm).await?;
+            Ok(format!(
+                "Removed account {} ({}) and its secrets from this computer.\n",
+                account.id, account.label
+            ))
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! `keyhaven keys create|show|revoke`: making and retiring keys from the terminal, with the
+//! same checks as the app (the core's, which are the service's rules).
+
+use std::io::{IsTerminal, Write};
+
+use chrono::{Duration, Utc};
+use clap::Args;
+use keyhaven_core::{new_key_request, Error, Keyhaven};
+
+use crate::{account_of, output, resolve_key, resume_quietly, Done};
+
+#[derive(Debug, Args)]
+pub struct KeysCreate {
+    /// The key's name (1 to 100 characters).
+    #[arg(long)]
+    pub name: String,
+    /// Its scopes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "read")]
+    pub scopes: Vec<String>,
+    /// When it expires: a number of days (`30d`), a date (`2030-01-31`) or a time
+    /// (`2030-01-31T12:00:00Z`); default: never.
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+    /// An origin allowed to use it (`https://app.example.com`); repeat for several.
+    #[arg(long = "origin", value_name = "ORIGIN")]
+    pub origins: Vec<String>,
+    /// An IP address or CIDR block allowed to use it; repeat for several.
+    #[arg(long = "ip", value_name = "CIDR")]
+    pub ips: Vec<String>,
+    /// Most calls an hour.
+    #[arg(long, value_name = "N")]
+    pub hourly_limit: Option<u32>,
+    /// The account (its id); default: the profile's active account.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// Also print the secret (once): to a terminal, or with --allow-pipe to a pipe or a file.
+    #[arg(long)]
+    pub show_secret: bool,
+    /// With --show-secret: print it even when standard output is not a terminal.
+    #[arg(long)]
+    pub allow_pipe: bool,
+    /// Print the key's metadata as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysShow {
+    /// The key: its id, its name, or the start of its prefix.
+    pub key: String,
+    /// The account (its id); default: the profile's active account.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysRevoke {
+    /// The key: its id, its name, or the start of its prefix.
+    pub key: String,
+    /// The key's name again, to confirm: revoking cannot be undone.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: String,
+    /// The account (its id); default: the profile's active account.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+}
+
+/// `30d`, `2030-01-31` or an RFC 3339 time, as the RFC 3339 time the core takes.
+fn expiry(text: &str) -> Result<String, Error> {
+    let text = text.trim();
+    let bad = || {
+        Error::Validation {
+        field: "expires".into(),
+        message: format!(
+            "'{text}' is not a number of days (30d), a date (2030-01-31) or a time (2030-01-31T12:00:00Z)"
+        ),
+    }
+    };
+    if let Some(days) = text.strip_suffix('d') {
+        let days: i64 = days
+            .parse()
+            .ok()
+            .filter(|d| (1..=3650).contains(d))
+            .ok_or_else(bad)?;
+        return Ok((Utc::now() + Duration::days(days)).to_rfc3339());
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let end = date.and_hms_opt(0, 0, 0).ok_or_else(bad)?.and_utc();
+        return Ok(end.to_rfc3339());
+    }
+    chrono::DateTime::parse_from_rfc3339(text).map_err(|_| bad())?;
+    Ok(text.to_string())
+}
+
+pub async fn create(core: &Keyhaven, args: KeysCreate) -> Result<Done, Error> {
+    let to_terminal = std::io::stdout().is_terminal();
+    let print_secret = args.show_secret && (to_terminal || args.allow_pipe);
+    if args.show_secret && !print_secret {
+        return Err(Error::Validation {
+            field: "output".into(),
+            message: "standard output is not a terminal, so the secret is not printed; add --allow-pipe to print it to a pipe or a file".into(),
+        });
+    }
+    let expires = args.expires.as_deref().map(expiry).transpose()?;
+    let list = |v: Vec<String>| (!v.is_empty()).then_some(v);
+    let request = new_key_request(
+        args.name,
+        args.scopes,
+        expires.as_deref(),
+        list(args.origins),
+        list(args.ips),
+        args.hourly_limit,
+    )?;
+    let account = account_of(core, args.account)?;
+    let created = core.create_key(&account.id, request).await?;
+    if !created.stored_in_keychain && !print_secret {
+        // The secret would be lost with this process: no key is left that nobody holds.
+        let problem = created
+            .keychain_error
+            .as_ref()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let undone = core.revoke_key(&account.id, &created.meta.id).await;
+        return Err(Error::Validation {
+            field: "keychain".into(),
+            message: format!(
+                "the keychain did not store the new key's secret ({problem}); the key was {}. Fix the keychain, or run again with --show-secret to copy the secret yourself",
+                if undone.is_ok() { "revoked again" } else { "NOT revoked: revoke it in the app" }
+            ),
+        });
+    }
+    let mut stdout = if args.json {
+        output::json(&created.meta)
+    } else {
+        format!(
+            "Created {} ({}…) with {}; its secret is {}.\n",
+            created.meta.name,
+            created.meta.prefix,
+            created.meta.scopes.join(", "),
+            if created.stored_in_keychain {
+                "in this computer's keychain"
+            } else {
+                "NOT in the keychain (it refused): keep the one printed here"
+            }
+        )
+    };
+    if print_secret {
+        // The secret goes straight to standard output, not through the answer kept in memory.
+        let mut out = std::io::stdout().lock();
+        out.write_all(stdout.as_bytes())
+            .and_then(|()| out.write_all(created.secret.expose().as_bytes()))
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::Validation {
+                field: "output".into(),
+                message: format!("the secret could not be written: {e}"),
+            })?;
+        stdout = String::new();
+    }
+    Ok(Done::from(stdout))
+}
+
+pub async fn show(core: &Keyhaven, args: KeysShow) -> Result<String, Error> {
+    let account = account_of(core, args.account)?;
+    resume_quietly(core).await?;
+    let id = resolve_key(core, &account, &args.key).await?;
+    let meta = core.get_key(&account.id, &id, None).await?;
+    if args.json {
+        return Ok(output::json(&meta));
+    }
+    let list = |l: &[String]| {
+        if l.is_empty() {
+            "any".to_string()
+        } else {
+            l.join(", ")
+        }
+    };
+    let time = |t: Option<chrono::DateTime<Utc>>, none: &str| {
+        t.map_or_else(|| none.to_string(), |t| t.to_rfc3339())
+    };
+    let mut out = format!(
+        "{} ({}…)  {}\n  id           {}\n  scopes       {}\n  created      {}\n  last used    {}\n  expires      {}\n  origins      {}\n  IPs          {}\n  hourly limit {}\n",
+        meta.name,
+        meta.prefix,
+        meta.status.as_str(),
+        meta.id,
+        meta.scopes.join(", "),
+        meta.created_at.to_rfc3339(),
+        time(meta.last_used_at, "never"),
+        time(meta.expires_at, "never"),
+        list(&meta.allowed_origins),
+        list(&meta.allowed_ips),
+        meta.rate_limit_per_hour
+            .map_or_else(|| "none".to_string(), |n| n.to_string()),
+    );
+    if let Some(next) = &meta.replaced_by {
+        out.push_str(&format!("  replaced by  {next}\n"));
+    }
+    if let Some(previous) = &meta.replaces {
+        out.push_str(&format!("  replaces     {previous}\n"));
+    }
+    Ok(out)
+}
+
+pub async fn revoke(core: &Keyhaven, args: KeysRevoke) -> Result<String, Error> {
+    let account = account_of(core, args.account)?;
+    resume_quietly(core).await?;
+    let id = resolve_key(core, &account, &args.key).await?;
+    let meta = core.get_key(&account.id, &id, None).await?;
+    if args.confirm.trim() != meta.name {
+        return Err(Error::Validation {
+            field: "confirm".into(),
+            message: format!(
+                "type the key's name ('{}') to revoke it; nothing was revoked",
+                meta.name
+            ),
+        });
+    }
+    core.revoke_key(&account.id, &meta.id).await?;
+    Ok(format!(
+        "Revoked {} ({}…): it stops working at once, and its secret left this computer.\n",
+        meta.name, meta.prefix
+    ))
+}

@@ -1,0 +1,343 @@
+//! `keyhaven account ...` and `keyhaven keys create|show|revoke`: setting Keyhaven up from a
+//! terminal with no app ever started. The built binary against the real key service on loopback
+//! and the real Secret Service; passwords go in on standard input only, and no secret comes out
+//! unless asked for.
+
+use std::process::Output;
+
+use keyhaven_core::vault::names;
+use keyhaven_core::{CoreConfig, Keyhaven, VaultChoice};
+use serde_json::Value;
+
+mod common;
+
+use common::{
+    keyhaven, keyhaven_with_stdin, namespace, record_secret, text, TestService, OWNER, PASSWORD,
+};
+
+async fn ping(url: &str, key: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{url}/v1/ping"))
+        .header("X-API-Key", key)
+        .send()
+        .await
+        .expect("ping")
+        .status()
+        .as_u16()
+}
+
+/// Files under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("read dir") {
+                stack.push(entry.expect("entry").path());
+            }
+        } else if std::fs::read(&path)
+            .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// Neither stream holds the password.
+fn clean(out: Output) -> Output {
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(!text(stream).contains(PASSWORD), "the password was printed");
+    }
+    out
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workstation_is_set_up_from_the_terminal() {
+    let namespace = namespace("accounts");
+    let svc = TestService::start(|c| c.lockout_threshold = 1000).await;
+    let url = svc.url();
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = data.path();
+
+    // Nothing yet, and the way to start is said.
+    let out = keyhaven(dir, &namespace, &["account", "list"]).await;
+    ok(&out);
+    assert!(
+        text(&out.stdout).contains("keyhaven account add"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = keyhaven(dir, &namespace, &["keys", "list"]).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("account add"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Bad input is named; a wrong password is refused.
+    let out = clean(
+        keyhaven_with_stdin(
+            dir,
+            &namespace,
+            &[
+                "account",
+                "add",
+                "--url",
+                "ftp://keys.example",
+                "--email",
+                OWNER,
+            ],
+            &format!("{PASSWORD}\n"),
+        )
+        .await,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = clean(
+        keyhaven_with_stdin(
+            dir,
+            &namespace,
+            &["account", "add", "--url", &url, "--email", OWNER],
+            "not the password\n",
+        )
+        .await,
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let out = keyhaven_with_stdin(
+        dir,
+        &namespace,
+        &["account", "add", "--url", &url, "--email", OWNER],
+        "",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("password"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Signed in with the password on standard input: the account is listed, and active.
+    let out = clean(
+        keyhaven_with_stdin(
+            dir,
+            &namespace,
+            &["account", "add", "--url", &url, "--email", OWNER, "--json"],
+            &format!("{PASSWORD}\n"),
+        )
+        .await,
+    );
+    ok(&out);
+    let added: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let account = added["id"].as_str().expect("id").to_owned();
+    let out = keyhaven(dir, &namespace, &["account", "list", "--json"]).await;
+    ok(&out);
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(listed[0]["id"], account.as_str());
+    assert_eq!(listed[0]["active"], true);
+
+    // A key with every setting; the secret is in the keychain and not on standard output.
+    let out = keyhaven(
+        dir,
+        &namespace,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "deploy",
+            "--scopes",
+            "read,write",
+            "--expires",
+            "30d",
+            "--origin",
+            "https://app.example.com",
+            "--ip",
+            "127.0.0.1",
+            "--hourly-limit",
+            "100",
+            "--json",
+        ],
+    )
+    .await;
+    ok(&out);
+    let meta: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(meta["scopes"], serde_json::json!(["read", "write"]));
+    assert_eq!(
+        meta["allowed_origins"],
+        serde_json::json!(["https://app.example.com"])
+    );
+    assert_eq!(meta["allowed_ips"], serde_json::json!(["127.0.0.1"]));
+    assert_eq!(meta["rate_limit_per_hour"], 100);
+    assert!(meta["expires_at"].is_string());
+    let key_id = meta["id"].as_str().expect("id").to_owned();
+    let core = Keyhaven::open(CoreConfig {
+        data_dir: dir.to_path_buf(),
+        keychain_namespace: namespace.clone(),
+        vault: VaultChoice::SecretService,
+    })
+    .await
+    .expect("core");
+    let secret = core
+        .vault()
+        .get(&core.profile(), &names::key(&account, &key_id))
+        .await
+        .expect("keychain")
+        .expect("the secret is stored");
+    record_secret(secret.expose());
+    assert!(!text(&out.stdout).contains(secret.expose()));
+    assert_eq!(ping(&url, secret.expose()).await, 200);
+
+    // Bad settings are named before anything is created.
+    for (args, field) in [
+        (vec!["--name", " "], "name"),
+        (
+            vec!["--name", "x", "--origin", "app.example.com"],
+            "allowed_origins",
+        ),
+        (vec!["--name", "x", "--ip", "10.0.0.0/33"], "allowed_ips"),
+        (vec!["--name", "x", "--expires", "soon"], "expires"),
+    ] {
+        let mut all = vec!["keys", "create"];
+        all.extend(args);
+        let out = keyhaven(dir, &namespace, &all).await;
+        assert_eq!(out.status.code(), Some(2), "{all:?}");
+        assert!(
+            text(&out.stderr).contains(field),
+            "{all:?}: {}",
+            text(&out.stderr)
+        );
+    }
+
+    // The secret only when asked for, and to a pipe only with --allow-pipe.
+    let out = keyhaven(
+        dir,
+        &namespace,
+        &["keys", "create", "--name", "ci", "--show-secret"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--allow-pipe"));
+    let out = keyhaven(
+        dir,
+        &namespace,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "ci",
+            "--show-secret",
+            "--allow-pipe",
+        ],
+    )
+    .await;
+    ok(&out);
+    let shown = text(&out.stdout);
+    let ci_secret = shown
+        .lines()
+        .last()
+        .expect("the secret's line")
+        .trim()
+        .to_owned();
+    record_secret(&ci_secret);
+    assert!(ci_secret.starts_with("kh_test_"), "{shown}");
+    assert_eq!(ping(&url, &ci_secret).await, 200);
+
+    // Shown: metadata, never the secret.
+    let out = keyhaven(dir, &namespace, &["keys", "show", "deploy"]).await;
+    ok(&out);
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("read, write") && shown.contains("https://app.example.com"),
+        "{shown}"
+    );
+    assert!(!shown.contains(secret.expose()));
+
+    // Revoked only with its name typed again.
+    let out = keyhaven(
+        dir,
+        &namespace,
+        &["keys", "revoke", "deploy", "--confirm", "deplo"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nothing was revoked"));
+    assert_eq!(ping(&url, secret.expose()).await, 200);
+    let out = keyhaven(
+        dir,
+        &namespace,
+        &["keys", "revoke", "deploy", "--confirm", "deploy"],
+    )
+    .await;
+    ok(&out);
+    assert_eq!(ping(&url, secret.expose()).await, 401);
+
+    // Signed out: the session is gone, and the way back is said; signed in again, it works.
+    let out = keyhaven(dir, &namespace, &["account", "sign-out", &account]).await;
+    ok(&out);
+    let out = keyhaven(dir, &namespace, &["keys", "list"]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("account sign-in"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = clean(
+        keyhaven_with_stdin(
+            dir,
+            &namespace,
+            &["account", "sign-in", &account],
+            &format!("{PASSWORD}\n"),
+        )
+        .await,
+    );
+    ok(&out);
+    let out = keyhaven(dir, &namespace, &["keys", "list"]).await;
+    ok(&out);
+    assert!(text(&out.stdout).contains("ci"));
+
+    // Removed (its id typed again): the account and every secret of it leave this computer.
+    let out = keyhaven(
+        dir,
+        &namespace,
+        &["account", "remove", &account, "--confirm", "acc_other"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let out = keyhaven(
+        dir,
+        &namespace,
+        &["account", "remove", &account, "--confirm", &account],
+    )
+    .await;
+    ok(&out);
+    let left: Vec<String> = core
+        .vault()
+        .entry_names_blocking(&core.profile())
+        .expect("entries")
+        .into_iter()
+        .filter(|n| n.contains(&account))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let out = keyhaven(dir, &namespace, &["account", "list", "--json"]).await;
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(listed, serde_json::json!([]));
+    // The keys on the service stay: the one made with --show-secret still works.
+    assert_eq!(ping(&url, &ci_secret).await, 200);
+
+    // No file the CLI wrote holds a secret.
+    for needle in [secret.expose(), ci_secret.as_str(), PASSWORD] {
+        let found = files_containing(dir, needle);
+        assert!(found.is_empty(), "{found:?}");
+    }
+}
