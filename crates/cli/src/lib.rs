@@ -81,6 +81,42 @@ pub enum Command {
     /// Run a command with a key's secret in its environment (`--env`, default KEYHAVEN_API_KEY)
     /// and nowhere else; exits with the command's status.
     Run(run::RunArgs),
+    /// Print shell completions: `keyhaven completions bash > /etc/bash_completion.d/keyhaven`.
+    Completions {
+        /// The shell.
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
+    /// Print the manual page (roff): `keyhaven man > keyhaven.1`.
+    Man,
+}
+
+/// What the command definitions generate, without opening a profile: completions and the
+/// manual page.
+fn generated(command: &Command) -> Option<Result<Done, Error>> {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    let mut out = Vec::new();
+    match command {
+        Command::Completions { shell } => {
+            let shell = match shell.as_str() {
+                "zsh" => clap_complete::Shell::Zsh,
+                "fish" => clap_complete::Shell::Fish,
+                _ => clap_complete::Shell::Bash,
+            };
+            clap_complete::generate(shell, &mut cli, "keyhaven", &mut out);
+        }
+        Command::Man => {
+            if let Err(e) = clap_mangen::Man::new(cli).render(&mut out) {
+                return Some(Err(Error::Validation {
+                    field: "man".into(),
+                    message: format!("the manual page could not be written: {e}"),
+                }));
+            }
+        }
+        _ => return None,
+    }
+    Some(Ok(Done::from(String::from_utf8_lossy(&out).into_owned())))
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +130,10 @@ pub enum KeysCommand {
     Show(manage::KeysShow),
     /// Revoke a key at once, for every program that uses it; its name is typed again to confirm.
     Revoke(manage::KeysRevoke),
+    /// Change a key's name, scopes, expiry, origins, IPs or hourly limit; its secret stays.
+    Update(manage::KeysUpdate),
+    /// A key's calls by hour (the last 24) or day (the last 30): a chart, or JSON.
+    Usage(manage::KeysUsage),
     /// Print a key's secret from the keychain: to a terminal, or with --allow-pipe to a pipe
     /// or a file.
     Get(KeysGet),
@@ -221,6 +261,9 @@ impl From<String> for Done {
 
 /// Runs a parsed command.
 pub async fn run(cli: Cli) -> Result<Done, Error> {
+    if let Some(done) = generated(&cli.command) {
+        return done;
+    }
     let config = CoreConfig::from_env()?;
     let core = match &cli.profile {
         Some(profile) => Keyhaven::open_profile(config, profile).await?,
@@ -242,6 +285,8 @@ pub async fn run(cli: Cli) -> Result<Done, Error> {
                 KeysCommand::Create(args) => manage::create(&core, args).await,
                 KeysCommand::Show(args) => manage::show(&core, args).await.map(Done::from),
                 KeysCommand::Revoke(args) => manage::revoke(&core, args).await.map(Done::from),
+                KeysCommand::Update(args) => manage::update(&core, args).await.map(Done::from),
+                KeysCommand::Usage(args) => manage::usage(&core, args).await.map(Done::from),
                 KeysCommand::Get(args) => keys_get(&core, args).await,
                 KeysCommand::Rotate(args) => keys_rotate(&core, args).await,
                 KeysCommand::Resume { json } => keys_resume(&core, json).await,
@@ -258,6 +303,9 @@ pub async fn run(cli: Cli) -> Result<Done, Error> {
         }
         Command::Profile(ProfileCommand::Admin(command)) => {
             profiles::run(&core, command).await.map(Done::from)
+        }
+        Command::Completions { .. } | Command::Man => {
+            unreachable!("generated() answers these before a profile is opened")
         }
     }
 }

@@ -5,7 +5,9 @@ use std::io::{IsTerminal, Write};
 
 use chrono::{Duration, Utc};
 use clap::Args;
-use keyhaven_core::{new_key_request, Error, Keyhaven};
+use keyhaven_core::{
+    new_key_request, update_key_request, Error, Granularity, Keyhaven, UsageQuery,
+};
 
 use crate::{account_of, output, resolve_key, resume_quietly, Done};
 
@@ -66,6 +68,57 @@ pub struct KeysRevoke {
     /// The account (its id); default: the profile's active account.
     #[arg(long, value_name = "ID")]
     pub account: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysUpdate {
+    /// The key: its id, its name, or the start of its prefix.
+    pub key: String,
+    /// A new name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// New scopes, comma-separated (they replace the old ones).
+    #[arg(long, value_delimiter = ',')]
+    pub scopes: Option<Vec<String>>,
+    /// A new expiry (30d, a date or a time), or `never`.
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+    /// The allowed origins (they replace the old ones); repeat for several.
+    #[arg(long = "origin", value_name = "ORIGIN", conflicts_with = "no_origins")]
+    pub origins: Vec<String>,
+    /// Allow every origin again.
+    #[arg(long)]
+    pub no_origins: bool,
+    /// The allowed IPs or CIDR blocks (they replace the old ones); repeat for several.
+    #[arg(long = "ip", value_name = "CIDR", conflicts_with = "no_ips")]
+    pub ips: Vec<String>,
+    /// Allow every IP again.
+    #[arg(long)]
+    pub no_ips: bool,
+    /// A new hourly limit, or `none`.
+    #[arg(long, value_name = "N|none")]
+    pub hourly_limit: Option<String>,
+    /// The account (its id); default: the profile's active account.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// Print the key's metadata as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysUsage {
+    /// The key: its id, its name, or the start of its prefix.
+    pub key: String,
+    /// Buckets of an hour (the last 24) or a day (the last 30).
+    #[arg(long, default_value = "hour", value_parser = ["hour", "day"])]
+    pub by: String,
+    /// The account (its id); default: the profile's active account.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// Print JSON instead of a chart.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `30d`, `2030-01-31` or an RFC 3339 time, as the RFC 3339 time the core takes.
@@ -224,4 +277,115 @@ pub async fn revoke(core: &Keyhaven, args: KeysRevoke) -> Result<String, Error> 
         "Revoked {} ({}…): it stops working at once, and its secret left this computer.\n",
         meta.name, meta.prefix
     ))
+}
+
+pub async fn update(core: &Keyhaven, args: KeysUpdate) -> Result<String, Error> {
+    let expires = match args.expires.as_deref().map(str::trim) {
+        None => None,
+        Some("never") => Some(String::new()),
+        Some(when) => Some(expiry(when)?),
+    };
+    let hourly_limit = match args.hourly_limit.as_deref().map(str::trim) {
+        None => None,
+        Some("none") => Some(None),
+        Some(n) => Some(Some(n.parse::<u32>().map_err(|_| Error::Validation {
+            field: "hourly-limit".into(),
+            message: format!("'{n}' is not a number of calls, or `none`"),
+        })?)),
+    };
+    let list = |values: Vec<String>, none: bool| {
+        if none {
+            Some(Vec::new())
+        } else {
+            (!values.is_empty()).then_some(values)
+        }
+    };
+    let request = update_key_request(
+        args.name,
+        args.scopes,
+        expires.as_deref(),
+        list(args.origins, args.no_origins),
+        list(args.ips, args.no_ips),
+        hourly_limit,
+    )?;
+    let account = account_of(core, args.account)?;
+    resume_quietly(core).await?;
+    let id = resolve_key(core, &account, &args.key).await?;
+    let meta = core.update_key(&account.id, &id, request).await?;
+    Ok(if args.json {
+        output::json(&meta)
+    } else {
+        format!(
+            "Updated {} ({}…); its secret did not change.\n",
+            meta.name, meta.prefix
+        )
+    })
+}
+
+/// The widest bar of the usage chart, in characters.
+const BAR: u64 = 40;
+
+pub async fn usage(core: &Keyhaven, args: KeysUsage) -> Result<String, Error> {
+    let account = account_of(core, args.account)?;
+    let id = resolve_key(core, &account, &args.key).await?;
+    let (granularity, span) = match args.by.as_str() {
+        "day" => (Granularity::Day, Duration::days(30)),
+        _ => (Granularity::Hour, Duration::hours(24)),
+    };
+    let now = Utc::now();
+    let query = UsageQuery {
+        from: Some(now - span),
+        to: Some(now),
+        granularity: Some(granularity),
+        tenant_id: None,
+    };
+    let usage = core.key_usage(&account.id, &id, query).await?;
+    if args.json {
+        return Ok(output::json(&usage));
+    }
+    let refused = |p: &keyhaven_api::UsagePoint| p.denied.values().sum::<u64>();
+    let most = usage
+        .series
+        .iter()
+        .map(|p| p.allowed + refused(p))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let label = if granularity == Granularity::Day {
+        "%Y-%m-%d"
+    } else {
+        "%Y-%m-%d %H:00"
+    };
+    let mut out = format!(
+        "Calls with {} by {} (UTC): █ accepted, ░ refused; last used {}.\n",
+        args.key,
+        args.by,
+        usage
+            .last_used_at
+            .map_or_else(|| "never".to_string(), |t| t.to_rfc3339())
+    );
+    for point in &usage.series {
+        let (ok, no) = (point.allowed, refused(point));
+        let width = |n: u64| {
+            usize::try_from(n * BAR / most).unwrap_or(0) + usize::from(n > 0 && n * BAR < most)
+        };
+        let reasons = point
+            .denied
+            .iter()
+            .map(|(code, n)| format!("{code} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push_str(&format!(
+            "{}  {}{} {ok}{}\n",
+            point.t.format(label),
+            "█".repeat(width(ok)),
+            "░".repeat(width(no)),
+            if no > 0 {
+                format!(" ({no} refused: {reasons})")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    Ok(out)
 }

@@ -253,6 +253,76 @@ async fn a_workstation_is_set_up_from_the_terminal() {
     assert!(ci_secret.starts_with("kh_test_"), "{shown}");
     assert_eq!(ping(&url, &ci_secret).await, 200);
 
+    // Changed without a new secret; a bad change is named and changes nothing.
+    let out = keyhaven(
+        dir,
+        &namespace,
+        &[
+            "keys",
+            "update",
+            "ci",
+            "--scopes",
+            "read,search",
+            "--hourly-limit",
+            "50",
+            "--json",
+        ],
+    )
+    .await;
+    ok(&out);
+    let updated: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(updated["scopes"], serde_json::json!(["read", "search"]));
+    assert_eq!(updated["rate_limit_per_hour"], 50);
+    assert_eq!(ping(&url, &ci_secret).await, 200, "the same secret");
+    let out = keyhaven(
+        dir,
+        &namespace,
+        &["keys", "update", "ci", "--ip", "10.0.0.0/33"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("allowed_ips"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = keyhaven(
+        dir,
+        &namespace,
+        &[
+            "keys",
+            "update",
+            "ci",
+            "--hourly-limit",
+            "none",
+            "--expires",
+            "never",
+        ],
+    )
+    .await;
+    ok(&out);
+    assert!(text(&out.stdout).contains("did not change"));
+
+    // Its usage: a chart in the terminal, or JSON with the calls made.
+    let out = keyhaven(dir, &namespace, &["keys", "usage", "ci"]).await;
+    ok(&out);
+    assert!(text(&out.stdout).contains('█'), "{}", text(&out.stdout));
+    let out = keyhaven(
+        dir,
+        &namespace,
+        &["keys", "usage", "ci", "--by", "day", "--json"],
+    )
+    .await;
+    ok(&out);
+    let usage: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let calls: u64 = usage["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .map(|p| p["allowed"].as_u64().expect("allowed"))
+        .sum();
+    assert_eq!(calls, 2, "the two pings made with it");
+
     // Shown: metadata, never the secret.
     let out = keyhaven(dir, &namespace, &["keys", "show", "deploy"]).await;
     ok(&out);
@@ -340,4 +410,29 @@ async fn a_workstation_is_set_up_from_the_terminal() {
         let found = files_containing(dir, needle);
         assert!(found.is_empty(), "{found:?}");
     }
+}
+
+#[tokio::test]
+async fn completions_and_the_manual_come_from_the_command_definitions() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let namespace = namespace("generated");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = keyhaven(data.path(), &namespace, &["completions", shell]).await;
+        ok(&out);
+        let script = text(&out.stdout);
+        for word in ["account", "keys", "revoke", "--show-secret"] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let out = keyhaven(data.path(), &namespace, &["man"]).await;
+    ok(&out);
+    let page = text(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH keyhaven"),
+        "{}",
+        &page[..page.len().min(200)]
+    );
+    assert!(page.contains("Exit codes"));
+    // Neither opens a profile: nothing was written.
+    assert_eq!(std::fs::read_dir(data.path()).expect("dir").count(), 0);
 }
