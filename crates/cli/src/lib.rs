@@ -25,6 +25,7 @@
 //! (a tracing filter, default `warn`; logs go to standard error).
 
 mod accounts;
+mod envfile;
 mod manage;
 mod output;
 mod profiles;

@@ -1,13 +1,15 @@
-//! `keyhaven run --key KEY [--env NAME] -- COMMAND [ARGS…]`: runs a command with a key's secret
-//! in one environment variable of that command, and nowhere else: not in its arguments, not on
-//! any output, not in this process's own environment. Exits with the command's exit status.
+//! `keyhaven run [--key KEY [--env NAME]] [--env-file .env]... -- COMMAND [ARGS…]`: runs a command
+//! with keys' secrets in its environment, and nowhere else: not in its arguments, not on any
+//! output, not in this process's own environment. An env file's references
+//! (`keyhaven:ACCOUNT/KEY`) are resolved to the secrets of the keys they name; its plain values
+//! pass through. Exits with the command's exit status.
 
 use std::ffi::OsString;
 
 use clap::Args;
 use keyhaven_core::{Error, Keyhaven};
 
-use crate::{account_of, resolve_key, resume_quietly, Done};
+use crate::{account_of, envfile, resolve_key, resume_quietly, Done};
 
 /// The variable the secret goes into unless `--env` names another.
 pub const DEFAULT_ENV: &str = "KEYHAVEN_API_KEY";
@@ -15,8 +17,13 @@ pub const DEFAULT_ENV: &str = "KEYHAVEN_API_KEY";
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The key: its id, its name, or the start of its prefix.
-    #[arg(long, value_name = "KEY")]
-    pub key: String,
+    #[arg(long, value_name = "KEY", required_unless_present = "env_files")]
+    pub key: Option<String>,
+    /// A .env file whose `keyhaven:ACCOUNT/KEY` references become the keys' secrets (ACCOUNT:
+    /// an account's id, email or label; KEY: a key's name, id or prefix) and whose other values
+    /// pass through; repeat for several (a later file wins).
+    #[arg(long = "env-file", value_name = "PATH")]
+    pub env_files: Vec<std::path::PathBuf>,
     /// The environment variable of the command that holds the secret.
     #[arg(long = "env", value_name = "NAME", default_value = DEFAULT_ENV)]
     pub env: String,
@@ -28,11 +35,8 @@ pub struct RunArgs {
     pub command: Vec<OsString>,
 }
 
-/// A portable environment variable name: a letter or `_`, then letters, digits and `_`.
 fn valid_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    envfile::valid_name(name)
 }
 
 pub async fn run(core: &Keyhaven, args: RunArgs) -> Result<Done, Error> {
@@ -49,16 +53,48 @@ pub async fn run(core: &Keyhaven, args: RunArgs) -> Result<Done, Error> {
             message: "give the command to run after `--`".into(),
         });
     };
-    let account = account_of(core, args.account)?;
+    // Every file is read before any secret is: a mistake in one stops the run at once.
+    let mut entries = Vec::new();
+    for path in &args.env_files {
+        for entry in envfile::read(path)? {
+            entries.retain(|(_, e): &(std::path::PathBuf, envfile::Entry)| e.name != entry.name);
+            entries.push((path.clone(), entry));
+        }
+    }
     resume_quietly(core).await?;
-    let id = resolve_key(core, &account, &args.key).await?;
-    let secret = core.key_secret(&account.id, &id).await?;
     let mut command = tokio::process::Command::new(program);
-    command.args(rest).env(&args.env, secret.expose());
+    command.args(rest);
+    let mut secrets = Vec::new();
+    for (path, entry) in &entries {
+        match &entry.value {
+            envfile::Value::Plain(value) => {
+                command.env(&entry.name, value);
+            }
+            envfile::Value::Reference { account, key } => {
+                // The error keeps its kind (and exit code); where it came from goes first.
+                let secret = referenced(core, account, key).await.inspect_err(|_| {
+                    eprintln!(
+                        "{}:{}: keyhaven:{account}/{key} does not resolve",
+                        path.display(),
+                        entry.line
+                    );
+                })?;
+                command.env(&entry.name, secret.expose());
+                secrets.push(secret);
+            }
+        }
+    }
+    if let Some(key) = &args.key {
+        let account = account_of(core, args.account)?;
+        let id = resolve_key(core, &account, key).await?;
+        let secret = core.key_secret(&account.id, &id).await?;
+        command.env(&args.env, secret.expose());
+        secrets.push(secret);
+    }
     let status = command.status().await;
-    // Our copy goes now; the child's environment is the only place left that holds it.
+    // Our copies go now; the child's environment is the only place left that holds them.
     drop(command);
-    drop(secret);
+    drop(secrets);
     let status = match status {
         Ok(status) => status,
         Err(e) => {
@@ -79,6 +115,30 @@ pub async fn run(core: &Keyhaven, args: RunArgs) -> Result<Done, Error> {
         stdout: String::new(),
         exit: exit_status(status),
     })
+}
+
+/// The secret of the key a reference names: the account by id, email or label, then the key by
+/// name, id or prefix (after rotations, the one in use).
+async fn referenced(
+    core: &Keyhaven,
+    account: &str,
+    key: &str,
+) -> Result<keyhaven_core::Secret, Error> {
+    let accounts = core.accounts();
+    let found = accounts
+        .iter()
+        .find(|a| a.id == account)
+        .or_else(|| {
+            accounts
+                .iter()
+                .find(|a| a.email.eq_ignore_ascii_case(account))
+        })
+        .or_else(|| accounts.iter().find(|a| a.label == account))
+        .ok_or_else(|| Error::NotFound {
+            what: format!("an account '{account}' in profile {}", core.profile()),
+        })?;
+    let id = resolve_key(core, found, key).await?;
+    core.key_secret(&found.id, &id).await
 }
 
 /// The command's exit code; killed by a signal, 128 + the signal's number, as a shell reports it.

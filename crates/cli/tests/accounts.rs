@@ -436,3 +436,149 @@ async fn completions_and_the_manual_come_from_the_command_definitions() {
     // Neither opens a profile: nothing was written.
     assert_eq!(std::fs::read_dir(data.path()).expect("dir").count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_files_hold_references_that_follow_the_keys_through_rotations() {
+    let namespace = namespace("envfile");
+    let svc = TestService::start(|c| c.lockout_threshold = 1000).await;
+    let url = svc.url();
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = data.path();
+    let out = clean(
+        keyhaven_with_stdin(
+            dir,
+            &namespace,
+            &["account", "add", "--url", &url, "--email", OWNER, "--json"],
+            &format!("{PASSWORD}\n"),
+        )
+        .await,
+    );
+    ok(&out);
+    let account = serde_json::from_slice::<Value>(&out.stdout).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut ids = Vec::new();
+    for name in ["billing", "search bot"] {
+        let out = keyhaven(
+            dir,
+            &namespace,
+            &["keys", "create", "--name", name, "--json"],
+        )
+        .await;
+        ok(&out);
+        let meta: Value = serde_json::from_slice(&out.stdout).expect("json");
+        ids.push(meta["id"].as_str().expect("id").to_owned());
+    }
+    let core = Keyhaven::open(CoreConfig {
+        data_dir: dir.to_path_buf(),
+        keychain_namespace: namespace.clone(),
+        vault: VaultChoice::SecretService,
+    })
+    .await
+    .expect("core");
+    let stored = |id: String| {
+        let core = core.clone();
+        let account = account.clone();
+        async move {
+            let secret = core
+                .vault()
+                .get(&core.profile(), &names::key(&account, &id))
+                .await
+                .expect("keychain")
+                .expect("stored");
+            record_secret(secret.expose());
+            secret.expose().to_owned()
+        }
+    };
+    let billing = stored(ids[0].clone()).await;
+    let search = stored(ids[1].clone()).await;
+
+    // References by the account's email and by its id, a plain value, comments.
+    let env = dir.join("app.env");
+    std::fs::write(
+        &env,
+        format!(
+            "# the app's settings\nexport BILLING_KEY=keyhaven:{OWNER}/billing\n\
+             SEARCH_KEY=\"keyhaven:{account}/search bot\"\nGREETING='plain value' \n"
+        ),
+    )
+    .expect("write .env");
+    let check =
+        "test \"$BILLING_KEY\" = \"$WANT_BILLING\" && test \"$SEARCH_KEY\" = \"$WANT_SEARCH\" \
+                 && test \"$GREETING\" = 'plain value'";
+    let run = |want_billing: String| {
+        let mut cmd = common::command(
+            dir,
+            &namespace,
+            &[
+                "run",
+                "--env-file",
+                env.to_str().expect("path"),
+                "--",
+                "sh",
+                "-c",
+                check,
+            ],
+        );
+        cmd.env("WANT_BILLING", want_billing)
+            .env("WANT_SEARCH", search.clone());
+        async move { cmd.output().await.expect("run") }
+    };
+    let out = run(billing.clone()).await;
+    ok(&out);
+    for secret in [&billing, &search] {
+        assert!(
+            !text(&out.stdout).contains(secret.as_str())
+                && !text(&out.stderr).contains(secret.as_str())
+        );
+    }
+
+    // Rotated: the same file now gives the new secret, with nothing edited.
+    let out = keyhaven(dir, &namespace, &["keys", "rotate", "billing", "--json"]).await;
+    ok(&out);
+    let outcome: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rotated = stored(
+        outcome["new_key"]["id"]
+            .as_str()
+            .expect("new id")
+            .to_owned(),
+    )
+    .await;
+    assert_ne!(rotated, billing);
+    assert_eq!(
+        run(billing.clone()).await.status.code(),
+        Some(1),
+        "not the old secret"
+    );
+    ok(&run(rotated).await);
+
+    // A reference that does not resolve stops the run before the command, naming where it is.
+    let bad = dir.join("bad.env");
+    std::fs::write(&bad, "OK=1\nMISSING=keyhaven:nobody@nowhere.test/billing\n").expect("write");
+    let out = keyhaven(
+        dir,
+        &namespace,
+        &[
+            "run",
+            "--env-file",
+            bad.to_str().expect("path"),
+            "--",
+            "sh",
+            "-c",
+            "echo ran",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bad.env:2"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stdout).contains("ran"));
+    // The files still hold references, never a secret.
+    assert!(
+        files_containing(dir, &billing).is_empty() && files_containing(dir, &search).is_empty()
+    );
+}
