@@ -13,7 +13,7 @@ APT_PACKAGES=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
   build-essential pkg-config libssl-dev curl
   xvfb xauth webkit2gtk-driver gnome-keyring dbus-x11 libsecret-tools imagemagick x11-utils
-  python3 python3-venv xclip
+  python3 python3-venv xclip git
   postgresql
 )
 

@@ -30,6 +30,7 @@ mod manage;
 mod output;
 mod profiles;
 mod run;
+mod scan;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -82,6 +83,10 @@ pub enum Command {
     /// Run a command with a key's secret in its environment (`--env`, default KEYHAVEN_API_KEY)
     /// and nowhere else; exits with the command's status.
     Run(run::RunArgs),
+    /// Find the secrets this profile holds in files, in a git repository's history (--git) or
+    /// in the changes staged for the next commit (--staged, for a pre-commit hook); exits 1 when
+    /// it finds any, naming each place, the key and how to rotate it.
+    Scan(scan::ScanArgs),
     /// Print shell completions: `keyhaven completions bash > /etc/bash_completion.d/keyhaven`.
     Completions {
         /// The shell.
@@ -292,6 +297,12 @@ pub async fn run(cli: Cli) -> Result<Done, Error> {
                 KeysCommand::Rotate(args) => keys_rotate(&core, args).await,
                 KeysCommand::Resume { json } => keys_resume(&core, json).await,
             }
+        }
+        Command::Scan(args) => {
+            if cli.passphrase_stdin {
+                profiles::unlock_from_stdin(&core).await?;
+            }
+            scan::run(&core, args).await
         }
         Command::Run(args) => {
             if cli.passphrase_stdin {

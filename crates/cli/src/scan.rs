@@ -1,0 +1,226 @@
+//! `keyhaven scan [PATH...] [--git] [--staged]`: finds the secrets this profile holds where they
+//! should not be: in files, in a git repository's history, or in the changes staged for the next
+//! commit (a pre-commit hook). Each candidate token is hashed and compared with the hashes of the
+//! held secrets, so no secret is compared, kept or printed in the clear; a finding names the
+//! place, the key and the command that rotates it, and the scan exits 1.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use keyhaven_core::vault::names;
+use keyhaven_core::{Error, Keyhaven};
+use sha2::{Digest, Sha256};
+
+use crate::Done;
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Files or folders to read (folders recursively; `.git` left out). Default: `.` unless
+    /// --git or --staged is given.
+    pub paths: Vec<PathBuf>,
+    /// Also read every commit of the git repository here (`git log -p --all`).
+    #[arg(long)]
+    pub git: bool,
+    /// Read the changes staged for the next commit (for a pre-commit hook).
+    #[arg(long)]
+    pub staged: bool,
+}
+
+/// The held key a hash belongs to.
+#[derive(Debug, Clone)]
+struct Held {
+    account: String,
+    key_id: String,
+    name: String,
+}
+
+/// Shortest and longest run of characters taken for a candidate.
+const MIN_TOKEN: usize = 16;
+const MAX_TOKEN: usize = 512;
+
+fn hash(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// Every secret the profile holds, by the hash of its text.
+async fn held_hashes(core: &Keyhaven) -> Result<HashMap<[u8; 32], Held>, Error> {
+    let profile = core.profile();
+    let vault = core.vault().clone();
+    let names_profile = profile.clone();
+    let entries = tokio::task::spawn_blocking(move || vault.entry_names_blocking(&names_profile))
+        .await
+        .map_err(|_| Error::TaskFailed {
+            during: "listing the keychain's entries",
+        })??;
+    let mut held = HashMap::new();
+    for account in core.accounts() {
+        let prefix = names::key(&account.id, "");
+        // Names from the service where it answers; the id where it does not.
+        let names_by_id: HashMap<String, String> = core
+            .list_keys(&account.id)
+            .await
+            .map(|keys| keys.into_iter().map(|k| (k.meta.id, k.meta.name)).collect())
+            .unwrap_or_default();
+        for entry in entries.iter().filter(|e| e.starts_with(&prefix)) {
+            let key_id = &entry[prefix.len()..];
+            if let Some(secret) = core.vault().get(&profile, entry).await? {
+                held.insert(
+                    hash(secret.expose()),
+                    Held {
+                        account: account.id.clone(),
+                        key_id: key_id.to_string(),
+                        name: names_by_id
+                            .get(key_id)
+                            .cloned()
+                            .unwrap_or_else(|| key_id.to_string()),
+                    },
+                );
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// The held keys whose secrets stand in `line`.
+fn found_in<'h>(line: &str, held: &'h HashMap<[u8; 32], Held>) -> Vec<&'h Held> {
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|t| (MIN_TOKEN..=MAX_TOKEN).contains(&t.len()))
+        .filter_map(|t| held.get(&hash(t)))
+        .collect()
+}
+
+/// One finding, as printed.
+fn finding(place: &str, key: &Held) -> String {
+    format!(
+        "{place}: the secret of \"{}\" (account {}): rotate it with `keyhaven keys rotate {} --account {}`\n",
+        key.name, key.account, key.key_id, key.account
+    )
+}
+
+fn scan_text(place: &str, text: &str, held: &HashMap<[u8; 32], Held>, out: &mut String) {
+    for (i, line) in text.lines().enumerate() {
+        for key in found_in(line, held) {
+            out.push_str(&finding(&format!("{place}:{}", i + 1), key));
+        }
+    }
+}
+
+fn scan_path(path: &Path, held: &HashMap<[u8; 32], Held>, out: &mut String) -> Result<(), Error> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| Error::Validation {
+        field: path.display().to_string(),
+        message: format!("cannot be read: {e}"),
+    })?;
+    if meta.is_dir() {
+        if path.file_name().is_some_and(|n| n == ".git") {
+            return Ok(());
+        }
+        let mut children: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| Error::Validation {
+                field: path.display().to_string(),
+                message: format!("cannot be listed: {e}"),
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        children.sort();
+        for child in children {
+            scan_path(&child, held, out)?;
+        }
+    } else if meta.is_file() {
+        // Binary or unreadable files are passed over; text is read lossily.
+        if let Ok(bytes) = std::fs::read(path) {
+            scan_text(
+                &path.display().to_string(),
+                &String::from_utf8_lossy(&bytes),
+                held,
+                out,
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn git(args: &[&str]) -> Result<String, Error> {
+    let out = tokio::process::Command::new("git")
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| Error::Validation {
+            field: "git".into(),
+            message: format!("cannot run git: {e}"),
+        })?;
+    if !out.status.success() {
+        return Err(Error::Validation {
+            field: "git".into(),
+            message: format!(
+                "`git {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Every line added by every commit, with where it was added.
+async fn scan_history(held: &HashMap<[u8; 32], Held>, out: &mut String) -> Result<(), Error> {
+    let log = git(&["log", "-p", "--all", "--no-color", "--format=commit %H"]).await?;
+    let (mut commit, mut file) = (String::new(), String::new());
+    for line in log.lines() {
+        if let Some(id) = line.strip_prefix("commit ") {
+            commit = id.chars().take(12).collect();
+        } else if let Some(path) = line.strip_prefix("+++ b/") {
+            file = path.to_string();
+        } else if let Some(added) = line.strip_prefix('+').filter(|_| !line.starts_with("+++")) {
+            for key in found_in(added, held) {
+                out.push_str(&finding(&format!("commit {commit} {file}"), key));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every file staged for the next commit, as staged.
+async fn scan_staged(held: &HashMap<[u8; 32], Held>, out: &mut String) -> Result<(), Error> {
+    let staged = git(&[
+        "diff",
+        "--cached",
+        "--name-only",
+        "--diff-filter=ACMR",
+        "-z",
+    ])
+    .await?;
+    for path in staged.split('\0').filter(|p| !p.is_empty()) {
+        let text = git(&["show", &format!(":{path}")]).await?;
+        scan_text(&format!("{path} (staged)"), &text, held, out);
+    }
+    Ok(())
+}
+
+pub async fn run(core: &Keyhaven, args: ScanArgs) -> Result<Done, Error> {
+    let held = held_hashes(core).await?;
+    let mut out = String::new();
+    let paths = if args.paths.is_empty() && !args.git && !args.staged {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths
+    };
+    for path in &paths {
+        scan_path(path, &held, &mut out)?;
+    }
+    if args.git {
+        scan_history(&held, &mut out).await?;
+    }
+    if args.staged {
+        scan_staged(&held, &mut out).await?;
+    }
+    eprintln!(
+        "scan: compared with the {} secret(s) this profile holds",
+        held.len()
+    );
+    let exit = u8::from(!out.is_empty());
+    if out.is_empty() {
+        out.push_str("No secret of this profile found.\n");
+    }
+    Ok(Done { stdout: out, exit })
+}
