@@ -25,6 +25,7 @@
 //! (a tracing filter, default `warn`; logs go to standard error).
 
 mod accounts;
+mod env;
 mod envfile;
 mod manage;
 mod output;
@@ -83,6 +84,10 @@ pub enum Command {
     /// Run a command with a key's secret in its environment (`--env`, default KEYHAVEN_API_KEY)
     /// and nowhere else; exits with the command's status.
     Run(run::RunArgs),
+    /// Move secrets out of .env files: `env import FILE` turns them into references,
+    /// `env check FILE` lists what does not resolve or looks like a secret.
+    #[command(subcommand)]
+    Env(env::EnvCommand),
     /// Find the secrets this profile holds in files, in a git repository's history (--git) or
     /// in the changes staged for the next commit (--staged, for a pre-commit hook); exits 1 when
     /// it finds any, naming each place, the key and how to rotate it.
@@ -138,6 +143,9 @@ pub enum KeysCommand {
     Revoke(manage::KeysRevoke),
     /// Change a key's name, scopes, expiry, origins, IPs or hourly limit; its secret stays.
     Update(manage::KeysUpdate),
+    /// Import a key whose secret you hold (from standard input, never an argument): verified
+    /// with the account's service, then stored in the keychain.
+    Import(manage::KeysImport),
     /// A key's calls by hour (the last 24) or day (the last 30): a chart, or JSON.
     Usage(manage::KeysUsage),
     /// Print a key's secret from the keychain: to a terminal, or with --allow-pipe to a pipe
@@ -292,11 +300,19 @@ pub async fn run(cli: Cli) -> Result<Done, Error> {
                 KeysCommand::Show(args) => manage::show(&core, args).await.map(Done::from),
                 KeysCommand::Revoke(args) => manage::revoke(&core, args).await.map(Done::from),
                 KeysCommand::Update(args) => manage::update(&core, args).await.map(Done::from),
+                KeysCommand::Import(args) => manage::import(&core, args).await.map(Done::from),
                 KeysCommand::Usage(args) => manage::usage(&core, args).await.map(Done::from),
                 KeysCommand::Get(args) => keys_get(&core, args).await,
                 KeysCommand::Rotate(args) => keys_rotate(&core, args).await,
                 KeysCommand::Resume { json } => keys_resume(&core, json).await,
             }
+        }
+        Command::Env(command) => {
+            if cli.passphrase_stdin {
+                profiles::unlock_from_stdin(&core).await?;
+            }
+            resume_quietly(&core).await?;
+            env::run(&core, command).await
         }
         Command::Scan(args) => {
             if cli.passphrase_stdin {

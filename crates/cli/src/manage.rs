@@ -107,6 +107,20 @@ pub struct KeysUpdate {
 }
 
 #[derive(Debug, Args)]
+pub struct KeysImport {
+    /// The name you know the key by; the service's own name is the one kept, and a different
+    /// one is said.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The account (its id); default: the profile's active account.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// Print the key's metadata as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct KeysUsage {
     /// The key: its id, its name, or the start of its prefix.
     pub key: String,
@@ -385,6 +399,27 @@ pub async fn usage(core: &Keyhaven, args: KeysUsage) -> Result<String, Error> {
             } else {
                 String::new()
             }
+        ));
+    }
+    Ok(out)
+}
+
+pub async fn import(core: &Keyhaven, args: KeysImport) -> Result<String, Error> {
+    let account = account_of(core, args.account)?;
+    let secret = crate::profiles::Lines::new().read_as("secret", "The key's secret")?;
+    let meta = core.import_key(&account.id, secret).await?;
+    if args.json {
+        return Ok(output::json(&meta));
+    }
+    let mut out = format!(
+        "Imported \"{}\" ({}…) of account {}: verified with its service and stored in the keychain.\n",
+        meta.name, meta.prefix, account.id
+    );
+    if let Some(name) = args.name.filter(|n| n.trim() != meta.name) {
+        out.push_str(&format!(
+            "Its service names it \"{}\", not \"{}\": use that name with `keys` and in references.\n",
+            meta.name,
+            name.trim()
         ));
     }
     Ok(out)

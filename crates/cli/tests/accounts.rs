@@ -582,3 +582,163 @@ async fn env_files_hold_references_that_follow_the_keys_through_rotations() {
         files_containing(dir, &billing).is_empty() && files_containing(dir, &search).is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_import_moves_secrets_into_the_keychain_and_keeps_every_other_byte() {
+    let svc = TestService::start(|c| c.lockout_threshold = 1000).await;
+    let url = svc.url();
+    // This computer, and another one that made a key this one has never held.
+    let (here, elsewhere) = (namespace("env-here"), namespace("env-elsewhere"));
+    let (data, other) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let dir = data.path();
+    let mut account = String::new();
+    for (d, ns) in [(other.path(), &elsewhere), (dir, &here)] {
+        let out = clean(
+            keyhaven_with_stdin(
+                d,
+                ns,
+                &["account", "add", "--url", &url, "--email", OWNER, "--json"],
+                &format!("{PASSWORD}\n"),
+            )
+            .await,
+        );
+        ok(&out);
+        account = serde_json::from_slice::<Value>(&out.stdout).expect("json")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+    }
+    let secret_of = |out: Output| {
+        ok(&out);
+        let secret = text(&out.stdout)
+            .lines()
+            .last()
+            .expect("secret")
+            .trim()
+            .to_owned();
+        record_secret(&secret);
+        secret
+    };
+    let held = secret_of(
+        keyhaven(
+            dir,
+            &here,
+            &[
+                "keys",
+                "create",
+                "--name",
+                "held",
+                "--show-secret",
+                "--allow-pipe",
+            ],
+        )
+        .await,
+    );
+    let foreign = secret_of(
+        keyhaven(
+            other.path(),
+            &elsewhere,
+            &[
+                "keys",
+                "create",
+                "--name",
+                "made elsewhere",
+                "--show-secret",
+                "--allow-pipe",
+            ],
+        )
+        .await,
+    );
+    let unknown = format!("kh_test_{}", "Q".repeat(40));
+
+    let env = dir.join(".env");
+    let original = format!(
+        "# the app's settings\r\nexport HELD={held}\nFOREIGN=\"{foreign}\"\nPLAIN=hello world # a comment\n\nUNKNOWN={unknown}\nLAST='kept'"
+    );
+    std::fs::write(&env, &original).expect("write");
+    let env_path = env.to_str().expect("path");
+
+    // Checked: each secret-looking value is named by line, none is printed.
+    let out = keyhaven(dir, &here, &["env", "check", env_path]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(":2 HELD") && said.contains(":3 FOREIGN") && said.contains(":6 UNKNOWN"),
+        "{said}"
+    );
+    assert!(!said.contains("PLAIN"));
+    for secret in [&held, &foreign] {
+        assert!(!said.contains(secret.as_str()));
+    }
+
+    // Imported: the held one becomes a reference, the foreign one is verified, imported and
+    // referenced, the unknown one (the service refuses it) stays and is said.
+    let out = keyhaven(dir, &here, &["env", "import", env_path]).await;
+    ok(&out);
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("HELD (line 2)") && said.contains("imported \"made elsewhere\""),
+        "{said}"
+    );
+    assert!(said.contains("UNKNOWN (line 6): left as it is"), "{said}");
+    for secret in [&held, &foreign] {
+        assert!(!said.contains(secret.as_str()) && !text(&out.stderr).contains(secret.as_str()));
+    }
+    let now = std::fs::read_to_string(&env).expect("read");
+    let expected = original
+        .replace(
+            &format!("HELD={held}"),
+            &format!("HELD=keyhaven:{account}/held"),
+        )
+        .replace(
+            &format!("FOREIGN=\"{foreign}\""),
+            &format!("FOREIGN=\"keyhaven:{account}/made elsewhere\""),
+        );
+    assert_eq!(
+        now, expected,
+        "only the two values changed, every other byte kept"
+    );
+
+    // The references work: the command gets both secrets.
+    let mut cmd = common::command(
+        dir,
+        &here,
+        &["run", "--env-file", env_path, "--", "sh", "-c", "test \"$HELD\" = \"$W1\" && test \"$FOREIGN\" = \"$W2\" && test \"$PLAIN\" = 'hello world'"],
+    );
+    cmd.env("W1", &held).env("W2", &foreign);
+    ok(&cmd.output().await.expect("run"));
+    let out = keyhaven(dir, &here, &["env", "check", env_path]).await;
+    assert_eq!(out.status.code(), Some(1), "the unknown key is still there");
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("UNKNOWN") && !said.contains("HELD") && !said.contains("FOREIGN"),
+        "{said}"
+    );
+
+    // keys import: a secret the service refuses is not stored; a good one is, by its service's name.
+    let out = keyhaven_with_stdin(
+        dir,
+        &here,
+        &["keys", "import", "--name", "x"],
+        &format!("{unknown}\n"),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let out = keyhaven_with_stdin(
+        dir,
+        &here,
+        &["keys", "import", "--name", "the other one"],
+        &format!("{foreign}\n"),
+    )
+    .await;
+    ok(&out);
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("made elsewhere") && said.contains("not \"the other one\""),
+        "{said}"
+    );
+    assert!(!said.contains(foreign.as_str()));
+}

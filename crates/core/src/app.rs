@@ -614,6 +614,48 @@ impl Keyhaven {
         Ok(chain.last().cloned().unwrap_or_else(|| key_id.to_string()))
     }
 
+    /// Imports a key someone already holds the secret of: the secret is verified against the
+    /// account's service first (one call with it), must belong to the account's tenant, and is
+    /// then stored in the keychain under the key the service names (read back and compared).
+    /// Nothing is stored for a secret the service refuses.
+    pub async fn import_key(&self, account_id: &str, secret: Secret) -> Result<KeyMeta> {
+        let account = self.account(account_id)?;
+        if secret.expose().trim().is_empty() {
+            return Err(Error::validation("secret", "is empty"));
+        }
+        let answer = self
+            .connector_for(&account)?
+            .ping(&secret, &PingCall::default())
+            .await?
+            .value;
+        if answer.tenant_id != account.tenant_id {
+            return Err(Error::validation(
+                "secret",
+                format!(
+                    "belongs to another tenant than account {}'s; import it into an account of that tenant",
+                    account.id
+                ),
+            ));
+        }
+        let name = names::key(&account.id, &answer.key_id);
+        let profile = self.profile();
+        self.inner.vault.put(&profile, &name, &secret).await?;
+        match self.inner.vault.get(&profile, &name).await? {
+            Some(back) if back.constant_time_eq(&secret) => {}
+            _ => return Err(Error::KeychainWrite),
+        }
+        tracing::info!(account = %account.id, key_id = %answer.key_id, "key imported");
+        let key_id = answer.key_id;
+        let mut meta = self
+            .with_session(&account.id, |c, token| {
+                let key_id = key_id.clone();
+                async move { c.get_key(&token, &key_id, None).await }
+            })
+            .await?;
+        self.annotate_replacements(&account.id, std::slice::from_mut(&mut meta));
+        Ok(meta)
+    }
+
     /// Uses the key's stored secret once against its service (`GET /v1/ping`).
     pub async fn ping_key(&self, account_id: &str, key_id: &str) -> Result<PingResponse> {
         let secret = self.key_secret(account_id, key_id).await?;
