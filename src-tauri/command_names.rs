@@ -33,6 +33,7 @@ pub const COMMANDS: &[&str] = &[
     "update_key",
     "key_usage",
     "key_denials",
+    "env_references",
     "rotate_key",
     "cached_usage",
     "refresh_usage",

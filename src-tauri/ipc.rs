@@ -255,6 +255,8 @@ ipc! {
     key_usage(req: crate::ops_keys::KeyUsageRequest) -> keyhaven_api::KeyUsage => crate::ops_keys::key_usage;
     /// A key's recent refused calls, newest first.
     key_denials(req: KeyRef) -> Vec<keyhaven_api::DenialRecord> => crate::ops_keys::key_denials;
+    /// The env files known to reference a key (recorded by `keyhaven run` and `env import`).
+    env_references(req: KeyRef) -> Vec<keyhaven_core::EnvReference> => crate::ops_keys::env_references;
     /// Rotates a key, sending each step to the window as a `rotation-progress` event.
     rotate_key(req: crate::ops_keys::RotateRequest) -> keyhaven_core::RotationOutcome => crate::ops_keys::rotate_key;
     /// The account's last usage seen by the watcher (offline too).
@@ -294,6 +296,7 @@ pub fn declarations() -> Vec<String> {
         keyhaven_api::UsagePoint::decl(),
         keyhaven_api::KeyUsage::decl(),
         keyhaven_api::DenialRecord::decl(),
+        keyhaven_core::EnvReference::decl(),
         keyhaven_core::ErrorPayload::decl(),
         keyhaven_core::Grace::decl(),
         keyhaven_core::RotationStep::decl(),

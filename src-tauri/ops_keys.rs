@@ -11,9 +11,9 @@ use ts_rs::TS;
 
 use keyhaven_api::{DenialRecord, KeyMeta, KeyUsage};
 use keyhaven_core::{
-    Alert, AlertSettings, Capabilities, Grace, Granularity, PageQuery, PendingRotation,
-    RotateOptions, RotationMethod, RotationOutcome, RotationProgress, UsageQuery, UsageSnapshot,
-    UsageWatch, WatchConfig, WatchEvent,
+    Alert, AlertSettings, Capabilities, EnvReference, Grace, Granularity, PageQuery,
+    PendingRotation, RotateOptions, RotationMethod, RotationOutcome, RotationProgress, UsageQuery,
+    UsageSnapshot, UsageWatch, WatchConfig, WatchEvent,
 };
 
 use crate::ipc::{AccountRef, IpcError, KeyRef};
@@ -295,6 +295,12 @@ pub async fn key_denials(state: &AppState, req: KeyRef) -> Result<Vec<DenialReco
         .core()?
         .denials(&req.account_id, &req.key_id, page)
         .await?)
+}
+
+pub async fn env_references(state: &AppState, req: KeyRef) -> Result<Vec<EnvReference>> {
+    let core = state.core()?;
+    let key = core.get_key(&req.account_id, &req.key_id, None).await?;
+    Ok(core.env_references(&req.account_id, &key)?)
 }
 
 pub async fn rotate_key(state: &AppState, req: RotateRequest) -> Result<RotationOutcome> {

@@ -4,9 +4,11 @@ service and with the unchanged secret), the usage chart and the header draw the 
 the new one, from the keychain, accepted. After a rotation the detail follows the new key; the old
 one says what replaced it, and revoking it says what that does to which key."""
 
+import subprocess
+
 from selenium.webdriver.common.by import By
 
-from conftest import OUT, keychain_lookup, record_secret
+from conftest import BIN, OUT, keychain_lookup, record_secret
 from test_keys_ui import http, sign_in
 
 
@@ -108,6 +110,24 @@ def test_edit_scopes_and_usage_chart(service, app, workdir):
     account = next(a for a in catalog["accounts"] if a["email"] == email)
     assert keychain_lookup(catalog["profile"], f"key:{account['id']}:{key_id}") == secret
     assert secret not in app.driver.page_source
+
+    # "Used by": none yet; then the CLI runs a command with an env file that references the key
+    # by name, and the detail lists that file on Refresh.
+    app.wait_text("No env file is known to reference this key.")
+    env_file = workdir / "deploy.env"
+    env_file.write_text(f"# deploy settings\nGREETING=hello\nDEPLOY_KEY=keyhaven:{email}/deploy bot\n")
+    run = subprocess.run(
+        [str(BIN / "keyhaven"), "run", "--env-file", str(env_file), "--", "sh", "-c", 'test -n "$DEPLOY_KEY"'],
+        env=app.env, capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert secret not in run.stdout + run.stderr
+    app.button("Refresh").click()
+    table = app.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "table[aria-label='Env files that reference this key']"))
+    cells = [td.text for td in table.find_elements(By.CSS_SELECTOR, "tbody td")]
+    assert cells == [f"{env_file.resolve()}:3", "DEPLOY_KEY", "just now"], cells
+    app.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", table)
+    app.screenshot("23-key-detail-used-by")
 
     # Back to the list with the keyboard.
     app.press("\ue00c")  # Escape

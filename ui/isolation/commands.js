@@ -31,6 +31,7 @@ var KEYHAVEN_COMMANDS = Object.freeze({
   update_key: "req",
   key_usage: "req",
   key_denials: "req",
+  env_references: "req",
   rotate_key: "req",
   cached_usage: "req",
   refresh_usage: "req",

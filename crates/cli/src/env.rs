@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use keyhaven_core::vault::names;
-use keyhaven_core::{Error, Keyhaven, Secret};
+use keyhaven_core::{Account, Error, Keyhaven, RecordedReference, Secret};
 use sha2::{Digest, Sha256};
 
 use crate::envfile::{self, Value};
@@ -81,6 +81,41 @@ async fn held(core: &Keyhaven) -> Result<HashMap<[u8; 32], (String, String)>, Er
 }
 
 /// A reference as written in a file: quoted when the key's name holds a space or a `#`.
+/// The account a reference names: by id, then email, then label.
+pub(crate) fn referenced_account<'a>(accounts: &'a [Account], text: &str) -> Option<&'a Account> {
+    accounts
+        .iter()
+        .find(|a| a.id == text)
+        .or_else(|| accounts.iter().find(|a| a.email.eq_ignore_ascii_case(text)))
+        .or_else(|| accounts.iter().find(|a| a.label == text))
+}
+
+/// Remembers which keys a file references, for the keys' "Used by" in the app. Not being able to
+/// remember is said on standard error and does not stop the command.
+pub(crate) fn record(core: &Keyhaven, path: &Path, entries: &[envfile::Entry]) {
+    let accounts = core.accounts();
+    let references = entries
+        .iter()
+        .filter_map(|entry| match &entry.value {
+            Value::Reference { account, key } => {
+                referenced_account(&accounts, account).map(|a| RecordedReference {
+                    variable: entry.name.clone(),
+                    line: entry.line,
+                    account_id: a.id.clone(),
+                    key: key.clone(),
+                })
+            }
+            Value::Plain(_) => None,
+        })
+        .collect();
+    if let Err(e) = core.record_env_file(path, references) {
+        eprintln!(
+            "note: cannot remember what {} references: {e}",
+            path.display()
+        );
+    }
+}
+
 fn reference(account: &str, key: &str) -> String {
     let text = format!("{}{account}/{key}", envfile::SCHEME);
     if text.contains([' ', '#', '"', '\'']) {
@@ -138,11 +173,15 @@ async fn import(core: &Keyhaven, args: EnvImport) -> Result<Done, Error> {
         }
     }
     if replaced.is_empty() {
+        record(core, &args.file, &entries);
         report.push_str(&format!("{}: nothing to change.\n", args.file.display()));
         return Ok(Done::from(report));
     }
     let rewritten = rewrite(&text, &entries, &replaced);
     write_atomically(&args.file, &rewritten)?;
+    if let Ok(now) = envfile::parse(&args.file, &rewritten) {
+        record(core, &args.file, &now);
+    }
     report.push_str(&format!(
         "{}: {} value(s) replaced; everything else is as it was.\n",
         args.file.display(),
@@ -206,9 +245,7 @@ async fn check(core: &Keyhaven, args: EnvCheck) -> Result<Done, Error> {
         match &entry.value {
             Value::Reference { account, key } => {
                 let accounts = core.accounts();
-                let found = accounts.iter().find(|a| {
-                    a.id == *account || a.email.eq_ignore_ascii_case(account) || a.label == *account
-                });
+                let found = referenced_account(&accounts, account);
                 let problem = match found {
                     None => Some(format!("no account '{account}' in this profile")),
                     Some(a) => match crate::resolve_key(core, a, key).await {

@@ -55,10 +55,17 @@ pub async fn run(core: &Keyhaven, args: RunArgs) -> Result<Done, Error> {
     };
     // Every file is read before any secret is: a mistake in one stops the run at once.
     let mut entries = Vec::new();
+    let mut files = Vec::new();
     for path in &args.env_files {
-        for entry in envfile::read(path)? {
+        files.push((path, envfile::read(path)?));
+    }
+    for (path, file) in &files {
+        crate::env::record(core, path, file);
+    }
+    for (path, file) in files {
+        for entry in file {
             entries.retain(|(_, e): &(std::path::PathBuf, envfile::Entry)| e.name != entry.name);
-            entries.push((path.clone(), entry));
+            entries.push((path.to_path_buf(), entry));
         }
     }
     resume_quietly(core).await?;
@@ -125,16 +132,8 @@ async fn referenced(
     key: &str,
 ) -> Result<keyhaven_core::Secret, Error> {
     let accounts = core.accounts();
-    let found = accounts
-        .iter()
-        .find(|a| a.id == account)
-        .or_else(|| {
-            accounts
-                .iter()
-                .find(|a| a.email.eq_ignore_ascii_case(account))
-        })
-        .or_else(|| accounts.iter().find(|a| a.label == account))
-        .ok_or_else(|| Error::NotFound {
+    let found =
+        crate::env::referenced_account(&accounts, account).ok_or_else(|| Error::NotFound {
             what: format!("an account '{account}' in profile {}", core.profile()),
         })?;
     let id = resolve_key(core, found, key).await?;

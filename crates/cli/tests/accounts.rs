@@ -553,6 +553,22 @@ async fn env_files_hold_references_that_follow_the_keys_through_rotations() {
     );
     ok(&run(rotated).await);
 
+    // "Used by": the file is remembered for the keys it names, the rotated key included.
+    let new_id = outcome["new_key"]["id"].as_str().expect("new id");
+    for (id, variable, line) in [
+        (new_id, "BILLING_KEY", 2),
+        (ids[1].as_str(), "SEARCH_KEY", 3),
+    ] {
+        let meta = core.get_key(&account, id, None).await.expect("key");
+        let used = core.env_references(&account, &meta).expect("references");
+        let seen: Vec<_> = used.iter().map(|r| (r.variable.as_str(), r.line)).collect();
+        assert_eq!(seen, [(variable, line)], "{used:?}");
+        assert!(
+            used[0].path.ends_with("app.env") && used[0].exists,
+            "{used:?}"
+        );
+    }
+
     // A reference that does not resolve stops the run before the command, naming where it is.
     let bad = dir.join("bad.env");
     std::fs::write(&bad, "OK=1\nMISSING=keyhaven:nobody@nowhere.test/billing\n").expect("write");
@@ -701,6 +717,24 @@ async fn env_import_moves_secrets_into_the_keychain_and_keeps_every_other_byte()
         now, expected,
         "only the two values changed, every other byte kept"
     );
+
+    // Remembered for "Used by", before anything has run with it.
+    let core = Keyhaven::open(CoreConfig {
+        data_dir: dir.to_path_buf(),
+        keychain_namespace: here.clone(),
+        vault: VaultChoice::SecretService,
+    })
+    .await
+    .expect("core");
+    for (name, variable, line) in [("held", "HELD", 2), ("made elsewhere", "FOREIGN", 3)] {
+        let keys = core.list_keys(&account).await.expect("keys");
+        let key = keys.iter().find(|k| k.meta.name == name).expect("the key");
+        let used = core
+            .env_references(&account, &key.meta)
+            .expect("references");
+        let seen: Vec<_> = used.iter().map(|r| (r.variable.as_str(), r.line)).collect();
+        assert_eq!(seen, [(variable, line)], "{name}: {used:?}");
+    }
 
     // The references work: the command gets both secrets.
     let mut cmd = common::command(

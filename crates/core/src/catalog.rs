@@ -257,7 +257,7 @@ fn profile_name_from(env: impl IntoIterator<Item = String>, os_account: Option<S
 }
 
 /// Reads a JSON file; `None` if it does not exist.
-fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

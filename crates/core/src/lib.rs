@@ -9,6 +9,7 @@ mod app;
 pub mod catalog;
 pub mod clipboard;
 pub mod connector;
+pub mod env_refs;
 pub mod error;
 pub mod rotation;
 pub mod secret;
@@ -27,6 +28,7 @@ pub use clipboard::ClipboardGuard;
 pub use connector::{
     AnyConnector, Capabilities, Connector, Granularity, NativeConnector, PageQuery, UsageQuery,
 };
+pub use env_refs::{EnvReference, Recorded as RecordedReference};
 pub use error::{AuthFailure, Error, ErrorKind, ErrorPayload, KeychainOp, Result};
 pub use rotation::{
     Grace, Method, PendingRotation, RotateOptions, RotationMethod, RotationOutcome,

@@ -159,6 +159,28 @@ export type KeyUsage = { key_id: string, last_used_at: string | null, series: Ar
 
 export type DenialRecord = { at: string, code: string, ip: string | null, origin: string | null, };
 
+export type EnvReference = { 
+/**
+ * The file's absolute path.
+ */
+path: string, 
+/**
+ * The variable that holds the reference.
+ */
+variable: string, 
+/**
+ * The file's line (from 1).
+ */
+line: number, 
+/**
+ * When `run` or `env import` last read the file (RFC 3339).
+ */
+seen_at: string, 
+/**
+ * Whether the file is still there.
+ */
+exists: boolean, };
+
 export type ErrorPayload = { code: ErrorKind, message: string, };
 
 export type Grace = "none" | "1h" | "24h" | "7d";
@@ -392,6 +414,7 @@ export const commands = {
   updateKey: (req: UpdateKeyInput) => invoke<KeyMeta>("update_key", { req }),
   keyUsage: (req: KeyUsageRequest) => invoke<KeyUsage>("key_usage", { req }),
   keyDenials: (req: KeyRef) => invoke<Array<DenialRecord>>("key_denials", { req }),
+  envReferences: (req: KeyRef) => invoke<Array<EnvReference>>("env_references", { req }),
   rotateKey: (req: RotateRequest) => invoke<RotationOutcome>("rotate_key", { req }),
   cachedUsage: (req: AccountRef) => invoke<UsageSnapshot | null>("cached_usage", { req }),
   refreshUsage: (req: AccountRef) => invoke<UsageSnapshot>("refresh_usage", { req }),

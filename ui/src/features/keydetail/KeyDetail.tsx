@@ -9,7 +9,7 @@ import { UsageChart } from "../usage/UsageChart";
 import { allowed } from "./capabilities";
 import { EditKeyForm } from "./EditKeyForm";
 import { RotateDialog } from "./RotateDialog";
-import { keyKey, useCapabilities, useDenials, useKey, useKeyUsage, type Granularity } from "./useKeyDetail";
+import { keyKey, useCapabilities, useDenials, useEnvReferences, useKey, useKeyUsage, type Granularity } from "./useKeyDetail";
 
 type Props = {
   account: Account;
@@ -37,6 +37,7 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
   const [granularity, setGranularity] = useState<Granularity>("hour");
   const usage = useKeyUsage(account.id, meta.id, granularity);
   const denials = useDenials(account.id, meta.id);
+  const usedBy = useEnvReferences(account.id, meta.id);
   const [rotating, setRotating] = useState(false);
   const [revoking, setRevoking] = useState(false);
   const [refreshing, setRefreshing] = useState(false);
@@ -65,7 +66,7 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
   async function refresh() {
     setRefreshing(true);
     try {
-      await Promise.all([key.refetch(), usage.refetch(), denials.refetch()]);
+      await Promise.all([key.refetch(), usage.refetch(), denials.refetch(), usedBy.refetch()]);
     } finally {
       setRefreshing(false);
     }
@@ -221,6 +222,48 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
                     <td>{d.ip ?? "—"}</td>
                     <td>{d.origin ?? "—"}</td>
                     <td title={d.at}>{relativePast(d.at, new Date())}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </section>
+        <section className="panel" aria-labelledby="used-by-title">
+          <h2 id="used-by-title">Used by</h2>
+          {usedBy.isError && <ErrorNote error={toIpcError(usedBy.error)} />}
+          {usedBy.data && usedBy.data.length === 0 && (
+            <p className="muted">
+              No env file is known to reference this key. <code>keyhaven run --env-file</code> and{" "}
+              <code>keyhaven env import</code> note the files they read.
+            </p>
+          )}
+          {usedBy.data && usedBy.data.length > 0 && (
+            <table className="used-by" aria-label="Env files that reference this key">
+              <thead>
+                <tr>
+                  <th scope="col">File</th>
+                  <th scope="col">Variable</th>
+                  <th scope="col">Last read</th>
+                </tr>
+              </thead>
+              <tbody>
+                {usedBy.data.map((r) => (
+                  <tr key={`${r.path}:${r.line}`}>
+                    <td className="path" title={r.path}>
+                      {r.path}:{r.line}
+                      {!r.exists && (
+                        <>
+                          {" "}
+                          <span className="chip" title="The file is no longer there">
+                            missing
+                          </span>
+                        </>
+                      )}
+                    </td>
+                    <td>
+                      <code>{r.variable}</code>
+                    </td>
+                    <td title={r.seen_at}>{relativePast(r.seen_at, new Date())}</td>
                   </tr>
                 ))}
               </tbody>

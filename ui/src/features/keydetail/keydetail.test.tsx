@@ -4,7 +4,7 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import type { ReactNode } from "react";
-import type { Account, KeyMeta, RotationProgress } from "../../ipc";
+import type { Account, EnvReference, KeyMeta, RotationProgress } from "../../ipc";
 import { ROTATION_PROGRESS_EVENT } from "../../ipc/events";
 import { meta } from "../keys/testing";
 import { RevokeDialog } from "../keys/RevokeDialog";
@@ -21,6 +21,7 @@ let rotate: (() => Promise<unknown>) | null = null;
 let keyAnswer: KeyMeta = meta();
 let listed: KeyMeta[] = [];
 let usageLastUsed: string | null = null;
+let envReferences: EnvReference[] = [];
 const CAPS = { update_key: true, create_key: true, revoke_key: true, roll_key: true, max_roll_grace_seconds: 604800 };
 const ACCOUNT = { id: "a1", role: "owner" } as Account;
 
@@ -34,6 +35,7 @@ beforeEach(() => {
   keyAnswer = meta();
   listed = [];
   usageLastUsed = null;
+  envReferences = [];
   client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   mockIPC(
     (cmd, args) => {
@@ -57,6 +59,8 @@ beforeEach(() => {
           return { key_id: keyAnswer.id, last_used_at: usageLastUsed, series: [] };
         case "key_denials":
           return [];
+        case "env_references":
+          return envReferences;
         default:
           throw new Error(`unexpected command ${cmd}`);
       }
@@ -170,10 +174,33 @@ describe("KeyDetail", () => {
     renderDetail(meta({ last_used_at: null }));
     await waitFor(() => expect(screen.getByTestId("last-used").textContent).toBe("last used just now"));
     expect(await screen.findByTestId("usage-as-of")).toBeTruthy();
-    const reads = () => calls.filter((c) => ["get_key", "key_usage", "key_denials"].includes(c.cmd)).length;
+    const reads = () => calls.filter((c) => ["get_key", "key_usage", "key_denials", "env_references"].includes(c.cmd)).length;
     const before = reads();
     fireEvent.click(screen.getByRole("button", { name: "Refresh" }));
-    await waitFor(() => expect(reads()).toBe(before + 3));
+    await waitFor(() => expect(reads()).toBe(before + 4));
+  });
+
+  it("lists the env files that reference the key, and says when there is none", async () => {
+    renderDetail(meta());
+    expect(await screen.findByText(/No env file is known to reference this key/)).toBeTruthy();
+    cleanup();
+    const seen = new Date(Date.now() - 3 * 3600_000).toISOString();
+    envReferences = [
+      { path: "/srv/app/.env", variable: "BILLING_KEY", line: 2, seen_at: seen, exists: true },
+      { path: "/srv/old/.env", variable: "API_KEY", line: 7, seen_at: seen, exists: false },
+    ];
+    renderDetail(meta());
+    const table = await screen.findByRole("table", { name: "Env files that reference this key" });
+    const rows = within(table)
+      .getAllByRole("row")
+      .slice(1)
+      .map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent));
+    expect(rows).toEqual([
+      ["/srv/app/.env:2", "BILLING_KEY", "3 hours ago"],
+      ["/srv/old/.env:7 missing", "API_KEY", "3 hours ago"],
+    ]);
+    const asked = calls.find((c) => c.cmd === "env_references")?.args as { req: unknown };
+    expect(asked.req).toEqual({ account_id: "a1", key_id: "key_1" });
   });
 });
 

@@ -7,6 +7,7 @@ export type Granularity = "hour" | "day";
 export const keyKey = (accountId: string, keyId: string) => ["key", accountId, keyId] as const;
 export const keyUsageKey = (accountId: string, keyId: string, g: Granularity) => ["key-usage", accountId, keyId, g] as const;
 export const denialsKey = (accountId: string, keyId: string) => ["key-denials", accountId, keyId] as const;
+export const envReferencesKey = (accountId: string, keyId: string) => ["env-references", accountId, keyId] as const;
 export const capabilitiesKey = (accountId: string) => ["capabilities", accountId] as const;
 
 /** How often an open key detail reads its usage again. */
@@ -34,6 +35,16 @@ export function useDenials(accountId: string, keyId: string) {
   return useQuery({
     queryKey: denialsKey(accountId, keyId),
     queryFn: () => commands.keyDenials({ account_id: accountId, key_id: keyId }),
+    refetchInterval: USAGE_POLL_MS,
+  });
+}
+
+/** The env files known to reference the key: recorded on this computer by `keyhaven run
+ * --env-file` and `keyhaven env import`, so read again as often as the usage. */
+export function useEnvReferences(accountId: string, keyId: string) {
+  return useQuery({
+    queryKey: envReferencesKey(accountId, keyId),
+    queryFn: () => commands.envReferences({ account_id: accountId, key_id: keyId }),
     refetchInterval: USAGE_POLL_MS,
   });
 }
