@@ -164,11 +164,13 @@ impl Lines {
     /// One line of standard input, without its line ending, as the secret named `field`. From a
     /// terminal, prompts on standard error and turns echo off while the line is typed.
     pub(crate) fn read_as(&mut self, field: &str, prompt: &str) -> Result<Secret, Error> {
-        let echo_off = self.terminal && {
+        // Echo goes off before the prompt shows: what is typed (or pasted) as soon as it appears
+        // is never shown.
+        let echo_off = self.terminal && set_echo(false);
+        if self.terminal {
             eprint!("{prompt}: ");
             let _ = std::io::stderr().flush();
-            set_echo(false)
-        };
+        }
         let mut line = String::new();
         let read = std::io::stdin().lock().read_line(&mut line);
         if echo_off {

@@ -493,8 +493,22 @@ async fn user_add(args: UserAddArgs) -> Result<(), CliError> {
 /// One line from standard input, without its line ending; typed at a terminal, it is not
 /// echoed.
 fn read_password() -> Result<String, CliError> {
-    let line = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password("Password (not shown): ").map_err(CliError::ReadPassword)?
+    const PROMPT: &str = "Password (not shown): ";
+    let terminal = std::io::stdin().is_terminal();
+    // Echo goes off before the prompt shows, so that nothing typed or pasted the moment it
+    // appears is shown; where `stty` cannot do that, rpassword prompts and hides the input.
+    let echo_off = terminal && set_echo(false);
+    let line = if terminal && !echo_off {
+        rpassword::prompt_password(PROMPT).map_err(CliError::ReadPassword)?
+    } else if echo_off {
+        eprint!("{PROMPT}");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        let read = std::io::stdin().lock().read_line(&mut line);
+        set_echo(true);
+        eprintln!();
+        read.map_err(CliError::ReadPassword)?;
+        line
     } else {
         let mut line = String::new();
         std::io::stdin()
@@ -512,4 +526,15 @@ fn read_password() -> Result<String, CliError> {
         return Err(CliError::ShortPassword);
     }
     Ok(password)
+}
+
+/// Turns the terminal's echo on standard input on or off; false when that could not be done.
+fn set_echo(on: bool) -> bool {
+    cfg!(unix)
+        && std::process::Command::new("stty")
+            .arg(if on { "echo" } else { "-echo" })
+            .stdin(std::process::Stdio::inherit())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
 }
