@@ -1,8 +1,9 @@
 //! Which env files reference which keys. `keyhaven run --env-file` and `keyhaven env import`
 //! record, for every file they read, the `keyhaven:ACCOUNT/KEY` references it holds; a key's
 //! detail shows the files that name it ("Used by"). Kept per profile in
-//! `profiles/{name}/env-references.json`, written atomically; never a secret, only the file's
-//! path, the variables and the references as written.
+//! `profiles/{name}/env-references.json`, written atomically under a lock
+//! (`env-references.lock`), so that commands running at once each keep their note; never a
+//! secret, only the file's path, the variables and the references as written.
 //!
 //! A reference names a key by name, id or prefix, so it is matched the same way it resolves: by
 //! name (a rotation keeps it), by id (following the rotation links), or by the start of the
@@ -16,11 +17,12 @@ use keyhaven_api::KeyMeta;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::catalog::{read_json, write_json_atomic};
-use crate::error::Result;
+use crate::catalog::{create_private_dir, read_json, write_json_atomic};
+use crate::error::{Error, Result};
 use crate::Keyhaven;
 
 const REFERENCES_FILE: &str = "env-references.json";
+const LOCK_FILE: &str = "env-references.lock";
 /// Files remembered per profile; the ones seen longest ago are forgotten first.
 pub const FILES_KEPT: usize = 500;
 
@@ -75,6 +77,8 @@ impl Keyhaven {
     pub fn record_env_file(&self, file: &Path, references: Vec<Recorded>) -> Result<()> {
         let path = absolute(file);
         let store = self.references_path()?;
+        // Held until the new file is in place: another process's read-change-write waits.
+        let _lock = lock(&store.with_file_name(LOCK_FILE))?;
         let mut all: References = read_json(&store)?.unwrap_or_default();
         if references.is_empty() {
             if all.files.remove(&path).is_none() {
@@ -132,6 +136,27 @@ impl Keyhaven {
                 .current_key_id(account_id, text)
                 .is_ok_and(|current| current != text && current == key.id)
     }
+}
+
+/// An exclusive lock on `path` (created if need be), released when the file is dropped.
+fn lock(path: &Path) -> Result<std::fs::File> {
+    let fail = |action: &'static str| {
+        let path = path.to_path_buf();
+        move |source| Error::Catalog {
+            action,
+            path,
+            source,
+        }
+    };
+    create_private_dir(path.parent().unwrap_or(Path::new(".")))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(fail("open"))?;
+    file.lock().map_err(fail("lock"))?;
+    Ok(file)
 }
 
 fn absolute(file: &Path) -> PathBuf {

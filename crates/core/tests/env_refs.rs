@@ -86,3 +86,34 @@ async fn files_are_found_by_name_id_or_prefix_and_forgotten_when_they_drop_a_ref
         .expect("read")
         .is_empty());
 }
+
+/// Commands that record at the same moment (several `keyhaven run` in parallel jobs) each keep
+/// their note: eight cores on the same profile, each recording ten files at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn notes_recorded_at_once_are_all_kept() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut cores = Vec::new();
+    for _ in 0..8 {
+        cores.push(common::core(data.path()).await);
+    }
+    let mut threads = Vec::new();
+    for (n, core) in cores.into_iter().enumerate() {
+        let dir = work.path().to_path_buf();
+        threads.push(std::thread::spawn(move || {
+            for i in 0..10 {
+                let file = dir.join(format!("job{n}-{i}.env"));
+                core.record_env_file(&file, vec![reference("KEY", 1, "acc1", "deploy")])
+                    .expect("recorded");
+            }
+        }));
+    }
+    for t in threads {
+        t.join().expect("thread");
+    }
+    let core = common::core(data.path()).await;
+    let found = core
+        .env_references("acc1", &key("k1", "deploy", "kh_live_abcd"))
+        .expect("read");
+    assert_eq!(found.len(), 80, "every note kept");
+}
