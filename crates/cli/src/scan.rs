@@ -162,13 +162,38 @@ async fn git(args: &[&str]) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Every line added by every commit, with where it was added.
-async fn scan_history(held: &HashMap<[u8; 32], Held>, out: &mut String) -> Result<(), Error> {
-    let log = git(&["log", "-p", "--all", "--no-color", "--format=commit %H"]).await?;
+/// Every line added by every commit, with where it was added; the commits read. git's output
+/// is read as it comes (a long history is never held whole), and a terminal sees how far the
+/// scan has got.
+async fn scan_history(held: &HashMap<[u8; 32], Held>, out: &mut String) -> Result<u64, Error> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    const ARGS: [&str; 5] = ["log", "-p", "--all", "--no-color", "--format=commit %H"];
+    let cannot_run = |e: std::io::Error| Error::Validation {
+        field: "git".into(),
+        message: format!("cannot run git: {e}"),
+    };
+    let mut child = tokio::process::Command::new("git")
+        .args(ARGS)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(cannot_run)?;
+    // Read apart, so that a full stderr pipe never stops git while we wait on its stdout.
+    let mut stderr = child.stderr.take().expect("piped");
+    let errors = tokio::spawn(async move {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text).await;
+        text
+    });
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("piped")).split(b'\n');
+    let mut progress = Progress::new("reading commits");
     let (mut commit, mut file) = (String::new(), String::new());
-    for line in log.lines() {
+    while let Some(bytes) = lines.next_segment().await.map_err(cannot_run)? {
+        let line = String::from_utf8_lossy(&bytes);
         if let Some(id) = line.strip_prefix("commit ") {
             commit = id.chars().take(12).collect();
+            progress.tick();
         } else if let Some(path) = line.strip_prefix("+++ b/") {
             file = path.to_string();
         } else if let Some(added) = line.strip_prefix('+').filter(|_| !line.starts_with("+++")) {
@@ -177,7 +202,58 @@ async fn scan_history(held: &HashMap<[u8; 32], Held>, out: &mut String) -> Resul
             }
         }
     }
-    Ok(())
+    progress.done();
+    let status = child.wait().await.map_err(cannot_run)?;
+    if !status.success() {
+        let errors = errors.await.unwrap_or_default();
+        return Err(Error::Validation {
+            field: "git".into(),
+            message: format!(
+                "`git {}` failed: {}",
+                ARGS.join(" "),
+                String::from_utf8_lossy(&errors).trim()
+            ),
+        });
+    }
+    Ok(progress.count)
+}
+
+/// A count shown on standard error while it grows, when that is a terminal (at most four times
+/// a second); nothing otherwise.
+struct Progress {
+    what: &'static str,
+    count: u64,
+    terminal: bool,
+    shown: Option<std::time::Instant>,
+}
+
+impl Progress {
+    fn new(what: &'static str) -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            what,
+            count: 0,
+            terminal: std::io::stderr().is_terminal(),
+            shown: None,
+        }
+    }
+
+    fn tick(&mut self) {
+        self.count += 1;
+        let due = self
+            .shown
+            .is_none_or(|at| at.elapsed() >= std::time::Duration::from_millis(250));
+        if self.terminal && due {
+            eprint!("\rscan: {}… {}", self.what, self.count);
+            self.shown = Some(std::time::Instant::now());
+        }
+    }
+
+    fn done(&self) {
+        if self.terminal && self.shown.is_some() {
+            eprint!("\r\x1b[K");
+        }
+    }
 }
 
 /// Every file staged for the next commit, as staged.
@@ -208,14 +284,16 @@ pub async fn run(core: &Keyhaven, args: ScanArgs) -> Result<Done, Error> {
     for path in &paths {
         scan_path(path, &held, &mut out)?;
     }
+    let mut commits = None;
     if args.git {
-        scan_history(&held, &mut out).await?;
+        commits = Some(scan_history(&held, &mut out).await?);
     }
     if args.staged {
         scan_staged(&held, &mut out).await?;
     }
+    let history = commits.map_or(String::new(), |n| format!(", in {n} commit(s)"));
     eprintln!(
-        "scan: compared with the {} secret(s) this profile holds",
+        "scan: compared with the {} secret(s) this profile holds{history}",
         held.len()
     );
     let exit = u8::from(!out.is_empty());

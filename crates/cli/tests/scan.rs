@@ -78,6 +78,15 @@ async fn secrets_are_found_in_files_history_and_staged_changes_and_never_printed
     assert!(!found.contains(&secret) && !text(&out.stderr).contains(&secret));
     std::fs::remove_file(repo.join("config.yaml")).expect("rm");
 
+    // --git outside a repository: git's own reason, as bad input.
+    let out = scan(data.path(), &namespace, repo, &["--git"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("not a git repository"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // Three commits back in git's history: found by --git, not by a scan of today's files.
     git(repo, &["init", "-q"]);
     std::fs::write(repo.join("app.env"), format!("API_KEY={secret}\n")).expect("write");
@@ -92,6 +101,11 @@ async fn secrets_are_found_in_files_history_and_staged_changes_and_never_printed
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     let out = scan(data.path(), &namespace, repo, &["--git"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("in 3 commit(s)"),
+        "{}",
+        text(&out.stderr)
+    );
     let found = text(&out.stdout);
     assert!(
         found.contains("commit ") && found.contains("app.env"),
