@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use keyhaven_core::vault::names;
 use keyhaven_core::{Error, Keyhaven};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::Done;
@@ -25,6 +26,67 @@ pub struct ScanArgs {
     /// Read the changes staged for the next commit (for a pre-commit hook).
     #[arg(long)]
     pub staged: bool,
+    /// Print the findings as JSON: `secrets_compared`, `commits_read` (with --git) and
+    /// `findings`, each with `file`, `line`, `commit` (with --git), `staged`, `account_id`,
+    /// `key_id`, `key_name` and `rotate` (the command that rotates the key).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where a held secret was found, and which key's it is. Never the secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub file: String,
+    /// The line (from 1) in the file, or in the file as the commit left it.
+    pub line: usize,
+    /// The commit that added the line (with --git).
+    pub commit: Option<String>,
+    /// Whether the line is in a change staged for the next commit (with --staged).
+    pub staged: bool,
+    pub account_id: String,
+    pub key_id: String,
+    pub key_name: String,
+    /// The command that rotates the key.
+    pub rotate: String,
+}
+
+impl Finding {
+    fn new(file: &str, line: usize, key: &Held) -> Finding {
+        Finding {
+            file: file.to_string(),
+            line,
+            commit: None,
+            staged: false,
+            account_id: key.account.clone(),
+            key_id: key.key_id.clone(),
+            key_name: key.name.clone(),
+            rotate: format!(
+                "keyhaven keys rotate {} --account {}",
+                key.key_id, key.account
+            ),
+        }
+    }
+
+    /// As printed: the place, the key and how to rotate it.
+    fn line_of_text(&self) -> String {
+        let place = match (&self.commit, self.staged) {
+            (Some(commit), _) => format!("commit {commit} {}:{}", self.file, self.line),
+            (None, true) => format!("{}:{} (staged)", self.file, self.line),
+            (None, false) => format!("{}:{}", self.file, self.line),
+        };
+        format!(
+            "{place}: the secret of \"{}\" (account {}): rotate it with `{}`\n",
+            self.key_name, self.account_id, self.rotate
+        )
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    secrets_compared: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commits_read: Option<u64>,
+    findings: &'a [Finding],
 }
 
 /// The held key a hash belongs to.
@@ -90,23 +152,21 @@ fn found_in<'h>(line: &str, held: &'h HashMap<[u8; 32], Held>) -> Vec<&'h Held> 
         .collect()
 }
 
-/// One finding, as printed.
-fn finding(place: &str, key: &Held) -> String {
-    format!(
-        "{place}: the secret of \"{}\" (account {}): rotate it with `keyhaven keys rotate {} --account {}`\n",
-        key.name, key.account, key.key_id, key.account
-    )
-}
-
-fn scan_text(place: &str, text: &str, held: &HashMap<[u8; 32], Held>, out: &mut String) {
+fn scan_text(file: &str, text: &str, held: &HashMap<[u8; 32], Held>) -> Vec<Finding> {
+    let mut found = Vec::new();
     for (i, line) in text.lines().enumerate() {
         for key in found_in(line, held) {
-            out.push_str(&finding(&format!("{place}:{}", i + 1), key));
+            found.push(Finding::new(file, i + 1, key));
         }
     }
+    found
 }
 
-fn scan_path(path: &Path, held: &HashMap<[u8; 32], Held>, out: &mut String) -> Result<(), Error> {
+fn scan_path(
+    path: &Path,
+    held: &HashMap<[u8; 32], Held>,
+    out: &mut Vec<Finding>,
+) -> Result<(), Error> {
     let meta = std::fs::symlink_metadata(path).map_err(|e| Error::Validation {
         field: path.display().to_string(),
         message: format!("cannot be read: {e}"),
@@ -129,12 +189,11 @@ fn scan_path(path: &Path, held: &HashMap<[u8; 32], Held>, out: &mut String) -> R
     } else if meta.is_file() {
         // Binary or unreadable files are passed over; text is read lossily.
         if let Ok(bytes) = std::fs::read(path) {
-            scan_text(
+            out.extend(scan_text(
                 &path.display().to_string(),
                 &String::from_utf8_lossy(&bytes),
                 held,
-                out,
-            );
+            ));
         }
     }
     Ok(())
@@ -165,7 +224,10 @@ async fn git(args: &[&str]) -> Result<String, Error> {
 /// Every line added by every commit, with where it was added; the commits read. git's output
 /// is read as it comes (a long history is never held whole), and a terminal sees how far the
 /// scan has got.
-async fn scan_history(held: &HashMap<[u8; 32], Held>, out: &mut String) -> Result<u64, Error> {
+async fn scan_history(
+    held: &HashMap<[u8; 32], Held>,
+    out: &mut Vec<Finding>,
+) -> Result<u64, Error> {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt};
     const ARGS: [&str; 5] = ["log", "-p", "--all", "--no-color", "--format=commit %H"];
     let cannot_run = |e: std::io::Error| Error::Validation {
@@ -189,6 +251,8 @@ async fn scan_history(held: &HashMap<[u8; 32], Held>, out: &mut String) -> Resul
     let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("piped")).split(b'\n');
     let mut progress = Progress::new("reading commits");
     let (mut commit, mut file) = (String::new(), String::new());
+    // The line of the file, as the commit left it, that the next line of the hunk is.
+    let mut at = 0usize;
     while let Some(bytes) = lines.next_segment().await.map_err(cannot_run)? {
         let line = String::from_utf8_lossy(&bytes);
         if let Some(id) = line.strip_prefix("commit ") {
@@ -196,10 +260,19 @@ async fn scan_history(held: &HashMap<[u8; 32], Held>, out: &mut String) -> Resul
             progress.tick();
         } else if let Some(path) = line.strip_prefix("+++ b/") {
             file = path.to_string();
-        } else if let Some(added) = line.strip_prefix('+').filter(|_| !line.starts_with("+++")) {
+        } else if line.starts_with("+++ ") || line.starts_with("--- ") {
+            // A deleted file (+++ /dev/null) or the old side's name.
+        } else if let Some(hunk) = line.strip_prefix("@@ ") {
+            at = hunk_start(hunk).unwrap_or(1);
+        } else if let Some(added) = line.strip_prefix('+') {
             for key in found_in(added, held) {
-                out.push_str(&finding(&format!("commit {commit} {file}"), key));
+                let mut finding = Finding::new(&file, at, key);
+                finding.commit = Some(commit.clone());
+                out.push(finding);
             }
+            at += 1;
+        } else if line.starts_with(' ') {
+            at += 1;
         }
     }
     progress.done();
@@ -216,6 +289,12 @@ async fn scan_history(held: &HashMap<[u8; 32], Held>, out: &mut String) -> Resul
         });
     }
     Ok(progress.count)
+}
+
+/// The first line of a hunk's new side: `-a,b +c,d @@` gives c.
+fn hunk_start(hunk: &str) -> Option<usize> {
+    let new = hunk.split_whitespace().find_map(|w| w.strip_prefix('+'))?;
+    new.split(',').next()?.parse().ok()
 }
 
 /// A count shown on standard error while it grows, when that is a terminal (at most four times
@@ -257,7 +336,7 @@ impl Progress {
 }
 
 /// Every file staged for the next commit, as staged.
-async fn scan_staged(held: &HashMap<[u8; 32], Held>, out: &mut String) -> Result<(), Error> {
+async fn scan_staged(held: &HashMap<[u8; 32], Held>, out: &mut Vec<Finding>) -> Result<(), Error> {
     let staged = git(&[
         "diff",
         "--cached",
@@ -268,14 +347,18 @@ async fn scan_staged(held: &HashMap<[u8; 32], Held>, out: &mut String) -> Result
     .await?;
     for path in staged.split('\0').filter(|p| !p.is_empty()) {
         let text = git(&["show", &format!(":{path}")]).await?;
-        scan_text(&format!("{path} (staged)"), &text, held, out);
+        out.extend(
+            scan_text(path, &text, held)
+                .into_iter()
+                .map(|f| Finding { staged: true, ..f }),
+        );
     }
     Ok(())
 }
 
 pub async fn run(core: &Keyhaven, args: ScanArgs) -> Result<Done, Error> {
     let held = held_hashes(core).await?;
-    let mut out = String::new();
+    let mut out = Vec::new();
     let paths = if args.paths.is_empty() && !args.git && !args.staged {
         vec![PathBuf::from(".")]
     } else {
@@ -297,8 +380,29 @@ pub async fn run(core: &Keyhaven, args: ScanArgs) -> Result<Done, Error> {
         held.len()
     );
     let exit = u8::from(!out.is_empty());
-    if out.is_empty() {
-        out.push_str("No secret of this profile found.\n");
+    let stdout = if args.json {
+        crate::output::json(&Report {
+            secrets_compared: held.len(),
+            commits_read: commits,
+            findings: &out,
+        })
+    } else if out.is_empty() {
+        "No secret of this profile found.\n".to_string()
+    } else {
+        out.iter().map(Finding::line_of_text).collect()
+    };
+    Ok(Done { stdout, exit })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hunk_start;
+
+    #[test]
+    fn hunk_headers_give_the_new_side_start() {
+        assert_eq!(hunk_start("-0,0 +1,3 @@"), Some(1));
+        assert_eq!(hunk_start("-10,7 +12,8 @@ fn main() {"), Some(12));
+        assert_eq!(hunk_start("-1 +1 @@"), Some(1));
+        assert_eq!(hunk_start("garbage"), None);
     }
-    Ok(Done { stdout: out, exit })
 }

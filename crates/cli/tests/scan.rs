@@ -89,10 +89,18 @@ async fn secrets_are_found_in_files_history_and_staged_changes_and_never_printed
 
     // Three commits back in git's history: found by --git, not by a scan of today's files.
     git(repo, &["init", "-q"]);
-    std::fs::write(repo.join("app.env"), format!("API_KEY={secret}\n")).expect("write");
+    std::fs::write(
+        repo.join("app.env"),
+        format!("# settings\nMODE=test\nAPI_KEY={secret}\n"),
+    )
+    .expect("write");
     git(repo, &["add", "."]);
     git(repo, &["commit", "-q", "-m", "settings"]);
-    std::fs::write(repo.join("app.env"), "API_KEY=keyhaven:acc/deploy bot\n").expect("write");
+    std::fs::write(
+        repo.join("app.env"),
+        "# settings\nMODE=test\nAPI_KEY=keyhaven:acc/deploy bot\n",
+    )
+    .expect("write");
     git(repo, &["commit", "-q", "-am", "a reference instead"]);
     std::fs::write(repo.join("notes.txt"), "later\n").expect("write");
     git(repo, &["add", "."]);
@@ -108,10 +116,35 @@ async fn secrets_are_found_in_files_history_and_staged_changes_and_never_printed
     );
     let found = text(&out.stdout);
     assert!(
-        found.contains("commit ") && found.contains("app.env"),
+        found.contains("commit ") && found.contains("app.env:3"),
         "{found}"
     );
     assert!(!found.contains(&secret));
+
+    // The same as JSON: the place, the key and how to rotate it, never the secret.
+    let out = scan(data.path(), &namespace, repo, &["--git", "--json"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains(&secret));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["commits_read"], 3);
+    assert!(report["secrets_compared"].as_u64() >= Some(1));
+    let findings = report["findings"].as_array().expect("findings");
+    assert_eq!(findings.len(), 1, "{report}");
+    let f = &findings[0];
+    assert_eq!(
+        (
+            f["file"].as_str(),
+            f["line"].as_u64(),
+            f["staged"].as_bool()
+        ),
+        (Some("app.env"), Some(3), Some(false))
+    );
+    assert_eq!(f["commit"].as_str().map(str::len), Some(12));
+    assert_eq!(f["key_name"], "deploy bot");
+    assert_eq!(f["key_id"], key.meta.id.as_str());
+    assert!(f["rotate"]
+        .as_str()
+        .is_some_and(|c| c.starts_with("keyhaven keys rotate ")));
 
     // Staged for the next commit: found by --staged (a pre-commit hook), an unstaged copy not.
     std::fs::write(repo.join("staged.txt"), format!("token {secret}\n")).expect("write");
@@ -120,7 +153,7 @@ async fn secrets_are_found_in_files_history_and_staged_changes_and_never_printed
     let out = scan(data.path(), &namespace, repo, &["--staged"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stdout).contains("staged.txt (staged)"),
+        text(&out.stdout).contains("staged.txt:1 (staged)"),
         "{}",
         text(&out.stdout)
     );
