@@ -5,11 +5,13 @@
 //! ever prints a secret.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use keyhaven_core::vault::names;
 use keyhaven_core::{Account, Error, Keyhaven, RecordedReference, Secret};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::envfile::{self, Value};
@@ -36,12 +38,66 @@ pub struct EnvImport {
     /// Also treat this variable's value as a secret, whatever it looks like; repeat for several.
     #[arg(long = "secret", value_name = "NAME")]
     pub secret_vars: Vec<String>,
+    /// Print what changed as JSON: `file`, `replaced` (how many values) and `changes`, each
+    /// with `variable`, `line`, `action` (referenced, imported or left), `account_id`,
+    /// `key_name`, `key_prefix` (imported) and, for a value left as it was, `reason`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct EnvCheck {
     /// The .env file.
     pub file: PathBuf,
+    /// Print the problems as JSON: `file` and `problems`, each with `variable`, `line`, `kind`
+    /// (unresolved, held_secret or looks_like_key) and `message`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `env import` did with one value. Never the value.
+#[derive(Debug, Serialize)]
+struct Change {
+    variable: String,
+    line: usize,
+    action: &'static str,
+    account_id: Option<String>,
+    key_name: Option<String>,
+    /// The start of an imported key's secret, as the service shows it.
+    key_prefix: Option<String>,
+    reason: Option<String>,
+}
+
+impl Change {
+    fn text(&self) -> String {
+        let (name, account) = (
+            self.key_name.as_deref().unwrap_or_default(),
+            self.account_id.as_deref().unwrap_or_default(),
+        );
+        let what = match self.action {
+            "referenced" => format!(
+                "now a reference to \"{name}\" of account {account}, whose secret this computer holds"
+            ),
+            "imported" => {
+                let prefix = self.key_prefix.as_deref().unwrap_or_default();
+                format!("imported \"{name}\" ({prefix}…) into the keychain of account {account}; now a reference to it")
+            }
+            _ => format!(
+                "left as it is: it looks like a key, but {}",
+                self.reason.as_deref().unwrap_or_default()
+            ),
+        };
+        format!("{} (line {}): {what}\n", self.variable, self.line)
+    }
+}
+
+/// What `env check` found wrong with one line. Never the value.
+#[derive(Debug, Serialize)]
+struct Problem {
+    variable: String,
+    line: usize,
+    kind: &'static str,
+    message: String,
 }
 
 /// Prefixes of the API keys of the services Keyhaven knows (its own, and the seeds').
@@ -140,53 +196,71 @@ async fn import(core: &Keyhaven, args: EnvImport) -> Result<Done, Error> {
     let entries = envfile::parse(&args.file, &text)?;
     let held = held(core).await?;
     let mut replaced: HashMap<usize, String> = HashMap::new();
-    let mut report = String::new();
+    let mut changes = Vec::new();
+    let terminal = std::io::stderr().is_terminal();
     for entry in &entries {
         let Value::Plain(value) = &entry.value else {
             continue;
         };
         let named = args.secret_vars.iter().any(|v| v == &entry.name);
+        let change = |action, account: &str, key: &str, reason: Option<String>| Change {
+            variable: entry.name.clone(),
+            line: entry.line,
+            action,
+            account_id: Some(account.to_string()),
+            key_name: (!key.is_empty()).then(|| key.to_string()),
+            key_prefix: None,
+            reason,
+        };
         if let Some((account, key)) = held.get(&hash(value)) {
             replaced.insert(entry.line, reference(account, key));
-            report.push_str(&format!(
-                "{} (line {}): now a reference to \"{key}\" of account {account}, whose secret this computer holds\n",
-                entry.name, entry.line
-            ));
+            changes.push(change("referenced", account, key, None));
         } else if named || looks_like_key(value).is_some() {
             let account = account_of(core, args.account.clone())?;
+            if terminal {
+                eprintln!("env import: verifying {} with the service…", entry.name);
+            }
             match core
                 .import_key(&account.id, Secret::new(value.clone()))
                 .await
             {
                 Ok(meta) => {
                     replaced.insert(entry.line, reference(&account.id, &meta.name));
-                    report.push_str(&format!(
-                        "{} (line {}): imported \"{}\" ({}…) into the keychain; now a reference to it\n",
-                        entry.name, entry.line, meta.name, meta.prefix
-                    ));
+                    changes.push(Change {
+                        key_prefix: Some(meta.prefix.clone()),
+                        ..change("imported", &account.id, &meta.name, None)
+                    });
                 }
-                Err(e) => report.push_str(&format!(
-                    "{} (line {}): left as it is: it looks like a key, but {e}\n",
-                    entry.name, entry.line
-                )),
+                Err(e) => changes.push(change("left", &account.id, "", Some(e.to_string()))),
             }
         }
     }
+    let file = args.file.display().to_string();
     if replaced.is_empty() {
         record(core, &args.file, &entries);
-        report.push_str(&format!("{}: nothing to change.\n", args.file.display()));
-        return Ok(Done::from(report));
+    } else {
+        let rewritten = rewrite(&text, &entries, &replaced);
+        write_atomically(&args.file, &rewritten)?;
+        if let Ok(now) = envfile::parse(&args.file, &rewritten) {
+            record(core, &args.file, &now);
+        }
     }
-    let rewritten = rewrite(&text, &entries, &replaced);
-    write_atomically(&args.file, &rewritten)?;
-    if let Ok(now) = envfile::parse(&args.file, &rewritten) {
-        record(core, &args.file, &now);
+    if args.json {
+        return Ok(Done::from(crate::output::json(&serde_json::json!({
+            "file": file,
+            "replaced": replaced.len(),
+            "changes": changes,
+        }))));
     }
-    report.push_str(&format!(
-        "{}: {} value(s) replaced; everything else is as it was.\n",
-        args.file.display(),
-        replaced.len()
-    ));
+    let mut report: String = changes.iter().map(Change::text).collect();
+    if replaced.is_empty() {
+        report.push_str(&format!("{file}: nothing to change.\n"));
+    } else {
+        report.push_str(&format!(
+            "{file}: {} value(s) replaced; everything else is as it was.\n",
+            replaced.len()
+        ));
+    }
     Ok(Done::from(report))
 }
 
@@ -239,14 +313,20 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
 async fn check(core: &Keyhaven, args: EnvCheck) -> Result<Done, Error> {
     let entries = envfile::read(&args.file)?;
     let held = held(core).await?;
-    let mut out = String::new();
-    let place = |line: usize| format!("{}:{line}", args.file.display());
+    let file = args.file.display().to_string();
+    let mut problems = Vec::new();
     for entry in &entries {
+        let problem = |kind, message: String| Problem {
+            variable: entry.name.clone(),
+            line: entry.line,
+            kind,
+            message,
+        };
         match &entry.value {
             Value::Reference { account, key } => {
                 let accounts = core.accounts();
                 let found = referenced_account(&accounts, account);
-                let problem = match found {
+                let unresolved = match found {
                     None => Some(format!("no account '{account}' in this profile")),
                     Some(a) => match crate::resolve_key(core, a, key).await {
                         Err(e) => Some(e.to_string()),
@@ -257,39 +337,38 @@ async fn check(core: &Keyhaven, args: EnvCheck) -> Result<Done, Error> {
                             .map(|e| e.to_string()),
                     },
                 };
-                if let Some(problem) = problem {
-                    out.push_str(&format!(
-                        "{} {}: the reference does not resolve: {problem}\n",
-                        place(entry.line),
-                        entry.name
+                if let Some(why) = unresolved {
+                    problems.push(problem(
+                        "unresolved",
+                        format!("the reference does not resolve: {why}"),
                     ));
                 }
             }
             Value::Plain(value) => {
                 if held.contains_key(&hash(value)) {
-                    out.push_str(&format!(
-                        "{} {}: holds a secret this profile keeps; `keyhaven env import {}` makes it a reference\n",
-                        place(entry.line),
-                        entry.name,
-                        args.file.display()
+                    problems.push(problem(
+                        "held_secret",
+                        format!("holds a secret this profile keeps; `keyhaven env import {file}` makes it a reference"),
                     ));
                 } else if let Some(prefix) = looks_like_key(value) {
-                    out.push_str(&format!(
-                        "{} {}: looks like a key ({prefix}…); `keyhaven env import {}` moves it to the keychain\n",
-                        place(entry.line),
-                        entry.name,
-                        args.file.display()
+                    problems.push(problem(
+                        "looks_like_key",
+                        format!("looks like a key ({prefix}…); `keyhaven env import {file}` moves it to the keychain"),
                     ));
                 }
             }
         }
     }
-    let exit = u8::from(!out.is_empty());
-    if out.is_empty() {
-        out = format!(
-            "{}: every reference resolves, and no value looks like a secret.\n",
-            args.file.display()
-        );
-    }
-    Ok(Done { stdout: out, exit })
+    let exit = u8::from(!problems.is_empty());
+    let stdout = if args.json {
+        crate::output::json(&serde_json::json!({ "file": file, "problems": problems }))
+    } else if problems.is_empty() {
+        format!("{file}: every reference resolves, and no value looks like a secret.\n")
+    } else {
+        problems
+            .iter()
+            .map(|p| format!("{file}:{} {}: {}\n", p.line, p.variable, p.message))
+            .collect()
+    };
+    Ok(Done { stdout, exit })
 }

@@ -752,6 +752,39 @@ async fn env_import_moves_secrets_into_the_keychain_and_keeps_every_other_byte()
         "{said}"
     );
 
+    // The same as JSON, with a stable shape: what is wrong, and what an import would do.
+    let out = keyhaven(dir, &here, &["env", "check", env_path, "--json"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let problems: Vec<_> = report["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| {
+            (
+                p["variable"].as_str(),
+                p["line"].as_u64(),
+                p["kind"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        problems,
+        [(Some("UNKNOWN"), Some(6), Some("looks_like_key"))]
+    );
+    let out = keyhaven(dir, &here, &["env", "import", env_path, "--json"]).await;
+    ok(&out);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["replaced"], 0);
+    let change = &report["changes"][0];
+    assert_eq!(
+        (change["variable"].as_str(), change["action"].as_str()),
+        (Some("UNKNOWN"), Some("left"))
+    );
+    assert!(change["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    assert!(!text(&out.stdout).contains(unknown.as_str()));
+    assert_eq!(std::fs::read_to_string(&env).expect("read"), expected);
+
     // keys import: a secret the service refuses is not stored; a good one is, by its service's name.
     let out = keyhaven_with_stdin(
         dir,
