@@ -12,37 +12,9 @@ use serde_json::Value;
 mod common;
 
 use common::{
-    keyhaven, keyhaven_with_stdin, namespace, record_secret, text, TestService, OWNER, PASSWORD,
+    files_containing, keyhaven, keyhaven_with_stdin, namespace, ping, record_secret, text,
+    TestService, OWNER, PASSWORD,
 };
-
-async fn ping(url: &str, key: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{url}/v1/ping"))
-        .header("X-API-Key", key)
-        .send()
-        .await
-        .expect("ping")
-        .status()
-        .as_u16()
-}
-
-/// Files under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            for entry in std::fs::read_dir(&path).expect("read dir") {
-                stack.push(entry.expect("entry").path());
-            }
-        } else if std::fs::read(&path)
-            .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        {
-            found.push(path);
-        }
-    }
-    found
-}
 
 /// Neither stream holds the password.
 fn clean(out: Output) -> Output {

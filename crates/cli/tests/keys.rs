@@ -10,18 +10,7 @@ use keyhaven_core::{RotateOptions, RotationStep};
 
 mod common;
 
-use common::{keyhaven, namespace, text, TestService};
-
-async fn ping(url: &str, key: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{url}/v1/ping"))
-        .header("X-API-Key", key)
-        .send()
-        .await
-        .expect("ping")
-        .status()
-        .as_u16()
-}
+use common::{keyhaven, namespace, ping, text, TestService};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_rotate_and_resume_from_the_terminal() {

@@ -7,32 +7,7 @@ use std::process::Output;
 
 mod common;
 
-use common::{create_key, namespace, text, TestService};
-
-fn git(repo: &Path, args: &[&str]) {
-    let status = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=Keyhaven Test",
-            "-c",
-            "user.email=test@keyhaven.test",
-        ])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(repo)
-        .output()
-        .expect("git runs");
-    assert!(
-        status.status.success(),
-        "git {args:?}: {}",
-        text(&status.stderr)
-    );
-}
+use common::{create_key, git, namespace, text, TestService};
 
 async fn scan(data: &Path, namespace: &str, cwd: &Path, args: &[&str]) -> Output {
     let mut all = vec!["scan"];

@@ -6,14 +6,13 @@
 //! No secret is ever an argument; none is printed unless asked for (`--show-secret`,
 //! `keys get`); none is left in the `.env` or in any file the CLI writes.
 
-use std::path::Path;
 use std::process::Output;
 
 mod common;
 
 use common::{
-    command, keyhaven, keyhaven_with_stdin, namespace, record_secret, text, TestService, OWNER,
-    PASSWORD,
+    command, files_containing, git, keyhaven, keyhaven_with_stdin, namespace, ping, record_secret,
+    text, TestService, OWNER, PASSWORD,
 };
 
 fn ok(what: &str, out: &Output) {
@@ -24,56 +23,6 @@ fn ok(what: &str, out: &Output) {
         text(&out.stdout),
         text(&out.stderr)
     );
-}
-
-/// Files under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            for entry in std::fs::read_dir(&path).expect("read dir") {
-                stack.push(entry.expect("entry").path());
-            }
-        } else if std::fs::read(&path)
-            .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        {
-            found.push(path);
-        }
-    }
-    found
-}
-
-fn git(repo: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=Keyhaven Test",
-            "-c",
-            "user.email=test@keyhaven.test",
-        ])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(repo)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-}
-
-async fn ping(url: &str, key: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{url}/v1/ping"))
-        .header("X-API-Key", key)
-        .send()
-        .await
-        .expect("ping")
-        .status()
-        .as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

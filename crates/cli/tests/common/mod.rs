@@ -158,3 +158,55 @@ pub async fn create_key(
     record_secret(created.secret.expose());
     created
 }
+
+/// Files under `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("read dir") {
+                stack.push(entry.expect("entry").path());
+            }
+        } else if std::fs::read(&path)
+            .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// Runs git in `repo` as a test user (no signing, branch main); a failure fails the test.
+pub fn git(repo: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=Keyhaven Test",
+            "-c",
+            "user.email=test@keyhaven.test",
+        ])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(repo)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+/// The status the service answers `GET /v1/ping` with this secret.
+pub async fn ping(url: &str, key: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{url}/v1/ping"))
+        .header("X-API-Key", key)
+        .send()
+        .await
+        .expect("ping")
+        .status()
+        .as_u16()
+}
