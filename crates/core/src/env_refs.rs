@@ -127,9 +127,10 @@ impl Keyhaven {
         Ok(found)
     }
 
-    /// Whether a reference's key text names this key, as resolving it would.
+    /// Whether a reference's key text names this key, as resolving it would: a name resolves to
+    /// the newest key of that name, so not to one a rotation replaced.
     fn names(&self, account_id: &str, text: &str, key: &KeyMeta) -> bool {
-        text == key.name
+        (text == key.name && key.replaced_by.is_none())
             || text == key.id
             || (!text.is_empty() && key.prefix.starts_with(text))
             || self

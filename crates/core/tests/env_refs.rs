@@ -65,6 +65,18 @@ async fn files_are_found_by_name_id_or_prefix_and_forgotten_when_they_drop_a_ref
         .expect("read")
         .is_empty());
     assert_eq!(core.env_references("acc2", &deploy).expect("read").len(), 1);
+    // The key a rotation replaced keeps its name, but a reference by name resolves to the new one.
+    let replaced = KeyMeta {
+        replaced_by: Some("k9".into()),
+        ..deploy.clone()
+    };
+    let still: Vec<_> = core
+        .env_references("acc1", &replaced)
+        .expect("read")
+        .into_iter()
+        .map(|r| r.variable)
+        .collect();
+    assert_eq!(still, ["CI_KEY"], "only the reference by its prefix");
 
     // Read again from another folder: the same file, its references replaced.
     let relative = std::path::Path::new(&found[0].path).to_path_buf();
