@@ -126,23 +126,7 @@ mod tests {
 
     fn entry() -> Arc<Cached> {
         Arc::new(Cached::new(KeyForCheck {
-            row: KeyRow {
-                id: "key_a".into(),
-                tenant_id: "ten_a".into(),
-                name: "n".into(),
-                prefix: "kh_live_abcd".into(),
-                scopes: vec![],
-                created_at: 0,
-                last_used_at: None,
-                expires_at: None,
-                revoked_at: None,
-                allowed_origins: vec![],
-                allowed_ips: vec![],
-                rate_limit_per_hour: None,
-                created_by: "usr_a".into(),
-                replaced_by: None,
-                replaces: None,
-            },
+            row: KeyRow::for_test("key_a"),
             secret_hash: vec![1; 32],
             tenant_tier: None,
             tenant_suspended: false,

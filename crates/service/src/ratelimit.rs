@@ -550,21 +550,9 @@ mod tests {
 
     fn key(id: &str, limit: Option<u32>) -> KeyRow {
         KeyRow {
-            id: id.into(),
-            tenant_id: "ten_a".into(),
-            name: "n".into(),
-            prefix: "kh_live_abcd".into(),
             scopes: vec!["read".into()],
-            created_at: 0,
-            last_used_at: None,
-            expires_at: None,
-            revoked_at: None,
-            allowed_origins: vec![],
-            allowed_ips: vec![],
             rate_limit_per_hour: limit,
-            created_by: "usr_a".into(),
-            replaced_by: None,
-            replaces: None,
+            ..KeyRow::for_test(id)
         }
     }
 

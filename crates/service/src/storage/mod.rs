@@ -352,6 +352,28 @@ pub struct KeyRow {
 }
 
 impl KeyRow {
+    /// A plain active key of tenant `ten_a` with no scope or limit, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(id: &str) -> KeyRow {
+        KeyRow {
+            id: id.into(),
+            tenant_id: "ten_a".into(),
+            name: "n".into(),
+            prefix: "kh_live_abcd".into(),
+            scopes: vec![],
+            created_at: 0,
+            last_used_at: None,
+            expires_at: None,
+            revoked_at: None,
+            allowed_origins: vec![],
+            allowed_ips: vec![],
+            rate_limit_per_hour: None,
+            created_by: "usr_a".into(),
+            replaced_by: None,
+            replaces: None,
+        }
+    }
+
     pub fn status(&self, now: i64) -> KeyStatus {
         if self.revoked_at.is_some() {
             KeyStatus::Revoked
