@@ -159,17 +159,7 @@ async fn the_active_key_cap_is_enforced_and_freed_by_revoking(db: Db) {
     );
 
     let id = first["id"].as_str().expect("id");
-    assert_eq!(
-        t.call(
-            Method::DELETE,
-            &format!("/v1/keys/{id}"),
-            Some(&token),
-            None
-        )
-        .await
-        .status,
-        204
-    );
+    assert_eq!(t.revoke_key(&token, id).await.status, 204);
     t.create_key(&token, json!({"name": "3", "scopes": ["read"]}))
         .await;
 }

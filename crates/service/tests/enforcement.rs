@@ -419,13 +419,7 @@ async fn ten_failures_lock_the_source_ip_out_and_forged_forwarding_does_not_help
         .create_key(&token, json!({"name": "gone", "scopes": ["read"]}))
         .await;
     let id = meta["id"].as_str().expect("id");
-    t.call(
-        Method::DELETE,
-        &format!("/v1/keys/{id}"),
-        Some(&token),
-        None,
-    )
-    .await;
+    t.revoke_key(&token, id).await;
 
     // Nine failures of every kind, some claiming to come from elsewhere: still allowed.
     let unknown = keyfmt::generate("kh_live_");

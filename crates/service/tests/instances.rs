@@ -97,14 +97,7 @@ async fn a_change_made_through_one_instance_is_honoured_by_the_other_within_a_se
 
     // A revocation through A: B refuses the key within a second, and from then on.
     assert_eq!(b.ping_with(&key, "", &[]).await.status, 200);
-    let gone = a
-        .call(
-            Method::DELETE,
-            &format!("/v1/keys/{id}"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let gone = a.revoke_key(&token, &id).await;
     assert_eq!(gone.status, 204);
     let (answer, took) =
         poll_until(&b, &key, "", Duration::from_secs(1), |a| a.status != 200).await;

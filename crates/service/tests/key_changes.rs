@@ -464,14 +464,7 @@ async fn no_call_is_accepted_after_delete_has_answered_even_under_load(db: Db) {
             }
         }));
     }
-    let gone = t
-        .call(
-            Method::DELETE,
-            &format!("/v1/keys/{id}"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let gone = t.revoke_key(&token, &id).await;
     assert_eq!(gone.status, 204);
     for _ in 0..20 {
         t.ping_with(&key, "", &[])

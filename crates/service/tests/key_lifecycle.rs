@@ -127,14 +127,7 @@ async fn a_key_from_creation_to_revocation(db: Db) {
         .assert_error(401, "unauthorized");
 
     // Alice revokes it: the very next call with it is refused.
-    let gone = t
-        .call(
-            Method::DELETE,
-            &format!("/v1/keys/{id}"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let gone = t.revoke_key(&token, &id).await;
     assert_eq!(gone.status, 204);
     assert!(gone.body.is_empty());
     let after = t.ping("X-API-Key", &key, "").await;
@@ -151,14 +144,7 @@ async fn a_key_from_creation_to_revocation(db: Db) {
     assert!(revoked.json["revoked_at"].is_string());
 
     // Revoking again changes nothing; a missing key is not found.
-    let again = t
-        .call(
-            Method::DELETE,
-            &format!("/v1/keys/{id}"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let again = t.revoke_key(&token, &id).await;
     assert_eq!(again.status, 204);
     let still = t
         .call(Method::GET, &format!("/v1/keys/{id}"), Some(&token), None)
@@ -299,13 +285,7 @@ async fn the_key_list_comes_a_page_at_a_time_and_by_status(db: Db) {
         ids.push(meta["id"].as_str().expect("id").to_owned());
     }
     for id in &ids[1..3] {
-        t.call(
-            Method::DELETE,
-            &format!("/v1/keys/{id}"),
-            Some(&token),
-            None,
-        )
-        .await;
+        t.revoke_key(&token, id).await;
     }
     let (_, rolled) = t.roll_key(&token, &ids[4], 600).await;
     ids.push(rolled["meta"]["id"].as_str().expect("id").to_owned());

@@ -89,13 +89,7 @@ async fn usage_denials_and_audit_tell_the_story_of_a_key(db: Db) {
 
     // The next hour is a new bucket; by day, both fall in one.
     clock.advance(3_600);
-    t.call(
-        Method::DELETE,
-        &format!("/v1/keys/{id}"),
-        Some(&token),
-        None,
-    )
-    .await;
+    t.revoke_key(&token, &id).await;
     t.ping_with(&key, "", &app)
         .await
         .assert_error(401, "unauthorized");

@@ -333,6 +333,12 @@ impl TestService {
         (key, a.json)
     }
 
+    /// Revokes a key (`DELETE /v1/keys/{id}`); the answer, for the caller to check.
+    pub async fn revoke_key(&self, token: &str, id: &str) -> Answer {
+        self.call(Method::DELETE, &format!("/v1/keys/{id}"), Some(token), None)
+            .await
+    }
+
     pub fn remember(&self, secret: &str) {
         record_secret(secret);
         self.secrets.lock().expect("lock").push(secret.to_owned());
