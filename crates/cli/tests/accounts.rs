@@ -12,7 +12,7 @@ use serde_json::Value;
 mod common;
 
 use common::{
-    files_containing, keyhaven, keyhaven_with_stdin, namespace, ping, record_secret, text,
+    exited, files_containing, keyhaven, keyhaven_with_stdin, namespace, ping, record_secret, text,
     TestService, OWNER, PASSWORD,
 };
 
@@ -51,12 +51,7 @@ async fn a_workstation_is_set_up_from_the_terminal() {
         text(&out.stdout)
     );
     let out = keyhaven(dir, &namespace, &["keys", "list"]).await;
-    assert_eq!(out.status.code(), Some(3));
-    assert!(
-        text(&out.stderr).contains("account add"),
-        "{}",
-        text(&out.stderr)
-    );
+    exited(&out, 3, "account add");
 
     // Bad input is named; a wrong password is refused.
     let out = clean(
@@ -93,12 +88,7 @@ async fn a_workstation_is_set_up_from_the_terminal() {
         "",
     )
     .await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("password"),
-        "{}",
-        text(&out.stderr)
-    );
+    exited(&out, 2, "password");
 
     // Signed in with the password on standard input: the account is listed, and active.
     let out = clean(
@@ -198,8 +188,7 @@ async fn a_workstation_is_set_up_from_the_terminal() {
         &["keys", "create", "--name", "ci", "--show-secret"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--allow-pipe"));
+    exited(&out, 2, "--allow-pipe");
     let out = keyhaven(
         dir,
         &namespace,
@@ -252,12 +241,7 @@ async fn a_workstation_is_set_up_from_the_terminal() {
         &["keys", "update", "ci", "--ip", "10.0.0.0/33"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("allowed_ips"),
-        "{}",
-        text(&out.stderr)
-    );
+    exited(&out, 2, "allowed_ips");
     let out = keyhaven(
         dir,
         &namespace,
@@ -312,8 +296,7 @@ async fn a_workstation_is_set_up_from_the_terminal() {
         &["keys", "revoke", "deploy", "--confirm", "deplo"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("nothing was revoked"));
+    exited(&out, 2, "nothing was revoked");
     assert_eq!(ping(&url, secret.expose()).await, 200);
     let out = keyhaven(
         dir,
@@ -328,12 +311,7 @@ async fn a_workstation_is_set_up_from_the_terminal() {
     let out = keyhaven(dir, &namespace, &["account", "sign-out", &account]).await;
     ok(&out);
     let out = keyhaven(dir, &namespace, &["keys", "list"]).await;
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("account sign-in"),
-        "{}",
-        text(&out.stderr)
-    );
+    exited(&out, 4, "account sign-in");
     let out = clean(
         keyhaven_with_stdin(
             dir,
@@ -558,12 +536,7 @@ async fn env_files_hold_references_that_follow_the_keys_through_rotations() {
         ],
     )
     .await;
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("bad.env:2"),
-        "{}",
-        text(&out.stderr)
-    );
+    exited(&out, 3, "bad.env:2");
     assert!(!text(&out.stdout).contains("ran"));
     // The files still hold references, never a secret.
     assert!(

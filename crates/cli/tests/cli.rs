@@ -7,7 +7,7 @@ mod common;
 
 use keyhaven_core::vault::names;
 
-use common::{keyhaven, namespace, text, TestService};
+use common::{exited, keyhaven, namespace, text, TestService};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_list_and_profile_show_use_the_apps_sign_in() {
@@ -115,12 +115,7 @@ async fn keys_list_and_profile_show_use_the_apps_sign_in() {
         &["keys", "list", "--profile", "nobody"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(3));
-    assert!(
-        text(&out.stderr).contains("profile nobody"),
-        "{}",
-        text(&out.stderr)
-    );
+    exited(&out, 3, "profile nobody");
     let out = keyhaven(
         data.path(),
         &namespace,
@@ -141,12 +136,7 @@ async fn keys_list_and_profile_show_use_the_apps_sign_in() {
     // A signed-out account: told to sign in again.
     core.sign_out(&account.id).await.expect("sign out");
     let out = keyhaven(data.path(), &namespace, &["keys", "list"]).await;
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("sign in again"),
-        "{}",
-        text(&out.stderr)
-    );
+    exited(&out, 4, "sign in again");
 
     // Leave the keyring clean.
     for id in &key_ids {

@@ -8,7 +8,7 @@ use keyhaven_core::Vault;
 
 mod common;
 
-use common::{keyhaven_with_stdin as keyhaven, namespace, text, TestService};
+use common::{exited, keyhaven_with_stdin as keyhaven, namespace, text, TestService};
 
 const PASSPHRASE: &str = "cli passphrase for the test";
 
@@ -37,12 +37,7 @@ async fn profiles_from_the_command_line() {
     let out = run(&["profile", "create", "bob"], "").await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = run(&["profile", "create", "bob"], "").await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("already exists"),
-        "{}",
-        text(&out.stderr)
-    );
+    exited(&out, 2, "already exists");
     let out = run(&["profile", "create", "Not Valid"], "").await;
     assert_eq!(out.status.code(), Some(2));
     let out = run(&["profile", "rename", "bob", "robert"], "").await;
@@ -86,12 +81,7 @@ async fn profiles_from_the_command_line() {
 
     // Locked: listing keys needs the passphrase.
     let out = clean(run(&["keys", "list"], "").await);
-    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("locked"),
-        "{}",
-        text(&out.stderr)
-    );
+    exited(&out, 7, "locked");
     assert!(text(&out.stderr).contains("--passphrase-stdin"));
     let out = clean(
         run(
@@ -100,12 +90,7 @@ async fn profiles_from_the_command_line() {
         )
         .await,
     );
-    assert_eq!(out.status.code(), Some(7));
-    assert!(
-        text(&out.stderr).contains("Wrong passphrase"),
-        "{}",
-        text(&out.stderr)
-    );
+    exited(&out, 7, "Wrong passphrase");
     let out = clean(
         run(
             &["--passphrase-stdin", "keys", "list"],

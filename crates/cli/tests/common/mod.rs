@@ -210,3 +210,10 @@ pub async fn ping(url: &str, key: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+/// The command ended with exit `code` and said `says` on standard error.
+pub fn exited(out: &Output, code: u8, says: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(i32::from(code)), "{stderr}");
+    assert!(stderr.contains(says), "expected {says:?} in: {stderr}");
+}
