@@ -256,7 +256,7 @@ ipc! {
     /// A key's recent refused calls, newest first.
     key_denials(req: KeyRef) -> Vec<keyhaven_api::DenialRecord> => crate::ops_keys::key_denials;
     /// The env files known to reference a key (recorded by `keyhaven run` and `env import`).
-    env_references(req: KeyRef) -> Vec<keyhaven_core::EnvReference> => crate::ops_keys::env_references;
+    env_references(req: crate::ops_keys::EnvReferencesRequest) -> Vec<keyhaven_core::EnvReference> => crate::ops_keys::env_references;
     /// Rotates a key, sending each step to the window as a `rotation-progress` event.
     rotate_key(req: crate::ops_keys::RotateRequest) -> keyhaven_core::RotationOutcome => crate::ops_keys::rotate_key;
     /// The account's last usage seen by the watcher (offline too).
@@ -317,6 +317,7 @@ pub fn declarations() -> Vec<String> {
         crate::ops_keys::UpdateKeyInput::decl(),
         crate::ops_keys::HourlyLimit::decl(),
         crate::ops_keys::KeyUsageRequest::decl(),
+        crate::ops_keys::EnvReferencesRequest::decl(),
         crate::ops_keys::RotateRequest::decl(),
         crate::ops_keys::WatchStatus::decl(),
     ];

@@ -222,6 +222,14 @@ pub struct HourlyLimit {
     pub value: Option<u32>,
 }
 
+/// A key the window shows, for the env files that reference it: matched on this computer, so
+/// the key's metadata comes along instead of being read from its service again.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct EnvReferencesRequest {
+    pub account_id: String,
+    pub key: KeyMeta,
+}
+
 #[derive(Debug, Clone, Deserialize, TS)]
 pub struct KeyUsageRequest {
     pub account_id: String,
@@ -297,10 +305,11 @@ pub async fn key_denials(state: &AppState, req: KeyRef) -> Result<Vec<DenialReco
         .await?)
 }
 
-pub async fn env_references(state: &AppState, req: KeyRef) -> Result<Vec<EnvReference>> {
-    let core = state.core()?;
-    let key = core.get_key(&req.account_id, &req.key_id, None).await?;
-    Ok(core.env_references(&req.account_id, &key)?)
+pub async fn env_references(
+    state: &AppState,
+    req: EnvReferencesRequest,
+) -> Result<Vec<EnvReference>> {
+    Ok(state.core()?.env_references(&req.account_id, &req.key)?)
 }
 
 pub async fn rotate_key(state: &AppState, req: RotateRequest) -> Result<RotationOutcome> {

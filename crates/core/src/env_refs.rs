@@ -110,10 +110,12 @@ impl Keyhaven {
     /// The env files known to reference a key of an account, by path then line.
     pub fn env_references(&self, account_id: &str, key: &KeyMeta) -> Result<Vec<EnvReference>> {
         let all: References = read_json(&self.references_path()?)?.unwrap_or_default();
+        // Read once: the ids of the keys this one replaced, which references may still name.
+        let earlier = self.link_store()?.replaced_until(account_id, &key.id)?;
         let mut found = Vec::new();
         for (path, file) in &all.files {
             for r in &file.references {
-                if r.account_id == account_id && self.names(account_id, &r.key, key) {
+                if r.account_id == account_id && names(&r.key, key, &earlier) {
                     found.push(EnvReference {
                         path: path.display().to_string(),
                         variable: r.variable.clone(),
@@ -126,17 +128,16 @@ impl Keyhaven {
         }
         Ok(found)
     }
+}
 
-    /// Whether a reference's key text names this key, as resolving it would: a name resolves to
-    /// the newest key of that name, so not to one a rotation replaced.
-    fn names(&self, account_id: &str, text: &str, key: &KeyMeta) -> bool {
-        (text == key.name && key.replaced_by.is_none())
-            || text == key.id
-            || (!text.is_empty() && key.prefix.starts_with(text))
-            || self
-                .current_key_id(account_id, text)
-                .is_ok_and(|current| current != text && current == key.id)
-    }
+/// Whether a reference's key text names this key, as resolving it would: a name resolves to the
+/// newest key of that name, so not to one a rotation replaced; the id of a key this one
+/// replaced resolves to this one.
+fn names(text: &str, key: &KeyMeta, earlier: &[String]) -> bool {
+    (text == key.name && key.replaced_by.is_none())
+        || text == key.id
+        || (!text.is_empty() && key.prefix.starts_with(text))
+        || earlier.iter().any(|id| id == text)
 }
 
 /// An exclusive lock on `path` (created if need be), released when the file is dropped.

@@ -281,6 +281,8 @@ export type HourlyLimit = { value: number | null, };
 
 export type KeyUsageRequest = { account_id: string, key_id: string, granularity: Granularity, };
 
+export type EnvReferencesRequest = { account_id: string, key: KeyMeta, };
+
 export type RotateRequest = { account_id: string, key_id: string, grace: Grace, };
 
 export type WatchStatus = { settings: WatchSettings, running: boolean, 
@@ -414,7 +416,7 @@ export const commands = {
   updateKey: (req: UpdateKeyInput) => invoke<KeyMeta>("update_key", { req }),
   keyUsage: (req: KeyUsageRequest) => invoke<KeyUsage>("key_usage", { req }),
   keyDenials: (req: KeyRef) => invoke<Array<DenialRecord>>("key_denials", { req }),
-  envReferences: (req: KeyRef) => invoke<Array<EnvReference>>("env_references", { req }),
+  envReferences: (req: EnvReferencesRequest) => invoke<Array<EnvReference>>("env_references", { req }),
   rotateKey: (req: RotateRequest) => invoke<RotationOutcome>("rotate_key", { req }),
   cachedUsage: (req: AccountRef) => invoke<UsageSnapshot | null>("cached_usage", { req }),
   refreshUsage: (req: AccountRef) => invoke<UsageSnapshot>("refresh_usage", { req }),

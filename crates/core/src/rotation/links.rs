@@ -136,6 +136,32 @@ impl LinkStore {
         }
         Ok(chain)
     }
+
+    /// The keys whose chain ends at `key_id`, newest first: those rotations replaced, one after
+    /// the other, until `key_id`. Empty when `key_id` itself was replaced. One read of the file.
+    pub fn replaced_until(&self, account_id: &str, key_id: &str) -> Result<Vec<String>> {
+        let file = self.load()?;
+        let links: Vec<_> = file
+            .links
+            .iter()
+            .filter(|l| l.account_id == account_id)
+            .collect();
+        if links.iter().any(|l| l.from == key_id) {
+            return Ok(Vec::new());
+        }
+        let mut earlier: Vec<String> = Vec::new();
+        let mut last = key_id;
+        while earlier.len() < MAX_CHAIN {
+            match links.iter().find(|l| l.to == last) {
+                Some(link) if link.from != key_id && !earlier.contains(&link.from) => {
+                    earlier.push(link.from.clone());
+                    last = &link.from;
+                }
+                _ => break,
+            }
+        }
+        Ok(earlier)
+    }
 }
 
 #[cfg(test)]
@@ -157,6 +183,18 @@ mod tests {
         );
         assert_eq!(links.chain("acc", "k2").expect("chain"), vec!["k2", "k3"]);
         assert_eq!(links.chain("other", "k1").expect("chain"), vec!["k1", "x"]);
+        assert_eq!(
+            links.replaced_until("acc", "k3").expect("earlier"),
+            vec!["k2", "k1"]
+        );
+        assert!(links
+            .replaced_until("acc", "k2")
+            .expect("earlier")
+            .is_empty());
+        assert!(links
+            .replaced_until("acc", "k1")
+            .expect("earlier")
+            .is_empty());
         // A loop in a damaged file does not hang.
         links.link("acc", "k3", "k1").expect("loop");
         assert_eq!(

@@ -37,7 +37,7 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
   const [granularity, setGranularity] = useState<Granularity>("hour");
   const usage = useKeyUsage(account.id, meta.id, granularity);
   const denials = useDenials(account.id, meta.id);
-  const usedBy = useEnvReferences(account.id, meta.id);
+  const usedBy = useEnvReferences(account.id, meta);
   const [rotating, setRotating] = useState(false);
   const [revoking, setRevoking] = useState(false);
   const [refreshing, setRefreshing] = useState(false);

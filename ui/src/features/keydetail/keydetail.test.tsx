@@ -199,8 +199,9 @@ describe("KeyDetail", () => {
       ["/srv/app/.env:2", "BILLING_KEY", "3 hours ago"],
       ["/srv/old/.env:7 missing", "API_KEY", "3 hours ago"],
     ]);
-    const asked = calls.find((c) => c.cmd === "env_references")?.args as { req: unknown };
-    expect(asked.req).toEqual({ account_id: "a1", key_id: "key_1" });
+    const asked = calls.find((c) => c.cmd === "env_references")?.args as { req: { account_id: string; key: KeyMeta } };
+    expect(asked.req.account_id).toBe("a1");
+    expect(asked.req.key.id).toBe("key_1");
   });
 });
 

@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { commands, type UpdateKeyInput } from "../../ipc";
+import { commands, type KeyMeta, type UpdateKeyInput } from "../../ipc";
 import { keysKey } from "../keys/useKeys";
 
 export type Granularity = "hour" | "day";
@@ -7,7 +7,8 @@ export type Granularity = "hour" | "day";
 export const keyKey = (accountId: string, keyId: string) => ["key", accountId, keyId] as const;
 export const keyUsageKey = (accountId: string, keyId: string, g: Granularity) => ["key-usage", accountId, keyId, g] as const;
 export const denialsKey = (accountId: string, keyId: string) => ["key-denials", accountId, keyId] as const;
-export const envReferencesKey = (accountId: string, keyId: string) => ["env-references", accountId, keyId] as const;
+export const envReferencesKey = (accountId: string, key: KeyMeta) =>
+  ["env-references", accountId, key.id, key.name, key.replaced_by] as const;
 export const capabilitiesKey = (accountId: string) => ["capabilities", accountId] as const;
 
 /** How often an open key detail reads its usage again. */
@@ -40,11 +41,12 @@ export function useDenials(accountId: string, keyId: string) {
 }
 
 /** The env files known to reference the key: recorded on this computer by `keyhaven run
- * --env-file` and `keyhaven env import`, so read again as often as the usage. */
-export function useEnvReferences(accountId: string, keyId: string) {
+ * --env-file` and `keyhaven env import`, so read again as often as the usage. Matched on this
+ * computer against the key as the detail shows it (no call to the service). */
+export function useEnvReferences(accountId: string, key: KeyMeta) {
   return useQuery({
-    queryKey: envReferencesKey(accountId, keyId),
-    queryFn: () => commands.envReferences({ account_id: accountId, key_id: keyId }),
+    queryKey: envReferencesKey(accountId, key),
+    queryFn: () => commands.envReferences({ account_id: accountId, key }),
     refetchInterval: USAGE_POLL_MS,
   });
 }
