@@ -9,12 +9,11 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use keyhaven_core::vault::names;
 use keyhaven_core::{Account, Error, Keyhaven, RecordedReference, Secret};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::envfile::{self, Value};
+use crate::held::{hash, held_hashes, Held};
 use crate::{account_of, Done};
 
 #[derive(Debug, Subcommand)]
@@ -112,31 +111,6 @@ fn looks_like_key(value: &str) -> Option<&'static str> {
         .copied()
 }
 
-fn hash(text: &str) -> [u8; 32] {
-    Sha256::digest(text.as_bytes()).into()
-}
-
-/// The key a held secret belongs to: account id and key name (or id, when the service does
-/// not answer).
-async fn held(core: &Keyhaven) -> Result<HashMap<[u8; 32], (String, String)>, Error> {
-    let profile = core.profile();
-    let mut out = HashMap::new();
-    for account in core.accounts() {
-        let keys = core.list_keys(&account.id).await.unwrap_or_default();
-        for key in keys.iter().filter(|k| k.stored_locally) {
-            let name = names::key(&account.id, &key.meta.id);
-            if let Some(secret) = core.vault().get(&profile, &name).await? {
-                out.insert(
-                    hash(secret.expose()),
-                    (account.id.clone(), key.meta.name.clone()),
-                );
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A reference as written in a file: quoted when the key's name holds a space or a `#`.
 /// The account a reference names: by id, then email, then label.
 pub(crate) fn referenced_account<'a>(accounts: &'a [Account], text: &str) -> Option<&'a Account> {
     accounts
@@ -172,6 +146,7 @@ pub(crate) fn record(core: &Keyhaven, path: &Path, entries: &[envfile::Entry]) {
     }
 }
 
+/// A reference as written in a file: quoted when the key's name holds a space or a `#`.
 fn reference(account: &str, key: &str) -> String {
     let text = format!("{}{account}/{key}", envfile::SCHEME);
     if text.contains([' ', '#', '"', '\'']) {
@@ -194,7 +169,7 @@ async fn import(core: &Keyhaven, args: EnvImport) -> Result<Done, Error> {
         message: format!("cannot be read: {e}"),
     })?;
     let entries = envfile::parse(&args.file, &text)?;
-    let held = held(core).await?;
+    let held = held_hashes(core).await?;
     let mut replaced: HashMap<usize, String> = HashMap::new();
     let mut changes = Vec::new();
     let terminal = std::io::stderr().is_terminal();
@@ -212,9 +187,9 @@ async fn import(core: &Keyhaven, args: EnvImport) -> Result<Done, Error> {
             key_prefix: None,
             reason,
         };
-        if let Some((account, key)) = held.get(&hash(value)) {
-            replaced.insert(entry.line, reference(account, key));
-            changes.push(change("referenced", account, key, None));
+        if let Some(Held { account, name, .. }) = held.get(&hash(value)) {
+            replaced.insert(entry.line, reference(account, name));
+            changes.push(change("referenced", account, name, None));
         } else if named || looks_like_key(value).is_some() {
             let account = account_of(core, args.account.clone())?;
             if terminal {
@@ -312,7 +287,7 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
 
 async fn check(core: &Keyhaven, args: EnvCheck) -> Result<Done, Error> {
     let entries = envfile::read(&args.file)?;
-    let held = held(core).await?;
+    let held = held_hashes(core).await?;
     let file = args.file.display().to_string();
     let mut problems = Vec::new();
     for entry in &entries {

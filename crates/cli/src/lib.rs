@@ -27,6 +27,7 @@
 mod accounts;
 mod env;
 mod envfile;
+mod held;
 mod manage;
 mod output;
 mod profiles;

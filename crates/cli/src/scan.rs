@@ -8,11 +8,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use keyhaven_core::vault::names;
 use keyhaven_core::{Error, Keyhaven};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+use crate::held::{hash, held_hashes, Held};
 use crate::Done;
 
 #[derive(Debug, Args)]
@@ -89,60 +88,9 @@ struct Report<'a> {
     findings: &'a [Finding],
 }
 
-/// The held key a hash belongs to.
-#[derive(Debug, Clone)]
-struct Held {
-    account: String,
-    key_id: String,
-    name: String,
-}
-
 /// Shortest and longest run of characters taken for a candidate.
 const MIN_TOKEN: usize = 16;
 const MAX_TOKEN: usize = 512;
-
-fn hash(text: &str) -> [u8; 32] {
-    Sha256::digest(text.as_bytes()).into()
-}
-
-/// Every secret the profile holds, by the hash of its text.
-async fn held_hashes(core: &Keyhaven) -> Result<HashMap<[u8; 32], Held>, Error> {
-    let profile = core.profile();
-    let vault = core.vault().clone();
-    let names_profile = profile.clone();
-    let entries = tokio::task::spawn_blocking(move || vault.entry_names_blocking(&names_profile))
-        .await
-        .map_err(|_| Error::TaskFailed {
-            during: "listing the keychain's entries",
-        })??;
-    let mut held = HashMap::new();
-    for account in core.accounts() {
-        let prefix = names::key(&account.id, "");
-        // Names from the service where it answers; the id where it does not.
-        let names_by_id: HashMap<String, String> = core
-            .list_keys(&account.id)
-            .await
-            .map(|keys| keys.into_iter().map(|k| (k.meta.id, k.meta.name)).collect())
-            .unwrap_or_default();
-        for entry in entries.iter().filter(|e| e.starts_with(&prefix)) {
-            let key_id = &entry[prefix.len()..];
-            if let Some(secret) = core.vault().get(&profile, entry).await? {
-                held.insert(
-                    hash(secret.expose()),
-                    Held {
-                        account: account.id.clone(),
-                        key_id: key_id.to_string(),
-                        name: names_by_id
-                            .get(key_id)
-                            .cloned()
-                            .unwrap_or_else(|| key_id.to_string()),
-                    },
-                );
-            }
-        }
-    }
-    Ok(held)
-}
 
 /// The held keys whose secrets stand in `line`.
 fn found_in<'h>(line: &str, held: &'h HashMap<[u8; 32], Held>) -> Vec<&'h Held> {
