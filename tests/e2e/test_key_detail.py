@@ -120,8 +120,9 @@ def test_edit_scopes_and_usage_chart(service, app, workdir):
         [str(BIN / "keyhaven"), "run", "--env-file", str(env_file), "--", "sh", "-c", 'test -n "$DEPLOY_KEY"'],
         env=app.env, capture_output=True, text=True, timeout=60,
     )
+    printed = secret in run.stdout + run.stderr  # a bool: a failed assert never prints the secret
+    assert not printed, "keyhaven run printed the secret"
     assert run.returncode == 0, run.stderr
-    assert secret not in run.stdout + run.stderr
     app.button("Refresh").click()
     table = app.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "table[aria-label='Env files that reference this key']"))
     cells = [td.text for td in table.find_elements(By.CSS_SELECTOR, "tbody td")]
