@@ -4,7 +4,7 @@
 //!
 //! With SQLite the service is the only process, and the windows live in its memory under one
 //! lock. With a storage that several instances share (PostgreSQL), they live in storage, so that
-//! N instances do not accept N times the limit (see [`crate::storage::SharedRates`]):
+//! N instances do not accept N times the limit (see [`crate::storage::Shared`]):
 //! - a key's hourly window is counted in storage call by call: exact across instances;
 //! - a tenant's daily window is reserved in batches ([`DailyLeases`]): each instance spends its
 //!   batch from memory, with no round trip, and gives back what it has not spent about once a
@@ -372,7 +372,7 @@ pub async fn acquire(
     daily_cap: u32,
     now: i64,
 ) -> Result<Result<RateWindow, Limited>, ServiceError> {
-    let Some(shared) = svc.store().shared_rates() else {
+    let Some(shared) = svc.store().shared() else {
         return Ok(svc.rates().acquire(key, daily_cap, now));
     };
     let (hour, day) = (now.div_euclid(HOUR), now.div_euclid(DAY));
@@ -440,7 +440,7 @@ pub async fn peek(
     daily_cap: u32,
     now: i64,
 ) -> Result<RateWindow, ServiceError> {
-    let Some(shared) = svc.store().shared_rates() else {
+    let Some(shared) = svc.store().shared() else {
         return Ok(svc.rates().peek(key, daily_cap, now));
     };
     let (hour, day) = (now.div_euclid(HOUR), now.div_euclid(DAY));
@@ -464,7 +464,7 @@ pub async fn peek(
 /// once a second and at shutdown; a batch not given back (storage unreachable) is lost for the
 /// rest of its day, which can only make the cap refuse early, never pass it.
 pub async fn release_daily_leases(svc: &Service) {
-    let Some(shared) = svc.store().shared_rates() else {
+    let Some(shared) = svc.store().shared() else {
         return;
     };
     for (tenant_id, day, unspent) in svc.daily_leases().drain() {

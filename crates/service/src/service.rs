@@ -15,8 +15,9 @@ use crate::keycache::KeyCache;
 use crate::lockout::{Attempt, Lockout};
 use crate::ratelimit::{self, DailyLeases, RateCounters, SessionRates, TierRates};
 use crate::secrets::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
-use crate::storage::{self, action, AuditEntry, ChangeHandlers, NewUser, Pending, Storage};
+use crate::storage::{self, action, AuditEntry, ChangeHandlers, NewUser, Storage};
 use crate::tenants;
+use crate::usage::Pending;
 use crate::usage::UsageCounter;
 
 /// How long denials are kept: 30 days.
@@ -121,7 +122,8 @@ impl Service {
                 inner.lockout.set(ip, times);
             }),
         };
-        if let Some(task) = service.store().watch_changes(handlers).await? {
+        if let Some(shared) = service.store().shared() {
+            let task = shared.watch_changes(handlers).await?;
             *service
                 .inner
                 .change_watch
@@ -138,7 +140,7 @@ impl Service {
     /// key have its hourly limit, or a tenant its daily cap, twice. (Shared storage keeps the
     /// windows itself.)
     async fn seed_rate_windows(&self) -> Result<(), ServiceError> {
-        if self.store().shared_rates().is_some() {
+        if self.store().shared().is_some() {
             return Ok(());
         }
         let now = self.now();
@@ -190,8 +192,10 @@ impl Service {
                     }
                     let window =
                         i64::try_from(svc.config().lockout_window.as_secs()).unwrap_or(i64::MAX);
-                    if let Err(e) = svc.store().prune_failures(now.saturating_sub(window)).await {
-                        tracing::error!(error = %e, "forgetting old failed attempts failed");
+                    if let Some(shared) = svc.store().shared() {
+                        if let Err(e) = shared.prune_failures(now.saturating_sub(window)).await {
+                            tracing::error!(error = %e, "forgetting old failed attempts failed");
+                        }
                     }
                 }
             }
@@ -212,7 +216,7 @@ impl Service {
         if pending.is_empty() {
             return Ok(());
         }
-        match self.store().flush_usage(&pending).await {
+        match self.store().flush_usage(&pending.batch()).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.inner.usage.restore(Pending {
@@ -401,11 +405,14 @@ impl Service {
         let lockout = self.lockout();
         let rule = |times: &mut Vec<i64>| lockout.record_in(times, now);
         let source = attempt.source();
-        let started = match self
-            .store()
-            .record_failure(&source.to_string(), &rule)
-            .await
-        {
+        let recorded = match self.store().shared() {
+            Some(shared) => shared
+                .record_failure(&source.to_string(), &rule)
+                .await
+                .map(Some),
+            None => Ok(None),
+        };
+        let started = match recorded {
             Ok(None) => attempt.failed(now),
             Ok(Some(times)) => attempt.failed_shared(&times, now),
             Err(e) => {

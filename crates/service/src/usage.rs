@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use foldhash::HashMap;
 
 use crate::clock::HOUR;
-use crate::storage::KeyRow;
+use crate::storage::{CallCount, Denial, KeyRow, LastUse, UsageBatch, ALLOWED};
 
 /// Denials kept in memory between two flushes; more than that are counted but not itemised.
 const MAX_PENDING_DENIALS: usize = 10_000;
@@ -71,20 +71,44 @@ pub struct Counts {
     pub denied: Vec<(&'static str, u64)>,
 }
 
-/// One refused call of an identified key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denial {
-    pub tenant_id: String,
-    pub key_id: String,
-    pub at: i64,
-    pub code: &'static str,
-    pub ip: Option<String>,
-    pub origin: Option<String>,
-}
-
 impl Pending {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty() && self.denials.is_empty()
+    }
+
+    /// What a flush writes: the counts by key, hour and outcome and the last uses, each in
+    /// one order, and the denials.
+    pub fn batch(&self) -> UsageBatch<'_> {
+        let mut batch = UsageBatch {
+            denials: &self.denials,
+            ..UsageBatch::default()
+        };
+        for (key_id, p) in &self.keys {
+            for (&hour, counts) in &p.hours {
+                let outcomes = std::iter::once((ALLOWED, counts.allowed))
+                    .chain(counts.denied.iter().copied())
+                    .filter(|(_, n)| *n > 0);
+                for (outcome, n) in outcomes {
+                    batch.calls.push(CallCount {
+                        key_id,
+                        hour,
+                        outcome,
+                        tenant_id: &p.tenant_id,
+                        count: i64::try_from(n).unwrap_or(i64::MAX),
+                    });
+                }
+            }
+            if let Some(at) = p.last_used {
+                batch.last_used.push(LastUse {
+                    key_id,
+                    tenant_id: &p.tenant_id,
+                    at,
+                });
+            }
+        }
+        batch.calls.sort_unstable();
+        batch.last_used.sort_unstable();
+        batch
     }
 
     /// Adds `other`'s counts, denials and last uses to these.
@@ -206,22 +230,6 @@ impl UsageCounter {
             .fetch_add(taken.denials.len(), Ordering::AcqRel);
         self.shard().merge(taken);
     }
-}
-
-/// The codes a denial may carry: the reasons a known key is refused.
-pub const DENIAL_CODES: [&str; 7] = [
-    "revoked",
-    "expired",
-    "origin_not_allowed",
-    "ip_not_allowed",
-    "scope_missing",
-    "rate_limited",
-    "daily_cap_reached",
-];
-
-/// The static form of a stored denial code.
-pub fn denial_code(code: &str) -> Option<&'static str> {
-    DENIAL_CODES.iter().copied().find(|c| *c == code)
 }
 
 pub fn hour_of(t: i64) -> i64 {
