@@ -10,10 +10,10 @@ use keyhaven_api::{CreateKeyRequest, Role, WireSecret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
+use crate::domain::Domain;
+use crate::domain::{auth, keys};
 use crate::error::ServiceError;
-use crate::keys;
 use crate::secrets::random_password;
-use crate::service::Service;
 
 /// The tenant the demo creates.
 pub const DEMO_TENANT: &str = "demo";
@@ -37,7 +37,7 @@ pub struct DemoLogin {
     pub password: Option<String>,
 }
 
-/// What [`seed`] set up. Holds the demo keys' secrets for the traffic; never prints them.
+/// What [`crate::Service::seed_demo`] set up. Holds the demo keys' secrets for the traffic; never prints them.
 #[derive(Debug)]
 pub struct Demo {
     pub logins: Vec<DemoLogin>,
@@ -47,12 +47,12 @@ pub struct Demo {
 /// Creates the demo users (those that do not exist yet) and, on a fresh demo tenant, three
 /// keys: a web app limited to one origin, a batch job with an hourly limit of 20, and a search
 /// widget.
-pub async fn seed(svc: &Service) -> Result<Demo, ServiceError> {
+pub(crate) async fn seed(svc: &Domain) -> Result<Demo, ServiceError> {
     let mut logins = Vec::new();
     let mut owner = None;
     for (email, role) in USERS {
         let password = random_password();
-        match svc.add_user(email, role, DEMO_TENANT, &password).await {
+        match auth::add_user(svc, email, role, DEMO_TENANT, &password).await {
             Ok(user) => {
                 if role == Role::Owner {
                     owner = Some(user);

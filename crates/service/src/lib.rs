@@ -13,25 +13,21 @@
 //! running.shutdown().await;
 //! # Ok(()) }
 //! ```
+//!
+//! The crate is built in layers that depend one way: `http` (the only part that knows axum)
+//! → `domain` (what the service does, over a store and a clock) → `storage` (one interface,
+//! SQLite and PostgreSQL) → `keyhaven-api`. `service` puts them together; `config`, `clock`,
+//! `error` and `secrets` are used by every layer and use none.
 
-mod auth;
 mod clock;
 mod config;
 pub mod demo;
+mod domain;
 mod error;
 mod http;
-mod keycache;
-mod keys;
-mod lockout;
-mod openapi;
-mod ratelimit;
-mod reports;
 mod secrets;
 mod service;
 mod storage;
-mod tenants;
-mod usage;
-mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{

@@ -409,7 +409,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {}", running.url()).map_err(CliError::Stdout)?;
     let demo = if args.demo {
-        let demo = demo::seed(&service).await?;
+        let demo = service.seed_demo().await?;
         for login in &demo.logins {
             writeln!(out, "{}", describe(login)).map_err(CliError::Stdout)?;
         }

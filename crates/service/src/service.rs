@@ -1,68 +1,36 @@
 //! The service as a library: open it, add users, get its router, or bind it to an address.
+//! This file puts the layers together (storage under the domain, the domain under HTTP) and
+//! runs what lives as long as the service: the upkeep loop and, on a shared database, the task
+//! that hears other instances' changes. Nothing else in the crate imports it.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use keyhaven_api::{CreateTenantRequest, Role, Tenant, UpdateTenantRequest, User, WireSecret};
-use tokio::sync::{oneshot, OnceCell};
+use keyhaven_api::{CreateTenantRequest, Role, Tenant, UpdateTenantRequest, User};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::clock::{Clock, SystemClock, DAY, HOUR};
-use crate::config::{ServiceConfig, DEFAULT_DAILY_CAP};
+use crate::clock::{Clock, SystemClock};
+use crate::config::ServiceConfig;
+use crate::demo::{self, Demo};
+use crate::domain::{auth, limits, tenants, Domain};
 use crate::error::ServiceError;
-use crate::keycache::KeyCache;
-use crate::lockout::{Attempt, Lockout};
-use crate::ratelimit::{self, DailyLeases, RateCounters, SessionRates, TierRates};
-use crate::secrets::{self, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
-use crate::storage::{self, action, AuditEntry, ChangeHandlers, NewUser, Storage};
-use crate::tenants;
-use crate::usage::Pending;
-use crate::usage::UsageCounter;
-
-/// How long denials are kept: 30 days.
-const DENIAL_RETENTION: i64 = 30 * DAY;
-/// Longest email accepted (RFC 5321's path limit).
-const MAX_EMAIL_CHARS: usize = 254;
+use crate::storage::{self, AuditEntry, ChangeHandlers};
 
 /// A running key service's shared state. Cheap to clone.
 #[derive(Clone)]
 pub struct Service {
-    inner: Arc<Inner>,
+    domain: Domain,
+    /// The task hearing other instances' changes, on a shared storage; stopped with the last
+    /// clone.
+    _change_watch: Arc<AbortOnDrop>,
 }
 
-struct Inner {
-    config: ServiceConfig,
-    clock: Arc<dyn Clock>,
-    store: Box<dyn Storage>,
-    rates: RateCounters,
-    /// This instance's batches of daily windows, on a shared storage.
-    daily_leases: DailyLeases,
-    lockout: Lockout,
-    usage: UsageCounter,
-    key_cache: KeyCache,
-    key_lookups: AtomicU64,
-    /// A hash to verify against when the email is unknown, so that both failures cost the same.
-    dummy_hash: OnceCell<String>,
-    /// Turns for password hashing, one per core (see [`Service::password_work`]).
-    password_work: tokio::sync::Semaphore,
-    /// Management calls per session and minute.
-    session_rates: SessionRates,
-    /// Calls per key in the windows of the tiers' request rates.
-    tier_rates: TierRates,
-    /// One usage flush at a time, so that counts reach storage in order.
-    flush_lock: tokio::sync::Mutex<()>,
-    /// The task hearing other instances' key changes, on a shared storage.
-    change_watch: std::sync::Mutex<Option<JoinHandle<()>>>,
-}
+struct AbortOnDrop(Option<JoinHandle<()>>);
 
-impl Drop for Inner {
+impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        let watch = self
-            .change_watch
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(task) = watch.take() {
+        if let Some(task) = self.0.take() {
             task.abort();
         }
     }
@@ -82,150 +50,24 @@ impl Service {
     ) -> Result<Service, ServiceError> {
         config.validate()?;
         let store = storage::open(&config.db).await?;
-        let service = Service {
-            inner: Arc::new(Inner {
-                clock,
-                store,
-                rates: RateCounters::default(),
-                daily_leases: DailyLeases::default(),
-                lockout: Lockout::new(
-                    config.lockout_threshold,
-                    i64::try_from(config.lockout_window.as_secs()).unwrap_or(i64::MAX),
-                ),
-                usage: UsageCounter::default(),
-                key_cache: KeyCache::with_max_age(config.key_cache_max_age),
-                config,
-                key_lookups: AtomicU64::new(0),
-                dummy_hash: OnceCell::new(),
-                session_rates: SessionRates::default(),
-                tier_rates: TierRates::default(),
-                password_work: tokio::sync::Semaphore::new(
-                    std::thread::available_parallelism().map_or(2, |n| n.get()),
-                ),
-                flush_lock: tokio::sync::Mutex::new(()),
-                change_watch: std::sync::Mutex::new(None),
-            }),
-        };
+        let domain = Domain::new(config, clock, store);
         // Listening before the first call is served, so that no change goes unheard.
-        let weak = Arc::downgrade(&service.inner);
-        let weak_too = weak.clone();
-        let handlers = ChangeHandlers {
-            keys: Arc::new(move || {
-                if let Some(inner) = weak.upgrade() {
-                    inner.key_cache.invalidate();
-                }
-            }),
-            failures: Arc::new(move |ip: &str, times: &[i64]| {
-                let (Some(inner), Ok(ip)) = (weak_too.upgrade(), ip.parse::<IpAddr>()) else {
-                    return;
-                };
-                inner.lockout.set(ip, times);
-            }),
+        let change_watch = match domain.store().shared() {
+            Some(shared) => Some(shared.watch_changes(change_handlers(&domain)).await?),
+            None => None,
         };
-        if let Some(shared) = service.store().shared() {
-            let task = shared.watch_changes(handlers).await?;
-            *service
-                .inner
-                .change_watch
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(task);
-        }
-        service.seed_rate_windows().await?;
-        service.spawn_maintenance();
-        Ok(service)
-    }
-
-    /// Where rates are counted in this process's memory (SQLite), starts the windows of the
-    /// current hour and day from the calls stored by earlier runs, so that a restart never lets a
-    /// key have its hourly limit, or a tenant its daily cap, twice. (Shared storage keeps the
-    /// windows itself.)
-    async fn seed_rate_windows(&self) -> Result<(), ServiceError> {
-        if self.store().shared().is_some() {
-            return Ok(());
-        }
-        let now = self.now();
-        let today = now - now.rem_euclid(DAY);
-        let stored = self.store().allowed_since(today).await?;
-        let rates = self.rates();
-        for calls in &stored {
-            let count = u32::try_from(calls.count).unwrap_or(u32::MAX);
-            rates.seed(&calls.key_id, &calls.tenant_id, calls.hour, count, now);
-        }
-        if !stored.is_empty() {
-            tracing::info!(
-                rows = stored.len(),
-                "rate windows continued from the stored usage"
-            );
-        }
-        Ok(())
-    }
-
-    /// Flushes usage every `usage_flush_interval` and forgets ended rate windows and aged
-    /// lockout records, for as long as the service lives.
-    fn spawn_maintenance(&self) {
-        let weak = Arc::downgrade(&self.inner);
-        let every = self.inner.config.usage_flush_interval;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            let mut last_prune = i64::MIN;
-            loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else { break };
-                let svc = Service { inner };
-                if let Err(e) = svc.flush_usage().await {
-                    tracing::error!(error = %e, "usage flush failed; will retry");
-                }
-                ratelimit::release_daily_leases(&svc).await;
-                let now = svc.now();
-                svc.inner.rates.prune(now);
-                svc.inner.lockout.prune(now);
-                svc.inner.session_rates.prune(now);
-                svc.inner.tier_rates.prune(now);
-                if now.saturating_sub(last_prune) >= HOUR {
-                    last_prune = now;
-                    match svc.store().prune_denials(now - DENIAL_RETENTION).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(removed = n, "old denials forgotten"),
-                        Err(e) => tracing::error!(error = %e, "pruning denials failed"),
-                    }
-                    let window =
-                        i64::try_from(svc.config().lockout_window.as_secs()).unwrap_or(i64::MAX);
-                    if let Some(shared) = svc.store().shared() {
-                        if let Err(e) = shared.prune_failures(now.saturating_sub(window)).await {
-                            tracing::error!(error = %e, "forgetting old failed attempts failed");
-                        }
-                    }
-                }
-            }
-        });
+        domain.seed_rate_windows().await?;
+        spawn_upkeep(&domain);
+        Ok(Service {
+            domain,
+            _change_watch: Arc::new(AbortOnDrop(change_watch)),
+        })
     }
 
     /// Writes the usage counted in memory to storage. Runs on its own about once a second and
     /// on [`RunningService::shutdown`]; on failure the counts are kept for the next attempt.
     pub async fn flush_usage(&self) -> Result<(), ServiceError> {
-        let _one_at_a_time = self.inner.flush_lock.lock().await;
-        let pending = self.inner.usage.take();
-        if pending.dropped_denials > 0 {
-            tracing::warn!(
-                dropped = pending.dropped_denials,
-                "denials beyond the per-flush buffer were counted but not itemised"
-            );
-        }
-        if pending.is_empty() {
-            return Ok(());
-        }
-        match self.store().flush_usage(&pending.batch()).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.inner.usage.restore(Pending {
-                    dropped_denials: 0,
-                    ..pending
-                });
-                Err(e)
-            }
-        }
+        self.domain.flush_usage().await
     }
 
     /// Puts a tenant in a configured tier (`None`: the default tier), which sets its daily cap.
@@ -235,16 +77,16 @@ impl Service {
         tier: Option<&str>,
     ) -> Result<(), ServiceError> {
         let request = UpdateTenantRequest {
-            tier: Some(tier.unwrap_or(&self.inner.config.default_tier).to_owned()),
+            tier: Some(tier.unwrap_or(&self.config().default_tier).to_owned()),
             ..UpdateTenantRequest::default()
         };
-        tenants::update(self, tenants::Actor::Operator, tenant_id, &request).await?;
+        tenants::update(&self.domain, tenants::Actor::Operator, tenant_id, &request).await?;
         Ok(())
     }
 
     /// Every tenant, for the deployment's operator (`keyhaven-service tenant list`).
     pub async fn list_tenants(&self) -> Result<Vec<Tenant>, ServiceError> {
-        tenants::list(self, tenants::Actor::Operator).await
+        tenants::list(&self.domain, tenants::Actor::Operator).await
     }
 
     /// Adds a tenant, for the operator; its name must be free.
@@ -252,7 +94,7 @@ impl Service {
         &self,
         request: &CreateTenantRequest,
     ) -> Result<Tenant, ServiceError> {
-        tenants::create(self, tenants::Actor::Operator, request).await
+        tenants::create(&self.domain, tenants::Actor::Operator, request).await
     }
 
     /// Changes the tenant with that id or name, for the operator, with the admin route's rules.
@@ -261,13 +103,13 @@ impl Service {
         name_or_id: &str,
         request: &UpdateTenantRequest,
     ) -> Result<Tenant, ServiceError> {
-        let tenant = tenants::find(self, name_or_id).await?;
-        tenants::update(self, tenants::Actor::Operator, &tenant.id, request).await
+        let tenant = tenants::find(&self.domain, name_or_id).await?;
+        tenants::update(&self.domain, tenants::Actor::Operator, &tenant.id, request).await
     }
 
     /// The whole HTTP application, for `oneshot` tests or for serving elsewhere.
     pub fn router(&self) -> axum::Router {
-        crate::http::router(self.clone())
+        crate::http::router(self.domain.clone())
     }
 
     /// Adds a user, creating the tenant named `tenant` when it does not exist.
@@ -279,59 +121,12 @@ impl Service {
         tenant: &str,
         password: &str,
     ) -> Result<User, ServiceError> {
-        let email = normalise_email(email)?;
-        let tenant = tenants::checked_name(tenant).map_err(|_| {
-            ServiceError::validation(
-                "tenant",
-                format!(
-                    "must be 1 to {} printable characters",
-                    tenants::MAX_TENANT_CHARS
-                ),
-            )
-        })?;
-        let chars = password.chars().count();
-        if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
-            return Err(ServiceError::validation(
-                "password",
-                format!("must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"),
-            ));
-        }
-        let store = self.store();
-        if store.user_by_email(&email).await?.is_some() {
-            return Err(ServiceError::DuplicateEmail);
-        }
-        let password = WireSecret::new(password.to_owned());
-        let password_hash = self
-            .password_work(move || secrets::hash_password(password.expose()))
-            .await??;
-        let now = self.now();
-        let tenant_id = store.ensure_tenant(tenant, DEFAULT_DAILY_CAP, now).await?;
-        let user = User {
-            id: secrets::random_id("usr"),
-            email,
-            role,
-            tenant_id,
-        };
-        let audit = AuditEntry {
-            at: now,
-            tenant_id: user.tenant_id.clone(),
-            actor: "system".to_owned(),
-            action: action::USER_ADD.to_owned(),
-            target: user.id.clone(),
-            ip: None,
-        };
-        store
-            .insert_user(
-                &NewUser {
-                    user: user.clone(),
-                    password_hash,
-                    created_at: now,
-                },
-                &audit,
-            )
-            .await?;
-        tracing::info!(user_id = %user.id, role = role.as_str(), "user added");
-        Ok(user)
+        auth::add_user(&self.domain, email, role, tenant, password).await
+    }
+
+    /// `serve --demo`: the demo tenant, its users and keys (see [`crate::demo`]).
+    pub async fn seed_demo(&self) -> Result<Demo, ServiceError> {
+        demo::seed(&self.domain).await
     }
 
     /// Binds `addr` (port 0 picks a free port) and serves on a spawned task until
@@ -370,146 +165,62 @@ impl Service {
         tenant_id: &str,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, ServiceError> {
-        self.store().audit_log(tenant_id, limit).await
+        self.domain.store().audit_log(tenant_id, limit).await
     }
 
     pub fn config(&self) -> &ServiceConfig {
-        &self.inner.config
+        self.domain.config()
     }
 
     /// Now, by the service's clock, in seconds since the Unix epoch.
     pub fn now(&self) -> i64 {
-        self.inner.clock.now()
-    }
-
-    pub(crate) fn store(&self) -> &dyn Storage {
-        self.inner.store.as_ref()
-    }
-
-    pub(crate) fn rates(&self) -> &RateCounters {
-        &self.inner.rates
-    }
-
-    /// Counts a failure decided at once (a malformed key, a cached key refused) from `ip`
-    /// toward its source's lockout: `Err(seconds)` when the source is locked out already and
-    /// the attempt is to be answered as a lockout.
-    pub(crate) async fn fail_now(&self, ip: IpAddr, now: i64) -> Result<Option<i64>, i64> {
-        let attempt = self.lockout().reserve(ip, now)?;
-        Ok(self.attempt_failed(attempt, now).await)
-    }
-
-    /// Counts a failed attempt that held its place (see [`crate::lockout`]) toward its source's
-    /// lockout, across every instance when the storage is shared; the seconds the source is
-    /// locked out for, when this failure locked it.
-    pub(crate) async fn attempt_failed(&self, attempt: Attempt<'_>, now: i64) -> Option<i64> {
-        let lockout = self.lockout();
-        let rule = |times: &mut Vec<i64>| lockout.record_in(times, now);
-        let source = attempt.source();
-        let recorded = match self.store().shared() {
-            Some(shared) => shared
-                .record_failure(&source.to_string(), &rule)
-                .await
-                .map(Some),
-            None => Ok(None),
-        };
-        let started = match recorded {
-            Ok(None) => attempt.failed(now),
-            Ok(Some(times)) => attempt.failed_shared(&times, now),
-            Err(e) => {
-                // Still counted here: storage being away must not lift the lockout.
-                tracing::error!(error = %e, "cannot record a failed attempt in storage");
-                attempt.failed(now)
-            }
-        };
-        if let Some(secs) = started {
-            tracing::warn!(source = %source, lockout_secs = secs, "source IP locked out after repeated failures");
-        }
-        started
-    }
-
-    /// Runs a password hash or check on the blocking pool, at most as many at once as the
-    /// machine has cores: a burst of logins waits its turn instead of taking a hash's memory
-    /// (Argon2id, 19 MiB) each at once.
-    pub(crate) async fn password_work<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ServiceError> {
-        // The semaphore is never closed, so a turn always comes.
-        let _turn = self.inner.password_work.acquire().await.ok();
-        Ok(tokio::task::spawn_blocking(work).await?)
-    }
-
-    pub(crate) fn tier_rates(&self) -> &TierRates {
-        &self.inner.tier_rates
-    }
-
-    pub(crate) fn session_rates(&self) -> &SessionRates {
-        &self.inner.session_rates
-    }
-
-    pub(crate) fn daily_leases(&self) -> &DailyLeases {
-        &self.inner.daily_leases
-    }
-
-    pub(crate) fn lockout(&self) -> &Lockout {
-        &self.inner.lockout
-    }
-
-    pub(crate) fn usage(&self) -> &UsageCounter {
-        &self.inner.usage
-    }
-
-    pub(crate) fn key_cache(&self) -> &KeyCache {
-        &self.inner.key_cache
-    }
-
-    /// Counts storage lookups of presented keys, so that tests can prove which inputs never
-    /// reach storage.
-    pub(crate) fn note_key_lookup(&self) {
-        self.inner.key_lookups.fetch_add(1, Ordering::Relaxed);
-    }
-
-    #[cfg(test)]
-    pub(crate) fn key_lookups(&self) -> u64 {
-        self.inner.key_lookups.load(Ordering::Relaxed)
-    }
-
-    pub(crate) async fn dummy_password_hash(&self) -> Result<&str, ServiceError> {
-        let hash = self
-            .inner
-            .dummy_hash
-            .get_or_try_init(|| async {
-                let dummy = secrets::random_password();
-                self.password_work(move || secrets::hash_password(&dummy))
-                    .await?
-            })
-            .await?;
-        Ok(hash)
+        self.domain.now()
     }
 }
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Service")
-            .field("config", &self.inner.config)
+            .field("config", self.config())
             .finish_non_exhaustive()
     }
 }
 
-fn normalise_email(email: &str) -> Result<String, ServiceError> {
-    let email = email.trim();
-    let ok = email.chars().count() <= MAX_EMAIL_CHARS
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && matches!(email.split_once('@'), Some((local, domain))
-            if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
-    if ok {
-        Ok(email.to_owned())
-    } else {
-        Err(ServiceError::validation(
-            "email",
-            "must be an address like name@example.com",
-        ))
+/// What another instance's change does here: a key or tenant change empties the key cache; a
+/// failed attempt updates the IP's lockout.
+fn change_handlers(domain: &Domain) -> ChangeHandlers {
+    let weak = domain.downgrade();
+    let weak_too = weak.clone();
+    ChangeHandlers {
+        keys: Arc::new(move || {
+            if let Some(domain) = weak.upgrade() {
+                domain.key_cache().invalidate();
+            }
+        }),
+        failures: Arc::new(move |ip: &str, times: &[i64]| {
+            let (Some(domain), Ok(ip)) = (weak_too.upgrade(), ip.parse::<IpAddr>()) else {
+                return;
+            };
+            domain.lockout().set(ip, times);
+        }),
     }
+}
+
+/// Runs [`Domain::upkeep`] every `usage_flush_interval`, for as long as the service lives.
+fn spawn_upkeep(domain: &Domain) {
+    let weak = domain.downgrade();
+    let every = domain.config().usage_flush_interval;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let mut last_prune = i64::MIN;
+        loop {
+            tick.tick().await;
+            let Some(domain) = weak.upgrade() else { break };
+            domain.upkeep(&mut last_prune).await;
+        }
+    });
 }
 
 /// A service listening on a socket. Dropping it stops the server too.
@@ -541,19 +252,6 @@ impl RunningService {
         if let Err(e) = self.service.flush_usage().await {
             tracing::error!(error = %e, "the last usage flush failed");
         }
-        ratelimit::release_daily_leases(&self.service).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn emails_are_checked_and_trimmed() {
-        assert_eq!(normalise_email(" a+b@x.io ").expect("ok"), "a+b@x.io");
-        for bad in ["", "a", "@x.io", "a@", "a b@x.io", "a@b@c"] {
-            assert!(normalise_email(bad).is_err(), "{bad}");
-        }
+        limits::release_daily_leases(&self.service.domain).await;
     }
 }

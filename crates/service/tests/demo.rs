@@ -9,7 +9,6 @@ use common::Db;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use keyhaven_service::demo;
 use reqwest::Method;
 
 scenario!(
@@ -18,7 +17,7 @@ scenario!(
 );
 async fn the_demo_seeds_users_and_keys_and_its_traffic_shows_in_usage(db: Db) {
     let t = common::start(db).await;
-    let seeded = demo::seed(&t.service).await.expect("seed");
+    let seeded = t.service.seed_demo().await.expect("seed");
     let roles: Vec<&str> = seeded.logins.iter().map(|l| l.role.as_str()).collect();
     assert_eq!(roles, ["owner", "member", "support", "admin"]);
     let owner = &seeded.logins[0];
@@ -50,13 +49,13 @@ async fn the_demo_seeds_users_and_keys_and_its_traffic_shows_in_usage(db: Db) {
     assert_eq!(denied.get("scope_missing"), Some(&2));
 
     // A second seed finds the users and adds no keys; traffic needs keys and 127.0.0.1.
-    let again = demo::seed(&t.service).await.expect("seed again");
+    let again = t.service.seed_demo().await.expect("seed again");
     assert!(again.logins.iter().all(|l| l.password.is_none()));
     assert!(again
         .spawn_traffic(addr, 5, Duration::from_millis(1))
         .is_none());
     let fresh = common::start(db).await;
-    let seeded = demo::seed(&fresh.service).await.expect("seed");
+    let seeded = fresh.service.seed_demo().await.expect("seed");
     let elsewhere: SocketAddr = "192.0.2.1:8787".parse().expect("addr");
     assert!(seeded
         .spawn_traffic(elsewhere, 5, Duration::from_millis(1))

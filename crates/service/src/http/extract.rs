@@ -11,10 +11,10 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::auth::{self, Session};
+use crate::domain::auth::{self, Session};
+use crate::domain::limits::RateWindow;
+use crate::domain::Domain;
 use crate::error::ServiceError;
-use crate::ratelimit::RateWindow;
-use crate::service::Service;
 
 /// The address a request comes from: the connection's peer, or, for a connection from a
 /// trusted proxy (`--trusted-proxy`), the client its `X-Forwarded-For` names (see
@@ -23,10 +23,10 @@ use crate::service::Service;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl FromRequestParts<Service> for ClientIp {
+impl FromRequestParts<Domain> for ClientIp {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, svc: &Service) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, svc: &Domain) -> Result<Self, Self::Rejection> {
         let Some(peer) = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -57,14 +57,14 @@ pub struct SessionWindow(pub Arc<OnceLock<RateWindow>>);
 
 /// A management call's session: found, and counted in its minute's rate (429 `rate_limited`
 /// past it). Its window goes into the answer's `X-RateLimit-*` headers.
-impl FromRequestParts<Service> for Session {
+impl FromRequestParts<Domain> for Session {
     type Rejection = ServiceError;
 
-    async fn from_request_parts(parts: &mut Parts, svc: &Service) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, svc: &Domain) -> Result<Self, Self::Rejection> {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, svc)
             .await
             .unwrap_or(ClientIp(None));
-        let session = auth::session_from_headers(svc, &parts.headers, ip).await?;
+        let session = auth::session(svc, super::headers::credentials(&parts.headers), ip).await?;
         let id: String = session
             .token_hash
             .0

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use keyhaven_api::keyfmt;
 
 use super::extract::SessionWindow;
+use super::headers::{bearer_value, set_rate_headers};
 use crate::error::ServiceError;
 use crate::secrets::SESSION_TOKEN_PREFIX;
 
@@ -45,7 +46,7 @@ pub async fn session_rate(mut req: Request, next: Next) -> Response {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(crate::verify::bearer_value)
+        .and_then(bearer_value)
         .is_some_and(|token| token.starts_with(SESSION_TOKEN_PREFIX));
     if !session_like {
         return next.run(req).await;
@@ -54,7 +55,7 @@ pub async fn session_rate(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(slot.clone());
     let mut response = next.run(req).await;
     if let Some(window) = slot.0.get() {
-        window.apply(response.headers_mut());
+        set_rate_headers(window, response.headers_mut());
     }
     response
 }

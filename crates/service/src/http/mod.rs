@@ -1,7 +1,10 @@
 //! The HTTP application: routes, the body limit, and the request-wide middleware.
 
-pub(crate) mod extract;
+mod error;
+mod extract;
+mod headers;
 mod middleware;
+mod openapi;
 mod routes;
 pub(crate) mod serve;
 
@@ -9,7 +12,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 
 use crate::config::MAX_BODY_BYTES;
-use crate::service::Service;
+use crate::domain::Domain;
 
 /// The one list of the API's endpoints: `api! { METHOD "PATH" => HANDLER, ... }` builds the
 /// router from it and [`ENDPOINTS`], the list a test holds the OpenAPI document to: a route is
@@ -20,7 +23,7 @@ macro_rules! api {
         #[cfg_attr(not(test), allow(dead_code))]
         pub const ENDPOINTS: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
 
-        fn endpoints(router: Router<Service>) -> Router<Service> {
+        fn endpoints(router: Router<Domain>) -> Router<Domain> {
             router$(.route($path, axum::routing::$method($handler)))*
         }
     };
@@ -50,7 +53,7 @@ api! {
     get "/v1/health" => routes::health,
 }
 
-pub fn router(svc: Service) -> Router {
+pub fn router(svc: Domain) -> Router {
     endpoints(Router::new())
         .method_not_allowed_fallback(routes::not_found)
         .fallback(routes::not_found)

@@ -13,17 +13,19 @@ use keyhaven_api::{
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
+use super::headers::{presented_key, set_rate_headers};
 use super::middleware::LoggedKeyPrefix;
-use crate::auth::{self, Session};
+use super::openapi;
+use crate::domain::auth::{self, Session};
+use crate::domain::reports::{self, Span};
+use crate::domain::tenants::{self, Actor};
+use crate::domain::verify::Call;
+use crate::domain::Domain;
+use crate::domain::{keys, verify};
 use crate::error::ServiceError;
-use crate::reports::{self, Span};
-use crate::service::Service;
-use crate::tenants::{self, Actor};
-use crate::verify::Call;
-use crate::{keys, openapi, verify};
 
 pub async fn login(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ServiceError> {
@@ -31,7 +33,7 @@ pub async fn login(
 }
 
 pub async fn logout(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     session: Session,
 ) -> Result<StatusCode, ServiceError> {
     auth::logout(&svc, &session.token_hash).await?;
@@ -43,7 +45,7 @@ pub async fn me(session: Session) -> Json<User> {
 }
 
 pub async fn list_tenants(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
     session: Session,
 ) -> Result<Json<TenantList>, ServiceError> {
@@ -52,7 +54,7 @@ pub async fn list_tenants(
 }
 
 pub async fn create_tenant(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
     session: Session,
     ApiJson(req): ApiJson<CreateTenantRequest>,
@@ -62,7 +64,7 @@ pub async fn create_tenant(
 }
 
 pub async fn update_tenant(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
     session: Session,
     ApiPath(id): ApiPath<String>,
@@ -89,7 +91,7 @@ pub struct KeyListQuery {
 }
 
 pub async fn list_keys(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     session: Session,
     ApiQuery(q): ApiQuery<KeyListQuery>,
 ) -> Result<Json<KeyList>, ServiceError> {
@@ -107,7 +109,7 @@ pub async fn list_keys(
 }
 
 pub async fn create_key(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
     session: Session,
     ApiJson(req): ApiJson<CreateKeyRequest>,
@@ -117,7 +119,7 @@ pub async fn create_key(
 }
 
 pub async fn get_key(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     session: Session,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<TenantQuery>,
@@ -127,7 +129,7 @@ pub async fn get_key(
 }
 
 pub async fn revoke_key(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
     session: Session,
     ApiPath(id): ApiPath<String>,
@@ -137,7 +139,7 @@ pub async fn revoke_key(
 }
 
 pub async fn update_key(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
     session: Session,
     ApiPath(id): ApiPath<String>,
@@ -149,7 +151,7 @@ pub async fn update_key(
 }
 
 pub async fn roll_key(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
     session: Session,
     ApiPath(id): ApiPath<String>,
@@ -176,7 +178,7 @@ pub struct PageQuery {
 }
 
 pub async fn key_usage(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     session: Session,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<UsageQuery>,
@@ -193,7 +195,7 @@ pub async fn key_usage(
 }
 
 pub async fn tenant_usage(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     session: Session,
     ApiQuery(q): ApiQuery<UsageQuery>,
 ) -> Result<Json<TenantUsage>, ServiceError> {
@@ -209,7 +211,7 @@ pub async fn tenant_usage(
 }
 
 pub async fn key_denials(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     session: Session,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
@@ -221,7 +223,7 @@ pub async fn key_denials(
 }
 
 pub async fn audit(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     session: Session,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<Vec<AuditRecord>>, ServiceError> {
@@ -237,7 +239,7 @@ pub struct PrefixQuery {
 }
 
 pub async fn support_keys(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     session: Session,
     ApiQuery(q): ApiQuery<PrefixQuery>,
 ) -> Result<Json<SupportKeyList>, ServiceError> {
@@ -249,7 +251,7 @@ pub async fn support_keys(
 /// For an API's own backend: the same decision as a call with the key, without the lockout
 /// (the IP named is the backend's caller's, not this connection's).
 pub async fn verify(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     session: Session,
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> Result<Json<VerifyResponse>, ServiceError> {
@@ -312,7 +314,7 @@ pub struct PingQuery {
 /// Answers with the key's identity; with `?scope=`, only when the key has that scope. Every
 /// answer carries the rate-limit headers, and a 429 `Retry-After`.
 pub async fn ping(
-    State(svc): State<Service>,
+    State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
     ApiQuery(query): ApiQuery<PingQuery>,
     req: Request,
@@ -326,7 +328,7 @@ pub async fn ping(
         tenant_id: None,
         track_lockout: true,
     };
-    let decision = verify::enforce(&svc, verify::presented_key(headers), &call).await?;
+    let decision = verify::enforce(&svc, presented_key(headers), &call).await?;
     let mut response = match decision.outcome {
         Ok(found) => (
             [(
@@ -338,7 +340,7 @@ pub async fn ping(
             .into_response(),
         Err(err) => err.into_response(),
     };
-    decision.window.apply(response.headers_mut());
+    set_rate_headers(&decision.window, response.headers_mut());
     if let Some(prefix) = decision.key_prefix.filter(|_| LoggedKeyPrefix::wanted()) {
         response.extensions_mut().insert(LoggedKeyPrefix(prefix));
     }

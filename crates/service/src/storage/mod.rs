@@ -209,7 +209,7 @@ pub struct ChangeHandlers {
 
 /// What a storage several instances share holds for all of them. Rate windows: a key's hourly
 /// window is counted call by call (exact across instances); a tenant's daily window is handed
-/// out in reserved batches, which each instance spends from memory (see [`crate::ratelimit`]).
+/// out in reserved batches, which each instance spends from memory (the domain's `limits`).
 /// Changes: every instance hears of a change to a key or a tenant, and of a failed attempt.
 pub trait Shared: Send + Sync {
     /// Starts a task that tells `handlers` whenever any instance commits a change to a key or

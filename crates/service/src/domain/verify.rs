@@ -5,24 +5,16 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::http::{header, HeaderMap, HeaderName};
 use keyhaven_api::{keyfmt, KeyStatus};
 
+use crate::domain::keycache::Cached;
+use crate::domain::limits::{self, Limited, RateWindow};
+use crate::domain::lockout::Attempt;
+use crate::domain::Domain;
 use crate::error::{KeyDenial, ServiceError};
-use crate::keycache::Cached;
-use crate::lockout::Attempt;
-use crate::ratelimit::{self, Limited, RateWindow};
 use crate::secrets::SecretHash;
-use crate::service::Service;
 use crate::storage::KeyRow;
 use keyhaven_api::rules;
-
-/// Headers a key may arrive in, besides `Authorization: Bearer` (as names, not text: a lookup by
-/// text parses the name first, on every call).
-static KEY_HEADERS: [HeaderName; 2] = [
-    HeaderName::from_static("x-api-key"),
-    HeaderName::from_static("api-key"),
-];
 
 /// What a call with a key brings besides the key: where it comes from and what it needs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,25 +44,6 @@ pub struct Decision {
     pub key_prefix: Option<String>,
 }
 
-/// The value of a `Bearer` authorization, scheme matched without regard to case.
-pub fn bearer_value(authorization: &str) -> Option<&str> {
-    let (scheme, value) = authorization.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| value.trim())
-}
-
-/// The key a request presents: `X-API-Key`, then `api-key`, then `Authorization: Bearer`.
-/// A header that is not readable text counts as presenting an invalid key.
-pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    KEY_HEADERS
-        .iter()
-        .find_map(|name| headers.get(name))
-        .map(|v| v.to_str().map(str::trim).unwrap_or(""))
-        .or_else(|| {
-            let auth = headers.get(header::AUTHORIZATION)?;
-            Some(auth.to_str().ok().and_then(bearer_value).unwrap_or(""))
-        })
-}
-
 /// The storage-free first step: the key's shape and checksum. Only a key that passes is hashed
 /// and looked up.
 pub fn check_format(presented: &str) -> Result<SecretHash, KeyDenial> {
@@ -86,7 +59,7 @@ pub fn check_format(presented: &str) -> Result<SecretHash, KeyDenial> {
 /// accepted call is counted in the key's usage. Refusals of the key itself and for its IP or
 /// origin count toward the source's lockout.
 pub async fn enforce(
-    svc: &Service,
+    svc: &Domain,
     presented: Option<&str>,
     call: &Call<'_>,
 ) -> Result<Decision, ServiceError> {
@@ -204,7 +177,7 @@ pub async fn enforce(
     // one of them refuses counts against none.
     let tier_rate = svc.config().tier_rate(tier);
     let (outcome, window) = match refusal {
-        Some(err) => (Err(err), ratelimit::peek(svc, row, cap, now).await?),
+        Some(err) => (Err(err), limits::peek(svc, row, cap, now).await?),
         None => match tier_rate.map(|rate| svc.tier_rates().take(&row.id, rate, now)) {
             Some(Err(w)) => (
                 Err(ServiceError::RateLimited {
@@ -213,7 +186,7 @@ pub async fn enforce(
                 w,
             ),
             _ => {
-                let limited = ratelimit::acquire(svc, row, cap, now).await?;
+                let limited = limits::acquire(svc, row, cap, now).await?;
                 if let (Err(_), Some(rate)) = (&limited, tier_rate) {
                     svc.tier_rates().untake(&row.id, rate, now);
                 }
@@ -259,7 +232,7 @@ pub async fn enforce(
 }
 
 /// The answer to an attempt from a locked-out source.
-fn locked_out(svc: &Service, ip: IpAddr, retry_after: i64, now: i64) -> Decision {
+fn locked_out(svc: &Domain, ip: IpAddr, retry_after: i64, now: i64) -> Decision {
     Decision {
         outcome: Err(ServiceError::IpLockedOut { retry_after }),
         window: svc.lockout().allowance(Some(ip), now),
@@ -286,9 +259,9 @@ enum Looked {
 
 /// The key behind a presented secret: from the cache, or from storage. A lookup in storage
 /// takes time, so it holds a place among `watched`'s attempts while it runs (see
-/// [`crate::lockout`]) and counts its own failure.
+/// [`crate::domain::lockout`]) and counts its own failure.
 async fn lookup(
-    svc: &Service,
+    svc: &Domain,
     presented: &str,
     now: i64,
     watched: Option<IpAddr>,
@@ -347,7 +320,7 @@ async fn lookup(
 
 /// A refusal found by [`lookup`], counted toward the lockout when it held a place for it.
 async fn denied(
-    svc: &Service,
+    svc: &Domain,
     attempt: Option<Attempt<'_>>,
     denial: KeyDenial,
     row: Option<Box<KeyRow>>,
@@ -366,18 +339,11 @@ async fn denied(
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
     use keyhaven_api::{CreateKeyRequest, Role};
 
     use super::*;
     use crate::config::ServiceConfig;
-    use crate::keys;
-
-    fn with_header(name: &'static str, value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(name, HeaderValue::from_str(value).expect("header value"));
-        h
-    }
+    use crate::domain::keys;
 
     /// One character changed anywhere in the random part: a different base62 character.
     fn mistype(key: &str, at: usize) -> String {
@@ -386,7 +352,7 @@ mod tests {
         String::from_utf8(bytes).expect("ascii")
     }
 
-    async fn refusal(svc: &Service, key: &str) -> ServiceError {
+    async fn refusal(svc: &Domain, key: &str) -> ServiceError {
         enforce(svc, Some(key), &Call::default())
             .await
             .expect("decided")
@@ -396,11 +362,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_mistyped_key_is_refused_before_any_storage_lookup() {
-        let svc = Service::open(ServiceConfig::new("sqlite::memory:"))
-            .await
-            .expect("open");
-        let user = svc
-            .add_user("o@x.io", Role::Owner, "t", "password-1")
+        let svc = Domain::open_for_test(ServiceConfig::new("sqlite::memory:")).await;
+        let user = crate::domain::auth::add_user(&svc, "o@x.io", Role::Owner, "t", "password-1")
             .await
             .expect("user");
         let req = CreateKeyRequest {
@@ -450,28 +413,6 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(svc.key_lookups(), 3, "looked up afresh after the change");
-    }
-
-    #[test]
-    fn keys_are_found_in_the_accepted_headers() {
-        assert_eq!(presented_key(&with_header("x-api-key", " k1 ")), Some("k1"));
-        assert_eq!(presented_key(&with_header("api-key", "k2")), Some("k2"));
-        assert_eq!(
-            presented_key(&with_header("authorization", "Bearer k3")),
-            Some("k3")
-        );
-        assert_eq!(
-            presented_key(&with_header("authorization", "bearer k4")),
-            Some("k4")
-        );
-        assert_eq!(
-            presented_key(&with_header("authorization", "Basic k5")),
-            Some("")
-        );
-        assert_eq!(presented_key(&HeaderMap::new()), None);
-        let mut both = with_header("x-api-key", "first");
-        both.insert("api-key", HeaderValue::from_static("second"));
-        assert_eq!(presented_key(&both), Some("first"));
     }
 
     #[test]

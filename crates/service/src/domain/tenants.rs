@@ -6,9 +6,9 @@ use std::net::IpAddr;
 
 use keyhaven_api::{CreateTenantRequest, Role, Tenant, UpdateTenantRequest, User};
 
+use crate::domain::Domain;
 use crate::error::ServiceError;
 use crate::secrets::random_id;
-use crate::service::Service;
 use crate::storage::{action, AuditEntry, TenantChange, TenantRow};
 
 /// Longest tenant name accepted.
@@ -64,7 +64,7 @@ pub fn checked_name(name: &str) -> Result<&str, ServiceError> {
     Ok(name)
 }
 
-fn checked_tier<'t>(svc: &Service, tier: &'t str) -> Result<&'t str, ServiceError> {
+fn checked_tier<'t>(svc: &Domain, tier: &'t str) -> Result<&'t str, ServiceError> {
     let tier = tier.trim();
     let tiers = &svc.config().tiers;
     if tiers.contains_key(tier) {
@@ -81,7 +81,7 @@ fn checked_tier<'t>(svc: &Service, tier: &'t str) -> Result<&'t str, ServiceErro
 }
 
 /// The tenant as the API shows it: the deployment's default tier and cap where it has none.
-pub(crate) fn to_wire(svc: &Service, row: TenantRow) -> Tenant {
+pub(crate) fn to_wire(svc: &Domain, row: TenantRow) -> Tenant {
     let config = svc.config();
     Tenant {
         tier: row.tier.unwrap_or_else(|| config.default_tier.clone()),
@@ -93,7 +93,7 @@ pub(crate) fn to_wire(svc: &Service, row: TenantRow) -> Tenant {
     }
 }
 
-pub async fn list(svc: &Service, actor: Actor<'_>) -> Result<Vec<Tenant>, ServiceError> {
+pub async fn list(svc: &Domain, actor: Actor<'_>) -> Result<Vec<Tenant>, ServiceError> {
     actor.check()?;
     let rows = svc.store().list_tenants(svc.now()).await?;
     Ok(rows.into_iter().map(|row| to_wire(svc, row)).collect())
@@ -101,7 +101,7 @@ pub async fn list(svc: &Service, actor: Actor<'_>) -> Result<Vec<Tenant>, Servic
 
 /// Adds a tenant; a name already taken is 409 `conflict`.
 pub async fn create(
-    svc: &Service,
+    svc: &Domain,
     actor: Actor<'_>,
     req: &CreateTenantRequest,
 ) -> Result<Tenant, ServiceError> {
@@ -135,7 +135,7 @@ pub async fn create(
 /// a change of tier. The key cache is emptied here, and on PostgreSQL every other instance's
 /// when it hears the change (within its cache's age, one second, at the latest).
 pub async fn update(
-    svc: &Service,
+    svc: &Domain,
     actor: Actor<'_>,
     tenant_id: &str,
     req: &UpdateTenantRequest,
@@ -173,7 +173,7 @@ pub async fn update(
 }
 
 /// The tenant `name_or_id` names: an id, else a name (for the operator's command line).
-pub async fn find(svc: &Service, name_or_id: &str) -> Result<Tenant, ServiceError> {
+pub async fn find(svc: &Domain, name_or_id: &str) -> Result<Tenant, ServiceError> {
     let wanted = name_or_id.trim();
     let all = list(svc, Actor::Operator).await?;
     all.iter()

@@ -11,8 +11,8 @@ use keyhaven_api::{
 };
 
 use crate::clock::{to_utc, DAY, HOUR};
+use crate::domain::Domain;
 use crate::error::ServiceError;
-use crate::service::Service;
 use crate::storage::{UsageRow, ALLOWED};
 
 /// Largest page of denials or audit rows.
@@ -108,7 +108,7 @@ impl Span {
 
 /// One key's usage over `span`.
 pub async fn key_usage(
-    svc: &Service,
+    svc: &Domain,
     user: &User,
     tenant_id: Option<&str>,
     key_id: &str,
@@ -134,7 +134,7 @@ pub async fn key_usage(
 
 /// Every key's usage over `span`: the keys that are active or were used in it.
 pub async fn tenant_usage(
-    svc: &Service,
+    svc: &Domain,
     user: &User,
     tenant_id: Option<&str>,
     span: Span,
@@ -207,7 +207,7 @@ pub const MAX_SEARCH_RESULTS: u32 = 100;
 
 /// Support's search: keys of every tenant whose prefix starts with `prefix`.
 pub async fn find_keys(
-    svc: &Service,
+    svc: &Domain,
     user: &User,
     prefix: Option<&str>,
 ) -> Result<SupportKeyList, ServiceError> {
@@ -248,7 +248,7 @@ pub async fn find_keys(
 
 /// A key's newest denials, newest first.
 pub async fn denials(
-    svc: &Service,
+    svc: &Domain,
     user: &User,
     tenant_id: Option<&str>,
     key_id: &str,
@@ -274,7 +274,7 @@ pub async fn denials(
 
 /// The tenant's newest audit rows, newest first.
 pub async fn audit(
-    svc: &Service,
+    svc: &Domain,
     user: &User,
     tenant_id: Option<&str>,
     limit: u32,

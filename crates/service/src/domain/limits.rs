@@ -19,13 +19,10 @@ use std::sync::{Arc, Mutex, RwLock};
 // foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
 use foldhash::HashMap;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use bytes::Bytes;
-
 use crate::clock::{DAY, HOUR};
 use crate::config::TierRate;
+use crate::domain::Domain;
 use crate::error::ServiceError;
-use crate::service::Service;
 use crate::storage::KeyRow;
 
 #[derive(Debug, Default)]
@@ -367,7 +364,7 @@ impl DailyLeases {
 
 /// [`RateCounters::acquire`] on this service's windows: in memory, or in shared storage.
 pub async fn acquire(
-    svc: &Service,
+    svc: &Domain,
     key: &KeyRow,
     daily_cap: u32,
     now: i64,
@@ -435,7 +432,7 @@ pub async fn acquire(
 
 /// [`RateCounters::peek`] on this service's windows: in memory, or in shared storage.
 pub async fn peek(
-    svc: &Service,
+    svc: &Domain,
     key: &KeyRow,
     daily_cap: u32,
     now: i64,
@@ -463,7 +460,7 @@ pub async fn peek(
 /// Gives back to shared storage the unspent calls of this instance's daily batches. Runs about
 /// once a second and at shutdown; a batch not given back (storage unreachable) is lost for the
 /// rest of its day, which can only make the cap refuse early, never pass it.
-pub async fn release_daily_leases(svc: &Service) {
+pub async fn release_daily_leases(svc: &Domain) {
     let Some(shared) = svc.store().shared() else {
         return;
     };
@@ -488,59 +485,6 @@ fn tighter(hourly: RateWindow, daily: RateWindow) -> RateWindow {
         daily
     } else {
         hourly
-    }
-}
-
-static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
-static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
-
-/// The three numbers of a window's headers, written side by side in one buffer: the header
-/// values are slices of it, so that the hot path allocates once for them, not three times.
-struct Numbers {
-    text: [u8; 3 * 20],
-    len: usize,
-}
-
-impl Numbers {
-    /// The buffer, and where each number ends in it.
-    fn of(numbers: [i64; 3]) -> (Self, [usize; 3]) {
-        let mut this = Numbers {
-            text: [0; 3 * 20],
-            len: 0,
-        };
-        let mut ends = [0; 3];
-        for (end, n) in ends.iter_mut().zip(numbers) {
-            let mut digits = itoa::Buffer::new();
-            let digits = digits.format(n).as_bytes();
-            this.text[this.len..this.len + digits.len()].copy_from_slice(digits);
-            this.len += digits.len();
-            *end = this.len;
-        }
-        (this, ends)
-    }
-}
-
-impl AsRef<[u8]> for Numbers {
-    fn as_ref(&self) -> &[u8] {
-        &self.text[..self.len]
-    }
-}
-
-impl RateWindow {
-    /// Sets the `X-RateLimit-*` headers (on every answer to a call with a key: the hot path).
-    pub fn apply(&self, headers: &mut HeaderMap) {
-        let (numbers, ends) =
-            Numbers::of([i64::from(self.limit), i64::from(self.remaining), self.reset]);
-        let text = Bytes::from_owner(numbers);
-        let mut start = 0;
-        for (name, end) in [&LIMIT, &REMAINING, &RESET].into_iter().zip(ends) {
-            // Digits (and a minus sign) are always a valid header value.
-            let value = HeaderValue::from_maybe_shared(text.slice(start..end))
-                .unwrap_or(HeaderValue::from_static("0"));
-            headers.insert(name.clone(), value);
-            start = end;
-        }
     }
 }
 
@@ -683,29 +627,5 @@ mod tests {
         assert_eq!(l.take("ten_a", 7, 100), Some(4));
         // Nothing granted: the cap is reached.
         assert_eq!(l.grant("ten_b", 7, 0, 9), Err(9));
-    }
-
-    #[test]
-    fn the_headers_carry_each_number_of_the_window_whole() {
-        for (limit, remaining, reset) in [
-            (100_000_000, 99_999_999, 86_400),
-            (3, 0, 0),
-            (u32::MAX, u32::MAX, -1),
-        ] {
-            let mut headers = HeaderMap::new();
-            RateWindow {
-                limit,
-                remaining,
-                reset,
-            }
-            .apply(&mut headers);
-            assert_eq!(headers.len(), 3);
-            assert_eq!(headers["x-ratelimit-limit"], limit.to_string().as_str());
-            assert_eq!(
-                headers["x-ratelimit-remaining"],
-                remaining.to_string().as_str()
-            );
-            assert_eq!(headers["x-ratelimit-reset"], reset.to_string().as_str());
-        }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 // foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
 use foldhash::HashMap;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use keyhaven_api::PingResponse;
 
 use crate::storage::{KeyForCheck, KeyRow};

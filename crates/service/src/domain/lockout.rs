@@ -21,7 +21,7 @@ use std::sync::Mutex;
 // foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
 use foldhash::{HashMap, HashMapExt};
 
-use crate::ratelimit::RateWindow;
+use crate::domain::limits::RateWindow;
 
 /// The source a failure is counted for: an IPv4 address (also when it arrives mapped into
 /// IPv6), or the /64 network of an IPv6 address, as an address with its last 64 bits zero.
@@ -274,7 +274,7 @@ mod tests {
     const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
     const OTHER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
 
-    /// A failure decided at once, as `Service::fail_now` counts one without shared storage.
+    /// A failure decided at once, as `Domain::fail_now` counts one without shared storage.
     fn fail_now(l: &Lockout, ip: IpAddr, now: i64) -> Result<Option<i64>, i64> {
         l.reserve(ip, now).map(|attempt| attempt.failed(now))
     }

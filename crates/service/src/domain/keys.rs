@@ -8,9 +8,9 @@ use keyhaven_api::{
     UpdateKeyRequest, User, WireSecret,
 };
 
+use crate::domain::Domain;
 use crate::error::ServiceError;
 use crate::secrets::{random_id, SecretHash};
-use crate::service::Service;
 use crate::storage::{action, AuditEntry, KeyPage, KeyRow, NewKey};
 use keyhaven_api::rules;
 
@@ -35,7 +35,7 @@ fn audit(user: &User, action: &str, target: &str, at: i64, ip: Option<IpAddr>) -
 
 /// The tenant's cap of active keys (its own, or the deployment's), once it is known not to be
 /// suspended: a suspended tenant makes no keys (403 `tenant_suspended`).
-async fn tenant_cap(svc: &Service, tenant_id: &str) -> Result<u32, ServiceError> {
+async fn tenant_cap(svc: &Domain, tenant_id: &str) -> Result<u32, ServiceError> {
     match svc.store().tenant_limits(tenant_id).await? {
         None => Err(ServiceError::TenantNotFound),
         Some((true, _)) => Err(ServiceError::TenantSuspended),
@@ -47,7 +47,7 @@ async fn tenant_cap(svc: &Service, tenant_id: &str) -> Result<u32, ServiceError>
 /// expired or replaced (rolled) one cannot, so that no change (a later `expires_at`) brings a
 /// retired secret back.
 pub async fn update(
-    svc: &Service,
+    svc: &Domain,
     user: &User,
     key_id: &str,
     req: &UpdateKeyRequest,
@@ -97,7 +97,7 @@ pub async fn update(
 /// Replaces an active key with a new secret and the same settings. The old key keeps working
 /// for the grace period (status `expiring`), then expires; a grace of 0 revokes it at once.
 pub async fn roll(
-    svc: &Service,
+    svc: &Domain,
     user: &User,
     key_id: &str,
     req: &RollKeyRequest,
@@ -158,7 +158,7 @@ pub async fn roll(
 
 /// Creates a key; the answer holds its secret, the only time it is ever shown.
 pub async fn create(
-    svc: &Service,
+    svc: &Domain,
     user: &User,
     req: &CreateKeyRequest,
     ip: Option<IpAddr>,
@@ -217,7 +217,7 @@ pub async fn create(
 /// at most `limit` (1 to 1,000), of one `status` or all, from after `cursor` (what the last page
 /// answered as its `next_cursor`).
 pub async fn list(
-    svc: &Service,
+    svc: &Domain,
     tenant_id: &str,
     limit: u32,
     cursor: Option<&str>,
@@ -282,7 +282,7 @@ fn parse_status(status: &str) -> Result<KeyStatus, ServiceError> {
     })
 }
 
-pub async fn get(svc: &Service, tenant_id: &str, key_id: &str) -> Result<KeyMeta, ServiceError> {
+pub async fn get(svc: &Domain, tenant_id: &str, key_id: &str) -> Result<KeyMeta, ServiceError> {
     match svc.store().get_key(tenant_id, key_id).await? {
         Some(row) => row.to_meta(svc.now()),
         None => Err(ServiceError::KeyNotFound),
@@ -291,7 +291,7 @@ pub async fn get(svc: &Service, tenant_id: &str, key_id: &str) -> Result<KeyMeta
 
 /// Revokes a key at once: when this returns, verification refuses it.
 pub async fn revoke(
-    svc: &Service,
+    svc: &Domain,
     user: &User,
     key_id: &str,
     ip: Option<IpAddr>,
