@@ -16,6 +16,7 @@ use zeroize::Zeroize;
 
 /// Error codes of the service, closed. Serialised as snake_case strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     Unauthorized,
@@ -105,11 +106,13 @@ impl fmt::Display for ErrorCode {
 
 /// `{"error": {"code", "message"}}`: the body of every error answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Error))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     pub code: ErrorCode,
     /// A human sentence. Never contains a secret.
@@ -131,6 +134,14 @@ impl ErrorBody {
 /// login; a session token). Its `Debug` is redacted and it is wiped on drop. It has no `Display`.
 /// Clients turn it into their own non-serialisable secret type as soon as it arrives.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        format = Password,
+        description = "A secret: a password, a session token, or an API key (shown once)."
+    )
+)]
 #[serde(transparent)]
 pub struct WireSecret(String);
 
@@ -161,6 +172,7 @@ impl Drop for WireSecret {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Owner,
@@ -196,6 +208,7 @@ impl Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -204,19 +217,23 @@ pub struct User {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     pub email: String,
     pub password: WireSecret,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
+    /// The session token; send it as `Authorization: Bearer <token>`.
     pub token: WireSecret,
     pub expires_at: DateTime<Utc>,
     pub user: User,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum KeyStatus {
     Active,
@@ -238,6 +255,7 @@ impl KeyStatus {
 
 /// A key's metadata. Never its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyMeta {
     pub id: String,
     pub tenant_id: String,
@@ -248,20 +266,27 @@ pub struct KeyMeta {
     pub status: KeyStatus,
     #[ts(type = "string")]
     pub created_at: DateTime<Utc>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     #[ts(type = "string | null")]
     pub last_used_at: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     #[ts(type = "string | null")]
     pub expires_at: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     #[ts(type = "string | null")]
     pub revoked_at: Option<DateTime<Utc>>,
     pub allowed_origins: Vec<String>,
     pub allowed_ips: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub rate_limit_per_hour: Option<u32>,
+    /// The id of the user who created the key.
     pub created_by: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     /// The key that took this one's place when it was rolled (or, as the core fills it in, when
     /// a rotation replaced it). Absent from services that do not say.
     #[serde(default)]
     pub replaced_by: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     /// The key this one took the place of.
     #[serde(default)]
     pub replaces: Option<String>,
@@ -275,23 +300,31 @@ pub struct KeyMeta {
 /// `GET /v1/keys`: a page of keys, oldest first; `next_cursor` asks for the next page, and is
 /// absent on the last.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyList {
     pub keys: Vec<KeyMeta>,
+    /// Present when more keys follow: the `cursor` of the next page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
 /// `POST /v1/keys`. Optional fields may be omitted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateKeyRequest {
     pub name: String,
+    /// A subset of the deployment's scopes (`read`, `write`, `search` unless configured otherwise).
     pub scopes: Vec<String>,
+    /// Must be in the future. null is the same as leaving it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// null is the same as leaving it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Vec<String>>,
+    /// null is the same as leaving it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_ips: Option<Vec<String>>,
+    /// null is the same as leaving it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_per_hour: Option<u32>,
     /// TokenKit's legacy field: `"domain": "example.io"` is taken as the allowed origin
@@ -303,10 +336,13 @@ pub struct CreateKeyRequest {
 /// `PATCH /v1/keys/{id}`: only the fields sent change, and the secret never does. `null`
 /// clears `expires_at` or `rate_limit_per_hour`. An unknown field is refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKeyRequest {
+    /// null leaves it unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// null leaves it unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
     #[serde(
@@ -314,9 +350,12 @@ pub struct UpdateKeyRequest {
         skip_serializing_if = "Option::is_none",
         with = "double_option"
     )]
+    /// In the future, or null for no expiry.
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// null leaves it unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Vec<String>>,
+    /// null leaves it unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_ips: Option<Vec<String>>,
     #[serde(
@@ -324,8 +363,9 @@ pub struct UpdateKeyRequest {
         skip_serializing_if = "Option::is_none",
         with = "double_option"
     )]
+    /// null for no hourly limit.
     pub rate_limit_per_hour: Option<Option<u32>>,
-    /// TokenKit's legacy field, as in [`CreateKeyRequest::domain`]: its origin is added to the
+    /// TokenKit's legacy field, as on create: its origin `https://` + the host is added to the
     /// key's allowed origins (to those sent, when `allowed_origins` is sent too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
@@ -354,20 +394,25 @@ mod double_option {
 
 /// `POST /v1/keys/{id}/roll`: the old key keeps working for `grace_seconds` (0: revoked at once).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RollKeyRequest {
+    /// How long the old key keeps working; 0 revokes it at once.
     pub grace_seconds: u64,
 }
 
 /// The answer to a create or a roll: the secret, shown this once, and the key's metadata.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedKey {
+    /// The secret, shown this once.
     pub key: WireSecret,
     pub meta: KeyMeta,
 }
 
 /// `GET /v1/ping` with a valid key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PingResponse {
     pub key_id: String,
     pub tenant_id: String,
@@ -378,6 +423,7 @@ pub struct PingResponse {
 /// `expired`, `origin_not_allowed`, `ip_not_allowed`, `scope_missing`, `rate_limited`,
 /// `daily_cap_reached`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsagePoint {
     /// The bucket's start.
     #[ts(type = "string")]
@@ -385,14 +431,17 @@ pub struct UsagePoint {
     // Counts reach the UI as JSON numbers (exact up to 2^53).
     #[ts(type = "number")]
     pub allowed: u64,
+    /// Refused calls by code.
     #[ts(type = "{ [key in string]?: number }")]
     pub denied: std::collections::BTreeMap<String, u64>,
 }
 
 /// `GET /v1/keys/{id}/usage`: one key's calls by hour or day, oldest bucket first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyUsage {
     pub key_id: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     #[ts(type = "string | null")]
     pub last_used_at: Option<DateTime<Utc>>,
     pub series: Vec<UsagePoint>,
@@ -400,6 +449,7 @@ pub struct KeyUsage {
 
 /// `GET /v1/usage`: the same for every key of a tenant, in one answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantUsage {
     pub tenant_id: String,
     pub keys: Vec<KeyUsage>,
@@ -407,49 +457,60 @@ pub struct TenantUsage {
 
 /// One refused call of a key, in `GET /v1/keys/{id}/denials`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DenialRecord {
     #[ts(type = "string")]
     pub at: DateTime<Utc>,
     pub code: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub ip: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub origin: Option<String>,
 }
 
 /// One change, in `GET /v1/audit`: who (a user id), what, to what, when, from where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecord {
     #[ts(type = "string")]
     pub at: DateTime<Utc>,
     pub actor: String,
     pub action: String,
     pub target: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub ip: Option<String>,
 }
 
 /// A tenant, as the admin routes show it: its tier (the deployment's default tier unless it was
 /// given another), whether it is suspended, and its keys against its cap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tenant {
     pub id: String,
     pub name: String,
+    /// The tenant's tier, or the deployment's default tier.
     pub tier: String,
     /// A suspended tenant's keys are refused (403 `tenant_suspended`) and it cannot make keys.
     pub suspended: bool,
     /// Keys that still work (keys in a grace period among them).
     pub active_keys: u32,
+    /// Most active keys the tenant may hold: its own cap, or the deployment's.
     pub key_cap: u32,
 }
 
 /// `GET /v1/admin/tenants`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantList {
     pub tenants: Vec<Tenant>,
 }
 
 /// `POST /v1/admin/tenants`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenantRequest {
+    /// 1 to 64 printable characters, unique.
     pub name: String,
     /// A tier the deployment configures; absent: its default tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -459,10 +520,13 @@ pub struct CreateTenantRequest {
 /// `PATCH /v1/admin/tenants/{id}`: only the fields sent change. `key_cap: null` goes back to the
 /// deployment's cap.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenantRequest {
+    /// A tier the deployment configures. null is the same as leaving it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
+    /// null is the same as leaving it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspended: Option<bool>,
     #[serde(
@@ -470,11 +534,13 @@ pub struct UpdateTenantRequest {
         skip_serializing_if = "Option::is_none",
         with = "double_option"
     )]
+    /// Most active keys the tenant may hold; null: the deployment's cap.
     pub key_cap: Option<Option<u32>>,
 }
 
 /// A key found by support's prefix search, with its tenant's name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SupportKey {
     #[serde(flatten)]
     pub meta: KeyMeta,
@@ -483,15 +549,19 @@ pub struct SupportKey {
 
 /// `GET /v1/support/keys?prefix=`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SupportKeyList {
     pub keys: Vec<SupportKey>,
 }
 
 /// `POST /v1/verify`: an API's own backend asks whether a key its caller sent may make a call.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
+    /// The key the backend's caller sent.
     pub key: WireSecret,
+    /// null is the same as leaving it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// The `Origin` the caller sent, if any; when absent, `ip` is checked instead.
@@ -504,6 +574,7 @@ pub struct VerifyRequest {
 
 /// Where a key stands in its rate-limit window (as the `X-RateLimit-*` headers report it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RateLimitInfo {
     pub limit: u32,
     pub remaining: u32,
@@ -514,6 +585,7 @@ pub struct RateLimitInfo {
 /// The answer to `POST /v1/verify`. `code` is present when `valid` is false; `key_id` and
 /// `scopes` once the key is identified as one of the caller's tenant's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyResponse {
     pub valid: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -37,6 +37,7 @@ pub use config::{
     DEFAULT_USAGE_FLUSH_INTERVAL, MAX_BODY_BYTES, UNLIMITED_DAILY_CAP,
 };
 pub use error::{KeyDenial, ServiceError};
+pub use http::openapi_document;
 pub use secrets::{random_password, MIN_PASSWORD_CHARS};
 pub use service::{RunningService, Service};
 pub use storage::AuditEntry;

@@ -39,6 +39,8 @@ enum Command {
     /// Manage tenants (what an admin does through /v1/admin/tenants).
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Print the OpenAPI 3.1 document of the HTTP API (as served at GET /v1/openapi.json).
+    Openapi,
 }
 
 #[derive(Debug, Args)]
@@ -378,6 +380,10 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::User(UserCommand::Add(args)) => user_add(args).await,
             Command::Tenant(command) => tenant(command).await,
+            Command::Openapi => {
+                println!("{}", keyhaven_service::openapi_document());
+                Ok(())
+            }
         }
     });
     match result {

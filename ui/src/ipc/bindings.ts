@@ -9,7 +9,11 @@ export type KeyMeta = { id: string, tenant_id: string, name: string,
 /**
  * The first 12 characters of the secret.
  */
-prefix: string, scopes: Array<string>, status: KeyStatus, created_at: string, last_used_at: string | null, expires_at: string | null, revoked_at: string | null, allowed_origins: Array<string>, allowed_ips: Array<string>, rate_limit_per_hour: number | null, created_by: string, 
+prefix: string, scopes: Array<string>, status: KeyStatus, created_at: string, last_used_at: string | null, expires_at: string | null, revoked_at: string | null, allowed_origins: Array<string>, allowed_ips: Array<string>, rate_limit_per_hour: number | null, 
+/**
+ * The id of the user who created the key.
+ */
+created_by: string, 
 /**
  * The key that took this one's place when it was rolled (or, as the core fills it in, when
  * a rotation replaced it). Absent from services that do not say.
@@ -153,7 +157,11 @@ export type UsagePoint = {
 /**
  * The bucket's start.
  */
-t: string, allowed: number, denied: { [key in string]?: number }, };
+t: string, allowed: number, 
+/**
+ * Refused calls by code.
+ */
+denied: { [key in string]?: number }, };
 
 export type KeyUsage = { key_id: string, last_used_at: string | null, series: Array<UsagePoint>, };
 
@@ -351,7 +359,11 @@ export type SupportKey = { tenant_name: string, id: string, tenant_id: string, n
 /**
  * The first 12 characters of the secret.
  */
-prefix: string, scopes: Array<string>, status: KeyStatus, created_at: string, last_used_at: string | null, expires_at: string | null, revoked_at: string | null, allowed_origins: Array<string>, allowed_ips: Array<string>, rate_limit_per_hour: number | null, created_by: string, 
+prefix: string, scopes: Array<string>, status: KeyStatus, created_at: string, last_used_at: string | null, expires_at: string | null, revoked_at: string | null, allowed_origins: Array<string>, allowed_ips: Array<string>, rate_limit_per_hour: number | null, 
+/**
+ * The id of the user who created the key.
+ */
+created_by: string, 
 /**
  * The key that took this one's place when it was rolled (or, as the core fills it in, when
  * a rotation replaced it). Absent from services that do not say.

@@ -6,16 +6,19 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyhaven_api::{
     AuditRecord, CreateKeyRequest, CreateTenantRequest, CreatedKey, DenialRecord, KeyList, KeyMeta,
-    KeyUsage, LoginRequest, LoginResponse, RateLimitInfo, Role, RollKeyRequest, SupportKeyList,
-    Tenant, TenantList, TenantUsage, UpdateKeyRequest, UpdateTenantRequest, User, VerifyRequest,
-    VerifyResponse,
+    KeyStatus, KeyUsage, LoginRequest, LoginResponse, RateLimitInfo, Role, RollKeyRequest,
+    SupportKeyList, Tenant, TenantList, TenantUsage, UpdateKeyRequest, UpdateTenantRequest, User,
+    VerifyRequest, VerifyResponse,
 };
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
 use super::headers::{presented_key, set_rate_headers};
 use super::middleware::LoggedKeyPrefix;
-use super::openapi;
+use super::openapi::{
+    self, Conflict, Forbidden, Granularity, Health, Internal, KeyLimitReached, NotFound,
+    PayloadTooLarge, PingAnswers, TooManyRequests, Unauthorized, ValidationFailed,
+};
 use crate::domain::auth::{self, Session};
 use crate::domain::reports::{self, Span};
 use crate::domain::tenants::{self, Actor};
@@ -24,6 +27,22 @@ use crate::domain::Domain;
 use crate::domain::{keys, verify};
 use crate::error::ServiceError;
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "sessions",
+    operation_id = "login",
+    summary = "Exchange an email and password for a session token",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in.", body = LoginResponse),
+        Unauthorized,
+        PayloadTooLarge,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn login(
     State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
@@ -32,6 +51,21 @@ pub async fn login(
     auth::login(&svc, req, ip).await.map(Json)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "sessions",
+    operation_id = "logout",
+    summary = "Revoke the session token used for this call",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "The session token no longer works."),
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn logout(
     State(svc): State<Domain>,
     session: Session,
@@ -40,10 +74,41 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "sessions",
+    operation_id = "me",
+    summary = "The signed-in user",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The user behind the session.", body = User),
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn me(session: Session) -> Json<User> {
     Json(session.user)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants",
+    tag = "admin",
+    operation_id = "listTenants",
+    summary = "Every tenant, with its tier, suspension and keys against its cap",
+    description = "Role `admin` only (others: 403 `forbidden`). `tier` and `key_cap` show the deployment's defaults where the tenant has none of its own; `active_keys` counts keys that still work, keys in a grace period among them.",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Every tenant, by name.", body = TenantList),
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn list_tenants(
     State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
@@ -53,6 +118,26 @@ pub async fn list_tenants(
     Ok(Json(TenantList { tenants }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tenants",
+    tag = "admin",
+    operation_id = "createTenant",
+    summary = "Add a tenant",
+    description = "Role `admin` only. A name already taken is 409 `conflict`; a tier the deployment does not configure is 422 `validation_failed`. Audited as `tenant.create`.",
+    security(("session" = [])),
+    request_body = CreateTenantRequest,
+    responses(
+        (status = 201, description = "The new tenant.", body = Tenant),
+        Unauthorized,
+        Forbidden,
+        Conflict,
+        PayloadTooLarge,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn create_tenant(
     State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
@@ -63,6 +148,29 @@ pub async fn create_tenant(
     Ok((StatusCode::CREATED, Json(tenant)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/admin/tenants/{id}",
+    tag = "admin",
+    operation_id = "updateTenant",
+    summary = "Change a tenant's tier, suspension or cap of active keys",
+    description = "Role `admin` only. Only the fields sent change; `key_cap: null` goes back to the deployment's cap. Takes effect on the next call, on every instance within one second: a suspended tenant's keys are refused (403 `tenant_suspended`) and it cannot make keys; a key keeps working across a change of tier. Audited as `tenant.update`.",
+    security(("session" = [])),
+    params(
+        ("id" = String, Path, description = "The tenant's id."),
+    ),
+    request_body = UpdateTenantRequest,
+    responses(
+        (status = 200, description = "The tenant as it is now.", body = Tenant),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        PayloadTooLarge,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn update_tenant(
     State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
@@ -90,6 +198,30 @@ pub struct KeyListQuery {
     status: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "keys",
+    operation_id = "listKeys",
+    summary = "List the tenant's keys, oldest first, a page at a time (metadata only, never a secret)",
+    description = "At most `limit` keys (default and most 1,000); when more follow, `next_cursor` is set: send it as `cursor` for the next page. `status` keeps the keys of one status. An unknown `cursor`, `limit` or `status` is 422 `validation_failed` naming it.",
+    security(("session" = [])),
+    params(
+        ("tenant_id" = Option<String>, Query, description = "Another tenant to read: `support` and `admin` only; for other roles another tenant's id finds nothing (404)."),
+        ("limit" = Option<u32>, Query, description = "Keys on the page: 1 to 1,000 (default 1,000)."),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."),
+        ("status" = Option<KeyStatus>, Query, description = "Only keys of this status."),
+    ),
+    responses(
+        (status = 200, description = "The tenant's keys, oldest first.", body = KeyList),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn list_keys(
     State(svc): State<Domain>,
     session: Session,
@@ -108,6 +240,26 @@ pub async fn list_keys(
     .map(Json)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/keys",
+    tag = "keys",
+    operation_id = "createKey",
+    summary = "Create a key; the answer holds its secret, shown this once",
+    description = "Roles `owner`, `member` and `admin` only; `support` gets 403 `forbidden`. Over the tenant's active-key cap → 409 `key_limit_reached`. A suspended tenant makes no keys (403 `tenant_suspended`); the active-key cap is the tenant's own, or the deployment's.",
+    security(("session" = [])),
+    request_body = CreateKeyRequest,
+    responses(
+        (status = 201, description = "Created.", body = CreatedKey),
+        Unauthorized,
+        Forbidden,
+        KeyLimitReached,
+        PayloadTooLarge,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn create_key(
     State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
@@ -118,6 +270,27 @@ pub async fn create_key(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/keys/{id}",
+    tag = "keys",
+    operation_id = "getKey",
+    summary = "One key's metadata",
+    security(("session" = [])),
+    params(
+        ("id" = String, Path, description = "The key's id."),
+        ("tenant_id" = Option<String>, Query, description = "Another tenant to read: `support` and `admin` only; for other roles another tenant's id finds nothing (404)."),
+    ),
+    responses(
+        (status = 200, description = "The key.", body = KeyMeta),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn get_key(
     State(svc): State<Domain>,
     session: Session,
@@ -128,6 +301,25 @@ pub async fn get_key(
     keys::get(&svc, &tenant, &id).await.map(Json)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/keys/{id}",
+    tag = "keys",
+    operation_id = "revokeKey",
+    summary = "Revoke a key; it stops working before this answer is sent",
+    security(("session" = [])),
+    params(
+        ("id" = String, Path, description = "The key's id."),
+    ),
+    responses(
+        (status = 204, description = "Revoked (also when it already was)."),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn revoke_key(
     State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
@@ -138,6 +330,30 @@ pub async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/keys/{id}",
+    tag = "keys",
+    operation_id = "updateKey",
+    summary = "Change a key's name, scopes, expiry, origins, IPs or hourly limit; the secret does not change",
+    description = "Only the fields sent change; `null` clears `expires_at` or `rate_limit_per_hour`. Unknown fields are refused. Only an active key can be changed: a revoked, expired or replaced (rolled) one cannot (409 `conflict`), so that nothing brings a retired secret back. Recorded in the audit log as `key.update`.",
+    security(("session" = [])),
+    params(
+        ("id" = String, Path, description = "The key's id."),
+    ),
+    request_body = UpdateKeyRequest,
+    responses(
+        (status = 200, description = "The key as it is now.", body = KeyMeta),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn update_key(
     State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
@@ -150,6 +366,30 @@ pub async fn update_key(
         .map(Json)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{id}/roll",
+    tag = "keys",
+    operation_id = "rollKey",
+    summary = "Replace an active key with a new secret and the same settings",
+    description = "The old key keeps working for `grace_seconds` with status `expiring`, then is `expired`; 0 revokes it at once. Only an active key can be rolled (409 `conflict`): a key in its grace period cannot be rolled again. A key in its grace period counts toward the active-key cap, so a roll with a grace period when the tenant holds its cap is refused (409 `key_limit_reached`); a roll with no grace period always fits. Audited as `key.roll` (the old key) and `key.create` (the new one). A suspended tenant makes no keys (403 `tenant_suspended`); the active-key cap is the tenant's own, or the deployment's.",
+    security(("session" = [])),
+    params(
+        ("id" = String, Path, description = "The key's id."),
+    ),
+    request_body = RollKeyRequest,
+    responses(
+        (status = 201, description = "The new key; its secret is shown this once.", body = CreatedKey),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn roll_key(
     State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
@@ -177,6 +417,31 @@ pub struct PageQuery {
     tenant_id: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/keys/{id}/usage",
+    tag = "usage",
+    operation_id = "keyUsage",
+    summary = "One key's calls by hour or day: accepted, and refused by reason",
+    description = "At most 744 buckets per answer; every bucket in the span is present. Usage is counted in memory and written about once a second; a read includes everything counted before it.",
+    security(("session" = [])),
+    params(
+        ("id" = String, Path, description = "The key's id."),
+        ("from" = Option<String>, Query, format = DateTime, description = "Start (RFC 3339), widened to a whole bucket; default 24 hours (hour) or 30 days (day) before `to`."),
+        ("to" = Option<String>, Query, format = DateTime, description = "End (RFC 3339), widened to a whole bucket; default now."),
+        ("granularity" = Option<Granularity>, Query, description = "Default `hour`."),
+        ("tenant_id" = Option<String>, Query, description = "Another tenant to read: `support` and `admin` only; for other roles another tenant's id finds nothing (404)."),
+    ),
+    responses(
+        (status = 200, description = "The key's usage.", body = KeyUsage),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn key_usage(
     State(svc): State<Domain>,
     session: Session,
@@ -194,6 +459,30 @@ pub async fn key_usage(
         .map(Json)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/usage",
+    tag = "usage",
+    operation_id = "tenantUsage",
+    summary = "The usage of every key of a tenant, in one answer",
+    description = "Keys that are active or expiring, or that were used in the span.",
+    security(("session" = [])),
+    params(
+        ("from" = Option<String>, Query, format = DateTime, description = "Start (RFC 3339), widened to a whole bucket; default 24 hours (hour) or 30 days (day) before `to`."),
+        ("to" = Option<String>, Query, format = DateTime, description = "End (RFC 3339), widened to a whole bucket; default now."),
+        ("granularity" = Option<Granularity>, Query, description = "Default `hour`."),
+        ("tenant_id" = Option<String>, Query, description = "Another tenant to read: `support` and `admin` only; for other roles another tenant's id finds nothing (404)."),
+    ),
+    responses(
+        (status = 200, description = "The tenant's usage.", body = TenantUsage),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn tenant_usage(
     State(svc): State<Domain>,
     session: Session,
@@ -210,6 +499,29 @@ pub async fn tenant_usage(
         .map(Json)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/keys/{id}/denials",
+    tag = "usage",
+    operation_id = "keyDenials",
+    summary = "A key's recent denials, newest first, with reason, IP and origin",
+    description = "Recorded for calls whose key was identified: `revoked`, `expired`, `origin_not_allowed`, `ip_not_allowed`, `scope_missing`, `rate_limited`, `daily_cap_reached`.",
+    security(("session" = [])),
+    params(
+        ("id" = String, Path, description = "The key's id."),
+        ("limit" = Option<u32>, Query, description = "Default 50."),
+        ("tenant_id" = Option<String>, Query, description = "Another tenant to read: `support` and `admin` only; for other roles another tenant's id finds nothing (404)."),
+    ),
+    responses(
+        (status = 200, description = "Denials.", body = Vec<DenialRecord>),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn key_denials(
     State(svc): State<Domain>,
     session: Session,
@@ -222,6 +534,28 @@ pub async fn key_denials(
         .map(Json)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "usage",
+    operation_id = "audit",
+    summary = "The tenant's audit log, newest first",
+    description = "Actions: `user.add` (actor `system`: added from the command line), `login`, `key.create`, `key.update`, `key.roll`, `key.revoke`. `actor` is the acting user's id; `target` a user or key id; `ip` the peer address of the change.",
+    security(("session" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "Default 100."),
+        ("tenant_id" = Option<String>, Query, description = "Another tenant to read: `support` and `admin` only; for other roles another tenant's id finds nothing (404)."),
+    ),
+    responses(
+        (status = 200, description = "Audit rows.", body = Vec<AuditRecord>),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn audit(
     State(svc): State<Domain>,
     session: Session,
@@ -238,6 +572,26 @@ pub struct PrefixQuery {
     prefix: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/support/keys",
+    tag = "support",
+    operation_id = "supportFindKeys",
+    summary = "Find keys of every tenant by the start of their prefix, each with its tenant's name",
+    description = "Roles `support` and `admin` only (others: 403 `forbidden`). At most 100 keys, newest first. Never a secret.",
+    security(("session" = [])),
+    params(
+        ("prefix" = String, Query, description = "The start of a key, e.g. from a ticket: `kh_live_4Wq`."),
+    ),
+    responses(
+        (status = 200, description = "Matching keys.", body = SupportKeyList),
+        Unauthorized,
+        Forbidden,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn support_keys(
     State(svc): State<Domain>,
     session: Session,
@@ -250,6 +604,25 @@ pub async fn support_keys(
 
 /// For an API's own backend: the same decision as a call with the key, without the lockout
 /// (the IP named is the backend's caller's, not this connection's).
+#[utoipa::path(
+    post,
+    path = "/v1/verify",
+    tag = "using a key",
+    operation_id = "verifyKey",
+    summary = "For an API's own backend: may this key make this call?",
+    description = "Session of an `owner` or `admin` (others: 403 `forbidden`). The same decision as a call with the key (see `GET /v1/ping`), for the caller's `ip` (always held against `allowed_ips`) and `origin` (when given); the call is counted in the key's usage and hourly limit when accepted. Keys of other tenants are not valid (`unauthorized`) and nothing is counted for them. The source-IP lockout does not apply: `ip` names the backend's caller, not this connection. `code` is one of `unauthorized`, `tenant_suspended`, `origin_not_allowed`, `ip_not_allowed`, `scope_missing`, `rate_limited`, `daily_cap_reached`; `ratelimit` is zero when the key is not identified.",
+    security(("session" = [])),
+    request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "The verdict.", body = VerifyResponse),
+        Unauthorized,
+        Forbidden,
+        PayloadTooLarge,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn verify(
     State(svc): State<Domain>,
     session: Session,
@@ -313,6 +686,24 @@ pub struct PingQuery {
 
 /// Answers with the key's identity; with `?scope=`, only when the key has that scope. Every
 /// answer carries the rate-limit headers, and a 429 `Retry-After`.
+#[utoipa::path(
+    get,
+    path = "/v1/ping",
+    tag = "using a key",
+    operation_id = "ping",
+    summary = "Check a key: who it belongs to and what it may do",
+    description = "Enforcement, in this order: the source IP's lockout (429 `ip_locked_out`); the key present, known, not revoked or expired (401 `unauthorized`); the key's tenant not suspended (403 `tenant_suspended`); a non-empty `allowed_ips`, always: the source IP must match it (403 `ip_not_allowed`; an `Origin` header never lifts it); when an `Origin` (or `X-Origin`) header is sent and `allowed_origins` is non-empty, the origin must be in it (403 `origin_not_allowed`); the scope named in `?scope=` (403 `scope_missing`); the request rate per key of the tenant's tier, when it has one, and the key's hourly limit (429 `rate_limited`, with `Retry-After`); the tenant's daily cap by tier, reset at midnight UTC (429 `daily_cap_reached`). Lockout (defaults; a deployment may configure both numbers): 10 failed attempts (malformed, unknown, revoked or expired key, a call refused for its IP or origin, or a failed login) from one source within 300 seconds lock that source out of every key and login attempt until 300 seconds after the first of them; then it starts afresh. A source is an IPv4 address or an IPv6 /64. Concurrent attempts cannot exceed the ten: an attempt that needs a storage lookup or a password check holds its place before it is checked, and one that finds no place is answered 429 `ip_locked_out`. Session-authenticated management calls are not affected. The source IP is the connection's peer; `X-Forwarded-For` is read only for connections from a proxy the deployment trusts (`--trusted-proxy`), and then its last entry that is not such a proxy is the client. Every answer carries the `X-RateLimit-*` headers: once the key is known they describe the tighter of the key's hourly window and the tenant's daily window; on 401 and `ip_locked_out` answers they describe the source IP's allowance of failed attempts.",
+    security(("apiKey" = []), ("apiKeyAlt" = []), ("apiKeyBearer" = [])),
+    params(
+        ("scope" = Option<String>, Query, description = "A scope the call needs; 403 `scope_missing` when the key lacks it."),
+    ),
+    responses(
+        PingAnswers,
+        ValidationFailed,
+        TooManyRequests,
+        Internal,
+    ),
+)]
 pub async fn ping(
     State(svc): State<Domain>,
     ClientIp(ip): ClientIp,
@@ -359,14 +750,34 @@ fn origin_of(headers: &HeaderMap) -> Option<&str> {
         .map(|v| v.to_str().unwrap_or("(unreadable)"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "meta",
+    operation_id = "openapi",
+    summary = "This document",
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document of the service.", body = Object),
+    ),
+)]
 pub async fn openapi() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        openapi::DOCUMENT,
+        openapi::document(),
     )
 }
 
 /// A bare route that touches nothing: liveness, and the benchmark's baseline.
+#[utoipa::path(
+    get,
+    path = "/v1/health",
+    tag = "meta",
+    operation_id = "health",
+    summary = "Liveness: answers without touching storage or credentials",
+    responses(
+        (status = 200, description = "The service is up.", body = Health),
+    ),
+)]
 pub async fn health() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
