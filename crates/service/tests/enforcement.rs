@@ -306,7 +306,11 @@ async fn the_hourly_limit_is_exact_under_64_concurrent_callers(db: Db) {
     let calls = (0..64).map(|_| t.ping_with(&key, "", &[]));
     let answers = common::join_all(calls).await;
     let accepted = answers.iter().filter(|a| a.status == 200).count();
-    assert_eq!(accepted, N, "exactly the limit is accepted");
+    let statuses: Vec<(u16, String)> = answers
+        .iter()
+        .map(|a| (a.status, a.json["error"]["code"].to_string()))
+        .collect();
+    assert_eq!(accepted, N, "exactly the limit is accepted: {statuses:?}");
     for a in answers.iter().filter(|a| a.status != 200) {
         a.assert_error(429, "rate_limited");
         let (limit, remaining, reset) = TestService::window(a);

@@ -6,8 +6,12 @@
 //!
 //! Invalidation is what keeps the cache right. A maximum age is only the backstop, should a
 //! change notice ever be lost: an entry older than that is looked up again.
+//!
+//! Calls that present the same secret while it is being looked up share that one lookup (a
+//! [`Flight`]): a burst of calls with a valid key after the cache was emptied makes one storage
+//! read, and holds one place among its source's attempts (see `lockout`), not one each.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 // foldhash (randomly seeded) for the maps every call touches: cheaper than SipHash.
@@ -26,7 +30,13 @@ pub struct KeyCache {
     inner: RwLock<Inner>,
     /// Entries older than this are not used; `None`: no limit.
     max_age: Option<Duration>,
+    /// Storage lookups running now, by hash.
+    flights: Mutex<HashMap<[u8; 32], Arc<Flight>>>,
 }
+
+/// One storage lookup of a hash, shared by the calls that present its secret while it runs: the
+/// key, or `None` when storage has no such key.
+pub type Flight = tokio::sync::OnceCell<Option<Arc<Cached>>>;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -79,6 +89,22 @@ impl KeyCache {
         KeyCache {
             inner: RwLock::default(),
             max_age: Some(max_age),
+            flights: Mutex::default(),
+        }
+    }
+
+    /// The lookup of `hash` running now, or a new one to run. The call that runs it hands it to
+    /// [`KeyCache::land`] once it is done.
+    pub fn flight(&self, hash: &[u8; 32]) -> Arc<Flight> {
+        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(flights.entry(*hash).or_default())
+    }
+
+    /// Ends `flight`: later calls start their own lookup (or find the key cached).
+    pub fn land(&self, hash: &[u8; 32], flight: &Arc<Flight>) {
+        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        if flights.get(hash).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+            flights.remove(hash);
         }
     }
 

@@ -281,23 +281,42 @@ async fn lookup(
     let found = match cache.get(&hash.0) {
         Some(found) => found,
         None => {
-            if let Some(ip) = watched {
-                match svc.lockout().reserve(ip, now) {
-                    Ok(held) => attempt = Some(held),
-                    Err(retry_after) => return Ok(Looked::LockedOut { ip, retry_after }),
-                }
+            // Calls with the same secret share one lookup; only the call that runs it holds a
+            // place among the source's attempts.
+            let flight = cache.flight(&hash.0);
+            let mut ran = false;
+            let looked = flight
+                .get_or_try_init(|| async {
+                    ran = true;
+                    if let Some(ip) = watched {
+                        let held = svc
+                            .lockout()
+                            .reserve(ip, now)
+                            .map_err(|retry_after| Stop::LockedOut { ip, retry_after })?;
+                        attempt = Some(held);
+                    }
+                    let generation = cache.generation();
+                    svc.note_key_lookup();
+                    let found = svc.store().key_by_hash(&hash).await.map_err(Stop::Store)?;
+                    let found = found.map(|found| Arc::new(Cached::new(found)));
+                    if let Some(found) = &found {
+                        cache.insert(generation, hash.0, Arc::clone(found));
+                    }
+                    Ok(found)
+                })
+                .await
+                .cloned();
+            if ran {
+                cache.land(&hash.0, &flight);
             }
-            let generation = cache.generation();
-            svc.note_key_lookup();
-            match svc.store().key_by_hash(&hash).await? {
-                Some(found) => {
-                    let found = Arc::new(Cached::new(found));
-                    cache.insert(generation, hash.0, Arc::clone(&found));
-                    found
+            match looked {
+                Ok(Some(found)) => found,
+                // A call that shared the lookup is counted by the caller (`counted` is false).
+                Ok(None) => return Ok(denied(svc, attempt, KeyDenial::Unknown, None, now).await),
+                Err(Stop::LockedOut { ip, retry_after }) => {
+                    return Ok(Looked::LockedOut { ip, retry_after })
                 }
-                None => {
-                    return Ok(denied(svc, attempt, KeyDenial::Unknown, None, now).await);
-                }
+                Err(Stop::Store(e)) => return Err(e),
             }
         }
     };
@@ -316,6 +335,12 @@ async fn lookup(
         // A place held for the lookup is given back as the attempt is dropped.
         KeyStatus::Active | KeyStatus::Expiring => Ok(Looked::Found(found)),
     }
+}
+
+/// Why a storage lookup did not run to its end.
+enum Stop {
+    LockedOut { ip: IpAddr, retry_after: i64 },
+    Store(ServiceError),
 }
 
 /// A refusal found by [`lookup`], counted toward the lockout when it held a place for it.
@@ -413,6 +438,78 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(svc.key_lookups(), 3, "looked up afresh after the change");
+    }
+
+    #[tokio::test]
+    async fn calls_with_one_uncached_key_share_one_lookup_and_one_place() {
+        let svc = Domain::open_for_test(ServiceConfig::new("sqlite::memory:")).await;
+        let user = crate::domain::auth::add_user(&svc, "o@x.io", Role::Owner, "t", "password-1")
+            .await
+            .expect("user");
+        let req = CreateKeyRequest {
+            name: "k".into(),
+            scopes: vec!["read".into()],
+            ..CreateKeyRequest::default()
+        };
+        let created = keys::create(&svc, &user, &req, None).await.expect("create");
+        let key = created.key.expose();
+        let call = Call {
+            ip: Some("203.0.113.7".parse().expect("ip")),
+            track_lockout: true,
+            ..Call::default()
+        };
+        // More calls at once than the source has places for failed attempts (10): polled
+        // together, every one finds the first one's lookup running and waits for it.
+        let calls: Vec<_> = (0..50).map(|_| enforce(&svc, Some(key), &call)).collect();
+        let mut outcomes = Vec::new();
+        for decided in join_all(calls).await {
+            outcomes.push(
+                decided
+                    .expect("decided")
+                    .outcome
+                    .map(|found| found.row.id.clone()),
+            );
+        }
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| o.as_ref().is_ok_and(|id| *id == created.meta.id)),
+            "{outcomes:?}"
+        );
+        assert_eq!(svc.key_lookups(), 1, "one lookup for the fifty calls");
+        // A secret nobody holds is still a failure of each call that presents it.
+        let unknown = keyfmt::generate("kh_live_");
+        let calls: Vec<_> = (0..3)
+            .map(|_| enforce(&svc, Some(&unknown), &call))
+            .collect();
+        join_all(calls).await;
+        assert_eq!(svc.key_lookups(), 2);
+        let allowance = svc.lockout().allowance(call.ip, svc.now());
+        assert_eq!(allowance.remaining, 7, "three failed attempts counted");
+    }
+
+    /// Polls every future in this task until all are done.
+    async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+        let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+        let mut done: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (f, out) in futures.iter_mut().zip(done.iter_mut()) {
+                if out.is_none() {
+                    match f.as_mut().poll(cx) {
+                        std::task::Poll::Ready(v) => *out = Some(v),
+                        std::task::Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        done.into_iter().flatten().collect()
     }
 
     #[test]
