@@ -189,8 +189,21 @@ impl Lockout {
         let source = source_of(ip);
         let mut map = self.lock();
         let record = map.entry(source).or_default();
-        record.times = times.iter().copied().collect();
-        self.trim(&mut record.times);
+        let mut told: VecDeque<i64> = times.iter().copied().collect();
+        self.trim(&mut told);
+        // Notices are read one after the other while failures go on being recorded: a list
+        // read for an earlier notice can arrive after this instance already holds a later one
+        // (a failure it recorded itself). Such a list ends earlier, or at the same time with
+        // fewer failures, and would lift a lockout that holds.
+        let stale = match (told.back(), record.times.back()) {
+            (Some(theirs), Some(mine)) => {
+                theirs < mine || (theirs == mine && told.len() < record.times.len())
+            }
+            _ => false,
+        };
+        if !stale {
+            record.times = told;
+        }
         if record.times.is_empty() && record.pending == 0 {
             map.remove(&source);
         }
@@ -393,5 +406,24 @@ mod tests {
         l.set(IP, &[]);
         assert_eq!(l.locked(IP, 10), None);
         assert_eq!(l.tracked.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn a_list_read_for_an_earlier_notice_does_not_lift_a_lockout() {
+        let l = Lockout::new(3, 300);
+        let attempt = l.reserve(IP, 10).expect("room");
+        // This instance recorded the third failure itself...
+        assert_eq!(attempt.failed_shared(&[10, 10, 10], 10), Some(300));
+        // ...then the notice of the second arrives, with the list as it was read then.
+        l.set(IP, &[10, 10]);
+        assert!(l.locked(IP, 11).is_some(), "still locked out");
+        l.set(IP, &[9]);
+        assert!(
+            l.locked(IP, 11).is_some(),
+            "an older list is not taken either"
+        );
+        // A later list is taken, whatever it holds.
+        l.set(IP, &[10, 10, 10, 12]);
+        assert!(l.locked(IP, 12).is_some());
     }
 }
