@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use keyhaven_api::{
     keyfmt, AuditRecord, DenialRecord, KeyStatus, KeyUsage, Role, SupportKey, SupportKeyList,
     TenantUsage, UsagePoint, User,
@@ -128,7 +128,7 @@ pub async fn key_usage(
     Ok(KeyUsage {
         key_id: row.id,
         last_used_at: row.last_used_at.map(to_utc).transpose()?,
-        series: series(&rows, span)?,
+        series: series(&rows, span, &bucket_times(span)?),
     })
 }
 
@@ -146,13 +146,11 @@ pub async fn tenant_usage(
     let now = svc.now();
     // The rows come by key: each key's are found by one lookup, not by a pass over every row
     // for every key (with 10,000 keys, a hundred million comparisons).
-    let mut by_key: HashMap<&str, Vec<UsageRow>> = HashMap::new();
+    let mut by_key: HashMap<&str, Vec<&UsageRow>> = HashMap::new();
     for row in &rows {
-        by_key
-            .entry(row.key_id.as_str())
-            .or_default()
-            .push(row.clone());
+        by_key.entry(row.key_id.as_str()).or_default().push(row);
     }
+    let times = bucket_times(span)?;
     let mut out = Vec::new();
     for key in keys {
         let mine = by_key.remove(key.id.as_str()).unwrap_or_default();
@@ -163,7 +161,7 @@ pub async fn tenant_usage(
         out.push(KeyUsage {
             key_id: key.id,
             last_used_at: key.last_used_at.map(to_utc).transpose()?,
-            series: series(&mine, span)?,
+            series: series(mine, span, &times),
         });
     }
     Ok(TenantUsage {
@@ -172,34 +170,41 @@ pub async fn tenant_usage(
     })
 }
 
-/// Hourly rows summed into the span's buckets, every bucket present.
-fn series(rows: &[UsageRow], span: Span) -> Result<Vec<UsagePoint>, ServiceError> {
-    let mut buckets: BTreeMap<i64, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
-    let mut t = span.from;
-    while t < span.to {
-        buckets.insert(t, (0, BTreeMap::new()));
-        t += span.bucket;
-    }
+/// The start of each of the span's buckets, as the answer writes it: worked out once for a
+/// report, however many keys it has.
+fn bucket_times(span: Span) -> Result<Vec<DateTime<Utc>>, ServiceError> {
+    (span.from..span.to)
+        .step_by(usize::try_from(span.bucket).unwrap_or(usize::MAX))
+        .map(to_utc)
+        .collect()
+}
+
+/// Hourly rows summed into the span's buckets (starting at `times`), every bucket present.
+fn series<'a>(
+    rows: impl IntoIterator<Item = &'a UsageRow>,
+    span: Span,
+    times: &[DateTime<Utc>],
+) -> Vec<UsagePoint> {
+    let mut points: Vec<UsagePoint> = times
+        .iter()
+        .map(|&t| UsagePoint {
+            t,
+            allowed: 0,
+            denied: BTreeMap::new(),
+        })
+        .collect();
     for r in rows {
-        let at = r.hour.div_euclid(span.bucket) * span.bucket;
-        if let Some((allowed, denied)) = buckets.get_mut(&at) {
-            if r.outcome == ALLOWED {
-                *allowed += r.count;
-            } else {
-                *denied.entry(r.outcome.clone()).or_default() += r.count;
-            }
+        let index = (r.hour - span.from).div_euclid(span.bucket);
+        let Some(point) = usize::try_from(index).ok().and_then(|i| points.get_mut(i)) else {
+            continue;
+        };
+        if r.outcome == ALLOWED {
+            point.allowed += r.count;
+        } else {
+            *point.denied.entry(r.outcome.clone()).or_default() += r.count;
         }
     }
-    buckets
-        .into_iter()
-        .map(|(t, (allowed, denied))| {
-            Ok(UsagePoint {
-                t: to_utc(t)?,
-                allowed,
-                denied,
-            })
-        })
-        .collect()
+    points
 }
 
 /// Most keys one prefix search answers with.

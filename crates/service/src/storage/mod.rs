@@ -167,7 +167,8 @@ pub trait Storage: Send + Sync + 'static {
     /// Writes usage counted in memory: adds the counts, moves `last_used_at` forward, and
     /// stores the denials, all in one transaction.
     fn flush_usage<'a>(&'a self, batch: &'a UsageBatch<'a>) -> StoreFuture<'a, ()>;
-    /// Hourly counts of the tenant's keys (or of one key) with `from <= hour < to`.
+    /// Hourly counts of the tenant's keys (or of one key, then by hour) with
+    /// `from <= hour < to`; a tenant's come in no particular order.
     fn usage<'a>(
         &'a self,
         tenant_id: &'a str,
