@@ -23,6 +23,9 @@ pub enum AccountCommand {
     Use {
         /// The account's id (`keyhaven account list`).
         id: String,
+        /// Print the account as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Sign in again with the account's password (from standard input): a new session.
     SignIn {
@@ -32,12 +35,18 @@ pub enum AccountCommand {
         /// expire, until the next sign-in).
         #[arg(long)]
         no_remember: bool,
+        /// Print the account as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Sign out: the session and any remembered password are forgotten; the account and its
     /// stored key secrets stay.
     SignOut {
         /// The account's id.
         id: String,
+        /// Print the account as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove the account from the profile, with its session and the secrets of its keys in the
     /// keychain. Its keys on the service are not touched.
@@ -47,6 +56,9 @@ pub enum AccountCommand {
         /// The account's id again, to confirm.
         #[arg(long, value_name = "ID")]
         confirm: String,
+        /// Print the removed account as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -137,27 +149,43 @@ pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Err
             }
             Ok(out)
         }
-        AccountCommand::Use { id } => {
+        AccountCommand::Use { id, json } => {
             core.set_active_account(id.trim())?;
+            if json {
+                return Ok(output::json(&core.account(id.trim())?));
+            }
             Ok(format!("Account {} is now the active one.\n", id.trim()))
         }
-        AccountCommand::SignIn { id, no_remember } => {
+        AccountCommand::SignIn {
+            id,
+            no_remember,
+            json,
+        } => {
             let account = core.account(id.trim())?;
             let password = Lines::new().read_as("password", "Password")?;
             let account = core
                 .sign_in(account.service, &account.email, password, !no_remember)
                 .await?;
+            if json {
+                return Ok(output::json(&account));
+            }
             Ok(format!("Signed in again: account {}.\n", account.id))
         }
-        AccountCommand::SignOut { id } => {
+        AccountCommand::SignOut { id, json } => {
             core.sign_out(id.trim()).await?;
+            if json {
+                return Ok(output::json(&core.account(id.trim())?));
+            }
             Ok(format!(
                 "Signed out of account {}; it stays in the profile.\n",
                 id.trim()
             ))
         }
-        AccountCommand::Remove { id, confirm } => {
+        AccountCommand::Remove { id, confirm, json } => {
             let account = core.remove_account(id.trim(), &confirm).await?;
+            if json {
+                return Ok(output::json(&account));
+            }
             Ok(format!(
                 "Removed account {} ({}) and its secrets from this computer.\n",
                 account.id, account.label

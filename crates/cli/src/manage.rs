@@ -68,6 +68,9 @@ pub struct KeysRevoke {
     /// The account (its id); default: the profile's active account.
     #[arg(long, value_name = "ID")]
     pub account: Option<String>,
+    /// Print the revoked key's metadata as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -287,6 +290,10 @@ pub async fn revoke(core: &Keyhaven, args: KeysRevoke) -> Result<String, Error> 
         });
     }
     core.revoke_key(&account.id, &meta.id).await?;
+    if args.json {
+        let revoked = core.get_key(&account.id, &meta.id, None).await?;
+        return Ok(output::json(&revoked));
+    }
     Ok(format!(
         "Revoked {} ({}…): it stops working at once, and its secret left this computer.\n",
         meta.name, meta.prefix

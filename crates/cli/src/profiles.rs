@@ -22,30 +22,70 @@ pub enum ProfileAdmin {
         json: bool,
     },
     /// Create an empty profile.
-    Create { name: String },
+    Create {
+        name: String,
+        /// Print the new profile as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Rename a profile, with its accounts and secrets.
-    Rename { from: String, to: String },
+    Rename {
+        from: String,
+        to: String,
+        /// Print the renamed profile as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a profile with its accounts and every secret it holds. Not the active one.
     Delete {
         name: String,
         /// The profile's name again, to confirm.
         #[arg(long, value_name = "NAME")]
         confirm: String,
+        /// Print the profiles left as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Make a profile the active one, for the app and the CLI.
-    Switch { name: String },
+    Switch {
+        name: String,
+        /// Print the profile as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Protect the profile's secrets with a passphrase, read from standard input.
     Lock {
         /// Change the passphrase: reads the current one, then the new one.
         #[arg(long)]
         change: bool,
+        /// Print the profile as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Check the profile's passphrase, read from standard input.
     Unlock {
         /// Remove the passphrase: the secrets are stored as the keychain keeps them.
         #[arg(long)]
         remove: bool,
+        /// Print the profile as JSON.
+        #[arg(long)]
+        json: bool,
     },
+}
+
+/// With `--json`, the profile `name` as `profile list` shows it; otherwise `said`.
+fn said_or_profile(core: &Keyhaven, json: bool, name: &str, said: String) -> Result<String, Error> {
+    if !json {
+        return Ok(said);
+    }
+    let profile = core
+        .profiles()?
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| Error::NotFound {
+            what: format!("profile {name}"),
+        })?;
+    Ok(output::json(&profile))
 }
 
 pub async fn run(core: &Keyhaven, command: ProfileAdmin) -> Result<String, Error> {
@@ -58,60 +98,74 @@ pub async fn run(core: &Keyhaven, command: ProfileAdmin) -> Result<String, Error
                 output::profiles_table(&profiles)
             })
         }
-        ProfileAdmin::Create { name } => {
+        ProfileAdmin::Create { name, json } => {
             core.create_profile(&name).await?;
-            Ok(format!("Created profile {name}.\n"))
+            said_or_profile(core, json, &name, format!("Created profile {name}.\n"))
         }
-        ProfileAdmin::Rename { from, to } => {
+        ProfileAdmin::Rename { from, to, json } => {
             core.rename_profile(&from, &to).await?;
-            Ok(format!("Renamed profile {from} to {to}.\n"))
+            said_or_profile(
+                core,
+                json,
+                &to,
+                format!("Renamed profile {from} to {to}.\n"),
+            )
         }
-        ProfileAdmin::Delete { name, confirm } => {
+        ProfileAdmin::Delete {
+            name,
+            confirm,
+            json,
+        } => {
             core.delete_profile(&name, &confirm).await?;
+            if json {
+                return Ok(output::json(&core.profiles()?));
+            }
             Ok(format!("Deleted profile {name} and its secrets.\n"))
         }
-        ProfileAdmin::Switch { name } => {
+        ProfileAdmin::Switch { name, json } => {
             if !core.profiles()?.iter().any(|p| p.name == name) {
                 return Err(Error::NotFound {
                     what: format!("profile {name} (create it with `keyhaven profile create`)"),
                 });
             }
             core.switch_profile(&name)?;
-            Ok(format!("Profile {name} is now active.\n"))
+            said_or_profile(
+                core,
+                json,
+                &name,
+                format!("Profile {name} is now active.\n"),
+            )
         }
-        ProfileAdmin::Lock { change: false } => {
+        ProfileAdmin::Lock {
+            change: false,
+            json,
+        } => {
             let passphrase = read_new_passphrase("New passphrase")?;
             core.set_passphrase(passphrase).await?;
-            Ok(format!(
-                "Profile {} is protected by its passphrase.\n",
-                core.profile()
-            ))
+            let name = core.profile();
+            let said = format!("Profile {name} is protected by its passphrase.\n");
+            said_or_profile(core, json, &name, said)
         }
-        ProfileAdmin::Lock { change: true } => {
+        ProfileAdmin::Lock { change: true, json } => {
             let mut lines = Lines::new();
             let old = lines.read("Current passphrase")?;
             let new = read_confirmed(&mut lines, "New passphrase")?;
             core.change_passphrase(old, new).await?;
-            Ok(format!(
-                "Passphrase of profile {} changed.\n",
-                core.profile()
-            ))
+            let name = core.profile();
+            let said = format!("Passphrase of profile {name} changed.\n");
+            said_or_profile(core, json, &name, said)
         }
-        ProfileAdmin::Unlock { remove } => {
+        ProfileAdmin::Unlock { remove, json } => {
             let passphrase = Lines::new().read("Passphrase")?;
-            if remove {
+            let name = core.profile();
+            let said = if remove {
                 core.remove_passphrase(passphrase).await?;
-                Ok(format!(
-                    "Profile {} no longer has a passphrase.\n",
-                    core.profile()
-                ))
+                format!("Profile {name} no longer has a passphrase.\n")
             } else {
                 core.unlock(passphrase).await?;
-                Ok(format!(
-                    "The passphrase of profile {} is correct.\n",
-                    core.profile()
-                ))
-            }
+                format!("The passphrase of profile {name} is correct.\n")
+            };
+            said_or_profile(core, json, &name, said)
         }
     }
 }

@@ -6,6 +6,8 @@
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
+pub mod shapes;
+
 use std::path::Path;
 use std::process::{Output, Stdio};
 
@@ -53,11 +55,21 @@ pub fn command(data: &Path, namespace: &str, args: &[&str]) -> tokio::process::C
     cmd
 }
 
+/// Runs the CLI; a successful run with `--json` is held to its shape (see [`shapes`]).
 pub async fn keyhaven(data: &Path, namespace: &str, args: &[&str]) -> Output {
-    command(data, namespace, args)
+    let out = command(data, namespace, args)
         .output()
         .await
-        .expect("run keyhaven")
+        .expect("run keyhaven");
+    check_shape(args, &out);
+    out
+}
+
+/// Whatever a run with `--json` printed (also when it exits 1 with findings) has its shape.
+fn check_shape(args: &[&str], out: &Output) {
+    if args.contains(&"--json") && !out.stdout.is_empty() {
+        shapes::check(args, &text(&out.stdout));
+    }
 }
 
 /// [`keyhaven`] with `stdin` written to its standard input.
@@ -79,7 +91,9 @@ pub async fn keyhaven_with_stdin(
         .await
         .expect("write stdin");
     drop(input);
-    child.wait_with_output().await.expect("wait")
+    let out = child.wait_with_output().await.expect("wait");
+    check_shape(args, &out);
+    out
 }
 
 /// A key service on loopback (SQLite in a temporary folder) with the owner [`OWNER`].
