@@ -70,6 +70,13 @@ impl Service {
         self.domain.flush_usage().await
     }
 
+    /// Gives back to shared storage the calls this instance leased of rate windows and has not
+    /// spent, so that other instances can spend them. Runs on its own about once a second and
+    /// on [`RunningService::shutdown`]; nothing to do on SQLite.
+    pub async fn release_leases(&self) {
+        limits::release_leases(&self.domain).await;
+    }
+
     /// Puts a tenant in a configured tier (`None`: the default tier), which sets its daily cap.
     pub async fn set_tenant_tier(
         &self,
@@ -176,6 +183,12 @@ impl Service {
     pub fn now(&self) -> i64 {
         self.domain.now()
     }
+
+    /// Round trips to shared storage for rate windows since the start: leases, give-backs and
+    /// reads (0 on SQLite, which keeps the windows in memory).
+    pub fn rate_round_trips(&self) -> u64 {
+        self.domain.rate_round_trips()
+    }
 }
 
 impl std::fmt::Debug for Service {
@@ -252,6 +265,13 @@ impl RunningService {
         if let Err(e) = self.service.flush_usage().await {
             tracing::error!(error = %e, "the last usage flush failed");
         }
-        limits::release_daily_leases(&self.service.domain).await;
+        let domain = &self.service.domain;
+        limits::release_leases(domain).await;
+        if domain.store().shared().is_some() {
+            tracing::info!(
+                rate_round_trips = domain.rate_round_trips(),
+                "stopped; round trips to storage for rate limits since the start"
+            );
+        }
     }
 }

@@ -363,3 +363,115 @@ async fn failed_attempts_through_both_instances_lock_the_ip_out_of_both() {
     assert_eq!(a.ping_with(&key, "", &[]).await.status, 200);
     assert_eq!(b.ping_with(&key, "", &[]).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_a_steady_pace_the_limits_cost_one_round_trip_per_thousand_calls_and_stay_exact() {
+    let clock = ManualClock::at(T0);
+    let (a, b) = two_instances(
+        |c| {
+            c.tiers.insert("free".into(), 10_000_000);
+            // Only the graceful stops give back: the count below does not depend on time.
+            c.usage_flush_interval = Duration::from_secs(3600);
+        },
+        Arc::new(clock.clone()),
+    )
+    .await;
+    let (_, token) = a.signed_in("o@steady.test", Role::Owner, "steady").await;
+    let (key, _) = a
+        .create_key(
+            &token,
+            json!({"name": "busy", "scopes": ["read"], "rate_limit_per_hour": 1_000_000}),
+        )
+        .await;
+    b.remember(&key);
+    // Calls through both instances, 16 at a time.
+    let calls = |n: usize| {
+        let (a, b, key) = (&a, &b, &key);
+        async move {
+            let mut accepted = 0;
+            for round in 0..n / 16 {
+                let batch = (0..16).map(|i| {
+                    let t = if (round + i) % 2 == 0 { a } else { b };
+                    t.ping_with(key, "", &[])
+                });
+                accepted += common::join_all(batch)
+                    .await
+                    .iter()
+                    .filter(|a| a.status == 200)
+                    .count();
+            }
+            accepted
+        }
+    };
+    let round_trips = || a.service.rate_round_trips() + b.service.rate_round_trips();
+
+    // Leases grow fourfold as each runs out, from 16 calls: a few round trips to reach the pace.
+    assert_eq!(calls(2_000).await, 2_000);
+    let warm = round_trips();
+    assert!(warm <= 4 * 5, "{warm} round trips to warm up");
+    // Then: four windows (the key's hour and the tenant's day, on each instance), each leased
+    // again at most once more while the pace is still rising.
+    const N: usize = 8_000;
+    assert_eq!(calls(N).await, N);
+    let steady = round_trips() - warm;
+    assert!(
+        steady <= (N / 1_000) as u64 + 4,
+        "{steady} round trips for {N} calls"
+    );
+
+    // Stopped, each gives back what it has not spent: storage counts exactly the calls made.
+    let db = a.db.clone();
+    a.stop().await;
+    b.stop().await;
+    let made = (2_000 + N) as i64;
+    assert_eq!(db.count("SELECT used FROM rate_hourly").await, made);
+    assert_eq!(db.count("SELECT used FROM rate_daily").await, made);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_instance_leased_and_did_not_spend_the_other_spends_after_the_flush() {
+    let clock = ManualClock::at(T0);
+    let (a, b) = two_instances(
+        |c| c.usage_flush_interval = Duration::from_secs(3600),
+        Arc::new(clock.clone()),
+    )
+    .await;
+    let (_, token) = a.signed_in("o@lease.test", Role::Owner, "lease").await;
+    const N: usize = 64;
+    let (key, _) = a
+        .create_key(
+            &token,
+            json!({"name": "shared", "scopes": ["read"], "rate_limit_per_hour": N}),
+        )
+        .await;
+    b.remember(&key);
+
+    // A's one call leases a sixteenth of the hour (4 calls) and keeps 3 of them unspent.
+    assert_eq!(a.ping_with(&key, "", &[]).await.status, 200);
+    assert_eq!(a.db.count("SELECT used FROM rate_hourly").await, 4);
+    // B spends the rest of the hour; the next call is refused, A's 3 calls being leased.
+    let mut on_b = 0;
+    while b.ping_with(&key, "", &[]).await.status == 200 {
+        on_b += 1;
+        assert!(on_b <= N, "never more than the limit");
+    }
+    assert_eq!(on_b, N - 4);
+
+    // At the flush A gives its 3 calls back, and after B's own flush B spends them.
+    a.service.release_leases().await;
+    b.service.release_leases().await;
+    assert_eq!(
+        a.db.count("SELECT used FROM rate_hourly").await,
+        N as i64 - 3
+    );
+    for _ in 0..3 {
+        assert_eq!(b.ping_with(&key, "", &[]).await.status, 200);
+    }
+    b.ping_with(&key, "", &[])
+        .await
+        .assert_error(429, "rate_limited");
+    a.ping_with(&key, "", &[])
+        .await
+        .assert_error(429, "rate_limited");
+    assert_eq!(a.db.count("SELECT used FROM rate_hourly").await, N as i64);
+}

@@ -4,13 +4,19 @@
 //!
 //! With SQLite the service is the only process, and the windows live in its memory under one
 //! lock. With a storage that several instances share (PostgreSQL), they live in storage, so that
-//! N instances do not accept N times the limit (see [`crate::storage::Shared`]):
-//! - a key's hourly window is counted in storage call by call: exact across instances;
-//! - a tenant's daily window is reserved in batches ([`DailyLeases`]): each instance spends its
-//!   batch from memory, with no round trip, and gives back what it has not spent about once a
-//!   second. Batches shrink to one call as the cap nears, so the cap is never passed; with one
-//!   instance it is exact, with several an instance may refuse a call early, at the cap, while
-//!   another still holds an unspent batch, until that is given back.
+//! N instances do not accept N times the limit (see [`crate::storage::Shared`]), and each
+//! instance spends them through leases ([`Leases`]):
+//! - an instance reserves a lease of a window's calls in storage and spends it from memory, with
+//!   no round trip; at most one caller per key (or tenant) asks for the next lease, and the
+//!   others wait for it;
+//! - a lease is sized to the pace at which the instance spends it (about a second's worth, see
+//!   [`lease_size`]), and storage never grants more than a sixteenth of the room left, so
+//!   leases shrink to one call as a limit nears and the limit is never passed;
+//! - what an instance has not spent it gives back about once a second ([`release_leases`]).
+//!
+//! With one instance the counts are exact. With several, an instance may refuse a call at the
+//! limit while another still holds a few unspent calls of it (at most a sixteenth of what was
+//! left when it took them), until that one gives them back.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +29,7 @@ use crate::clock::{DAY, HOUR};
 use crate::config::TierRate;
 use crate::domain::Domain;
 use crate::error::ServiceError;
-use crate::storage::KeyRow;
+use crate::storage::{KeyRow, StoreFuture};
 
 #[derive(Debug, Default)]
 pub struct RateCounters {
@@ -274,27 +280,72 @@ impl TierRates {
     }
 }
 
-/// Most calls of a daily window one instance reserves at once.
-pub const MAX_DAILY_BATCH: u32 = 1000;
+/// The lease asked for a window this instance has not spent from lately.
+pub const FIRST_LEASE: u64 = 16;
 
-/// This instance's reserved batches of its tenants' daily windows, on a shared storage.
+/// Most calls of a window one instance leases at once.
+pub const MAX_LEASE: u64 = 100_000;
+
+/// How many calls of a window to ask storage for when this instance has none left: about one
+/// flush interval's worth at the pace it has seen (the calls it spent in the last interval, and
+/// a quarter more), or four times the lease it had when that ran out within this interval (the
+/// pace has risen); between [`FIRST_LEASE`] and [`MAX_LEASE`]. Storage grants less near the
+/// limit (a sixteenth of the room left, one call as it nears), so that the limit holds exactly
+/// whatever is asked.
+pub fn lease_size(last_interval: u64, last_lease: u64) -> u64 {
+    let at_pace = last_interval.saturating_add(last_interval / 4);
+    at_pace
+        .max(last_lease.saturating_mul(4))
+        .clamp(FIRST_LEASE, MAX_LEASE)
+}
+
+/// This instance's leases of shared rate windows, by id: keys' hours, or tenants' days. A call
+/// spends from its lease in memory; when the lease is spent, one caller asks storage for the
+/// next (sized by [`lease_size`]) while the others for the same id wait for it; what is left
+/// unspent is given back about once a second ([`release_leases`]).
 #[derive(Debug, Default)]
-pub struct DailyLeases {
-    leases: Mutex<HashMap<String, Lease>>,
+pub struct Leases(RwLock<HashMap<String, Arc<LeaseSlot>>>);
+
+/// One id's lease, and its turn for a round trip to storage.
+#[derive(Debug, Default)]
+pub struct LeaseSlot {
+    lease: Mutex<Lease>,
+    /// Held while the lease is refilled or given back: at most one round trip at a time per id.
+    turn: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Lease {
-    day: i64,
-    /// Reserved and not yet spent.
+    /// The window (hour or day number) leased.
+    window: i64,
+    /// Leased and not yet spent.
     available: u64,
-    /// Reserved by this lease in all.
+    /// The current lease's size, and how much of it is spent.
     reserved: u64,
-    /// Spent from this lease.
     spent: u64,
-    /// The window's reserved total in storage, as last seen: this lease and everything else
-    /// (other instances' batches, and calls this instance spent before this lease).
+    /// The window's reserved total in storage right after the current lease was granted: this
+    /// lease and everything else (other instances' leases, and calls this instance spent
+    /// before).
     total: u64,
+    /// Storage had no room at this limit when last asked: calls are refused without asking
+    /// again until the next give-back (or under another limit).
+    full_at: Option<u32>,
+    /// Calls spent since the last give-back, and in the interval before it.
+    this_interval: u64,
+    last_interval: u64,
+    /// The size of the last lease granted since the last give-back (0: none).
+    last_lease: u64,
+}
+
+/// What a lease says about one more call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spend {
+    /// Spent: the window's calls after it, as far as this instance can tell.
+    Spent(u64),
+    /// Refused: the window's calls.
+    Full(u64),
+    /// Nothing left: ask storage.
+    Empty,
 }
 
 impl Lease {
@@ -304,61 +355,191 @@ impl Lease {
         self.total.saturating_sub(self.reserved) + self.spent
     }
 
-    fn spend(&mut self) -> u64 {
-        self.available -= 1;
-        self.spent += 1;
-        self.used()
+    fn spend(&mut self, window: i64, limit: u32) -> Spend {
+        if self.window != window {
+            return Spend::Empty;
+        }
+        if self.available > 0 {
+            if self.used() >= u64::from(limit) {
+                // A limit lowered since the lease was granted.
+                return Spend::Full(self.used());
+            }
+            self.available -= 1;
+            self.spent += 1;
+            self.this_interval += 1;
+            return Spend::Spent(self.used());
+        }
+        if self.full_at == Some(limit) {
+            return Spend::Full(self.total.max(self.used()));
+        }
+        Spend::Empty
+    }
+
+    /// The lease to ask for.
+    fn want(&self) -> u64 {
+        lease_size(self.last_interval, self.last_lease)
+    }
+
+    /// Takes a lease granted by storage and spends one call of it: the window's calls after
+    /// it, or `Err(calls)` when nothing was granted. Called only when [`Lease::spend`] found
+    /// nothing left, so there is no earlier lease to keep.
+    fn grant(&mut self, window: i64, limit: u32, granted: u64, total: u64) -> Result<u64, u64> {
+        self.window = window;
+        self.available = granted;
+        self.reserved = granted;
+        self.spent = 0;
+        self.total = total;
+        if granted == 0 {
+            self.full_at = Some(limit);
+            return Err(total);
+        }
+        self.full_at = None;
+        self.last_lease = granted;
+        match self.spend(window, limit) {
+            Spend::Spent(used) => Ok(used),
+            Spend::Full(used) => Err(used),
+            Spend::Empty => Err(total),
+        }
+    }
+
+    /// Takes back a call [`Lease::spend`] counted in `window`.
+    fn untake(&mut self, window: i64) {
+        if self.window == window && self.spent > 0 {
+            self.spent -= 1;
+            self.available += 1;
+            self.this_interval = self.this_interval.saturating_sub(1);
+        }
+    }
+
+    /// Takes the unspent calls to give back, `(window, calls)`, and starts a new interval.
+    fn give_back(&mut self) -> (i64, u64) {
+        let unused = self.available;
+        self.available = 0;
+        self.reserved -= unused.min(self.reserved);
+        self.total = self.total.saturating_sub(unused);
+        self.full_at = None;
+        self.last_interval = self.this_interval;
+        self.this_interval = 0;
+        self.last_lease = 0;
+        (self.window, unused)
+    }
+
+    /// Whether nothing is leased and nothing was spent for two intervals.
+    fn idle(&self) -> bool {
+        self.available == 0 && self.this_interval == 0 && self.last_interval == 0
     }
 }
 
-impl DailyLeases {
-    /// Spends one call of the tenant's batch for `day`: the window's calls after it, or `None`
-    /// when there is no batch left (or the cap, lowered since, is reached).
-    fn take(&self, tenant_id: &str, day: i64, cap: u32) -> Option<u64> {
-        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
-        let lease = leases.get_mut(tenant_id)?;
-        (lease.day == day && lease.available > 0 && lease.used() < u64::from(cap))
-            .then(|| lease.spend())
-    }
-
-    /// Adds a batch reserved in storage and spends one call of it: the window's calls after it,
-    /// or `Err(calls)` when nothing was granted.
-    fn grant(&self, tenant_id: &str, day: i64, granted: u64, total: u64) -> Result<u64, u64> {
-        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
-        let lease = leases.entry(tenant_id.to_owned()).or_default();
-        if lease.day != day {
-            // An earlier day's batch ended with its day.
-            *lease = Lease {
-                day,
-                ..Lease::default()
-            };
+impl Leases {
+    /// Spends one call of `id`'s lease of `window` under `limit`: the window's calls after it,
+    /// or `Err(calls)` when the window is full. When the lease is spent, asks storage for the
+    /// next through `refill(want)` (`(granted, reserved in total)`), unless another caller
+    /// already is: then waits for that refill and spends from it.
+    pub async fn spend<'a>(
+        &self,
+        id: &str,
+        window: i64,
+        limit: u32,
+        refill: impl FnOnce(u64) -> StoreFuture<'a, (u64, u64)>,
+    ) -> Result<Result<u64, u64>, ServiceError> {
+        {
+            let slots = self.0.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(slot) = slots.get(id) {
+                match slot.lock().spend(window, limit) {
+                    Spend::Spent(used) => return Ok(Ok(used)),
+                    Spend::Full(used) => return Ok(Err(used)),
+                    Spend::Empty => {}
+                }
+            }
         }
-        lease.available += granted;
-        lease.reserved += granted;
-        lease.total = lease.total.max(total);
-        if granted == 0 {
-            return Err(lease.total.max(lease.used()));
+        let slot = self.slot(id);
+        let _turn = slot.turn.lock().await;
+        // Another caller may have refilled the lease while this one waited for its turn.
+        let want = {
+            let mut lease = slot.lock();
+            match lease.spend(window, limit) {
+                Spend::Spent(used) => return Ok(Ok(used)),
+                Spend::Full(used) => return Ok(Err(used)),
+                Spend::Empty => lease.want(),
+            }
+        };
+        let (granted, total) = refill(want).await?;
+        let spent = slot.lock().grant(window, limit, granted, total);
+        Ok(spent)
+    }
+
+    /// Takes back a call [`Leases::spend`] counted in `id`'s `window`, when a later limit
+    /// refused it: it goes back into the lease.
+    pub fn untake(&self, id: &str, window: i64) {
+        let slots = self.0.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = slots.get(id) {
+            slot.lock().untake(window);
         }
-        Ok(lease.spend())
     }
 
-    /// Unspent calls of the tenant's batch for `day`.
-    fn available(&self, tenant_id: &str, day: i64) -> u64 {
-        let leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
-        leases
-            .get(tenant_id)
-            .filter(|l| l.day == day)
-            .map_or(0, |l| l.available)
+    /// Unspent calls of `id`'s lease of `window`.
+    pub fn available(&self, id: &str, window: i64) -> u64 {
+        let slots = self.0.read().unwrap_or_else(|p| p.into_inner());
+        slots.get(id).map_or(0, |slot| {
+            let lease = slot.lock();
+            if lease.window == window {
+                lease.available
+            } else {
+                0
+            }
+        })
     }
 
-    /// Takes every batch: `(tenant, day, unspent calls)` of those with calls left to give back.
-    pub fn drain(&self) -> Vec<(String, i64, u64)> {
-        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
-        leases
-            .drain()
-            .filter(|(_, l)| l.available > 0)
-            .map(|(tenant, l)| (tenant, l.day, l.available))
+    /// `window`'s calls as this instance sees them while it holds a lease of it (or knows it
+    /// full): `None` when it does not, and only storage can tell.
+    pub fn seen(&self, id: &str, window: i64) -> Option<u64> {
+        let slots = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let lease = *slots.get(id)?.lock();
+        if lease.window != window {
+            None
+        } else if lease.available > 0 {
+            Some(lease.used())
+        } else if lease.full_at.is_some() {
+            Some(lease.total.max(lease.used()))
+        } else {
+            None
+        }
+    }
+
+    /// Every id's slot, for a give-back.
+    pub fn slots(&self) -> Vec<(String, Arc<LeaseSlot>)> {
+        let slots = self.0.read().unwrap_or_else(|p| p.into_inner());
+        slots
+            .iter()
+            .map(|(id, slot)| (id.clone(), Arc::clone(slot)))
             .collect()
+    }
+
+    /// Forgets the ids with nothing leased and no call for two intervals, so that memory
+    /// follows the keys and tenants in use.
+    pub fn prune(&self) {
+        let mut slots = self.0.write().unwrap_or_else(|p| p.into_inner());
+        // A slot someone holds (a caller waiting for its turn) stays.
+        slots.retain(|_, slot| Arc::strong_count(slot) > 1 || !slot.lock().idle());
+    }
+
+    fn slot(&self, id: &str) -> Arc<LeaseSlot> {
+        let mut slots = self.0.write().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(slots.entry(id.to_owned()).or_default())
+    }
+}
+
+impl LeaseSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lease> {
+        self.lease.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for the refill in flight, if any, and takes the unspent calls to give back:
+    /// `(turn, window, calls)`. Refills wait until `turn` is dropped, after the give-back.
+    pub async fn take_unused(&self) -> (tokio::sync::MutexGuard<'_, ()>, i64, u64) {
+        let turn = self.turn.lock().await;
+        let (window, unused) = self.lock().give_back();
+        (turn, window, unused)
     }
 }
 
@@ -373,52 +554,51 @@ pub async fn acquire(
         return Ok(svc.rates().acquire(key, daily_cap, now));
     };
     let (hour, day) = (now.div_euclid(HOUR), now.div_euclid(DAY));
-    let as_u32 = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     let hourly = match key.rate_limit_per_hour {
         None => None,
-        Some(limit) => match shared.take_hourly(&key.id, hour, limit).await? {
-            Ok(used) => Some(window(limit, as_u32(used), hour, HOUR, now)),
-            Err(used) => {
-                return Ok(Err(Limited::Hourly(window(
-                    limit,
-                    as_u32(used),
-                    hour,
-                    HOUR,
-                    now,
-                ))))
-            }
-        },
-    };
-    let leases = svc.daily_leases();
-    let daily = match leases.take(&key.tenant_id, day, daily_cap) {
-        Some(used) => Ok(used),
-        None => {
-            let reserved = shared
-                .reserve_daily(&key.tenant_id, day, daily_cap, MAX_DAILY_BATCH)
-                .await;
-            let (granted, total) = match reserved {
-                Ok(reserved) => reserved,
-                Err(e) => {
-                    if hourly.is_some() {
-                        // Not accepted: best effort, the call should not use up the hour.
-                        let _ = shared.untake_hourly(&key.id, hour).await;
-                    }
-                    return Err(e);
+        Some(limit) => {
+            let spent = svc
+                .hourly_leases()
+                .spend(&key.id, hour, limit, |want| {
+                    svc.note_rate_round_trip();
+                    shared.lease_hourly(&key.id, hour, limit, want)
+                })
+                .await?;
+            match spent {
+                Ok(used) => Some(window(limit, as_u32(used), hour, HOUR, now)),
+                Err(used) => {
+                    return Ok(Err(Limited::Hourly(window(
+                        limit,
+                        as_u32(used),
+                        hour,
+                        HOUR,
+                        now,
+                    ))))
                 }
-            };
-            leases.grant(&key.tenant_id, day, granted, total)
+            }
         }
     };
-    match daily {
-        Ok(used) => {
+    let spent = svc
+        .daily_leases()
+        .spend(&key.tenant_id, day, daily_cap, |want| {
+            svc.note_rate_round_trip();
+            shared.reserve_daily(&key.tenant_id, day, daily_cap, want)
+        })
+        .await;
+    // A call the daily cap refuses (or that storage could not decide) counts against neither
+    // window: its hourly call goes back into the lease.
+    let untake_hourly = || {
+        if hourly.is_some() {
+            svc.hourly_leases().untake(&key.id, hour);
+        }
+    };
+    match spent {
+        Ok(Ok(used)) => {
             let daily = window(daily_cap, as_u32(used), day, DAY, now);
             Ok(Ok(hourly.map_or(daily, |hourly| tighter(hourly, daily))))
         }
-        Err(used) => {
-            if hourly.is_some() {
-                // Refused: the call counts against neither window.
-                shared.untake_hourly(&key.id, hour).await?;
-            }
+        Ok(Err(used)) => {
+            untake_hourly();
             Ok(Err(Limited::Daily(window(
                 daily_cap,
                 as_u32(used),
@@ -427,10 +607,16 @@ pub async fn acquire(
                 now,
             ))))
         }
+        Err(e) => {
+            untake_hourly();
+            Err(e)
+        }
     }
 }
 
-/// [`RateCounters::peek`] on this service's windows: in memory, or in shared storage.
+/// [`RateCounters::peek`] on this service's windows: in memory, or in shared storage. On a
+/// shared storage, a window this instance holds a lease of is read from the lease; storage is
+/// asked only for the others.
 pub async fn peek(
     svc: &Domain,
     key: &KeyRow,
@@ -441,34 +627,60 @@ pub async fn peek(
         return Ok(svc.rates().peek(key, daily_cap, now));
     };
     let (hour, day) = (now.div_euclid(HOUR), now.div_euclid(DAY));
-    let as_u32 = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
-    let (hourly_used, reserved) = shared.peek(&key.id, hour, &key.tenant_id, day).await?;
-    let unspent = svc.daily_leases().available(&key.tenant_id, day);
-    let daily = window(
-        daily_cap,
-        as_u32(reserved.saturating_sub(unspent)),
-        day,
-        DAY,
-        now,
-    );
+    let (hourly, daily) = (svc.hourly_leases(), svc.daily_leases());
+    let hourly_seen = match key.rate_limit_per_hour {
+        Some(_) => hourly.seen(&key.id, hour),
+        None => Some(0),
+    };
+    let (hourly_used, daily_used) = match (hourly_seen, daily.seen(&key.tenant_id, day)) {
+        (Some(hourly_used), Some(daily_used)) => (hourly_used, daily_used),
+        _ => {
+            svc.note_rate_round_trip();
+            let (hourly_reserved, daily_reserved) =
+                shared.peek(&key.id, hour, &key.tenant_id, day).await?;
+            (
+                hourly_reserved.saturating_sub(hourly.available(&key.id, hour)),
+                daily_reserved.saturating_sub(daily.available(&key.tenant_id, day)),
+            )
+        }
+    };
+    let daily = window(daily_cap, as_u32(daily_used), day, DAY, now);
     Ok(match key.rate_limit_per_hour {
         Some(limit) => tighter(window(limit, as_u32(hourly_used), hour, HOUR, now), daily),
         None => daily,
     })
 }
 
-/// Gives back to shared storage the unspent calls of this instance's daily batches. Runs about
-/// once a second and at shutdown; a batch not given back (storage unreachable) is lost for the
-/// rest of its day, which can only make the cap refuse early, never pass it.
-pub async fn release_daily_leases(svc: &Domain) {
+/// Gives back to shared storage the unspent calls of this instance's leases, each after any
+/// refill of it in flight. Runs about once a second and at shutdown; a lease not given back
+/// (storage unreachable) is lost for the rest of its window, which can only make a limit refuse
+/// early, never pass it.
+pub async fn release_leases(svc: &Domain) {
     let Some(shared) = svc.store().shared() else {
         return;
     };
-    for (tenant_id, day, unspent) in svc.daily_leases().drain() {
-        if let Err(e) = shared.release_daily(&tenant_id, day, unspent).await {
-            tracing::warn!(error = %e, tenant_id, unspent, "could not give back a daily batch");
+    for (leases, hourly) in [(svc.hourly_leases(), true), (svc.daily_leases(), false)] {
+        for (id, slot) in leases.slots() {
+            let (_turn, window, unused) = slot.take_unused().await;
+            if unused == 0 {
+                continue;
+            }
+            svc.note_rate_round_trip();
+            let released = if hourly {
+                shared.release_hourly(&id, window, unused).await
+            } else {
+                shared.release_daily(&id, window, unused).await
+            };
+            if let Err(e) = released {
+                tracing::warn!(error = %e, id, unused, "could not give back a lease");
+            }
         }
+        leases.prune();
     }
+}
+
+fn as_u32(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 fn window(limit: u32, used: u32, number: i64, span: i64, now: i64) -> RateWindow {
@@ -611,21 +823,199 @@ mod tests {
     }
 
     #[test]
-    fn a_daily_batch_is_spent_from_memory_and_counts_exactly_for_one_instance() {
-        let l = DailyLeases::default();
-        assert_eq!(l.take("ten_a", 7, 100), None, "no batch yet");
-        // A batch of 6 reserved when 0 were used: the first call is spent at once.
-        assert_eq!(l.grant("ten_a", 7, 6, 6), Ok(1));
-        assert_eq!(l.take("ten_a", 7, 100), Some(2));
-        assert_eq!(l.available("ten_a", 7), 4);
-        assert_eq!(l.take("ten_a", 8, 100), None, "another day");
-        assert_eq!(l.take("ten_a", 7, 2), None, "a cap lowered to what is used");
-        // Given back: 4 unspent; the next batch starts from what storage then holds (2).
-        assert_eq!(l.drain(), vec![("ten_a".to_owned(), 7, 4)]);
-        assert_eq!(l.take("ten_a", 7, 100), None);
-        assert_eq!(l.grant("ten_a", 7, 3, 5), Ok(3));
-        assert_eq!(l.take("ten_a", 7, 100), Some(4));
-        // Nothing granted: the cap is reached.
-        assert_eq!(l.grant("ten_b", 7, 0, 9), Err(9));
+    fn a_lease_is_sized_to_the_pace_seen_and_grows_when_it_runs_out_early() {
+        assert_eq!(lease_size(0, 0), FIRST_LEASE, "no pace seen yet");
+        assert_eq!(
+            lease_size(5, 0),
+            FIRST_LEASE,
+            "a slow pace: the smallest lease"
+        );
+        assert_eq!(
+            lease_size(8_000, 0),
+            10_000,
+            "the last interval's calls and a quarter more"
+        );
+        assert_eq!(
+            lease_size(0, 16),
+            64,
+            "a lease spent within its interval: four times"
+        );
+        assert_eq!(lease_size(8_000, 4_000), 16_000);
+        assert_eq!(lease_size(8_000, 1_000), 10_000, "never below the pace");
+        assert_eq!(lease_size(10_000_000, 0), MAX_LEASE);
+        assert_eq!(lease_size(0, u64::MAX), MAX_LEASE);
+        assert_eq!(lease_size(u64::MAX, 0), MAX_LEASE);
+    }
+
+    /// A window in storage, granting as `keyhaven_reserve_daily` and `keyhaven_lease_hourly`
+    /// do: what is asked, but at most a sixteenth of the room left (at least one call while
+    /// there is room). Each grant yields first, so that callers waiting for it pile up.
+    #[derive(Default)]
+    struct Stored {
+        reserved: Mutex<u64>,
+        round_trips: AtomicU64,
+    }
+
+    impl Stored {
+        fn reserve(&self, limit: u32, want: u64) -> StoreFuture<'_, (u64, u64)> {
+            Box::pin(async move {
+                self.round_trips.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+                let mut reserved = self.reserved.lock().expect("lock");
+                let room = u64::from(limit).saturating_sub(*reserved);
+                let granted = want.min((room / 16).max(1)).min(room);
+                *reserved += granted;
+                Ok((granted, *reserved))
+            })
+        }
+
+        fn release(&self, unused: u64) {
+            *self.reserved.lock().expect("lock") -= unused;
+        }
+
+        fn reserved(&self) -> u64 {
+            *self.reserved.lock().expect("lock")
+        }
+
+        fn round_trips(&self) -> u64 {
+            self.round_trips.load(Ordering::Relaxed)
+        }
+    }
+
+    /// Runs the futures concurrently on this task, their outputs in order.
+    async fn futures_join<F: std::future::Future>(
+        futs: impl IntoIterator<Item = F>,
+    ) -> Vec<F::Output> {
+        let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
+        let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
+                if slot.is_none() {
+                    if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
+                        *slot = Some(v);
+                    }
+                }
+            }
+            if out.iter().all(Option::is_some) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        out.into_iter().flatten().collect()
+    }
+
+    async fn spend(leases: &Leases, stored: &Stored, limit: u32) -> Result<u64, u64> {
+        leases
+            .spend("ten_a", 7, limit, |want| stored.reserve(limit, want))
+            .await
+            .expect("stored")
+    }
+
+    /// Gives back what `leases` holds unspent, as [`release_leases`] does.
+    async fn give_back(leases: &Leases, stored: &Stored) {
+        for (_, slot) in leases.slots() {
+            let (_turn, _, unused) = slot.take_unused().await;
+            stored.release(unused);
+        }
+    }
+
+    #[tokio::test]
+    async fn callers_racing_on_a_spent_lease_wait_for_one_refill_and_count_exactly() {
+        let (leases, stored) = (Leases::default(), Stored::default());
+        let calls = (0..100).map(|_| spend(&leases, &stored, 1_000_000));
+        let mut used: Vec<u64> = futures_join(calls)
+            .await
+            .into_iter()
+            .map(|r| r.expect("accepted"))
+            .collect();
+        used.sort_unstable();
+        assert_eq!(
+            used,
+            (1..=100).collect::<Vec<_>>(),
+            "each call counted once"
+        );
+        // One refill at a time, each growing fourfold: 16 + 64 + 256 calls for 100 callers,
+        // not one round trip per caller.
+        assert_eq!(stored.round_trips(), 3);
+        assert_eq!(stored.reserved(), 336);
+        give_back(&leases, &stored).await;
+        assert_eq!(stored.reserved(), 100, "the unspent calls are given back");
+        // The next interval's lease is sized to the last one's pace: 100 calls and a quarter.
+        assert_eq!(spend(&leases, &stored, 1_000_000).await, Ok(101));
+        assert_eq!(stored.reserved(), 225);
+    }
+
+    #[tokio::test]
+    async fn two_instances_never_pass_the_limit_and_what_one_gives_back_the_other_spends() {
+        let stored = Stored::default();
+        let (a, b) = (Leases::default(), Leases::default());
+        // Calls alternate between the instances until the limit: exactly the limit is accepted.
+        let mut accepted = 0;
+        for i in 0..2_000 {
+            let on = if i % 2 == 0 { &a } else { &b };
+            if spend(on, &stored, 1_000).await.is_ok() {
+                accepted += 1;
+            }
+        }
+        give_back(&a, &stored).await;
+        give_back(&b, &stored).await;
+        assert_eq!(accepted, 1_000, "the limit, exactly");
+        assert_eq!(stored.reserved(), 1_000);
+
+        // A fresh window: A leases 16 calls and spends one; B is refused once the rest of the
+        // room is reserved, and refuses on its own from then on, with no round trip.
+        let stored = Stored::default();
+        let (a, b) = (Leases::default(), Leases::default());
+        assert_eq!(spend(&a, &stored, 40).await, Ok(1));
+        assert_eq!(stored.reserved(), 2, "a sixteenth of the room: 40 / 16");
+        let mut on_b = 0;
+        while spend(&b, &stored, 40).await.is_ok() {
+            on_b += 1;
+        }
+        assert_eq!(on_b, 38);
+        let trips = stored.round_trips();
+        assert_eq!(spend(&b, &stored, 40).await, Err(40));
+        assert_eq!(stored.round_trips(), trips, "refused from memory");
+        // A gives back its unspent call at the flush; B's next interval finds it.
+        give_back(&a, &stored).await;
+        give_back(&b, &stored).await;
+        assert_eq!(stored.reserved(), 39);
+        assert_eq!(spend(&b, &stored, 40).await, Ok(40));
+        assert_eq!(spend(&b, &stored, 40).await, Err(40));
+    }
+
+    #[tokio::test]
+    async fn a_call_taken_back_returns_to_the_lease_and_a_new_window_starts_afresh() {
+        let (leases, stored) = (Leases::default(), Stored::default());
+        assert_eq!(spend(&leases, &stored, 1_000).await, Ok(1));
+        assert_eq!(leases.available("ten_a", 7), 15);
+        leases.untake("ten_a", 7);
+        assert_eq!(leases.available("ten_a", 7), 16);
+        assert_eq!(leases.seen("ten_a", 7), Some(0));
+        assert_eq!(spend(&leases, &stored, 1_000).await, Ok(1));
+        // A limit lowered to what is used refuses from the lease.
+        assert_eq!(spend(&leases, &stored, 1).await, Err(1));
+        // Another window: the lease of the last one is not spent in it.
+        let next = leases
+            .spend("ten_a", 8, 1_000, |want| stored.reserve(1_000, want))
+            .await
+            .expect("stored");
+        assert_eq!(
+            next,
+            Ok(17),
+            "storage's count, as this sketch keeps one window"
+        );
+        assert_eq!(leases.available("ten_a", 7), 0);
+        give_back(&leases, &stored).await;
+        leases.prune();
+        assert_eq!(leases.slots().len(), 1, "used in the last interval: kept");
+        give_back(&leases, &stored).await;
+        leases.prune();
+        assert!(
+            leases.slots().is_empty(),
+            "idle for two intervals: forgotten"
+        );
     }
 }

@@ -32,7 +32,7 @@ use crate::error::ServiceError;
 use crate::secrets;
 use crate::storage::Storage;
 use keycache::KeyCache;
-use limits::{DailyLeases, RateCounters, SessionRates, TierRates};
+use limits::{Leases, RateCounters, SessionRates, TierRates};
 use lockout::{Attempt, Lockout};
 use usage::{Pending, UsageCounter};
 
@@ -60,8 +60,12 @@ struct Inner {
     clock: Arc<dyn Clock>,
     store: Box<dyn Storage>,
     rates: RateCounters,
-    /// This instance's batches of daily windows, on a shared storage.
-    daily_leases: DailyLeases,
+    /// This instance's leases of keys' hourly windows and of tenants' daily windows, on a
+    /// shared storage.
+    hourly_leases: Leases,
+    daily_leases: Leases,
+    /// Round trips to shared storage for rate windows (leases, give-backs, peeks).
+    rate_round_trips: AtomicU64,
     lockout: Lockout,
     usage: UsageCounter,
     key_cache: KeyCache,
@@ -86,7 +90,9 @@ impl Domain {
                 clock,
                 store,
                 rates: RateCounters::default(),
-                daily_leases: DailyLeases::default(),
+                hourly_leases: Leases::default(),
+                daily_leases: Leases::default(),
+                rate_round_trips: AtomicU64::new(0),
                 lockout: Lockout::new(
                     config.lockout_threshold,
                     i64::try_from(config.lockout_window.as_secs()).unwrap_or(i64::MAX),
@@ -144,14 +150,14 @@ impl Domain {
         Ok(())
     }
 
-    /// One round of upkeep, run about once a second: flushes usage, gives back unused daily
-    /// leases, forgets ended rate windows and aged lockout records, and, once an hour (when
+    /// One round of upkeep, run about once a second: flushes usage, gives back what leases of
+    /// rate windows have not spent, forgets ended rate windows and aged lockout records, and, once an hour (when
     /// `*last_prune` is an hour old), old denials and failed attempts in storage.
     pub async fn upkeep(&self, last_prune: &mut i64) {
         if let Err(e) = self.flush_usage().await {
             tracing::error!(error = %e, "usage flush failed; will retry");
         }
-        limits::release_daily_leases(self).await;
+        limits::release_leases(self).await;
         let now = self.now();
         self.inner.rates.prune(now);
         self.inner.lockout.prune(now);
@@ -274,8 +280,23 @@ impl Domain {
         &self.inner.session_rates
     }
 
-    pub fn daily_leases(&self) -> &DailyLeases {
+    pub fn hourly_leases(&self) -> &Leases {
+        &self.inner.hourly_leases
+    }
+
+    pub fn daily_leases(&self) -> &Leases {
         &self.inner.daily_leases
+    }
+
+    /// Counts a round trip to shared storage for a rate window.
+    pub fn note_rate_round_trip(&self) {
+        self.inner.rate_round_trips.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Round trips to shared storage for rate windows since the start (0 on SQLite, which keeps
+    /// them in memory).
+    pub fn rate_round_trips(&self) -> u64 {
+        self.inner.rate_round_trips.load(Ordering::Relaxed)
     }
 
     pub fn lockout(&self) -> &Lockout {

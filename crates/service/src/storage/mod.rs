@@ -209,9 +209,10 @@ pub struct ChangeHandlers {
 }
 
 /// What a storage several instances share holds for all of them. Rate windows: a key's hourly
-/// window is counted call by call (exact across instances); a tenant's daily window is handed
-/// out in reserved batches, which each instance spends from memory (the domain's `limits`).
-/// Changes: every instance hears of a change to a key or a tenant, and of a failed attempt.
+/// window and a tenant's daily window count the calls that instances have reserved; each
+/// instance spends its leases from memory and gives back what it has not spent (the domain's
+/// `limits`). Changes: every instance hears of a change to a key or a tenant, and of a failed
+/// attempt.
 pub trait Shared: Send + Sync {
     /// Starts a task that tells `handlers` whenever any instance commits a change to a key or
     /// a tenant (and whenever changes may have gone unheard), or to an IP's failed attempts,
@@ -229,34 +230,39 @@ pub trait Shared: Send + Sync {
     /// Forgets the failure times of IPs whose last failure is before `before`.
     fn prune_failures<'a>(&'a self, before: i64) -> StoreFuture<'a, u64>;
 
-    /// Counts one call in the key's hourly window `hour` if fewer than `limit` are counted:
-    /// `Ok(calls after it)`, or `Err(calls)` when the window is full.
-    fn take_hourly<'a>(
+    /// Reserves up to `want` calls of the key's hourly window `hour` (fewer as the limit nears:
+    /// at most a sixteenth of the room left, at least one call while there is room; none once it
+    /// is reached): `(granted, reserved in total after it)`.
+    fn lease_hourly<'a>(
         &'a self,
         key_id: &'a str,
         hour: i64,
         limit: u32,
-    ) -> StoreFuture<'a, Result<u64, u64>>;
-    /// Uncounts a call that [`Shared::take_hourly`] counted and the daily cap then refused.
-    fn untake_hourly<'a>(&'a self, key_id: &'a str, hour: i64) -> StoreFuture<'a, ()>;
-    /// Reserves up to `max_batch` calls of the tenant's daily window `day` (fewer as the cap
-    /// nears; none once it is reached): `(granted, reserved in total after it)`.
+        want: u64,
+    ) -> StoreFuture<'a, (u64, u64)>;
+    /// Gives back `unused` reserved calls of the key's hourly window `hour` (nothing when the
+    /// window has moved on).
+    fn release_hourly<'a>(&'a self, key_id: &'a str, hour: i64, unused: u64)
+        -> StoreFuture<'a, ()>;
+    /// Reserves up to `want` calls of the tenant's daily window `day`, as
+    /// [`Shared::lease_hourly`] does for a key's hour: `(granted, reserved in total after it)`.
     fn reserve_daily<'a>(
         &'a self,
         tenant_id: &'a str,
         day: i64,
         cap: u32,
-        max_batch: u32,
+        want: u64,
     ) -> StoreFuture<'a, (u64, u64)>;
-    /// Gives back `unused` reserved calls of the tenant's daily window `day`.
+    /// Gives back `unused` reserved calls of the tenant's daily window `day` (nothing when the
+    /// window has moved on).
     fn release_daily<'a>(
         &'a self,
         tenant_id: &'a str,
         day: i64,
         unused: u64,
     ) -> StoreFuture<'a, ()>;
-    /// The calls counted in the key's hourly window `hour` and reserved in its tenant's daily
-    /// window `day`.
+    /// The calls reserved in the key's hourly window `hour` and in its tenant's daily window
+    /// `day`.
     fn peek<'a>(
         &'a self,
         key_id: &'a str,

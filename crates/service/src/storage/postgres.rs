@@ -4,9 +4,10 @@
 //! Semantics match the SQLite store: every change is written with its audit row in one
 //! transaction; the active-key cap holds under racing creations (the tenant's row is locked
 //! first); a roll reads and replaces the old key under a row lock. Besides, what SQLite keeps in
-//! one process is shared here (see [`Shared`]): the rate windows live in the database, and every
-//! change to a key or a tenant is announced with `NOTIFY` in its own transaction, so that each
-//! instance's key cache drops what it holds at once. The source-IP lockout is shared the same
+//! one process is shared here (see [`Shared`]): the rate windows live in the database, leased
+//! to the instances, which spend their leases from memory; every change to a key or a tenant is
+//! announced with `NOTIFY` in its own transaction, so that each instance's key cache drops what
+//! it holds at once. The source-IP lockout is shared the same
 //! way: failed attempts are recorded in the database and announced, so that every instance locks
 //! an IP out after ten failures wherever they were made.
 
@@ -248,33 +249,43 @@ impl Shared for Store {
         })
     }
 
-    fn take_hourly<'a>(
+    fn lease_hourly<'a>(
         &'a self,
         key_id: &'a str,
         hour: i64,
         limit: u32,
-    ) -> StoreFuture<'a, Result<u64, u64>> {
+        want: u64,
+    ) -> StoreFuture<'a, (u64, u64)> {
         Box::pin(async move {
-            let row = sqlx::query("SELECT ok, n FROM keyhaven_take_hourly($1, $2, $3)")
-                .bind(key_id)
-                .bind(hour)
-                .bind(i64::from(limit))
-                .fetch_one(&self.pool)
-                .await?;
-            let ok: bool = row.try_get("ok")?;
-            let n = count(row.try_get("n")?, "hourly count")?;
-            Ok(if ok { Ok(n) } else { Err(n) })
+            let row =
+                sqlx::query("SELECT granted, total FROM keyhaven_lease_hourly($1, $2, $3, $4)")
+                    .bind(key_id)
+                    .bind(hour)
+                    .bind(i64::from(limit))
+                    .bind(i64::try_from(want).unwrap_or(i64::MAX))
+                    .fetch_one(&self.pool)
+                    .await?;
+            Ok((
+                count(row.try_get("granted")?, "hourly grant")?,
+                count(row.try_get("total")?, "hourly count")?,
+            ))
         })
     }
 
-    fn untake_hourly<'a>(&'a self, key_id: &'a str, hour: i64) -> StoreFuture<'a, ()> {
+    fn release_hourly<'a>(
+        &'a self,
+        key_id: &'a str,
+        hour: i64,
+        unused: u64,
+    ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             sqlx::query(
-                "UPDATE rate_hourly SET used = GREATEST(used - 1, 0) \
+                "UPDATE rate_hourly SET used = GREATEST(used - $3, 0) \
                  WHERE key_id = $1 AND hour = $2",
             )
             .bind(key_id)
             .bind(hour)
+            .bind(i64::try_from(unused).unwrap_or(i64::MAX))
             .execute(&self.pool)
             .await?;
             Ok(())
@@ -286,7 +297,7 @@ impl Shared for Store {
         tenant_id: &'a str,
         day: i64,
         cap: u32,
-        max_batch: u32,
+        want: u64,
     ) -> StoreFuture<'a, (u64, u64)> {
         Box::pin(async move {
             let row =
@@ -294,7 +305,7 @@ impl Shared for Store {
                     .bind(tenant_id)
                     .bind(day)
                     .bind(i64::from(cap))
-                    .bind(i64::from(max_batch))
+                    .bind(i64::try_from(want).unwrap_or(i64::MAX))
                     .fetch_one(&self.pool)
                     .await?;
             Ok((
