@@ -1,5 +1,5 @@
-# Shared by scripts/run, scripts/test and scripts/bench: find the project, install what is
-# missing. Sourced, not run.
+# Shared by scripts/run, scripts/test (and its session), scripts/bench: find the project,
+# install what is missing, start a private PostgreSQL. Sourced, not run.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -100,4 +100,63 @@ ensure_python_tools() {
       -r "$ROOT/tests/e2e/requirements.txt" -r "$ROOT/tests/api/requirements.txt"
   fi
   PYTHON="$venv/bin/python"
+}
+
+# A private, throwaway PostgreSQL server (for the key service's PostgreSQL tests and benchmarks):
+# its own cluster in a temporary folder, listening only on a Unix socket in a folder that only
+# its user (and root) can enter, so trust authentication reaches no one else, and on no TCP
+# port. PostgreSQL refuses to run as root: under root it runs as the `postgres` user (or a
+# dedicated one created here). `start_postgres LOGS` starts it and sets PG_URL, a server URL on
+# which databases may be created (never print it: it names a folder of this machine); on
+# failure it leaves its log in LOGS and returns 1. `stop_postgres LOGS` stops it, leaves its log
+# in LOGS and removes it.
+PG_DIR="" PG_BIN="" PG_RUN=() PG_URL=""
+start_postgres() {
+  local logs=$1
+  mkdir -p "$logs"
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+  if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
+    echo "PostgreSQL is not installed (apt-get install postgresql)" >&2
+    return 1
+  fi
+  PG_DIR=$(mktemp -d -t keyhaven-pg.XXXXXX)
+  if [ "$(id -u)" = 0 ]; then
+    local pg_user=postgres
+    if ! id -u "$pg_user" >/dev/null 2>&1; then
+      pg_user=keyhaven-pg
+      id -u "$pg_user" >/dev/null 2>&1 ||
+        useradd --system --no-create-home --shell /usr/sbin/nologin "$pg_user"
+    fi
+    chown "$pg_user" "$PG_DIR"
+    PG_RUN=(runuser -u "$pg_user" --)
+  fi
+  chmod 700 "$PG_DIR"
+  local log="$PG_DIR/postgres.log"
+  # Run from inside its folder: the server's user may not be allowed into the project's.
+  if ! (cd "$PG_DIR" && "${PG_RUN[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U keyhaven -A trust \
+        -E UTF8 --no-sync >"$PG_DIR/initdb.log" 2>&1); then
+    cp "$PG_DIR/initdb.log" "$logs/postgres-initdb.log" 2>/dev/null
+    echo "initdb failed: see postgres-initdb.log among the logs" >&2
+    return 1
+  fi
+  # Durability is worth nothing to a throwaway cluster; speed is.
+  if ! (cd "$PG_DIR" && "${PG_RUN[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$log" -w -t 30 -o \
+        "-c listen_addresses='' -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=500" \
+        start >/dev/null); then
+    cp "$log" "$logs/" 2>/dev/null
+    echo "PostgreSQL did not start: see postgres.log among the logs" >&2
+    return 1
+  fi
+  PG_URL="postgres://keyhaven@localhost/postgres?host=$PG_DIR"
+}
+stop_postgres() {
+  local logs=$1
+  if [ -n "$PG_DIR" ]; then
+    if [ -f "$PG_DIR/data/postmaster.pid" ]; then
+      (cd "$PG_DIR" && "${PG_RUN[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop) >/dev/null 2>&1
+    fi
+    cp "$PG_DIR/postgres.log" "$logs/" 2>/dev/null
+    rm -rf "$PG_DIR"
+    PG_DIR="" PG_URL=""
+  fi
 }
