@@ -129,9 +129,16 @@ class Service:
             raise errors[0]
 
     def list_keys(self, token: str) -> list[dict]:
+        """Every key of the tenant, page by page (the service answers 1,000 keys a page)."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        keys, cursor = [], None
         try:
-            return self.call(conn, "GET", "/v1/keys", token=token)["keys"]
+            while True:
+                page = self.call(conn, "GET", f"/v1/keys?cursor={cursor}" if cursor else "/v1/keys", token=token)
+                keys.extend(page["keys"])
+                cursor = page.get("next_cursor")
+                if not cursor:
+                    return keys
         finally:
             conn.close()
 
