@@ -4,6 +4,10 @@ suspending a tenant). Each fake follows its seed document (`shared/seeds/`); whe
 is silent it does what `docs/connectors.md` says Keyhaven assumes.
 
 A fake keeps only hashes of the keys it hands out, as the documents say the services do.
+
+Tests in other languages drive the control calls over HTTP: `POST /_fake/NAME` with a JSON object
+calls the fake's `control_NAME(**object)` and answers with what it returns (`serve.py` starts a
+fake by name and prints its URL).
 """
 
 import hashlib
@@ -39,7 +43,8 @@ class Fake:
     name = "fake"
 
     def __init__(self):
-        self.lock = threading.Lock()
+        # Re-entrant: a control call made from a route's thread takes it again.
+        self.lock = threading.RLock()
         self.now = 1_800_000_000.0  # the fake's clock, in seconds; tests move it
         self.server = None
 
@@ -47,6 +52,20 @@ class Fake:
     def advance(self, seconds: float):
         with self.lock:
             self.now += seconds
+
+    def control_advance(self, seconds):
+        self.advance(float(seconds))
+        return {"now": self.now}
+
+    def control(self, request):
+        name = request.path.removeprefix("/_fake/").replace("-", "_")
+        method = getattr(self, f"control_{name}", None)
+        if method is None or request.method != "POST":
+            raise Answer(404, {"error": f"no control call {name}"})
+        try:
+            return ok(method(**(request.body or {})))
+        except (TypeError, ValueError) as e:
+            raise Answer(400, {"error": str(e)}) from e
 
     # -- serving --------------------------------------------------------------------------
     def routes(self) -> dict:
@@ -69,7 +88,10 @@ class Fake:
                     body = None
                 request = Request(self.command, path, query, self.headers, body, self.client_address[0])
                 try:
-                    route = fake.routes().get((self.command, path)) or fake.match(self.command, path)
+                    if path.startswith("/_fake/"):
+                        route = fake.control
+                    else:
+                        route = fake.routes().get((self.command, path)) or fake.match(self.command, path)
                     if route is None:
                         raise Answer(404, {"error": "not found"})
                     with fake.lock:

@@ -10,6 +10,8 @@ hour. A refusal is 403 and counts against the source IP; ten in five minutes blo
 from key attempts for the rest of the window.
 """
 
+from datetime import datetime, timezone
+
 from base import Answer, Fake, digest, new_secret, ok
 
 WINDOW = 300  # five minutes
@@ -36,6 +38,20 @@ class TokenKit(Fake):
         """A key made in the dashboard (Settings -> API Keys -> Generate Key)."""
         with self.lock:
             return self._create(username, {"name": name, **settings})[1]
+
+    def control_add_user(self, username, password):
+        self.add_user(username, password)
+        return {}
+
+    def control_mint(self, username, name="dashboard key", **settings):
+        return {"key": self.mint(username, name, **settings)}
+
+    def control_key(self, key_id):
+        """What the fake holds about a key (never its value), to check what a client sent."""
+        key = self.keys.get(int(key_id))
+        if key is None:
+            return {"found": False}
+        return {"found": True, **{k: key[k] for k in ("name", "allowed_origins", "allowed_ips", "rate_limit_per_hour")}}
 
     # -- helpers ----------------------------------------------------------------------------
     def _session_user(self, request):
@@ -106,7 +122,11 @@ class TokenKit(Fake):
 
     @staticmethod
     def _meta(key):
-        return {k: key[k] for k in ("id", "name", "created_at", "last_used_at")}
+        """Times as RFC 3339 strings (assumed: the document names the fields, not their form)."""
+        def stamp(t):
+            return None if t is None else datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        return {"id": key["id"], "name": key["name"], "created_at": stamp(key["created_at"]), "last_used_at": stamp(key["last_used_at"])}
 
     # -- routes -------------------------------------------------------------------------------
     def routes(self):

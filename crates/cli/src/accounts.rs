@@ -2,7 +2,7 @@
 //! standard input (one line), or asked for without echo at a terminal; never from an argument.
 
 use clap::{Args, Subcommand};
-use keyhaven_core::{Account, Error, Keyhaven, ServiceRef};
+use keyhaven_core::{documented_url, Account, ConnectorKind, Error, Keyhaven, ServiceRef};
 use serde::Serialize;
 
 use crate::output;
@@ -64,14 +64,17 @@ pub enum AccountCommand {
 
 #[derive(Debug, Args)]
 pub struct AccountAdd {
-    /// The key service's URL: https://, or http:// on this computer (see --allow-http).
+    /// The key service's URL: https://, or http:// on this computer (see --allow-http). A kind
+    /// with a documented host (tokenkit) defaults to it.
     #[arg(long)]
-    pub url: String,
-    /// The email you sign in with.
+    pub url: Option<String>,
+    /// The email you sign in with (for tokenkit, the user name or email).
     #[arg(long)]
     pub email: String,
-    /// The kind of service (its connector).
-    #[arg(long, default_value = "keyhaven", value_parser = ["keyhaven"])]
+    /// The kind of service (its connector): keyhaven, or tokenkit (whose calls also carry one of
+    /// the account's API keys: after the password, standard input's next line, or a prompt
+    /// without echo, gives one made in TokenKit's dashboard).
+    #[arg(long, default_value = "keyhaven", value_parser = ["keyhaven", "tokenkit"])]
     pub kind: String,
     /// Allow plain http:// to a host other than this computer (the password and the session
     /// cross the network unencrypted).
@@ -96,14 +99,43 @@ struct Listed<'a> {
 pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Error> {
     match command {
         AccountCommand::Add(args) => {
-            // `--kind keyhaven` is the only kind so far; clap refuses any other.
-            let password = Lines::new().read_as("password", "Password")?;
+            let kind = match args.kind.as_str() {
+                "tokenkit" => ConnectorKind::Tokenkit,
+                _ => ConnectorKind::Native,
+            };
+            let url =
+                match (args.url.as_deref(), documented_url(kind)) {
+                    (Some(url), _) => url.trim().to_string(),
+                    (None, Some(url)) => url.to_string(),
+                    (None, None) => return Err(Error::Validation {
+                        field: "url".into(),
+                        message:
+                            "give the key service's URL with --url (e.g. https://keys.example.com)"
+                                .into(),
+                    }),
+                };
+            let mut lines = Lines::new();
+            let password = lines.read_as("password", "Password")?;
+            let account_key = match kind {
+                ConnectorKind::Tokenkit => Some(lines.read_as(
+                    "api key",
+                    "An API key of this account (TokenKit's dashboard: Settings → API Keys)",
+                )?),
+                ConnectorKind::Native => None,
+            };
             let service = ServiceRef::Url {
-                url: args.url.trim().to_string(),
+                url,
                 allow_http: args.allow_http,
             };
             let account = core
-                .sign_in(service, &args.email, password, !args.no_remember)
+                .sign_in_to(
+                    kind,
+                    service,
+                    &args.email,
+                    password,
+                    account_key,
+                    !args.no_remember,
+                )
                 .await?;
             Ok(if args.json {
                 output::json(&account)
@@ -164,7 +196,7 @@ pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Err
             let account = core.account(id.trim())?;
             let password = Lines::new().read_as("password", "Password")?;
             let account = core
-                .sign_in(account.service, &account.email, password, !no_remember)
+                .sign_in_again(&account.id, password, !no_remember)
                 .await?;
             if json {
                 return Ok(output::json(&account));

@@ -291,7 +291,16 @@ pub async fn revoke(core: &Keyhaven, args: KeysRevoke) -> Result<String, Error> 
     }
     core.revoke_key(&account.id, &meta.id).await?;
     if args.json {
-        let revoked = core.get_key(&account.id, &meta.id, None).await?;
+        // A service that deletes revoked keys (TokenKit) no longer has it to show.
+        let revoked = match core.get_key(&account.id, &meta.id, None).await {
+            Ok(revoked) => revoked,
+            Err(e) if e.code() == keyhaven_core::ErrorKind::NotFound => keyhaven_api::KeyMeta {
+                status: keyhaven_api::KeyStatus::Revoked,
+                revoked_at: Some(chrono::Utc::now()),
+                ..meta
+            },
+            Err(e) => return Err(e),
+        };
         return Ok(output::json(&revoked));
     }
     Ok(format!(

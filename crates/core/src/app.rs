@@ -18,7 +18,8 @@ use crate::catalog::{
     ProfileCatalog, ServiceRef, State,
 };
 use crate::connector::{
-    check_service_url_with, http_client, is_loopback, AnyConnector, Connector, HttpPolicy, PingCall,
+    check_service_url_with, http_client, is_loopback, AnyConnector, Connector, Credentials,
+    HttpPolicy, PingCall,
 };
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -362,8 +363,9 @@ impl Keyhaven {
         })
     }
 
-    /// Signs in, keeps the session token in the keychain (and the password, if asked), records
-    /// the account (the same service and email update the existing one) and makes it active.
+    /// Signs in to a Keyhaven service, keeps the session token in the keychain (and the
+    /// password, if asked), records the account (the same service and email update the existing
+    /// one) and makes it active.
     pub async fn sign_in(
         &self,
         service: ServiceRef,
@@ -371,19 +373,57 @@ impl Keyhaven {
         password: Secret,
         remember_password: bool,
     ) -> Result<Account> {
-        let email = email.trim();
-        if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS || !email.contains('@') {
+        self.sign_in_to(
+            ConnectorKind::Native,
+            service,
+            email,
+            password,
+            None,
+            remember_password,
+        )
+        .await
+    }
+
+    /// [`Keyhaven::sign_in`] to a service of `kind`. `user` is an email, or a user name where the
+    /// service takes one (TokenKit); `account_key` is the account's own API key for a service
+    /// that wants one on its calls (TokenKit), kept in the keychain with the session.
+    pub async fn sign_in_to(
+        &self,
+        kind: ConnectorKind,
+        service: ServiceRef,
+        user: &str,
+        password: Secret,
+        account_key: Option<Secret>,
+        remember_password: bool,
+    ) -> Result<Account> {
+        let email = user.trim();
+        let user_name_allowed = kind == ConnectorKind::Tokenkit;
+        if email.is_empty()
+            || email.chars().count() > MAX_EMAIL_CHARS
+            || email.chars().any(char::is_control)
+            || !(user_name_allowed || email.contains('@'))
+        {
             return Err(Error::validation(
-                "email",
-                "enter the email address you sign in with",
+                if user_name_allowed { "user" } else { "email" },
+                if user_name_allowed {
+                    "enter the user name or email address you sign in with"
+                } else {
+                    "enter the email address you sign in with"
+                },
             ));
         }
         if password.is_empty() {
             return Err(Error::validation("password", "is empty"));
         }
         let service = normalize_service(service)?;
-        let connector = self.connector(&service, ConnectorKind::Native)?;
-        let session = connector.login(email, &password).await?;
+        let connector = self.connector(&service, kind)?;
+        let session = connector
+            .login(Credentials {
+                user: email,
+                password: &password,
+                account_key: account_key.as_ref(),
+            })
+            .await?;
         let profile = self.profile();
         let existing = self
             .read()
@@ -401,6 +441,9 @@ impl Keyhaven {
             vault
                 .put(&profile, &names::session(&id), &session.token)
                 .await?;
+            if let Some(key) = &account_key {
+                vault.put(&profile, &names::account_key(&id), key).await?;
+            }
             if remember_password {
                 vault.put(&profile, &names::password(&id), &password).await
             } else {
@@ -422,7 +465,7 @@ impl Keyhaven {
             user_id: session.user.id.clone(),
             role: session.user.role,
             tenant_id: session.user.tenant_id.clone(),
-            connector: ConnectorKind::Native,
+            connector: kind,
             created_at: existing.map(|a| a.created_at).unwrap_or_else(Utc::now),
             remember_password,
         };
@@ -434,6 +477,30 @@ impl Keyhaven {
         })?;
         tracing::info!(account = %account.id, role = account.role.as_str(), "signed in");
         Ok(account)
+    }
+
+    /// Signs in again to an account (a new session), with its kind and the API key kept with it.
+    pub async fn sign_in_again(
+        &self,
+        account_id: &str,
+        password: Secret,
+        remember_password: bool,
+    ) -> Result<Account> {
+        let account = self.account(account_id)?;
+        let key = self
+            .inner
+            .vault
+            .get(&self.profile(), &names::account_key(&account.id))
+            .await?;
+        self.sign_in_to(
+            account.connector,
+            account.service,
+            &account.email,
+            password,
+            key,
+            remember_password,
+        )
+        .await
     }
 
     /// Ends the session on the service (best effort) and forgets the session token and any
@@ -487,6 +554,9 @@ impl Keyhaven {
         for name in names.iter().filter(|n| n.starts_with(&keys_of)) {
             vault.delete(&profile, name).await?;
         }
+        vault
+            .delete(&profile, &names::account_key(&account.id))
+            .await?;
         self.update_catalog(|catalog| {
             catalog.accounts.retain(|a| a.id != account.id);
             if catalog.active_account.as_deref() == Some(account.id.as_str()) {
@@ -725,8 +795,13 @@ impl Keyhaven {
             .get(profile, &names::password(&account.id))
             .await?
             .ok_or_else(Error::session_expired)?;
+        let account_key = vault.get(profile, &names::account_key(&account.id)).await?;
         let session = connector
-            .login(&account.email, &password)
+            .login(Credentials {
+                user: &account.email,
+                password: &password,
+                account_key: account_key.as_ref(),
+            })
             .await
             .map_err(|e| {
                 if e.is_unauthorized() {

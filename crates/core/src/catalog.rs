@@ -57,6 +57,9 @@ impl ServiceRef {
 pub enum ConnectorKind {
     /// The Keyhaven service API.
     Native,
+    /// TokenKit (`docs/connectors.md`): sign-in with a user name or email and password, plus an
+    /// API key of the account's for the calls that change keys.
+    Tokenkit,
 }
 
 /// A login on one key service. Holds no secret.

@@ -26,7 +26,8 @@ pub use app::{
 pub use catalog::{Account, ConnectorKind, ServiceRef};
 pub use clipboard::ClipboardGuard;
 pub use connector::{
-    AnyConnector, Capabilities, Connector, Granularity, NativeConnector, PageQuery, UsageQuery,
+    documented_url, AnyConnector, Capabilities, Connector, Credentials, Granularity,
+    NativeConnector, PageQuery, TokenkitConnector, UsageQuery,
 };
 pub use env_refs::{EnvReference, Recorded as RecordedReference};
 pub use error::{AuthFailure, Error, ErrorKind, ErrorPayload, KeychainOp, Result};

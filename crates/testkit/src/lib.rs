@@ -1,5 +1,7 @@
 //! Helpers the test suites of the other Keyhaven crates share. Only ever a dev-dependency.
 
+pub mod fake;
+
 use std::io::Write;
 
 /// Appends a secret a test created to the leak ledger, when `scripts/test` keeps one

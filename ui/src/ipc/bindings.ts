@@ -38,7 +38,7 @@ export type ServiceRef = { "kind": "url", url: string,
  */
 allow_http: boolean, } | { "kind": "embedded" };
 
-export type ConnectorKind = "native";
+export type ConnectorKind = "native" | "tokenkit";
 
 export type Account = { id: string, 
 /**
@@ -122,6 +122,11 @@ ping: boolean,
  * Ask the service whether a key may make a given call (`POST /v1/verify`).
  */
 verify_key: boolean, 
+/**
+ * The service tells a key's settings (scopes, expiry, origins, IPs, hourly limit) when it
+ * lists it, so that a replacement can copy them.
+ */
+key_settings: boolean, 
 /**
  * Which settings a key can carry.
  */

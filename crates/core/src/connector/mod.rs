@@ -10,6 +10,7 @@
 //! the service URL.
 
 mod native;
+mod tokenkit;
 mod url_rule;
 
 use std::future::Future;
@@ -28,6 +29,7 @@ use crate::error::Result;
 use crate::secret::Secret;
 
 pub use self::native::{http_client, NativeConnector};
+pub use self::tokenkit::TokenkitConnector;
 pub use self::url_rule::{check_service_url, check_service_url_with, is_loopback, HttpPolicy};
 
 /// How long any call to a key service may take, connection included.
@@ -56,6 +58,9 @@ pub struct Capabilities {
     pub ping: bool,
     /// Ask the service whether a key may make a given call (`POST /v1/verify`).
     pub verify_key: bool,
+    /// The service tells a key's settings (scopes, expiry, origins, IPs, hourly limit) when it
+    /// lists it, so that a replacement can copy them.
+    pub key_settings: bool,
     /// Which settings a key can carry.
     pub key_expiry: bool,
     pub allowed_origins: bool,
@@ -88,6 +93,7 @@ impl Capabilities {
         revoke_key: false,
         ping: false,
         verify_key: false,
+        key_settings: false,
         key_expiry: false,
         allowed_origins: false,
         allowed_ips: false,
@@ -171,6 +177,16 @@ pub struct Metered<T> {
     pub ratelimit: Option<RateLimitInfo>,
 }
 
+/// What signing in takes: who, the password, and for a service whose calls also carry an API key
+/// of the account's (TokenKit), that key.
+#[derive(Debug, Clone, Copy)]
+pub struct Credentials<'a> {
+    /// The email, or for services that take one, the user name.
+    pub user: &'a str,
+    pub password: &'a Secret,
+    pub account_key: Option<&'a Secret>,
+}
+
 /// A signed-in session.
 #[derive(Debug)]
 pub struct Session {
@@ -191,9 +207,10 @@ pub struct NewKey {
 pub trait Connector: Send + Sync {
     fn kind(&self) -> ConnectorKind;
     fn capabilities(&self) -> Capabilities;
-    /// Password → session. Wrong credentials are `Unauthorized { WrongCredentials }`.
-    fn login(&self, email: &str, password: &Secret)
-        -> impl Future<Output = Result<Session>> + Send;
+    /// Password → session. Wrong credentials are `Unauthorized { WrongCredentials }`. The
+    /// session's token is whatever the connector needs on later calls (TokenKit's holds the
+    /// account's API key too).
+    fn login(&self, credentials: Credentials<'_>) -> impl Future<Output = Result<Session>> + Send;
     fn logout(&self, session: &Secret) -> impl Future<Output = Result<()>> + Send;
     fn me(&self, session: &Secret) -> impl Future<Output = Result<User>> + Send;
     fn list_keys(
@@ -274,6 +291,16 @@ pub trait Connector: Send + Sync {
 #[derive(Debug, Clone)]
 pub enum AnyConnector {
     Native(NativeConnector),
+    Tokenkit(TokenkitConnector),
+}
+
+/// The documented host of a kind whose service has one (every account of Keyhaven's own names
+/// its service's URL).
+pub fn documented_url(kind: ConnectorKind) -> Option<&'static str> {
+    match kind {
+        ConnectorKind::Native => None,
+        ConnectorKind::Tokenkit => Some(tokenkit::DEFAULT_URL),
+    }
 }
 
 impl AnyConnector {
@@ -289,6 +316,9 @@ impl AnyConnector {
             ConnectorKind::Native => Ok(AnyConnector::Native(NativeConnector::with_policy(
                 base_url, policy, http,
             )?)),
+            ConnectorKind::Tokenkit => Ok(AnyConnector::Tokenkit(TokenkitConnector::with_policy(
+                base_url, policy, http,
+            )?)),
         }
     }
 }
@@ -298,6 +328,7 @@ macro_rules! dispatch {
     ($self:ident, $c:ident => $call:expr) => {
         match $self {
             AnyConnector::Native($c) => $call,
+            AnyConnector::Tokenkit($c) => $call,
         }
     };
 }
@@ -311,8 +342,8 @@ impl Connector for AnyConnector {
         dispatch!(self, c => c.capabilities())
     }
 
-    async fn login(&self, email: &str, password: &Secret) -> Result<Session> {
-        dispatch!(self, c => c.login(email, password).await)
+    async fn login(&self, credentials: Credentials<'_>) -> Result<Session> {
+        dispatch!(self, c => c.login(credentials).await)
     }
 
     async fn logout(&self, session: &Secret) -> Result<()> {

@@ -13,8 +13,8 @@ use keyhaven_api::{
 };
 
 use super::{
-    check_service_url_with, Capabilities, Connector, HttpPolicy, Metered, NewKey, PageQuery,
-    PingCall, Session, UsageQuery, REQUEST_TIMEOUT,
+    check_service_url_with, Capabilities, Connector, Credentials, HttpPolicy, Metered, NewKey,
+    PageQuery, PingCall, Session, UsageQuery, REQUEST_TIMEOUT,
 };
 use crate::catalog::ConnectorKind;
 use crate::error::{AuthFailure, Error, Result};
@@ -158,17 +158,22 @@ impl NativeConnector {
     }
 
     fn network_error(&self, e: &reqwest::Error) -> Error {
-        let reason = if e.is_timeout() {
-            format!("no answer within {} seconds", REQUEST_TIMEOUT.as_secs())
-        } else if e.is_connect() {
-            format!("could not connect ({})", root_cause(e))
-        } else {
-            root_cause(e)
-        };
-        Error::Network {
-            url: self.base.to_string(),
-            reason,
-        }
+        network_error(&self.base, e)
+    }
+}
+
+/// A request that got no answer from the service at `base`, said plainly.
+pub(super) fn network_error(base: &Url, e: &reqwest::Error) -> Error {
+    let reason = if e.is_timeout() {
+        format!("no answer within {} seconds", REQUEST_TIMEOUT.as_secs())
+    } else if e.is_connect() {
+        format!("could not connect ({})", root_cause(e))
+    } else {
+        root_cause(e)
+    };
+    Error::Network {
+        url: base.to_string(),
+        reason,
     }
 }
 
@@ -237,6 +242,7 @@ impl Connector for NativeConnector {
             revoke_key: true,
             ping: true,
             verify_key: true,
+            key_settings: true,
             key_expiry: true,
             allowed_origins: true,
             allowed_ips: true,
@@ -250,11 +256,11 @@ impl Connector for NativeConnector {
         }
     }
 
-    async fn login(&self, email: &str, password: &Secret) -> Result<Session> {
+    async fn login(&self, credentials: Credentials<'_>) -> Result<Session> {
         let (url, builder) = self.request(Method::POST, &["v1", "auth", "login"], &[], None)?;
         let body = LoginRequest {
-            email: email.to_string(),
-            password: password.to_wire(),
+            email: credentials.user.to_string(),
+            password: credentials.password.to_wire(),
         };
         let response = self
             .send(&url, builder.json(&body), AuthFailure::WrongCredentials)
@@ -509,7 +515,7 @@ fn ratelimit_info(headers: &HeaderMap) -> Option<RateLimitInfo> {
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by key services and is ignored).
-fn retry_after(headers: &HeaderMap) -> Option<u64> {
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -517,7 +523,7 @@ fn retry_after(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// A header value holding a secret, marked sensitive so that reqwest never shows it.
-fn secret_header(prefix: &str, secret: &Secret) -> Result<HeaderValue> {
+pub(super) fn secret_header(prefix: &str, secret: &Secret) -> Result<HeaderValue> {
     let text = Zeroizing::new(format!("{prefix}{}", secret.expose()));
     let mut value = HeaderValue::from_str(&text).map_err(|_| {
         Error::validation(
@@ -573,7 +579,7 @@ fn map_error_answer(
 
 /// The innermost cause of an error, which names the actual failure (e.g. "Connection refused")
 /// without the request's URL or headers.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut current = e;
     while let Some(next) = current.source() {
         current = next;
@@ -581,7 +587,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     current.to_string()
 }
 
-trait ClassifyName {
+pub(super) trait ClassifyName {
     fn classify_name(&self) -> &'static str;
 }
 

@@ -432,6 +432,15 @@ impl Keyhaven {
                 if !needed {
                     return Err(self.cannot(&account, "replace keys"));
                 }
+                if !caps.key_settings {
+                    return Err(Error::Forbidden {
+                        message:
+                            "this service does not say a key's origins, IPs or hourly limit, so \
+                                  a replacement could not copy them: create the new key with the \
+                                  settings you want, switch to it, then revoke the old one"
+                                .into(),
+                    });
+                }
                 Method::Replace
             }
         };

@@ -67,6 +67,11 @@ pub mod names {
     pub fn password(account_id: &str) -> String {
         format!("password:{account_id}")
     }
+    /// The API key of the account's own that a service wants on its calls besides the session
+    /// (TokenKit), given when the account was added.
+    pub fn account_key(account_id: &str) -> String {
+        format!("account-key:{account_id}")
+    }
     /// An API key's secret.
     pub fn key(account_id: &str, key_id: &str) -> String {
         format!("key:{account_id}:{key_id}")
