@@ -198,9 +198,9 @@ struct Watcher {
 }
 
 impl Keyhaven {
-    /// Starts watching the usage of every account of the active profile (see the
-    /// [module documentation](crate::watch)). `on_event` receives every event, in order, from
-    /// the first poll on. Needs a tokio runtime.
+    /// Starts watching the usage of every account of the active profile whose service reports
+    /// usage (see the [module documentation](crate::watch)). `on_event` receives every event,
+    /// in order, from the first poll on. Needs a tokio runtime.
     pub fn watch_usage(
         &self,
         config: WatchConfig,
@@ -288,6 +288,18 @@ fn daily_cap(cache: &UsageCache, settings: &AlertSettings, account_id: &str) -> 
         .or_else(|| cache.load().daily_caps.get(account_id).copied())
 }
 
+/// The accounts whose service reports usage: a service that does not (TokenKit) is not polled,
+/// so that it raises no failed poll every interval.
+fn reporting_usage(
+    accounts: Vec<crate::Account>,
+    capabilities: impl Fn(&str) -> Option<crate::Capabilities>,
+) -> Vec<crate::Account> {
+    accounts
+        .into_iter()
+        .filter(|a| capabilities(&a.id).is_some_and(|c| c.account_usage))
+        .collect()
+}
+
 impl Watcher {
     fn emit(&self, event: WatchEvent) {
         (self.on_event)(event.clone());
@@ -298,7 +310,8 @@ impl Watcher {
         let mut paused = false;
         loop {
             if !paused {
-                let accounts = self.core.accounts();
+                let core = &self.core;
+                let accounts = reporting_usage(core.accounts(), |id| core.capabilities(id).ok());
                 self.accounts
                     .retain(|id, _| accounts.iter().any(|a| &a.id == id));
                 // The longest-waiting account first (a new one before all), each checked against
@@ -516,5 +529,55 @@ fn event_name(e: &WatchEvent) -> &'static str {
         WatchEvent::Failed { .. } => "failed",
         WatchEvent::Paused => "paused",
         WatchEvent::Resumed => "resumed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Account, ConnectorKind, ServiceRef};
+    use crate::Capabilities;
+
+    fn account(id: &str, connector: ConnectorKind) -> Account {
+        Account {
+            id: id.to_string(),
+            label: id.to_string(),
+            service: ServiceRef::Url {
+                url: "http://127.0.0.1:8080".to_string(),
+                allow_http: false,
+            },
+            email: "ann@example.com".to_string(),
+            user_id: "usr_1".to_string(),
+            role: keyhaven_api::Role::Owner,
+            tenant_id: "ten_1".to_string(),
+            connector,
+            created_at: chrono::Utc::now(),
+            remember_password: false,
+        }
+    }
+
+    #[test]
+    fn only_accounts_whose_service_reports_usage_are_polled() {
+        let accounts = vec![
+            account("acc_native", ConnectorKind::Native),
+            account("acc_tokenkit", ConnectorKind::Tokenkit),
+            account("acc_gone", ConnectorKind::Native),
+        ];
+        let caps = |id: &str| match id {
+            "acc_native" => Some(Capabilities {
+                account_usage: true,
+                ..Capabilities::NONE
+            }),
+            "acc_tokenkit" => Some(Capabilities {
+                list_keys: true,
+                ..Capabilities::NONE
+            }),
+            _ => None,
+        };
+        let polled: Vec<String> = reporting_usage(accounts, caps)
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(polled, ["acc_native"]);
     }
 }
