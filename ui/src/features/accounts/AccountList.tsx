@@ -39,6 +39,7 @@ export function AccountList({ accounts, activeId, localUrl, onAdd }: Props) {
                 <>
                   <span className="account-email">{a.email}</span>
                   <span className="account-service">
+                    {a.connector === "tokenkit" ? "TokenKit · " : ""}
                     {serviceLabel(a.service.url)} · {a.role}
                   </span>
                   {a.service.allow_http && (

@@ -6,7 +6,7 @@ import { relativePast } from "../../lib/format";
 import { RevokeDialog } from "../keys/RevokeDialog";
 import { relatedKeyLabel, useKeyIndex } from "../keys/useKeys";
 import { UsageChart } from "../usage/UsageChart";
-import { allowed } from "./capabilities";
+import { allowed, serviceName } from "./capabilities";
 import { EditKeyForm } from "./EditKeyForm";
 import { RotateDialog } from "./RotateDialog";
 import { keyKey, useCapabilities, useDenials, useEnvReferences, useKey, useKeyUsage, type Granularity } from "./useKeyDetail";
@@ -35,8 +35,12 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
   const caps = useCapabilities(account.id);
   const index = useKeyIndex(account.id);
   const [granularity, setGranularity] = useState<Granularity>("hour");
-  const usage = useKeyUsage(account.id, meta.id, granularity);
-  const denials = useDenials(account.id, meta.id);
+  // What the service does not report is not asked for (TokenKit reports neither).
+  const reportsUsage = caps.data?.key_usage ?? false;
+  const reportsDenials = caps.data?.denials ?? false;
+  const usage = useKeyUsage(account.id, meta.id, granularity, reportsUsage);
+  const denials = useDenials(account.id, meta.id, reportsDenials);
+  const service = serviceName(account);
   const usedBy = useEnvReferences(account.id, meta);
   const [rotating, setRotating] = useState(false);
   const [revoking, setRevoking] = useState(false);
@@ -66,7 +70,12 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
   async function refresh() {
     setRefreshing(true);
     try {
-      await Promise.all([key.refetch(), usage.refetch(), denials.refetch(), usedBy.refetch()]);
+      await Promise.all([
+        key.refetch(),
+        reportsUsage ? usage.refetch() : null,
+        reportsDenials ? denials.refetch() : null,
+        usedBy.refetch(),
+      ]);
     } finally {
       setRefreshing(false);
     }
@@ -103,7 +112,7 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
         <h1 id="key-detail-title" ref={headingRef} tabIndex={-1}>
           {meta.name}
         </h1>
-        <code>{meta.prefix}…</code>
+        {meta.prefix && <code>{meta.prefix}…</code>}
         <span className={`status status-${meta.status}`}>{meta.status}</span>
         <span className="muted" data-testid="last-used" title={lastUsed ?? undefined}>
           last used {relativePast(lastUsed, new Date())}
@@ -162,72 +171,85 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
       <ErrorNote error={openError} />
       {key.isError && <ErrorNote error={toIpcError(key.error)} />}
       <div className="detail-scroll">
-        <section className="panel" aria-labelledby="usage-title">
-          <div className="panel-head">
+        {caps.data && !reportsUsage && (
+          <section className="panel" aria-labelledby="usage-title">
             <h2 id="usage-title">Usage</h2>
-            {usage.dataUpdatedAt > 0 && (
-              <span className="muted as-of" data-testid="usage-as-of">
-                as of {new Date(usage.dataUpdatedAt).toLocaleTimeString("en")}
-              </span>
-            )}
-            <button
-              type="button"
-              className="secondary small"
-              onClick={() => void refresh()}
-              disabled={refreshing}
-              title="Read this key's usage, denials and settings again"
-            >
-              {refreshing ? "Refreshing…" : "Refresh"}
-            </button>
-            <div className="segmented" role="group" aria-label="Usage by">
-              {(["hour", "day"] as const).map((g) => (
-                <button
-                  key={g}
-                  type="button"
-                  className="small"
-                  aria-pressed={granularity === g}
-                  onClick={() => setGranularity(g)}
-                >
-                  By {g}
-                </button>
-              ))}
-            </div>
-          </div>
-          {usage.isPending && <p className="muted">Loading usage…</p>}
-          {usage.isError && <ErrorNote error={toIpcError(usage.error)} />}
-          {usage.data && (
-            <UsageChart series={usage.data.series} granularity={granularity} title={`${meta.name} usage by ${granularity}`} />
-          )}
-        </section>
-        <section className="panel" aria-labelledby="denials-title">
-          <h2 id="denials-title">Recent denials</h2>
-          {denials.isError && <ErrorNote error={toIpcError(denials.error)} />}
-          {denials.data && denials.data.length === 0 && <p className="muted">No refused calls.</p>}
-          {denials.data && denials.data.length > 0 && (
-            <table className="denials" aria-label="Recent denials">
-              <thead>
-                <tr>
-                  <th scope="col">Reason</th>
-                  <th scope="col">IP</th>
-                  <th scope="col">Origin</th>
-                  <th scope="col">Time</th>
-                </tr>
-              </thead>
-              <tbody>
-                {denials.data.map((d, i) => (
-                  <tr key={`${d.at}-${i}`}>
-                    <td>
-                      <span className="chip">{d.code}</span>
-                    </td>
-                    <td>{d.ip ?? "—"}</td>
-                    <td>{d.origin ?? "—"}</td>
-                    <td title={d.at}>{relativePast(d.at, new Date())}</td>
-                  </tr>
+            <p className="muted" data-testid="no-usage">
+              {service ?? "This service"} does not report a key's calls{reportsDenials ? "" : " or refused calls"}; see its
+              dashboard.
+            </p>
+          </section>
+        )}
+        {reportsUsage && (
+          <section className="panel" aria-labelledby="usage-title">
+            <div className="panel-head">
+              <h2 id="usage-title">Usage</h2>
+              {usage.dataUpdatedAt > 0 && (
+                <span className="muted as-of" data-testid="usage-as-of">
+                  as of {new Date(usage.dataUpdatedAt).toLocaleTimeString("en")}
+                </span>
+              )}
+              <button
+                type="button"
+                className="secondary small"
+                onClick={() => void refresh()}
+                disabled={refreshing}
+                title="Read this key's usage, denials and settings again"
+              >
+                {refreshing ? "Refreshing…" : "Refresh"}
+              </button>
+              <div className="segmented" role="group" aria-label="Usage by">
+                {(["hour", "day"] as const).map((g) => (
+                  <button
+                    key={g}
+                    type="button"
+                    className="small"
+                    aria-pressed={granularity === g}
+                    onClick={() => setGranularity(g)}
+                  >
+                    By {g}
+                  </button>
                 ))}
-              </tbody>
-            </table>
-          )}
-        </section>
+              </div>
+            </div>
+            {usage.isPending && <p className="muted">Loading usage…</p>}
+            {usage.isError && <ErrorNote error={toIpcError(usage.error)} />}
+            {usage.data && (
+              <UsageChart series={usage.data.series} granularity={granularity} title={`${meta.name} usage by ${granularity}`} />
+            )}
+          </section>
+        )}
+        {reportsDenials && (
+          <section className="panel" aria-labelledby="denials-title">
+            <h2 id="denials-title">Recent denials</h2>
+            {denials.isError && <ErrorNote error={toIpcError(denials.error)} />}
+            {denials.data && denials.data.length === 0 && <p className="muted">No refused calls.</p>}
+            {denials.data && denials.data.length > 0 && (
+              <table className="denials" aria-label="Recent denials">
+                <thead>
+                  <tr>
+                    <th scope="col">Reason</th>
+                    <th scope="col">IP</th>
+                    <th scope="col">Origin</th>
+                    <th scope="col">Time</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {denials.data.map((d, i) => (
+                    <tr key={`${d.at}-${i}`}>
+                      <td>
+                        <span className="chip">{d.code}</span>
+                      </td>
+                      <td>{d.ip ?? "—"}</td>
+                      <td>{d.origin ?? "—"}</td>
+                      <td title={d.at}>{relativePast(d.at, new Date())}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </section>
+        )}
         <section className="panel" aria-labelledby="used-by-title">
           <h2 id="used-by-title">Used by</h2>
           {usedBy.isError && <ErrorNote error={toIpcError(usedBy.error)} />}
@@ -272,13 +294,20 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
         </section>
         <section className="panel" aria-labelledby="settings-title">
           <h2 id="settings-title">Settings</h2>
-          <EditKeyForm
-            key={meta.id}
-            accountId={account.id}
-            meta={meta}
-            scopes={scopes}
-            disabledReason={can.edit.ok ? null : can.edit.reason}
-          />
+          {caps.data && !caps.data.key_settings ? (
+            <p className="muted" data-testid="settings-elsewhere">
+              {service ?? "This service"} does not say a key's origins, IPs or hourly limit; see or change them in its
+              dashboard.
+            </p>
+          ) : (
+            <EditKeyForm
+              key={meta.id}
+              accountId={account.id}
+              meta={meta}
+              scopes={scopes}
+              disabledReason={can.edit.ok ? null : can.edit.reason}
+            />
+          )}
         </section>
       </div>
       {rotating && <RotateDialog accountId={account.id} meta={meta} onRotated={rotated} onClose={closeRotate} />}

@@ -22,7 +22,29 @@ let keyAnswer: KeyMeta = meta();
 let listed: KeyMeta[] = [];
 let usageLastUsed: string | null = null;
 let envReferences: EnvReference[] = [];
-const CAPS = { update_key: true, create_key: true, revoke_key: true, roll_key: true, max_roll_grace_seconds: 604800 };
+const CAPS = {
+  update_key: true,
+  create_key: true,
+  revoke_key: true,
+  roll_key: true,
+  max_roll_grace_seconds: 604800,
+  key_usage: true,
+  denials: true,
+  key_settings: true,
+};
+/** What a TokenKit account can do (crates/core/src/connector/tokenkit.rs). */
+const TOKENKIT_CAPS = {
+  login: true,
+  list_keys: true,
+  get_key: true,
+  create_key: true,
+  revoke_key: true,
+  ping: true,
+  allowed_origins: true,
+  allowed_ips: true,
+  rate_limit_per_hour: true,
+};
+let caps: Record<string, unknown> = CAPS;
 const ACCOUNT = { id: "a1", role: "owner" } as Account;
 
 function wrap(node: ReactNode) {
@@ -36,6 +58,7 @@ beforeEach(() => {
   listed = [];
   usageLastUsed = null;
   envReferences = [];
+  caps = CAPS;
   client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   mockIPC(
     (cmd, args) => {
@@ -54,7 +77,7 @@ beforeEach(() => {
           return listed.find((m) => m.id === id) ?? keyAnswer;
         }
         case "key_capabilities":
-          return CAPS;
+          return caps;
         case "key_usage":
           return { key_id: keyAnswer.id, last_used_at: usageLastUsed, series: [] };
         case "key_denials":
@@ -118,6 +141,15 @@ describe("capabilities", () => {
     expect(can.edit.ok).toBe(false);
   });
 
+  it("says what TokenKit cannot do, and where it is done", () => {
+    const tokenkit = { id: "a2", role: "owner", connector: "tokenkit" } as Account;
+    const can = allowed(tokenkit, TOKENKIT_CAPS as never, meta());
+    expect(can.edit).toEqual({ ok: false, reason: "TokenKit cannot change keys: make a new one with the settings you want." });
+    expect(can.rotate.ok).toBe(false);
+    expect(can.rotate.reason).toMatch(/^TokenKit does not say a key's origins, IPs or hourly limit/);
+    expect(can.revoke.ok).toBe(true);
+  });
+
   it("sends changes and rotations of a replaced key to its replacement, and still lets it be revoked", () => {
     const can = allowed(ACCOUNT, CAPS as never, meta({ status: "expiring", replaced_by: "key_2" }));
     expect(can.rotate.ok).toBe(false);
@@ -178,6 +210,19 @@ describe("KeyDetail", () => {
     const before = reads();
     fireEvent.click(screen.getByRole("button", { name: "Refresh" }));
     await waitFor(() => expect(reads()).toBe(before + 4));
+  });
+
+  it("asks a TokenKit account for no usage or denials, and says where settings are seen", async () => {
+    caps = TOKENKIT_CAPS;
+    const tokenkit = { id: "a2", role: "owner", connector: "tokenkit" } as Account;
+    wrap(<KeyDetail account={tokenkit} initial={meta({ prefix: "" })} scopes={[]} onBack={() => undefined} onOpenKey={() => undefined} />);
+    expect((await screen.findByTestId("no-usage")).textContent).toMatch(/TokenKit does not report a key's calls or refused calls/);
+    expect(screen.getByTestId("settings-elsewhere").textContent).toMatch(/TokenKit does not say a key's origins/);
+    expect(screen.queryByRole("heading", { name: "Recent denials" })).toBeNull();
+    expect(screen.queryByRole("textbox", { name: "Name" })).toBeNull();
+    expect((screen.getByRole("button", { name: "Rotate" }) as HTMLButtonElement).disabled).toBe(true);
+    await waitFor(() => expect(calls.some((c) => c.cmd === "env_references")).toBe(true));
+    expect(calls.filter((c) => ["key_usage", "key_denials"].includes(c.cmd))).toEqual([]);
   });
 
   it("lists the env files that reference the key, and says when there is none", async () => {

@@ -24,16 +24,18 @@ export function useKey(accountId: string, keyId: string) {
   });
 }
 
-export function useKeyUsage(accountId: string, keyId: string, granularity: Granularity) {
+export function useKeyUsage(accountId: string, keyId: string, granularity: Granularity, enabled = true) {
   return useQuery({
+    enabled,
     queryKey: keyUsageKey(accountId, keyId, granularity),
     queryFn: () => commands.keyUsage({ account_id: accountId, key_id: keyId, granularity }),
     refetchInterval: USAGE_POLL_MS,
   });
 }
 
-export function useDenials(accountId: string, keyId: string) {
+export function useDenials(accountId: string, keyId: string, enabled = true) {
   return useQuery({
+    enabled,
     queryKey: denialsKey(accountId, keyId),
     queryFn: () => commands.keyDenials({ account_id: accountId, key_id: keyId }),
     refetchInterval: USAGE_POLL_MS,

@@ -37,6 +37,9 @@ type Props = {
   onOpen?: (meta: KeyMeta) => void;
   /** How to name a key that replaced, or was replaced by, a row's key (its prefix). */
   relatedLabel?: (id: string) => string;
+  /** Whether the service says a key's settings (TokenKit's list does not): otherwise the hourly
+   * limit is shown as unknown, not as "no limit". */
+  settingsKnown?: boolean;
   now?: Date;
 };
 
@@ -55,6 +58,7 @@ export const KeyTable = memo(function KeyTable({
   onRevoke,
   onOpen,
   relatedLabel = (id) => id,
+  settingsKnown = true,
   now = new Date(),
 }: Props) {
   const scrollRef = useRef<HTMLDivElement>(null);
@@ -161,9 +165,7 @@ export const KeyTable = memo(function KeyTable({
                     )
                   )}
                 </td>
-                <td>
-                  <code>{meta.prefix}…</code>
-                </td>
+                <td>{meta.prefix ? <code>{meta.prefix}…</code> : <span className="muted">—</span>}</td>
                 <td className="scopes" title={meta.scopes.join(", ")}>
                   {meta.scopes.map((s) => (
                     <span key={s} className="chip">
@@ -177,7 +179,11 @@ export const KeyTable = memo(function KeyTable({
                 <td title={meta.last_used_at ?? undefined}>{relativePast(meta.last_used_at, now)}</td>
                 <td title={meta.expires_at ?? undefined}>{meta.expires_at ? relativeTime(meta.expires_at, now) : "never"}</td>
                 <td className="num">
-                  {meta.rate_limit_per_hour === null ? (
+                  {!settingsKnown ? (
+                    <span className="muted" title="The service does not say">
+                      —
+                    </span>
+                  ) : meta.rate_limit_per_hour === null ? (
                     <span className="muted">no limit</span>
                   ) : (
                     `${formatCount(meta.rate_limit_per_hour)} / h`

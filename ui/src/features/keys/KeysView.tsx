@@ -6,6 +6,7 @@ import { MARKS, mark } from "../../lib/perf";
 import { useNow } from "../../lib/useNow";
 import type { NewKeyPrefill } from "../deeplink/parse";
 import { KeyDetail } from "../keydetail/KeyDetail";
+import { useCapabilities } from "../keydetail/useKeyDetail";
 import { KeyTable } from "./KeyTable";
 import { NewKeyDialog } from "./NewKeyDialog";
 import { RevokeDialog } from "./RevokeDialog";
@@ -27,6 +28,7 @@ type Creating = { id: number; prefill: NewKeyPrefill | null };
 
 export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null, onLinkTaken }: Props) {
   const keys = useKeys(account.id);
+  const caps = useCapabilities(account.id);
   const [filter, setFilter] = useState("");
   const [status, setStatus] = useState<StatusFilter>("all");
   const [sort, setSort] = useState<Sort>(null);
@@ -198,6 +200,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
           onCopy={copy}
           onRevoke={setRevoking}
           onOpen={setDetail}
+          settingsKnown={caps.data?.key_settings ?? true}
           relatedLabel={relatedLabel}
         />
       )}

@@ -1,6 +1,7 @@
 import type { ReactNode } from "react";
 import type { Account } from "../../ipc";
 import { AuditView } from "../audit/AuditView";
+import { useCapabilities } from "../keydetail/useKeyDetail";
 import { SupportView } from "../support/SupportView";
 import { SignInAgain } from "./SignInAgain";
 
@@ -29,6 +30,12 @@ const TABS: ReadonlyArray<[WorkspaceTab, string]> = [
 /** One account's workspace: keys, usage and audit for owners and members, the support search for support. */
 export function Workspace({ account, expired, onSignedIn, tab, onTabChange, keys, usage }: Props) {
   const support = account.role === "support";
+  const caps = useCapabilities(account.id);
+  // The views the account's service has data for (TokenKit has no usage and no audit log).
+  const tabs = TABS.filter(
+    ([id]) => id === "keys" || !caps.data || (id === "usage" ? caps.data.account_usage : caps.data.audit),
+  );
+  const shown = tabs.some(([id]) => id === tab) ? tab : "keys";
   return (
     <>
       {expired && <SignInAgain account={account} onDone={onSignedIn} />}
@@ -37,13 +44,13 @@ export function Workspace({ account, expired, onSignedIn, tab, onTabChange, keys
       ) : (
         <>
           <div className="tabs" role="tablist" aria-label="Account views">
-            {TABS.map(([id, label]) => (
-              <button key={id} type="button" role="tab" aria-selected={tab === id} onClick={() => onTabChange(id)}>
+            {tabs.map(([id, label]) => (
+              <button key={id} type="button" role="tab" aria-selected={shown === id} onClick={() => onTabChange(id)}>
                 {label}
               </button>
             ))}
           </div>
-          {tab === "keys" ? keys : tab === "usage" ? usage : <AuditView account={account} />}
+          {shown === "keys" ? keys : shown === "usage" ? usage : <AuditView account={account} />}
         </>
       )}
     </>
