@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use keyhaven_api::KeyMeta;
-use keyhaven_core::{Account, ErrorKind, KeyView, ServiceRef};
+use keyhaven_core::{Account, ConnectorKind, ErrorKind, KeyView, ServiceRef};
 
 use crate::state::{AppState, Shell};
 
@@ -34,9 +34,19 @@ pub struct LocalService {
 #[derive(Debug, Clone, Deserialize, TS)]
 pub struct SignInRequest {
     pub service: ServiceRef,
+    /// The kind of service; absent: Keyhaven's own.
+    #[serde(default)]
+    #[ts(optional)]
+    pub kind: Option<ConnectorKind>,
+    /// The email, or where the service takes one (TokenKit), the user name.
     pub email: String,
     /// Typed by the person; turned into a `Secret` at once and never stored.
     pub password: String,
+    /// For a service whose calls also carry an API key of the account's (TokenKit): that key,
+    /// pasted by the person; turned into a `Secret` at once and kept only in the keychain.
+    #[serde(default)]
+    #[ts(optional)]
+    pub account_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, TS)]

@@ -1,6 +1,6 @@
 //! One function per command: each takes the state and the request and calls the core.
 
-use keyhaven_core::{Account, ClipboardGuard, KeyView, Secret};
+use keyhaven_core::{Account, ClipboardGuard, ConnectorKind, KeyView, Secret};
 
 use crate::ipc::{
     AccountRef, AppStatus, Copied, CreatedKeyOnce, IpcError, KeyRef, LocalService, NewKeyRequest,
@@ -44,9 +44,11 @@ pub async fn app_status(state: &AppState) -> Result<AppStatus> {
 
 pub async fn sign_in(state: &AppState, req: SignInRequest) -> Result<Account> {
     let password = Secret::new(req.password);
+    let account_key = req.account_key.map(Secret::new);
+    let kind = req.kind.unwrap_or(ConnectorKind::Native);
     Ok(state
         .core()?
-        .sign_in(req.service, req.email.trim(), password, false)
+        .sign_in_to(kind, req.service, req.email.trim(), password, account_key, false)
         .await?)
 }
 

@@ -11,6 +11,7 @@ import urllib.request
 from selenium.webdriver.common.by import By
 
 from conftest import BIN, NAMESPACE, OUT, ROOT, App, record_secret
+from test_keys_ui import clear
 
 
 class TokenKitFake:
@@ -84,4 +85,29 @@ def test_a_tokenkit_account_from_the_terminal_in_the_window(workdir, request):
     finally:
         if app is not None:
             app.quit()
+        fake.stop()
+
+
+def test_a_tokenkit_account_added_in_the_window(app, request):
+    fake = TokenKitFake()
+    try:
+        fake.control("add-user", username="ann", password="tk password")
+        dashboard = record_secret(fake.control("mint", username="ann", name="dashboard")["key"])
+        app.wait_text("No keys yet")
+        app.button("Add account").click()
+        app.radio("Another service").click()
+        app.choose("Kind of service", "TokenKit")
+        url = app.field("Service URL")
+        assert url.get_attribute("value") == "https://api.tokenkithq.io", "TokenKit's documented host is offered"
+        clear(url)
+        app.type("Service URL", fake.url)
+        app.type("User name or email", "ann")
+        app.type("Password", "tk password")
+        app.type("API key of this account", dashboard)
+        app.screenshot("tokenkit-sign-in")
+        app.button("Sign in", within="dialog").click()
+        app.wait.until(lambda d: "TokenKit ·" in app.text_of("nav.accounts") and not d.find_elements(By.CSS_SELECTOR, "[role=dialog]"))
+        app.wait.until(lambda d: d.find_element(By.XPATH, "//tr[td[normalize-space(.)='dashboard']]"))
+        assert dashboard not in app.driver.page_source
+    finally:
         fake.stop()

@@ -67,11 +67,24 @@ scopes: Array<string>, clipboard_clear_seconds: number,
  */
 startup_error: IpcError | null, };
 
-export type SignInRequest = { service: ServiceRef, email: string, 
+export type SignInRequest = { service: ServiceRef, 
+/**
+ * The kind of service; absent: Keyhaven's own.
+ */
+kind?: ConnectorKind, 
+/**
+ * The email, or where the service takes one (TokenKit), the user name.
+ */
+email: string, 
 /**
  * Typed by the person; turned into a `Secret` at once and never stored.
  */
-password: string, };
+password: string, 
+/**
+ * For a service whose calls also carry an API key of the account's (TokenKit): that key,
+ * pasted by the person; turned into a `Secret` at once and kept only in the keychain.
+ */
+account_key?: string, };
 
 export type AccountRef = { account_id: string, };
 

@@ -2,15 +2,23 @@ import { useRef, useState, type FormEvent } from "react";
 import { useQueryClient } from "@tanstack/react-query";
 import { commands, toIpcError, type IpcError, type ServiceRef } from "../../ipc";
 import { ErrorNote } from "../../components/ErrorNote";
+import { Field } from "../../components/Field";
 import { appStatusKey } from "./useAppStatus";
 
 type Props = { localUrl: string | null; onDone: () => void };
 
-/** Sign in to a key service: the local one on this computer, or one at a URL. */
+/** The kinds of service another account can be on, and TokenKit's documented host. */
+type Kind = "native" | "tokenkit";
+export const TOKENKIT_URL = "https://api.tokenkithq.io";
+
+/** Sign in to a key service: the local one on this computer, or one at a URL (Keyhaven's own,
+ * or TokenKit, whose calls also carry an API key of the account's). */
 export function SignInForm({ localUrl, onDone }: Props) {
   const queryClient = useQueryClient();
   const [where, setWhere] = useState<"local" | "url">(localUrl ? "local" : "url");
+  const [kind, setKind] = useState<Kind>("native");
   const [url, setUrl] = useState("");
+  const [accountKey, setAccountKey] = useState("");
   // SECURITY 18: plain http:// to another computer only when the person ticks this for the account.
   const [allowHttp, setAllowHttp] = useState(false);
   const urlRef = useRef<HTMLInputElement>(null);
@@ -34,8 +42,13 @@ export function SignInForm({ localUrl, onDone }: Props) {
     setBusy(true);
     setError(null);
     try {
-      await commands.signIn({ service, email, password });
+      if (where === "url" && kind === "tokenkit") {
+        await commands.signIn({ service, kind, email, password, account_key: accountKey });
+      } else {
+        await commands.signIn({ service, email, password });
+      }
       setPassword("");
+      setAccountKey("");
       await queryClient.invalidateQueries({ queryKey: appStatusKey });
       onDone();
     } catch (err) {
@@ -64,6 +77,26 @@ export function SignInForm({ localUrl, onDone }: Props) {
           Another service
         </label>
       </fieldset>
+      {where === "url" && (
+        <label className="field">
+          <span>Kind of service</span>
+          <select
+            name="kind"
+            value={kind}
+            onChange={(e) => {
+              const next = e.target.value as Kind;
+              setKind(next);
+              setError(null);
+              // TokenKit has a documented host: offered, and still editable (staging, tests).
+              if (next === "tokenkit" && url.trim() === "") setUrl(TOKENKIT_URL);
+              if (next === "native" && url === TOKENKIT_URL) setUrl("");
+            }}
+          >
+            <option value="native">A Keyhaven key service</option>
+            <option value="tokenkit">TokenKit</option>
+          </select>
+        </label>
+      )}
       {where === "url" && (
         <label className="field">
           <span>Service URL</span>
@@ -100,10 +133,10 @@ export function SignInForm({ localUrl, onDone }: Props) {
         </label>
       )}
       <label className="field">
-        <span>Email</span>
+        <span>{tokenkit(where, kind) ? "User name or email" : "Email"}</span>
         <input
           name="email"
-          type="email"
+          type={tokenkit(where, kind) ? "text" : "email"}
           value={email}
           onChange={(e) => setEmail(e.target.value)}
           autoComplete="username"
@@ -121,6 +154,26 @@ export function SignInForm({ localUrl, onDone }: Props) {
           required
         />
       </label>
+      {tokenkit(where, kind) && (
+        <Field
+          label="API key of this account"
+          problem={null}
+          hint="TokenKit's calls that change keys also carry one of your keys: paste one made in its dashboard (Settings → API Keys). It is kept in this computer's keychain only."
+        >
+          {(control) => (
+            <input
+              {...control}
+              name="account-key"
+              type="password"
+              value={accountKey}
+              onChange={(e) => setAccountKey(e.target.value)}
+              autoComplete="off"
+              spellCheck={false}
+              required
+            />
+          )}
+        </Field>
+      )}
       <ErrorNote error={error} />
       <div className="actions">
         <button type="submit" className="primary" disabled={busy}>
@@ -129,6 +182,10 @@ export function SignInForm({ localUrl, onDone }: Props) {
       </div>
     </form>
   );
+}
+
+function tokenkit(where: "local" | "url", kind: Kind): boolean {
+  return where === "url" && kind === "tokenkit";
 }
 
 /** Whether the URL is plain http:// to a host other than this computer. */
