@@ -48,7 +48,14 @@ pub async fn sign_in(state: &AppState, req: SignInRequest) -> Result<Account> {
     let kind = req.kind.unwrap_or(ConnectorKind::Native);
     Ok(state
         .core()?
-        .sign_in_to(kind, req.service, req.email.trim(), password, account_key, false)
+        .sign_in_to(
+            kind,
+            req.service,
+            req.email.trim(),
+            password,
+            account_key,
+            false,
+        )
         .await?)
 }
 
