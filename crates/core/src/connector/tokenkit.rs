@@ -2,8 +2,9 @@
 //! `docs/connectors.md`). Sign-in with a user name or email and password gives a bearer token;
 //! the calls that change keys carry it together with an API key of the account's, which the
 //! person gives when adding the account. Keys are listed (id, name, created, last used), created
-//! with origins, IPs and an hourly limit, and deleted; TokenKit has no update and no roll, so a
-//! rotation makes a twin and deletes the old key.
+//! with origins, IPs and an hourly limit, and deleted. TokenKit has no update and no roll; since
+//! its list does not give a key's settings either, a rotation (a twin with the same settings)
+//! waits until Keyhaven keeps the settings of the keys it makes, and is refused until then.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -39,6 +40,14 @@ struct Held {
     bearer: String,
     api_key: String,
     user: String,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.bearer.zeroize();
+        self.api_key.zeroize();
+    }
 }
 
 impl Held {
