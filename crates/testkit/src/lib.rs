@@ -4,6 +4,30 @@ pub mod fake;
 
 use std::io::Write;
 
+/// Runs the futures concurrently on the calling task and returns their outputs in order. Polled
+/// together, a future that waits (on storage, a lock) lets the others run up to their own wait:
+/// what concurrent callers do, without threads.
+pub async fn join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
+                    *slot = Some(v);
+                }
+            }
+        }
+        if out.iter().all(Option::is_some) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
 /// Appends a secret a test created to the leak ledger, when `scripts/test` keeps one
 /// (`KEYHAVEN_LEAK_LEDGER`, a file outside every folder the leak scan searches); the scan after
 /// the suite fails if any of them turns up in a log, the test output or a data folder.

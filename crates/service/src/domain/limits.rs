@@ -882,30 +882,6 @@ mod tests {
         }
     }
 
-    /// Runs the futures concurrently on this task, their outputs in order.
-    async fn futures_join<F: std::future::Future>(
-        futs: impl IntoIterator<Item = F>,
-    ) -> Vec<F::Output> {
-        let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
-        let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
-        std::future::poll_fn(|cx| {
-            for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
-                if slot.is_none() {
-                    if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
-                        *slot = Some(v);
-                    }
-                }
-            }
-            if out.iter().all(Option::is_some) {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-        .await;
-        out.into_iter().flatten().collect()
-    }
-
     async fn spend(leases: &Leases, stored: &Stored, limit: u32) -> Result<u64, u64> {
         leases
             .spend("ten_a", 7, limit, |want| stored.reserve(limit, want))
@@ -925,7 +901,7 @@ mod tests {
     async fn callers_racing_on_a_spent_lease_wait_for_one_refill_and_count_exactly() {
         let (leases, stored) = (Leases::default(), Stored::default());
         let calls = (0..100).map(|_| spend(&leases, &stored, 1_000_000));
-        let mut used: Vec<u64> = futures_join(calls)
+        let mut used: Vec<u64> = keyhaven_testkit::join_all(calls)
             .await
             .into_iter()
             .map(|r| r.expect("accepted"))

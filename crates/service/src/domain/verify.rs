@@ -385,8 +385,8 @@ mod tests {
             .expect_err("refused")
     }
 
-    #[tokio::test]
-    async fn a_mistyped_key_is_refused_before_any_storage_lookup() {
+    /// A fresh in-memory service with an owner and one key of scope `read`.
+    async fn owner_with_key() -> (Domain, keyhaven_api::User, keyhaven_api::CreatedKey) {
         let svc = Domain::open_for_test(ServiceConfig::new("sqlite::memory:")).await;
         let user = crate::domain::auth::add_user(&svc, "o@x.io", Role::Owner, "t", "password-1")
             .await
@@ -397,6 +397,12 @@ mod tests {
             ..CreateKeyRequest::default()
         };
         let created = keys::create(&svc, &user, &req, None).await.expect("create");
+        (svc, user, created)
+    }
+
+    #[tokio::test]
+    async fn a_mistyped_key_is_refused_before_any_storage_lookup() {
+        let (svc, user, created) = owner_with_key().await;
         let key = created.key.expose();
 
         for at in [8, 20, key.len() - 1] {
@@ -442,16 +448,7 @@ mod tests {
 
     #[tokio::test]
     async fn calls_with_one_uncached_key_share_one_lookup_and_one_place() {
-        let svc = Domain::open_for_test(ServiceConfig::new("sqlite::memory:")).await;
-        let user = crate::domain::auth::add_user(&svc, "o@x.io", Role::Owner, "t", "password-1")
-            .await
-            .expect("user");
-        let req = CreateKeyRequest {
-            name: "k".into(),
-            scopes: vec!["read".into()],
-            ..CreateKeyRequest::default()
-        };
-        let created = keys::create(&svc, &user, &req, None).await.expect("create");
+        let (svc, _, created) = owner_with_key().await;
         let key = created.key.expose();
         let call = Call {
             ip: Some("203.0.113.7".parse().expect("ip")),
@@ -462,7 +459,7 @@ mod tests {
         // together, every one finds the first one's lookup running and waits for it.
         let calls: Vec<_> = (0..50).map(|_| enforce(&svc, Some(key), &call)).collect();
         let mut outcomes = Vec::new();
-        for decided in join_all(calls).await {
+        for decided in keyhaven_testkit::join_all(calls).await {
             outcomes.push(
                 decided
                     .expect("decided")
@@ -482,34 +479,10 @@ mod tests {
         let calls: Vec<_> = (0..3)
             .map(|_| enforce(&svc, Some(&unknown), &call))
             .collect();
-        join_all(calls).await;
+        keyhaven_testkit::join_all(calls).await;
         assert_eq!(svc.key_lookups(), 2);
         let allowance = svc.lockout().allowance(call.ip, svc.now());
         assert_eq!(allowance.remaining, 7, "three failed attempts counted");
-    }
-
-    /// Polls every future in this task until all are done.
-    async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-        let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
-        let mut done: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-        std::future::poll_fn(|cx| {
-            let mut pending = false;
-            for (f, out) in futures.iter_mut().zip(done.iter_mut()) {
-                if out.is_none() {
-                    match f.as_mut().poll(cx) {
-                        std::task::Poll::Ready(v) => *out = Some(v),
-                        std::task::Poll::Pending => pending = true,
-                    }
-                }
-            }
-            if pending {
-                std::task::Poll::Pending
-            } else {
-                std::task::Poll::Ready(())
-            }
-        })
-        .await;
-        done.into_iter().flatten().collect()
     }
 
     #[test]

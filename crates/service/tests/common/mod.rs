@@ -453,24 +453,6 @@ impl TestService {
     }
 }
 
-/// Runs the futures concurrently (on this task) and returns their outputs in order.
-pub async fn join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
-                if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
-                    *slot = Some(v);
-                }
-            }
-        }
-        if out.iter().all(Option::is_some) {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
-}
+// Not every test binary uses it.
+#[allow(unused_imports)]
+pub use keyhaven_testkit::join_all;
