@@ -323,6 +323,29 @@ error_answers!(
     Internal,
 );
 
+/// Declares a type standing for several shared answers at once, for what many operations share.
+macro_rules! answer_groups {
+    ($($(#[$doc:meta])* $group:ident = [$($answer:ident),+];)*) => {$(
+        $(#[$doc])*
+        pub struct $group;
+
+        impl IntoResponses for $group {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                let mut all = BTreeMap::new();
+                $(all.extend($answer::responses());)+
+                all
+            }
+        }
+    )*};
+}
+
+answer_groups! {
+    /// What any call with a session can be answered: 401, 403, 429 and 500.
+    SessionAnswers = [Unauthorized, Forbidden, TooManyRequests, Internal];
+    /// What a call with a JSON body can be answered for its body: 413 and 422.
+    BodyAnswers = [PayloadTooLarge, ValidationFailed];
+}
+
 fn shared_answer(name: &str) -> BTreeMap<String, RefOr<Response>> {
     ERROR_ANSWERS
         .iter()

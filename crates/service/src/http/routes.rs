@@ -16,8 +16,8 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, ClientIp};
 use super::headers::{presented_key, set_rate_headers};
 use super::middleware::LoggedKeyPrefix;
 use super::openapi::{
-    self, Conflict, Forbidden, Granularity, Health, Internal, KeyLimitReached, NotFound,
-    PayloadTooLarge, PingAnswers, TooManyRequests, Unauthorized, ValidationFailed,
+    self, BodyAnswers, Conflict, Granularity, Health, Internal, KeyLimitReached, NotFound,
+    PingAnswers, SessionAnswers, TooManyRequests, Unauthorized, ValidationFailed,
 };
 use crate::domain::auth::{self, Session};
 use crate::domain::reports::{self, Span};
@@ -36,9 +36,8 @@ use crate::error::ServiceError;
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in.", body = LoginResponse),
+        BodyAnswers,
         Unauthorized,
-        PayloadTooLarge,
-        ValidationFailed,
         TooManyRequests,
         Internal,
     ),
@@ -60,10 +59,7 @@ pub async fn login(
     security(("session" = [])),
     responses(
         (status = 204, description = "The session token no longer works."),
-        Unauthorized,
-        Forbidden,
-        TooManyRequests,
-        Internal,
+        SessionAnswers,
     ),
 )]
 pub async fn logout(
@@ -83,10 +79,7 @@ pub async fn logout(
     security(("session" = [])),
     responses(
         (status = 200, description = "The user behind the session.", body = User),
-        Unauthorized,
-        Forbidden,
-        TooManyRequests,
-        Internal,
+        SessionAnswers,
     ),
 )]
 pub async fn me(session: Session) -> Json<User> {
@@ -103,10 +96,7 @@ pub async fn me(session: Session) -> Json<User> {
     security(("session" = [])),
     responses(
         (status = 200, description = "Every tenant, by name.", body = TenantList),
-        Unauthorized,
-        Forbidden,
-        TooManyRequests,
-        Internal,
+        SessionAnswers,
     ),
 )]
 pub async fn list_tenants(
@@ -129,13 +119,9 @@ pub async fn list_tenants(
     request_body = CreateTenantRequest,
     responses(
         (status = 201, description = "The new tenant.", body = Tenant),
-        Unauthorized,
-        Forbidden,
+        SessionAnswers,
+        BodyAnswers,
         Conflict,
-        PayloadTooLarge,
-        ValidationFailed,
-        TooManyRequests,
-        Internal,
     ),
 )]
 pub async fn create_tenant(
@@ -162,13 +148,9 @@ pub async fn create_tenant(
     request_body = UpdateTenantRequest,
     responses(
         (status = 200, description = "The tenant as it is now.", body = Tenant),
-        Unauthorized,
-        Forbidden,
+        SessionAnswers,
+        BodyAnswers,
         NotFound,
-        PayloadTooLarge,
-        ValidationFailed,
-        TooManyRequests,
-        Internal,
     ),
 )]
 pub async fn update_tenant(
@@ -214,12 +196,9 @@ pub struct KeyListQuery {
     ),
     responses(
         (status = 200, description = "The tenant's keys, oldest first.", body = KeyList),
-        Unauthorized,
-        Forbidden,
+        SessionAnswers,
         NotFound,
         ValidationFailed,
-        TooManyRequests,
-        Internal,
     ),
 )]
 pub async fn list_keys(
@@ -251,13 +230,9 @@ pub async fn list_keys(
     request_body = CreateKeyRequest,
     responses(
         (status = 201, description = "Created.", body = CreatedKey),
-        Unauthorized,
-        Forbidden,
+        SessionAnswers,
+        BodyAnswers,
         KeyLimitReached,
-        PayloadTooLarge,
-        ValidationFailed,
-        TooManyRequests,
-        Internal,
     ),
 )]
 pub async fn create_key(
@@ -283,12 +258,9 @@ pub async fn create_key(
     ),
     responses(
         (status = 200, description = "The key.", body = KeyMeta),
-        Unauthorized,
-        Forbidden,
+        SessionAnswers,
         NotFound,
         ValidationFailed,
-        TooManyRequests,
-        Internal,
     ),
 )]
 pub async fn get_key(
@@ -313,11 +285,8 @@ pub async fn get_key(
     ),
     responses(
         (status = 204, description = "Revoked (also when it already was)."),
-        Unauthorized,
-        Forbidden,
+        SessionAnswers,
         NotFound,
-        TooManyRequests,
-        Internal,
     ),
 )]
 pub async fn revoke_key(
@@ -344,14 +313,10 @@ pub async fn revoke_key(
     request_body = UpdateKeyRequest,
     responses(
         (status = 200, description = "The key as it is now.", body = KeyMeta),
-        Unauthorized,
-        Forbidden,
+        SessionAnswers,
+        BodyAnswers,
         NotFound,
         Conflict,
-        PayloadTooLarge,
-        ValidationFailed,
-        TooManyRequests,
-        Internal,
     ),
 )]
 pub async fn update_key(
@@ -380,14 +345,10 @@ pub async fn update_key(
     request_body = RollKeyRequest,
     responses(
         (status = 201, description = "The new key; its secret is shown this once.", body = CreatedKey),
-        Unauthorized,
-        Forbidden,
+        SessionAnswers,
+        BodyAnswers,
         NotFound,
         Conflict,
-        PayloadTooLarge,
-        ValidationFailed,
-        TooManyRequests,
-        Internal,
     ),
 )]
 pub async fn roll_key(
@@ -434,12 +395,9 @@ pub struct PageQuery {
     ),
     responses(
         (status = 200, description = "The key's usage.", body = KeyUsage),
-        Unauthorized,
-        Forbidden,
+        SessionAnswers,
         NotFound,
         ValidationFailed,
-        TooManyRequests,
-        Internal,
     ),
 )]
 pub async fn key_usage(
@@ -475,12 +433,9 @@ pub async fn key_usage(
     ),
     responses(
         (status = 200, description = "The tenant's usage.", body = TenantUsage),
-        Unauthorized,
-        Forbidden,
+        SessionAnswers,
         NotFound,
         ValidationFailed,
-        TooManyRequests,
-        Internal,
     ),
 )]
 pub async fn tenant_usage(
@@ -514,12 +469,9 @@ pub async fn tenant_usage(
     ),
     responses(
         (status = 200, description = "Denials.", body = Vec<DenialRecord>),
-        Unauthorized,
-        Forbidden,
+        SessionAnswers,
         NotFound,
         ValidationFailed,
-        TooManyRequests,
-        Internal,
     ),
 )]
 pub async fn key_denials(
@@ -548,12 +500,9 @@ pub async fn key_denials(
     ),
     responses(
         (status = 200, description = "Audit rows.", body = Vec<AuditRecord>),
-        Unauthorized,
-        Forbidden,
+        SessionAnswers,
         NotFound,
         ValidationFailed,
-        TooManyRequests,
-        Internal,
     ),
 )]
 pub async fn audit(
@@ -585,11 +534,8 @@ pub struct PrefixQuery {
     ),
     responses(
         (status = 200, description = "Matching keys.", body = SupportKeyList),
-        Unauthorized,
-        Forbidden,
+        SessionAnswers,
         ValidationFailed,
-        TooManyRequests,
-        Internal,
     ),
 )]
 pub async fn support_keys(
@@ -615,12 +561,8 @@ pub async fn support_keys(
     request_body = VerifyRequest,
     responses(
         (status = 200, description = "The verdict.", body = VerifyResponse),
-        Unauthorized,
-        Forbidden,
-        PayloadTooLarge,
-        ValidationFailed,
-        TooManyRequests,
-        Internal,
+        SessionAnswers,
+        BodyAnswers,
     ),
 )]
 pub async fn verify(
