@@ -2,7 +2,10 @@
 //! standard input (one line), or asked for without echo at a terminal; never from an argument.
 
 use clap::{Args, Subcommand};
-use keyhaven_core::{documented_url, Account, ConnectorKind, Error, Keyhaven, ServiceRef};
+use keyhaven_core::{
+    documented_url, kind_info, Account, ConnectorKind, Error, Keyhaven, NewAccount, ServiceRef,
+    Tier,
+};
 use serde::Serialize;
 
 use crate::output;
@@ -68,14 +71,23 @@ pub struct AccountAdd {
     /// with a documented host (tokenkit) defaults to it.
     #[arg(long)]
     pub url: Option<String>,
-    /// The email you sign in with (for tokenkit, the user name or email).
+    /// The email you sign in with (for tokenkit, the user name or email). Kinds without a
+    /// sign-in take --name instead.
+    #[arg(long, required_unless_present = "name", conflicts_with = "name")]
+    pub email: Option<String>,
+    /// For kinds without a sign-in (anikura, ananke, wanikani, generic): what you call the
+    /// account ("personal", "work"). Its keys are then added with `keys import`.
     #[arg(long)]
-    pub email: String,
-    /// The kind of service (its connector): keyhaven, or tokenkit (whose calls also carry one of
+    pub name: Option<String>,
+    /// The kind of service (its connector): keyhaven; tokenkit (whose calls also carry one of
     /// the account's API keys: after the password, standard input's next line, or a prompt
-    /// without echo, gives one made in TokenKit's dashboard).
-    #[arg(long, default_value = "keyhaven", value_parser = ["keyhaven", "tokenkit"])]
+    /// without echo, gives one made in TokenKit's dashboard); or anikura, ananke, wanikani and
+    /// generic, whose keys are made on their own pages and imported.
+    #[arg(long, default_value = "keyhaven", value_parser = kind_names())]
     pub kind: String,
+    /// An AniKura account's plan: free (2,000 calls a day), indie or commercial.
+    #[arg(long, value_parser = ["free", "indie", "commercial"])]
+    pub tier: Option<String>,
     /// Allow plain http:// to a host other than this computer (the password and the session
     /// cross the network unencrypted).
     #[arg(long)]
@@ -96,12 +108,60 @@ struct Listed<'a> {
     active: bool,
 }
 
+/// The `--kind` names, from the one list of kinds.
+fn kind_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(ConnectorKind::ALL.map(ConnectorKind::cli_name))
+}
+
+/// `account add` of a kind without sign-in: nothing is read from standard input.
+async fn add_without_sign_in(
+    core: &Keyhaven,
+    kind: ConnectorKind,
+    args: AccountAdd,
+) -> Result<String, Error> {
+    let info = kind_info(kind);
+    let Some(name) = args.name else {
+        return Err(Error::validation(
+            "name",
+            format!(
+                "{} accounts have no sign-in: name the account with --name (e.g. --name personal)",
+                info.label
+            ),
+        ));
+    };
+    let tier = args.tier.as_deref().map(Tier::parse).transpose()?;
+    let account = core
+        .add_account(NewAccount {
+            kind,
+            name,
+            url: args.url,
+            allow_http: args.allow_http,
+            tier,
+        })
+        .await?;
+    Ok(if args.json {
+        output::json(&account)
+    } else {
+        format!(
+            "Added account {} ({}), now the active account. Make keys in {}, then add each with \
+             `keyhaven keys import --name NAME` (the secret from standard input).\n",
+            account.id, account.label, info.key_page
+        )
+    })
+}
+
 pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Error> {
     match command {
         AccountCommand::Add(args) => {
-            let kind = match args.kind.as_str() {
-                "tokenkit" => ConnectorKind::Tokenkit,
-                _ => ConnectorKind::Native,
+            let kind = ConnectorKind::parse(&args.kind)?;
+            if !kind.signs_in() {
+                return add_without_sign_in(core, kind, args).await;
+            }
+            let Some(email) = args.email.as_deref() else {
+                return Err(Error::validation(
+                    "email",
+                    format!("{} accounts sign in: give --email", kind_info(kind).label),
+                ));
             };
             let url =
                 match (args.url.as_deref(), documented_url(kind)) {
@@ -121,7 +181,7 @@ pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Err
                     "api key",
                     "An API key of this account (TokenKit's dashboard: Settings → API Keys)",
                 )?),
-                ConnectorKind::Native => None,
+                _ => None,
             };
             let service = ServiceRef::Url {
                 url,
@@ -131,7 +191,7 @@ pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Err
                 .sign_in_to(
                     kind,
                     service,
-                    &args.email,
+                    email,
                     password,
                     account_key,
                     !args.no_remember,

@@ -147,6 +147,12 @@ pub enum KeysCommand {
     /// Import a key whose secret you hold (from standard input, never an argument): verified
     /// with the account's service, then stored in the keychain.
     Import(manage::KeysImport),
+    /// Check that a key still works, with one cheap call to its service.
+    Check(manage::KeysCheck),
+    /// Remove a key of a service Keyhaven cannot delete keys on (AniKura, Ananke Labs,
+    /// WaniKani, generic) from Keyhaven: its record and its secret here. Its name is typed again
+    /// to confirm.
+    Forget(manage::KeysForget),
     /// A key's calls by hour (the last 24) or day (the last 30): a chart, or JSON.
     Usage(manage::KeysUsage),
     /// Print a key's secret from the keychain: to a terminal, or with --allow-pipe to a pipe
@@ -302,6 +308,8 @@ pub async fn run(cli: Cli) -> Result<Done, Error> {
                 KeysCommand::Revoke(args) => manage::revoke(&core, args).await.map(Done::from),
                 KeysCommand::Update(args) => manage::update(&core, args).await.map(Done::from),
                 KeysCommand::Import(args) => manage::import(&core, args).await.map(Done::from),
+                KeysCommand::Check(args) => manage::check(&core, args).await.map(Done::from),
+                KeysCommand::Forget(args) => manage::forget(&core, args).await.map(Done::from),
                 KeysCommand::Usage(args) => manage::usage(&core, args).await.map(Done::from),
                 KeysCommand::Get(args) => keys_get(&core, args).await,
                 KeysCommand::Rotate(args) => keys_rotate(&core, args).await,

@@ -5,8 +5,10 @@ use std::io::{IsTerminal, Write};
 
 use chrono::{Duration, Utc};
 use clap::Args;
+use keyhaven_core::local_keys::Presentation;
 use keyhaven_core::{
-    new_key_request, update_key_request, Error, Granularity, Keyhaven, UsageQuery,
+    kind_info, new_key_request, suggest_kinds, update_key_request, Account, ConnectorKind, Error,
+    Granularity, ImportOptions, Keyhaven, Secret, UsageQuery,
 };
 
 use crate::{account_of, output, resolve_key, resume_quietly, Done};
@@ -111,14 +113,65 @@ pub struct KeysUpdate {
 
 #[derive(Debug, Args)]
 pub struct KeysImport {
-    /// The name you know the key by; the service's own name is the one kept, and a different
-    /// one is said.
+    /// The key's name. For a service that names its keys (keyhaven), the service's own name is
+    /// kept and a different one is said; for the others (anikura, ananke, wanikani, generic) it
+    /// is needed.
     #[arg(long)]
     pub name: Option<String>,
+    /// The account (its id). Default: the profile's account of --kind; without --kind, the
+    /// account of the kind the key's prefix names, else the active account.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// The kind of service the key is for, to choose the account (`ak_live_` keys are both
+    /// AniKura's and Ananke Labs': say which).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// A permission or scope the key was given (WaniKani's permissions); repeat for several.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// When the key expires, if its service said: days (`30d`), a date or a time.
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+    /// A generic key: the HTTP header it is sent in (e.g. Authorization).
+    #[arg(long)]
+    pub header: Option<String>,
+    /// A generic key: text sent before it in that header (e.g. "Bearer ").
+    #[arg(long, default_value = "")]
+    pub value_prefix: String,
+    /// A generic key: a URL that answers 2xx to a working key (and 401 or 403 to a refused one).
+    #[arg(long, value_name = "URL")]
+    pub verify_url: Option<String>,
+    /// Store the key without checking it with its service first.
+    #[arg(long)]
+    pub unverified: bool,
+    /// Print the key as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysCheck {
+    /// The key: its id, its name, or the start of its prefix.
+    pub key: String,
     /// The account (its id); default: the profile's active account.
     #[arg(long, value_name = "ID")]
     pub account: Option<String>,
-    /// Print the key's metadata as JSON.
+    /// Print the check as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysForget {
+    /// The key: its id, its name, or the start of its prefix.
+    pub key: String,
+    /// The key's name again, to confirm.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: String,
+    /// The account (its id); default: the profile's active account.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// Print the forgotten key as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -421,22 +474,177 @@ pub async fn usage(core: &Keyhaven, args: KeysUsage) -> Result<String, Error> {
 }
 
 pub async fn import(core: &Keyhaven, args: KeysImport) -> Result<String, Error> {
-    let account = account_of(core, args.account)?;
     let secret = crate::profiles::Lines::new().read_as("secret", "The key's secret")?;
-    let meta = core.import_key(&account.id, secret).await?;
-    if args.json {
-        return Ok(output::json(&meta));
+    let account = import_account(core, &args, &secret)?;
+    if !core.capabilities(&account.id)?.local_keys {
+        let meta = core.import_key(&account.id, secret).await?;
+        if args.json {
+            return Ok(output::json(&meta));
+        }
+        let mut out = format!(
+            "Imported \"{}\" ({}…) of account {}: verified with its service and stored in the keychain.\n",
+            meta.name, meta.prefix, account.id
+        );
+        if let Some(name) = args.name.filter(|n| n.trim() != meta.name) {
+            out.push_str(&format!(
+                "Its service names it \"{}\", not \"{}\": use that name with `keys` and in references.\n",
+                meta.name,
+                name.trim()
+            ));
+        }
+        return Ok(out);
     }
-    let mut out = format!(
-        "Imported \"{}\" ({}…) of account {}: verified with its service and stored in the keychain.\n",
-        meta.name, meta.prefix, account.id
-    );
-    if let Some(name) = args.name.filter(|n| n.trim() != meta.name) {
+    let Some(name) = args.name else {
+        return Err(Error::validation(
+            "name",
+            "give the key a name with --name (its service does not tell Keyhaven one)",
+        ));
+    };
+    let presentation = args.header.map(|header| Presentation {
+        header,
+        value_prefix: args.value_prefix,
+        verify_url: args.verify_url,
+    });
+    let options = ImportOptions {
+        name,
+        scopes: args.scopes,
+        expires_at: args
+            .expires
+            .as_deref()
+            .map(|when| {
+                expiry(when).and_then(|t| {
+                    chrono::DateTime::parse_from_rfc3339(&t)
+                        .map(|t| t.to_utc())
+                        .map_err(|_| Error::validation("expires", "is not a time"))
+                })
+            })
+            .transpose()?,
+        presentation,
+        unverified: args.unverified,
+    };
+    let view = core.import_local_key(&account.id, secret, options).await?;
+    if args.json {
+        return Ok(output::json(&view));
+    }
+    Ok(format!(
+        "Imported \"{}\" ({}…) into account {} ({}) and stored it in the keychain. {}\n",
+        view.meta.name,
+        view.meta.prefix,
+        account.id,
+        account.label,
+        view.check.as_ref().map_or_else(
+            || "Not checked (stored unverified): `keyhaven keys check` checks it.".to_string(),
+            |c| c.message.clone()
+        )
+    ))
+}
+
+/// The account a pasted key goes to: the one named, the profile's one of `--kind`, the one of
+/// the kind its prefix names, or the active one. A prefix two kinds share is asked about.
+fn import_account(core: &Keyhaven, args: &KeysImport, secret: &Secret) -> Result<Account, Error> {
+    if let Some(id) = &args.account {
+        return core.account(id.trim());
+    }
+    let of_kind = |kinds: &[ConnectorKind]| -> Vec<Account> {
+        core.accounts()
+            .into_iter()
+            .filter(|a| kinds.contains(&a.connector))
+            .collect()
+    };
+    let ids = |accounts: &[Account]| {
+        accounts
+            .iter()
+            .map(|a| format!("{} ({})", a.id, a.label))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(kind) = &args.kind {
+        let kind = ConnectorKind::parse(kind)?;
+        let label = kind_info(kind).label;
+        return match &of_kind(&[kind])[..] {
+            [one] => Ok(one.clone()),
+            [] => Err(Error::validation(
+                "kind",
+                format!(
+                    "this profile has no {label} account: add one with `keyhaven account add --kind {}`",
+                    kind.cli_name()
+                ),
+            )),
+            several => Err(Error::validation(
+                "account",
+                format!("this profile has several {label} accounts: choose one with --account ({})", ids(several)),
+            )),
+        };
+    }
+    let suggested = suggest_kinds(secret);
+    let active = core.active_account();
+    if suggested.is_empty()
+        || active
+            .as_ref()
+            .is_some_and(|a| suggested.contains(&a.connector))
+    {
+        return account_of(core, None);
+    }
+    let candidates = of_kind(&suggested);
+    let names = suggested
+        .iter()
+        .map(|k| format!("{} (--kind {})", kind_info(*k).label, k.cli_name()))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    match &candidates[..] {
+        [one] if suggested.len() == 1 => Ok(one.clone()),
+        [] if suggested.len() == 1 => Err(Error::validation(
+            "kind",
+            format!("the key looks like a {names} key and this profile has no such account: add one first"),
+        )),
+        _ => Err(Error::validation(
+            "kind",
+            format!("a key starting this way may be {names}: say which"),
+        )),
+    }
+}
+
+pub async fn check(core: &Keyhaven, args: KeysCheck) -> Result<String, Error> {
+    let account = account_of(core, args.account)?;
+    let id = resolve_key(core, &account, &args.key).await?;
+    let check = core.check_key(&account.id, &id).await?;
+    if args.json {
+        return Ok(output::json(&check));
+    }
+    let mut out = format!("{}: {}\n", check.verdict.as_str(), check.message);
+    if let Some(quota) = check.quota {
         out.push_str(&format!(
-            "Its service names it \"{}\", not \"{}\": use that name with `keys` and in references.\n",
-            meta.name,
-            name.trim()
+            "Quota: {} left today{}, resets {}.\n",
+            quota
+                .remaining
+                .map_or_else(|| "no daily cap,".to_string(), |n| n.to_string()),
+            quota.limit.map(|l| format!(" of {l}")).unwrap_or_default(),
+            quota.resets_at.to_rfc3339()
         ));
     }
     Ok(out)
+}
+
+pub async fn forget(core: &Keyhaven, args: KeysForget) -> Result<String, Error> {
+    let account = account_of(core, args.account)?;
+    let id = resolve_key(core, &account, &args.key).await?;
+    let meta = core.get_key(&account.id, &id, None).await?;
+    if args.confirm.trim() != meta.name {
+        return Err(Error::validation(
+            "confirm",
+            format!(
+                "type the key's name ('{}') to remove it from Keyhaven; nothing was removed",
+                meta.name
+            ),
+        ));
+    }
+    core.forget_key(&account.id, &meta.id).await?;
+    if args.json {
+        return Ok(output::json(&meta));
+    }
+    let info = kind_info(account.connector);
+    Ok(format!(
+        "Removed {} ({}…) and its secret from Keyhaven. The key itself is deleted in {}.\n",
+        meta.name, meta.prefix, info.key_page
+    ))
 }

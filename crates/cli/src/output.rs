@@ -260,6 +260,7 @@ mod tests {
                 note: None,
             },
             stored_locally: stored,
+            check: None,
         }
     }
 

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+mod imported;
 mod profiles;
 pub use profiles::{ProfileInfo, ProfileMeta, MAX_AUTO_LOCK};
 
@@ -37,6 +38,7 @@ pub const ENV_VAULT: &str = "KEYHAVEN_VAULT";
 
 mod manage;
 
+pub use imported::{ImportOptions, NewAccount};
 pub use manage::{capabilities_for_role, update_key_request, VerifyOptions};
 
 const MAX_EMAIL_CHARS: usize = 254;
@@ -104,6 +106,12 @@ impl CoreConfig {
 pub struct KeyView {
     pub meta: KeyMeta,
     pub stored_locally: bool,
+    /// The last check of a key this profile records itself (an imported key of a service that
+    /// does not list keys); absent when it was never checked (stored unverified) or the service
+    /// lists the key.
+    #[ts(optional)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<crate::local_keys::KeyCheck>,
 }
 
 /// A key just created. `secret` is shown once; when the keychain refused it,
@@ -468,6 +476,7 @@ impl Keyhaven {
             connector: kind,
             created_at: existing.map(|a| a.created_at).unwrap_or_else(Utc::now),
             remember_password,
+            tier: None,
         };
         let saved = account.clone();
         self.update_catalog(move |catalog| {
@@ -557,6 +566,7 @@ impl Keyhaven {
         vault
             .delete(&profile, &names::account_key(&account.id))
             .await?;
+        self.local_key_store()?.remove_account(&account.id)?;
         self.update_catalog(|catalog| {
             catalog.accounts.retain(|a| a.id != account.id);
             if catalog.active_account.as_deref() == Some(account.id.as_str()) {
@@ -570,6 +580,10 @@ impl Keyhaven {
 
     /// The account's keys, with whether this machine holds each secret.
     pub async fn list_keys(&self, account_id: &str) -> Result<Vec<KeyView>> {
+        let account = self.account(account_id)?;
+        if self.capabilities(&account.id)?.local_keys {
+            return self.list_local_keys(&account).await;
+        }
         let mut metas = self
             .with_session(account_id, |c, token| async move {
                 c.list_keys(&token, None).await
@@ -591,6 +605,7 @@ impl Keyhaven {
             .map(|(meta, stored_locally)| KeyView {
                 meta,
                 stored_locally,
+                check: None,
             })
             .collect())
     }
@@ -633,6 +648,17 @@ impl Keyhaven {
 
     /// Revokes the key on the service, then deletes its local secret.
     pub async fn revoke_key(&self, account_id: &str, key_id: &str) -> Result<()> {
+        let account = self.account(account_id)?;
+        if self.capabilities(&account.id)?.local_keys {
+            let info = crate::connector::kind_info(account.connector);
+            return Err(Error::Forbidden {
+                message: format!(
+                    "Keyhaven cannot delete {} keys: delete it in {}, then remove it from \
+                     Keyhaven",
+                    info.label, info.key_page
+                ),
+            });
+        }
         let id = key_id.to_string();
         self.with_session(account_id, |c, token| {
             let id = id.clone();

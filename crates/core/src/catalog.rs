@@ -60,6 +60,96 @@ pub enum ConnectorKind {
     /// TokenKit (`docs/connectors.md`): sign-in with a user name or email and password, plus an
     /// API key of the account's for the calls that change keys.
     Tokenkit,
+    /// AniKura: keys made in its dashboard, imported, checked with one GraphQL call.
+    Anikura,
+    /// Ananke Labs: keys made in its Console, imported; a 401 (broken key) told apart from a 403
+    /// (quota or suspension).
+    Ananke,
+    /// WaniKani: personal access tokens made in its web settings, imported.
+    Wanikani,
+    /// Keys of any other service: imported with the header they are sent in.
+    Generic,
+}
+
+impl ConnectorKind {
+    /// Every kind, in the order the UI offers them.
+    pub const ALL: [ConnectorKind; 6] = [
+        ConnectorKind::Native,
+        ConnectorKind::Tokenkit,
+        ConnectorKind::Anikura,
+        ConnectorKind::Ananke,
+        ConnectorKind::Wanikani,
+        ConnectorKind::Generic,
+    ];
+
+    /// The name the CLI takes (`--kind`); Keyhaven's own service is `keyhaven`.
+    pub fn cli_name(self) -> &'static str {
+        match self {
+            ConnectorKind::Native => "keyhaven",
+            ConnectorKind::Tokenkit => "tokenkit",
+            ConnectorKind::Anikura => "anikura",
+            ConnectorKind::Ananke => "ananke",
+            ConnectorKind::Wanikani => "wanikani",
+            ConnectorKind::Generic => "generic",
+        }
+    }
+
+    /// The kind a CLI name (or the serialised name, `native`) stands for.
+    pub fn parse(text: &str) -> Result<ConnectorKind> {
+        let text = text.trim();
+        ConnectorKind::ALL
+            .into_iter()
+            .find(|k| k.cli_name() == text)
+            .or((text == "native").then_some(ConnectorKind::Native))
+            .ok_or_else(|| {
+                Error::validation(
+                    "kind",
+                    format!(
+                        "must be one of {}",
+                        ConnectorKind::ALL.map(|k| k.cli_name()).join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// Whether accounts of this kind sign in (else they are added, and their keys imported).
+    pub fn signs_in(self) -> bool {
+        matches!(self, ConnectorKind::Native | ConnectorKind::Tokenkit)
+    }
+}
+
+/// An AniKura account's plan, which sets its daily cap and how often a key may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// 2,000 requests a day, one every 2 seconds.
+    #[default]
+    Free,
+    /// Unlimited a day, one a second.
+    Indie,
+    /// Unlimited a day, one a second.
+    Commercial,
+}
+
+impl Tier {
+    pub fn daily_cap(self) -> Option<u32> {
+        match self {
+            Tier::Free => Some(2_000),
+            Tier::Indie | Tier::Commercial => None,
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Tier> {
+        match text.trim() {
+            "free" => Ok(Tier::Free),
+            "indie" => Ok(Tier::Indie),
+            "commercial" => Ok(Tier::Commercial),
+            _ => Err(Error::validation(
+                "tier",
+                "must be free, indie or commercial",
+            )),
+        }
+    }
 }
 
 /// A login on one key service. Holds no secret.
@@ -80,6 +170,10 @@ pub struct Account {
     /// without asking.
     #[serde(default)]
     pub remember_password: bool,
+    /// An AniKura account's plan (the person says which; the API does not tell).
+    #[ts(optional)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
 }
 
 /// `state.json`.
@@ -368,6 +462,7 @@ mod tests {
             connector: ConnectorKind::Native,
             created_at: Utc::now(),
             remember_password: false,
+            tier: None,
         }
     }
 

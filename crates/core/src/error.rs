@@ -317,7 +317,7 @@ impl Error {
         }
     }
 
-    pub(crate) fn validation(field: &str, message: impl Into<String>) -> Error {
+    pub fn validation(field: &str, message: impl Into<String>) -> Error {
         Error::Validation {
             field: field.to_string(),
             message: message.into(),

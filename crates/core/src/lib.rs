@@ -11,6 +11,7 @@ pub mod clipboard;
 pub mod connector;
 pub mod env_refs;
 pub mod error;
+pub mod local_keys;
 pub mod rotation;
 pub mod secret;
 pub mod settings;
@@ -20,14 +21,16 @@ pub mod watch;
 
 pub use app::{
     capabilities_for_role, new_key_request, update_key_request, validate_create_request,
-    CoreConfig, CreatedKeyView, KeyView, Keyhaven, OpenOptions, ProfileInfo, ProfileMeta,
-    VaultChoice, VerifyOptions, ENV_DATA_DIR, ENV_KEYCHAIN_NAMESPACE, ENV_VAULT, MAX_AUTO_LOCK,
+    CoreConfig, CreatedKeyView, ImportOptions, KeyView, Keyhaven, NewAccount, OpenOptions,
+    ProfileInfo, ProfileMeta, VaultChoice, VerifyOptions, ENV_DATA_DIR, ENV_KEYCHAIN_NAMESPACE,
+    ENV_VAULT, MAX_AUTO_LOCK,
 };
-pub use catalog::{Account, ConnectorKind, ServiceRef};
+pub use catalog::{Account, ConnectorKind, ServiceRef, Tier};
 pub use clipboard::ClipboardGuard;
 pub use connector::{
-    documented_url, AnyConnector, Capabilities, Connector, Credentials, Granularity,
-    NativeConnector, PageQuery, TokenkitConnector, UsageQuery,
+    documented_url, kind_info, suggest_kinds, AnyConnector, Capabilities, Checked, Connector,
+    Credentials, Granularity, ImportedConnector, KindInfo, NativeConnector, PageQuery,
+    TokenkitConnector, UsageQuery, KINDS,
 };
 pub use env_refs::{EnvReference, Recorded as RecordedReference};
 pub use error::{AuthFailure, Error, ErrorKind, ErrorPayload, KeychainOp, Result};

@@ -149,6 +149,14 @@ impl Keyhaven {
     ) -> Result<KeyMeta> {
         validate::id("key id", key_id)?;
         validate::tenant(tenant_id)?;
+        let account = self.account(account_id)?;
+        if tenant_id.is_none() && self.capabilities_of(&account).local_keys {
+            return self
+                .local_key_store()?
+                .get(&account.id, key_id)?
+                .map(|k| k.meta(&account.tenant_id, &account.email, Utc::now()))
+                .ok_or_else(|| Error::not_found(format!("key {key_id} in account {account_id}")));
+        }
         if tenant_id.is_some() {
             self.require(account_id, |c| c.tenant_reads, "read other tenants' keys")?;
         } else {

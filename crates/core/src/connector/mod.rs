@@ -9,6 +9,7 @@
 //! status or message string to match on) and a failed connection to `Error::Network` naming
 //! the service URL.
 
+mod imported;
 mod native;
 mod tokenkit;
 mod url_rule;
@@ -28,6 +29,7 @@ use crate::catalog::ConnectorKind;
 use crate::error::Result;
 use crate::secret::Secret;
 
+pub use self::imported::{Checked, ImportedConnector};
 pub use self::native::{http_client, NativeConnector};
 pub use self::tokenkit::TokenkitConnector;
 pub use self::url_rule::{check_service_url, check_service_url_with, is_loopback, HttpPolicy};
@@ -78,6 +80,11 @@ pub struct Capabilities {
     pub support_search: bool,
     /// Support's reads of another tenant's keys, usage, denials and audit.
     pub tenant_reads: bool,
+    /// A key someone already holds can be added by pasting its secret.
+    pub import_keys: bool,
+    /// The service cannot list keys: Keyhaven lists the ones imported into this profile, and
+    /// removing one forgets it here (the service's own page deletes it there).
+    pub local_keys: bool,
 }
 
 impl Capabilities {
@@ -104,6 +111,8 @@ impl Capabilities {
         audit: false,
         support_search: false,
         tenant_reads: false,
+        import_keys: false,
+        local_keys: false,
     };
 }
 
@@ -292,15 +301,112 @@ pub trait Connector: Send + Sync {
 pub enum AnyConnector {
     Native(NativeConnector),
     Tokenkit(TokenkitConnector),
+    Imported(ImportedConnector),
+}
+
+/// What Keyhaven knows of a kind of service, for the app and the CLI to show and offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+pub struct KindInfo {
+    pub kind: ConnectorKind,
+    /// The service's name as people write it.
+    pub label: &'static str,
+    /// The documented host; `None` for Keyhaven's own service and generic keys (the person
+    /// names the URL).
+    #[ts(type = "string | null")]
+    pub documented_url: Option<&'static str>,
+    /// Whether accounts sign in (else they are added and their keys imported).
+    pub signs_in: bool,
+    /// Where keys of this service are made and deleted, as its document names it.
+    pub key_page: &'static str,
+    /// How many active keys an account may hold, when the document says.
+    #[ts(type = "number | null")]
+    pub key_limit: Option<u32>,
+    /// Prefixes its keys start with, when documented.
+    #[ts(type = "string[]")]
+    pub key_prefixes: &'static [&'static str],
+}
+
+/// Every kind's [`KindInfo`], in [`ConnectorKind::ALL`]'s order.
+pub const KINDS: [KindInfo; 6] = [
+    KindInfo {
+        kind: ConnectorKind::Native,
+        label: "Keyhaven",
+        documented_url: None,
+        signs_in: true,
+        key_page: "Keyhaven",
+        key_limit: None,
+        key_prefixes: &["kh_"],
+    },
+    KindInfo {
+        kind: ConnectorKind::Tokenkit,
+        label: "TokenKit",
+        documented_url: Some(tokenkit::DEFAULT_URL),
+        signs_in: true,
+        key_page: "TokenKit's dashboard (Settings → API Keys)",
+        key_limit: None,
+        key_prefixes: &[],
+    },
+    KindInfo {
+        kind: ConnectorKind::Anikura,
+        label: "AniKura",
+        documented_url: Some("https://api.anikura.io"),
+        signs_in: false,
+        key_page: "AniKura's dashboard (Settings → API Keys)",
+        key_limit: Some(5),
+        key_prefixes: &["ak_live_"],
+    },
+    KindInfo {
+        kind: ConnectorKind::Ananke,
+        label: "Ananke Labs",
+        documented_url: Some("https://api.anankelabs.net"),
+        signs_in: false,
+        key_page: "the Ananke Console (Settings → API Keys)",
+        key_limit: None,
+        key_prefixes: &["ak_live_"],
+    },
+    KindInfo {
+        kind: ConnectorKind::Wanikani,
+        label: "WaniKani",
+        documented_url: Some("https://api.wanikani.com"),
+        signs_in: false,
+        key_page: "WaniKani's settings (API Tokens)",
+        key_limit: None,
+        key_prefixes: &[],
+    },
+    KindInfo {
+        kind: ConnectorKind::Generic,
+        label: "Other service",
+        documented_url: None,
+        signs_in: false,
+        key_page: "the service's own settings",
+        key_limit: None,
+        key_prefixes: &[],
+    },
+];
+
+/// What Keyhaven knows of `kind`.
+pub fn kind_info(kind: ConnectorKind) -> &'static KindInfo {
+    KINDS
+        .iter()
+        .find(|info| info.kind == kind)
+        .unwrap_or(&KINDS[0])
 }
 
 /// The documented host of a kind whose service has one (every account of Keyhaven's own names
 /// its service's URL).
 pub fn documented_url(kind: ConnectorKind) -> Option<&'static str> {
-    match kind {
-        ConnectorKind::Native => None,
-        ConnectorKind::Tokenkit => Some(tokenkit::DEFAULT_URL),
-    }
+    kind_info(kind).documented_url
+}
+
+/// The kinds a pasted secret may belong to, from its prefix: `ak_live_` is both AniKura's and
+/// Ananke Labs', so both are named and the person chooses. Empty when the prefix says nothing.
+pub fn suggest_kinds(secret: &Secret) -> Vec<ConnectorKind> {
+    let text = secret.expose().trim_start();
+    KINDS
+        .iter()
+        .filter(|info| info.key_prefixes.iter().any(|p| text.starts_with(p)))
+        .map(|info| info.kind)
+        .collect()
 }
 
 impl AnyConnector {
@@ -319,6 +425,12 @@ impl AnyConnector {
             ConnectorKind::Tokenkit => Ok(AnyConnector::Tokenkit(TokenkitConnector::with_policy(
                 base_url, policy, http,
             )?)),
+            ConnectorKind::Anikura
+            | ConnectorKind::Ananke
+            | ConnectorKind::Wanikani
+            | ConnectorKind::Generic => Ok(AnyConnector::Imported(ImportedConnector::with_policy(
+                kind, base_url, policy, http,
+            )?)),
         }
     }
 }
@@ -329,6 +441,7 @@ macro_rules! dispatch {
         match $self {
             AnyConnector::Native($c) => $call,
             AnyConnector::Tokenkit($c) => $call,
+            AnyConnector::Imported($c) => $call,
         }
     };
 }

@@ -253,6 +253,8 @@ impl Connector for NativeConnector {
             audit: true,
             support_search: true,
             tenant_reads: true,
+            import_keys: true,
+            local_keys: false,
         }
     }
 

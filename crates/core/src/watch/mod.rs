@@ -553,6 +553,7 @@ mod tests {
             connector,
             created_at: chrono::Utc::now(),
             remember_password: false,
+            tier: None,
         }
     }
 
