@@ -21,6 +21,12 @@ pub const COMMANDS: &[&str] = &[
     "get_settings",
     "save_settings",
     "sign_in",
+    // Kinds of service, accounts without sign-in and imported keys
+    "kinds",
+    "add_account",
+    "import_key",
+    "check_key",
+    "forget_key",
     "sign_out",
     "select_account",
     "list_keys",

@@ -242,6 +242,17 @@ ipc! {
     save_settings(req: keyhaven_core::Settings) -> keyhaven_core::Settings => crate::ops_profiles::save_settings;
     /// Signs in to a key service and makes the account active.
     sign_in(req: SignInRequest) -> Account => crate::ops::sign_in;
+    // Kinds of service, accounts without sign-in and imported keys
+    /// Every kind of service, with its label, documented host, key page and key prefixes.
+    kinds() -> Vec<keyhaven_core::KindInfo> => crate::ops_kinds::kinds;
+    /// Adds an account of a kind without sign-in (its keys are imported) and makes it active.
+    add_account(req: keyhaven_core::NewAccount) -> Account => crate::ops_kinds::add_account;
+    /// Checks a pasted key with its service (unless asked not to) and stores it in the keychain.
+    import_key(req: crate::ops_kinds::ImportKeyRequest) -> KeyView => crate::ops_kinds::import_key;
+    /// Checks a held key with its service now, and records what was found.
+    check_key(req: KeyRef) -> keyhaven_core::local_keys::KeyCheck => crate::ops_kinds::check_key;
+    /// Forgets an imported key here: its record and its secret (the service's page deletes it).
+    forget_key(req: KeyRef) -> () => crate::ops_kinds::forget_key;
     /// Signs out and forgets the account's session.
     sign_out(req: AccountRef) -> () => crate::ops::sign_out;
     /// Makes an account the active one.
@@ -288,7 +299,11 @@ pub fn declarations() -> Vec<String> {
         ErrorKind::decl(),
         ServiceRef::decl(),
         keyhaven_core::ConnectorKind::decl(),
+        keyhaven_core::Tier::decl(),
         Account::decl(),
+        keyhaven_core::local_keys::Verdict::decl(),
+        keyhaven_core::local_keys::Quota::decl(),
+        keyhaven_core::local_keys::KeyCheck::decl(),
         KeyView::decl(),
         IpcError::decl(),
         LocalService::decl(),
@@ -332,6 +347,7 @@ pub fn declarations() -> Vec<String> {
         crate::ops_keys::WatchStatus::decl(),
     ];
     decls.extend(crate::ops_profiles::declarations());
+    decls.extend(crate::ops_kinds::declarations());
     decls
 }
 

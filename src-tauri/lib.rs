@@ -10,6 +10,7 @@ pub mod ipc;
 mod memory;
 mod ops;
 mod ops_keys;
+mod ops_kinds;
 pub mod ops_profiles;
 mod state;
 mod webview;

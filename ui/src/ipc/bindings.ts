@@ -38,7 +38,9 @@ export type ServiceRef = { "kind": "url", url: string,
  */
 allow_http: boolean, } | { "kind": "embedded" };
 
-export type ConnectorKind = "native" | "tokenkit";
+export type ConnectorKind = "native" | "tokenkit" | "anikura" | "ananke" | "wanikani" | "generic";
+
+export type Tier = "free" | "indie" | "commercial";
 
 export type Account = { id: string, 
 /**
@@ -49,9 +51,41 @@ label: string, service: ServiceRef, email: string, user_id: string, role: Role, 
  * Whether the keychain holds this account's password, so that an expired session is renewed
  * without asking.
  */
-remember_password: boolean, };
+remember_password: boolean, 
+/**
+ * An AniKura account's plan (the person says which; the API does not tell).
+ */
+tier?: Tier, };
 
-export type KeyView = { meta: KeyMeta, stored_locally: boolean, };
+export type Verdict = "works" | "refused" | "limited" | "unknown";
+
+export type Quota = { 
+/**
+ * Calls left today; `None` on a tier without a daily cap.
+ */
+remaining: number | null, 
+/**
+ * The tier's daily cap, when it has one.
+ */
+limit: number | null, 
+/**
+ * When the count starts again (midnight UTC for AniKura).
+ */
+resets_at: string, };
+
+export type KeyCheck = { at: string, verdict: Verdict, 
+/**
+ * What the person is told: what the service answered and what to do.
+ */
+message: string, quota?: Quota, };
+
+export type KeyView = { meta: KeyMeta, stored_locally: boolean, 
+/**
+ * The last check of a key this profile records itself (an imported key of a service that
+ * does not list keys); absent when it was never checked (stored unverified) or the service
+ * lists the key.
+ */
+check?: KeyCheck, };
 
 export type IpcError = { code: ErrorKind, message: string, };
 
@@ -167,7 +201,16 @@ support_search: boolean,
 /**
  * Support's reads of another tenant's keys, usage, denials and audit.
  */
-tenant_reads: boolean, };
+tenant_reads: boolean, 
+/**
+ * A key someone already holds can be added by pasting its secret.
+ */
+import_keys: boolean, 
+/**
+ * The service cannot list keys: Keyhaven lists the ones imported into this profile, and
+ * removing one forgets it here (the service's own page deletes it there).
+ */
+local_keys: boolean, };
 
 export type Granularity = "hour" | "day";
 
@@ -415,6 +458,82 @@ notifications: boolean,
  */
 clipboard_clear_seconds: number, };
 
+export type KindInfo = { kind: ConnectorKind, 
+/**
+ * The service's name as people write it.
+ */
+label: string, 
+/**
+ * The documented host; `None` for Keyhaven's own service and generic keys (the person
+ * names the URL).
+ */
+documented_url: string | null, 
+/**
+ * Whether accounts sign in (else they are added and their keys imported).
+ */
+signs_in: boolean, 
+/**
+ * Where keys of this service are made and deleted, as its document names it.
+ */
+key_page: string, 
+/**
+ * How many active keys an account may hold, when the document says.
+ */
+key_limit: number | null, 
+/**
+ * Prefixes its keys start with, when documented.
+ */
+key_prefixes: string[], };
+
+export type NewAccount = { kind: ConnectorKind, 
+/**
+ * What the person calls the account ("personal", "work").
+ */
+name: string, 
+/**
+ * The service's base URL; the documented host when absent (a generic account names one).
+ */
+url?: string, 
+/**
+ * Plain `http://` to a host other than this computer (SECURITY 18).
+ */
+allow_http: boolean, 
+/**
+ * AniKura's plan (default free).
+ */
+tier?: Tier, };
+
+export type Presentation = { 
+/**
+ * The HTTP header the key goes in, e.g. `Authorization` or `X-API-Key`.
+ */
+header: string, 
+/**
+ * Text put before the key in that header, e.g. `Bearer ` (may be empty).
+ */
+value_prefix: string, 
+/**
+ * A URL that answers 2xx to a working key and 401 or 403 to a refused one; without it the
+ * key cannot be checked.
+ */
+verify_url?: string, };
+
+export type ImportOptions = { name: string, 
+/**
+ * WaniKani's permissions, or any scopes the person wants to note.
+ */
+scopes: Array<string>, expires_at?: string, 
+/**
+ * How a generic key is sent (needed for generic keys).
+ */
+presentation?: Presentation, 
+/**
+ * Store the key without checking it with its service.
+ */
+unverified: boolean, };
+
+export type ImportKeyRequest = { account_id: string, secret: string, options: ImportOptions, };
+
 export const commands = {
   appStatus: () => invoke<AppStatus>("app_status"),
   listProfiles: () => invoke<Array<ProfileInfo>>("list_profiles"),
@@ -435,6 +554,11 @@ export const commands = {
   getSettings: () => invoke<Settings>("get_settings"),
   saveSettings: (req: Settings) => invoke<Settings>("save_settings", { req }),
   signIn: (req: SignInRequest) => invoke<Account>("sign_in", { req }),
+  kinds: () => invoke<Array<KindInfo>>("kinds"),
+  addAccount: (req: NewAccount) => invoke<Account>("add_account", { req }),
+  importKey: (req: ImportKeyRequest) => invoke<KeyView>("import_key", { req }),
+  checkKey: (req: KeyRef) => invoke<KeyCheck>("check_key", { req }),
+  forgetKey: (req: KeyRef) => invoke<null>("forget_key", { req }),
   signOut: (req: AccountRef) => invoke<null>("sign_out", { req }),
   selectAccount: (req: AccountRef) => invoke<null>("select_account", { req }),
   listKeys: (req: AccountRef) => invoke<Array<KeyView>>("list_keys", { req }),

@@ -1,0 +1,80 @@
+//! Kinds of service, the accounts added without a sign-in, and the keys imported into them by
+//! pasting: one function per command, each calling the core. A pasted secret becomes a `Secret`
+//! at once and never goes back to the window.
+
+use serde::Deserialize;
+use ts_rs::TS;
+use zeroize::Zeroize;
+
+use keyhaven_core::local_keys::KeyCheck;
+use keyhaven_core::{Account, ImportOptions, KeyView, KindInfo, NewAccount, Secret, KINDS};
+
+use crate::ipc::{IpcError, KeyRef};
+use crate::state::AppState;
+
+type Result<T> = std::result::Result<T, IpcError>;
+
+/// A key pasted by the person, with what they say of it. The secret is wiped when the request
+/// is dropped and never printed.
+#[derive(Deserialize, TS)]
+pub struct ImportKeyRequest {
+    pub account_id: String,
+    pub secret: String,
+    pub options: ImportOptions,
+}
+
+impl std::fmt::Debug for ImportKeyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportKeyRequest")
+            .field("account_id", &self.account_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ImportKeyRequest {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+    }
+}
+
+/// Every kind of service, as the core describes it, in the order the UI offers them.
+pub async fn kinds(_: &AppState) -> Result<Vec<KindInfo>> {
+    Ok(KINDS.to_vec())
+}
+
+pub async fn add_account(state: &AppState, req: NewAccount) -> Result<Account> {
+    Ok(state.core()?.add_account(req).await?)
+}
+
+pub async fn import_key(state: &AppState, mut req: ImportKeyRequest) -> Result<KeyView> {
+    let secret = Secret::new(std::mem::take(&mut req.secret));
+    let options = std::mem::take(&mut req.options);
+    Ok(state
+        .core()?
+        .import_local_key(&req.account_id, secret, options)
+        .await?)
+}
+
+pub async fn check_key(state: &AppState, req: KeyRef) -> Result<KeyCheck> {
+    Ok(state
+        .core()?
+        .check_key(&req.account_id, &req.key_id)
+        .await?)
+}
+
+pub async fn forget_key(state: &AppState, req: KeyRef) -> Result<()> {
+    Ok(state
+        .core()?
+        .forget_key(&req.account_id, &req.key_id)
+        .await?)
+}
+
+pub fn declarations() -> Vec<String> {
+    vec![
+        KindInfo::decl(),
+        NewAccount::decl(),
+        keyhaven_core::local_keys::Presentation::decl(),
+        ImportOptions::decl(),
+        ImportKeyRequest::decl(),
+    ]
+}
