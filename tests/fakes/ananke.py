@@ -33,6 +33,17 @@ class Ananke(Fake):
         with self.lock:
             self.tenants[tenant].update(change)
 
+    def control_mint(self, tenant, quota=None):
+        return {"secret": self.mint(tenant, quota)}
+
+    def control_revoke(self, secret):
+        self.revoke(secret)
+        return {}
+
+    def control_set_tenant(self, tenant, **change):
+        self.set_tenant(tenant, **change)
+        return {}
+
     # -- routes ---------------------------------------------------------------------------
     def routes(self):
         return {("GET", "/v1/trust/templates"): self.templates}

@@ -36,6 +36,13 @@ class AniKura(Fake):
         with self.lock:
             self.keys.pop(digest(secret), None)
 
+    def control_mint(self, account, tier="free", cap=None):
+        return {"secret": self.mint(account, tier, cap)}
+
+    def control_delete(self, secret):
+        self.delete(secret)
+        return {}
+
     # -- routes ---------------------------------------------------------------------------
     def routes(self):
         return {("POST", "/graphql"): self.graphql}

@@ -42,6 +42,13 @@ class Animus(Fake):
             self.keys[key_id] = {"account": account, "name": name, "scopes": sorted(scopes), "hash": digest(secret), "created_at": self.now}
             return key_id, secret
 
+    def control_session(self, account):
+        return {"jwt": self.session(account)}
+
+    def control_mint(self, account, name, scopes):
+        key_id, secret = self.mint(account, name, scopes)
+        return {"id": key_id, "secret": secret}
+
     # -- helpers ----------------------------------------------------------------------------
     def _jwt_account(self, request):
         token = request.bearer() or ""

@@ -27,6 +27,13 @@ class WaniKani(Fake):
         with self.lock:
             self.tokens.pop(digest(secret), None)
 
+    def control_mint(self, user, name, permissions=(), expires_at=None):
+        return {"secret": self.mint(user, name, permissions, expires_at)}
+
+    def control_delete(self, secret):
+        self.delete(secret)
+        return {}
+
     # -- routes -----------------------------------------------------------------------------
     def routes(self):
         return {("GET", "/v2/user"): self.user, ("PUT", "/v2/user"): self.update_user}

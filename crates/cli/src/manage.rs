@@ -577,29 +577,51 @@ fn import_account(core: &Keyhaven, args: &KeysImport, secret: &Secret) -> Result
         };
     }
     let suggested = suggest_kinds(secret);
-    let active = core.active_account();
-    if suggested.is_empty()
-        || active
-            .as_ref()
-            .is_some_and(|a| suggested.contains(&a.connector))
-    {
+    if suggested.is_empty() {
         return account_of(core, None);
     }
     let candidates = of_kind(&suggested);
-    let names = suggested
-        .iter()
-        .map(|k| format!("{} (--kind {})", kind_info(*k).label, k.cli_name()))
-        .collect::<Vec<_>>()
-        .join(" or ");
+    let mut kinds: Vec<ConnectorKind> = Vec::new();
+    for account in &candidates {
+        if !kinds.contains(&account.connector) {
+            kinds.push(account.connector);
+        }
+    }
+    let names = |kinds: &[ConnectorKind]| {
+        kinds
+            .iter()
+            .map(|k| format!("{} (--kind {})", kind_info(*k).label, k.cli_name()))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    if kinds.len() > 1 {
+        return Err(Error::validation(
+            "kind",
+            format!(
+                "a key starting this way may be {}: say which",
+                names(&kinds)
+            ),
+        ));
+    }
+    let active = core.active_account();
     match &candidates[..] {
-        [one] if suggested.len() == 1 => Ok(one.clone()),
-        [] if suggested.len() == 1 => Err(Error::validation(
+        [] => Err(Error::validation(
             "kind",
-            format!("the key looks like a {names} key and this profile has no such account: add one first"),
+            format!(
+                "the key looks like {} and this profile has no such account: add one first",
+                names(&suggested)
+            ),
         )),
-        _ => Err(Error::validation(
-            "kind",
-            format!("a key starting this way may be {names}: say which"),
+        _ if active
+            .as_ref()
+            .is_some_and(|a| candidates.iter().any(|c| c.id == a.id)) =>
+        {
+            account_of(core, None)
+        }
+        [one] => Ok(one.clone()),
+        several => Err(Error::validation(
+            "account",
+            format!("choose the account with --account ({})", ids(several)),
         )),
     }
 }

@@ -7,9 +7,10 @@ use std::process::Output;
 
 use clap::CommandFactory;
 use common::{
-    create_key, keyhaven, keyhaven_with_stdin, namespace, shapes, text, TestService, OWNER,
-    PASSWORD,
+    create_key, keyhaven, keyhaven_with_stdin, namespace, record_secret, shapes, text, TestService,
+    OWNER, PASSWORD,
 };
+use keyhaven_testkit::fake::Fake;
 use serde_json::{json, Value};
 
 /// Every subcommand path that takes `--json`, as its shape file would name it.
@@ -251,6 +252,67 @@ async fn every_command_prints_json_of_its_shape() {
         &run(args(&[
             "scan",
             work.path().to_str().expect("path"),
+            "--json",
+        ]))
+        .await,
+    );
+
+    json_of(
+        "keys check",
+        &run(args(&["keys", "check", "api", "--account", &id, "--json"])).await,
+    );
+
+    // An account without sign-in, its key imported, checked and forgotten.
+    let anikura = Fake::start("anikura");
+    let pasted = anikura.control("mint", json!({"account": "ann"}))["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    record_secret(&pasted);
+    let added = json_of(
+        "account add (anikura)",
+        &run(args(&[
+            "account",
+            "add",
+            "--kind",
+            "anikura",
+            "--name",
+            "personal",
+            "--url",
+            anikura.url(),
+            "--tier",
+            "indie",
+            "--json",
+        ]))
+        .await,
+    );
+    assert_eq!(added["tier"], "indie");
+    let out = keyhaven_with_stdin(
+        dir,
+        &ns,
+        &["keys", "import", "--name", "scraper", "--json"],
+        &format!("{pasted}\n"),
+    )
+    .await;
+    let imported = json_of("keys import (anikura)", &out);
+    assert_eq!(imported["check"]["verdict"], "works");
+    json_of(
+        "keys list (anikura)",
+        &run(args(&["keys", "list", "--json"])).await,
+    );
+    anikura.control("advance", json!({"seconds": 2}));
+    json_of(
+        "keys check (anikura)",
+        &run(args(&["keys", "check", "scraper", "--json"])).await,
+    );
+    json_of(
+        "keys forget",
+        &run(args(&[
+            "keys",
+            "forget",
+            "scraper",
+            "--confirm",
+            "scraper",
             "--json",
         ]))
         .await,

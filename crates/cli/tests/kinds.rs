@@ -112,3 +112,190 @@ async fn a_tokenkit_account_from_the_terminal() {
         json!(false)
     );
 }
+
+fn minted(fake: &Fake, args: Value) -> String {
+    let secret = fake.control("mint", args)["secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    record_secret(&secret);
+    secret
+}
+
+/// AniKura and Ananke Labs share the `ak_live_` prefix: with accounts of both, an import asks
+/// which; keys are checked before they are stored, listed, checked again and forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_of_services_without_a_key_api_are_imported_checked_and_forgotten() {
+    let anikura = Fake::start("anikura");
+    let ananke = Fake::start("ananke");
+    let ns = namespace("kinds-import");
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = data.path();
+
+    // No sign-in for these kinds: a name, and nothing read from standard input.
+    let out = keyhaven(
+        dir,
+        &ns,
+        &["account", "add", "--kind", "anikura", "--email", "a@b.c"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--name"),
+        "{}",
+        text(&out.stderr)
+    );
+    for (kind, url) in [("anikura", anikura.url()), ("ananke", ananke.url())] {
+        let out = keyhaven(
+            dir,
+            &ns,
+            &[
+                "account", "add", "--kind", kind, "--name", "work", "--url", url,
+            ],
+        )
+        .await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("keys import"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+
+    let secret = minted(&anikura, json!({"account": "ann"}));
+    let import = |extra: &'static [&'static str]| {
+        let mut args = vec!["keys", "import", "--name", "scraper"];
+        args.extend_from_slice(extra);
+        args
+    };
+    let out = keyhaven_with_stdin(dir, &ns, &import(&[]), &format!("{secret}\n")).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let asked = text(&out.stderr);
+    assert!(
+        asked.contains("AniKura (--kind anikura) or Ananke Labs (--kind ananke)"),
+        "{asked}"
+    );
+    // The wrong one: Ananke refuses the key, and nothing is stored.
+    let out = keyhaven_with_stdin(
+        dir,
+        &ns,
+        &import(&["--kind", "ananke"]),
+        &format!("{secret}\n"),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("refused the API key"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = keyhaven_with_stdin(
+        dir,
+        &ns,
+        &import(&["--kind", "anikura", "--json"]),
+        &format!("{secret}\n"),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let imported: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(imported["check"]["verdict"], "works");
+    assert_eq!(imported["check"]["quota"]["remaining"], 1_999);
+    let account = imported["meta"]["tenant_id"]
+        .as_str()
+        .expect("tenant")
+        .trim_start_matches("anikura:")
+        .to_string();
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(
+            !text(stream).contains(&secret),
+            "the secret is never printed"
+        );
+    }
+
+    // Deleted in AniKura's dashboard: the check says it is broken and where to make a new one.
+    anikura.control("delete", json!({"secret": secret}));
+    anikura.control("advance", json!({"seconds": 3}));
+    let out = keyhaven(
+        dir,
+        &ns,
+        &["keys", "check", "scraper", "--account", &account],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("refused: AniKura refused the key (401)"),
+        "{}",
+        text(&out.stdout)
+    );
+    // No revoke there; forgetting needs the name typed again.
+    let out = keyhaven(
+        dir,
+        &ns,
+        &[
+            "keys",
+            "revoke",
+            "scraper",
+            "--confirm",
+            "scraper",
+            "--account",
+            &account,
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("AniKura's dashboard"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = keyhaven(
+        dir,
+        &ns,
+        &[
+            "keys",
+            "forget",
+            "scraper",
+            "--confirm",
+            "nope",
+            "--account",
+            &account,
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = keyhaven(
+        dir,
+        &ns,
+        &[
+            "keys",
+            "forget",
+            "scraper",
+            "--confirm",
+            "scraper",
+            "--account",
+            &account,
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = keyhaven(dir, &ns, &["keys", "list", "--account", &account, "--json"]).await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).expect("json"),
+        json!([])
+    );
+
+    // A suspended Ananke tenant: limited, not broken.
+    let ak = minted(&ananke, json!({"tenant": "acme"}));
+    let out = keyhaven_with_stdin(
+        dir,
+        &ns,
+        &["keys", "import", "--name", "templates", "--kind", "ananke"],
+        &format!("{ak}\n"),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    ananke.control("set_tenant", json!({"tenant": "acme", "suspended": true}));
+    let out = keyhaven(dir, &ns, &["keys", "check", "templates", "--json"]).await;
+    let check: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(check["verdict"], "limited", "{check}");
+}

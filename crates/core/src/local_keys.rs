@@ -317,7 +317,11 @@ mod tests {
             .expect("store"));
         assert!(!store.edit("acc_b", "imp_9", |_| {}).expect("store"));
         assert_eq!(
-            store.get("acc_b", "imp_1").expect("store").expect("store").scopes,
+            store
+                .get("acc_b", "imp_1")
+                .expect("store")
+                .expect("store")
+                .scopes,
             ["read"]
         );
         assert!(store.remove("acc_a", "imp_2").expect("store"));

@@ -11,7 +11,7 @@ use ts_rs::TS;
 use super::{account_label, new_account_id, normalize_service, KeyView, Keyhaven};
 use crate::catalog::{Account, ConnectorKind, ServiceRef, Tier};
 use crate::connector::{
-    check_service_url_with, kind_info, AnyConnector, Connector, HttpPolicy, PingCall,
+    check_endpoint_url, kind_info, AnyConnector, Connector, HttpPolicy, PingCall,
 };
 use crate::error::{AuthFailure, Error, Result};
 use crate::local_keys::{KeyCheck, LocalKey, LocalKeyStore, Presentation, Verdict};
@@ -194,7 +194,9 @@ impl Keyhaven {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>();
-        rules::scope_names(&scopes)?;
+        if !scopes.is_empty() {
+            rules::scope_names(&scopes)?;
+        }
         let presentation = match (account.connector, options.presentation) {
             (ConnectorKind::Generic, Some(p)) => {
                 let allow_http = matches!(
@@ -415,7 +417,7 @@ fn check_presentation(p: Presentation, policy: HttpPolicy) -> Result<Presentatio
         ));
     }
     let verify_url = match p.verify_url.as_deref().map(str::trim) {
-        Some(url) if !url.is_empty() => Some(check_service_url_with(url, policy)?.to_string()),
+        Some(url) if !url.is_empty() => Some(check_endpoint_url(url, policy)?.to_string()),
         _ => None,
     };
     Ok(Presentation {

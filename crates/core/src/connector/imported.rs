@@ -107,7 +107,7 @@ impl ImportedConnector {
                 let Some(verify) = &p.verify_url else {
                     return Ok(None);
                 };
-                let url = check_service_url_with(verify, self.policy)?;
+                let url = super::check_endpoint_url(verify, self.policy)?;
                 let header = reqwest::header::HeaderName::from_bytes(p.header.trim().as_bytes())
                     .map_err(|_| Error::validation("header", "is not an HTTP header name"))?;
                 let builder = self

@@ -32,7 +32,9 @@ use crate::secret::Secret;
 pub use self::imported::{Checked, ImportedConnector};
 pub use self::native::{http_client, NativeConnector};
 pub use self::tokenkit::TokenkitConnector;
-pub use self::url_rule::{check_service_url, check_service_url_with, is_loopback, HttpPolicy};
+pub use self::url_rule::{
+    check_endpoint_url, check_service_url, check_service_url_with, is_loopback, HttpPolicy,
+};
 
 /// How long any call to a key service may take, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

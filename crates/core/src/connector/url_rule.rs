@@ -37,18 +37,39 @@ impl HttpPolicy {
 /// [`check_service_url`] under `policy`. Other schemes than `http` and `https` are refused either
 /// way.
 pub fn check_service_url_with(raw: &str, policy: HttpPolicy) -> Result<Url> {
-    let trimmed = raw.trim();
-    let mut url = Url::parse(trimmed)
-        .map_err(|e| Error::validation("service URL", format!("'{trimmed}' is not a URL ({e})")))?;
-    if !url.username().is_empty() || url.password().is_some() {
+    let mut url = check_url(raw, policy, "service URL")?;
+    if url.query().is_some() {
         return Err(Error::validation(
             "service URL",
+            "must not have a query (?…) or fragment (#…)",
+        ));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// A URL called as it is (a generic key's check URL): the same rule as a service's URL, but its
+/// path is kept and it may have a query.
+pub fn check_endpoint_url(raw: &str, policy: HttpPolicy) -> Result<Url> {
+    check_url(raw, policy, "check URL")
+}
+
+fn check_url(raw: &str, policy: HttpPolicy, field: &str) -> Result<Url> {
+    let trimmed = raw.trim();
+    let url = Url::parse(trimmed)
+        .map_err(|e| Error::validation(field, format!("'{trimmed}' is not a URL ({e})")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::validation(
+            field,
             "must not contain a user name or password; sign in with the email and password fields",
         ));
     }
-    if url.query().is_some() || url.fragment().is_some() {
+    if url.fragment().is_some() {
         return Err(Error::validation(
-            "service URL",
+            field,
             "must not have a query (?…) or fragment (#…)",
         ));
     }
@@ -56,12 +77,12 @@ pub fn check_service_url_with(raw: &str, policy: HttpPolicy) -> Result<Url> {
     match url.scheme() {
         "https" => {
             if url.host().is_none() {
-                return Err(Error::validation("service URL", "has no host"));
+                return Err(Error::validation(field, "has no host"));
             }
         }
         "http" => {
             if url.host().is_none() {
-                return Err(Error::validation("service URL", "has no host"));
+                return Err(Error::validation(field, "has no host"));
             }
             if !is_loopback(&url) && policy == HttpPolicy::LoopbackOnly {
                 return Err(Error::InsecureUrl {
@@ -76,10 +97,6 @@ pub fn check_service_url_with(raw: &str, policy: HttpPolicy) -> Result<Url> {
                 reason: format!("the scheme '{other}' is not supported; use https://"),
             })
         }
-    }
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
     }
     Ok(url)
 }
