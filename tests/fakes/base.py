@@ -47,6 +47,7 @@ class Fake:
         self.lock = threading.RLock()
         self.now = 1_800_000_000.0  # the fake's clock, in seconds; tests move it
         self.server = None
+        self.down = False  # an outage: every call but the control calls answers 503
 
     # -- the clock ------------------------------------------------------------------------
     def advance(self, seconds: float):
@@ -56,6 +57,10 @@ class Fake:
     def control_advance(self, seconds):
         self.advance(float(seconds))
         return {"now": self.now}
+
+    def control_outage(self, on):
+        self.down = bool(on)
+        return {"down": self.down}
 
     def control(self, request):
         name = request.path.removeprefix("/_fake/").replace("-", "_")
@@ -90,6 +95,8 @@ class Fake:
                 try:
                     if path.startswith("/_fake/"):
                         route = fake.control
+                    elif fake.down:
+                        raise Answer(503, {"error": "the service is down (a test's outage)"})
                     else:
                         route = fake.routes().get((self.command, path)) or fake.match(self.command, path)
                     if route is None:

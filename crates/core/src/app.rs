@@ -590,6 +590,7 @@ impl Keyhaven {
             })
             .await?;
         self.annotate_replacements(account_id, &mut metas);
+        self.fill_settings(account_id, &mut metas);
         let names = metas
             .iter()
             .map(|m| names::key(account_id, &m.id))
@@ -625,6 +626,9 @@ impl Keyhaven {
                 async move { c.create_key(&token, &request).await }
             })
             .await?;
+        if let Err(e) = self.remember_settings(&self.account(account_id)?, &new.meta) {
+            tracing::warn!(key_id = %new.meta.id, "the new key's settings were not kept: {e}");
+        }
         let name = names::key(account_id, &new.meta.id);
         let (stored_in_keychain, keychain_error) = match self
             .inner
@@ -665,6 +669,7 @@ impl Keyhaven {
             async move { c.revoke_key(&token, &id).await }
         })
         .await?;
+        self.forget_settings(account_id, key_id);
         self.inner
             .vault
             .delete(&self.profile(), &names::key(account_id, key_id))

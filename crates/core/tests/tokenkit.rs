@@ -5,9 +5,17 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use keyhaven_api::CreateKeyRequest;
+use keyhaven_core::connector::{http_client, HttpPolicy, PingCall};
+use keyhaven_core::rotation::faults::{FaultAction, FaultContext, FaultHook, FaultPoint};
 use keyhaven_core::vault::names;
-use keyhaven_core::{ConnectorKind, Error, ErrorKind, Secret, ServiceRef};
+use keyhaven_core::{
+    Connector, ConnectorKind, Error, ErrorKind, Grace, Keyhaven, RotateOptions, RotationMethod,
+    RotationOutcome, RotationStep, Secret, ServiceRef, TokenkitConnector, Vault,
+};
 use keyhaven_testkit::fake::Fake;
 use keyhaven_testkit::record_secret;
 use serde_json::json;
@@ -133,10 +141,7 @@ async fn a_tokenkit_account_lists_creates_checks_and_deletes_keys() {
         .await
         .expect_err("no replacement without the key's settings");
     assert_eq!(err.code(), ErrorKind::Forbidden, "{err}");
-    assert!(
-        err.to_string().contains("origins, IPs or hourly limit"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("not made with Keyhaven"), "{err}");
     let err = core
         .update_key(
             &account.id,
@@ -167,4 +172,288 @@ async fn a_tokenkit_account_lists_creates_checks_and_deletes_keys() {
         .await
         .expect("read")
         .is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotation by a twin: TokenKit has no roll and lists keys without their settings, so Keyhaven
+// keeps the settings of the keys it makes and copies them into the twin.
+
+fn twin_request() -> CreateKeyRequest {
+    CreateKeyRequest {
+        name: "indexer".into(),
+        scopes: vec!["read".into()],
+        allowed_origins: Some(vec!["https://app.example.com".into()]),
+        allowed_ips: Some(vec!["127.0.0.1".into()]),
+        rate_limit_per_hour: Some(1_000),
+        ..CreateKeyRequest::default()
+    }
+}
+
+async fn tokenkit_account(core: &Keyhaven, fake: &Fake, user: &str) -> (String, Secret) {
+    fake.control("add-user", json!({"username": user, "password": PASSWORD}));
+    let dashboard = fake.control("mint", json!({"username": user, "name": "dashboard"}))["key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    record_secret(&dashboard);
+    let account = core
+        .sign_in_to(
+            ConnectorKind::Tokenkit,
+            ServiceRef::url(fake.url()),
+            user,
+            Secret::new(PASSWORD.into()),
+            Some(Secret::new(dashboard.clone())),
+            true,
+        )
+        .await
+        .expect("sign in");
+    (account.id, Secret::new(dashboard))
+}
+
+async fn works(fake: &Fake, secret: &Secret) -> bool {
+    TokenkitConnector::with_policy(
+        fake.url(),
+        HttpPolicy::LoopbackOnly,
+        http_client().expect("http"),
+    )
+    .expect("connector")
+    .ping(secret, &PingCall::default())
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn a_tokenkit_key_made_with_keyhaven_rotates_to_a_twin_with_its_settings() {
+    let fake = Fake::start("tokenkit");
+    let data = tempfile::tempdir().expect("tempdir");
+    let core = core(data.path()).await;
+    let (account, dashboard) = tokenkit_account(&core, &fake, USER).await;
+    let old = core
+        .create_key(&account, twin_request())
+        .await
+        .expect("create");
+    record_secret(old.secret.expose());
+
+    // Listed with the settings Keyhaven kept (TokenKit's list has none).
+    let listed = core.list_keys(&account).await.expect("list");
+    let shown = listed
+        .iter()
+        .find(|k| k.meta.id == old.meta.id)
+        .expect("listed");
+    assert_eq!(shown.meta.allowed_ips, ["127.0.0.1"]);
+    assert_eq!(shown.meta.rate_limit_per_hour, Some(1_000));
+
+    // No grace period on TokenKit (no expiry to set): refused before anything changes.
+    let err = core
+        .rotate_key(
+            &account,
+            &old.meta.id,
+            RotateOptions {
+                grace: Grace::OneHour,
+                method: RotationMethod::Replace,
+            },
+            &|_| {},
+        )
+        .await
+        .expect_err("no grace");
+    assert_eq!(err.code(), ErrorKind::Forbidden, "{err}");
+
+    let outcome = core
+        .rotate_key(&account, &old.meta.id, RotateOptions::default(), &|_| {})
+        .await
+        .expect("rotate");
+    let RotationOutcome::Completed { new_key, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    let twin = fake.control("key", json!({"key_id": new_key.id}));
+    assert_eq!(twin["allowed_ips"], json!(["127.0.0.1"]));
+    assert_eq!(twin["allowed_origins"], json!(["https://app.example.com"]));
+    assert_eq!(twin["rate_limit_per_hour"], json!(1_000));
+    assert_eq!(twin["name"], json!("indexer"));
+    assert_eq!(
+        fake.control("key", json!({"key_id": old.meta.id}))["found"],
+        json!(false),
+        "the old key is deleted"
+    );
+    let now = core
+        .key_secret(&account, &old.meta.id)
+        .await
+        .expect("followed");
+    assert!(!now.constant_time_eq(&old.secret) && works(&fake, &now).await);
+    assert!(!works(&fake, &old.secret).await);
+    assert!(
+        works(&fake, &dashboard).await,
+        "the account's own key is untouched"
+    );
+
+    // The twin is a key Keyhaven made: it rotates again.
+    core.rotate_key(&account, &new_key.id, RotateOptions::default(), &|_| {})
+        .await
+        .expect("rotate the twin");
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    CrashBefore,
+    CrashAfter,
+    ServiceDown,
+    KeychainRefusesWrites,
+    KeychainLocked,
+    VerificationFails,
+}
+
+/// The same promise as the native rotation's fault injection (`tests/rotation.rs`), on TokenKit:
+/// after any fault at any step, and a resume, the old key works or its twin is stored, works and
+/// has its settings; no other key is left alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twin_rotation_survives_every_fault_with_a_working_key() {
+    let fake = Fake::start("tokenkit");
+    let mut cases = Vec::new();
+    for step in RotationStep::ALL {
+        for fault in [
+            Fault::CrashBefore,
+            Fault::CrashAfter,
+            Fault::ServiceDown,
+            Fault::KeychainRefusesWrites,
+            Fault::KeychainLocked,
+        ] {
+            cases.push((step, fault));
+        }
+    }
+    cases.push((RotationStep::Verify, Fault::VerificationFails));
+    let mut ends: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (n, (step, fault)) in cases.iter().copied().enumerate() {
+        let label = format!("case {n}: {fault:?} at {step:?}");
+        // Checking deleted keys counts as failures from this IP: start each case past TokenKit's
+        // five-minute window, so that its IP block does not end the next one.
+        fake.control("advance", json!({"seconds": 600}));
+        let data = tempfile::tempdir().expect("tempdir");
+        let (vault, faults) = Vault::in_memory_with_faults();
+        let core = common::core_on(data.path(), &vault).await;
+        let (account, _) = tokenkit_account(&core, &fake, &format!("user{n}")).await;
+        let old = core
+            .create_key(&account, twin_request())
+            .await
+            .expect("create");
+        record_secret(old.secret.expose());
+        let session = core
+            .vault()
+            .get(&core.profile(), &names::session(&account))
+            .await
+            .expect("read")
+            .expect("session");
+        let point = match fault {
+            Fault::CrashAfter => FaultPoint::After(step),
+            _ => FaultPoint::Before(step),
+        };
+        let fired = Arc::new(AtomicBool::new(false));
+        let (fired_in, faults_in, url, session_in) = (
+            fired.clone(),
+            faults.clone(),
+            fake.url().to_string(),
+            session.clone(),
+        );
+        let hook: FaultHook = Arc::new(move |ctx: FaultContext| {
+            let (fired, faults, url, session) = (
+                fired_in.clone(),
+                faults_in.clone(),
+                url.clone(),
+                session_in.clone(),
+            );
+            Box::pin(async move {
+                if ctx.point != point || fired.swap(true, Ordering::SeqCst) {
+                    return FaultAction::Continue;
+                }
+                match fault {
+                    Fault::CrashBefore | Fault::CrashAfter => return FaultAction::Crash,
+                    Fault::ServiceDown => {
+                        control(&url, "outage", json!({"on": true})).await;
+                    }
+                    Fault::KeychainRefusesWrites => faults.refuse_writes(true),
+                    Fault::KeychainLocked => faults.lock(true),
+                    Fault::VerificationFails => {
+                        let new = ctx.new_key_id.expect("a new key to verify");
+                        TokenkitConnector::with_policy(
+                            &url,
+                            HttpPolicy::LoopbackOnly,
+                            http_client().expect("http"),
+                        )
+                        .expect("connector")
+                        .revoke_key(&session, &new)
+                        .await
+                        .expect("deleted behind Keyhaven's back");
+                    }
+                }
+                FaultAction::Continue
+            })
+        });
+        core.set_rotation_fault_hook(Some(hook));
+        let result = core
+            .rotate_key(&account, &old.meta.id, RotateOptions::default(), &|_| {})
+            .await;
+        assert!(fired.load(Ordering::SeqCst), "{label}: never reached");
+        fake.control("outage", json!({"on": false}));
+        faults.clear();
+        drop(core);
+        let core = common::core_on(data.path(), &vault).await;
+        let resumed = core.resume_rotations(&|_| {}).await.expect("resume");
+        let end = match (&result, resumed.first()) {
+            (_, Some(RotationOutcome::Completed { .. }))
+            | (Ok(RotationOutcome::Completed { .. }), None) => "completed",
+            (_, Some(RotationOutcome::RolledBack { .. }))
+            | (Ok(RotationOutcome::RolledBack { .. }), None) => "rolled back",
+            (Err(e), None) if step == RotationStep::Prepare => {
+                assert!(
+                    !matches!(e, Error::TaskFailed { .. })
+                        || fault == Fault::CrashBefore
+                        || fault == Fault::CrashAfter,
+                    "{label}: {e:?}"
+                );
+                "refused"
+            }
+            other => panic!("{label}: {other:?}"),
+        };
+        assert!(
+            core.pending_rotations().expect("pending").is_empty(),
+            "{label}"
+        );
+        *ends.entry(end).or_default() += 1;
+
+        // What is alive on TokenKit: the account's own key, and exactly one of old or twin.
+        let now = core
+            .key_secret(&account, &old.meta.id)
+            .await
+            .expect("a secret");
+        assert!(works(&fake, &now).await, "{label}: the key in use works");
+        let keys = core.list_keys(&account).await.expect("list");
+        let others: Vec<_> = keys.iter().filter(|k| k.meta.name != "dashboard").collect();
+        assert_eq!(others.len(), 1, "{label}: one key alive: {others:?}");
+        let alive = &others[0].meta;
+        if end == "completed" {
+            assert_ne!(alive.id, old.meta.id, "{label}");
+            assert!(!works(&fake, &old.secret).await, "{label}: old deleted");
+            let twin = fake.control("key", json!({"key_id": alive.id}));
+            assert_eq!(twin["allowed_ips"], json!(["127.0.0.1"]), "{label}");
+            assert_eq!(twin["rate_limit_per_hour"], json!(1_000), "{label}");
+        } else {
+            assert_eq!(alive.id, old.meta.id, "{label}");
+            assert!(now.constant_time_eq(&old.secret), "{label}");
+        }
+    }
+    println!(
+        "TokenKit twin rotation, fault injection: {} step × fault cases, each left a working key ({ends:?})",
+        cases.len()
+    );
+}
+
+/// A control call from inside the rotation's hook (the blocking helper would stall the runtime).
+async fn control(url: &str, name: &str, args: serde_json::Value) {
+    reqwest::Client::new()
+        .post(format!("{url}/_fake/{name}"))
+        .json(&args)
+        .send()
+        .await
+        .expect("control")
+        .error_for_status()
+        .expect("control ok");
 }

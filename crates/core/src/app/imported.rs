@@ -4,7 +4,7 @@
 //! ([`crate::local_keys`]).
 
 use chrono::{DateTime, Utc};
-use keyhaven_api::{rules, Role};
+use keyhaven_api::{rules, KeyMeta, Role};
 use serde::Deserialize;
 use ts_rs::TS;
 
@@ -365,6 +365,61 @@ impl Keyhaven {
             message,
             quota: None,
         })
+    }
+
+    /// Keeps what a key was made with, for a service that lists keys without their settings
+    /// (TokenKit): listing shows them, and a rotation's twin copies them. Nothing for the others.
+    pub(crate) fn remember_settings(&self, account: &Account, meta: &KeyMeta) -> Result<()> {
+        let caps = self.connector_for(account)?.capabilities();
+        if caps.key_settings || caps.local_keys {
+            return Ok(());
+        }
+        self.local_key_store()?.put(LocalKey {
+            account_id: account.id.clone(),
+            key_id: meta.id.clone(),
+            name: meta.name.clone(),
+            prefix: meta.prefix.clone(),
+            added_at: meta.created_at,
+            scopes: meta.scopes.clone(),
+            expires_at: meta.expires_at,
+            allowed_origins: meta.allowed_origins.clone(),
+            allowed_ips: meta.allowed_ips.clone(),
+            rate_limit_per_hour: meta.rate_limit_per_hour,
+            presentation: None,
+            check: None,
+        })
+    }
+
+    /// Whether this profile knows the settings of a key its service lists without them.
+    pub(crate) fn settings_known(&self, account_id: &str, key_id: &str) -> Result<bool> {
+        Ok(self.local_key_store()?.get(account_id, key_id)?.is_some())
+    }
+
+    /// Adds the kept settings to keys as a service that does not tell them lists them. Only a
+    /// help for the person: a record that cannot be read is logged.
+    pub(crate) fn fill_settings(&self, account_id: &str, metas: &mut [KeyMeta]) {
+        let records = match self.local_key_store().and_then(|s| s.list(account_id)) {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::warn!(account = %account_id, "the kept key settings were not read: {e}");
+                return;
+            }
+        };
+        for meta in metas {
+            if let Some(record) = records.iter().find(|r| r.key_id == meta.id) {
+                record.fill(meta);
+            }
+        }
+    }
+
+    /// Forgets what was kept of a key that is gone (best effort).
+    pub(crate) fn forget_settings(&self, account_id: &str, key_id: &str) {
+        if let Err(e) = self
+            .local_key_store()
+            .and_then(|s| s.remove(account_id, key_id))
+        {
+            tracing::debug!(account = %account_id, "a kept key record was not removed: {e}");
+        }
     }
 
     /// Forgets a key this profile holds of a service that does not list keys: its record and

@@ -169,6 +169,7 @@ impl Keyhaven {
             .await?;
         if tenant_id.is_none() {
             self.annotate_replacements(account_id, std::slice::from_mut(&mut meta));
+            self.fill_settings(account_id, std::slice::from_mut(&mut meta));
         }
         Ok(meta)
     }

@@ -2,9 +2,10 @@
 //! `docs/connectors.md`). Sign-in with a user name or email and password gives a bearer token;
 //! the calls that change keys carry it together with an API key of the account's, which the
 //! person gives when adding the account. Keys are listed (id, name, created, last used), created
-//! with origins, IPs and an hourly limit, and deleted. TokenKit has no update and no roll; since
-//! its list does not give a key's settings either, a rotation (a twin with the same settings)
-//! waits until Keyhaven keeps the settings of the keys it makes, and is refused until then.
+//! with origins, IPs and an hourly limit, and deleted. TokenKit has no update and no roll, and its
+//! list does not give a key's settings: the core keeps the settings of the keys it makes
+//! ([`crate::local_keys`]), so that a rotation makes a twin with the same settings, checks it
+//! and deletes the old key. A key made elsewhere cannot be rotated that way.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -173,6 +174,14 @@ impl TokenkitConnector {
                 code: keyhaven_api::ErrorCode::RateLimited,
                 retry_after: wait,
                 message: "TokenKit: the key's hourly limit is reached".into(),
+            },
+            // A fault on TokenKit's side passes: the same as a service error (try again).
+            other if other.is_server_error() => Error::Service {
+                code: keyhaven_api::ErrorCode::Internal,
+                message: format!(
+                    "TokenKit answered {} (a fault on its side); try again later",
+                    other.as_u16()
+                ),
             },
             other => Error::UnexpectedResponse {
                 url: url.to_string(),

@@ -432,13 +432,13 @@ impl Keyhaven {
                 if !needed {
                     return Err(self.cannot(&account, "replace keys"));
                 }
-                if !caps.key_settings {
+                if !caps.key_settings && !self.settings_known(&account.id, key_id)? {
                     return Err(Error::Forbidden {
-                        message:
-                            "this service does not say a key's origins, IPs or hourly limit, so \
-                                  a replacement could not copy them: create the new key with the \
+                        message: "this service does not say a key's origins, IPs or hourly \
+                                  limit, and this key was not made with Keyhaven, so a \
+                                  replacement could not copy them: create the new key with the \
                                   settings you want, switch to it, then revoke the old one"
-                                .into(),
+                            .into(),
                     });
                 }
                 Method::Replace
@@ -804,6 +804,10 @@ impl<'a> Engine<'a> {
                         &names::key(&self.j.account_id, &self.j.old_key_id),
                     )
                     .await?;
+                if self.j.old_key_expires_at.is_some_and(|t| t <= Utc::now()) {
+                    self.core
+                        .forget_settings(&self.j.account_id, &self.j.old_key_id);
+                }
                 Ok(Flow::Next)
             }
         }
@@ -832,12 +836,17 @@ impl<'a> Engine<'a> {
 
     async fn old_meta(&self) -> Result<KeyMeta> {
         let id = self.j.old_key_id.clone();
-        self.core
+        let mut meta = self
+            .core
             .with_session(&self.j.account_id, |c, token| {
                 let id = id.clone();
                 async move { c.get_key(&token, &id, None).await }
             })
-            .await
+            .await?;
+        // A service that lists keys without their settings (TokenKit): those Keyhaven kept.
+        self.core
+            .fill_settings(&self.j.account_id, std::slice::from_mut(&mut meta));
+        Ok(meta)
     }
 
     async fn revoke(&self, key_id: &str) -> Result<()> {
@@ -848,11 +857,13 @@ impl<'a> Engine<'a> {
             })
             .await;
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             // Already gone or already revoked: what revoking wanted.
-            Err(e) if already_gone(&e) => Ok(()),
-            Err(e) => Err(e),
+            Err(e) if already_gone(&e) => {}
+            Err(e) => return Err(e),
         }
+        self.core.forget_settings(&self.j.account_id, key_id);
+        Ok(())
     }
 
     async fn prepare(&mut self) -> Result<Flow, Halt> {
@@ -930,6 +941,9 @@ impl<'a> Engine<'a> {
         };
         self.j.new_key_id = Some(new.meta.id.clone());
         self.j.new_key_prefix = Some(new.meta.prefix.clone());
+        if let Err(e) = self.core.remember_settings(&self.account, &new.meta) {
+            tracing::warn!(rotation = %self.j.id, "the new key's settings were not kept: {e}");
+        }
         self.secret = Some(new.secret);
         self.new_meta = Some(new.meta);
         if self.j.method == Method::Roll {
@@ -1070,6 +1084,8 @@ impl<'a> Engine<'a> {
         drop(secret);
         match answer {
             Ok(pinged) if pinged.value.key_id == new => Ok(Flow::Next),
+            // A service whose check does not name the key (TokenKit): accepted is enough.
+            Ok(pinged) if pinged.value.key_id.is_empty() => Ok(Flow::Next),
             Ok(_) => Err(Error::UnexpectedResponse {
                 url: String::new(),
                 status: 200,
