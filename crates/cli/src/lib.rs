@@ -27,6 +27,7 @@
 mod accounts;
 mod env;
 mod envfile;
+mod guided;
 mod held;
 mod manage;
 mod output;
@@ -195,6 +196,14 @@ pub struct KeysRotate {
     /// is in use; roll: the service's roll (needs a grace period).
     #[arg(long, default_value = "auto", value_parser = ["auto", "roll", "replace"])]
     pub method: String,
+    /// A guided rotation (services Keyhaven cannot make keys on): take the new key without
+    /// checking it with the service.
+    #[arg(long)]
+    pub unverified: bool,
+    /// A guided rotation of a key its service cannot check (a generic key without a check URL):
+    /// take your word that the old key is deleted.
+    #[arg(long)]
+    pub deleted: bool,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -504,6 +513,17 @@ async fn keys_rotate(core: &Keyhaven, args: KeysRotate) -> Result<Done, Error> {
     let account = account_of(core, args.account)?;
     resume_quietly(core).await?;
     let id = resolve_key(core, &account, &args.key).await?;
+    if core.capabilities(&account.id)?.local_keys {
+        return guided::rotate(
+            core,
+            &account.id,
+            &id,
+            args.unverified,
+            args.deleted,
+            args.json,
+        )
+        .await;
+    }
     let outcome = core.rotate_key(&account.id, &id, options, &report).await?;
     let stdout = if args.json {
         output::json(&outcome)
@@ -518,13 +538,27 @@ async fn keys_rotate(core: &Keyhaven, args: KeysRotate) -> Result<Done, Error> {
 
 async fn keys_resume(core: &Keyhaven, json: bool) -> Result<Done, Error> {
     let outcomes = core.resume_rotations(&report).await?;
-    let exit = outcomes.iter().map(exit_of).max().unwrap_or(0);
+    let guided = if json {
+        Vec::new()
+    } else {
+        guided::resume(core).await?
+    };
+    let exit = outcomes
+        .iter()
+        .map(exit_of)
+        .chain(guided.iter().map(|d| d.exit))
+        .max()
+        .unwrap_or(0);
     let stdout = if json {
         output::json(&outcomes)
-    } else if outcomes.is_empty() {
+    } else if outcomes.is_empty() && guided.is_empty() {
         "No unfinished rotations.\n".to_string()
     } else {
-        outcomes.iter().map(output::rotation_line).collect()
+        outcomes
+            .iter()
+            .map(output::rotation_line)
+            .chain(guided.into_iter().map(|d| d.stdout))
+            .collect()
     };
     Ok(Done { stdout, exit })
 }

@@ -255,6 +255,19 @@ impl Lines {
     }
 }
 
+impl Lines {
+    /// Waits for one line (Enter at a terminal, after `prompt` on standard error); false when
+    /// standard input has ended.
+    pub(crate) fn wait_for_enter(&mut self, prompt: &str) -> bool {
+        if self.terminal {
+            eprint!("{prompt} ");
+            let _ = std::io::stderr().flush();
+        }
+        let mut line = String::new();
+        matches!(std::io::stdin().lock().read_line(&mut line), Ok(n) if n > 0)
+    }
+}
+
 /// Turns the terminal's echo on or off with `stty`; false if that is not possible.
 #[cfg(unix)]
 fn set_echo(on: bool) -> bool {

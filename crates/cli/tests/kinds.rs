@@ -299,3 +299,89 @@ async fn keys_of_services_without_a_key_api_are_imported_checked_and_forgotten()
     let check: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(check["verdict"], "limited", "{check}");
 }
+
+/// A guided rotation from the terminal: the new WaniKani token pasted, checked, in use; the old
+/// one still accepted, so the rotation waits; deleted, and `keys resume` completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guided_rotation_from_the_terminal() {
+    let wanikani = Fake::start("wanikani");
+    let ns = namespace("kinds-guided");
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = data.path();
+    let out = keyhaven(
+        dir,
+        &ns,
+        &[
+            "account",
+            "add",
+            "--kind",
+            "wanikani",
+            "--name",
+            "me",
+            "--url",
+            wanikani.url(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let old = minted(&wanikani, json!({"user": "koichi", "name": "sync"}));
+    let out = keyhaven_with_stdin(
+        dir,
+        &ns,
+        &[
+            "keys",
+            "import",
+            "--name",
+            "sync",
+            "--scope",
+            "reviews:create",
+        ],
+        &format!("{old}\n"),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The new token, then Enter: WaniKani still takes the old one, so it waits (exit 1).
+    let new = minted(&wanikani, json!({"user": "koichi", "name": "sync 2"}));
+    let out = keyhaven_with_stdin(
+        dir,
+        &ns,
+        &["keys", "rotate", "sync", "--json"],
+        &format!("{new}\n\n"),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(shown["state"], "delete_old", "{shown}");
+    assert!(
+        shown["message"]
+            .as_str()
+            .expect("message")
+            .contains("still accepts the old key"),
+        "{shown}"
+    );
+    assert!(
+        text(&out.stderr).contains("WaniKani's settings"),
+        "{}",
+        text(&out.stderr)
+    );
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(!text(stream).contains(&new) && !text(stream).contains(&old));
+    }
+    // Already in use: `keys get` gives the new token by the old name.
+    let out = keyhaven(dir, &ns, &["keys", "get", "sync", "--allow-pipe"]).await;
+    assert_eq!(text(&out.stdout).trim(), new, "the new token is in use");
+
+    wanikani.control("delete", json!({"secret": old}));
+    let out = keyhaven(dir, &ns, &["keys", "resume"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("refuses the old one"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = keyhaven(dir, &ns, &["keys", "list", "--json"]).await;
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(listed.as_array().expect("list").len(), 1, "{listed}");
+    assert_eq!(listed[0]["meta"]["scopes"], json!(["reviews:create"]));
+}

@@ -38,6 +38,7 @@ pub const ENV_VAULT: &str = "KEYHAVEN_VAULT";
 
 mod manage;
 
+pub(crate) use imported::shown_prefix;
 pub use imported::{ImportOptions, NewAccount};
 pub use manage::{capabilities_for_role, update_key_request, VerifyOptions};
 

@@ -35,8 +35,8 @@ pub use connector::{
 pub use env_refs::{EnvReference, Recorded as RecordedReference};
 pub use error::{AuthFailure, Error, ErrorKind, ErrorPayload, KeychainOp, Result};
 pub use rotation::{
-    Grace, Method, PendingRotation, RotateOptions, RotationMethod, RotationOutcome,
-    RotationProgress, RotationStep, StepStatus,
+    Grace, GuidedOutcome, GuidedRotation, GuidedStep, Method, PendingRotation, RotateOptions,
+    RotationMethod, RotationOutcome, RotationProgress, RotationStep, StepStatus,
 };
 pub use secret::Secret;
 pub use settings::Settings;

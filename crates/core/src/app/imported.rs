@@ -155,13 +155,19 @@ impl Keyhaven {
             .map(|k| names::key(&account.id, &k.key_id))
             .collect();
         let stored = self.vault().contains_each(&self.profile(), names).await?;
-        Ok(records
+        let mut metas: Vec<KeyMeta> = records
+            .iter()
+            .map(|r| r.meta(&account.tenant_id, &account.email, now))
+            .collect();
+        self.annotate_replacements(&account.id, &mut metas);
+        Ok(metas
             .into_iter()
+            .zip(records)
             .zip(stored)
-            .map(|(record, stored_locally)| KeyView {
-                meta: record.meta(&account.tenant_id, &account.email, now),
+            .map(|((meta, record), stored_locally)| KeyView {
+                meta,
                 stored_locally,
-                check: record.check.clone(),
+                check: record.check,
             })
             .collect())
     }
@@ -249,7 +255,7 @@ impl Keyhaven {
             None
         } else {
             let check = self
-                .check_secret(&account, &secret, presentation.as_ref())
+                .check_with_service(&account, &secret, presentation.as_ref())
                 .await?;
             match check.verdict {
                 Verdict::Works | Verdict::Limited => Some(check),
@@ -315,7 +321,7 @@ impl Keyhaven {
         let secret = self.key_secret(&account.id, key_id).await?;
         let presentation = record.as_ref().and_then(|r| r.presentation.clone());
         let check = self
-            .check_secret(&account, &secret, presentation.as_ref())
+            .check_with_service(&account, &secret, presentation.as_ref())
             .await?;
         drop(secret);
         if record.is_some() {
@@ -324,7 +330,7 @@ impl Keyhaven {
         Ok(check)
     }
 
-    async fn check_secret(
+    pub(crate) async fn check_with_service(
         &self,
         account: &Account,
         secret: &Secret,
@@ -444,7 +450,7 @@ impl Keyhaven {
 
 /// What an imported key is shown by: its documented prefix and a few characters, or only a few
 /// characters of a secret with no documented prefix.
-fn shown_prefix(kind: ConnectorKind, secret: &Secret) -> String {
+pub(crate) fn shown_prefix(kind: ConnectorKind, secret: &Secret) -> String {
     let text = secret.expose();
     let known = kind_info(kind)
         .key_prefixes

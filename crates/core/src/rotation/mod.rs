@@ -29,6 +29,7 @@
 //!
 //! No secret is ever written to the journal, the links, a log line or an error.
 
+mod guided;
 mod journal;
 mod links;
 
@@ -50,6 +51,7 @@ use crate::secret::Secret;
 use crate::validate;
 use crate::vault::names;
 
+pub use self::guided::{GuidedOutcome, GuidedRotation, GuidedStep, GUIDED_VERSION};
 pub(crate) use self::journal::JournalStore;
 pub use self::journal::{Journal, JOURNAL_VERSION};
 pub(crate) use self::links::LinkStore;
