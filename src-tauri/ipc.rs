@@ -111,6 +111,11 @@ pub struct Copied {
 pub struct IpcError {
     pub code: ErrorKind,
     pub message: String,
+    /// The field a validation error is about (`name`, `url`, `header`, …), for the UI to show
+    /// the message by that field.
+    #[ts(optional)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl IpcError {
@@ -118,15 +123,21 @@ impl IpcError {
         IpcError {
             code: ErrorKind::Internal,
             message: message.into(),
+            field: None,
         }
     }
 }
 
 impl From<keyhaven_core::Error> for IpcError {
     fn from(e: keyhaven_core::Error) -> Self {
+        let field = match &e {
+            keyhaven_core::Error::Validation { field, .. } => Some(field.clone()),
+            _ => None,
+        };
         IpcError {
             code: e.code(),
             message: e.to_string(),
+            field,
         }
     }
 }
@@ -156,6 +167,7 @@ async fn refuse(_: &AppState, req: IsolationRefusal) -> Result<(), IpcError> {
     Err(IpcError {
         code: ErrorKind::Forbidden,
         message: format!("Keyhaven refused the call to {command}: {problem}."),
+        field: None,
     })
 }
 

@@ -87,7 +87,12 @@ export type KeyView = { meta: KeyMeta, stored_locally: boolean,
  */
 check?: KeyCheck, };
 
-export type IpcError = { code: ErrorKind, message: string, };
+export type IpcError = { code: ErrorKind, message: string, 
+/**
+ * The field a validation error is about (`name`, `url`, `header`, …), for the UI to show
+ * the message by that field.
+ */
+field?: string, };
 
 export type LocalService = { url: string | null, error: string | null, };
 
