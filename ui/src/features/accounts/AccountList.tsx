@@ -1,6 +1,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { commands, type Account } from "../../ipc";
 import { serviceLabel } from "../../lib/format";
+import { kindInfo, useKinds } from "../kinds/useKinds";
 import { appStatusKey } from "./useAppStatus";
 
 type Props = {
@@ -12,6 +13,7 @@ type Props = {
 
 export function AccountList({ accounts, activeId, localUrl, onAdd }: Props) {
   const queryClient = useQueryClient();
+  const kinds = useKinds();
   async function select(id: string) {
     await commands.selectAccount({ account_id: id });
     await queryClient.invalidateQueries({ queryKey: appStatusKey });
@@ -39,8 +41,10 @@ export function AccountList({ accounts, activeId, localUrl, onAdd }: Props) {
                 <>
                   <span className="account-email">{a.email}</span>
                   <span className="account-service">
-                    {a.connector === "tokenkit" ? "TokenKit · " : ""}
-                    {serviceLabel(a.service.url)} · {a.role}
+                    {a.connector !== "native" && `${kindInfo(kinds.data, a.connector)?.label ?? a.connector} · `}
+                    {serviceLabel(a.service.url)}
+                    {/* An account added without a sign-in has no role to speak of. */}
+                    {kindInfo(kinds.data, a.connector)?.signs_in !== false && ` · ${a.role}`}
                   </span>
                   {a.service.allow_http && (
                     <span className="account-insecure" title="You allowed unencrypted http:// for this account">

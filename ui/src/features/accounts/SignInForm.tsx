@@ -1,22 +1,33 @@
 import { useRef, useState, type FormEvent } from "react";
 import { useQueryClient } from "@tanstack/react-query";
-import { commands, toIpcError, type IpcError, type ServiceRef } from "../../ipc";
+import { commands, toIpcError, type ConnectorKind, type IpcError, type ServiceRef, type Tier } from "../../ipc";
 import { ErrorNote } from "../../components/ErrorNote";
 import { Field } from "../../components/Field";
+import { kindInfo, useKinds } from "../kinds/useKinds";
 import { appStatusKey } from "./useAppStatus";
 
 type Props = { localUrl: string | null; onDone: () => void };
 
-/** The kinds of service another account can be on, and TokenKit's documented host. */
-type Kind = "native" | "tokenkit";
-export const TOKENKIT_URL = "https://api.tokenkithq.io";
+/** The kinds signed in to that this form knows how to sign in to (the rest are added by name). */
+const SIGN_IN_KINDS: readonly ConnectorKind[] = ["native", "tokenkit"];
 
-/** Sign in to a key service: the local one on this computer, or one at a URL (Keyhaven's own,
- * or TokenKit, whose calls also carry an API key of the account's). */
+const TIERS: ReadonlyArray<[Tier, string]> = [
+  ["free", "Free (2,000 calls a day)"],
+  ["indie", "Indie (no daily cap)"],
+  ["commercial", "Commercial (no daily cap)"],
+];
+
+/**
+ * Add an account: sign in to a key service (the local one on this computer, one at a URL, or
+ * TokenKit, whose calls also carry an API key of the account's), or, for a service whose keys
+ * are made on its own page (AniKura, Ananke Labs, WaniKani, any other), name the account and
+ * import its keys afterwards. The kinds and their documented hosts come from the core.
+ */
 export function SignInForm({ localUrl, onDone }: Props) {
   const queryClient = useQueryClient();
+  const kinds = useKinds();
   const [where, setWhere] = useState<"local" | "url">(localUrl ? "local" : "url");
-  const [kind, setKind] = useState<Kind>("native");
+  const [kind, setKind] = useState<ConnectorKind>("native");
   const [url, setUrl] = useState("");
   const [accountKey, setAccountKey] = useState("");
   // SECURITY 18: plain http:// to another computer only when the person ticks this for the account.
@@ -24,11 +35,29 @@ export function SignInForm({ localUrl, onDone }: Props) {
   const urlRef = useRef<HTMLInputElement>(null);
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
+  const [name, setName] = useState("");
+  const [tier, setTier] = useState<Tier>("free");
   const [error, setError] = useState<IpcError | null>(null);
   const [busy, setBusy] = useState(false);
 
+  const info = where === "url" ? kindInfo(kinds.data, kind) : undefined;
+  // Accounts of a kind that does not sign in are named, not signed in to; their keys are imported.
+  const signsIn = info?.signs_in ?? true;
   const remoteHttp = where === "url" && isRemoteHttp(url);
   const urlProblem = where === "url" ? checkUrl(url, remoteHttp && allowHttp) : null;
+  // A validation error of the core is shown by the field it names.
+  const fieldError = (field: string) => (error?.code === "validation" && error.field === field ? error.message : null);
+  const shownByField = fieldError("name") ?? fieldError("url") ?? fieldError("tier");
+
+  function chooseKind(next: ConnectorKind) {
+    const before = kindInfo(kinds.data, kind)?.documented_url ?? null;
+    const after = kindInfo(kinds.data, next)?.documented_url ?? null;
+    setKind(next);
+    setError(null);
+    // A kind's documented host is offered, and still editable (staging, tests); a URL typed by
+    // the person stays.
+    if (url.trim() === "" || url === before) setUrl(after ?? "");
+  }
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -42,7 +71,15 @@ export function SignInForm({ localUrl, onDone }: Props) {
     setBusy(true);
     setError(null);
     try {
-      if (where === "url" && kind === "tokenkit") {
+      if (where === "url" && !signsIn) {
+        await commands.addAccount({
+          kind,
+          name: name.trim(),
+          url: url.trim(),
+          allow_http: remoteHttp && allowHttp,
+          ...(kind === "anikura" ? { tier } : {}),
+        });
+      } else if (where === "url" && kind === "tokenkit") {
         await commands.signIn({ service, kind, email, password, account_key: accountKey });
       } else {
         await commands.signIn({ service, email, password });
@@ -58,8 +95,15 @@ export function SignInForm({ localUrl, onDone }: Props) {
     }
   }
 
+  const shownUrlProblem = (url !== "" && urlProblem) || fieldError("url");
+  const urlHint =
+    info?.documented_url && kind !== "native"
+      ? url.trim() === info.documented_url
+        ? `${info.label}'s documented address; change it for a staging service.`
+        : `${info.label}'s documented address is ${info.documented_url}.`
+      : null;
   return (
-    <form className="form" onSubmit={submit} aria-label="Sign in">
+    <form className="form" onSubmit={submit} aria-label={signsIn ? "Sign in" : "Add account"}>
       <fieldset className="choice">
         <legend>Key service</legend>
         <label>
@@ -80,41 +124,57 @@ export function SignInForm({ localUrl, onDone }: Props) {
       {where === "url" && (
         <label className="field">
           <span>Kind of service</span>
-          <select
-            name="kind"
-            value={kind}
-            onChange={(e) => {
-              const next = e.target.value as Kind;
-              setKind(next);
-              setError(null);
-              // TokenKit has a documented host: offered, and still editable (staging, tests).
-              if (next === "tokenkit" && url.trim() === "") setUrl(TOKENKIT_URL);
-              if (next === "native" && url === TOKENKIT_URL) setUrl("");
-            }}
-          >
-            <option value="native">A Keyhaven key service</option>
-            <option value="tokenkit">TokenKit</option>
+          <select name="kind" value={kind} onChange={(e) => chooseKind(e.target.value as ConnectorKind)}>
+            {(kinds.data ?? []).length === 0 && <option value="native">A Keyhaven key service</option>}
+            {(kinds.data ?? []).filter((k) => !k.signs_in || SIGN_IN_KINDS.includes(k.kind)).map((k) => (
+              <option key={k.kind} value={k.kind}>
+                {k.kind === "native" ? "A Keyhaven key service" : k.label}
+              </option>
+            ))}
           </select>
         </label>
       )}
+      {where === "url" && !signsIn && (
+        <Field
+          label="Account name"
+          problem={fieldError("name")}
+          hint={`What you call this ${info?.label ?? ""} account here, e.g. personal or work. Its keys are made in ${info?.key_page ?? "the service's own settings"} and imported into Keyhaven.`}
+        >
+          {(control) => (
+            <input
+              {...control}
+              name="account-name"
+              value={name}
+              onChange={(e) => {
+                setName(e.target.value);
+                setError(null);
+              }}
+              aria-invalid={fieldError("name") !== null}
+              autoComplete="off"
+              required
+            />
+          )}
+        </Field>
+      )}
       {where === "url" && (
-        <label className="field">
-          <span>Service URL</span>
-          <input
-            name="service-url"
-            ref={urlRef}
-            value={url}
-            onChange={(e) => {
-              setUrl(e.target.value);
-              setError(null);
-            }}
-            placeholder="https://keys.example.com"
-            autoComplete="url"
-            spellCheck={false}
-            aria-invalid={url !== "" && urlProblem !== null}
-          />
-          {url !== "" && urlProblem && <small className="field-error">{urlProblem}</small>}
-        </label>
+        <Field label="Service URL" problem={shownUrlProblem || null} hint={urlHint ?? undefined}>
+          {(control) => (
+            <input
+              {...control}
+              name="service-url"
+              ref={urlRef}
+              value={url}
+              onChange={(e) => {
+                setUrl(e.target.value);
+                setError(null);
+              }}
+              placeholder={kind === "generic" ? "https://api.example.com" : "https://keys.example.com"}
+              autoComplete="url"
+              spellCheck={false}
+              aria-invalid={Boolean(shownUrlProblem)}
+            />
+          )}
+        </Field>
       )}
       {remoteHttp && (
         <label className="check warn-choice">
@@ -126,39 +186,58 @@ export function SignInForm({ localUrl, onDone }: Props) {
           <span>
             Allow unencrypted http:// for this account
             <small className="muted">
-              Your password, the session and every new key's secret will cross the network unencrypted. Use this only on a
-              network you trust, for a service that cannot have TLS.
+              {signsIn
+                ? "Your password, the session and every new key's secret will cross the network unencrypted."
+                : "Every key of this account will cross the network unencrypted each time it is checked."}{" "}
+              Use this only on a network you trust, for a service that cannot have TLS.
             </small>
           </span>
         </label>
       )}
-      <label className="field">
-        <span>{tokenkit(where, kind) ? "User name or email" : "Email"}</span>
-        <input
-          name="email"
-          type={tokenkit(where, kind) ? "text" : "email"}
-          value={email}
-          onChange={(e) => setEmail(e.target.value)}
-          autoComplete="username"
-          required
-        />
-      </label>
-      <label className="field">
-        <span>Password</span>
-        <input
-          name="password"
-          type="password"
-          value={password}
-          onChange={(e) => setPassword(e.target.value)}
-          autoComplete="current-password"
-          required
-        />
-      </label>
+      {where === "url" && kind === "anikura" && (
+        <Field label="Plan" problem={fieldError("tier")} hint="AniKura does not tell Keyhaven the plan: it sets the daily cap the quota is measured against.">
+          {(control) => (
+            <select {...control} name="tier" value={tier} onChange={(e) => setTier(e.target.value as Tier)}>
+              {TIERS.map(([value, label]) => (
+                <option key={value} value={value}>
+                  {label}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+      )}
+      {signsIn && (
+        <>
+          <label className="field">
+            <span>{tokenkit(where, kind) ? "User name or email" : "Email"}</span>
+            <input
+              name="email"
+              type={tokenkit(where, kind) ? "text" : "email"}
+              value={email}
+              onChange={(e) => setEmail(e.target.value)}
+              autoComplete="username"
+              required
+            />
+          </label>
+          <label className="field">
+            <span>Password</span>
+            <input
+              name="password"
+              type="password"
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+              autoComplete="current-password"
+              required
+            />
+          </label>
+        </>
+      )}
       {tokenkit(where, kind) && (
         <Field
           label="API key of this account"
           problem={null}
-          hint="TokenKit's calls that change keys also carry one of your keys: paste one made in its dashboard (Settings → API Keys). It is kept in this computer's keychain only."
+          hint={`TokenKit's calls that change keys also carry one of your keys: paste one made in ${info?.key_page ?? "its dashboard"}. It is kept in this computer's keychain only.`}
         >
           {(control) => (
             <input
@@ -174,17 +253,17 @@ export function SignInForm({ localUrl, onDone }: Props) {
           )}
         </Field>
       )}
-      <ErrorNote error={error} />
+      {!shownByField && <ErrorNote error={error} />}
       <div className="actions">
         <button type="submit" className="primary" disabled={busy}>
-          {busy ? "Signing in…" : "Sign in"}
+          {signsIn ? (busy ? "Signing in…" : "Sign in") : busy ? "Adding…" : "Add account"}
         </button>
       </div>
     </form>
   );
 }
 
-function tokenkit(where: "local" | "url", kind: Kind): boolean {
+function tokenkit(where: "local" | "url", kind: ConnectorKind): boolean {
   return where === "url" && kind === "tokenkit";
 }
 

@@ -2,18 +2,22 @@ import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
-import { SignInForm, TOKENKIT_URL } from "./SignInForm";
+import { SignInForm } from "./SignInForm";
+import { KINDS } from "../kinds/testing";
+
+const TOKENKIT_URL = "https://api.tokenkithq.io";
 
 afterEach(() => {
   cleanup();
   clearMocks();
 });
 
-function renderForm(onDone: () => void = () => undefined) {
+function renderForm(onDone: () => void = () => undefined, answer: (cmd: string) => unknown = () => null) {
   const sent: { cmd: string; args: Record<string, unknown> }[] = [];
   mockIPC((cmd, args) => {
+    if (cmd === "kinds") return KINDS;
     sent.push({ cmd, args: args as Record<string, unknown> });
-    return null;
+    return answer(cmd);
   });
   const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   render(
@@ -40,6 +44,7 @@ describe("SignInForm", () => {
   it("for TokenKit offers its host, takes a user name and an API key of the account's", async () => {
     let done = false;
     const sent = renderForm(() => (done = true));
+    await screen.findByRole("option", { name: "TokenKit" });
     fireEvent.change(screen.getByLabelText("Kind of service"), { target: { value: "tokenkit" } });
     expect((screen.getByLabelText("Service URL") as HTMLInputElement).value).toBe(TOKENKIT_URL);
     fireEvent.change(screen.getByLabelText("User name or email"), { target: { value: "ann" } });
@@ -58,5 +63,70 @@ describe("SignInForm", () => {
     // Going back to a Keyhaven service gives the URL field back empty.
     fireEvent.change(screen.getByLabelText("Kind of service"), { target: { value: "native" } });
     expect((screen.getByLabelText("Service URL") as HTMLInputElement).value).toBe("");
+  });
+
+  it("adds an AniKura account with a name, its documented host and a plan, and no password", async () => {
+    let done = false;
+    const sent = renderForm(() => (done = true));
+    await screen.findByRole("option", { name: "AniKura" });
+    fireEvent.change(screen.getByLabelText("Kind of service"), { target: { value: "anikura" } });
+    expect((screen.getByLabelText("Service URL") as HTMLInputElement).value).toBe("https://api.anikura.io");
+    expect(screen.queryByLabelText("Password")).toBeNull();
+    expect(screen.queryByLabelText("Email")).toBeNull();
+    expect(screen.getByText(/made in AniKura's dashboard \(Settings → API Keys\)/)).toBeTruthy();
+    fireEvent.change(screen.getByLabelText("Account name"), { target: { value: " personal " } });
+    fireEvent.change(screen.getByLabelText("Plan"), { target: { value: "indie" } });
+    fireEvent.click(screen.getByRole("button", { name: "Add account" }));
+    await waitFor(() => expect(done).toBe(true));
+    expect(sent.find((c) => c.cmd === "add_account")?.args.req).toEqual({
+      kind: "anikura",
+      name: "personal",
+      url: "https://api.anikura.io",
+      allow_http: false,
+      tier: "indie",
+    });
+    expect(sent.some((c) => c.cmd === "sign_in")).toBe(false);
+  });
+
+  it("offers each kind's host as it changes, keeps a typed URL, and has no plan but AniKura's", async () => {
+    renderForm();
+    await screen.findByRole("option", { name: "Ananke Labs" });
+    const kinds = [...(screen.getByLabelText("Kind of service") as HTMLSelectElement).options].map((o) => o.textContent);
+    expect(kinds).toEqual(["A Keyhaven key service", "TokenKit", "AniKura", "Ananke Labs", "WaniKani", "Other service"]);
+    const url = () => (screen.getByLabelText("Service URL") as HTMLInputElement).value;
+    fireEvent.change(screen.getByLabelText("Kind of service"), { target: { value: "ananke" } });
+    expect(url()).toBe("https://api.anankelabs.net");
+    expect(screen.queryByLabelText("Plan")).toBeNull();
+    fireEvent.change(screen.getByLabelText("Kind of service"), { target: { value: "wanikani" } });
+    expect(url()).toBe("https://api.wanikani.com");
+    fireEvent.change(screen.getByLabelText("Service URL"), { target: { value: "https://staging.example.com" } });
+    fireEvent.change(screen.getByLabelText("Kind of service"), { target: { value: "generic" } });
+    expect(url()).toBe("https://staging.example.com");
+  });
+
+  it("asks a generic account for its URL, and shows the core's complaint by the field it names", async () => {
+    const sent = renderForm(undefined, (cmd) => {
+      if (cmd === "add_account") throw { code: "validation", field: "name", message: "Invalid name: give the account a name of 1 to 64 characters" };
+      return null;
+    });
+    await screen.findByRole("option", { name: "Other service" });
+    fireEvent.change(screen.getByLabelText("Kind of service"), { target: { value: "generic" } });
+    expect((screen.getByLabelText("Service URL") as HTMLInputElement).value).toBe("");
+    fireEvent.change(screen.getByLabelText("Account name"), { target: { value: "x" } });
+    fireEvent.click(screen.getByRole("button", { name: "Add account" }));
+    expect((await screen.findByRole("alert")).textContent).toBe("Enter the service's URL.");
+    expect(sent.some((c) => c.cmd === "add_account")).toBe(false);
+    fireEvent.change(screen.getByLabelText("Service URL"), { target: { value: "https://api.example.com" } });
+    fireEvent.click(screen.getByRole("button", { name: "Add account" }));
+    const name = screen.getByLabelText("Account name");
+    await waitFor(() => expect(name.getAttribute("aria-invalid")).toBe("true"));
+    expect(document.getElementById(name.getAttribute("aria-describedby") ?? "")?.textContent).toMatch(/^Invalid name: give the account a name/);
+    expect(screen.queryByRole("alert")).toBeNull();
+    expect(sent.find((c) => c.cmd === "add_account")?.args.req).toEqual({
+      kind: "generic",
+      name: "x",
+      url: "https://api.example.com",
+      allow_http: false,
+    });
   });
 });
