@@ -1,12 +1,16 @@
 import { useEffect, useRef, useState } from "react";
 import { useQueryClient } from "@tanstack/react-query";
-import { commands, toIpcError, type Account, type IpcError, type KeyMeta, type RotationOutcome } from "../../ipc";
+import { commands, toIpcError, type Account, type IpcError, type KeyCheck, type KeyMeta, type RotationOutcome } from "../../ipc";
 import { ErrorNote } from "../../components/ErrorNote";
 import { relativePast } from "../../lib/format";
 import { RevokeDialog } from "../keys/RevokeDialog";
 import { relatedKeyLabel, useKeyIndex } from "../keys/useKeys";
 import { UsageChart } from "../usage/UsageChart";
-import { allowed, serviceName } from "./capabilities";
+import { ForgetKeyDialog } from "../kinds/ForgetKeyDialog";
+import { KeyCheckView } from "../kinds/KeyCheckView";
+import { kindInfo, serviceName, useCheckKey, useKinds } from "../kinds/useKinds";
+import { useKeys } from "../keys/useKeys";
+import { allowed } from "./capabilities";
 import { EditKeyForm } from "./EditKeyForm";
 import { RotateDialog } from "./RotateDialog";
 import { keyKey, useCapabilities, useDenials, useEnvReferences, useKey, useKeyUsage, type Granularity } from "./useKeyDetail";
@@ -40,7 +44,18 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
   const reportsDenials = caps.data?.denials ?? false;
   const usage = useKeyUsage(account.id, meta.id, granularity, reportsUsage);
   const denials = useDenials(account.id, meta.id, reportsDenials);
-  const service = serviceName(account);
+  const kinds = useKinds();
+  const kind = kindInfo(kinds.data, account.connector);
+  const service = serviceName(account, kinds.data);
+  // A key Keyhaven only holds (AniKura's and the like): its last check in place of usage, Check
+  // now, and Remove from Keyhaven in place of Revoke.
+  const local = caps.data?.local_keys ?? false;
+  const listed = useKeys(account.id);
+  const check = useCheckKey(account.id);
+  const [checked, setChecked] = useState<KeyCheck | null>(null);
+  const [checkError, setCheckError] = useState<IpcError | null>(null);
+  const lastCheck = checked ?? listed.data?.find((k) => k.meta.id === meta.id)?.check;
+  const [forgetting, setForgetting] = useState(false);
   const usedBy = useEnvReferences(account.id, meta);
   const [rotating, setRotating] = useState(false);
   const [revoking, setRevoking] = useState(false);
@@ -49,7 +64,7 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
   const [successor, setSuccessor] = useState<KeyMeta | null>(null);
   const [openError, setOpenError] = useState<IpcError | null>(null);
   const headingRef = useRef<HTMLHeadingElement>(null);
-  const can = allowed(account, caps.data, meta);
+  const can = allowed(account, caps.data, meta, kind);
   // The header and the chart read the service at different moments: show the later reading.
   const lastUsed = latest(meta.last_used_at, usage.data?.last_used_at);
 
@@ -78,6 +93,15 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
       ]);
     } finally {
       setRefreshing(false);
+    }
+  }
+
+  async function checkNow() {
+    setCheckError(null);
+    try {
+      setChecked(await check.mutateAsync(meta.id));
+    } catch (err) {
+      setCheckError(toIpcError(err));
     }
   }
 
@@ -114,9 +138,11 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
         </h1>
         {meta.prefix && <code>{meta.prefix}…</code>}
         <span className={`status status-${meta.status}`}>{meta.status}</span>
-        <span className="muted" data-testid="last-used" title={lastUsed ?? undefined}>
-          last used {relativePast(lastUsed, new Date())}
-        </span>
+        {!local && (
+          <span className="muted" data-testid="last-used" title={lastUsed ?? undefined}>
+            last used {relativePast(lastUsed, new Date())}
+          </span>
+        )}
         <div className="detail-actions">
           <button
             type="button"
@@ -128,22 +154,33 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
           >
             Rotate
           </button>
-          <button
-            type="button"
-            className="danger-outline"
-            disabled={!can.revoke.ok}
-            title={can.revoke.reason ?? undefined}
-            aria-describedby={can.revoke.ok ? undefined : "revoke-reason"}
-            onClick={() => setRevoking(true)}
-          >
-            Revoke
-          </button>
+          {local ? (
+            <button
+              type="button"
+              className="danger-outline"
+              title={`Forget the key here; delete it in ${kind?.key_page ?? "the service's own settings"}`}
+              onClick={() => setForgetting(true)}
+            >
+              Remove from Keyhaven
+            </button>
+          ) : (
+            <button
+              type="button"
+              className="danger-outline"
+              disabled={!can.revoke.ok}
+              title={can.revoke.reason ?? undefined}
+              aria-describedby={can.revoke.ok ? undefined : "revoke-reason"}
+              onClick={() => setRevoking(true)}
+            >
+              Revoke
+            </button>
+          )}
         </div>
       </div>
-      {(!can.rotate.ok || !can.revoke.ok) && caps.data && (
+      {(!can.rotate.ok || (!local && !can.revoke.ok)) && caps.data && (
         <p className="muted disabled-reason">
           {!can.rotate.ok && <span id="rotate-reason">Rotate: {can.rotate.reason} </span>}
-          {!can.revoke.ok && <span id="revoke-reason">Revoke: {can.revoke.reason}</span>}
+          {!local && !can.revoke.ok && <span id="revoke-reason">Revoke: {can.revoke.reason}</span>}
         </p>
       )}
       {meta.replaced_by && (
@@ -171,12 +208,39 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
       <ErrorNote error={openError} />
       {key.isError && <ErrorNote error={toIpcError(key.error)} />}
       <div className="detail-scroll">
+        {local && (
+          <section className="panel" aria-labelledby="check-title">
+            <div className="panel-head">
+              <h2 id="check-title">Does it work?</h2>
+              <button
+                type="button"
+                className="secondary small"
+                onClick={() => void checkNow()}
+                disabled={check.isPending}
+                title={`Make one cheap call to ${service ?? "the service"} with the key`}
+              >
+                {check.isPending ? "Checking…" : "Check now"}
+              </button>
+            </div>
+            {check.isPending && (
+              <p className="muted" role="status">
+                Asking {service ?? "the service"}…
+              </p>
+            )}
+            <KeyCheckView check={lastCheck ?? undefined} />
+            <ErrorNote error={checkError} />
+            <p className="muted fineprint" data-testid="delete-there">
+              Keyhaven holds this key but cannot delete it: that is done in {kind?.key_page ?? "the service's own settings"}.
+              Remove from Keyhaven forgets it here.
+            </p>
+          </section>
+        )}
         {caps.data && !reportsUsage && (
           <section className="panel" aria-labelledby="usage-title">
             <h2 id="usage-title">Usage</h2>
             <p className="muted" data-testid="no-usage">
-              {service ?? "This service"} does not report a key's calls{reportsDenials ? "" : " or refused calls"}; see its
-              dashboard.
+              {service ?? "This service"} does not report a key's calls{reportsDenials ? "" : " or refused calls"}; see{" "}
+              {kind && account.connector !== "native" ? kind.key_page : "its dashboard"}.
             </p>
           </section>
         )}
@@ -292,6 +356,25 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
             </table>
           )}
         </section>
+        {local ? (
+          <section className="panel" aria-labelledby="about-title">
+            <h2 id="about-title">About this key</h2>
+            <dl className="meta-grid">
+              <dt>Account</dt>
+              <dd>{account.label}</dd>
+              {meta.scopes.length > 0 && (
+                <>
+                  <dt>{account.connector === "wanikani" ? "Permissions" : "Scopes"}</dt>
+                  <dd>{meta.scopes.join(", ")}</dd>
+                </>
+              )}
+              <dt>Expires</dt>
+              <dd>{meta.expires_at ? new Date(meta.expires_at).toUTCString() : "never (as far as Keyhaven was told)"}</dd>
+              <dt>Added here</dt>
+              <dd title={meta.created_at}>{relativePast(meta.created_at, new Date())}</dd>
+            </dl>
+          </section>
+        ) : (
         <section className="panel" aria-labelledby="settings-title">
           <h2 id="settings-title">Settings</h2>
           {caps.data && !caps.data.key_settings ? (
@@ -309,7 +392,19 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
             />
           )}
         </section>
+        )}
       </div>
+      {forgetting && (
+        <ForgetKeyDialog
+          accountId={account.id}
+          meta={meta}
+          kind={kind}
+          onClose={(removed) => {
+            setForgetting(false);
+            if (removed) onBack();
+          }}
+        />
+      )}
       {rotating && <RotateDialog accountId={account.id} meta={meta} onRotated={rotated} onClose={closeRotate} />}
       {revoking && (
         <RevokeDialog

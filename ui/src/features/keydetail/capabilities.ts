@@ -1,6 +1,7 @@
 // What the key detail offers, from what the account's service and role allow: each control is
-// either enabled or disabled with a sentence saying why.
-import type { Account, Capabilities, KeyMeta } from "../../ipc";
+// either enabled or disabled with a sentence saying why. What a service cannot do is said with its
+// name and where it is done, both from the core's kinds table.
+import type { Account, Capabilities, KeyMeta, KindInfo } from "../../ipc";
 
 export type Allowed = { ok: boolean; reason: string | null };
 
@@ -12,33 +13,39 @@ function who(account: Account): string {
 }
 
 /** The name of an account's service when it is not Keyhaven's own. */
-export function serviceName(account: Account): string | null {
-  return account.connector === "tokenkit" ? "TokenKit" : null;
+function serviceOf(account: Account, kind: KindInfo | undefined): string | null {
+  return account.connector === "native" ? null : (kind?.label ?? null);
 }
 
 /** Why a control is off: the service cannot do it (and where it is done), or the role may not. */
-function cannot(account: Account, what: string, elsewhere: string): string {
-  const service = serviceName(account);
+function cannot(account: Account, kind: KindInfo | undefined, what: string, elsewhere: string): string {
+  const service = serviceOf(account, kind);
   return service ? `${service} cannot ${what}: ${elsewhere}` : `${who(account)} cannot ${what} on its service.`;
 }
 
-export function allowed(account: Account, caps: Capabilities | undefined, meta: KeyMeta) {
+/** `kind`: the account's kind as the core's table describes it (its label and key page). */
+export function allowed(account: Account, caps: Capabilities | undefined, meta: KeyMeta, kind?: KindInfo) {
   const live = meta.status !== "revoked" && meta.status !== "expired";
   if (!caps) {
     const wait = no("Checking what this account can do…");
-    return { edit: wait, rotate: wait, revoke: wait };
+    return { edit: wait, rotate: wait, revoke: wait, forget: wait };
   }
   const dead = no(`This key is ${meta.status}.`);
+  const page = kind?.key_page ?? "its dashboard";
   // A key a rotation replaced lives on only for its grace period: changes go to its replacement.
   const replaced = meta.replaced_by ? no("A rotation replaced this key: change or rotate its replacement instead.") : null;
   const canRotate = caps.roll_key || (caps.create_key && caps.revoke_key && caps.key_settings);
   const rotateReason =
     caps.create_key && caps.revoke_key && !caps.key_settings
-      ? `${serviceName(account) ?? "This service"} does not say a key's origins, IPs or hourly limit, so a new key could not copy them: create one with the settings you want, switch to it, then revoke this one.`
-      : cannot(account, "rotate keys", "do it in its dashboard.");
+      ? `${serviceOf(account, kind) ?? "This service"} does not say a key's origins, IPs or hourly limit, so a new key could not copy them: create one with the settings you want, switch to it, then revoke this one.`
+      : caps.local_keys
+        ? cannot(account, kind, "rotate keys", `make a new key in ${page}, import it, then delete this one there.`)
+        : cannot(account, kind, "rotate keys", `do it in ${page}.`);
   return {
-    edit: !live ? dead : (replaced ?? (caps.update_key ? yes : no(cannot(account, "change keys", "make a new one with the settings you want.")))),
+    edit: !live ? dead : (replaced ?? (caps.update_key ? yes : no(cannot(account, kind, "change keys", "make a new one with the settings you want.")))),
     rotate: !live ? dead : (replaced ?? (canRotate ? yes : no(rotateReason))),
-    revoke: !live ? dead : caps.revoke_key ? yes : no(cannot(account, "revoke keys", "do it in its dashboard.")),
+    revoke: !live ? dead : caps.revoke_key ? yes : no(cannot(account, kind, "revoke keys", `do it in ${page}.`)),
+    // A key Keyhaven only holds (the service lists none) is removed here, whatever its state.
+    forget: caps.local_keys ? yes : no("Keys of this service are revoked, not removed."),
   };
 }

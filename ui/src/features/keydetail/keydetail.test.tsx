@@ -12,6 +12,7 @@ import { EditKeyForm } from "./EditKeyForm";
 import { KeyDetail } from "./KeyDetail";
 import { RotateDialog } from "./RotateDialog";
 import { allowed } from "./capabilities";
+import { KINDS, kind } from "../kinds/testing";
 
 type Call = { cmd: string; args: unknown };
 let calls: Call[] = [];
@@ -84,6 +85,8 @@ beforeEach(() => {
           return [];
         case "env_references":
           return envReferences;
+        case "kinds":
+          return KINDS;
         default:
           throw new Error(`unexpected command ${cmd}`);
       }
@@ -143,7 +146,7 @@ describe("capabilities", () => {
 
   it("says what TokenKit cannot do, and where it is done", () => {
     const tokenkit = { id: "a2", role: "owner", connector: "tokenkit" } as Account;
-    const can = allowed(tokenkit, TOKENKIT_CAPS as never, meta());
+    const can = allowed(tokenkit, TOKENKIT_CAPS as never, meta(), kind("tokenkit"));
     expect(can.edit).toEqual({ ok: false, reason: "TokenKit cannot change keys: make a new one with the settings you want." });
     expect(can.rotate.ok).toBe(false);
     expect(can.rotate.reason).toMatch(/^TokenKit does not say a key's origins, IPs or hourly limit/);
@@ -216,7 +219,11 @@ describe("KeyDetail", () => {
     caps = TOKENKIT_CAPS;
     const tokenkit = { id: "a2", role: "owner", connector: "tokenkit" } as Account;
     wrap(<KeyDetail account={tokenkit} initial={meta({ prefix: "" })} scopes={[]} onBack={() => undefined} onOpenKey={() => undefined} />);
-    expect((await screen.findByTestId("no-usage")).textContent).toMatch(/TokenKit does not report a key's calls or refused calls/);
+    await waitFor(() =>
+      expect(screen.getByTestId("no-usage").textContent).toMatch(
+        /TokenKit does not report a key's calls or refused calls; see TokenKit's dashboard \(Settings → API Keys\)/,
+      ),
+    );
     expect(screen.getByTestId("settings-elsewhere").textContent).toMatch(/TokenKit does not say a key's origins/);
     expect(screen.queryByRole("heading", { name: "Recent denials" })).toBeNull();
     expect(screen.queryByRole("textbox", { name: "Name" })).toBeNull();

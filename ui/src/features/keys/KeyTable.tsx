@@ -2,6 +2,7 @@ import { memo, useCallback, useLayoutEffect, useRef } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import type { KeyMeta, KeyView } from "../../ipc";
 import { formatCount, relativePast, relativeTime } from "../../lib/format";
+import { VerdictMark } from "../kinds/KeyCheckView";
 import { MARKS, mark, markAfterNextFrame } from "../../lib/perf";
 import type { Sort, SortColumn } from "./table";
 
@@ -25,6 +26,20 @@ const COLUMNS: Column[] = [
   { id: "limit", label: "Hourly limit", className: "col-limit" },
   { id: null, label: "Actions", className: "col-actions" },
 ];
+/**
+ * The columns of keys Keyhaven only holds (their service lists none, AniKura's and the like):
+ * no service tells when they were last used or their hourly limit, so the last check of each is
+ * shown instead, and the actions take more room (Check now, Remove).
+ */
+const LOCAL_COLUMNS: Column[] = [
+  { id: "name", label: "Name", className: "col-name" },
+  { id: "prefix", label: "Prefix", className: "col-prefix" },
+  { id: "scopes", label: "Scopes", className: "col-scopes" },
+  { id: "status", label: "Status", className: "col-status" },
+  { id: null, label: "Last check", className: "col-check" },
+  { id: "expires", label: "Expires", className: "col-time" },
+  { id: null, label: "Actions", className: "col-actions-wide" },
+];
 
 type Props = {
   rows: KeyView[];
@@ -40,6 +55,9 @@ type Props = {
   /** Whether the service says a key's settings (TokenKit's list does not): otherwise the hourly
    * limit is shown as unknown, not as "no limit". */
   settingsKnown?: boolean;
+  /** Keys Keyhaven only holds: each row shows its last check, with Check now and Remove (from
+   * Keyhaven) in place of Revoke. */
+  local?: { onCheck: (meta: KeyMeta) => void; onForget: (meta: KeyMeta) => void; checking: string | null };
   now?: Date;
 };
 
@@ -59,8 +77,10 @@ export const KeyTable = memo(function KeyTable({
   onOpen,
   relatedLabel = (id) => id,
   settingsKnown = true,
+  local,
   now = new Date(),
 }: Props) {
+  const columns = local ? LOCAL_COLUMNS : COLUMNS;
   const scrollRef = useRef<HTMLDivElement>(null);
   // Stable per list: the virtualizer recomputes every row's position when this function changes.
   const getItemKey = useCallback((index: number) => rows[index]?.meta.id ?? index, [rows]);
@@ -83,15 +103,15 @@ export const KeyTable = memo(function KeyTable({
 
   return (
     <div className="table-scroll" ref={scrollRef} tabIndex={0} role="region" aria-label="Key list">
-      <table className="key-table" aria-label="Keys" aria-rowcount={rows.length + 1}>
+      <table className={local ? "key-table local" : "key-table"} aria-label="Keys" aria-rowcount={rows.length + 1}>
         <colgroup>
-          {COLUMNS.map((c) => (
+          {columns.map((c) => (
             <col key={c.label} className={c.className} />
           ))}
         </colgroup>
         <thead>
           <tr aria-rowindex={1}>
-            {COLUMNS.map((c) => {
+            {columns.map((c) => {
               if (!c.id) {
                 return (
                   <th key={c.label} scope="col" className={c.className}>
@@ -127,11 +147,11 @@ export const KeyTable = memo(function KeyTable({
         <tbody>
           {top > 0 && (
             <tr className="spacer" aria-hidden="true">
-              <td colSpan={COLUMNS.length} style={{ height: top }} />
+              <td colSpan={columns.length} style={{ height: top }} />
             </tr>
           )}
           {items.map((item) => {
-            const { meta, stored_locally } = rows[item.index];
+            const { meta, stored_locally, check } = rows[item.index];
             const live = meta.status !== "revoked" && meta.status !== "expired";
             return (
               <tr
@@ -176,8 +196,16 @@ export const KeyTable = memo(function KeyTable({
                 <td>
                   <span className={`status status-${meta.status}`}>{meta.status}</span>
                 </td>
-                <td title={meta.last_used_at ?? undefined}>{relativePast(meta.last_used_at, now)}</td>
+                {local ? (
+                  <td className="last-check" title={check ? `${check.message} (${check.at})` : "Stored without a check"}>
+                    <VerdictMark check={check} />
+                    {check && <span className="muted check-when">{relativePast(check.at, now)}</span>}
+                  </td>
+                ) : (
+                  <td title={meta.last_used_at ?? undefined}>{relativePast(meta.last_used_at, now)}</td>
+                )}
                 <td title={meta.expires_at ?? undefined}>{meta.expires_at ? relativeTime(meta.expires_at, now) : "never"}</td>
+                {!local && (
                 <td className="num">
                   {!settingsKnown ? (
                     <span className="muted" title="The service does not say">
@@ -189,6 +217,7 @@ export const KeyTable = memo(function KeyTable({
                     `${formatCount(meta.rate_limit_per_hour)} / h`
                   )}
                 </td>
+                )}
                 <td>
                   <div className="row-actions">
                     {stored_locally && live && (
@@ -207,7 +236,30 @@ export const KeyTable = memo(function KeyTable({
                         not stored
                       </span>
                     )}
-                    {canManage && live && (
+                    {local && stored_locally && (
+                      <button
+                        type="button"
+                        className="small"
+                        aria-label={`Check ${meta.name} now`}
+                        title="Ask the service now whether the key works"
+                        disabled={local.checking === meta.id}
+                        onClick={() => local.onCheck(meta)}
+                      >
+                        {local.checking === meta.id ? "Checking…" : "Check now"}
+                      </button>
+                    )}
+                    {local && canManage && (
+                      <button
+                        type="button"
+                        className="small danger-outline"
+                        aria-label={`Remove ${meta.name} from Keyhaven`}
+                        title="Forget the key here; it is deleted on the service's own page"
+                        onClick={() => local.onForget(meta)}
+                      >
+                        Remove
+                      </button>
+                    )}
+                    {!local && canManage && live && (
                       <button
                         type="button"
                         className="small danger-outline"
@@ -224,7 +276,7 @@ export const KeyTable = memo(function KeyTable({
           })}
           {bottom > 0 && (
             <tr className="spacer" aria-hidden="true">
-              <td colSpan={COLUMNS.length} style={{ height: bottom }} />
+              <td colSpan={columns.length} style={{ height: bottom }} />
             </tr>
           )}
         </tbody>

@@ -1,12 +1,17 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { commands, toIpcError, type Account, type KeyMeta } from "../../ipc";
+import { commands, toIpcError, type Account, type KeyMeta, type KeyView } from "../../ipc";
 import { ErrorNote } from "../../components/ErrorNote";
 import { formatCount } from "../../lib/format";
 import { MARKS, mark } from "../../lib/perf";
 import { useNow } from "../../lib/useNow";
 import type { NewKeyPrefill } from "../deeplink/parse";
+import { useAppStatus } from "../accounts/useAppStatus";
 import { KeyDetail } from "../keydetail/KeyDetail";
 import { useCapabilities } from "../keydetail/useKeyDetail";
+import { ForgetKeyDialog } from "../kinds/ForgetKeyDialog";
+import { ImportKeyDialog } from "../kinds/ImportKeyDialog";
+import { quotaText } from "../kinds/KeyCheckView";
+import { kindInfo, useCheckKey, useKinds } from "../kinds/useKinds";
 import { KeyTable } from "./KeyTable";
 import { NewKeyDialog } from "./NewKeyDialog";
 import { RevokeDialog } from "./RevokeDialog";
@@ -29,17 +34,29 @@ type Creating = { id: number; prefill: NewKeyPrefill | null };
 export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null, onLinkTaken }: Props) {
   const keys = useKeys(account.id);
   const caps = useCapabilities(account.id);
+  const kinds = useKinds();
+  const kind = kindInfo(kinds.data, account.connector);
+  const accounts = useAppStatus().data?.accounts ?? [account];
+  const check = useCheckKey(account.id);
   const [filter, setFilter] = useState("");
   const [status, setStatus] = useState<StatusFilter>("all");
   const [sort, setSort] = useState<Sort>(null);
   const [creating, setCreating] = useState<Creating | null>(null);
   const [revoking, setRevoking] = useState<KeyMeta | null>(null);
+  const [importing, setImporting] = useState(false);
+  const [forgetting, setForgetting] = useState<KeyMeta | null>(null);
+  const [checking, setChecking] = useState<string | null>(null);
   const [detail, setDetail] = useState<KeyMeta | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const filterRef = useRef<HTMLInputElement>(null);
   const nextId = useRef(1);
   const canManage = account.role !== "support";
-  const dialogOpen = creating !== null || revoking !== null;
+  // What the service can do: a kind that makes no keys through an API has its keys imported.
+  // Neither is offered until the capabilities are known (then only what the service can do);
+  // should they not be readable, New key is offered and the service has the last word.
+  const canCreate = canManage && (caps.data ? caps.data.create_key : caps.isError);
+  const canImport = canManage && (caps.data?.local_keys ?? false);
+  const dialogOpen = creating !== null || revoking !== null || importing || forgetting !== null;
 
   const openNewKey = (prefill: NewKeyPrefill | null) => setCreating({ id: nextId.current++, prefill });
 
@@ -52,7 +69,9 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
         target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement;
       if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === "n") {
         e.preventDefault();
-        if (canManage) openNewKey(null);
+        // Where keys cannot be made here, Ctrl+N imports one made on the service's page.
+        if (canCreate) openNewKey(null);
+        else if (canImport) setImporting(true);
       } else if (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
         e.preventDefault();
         filterRef.current?.focus();
@@ -61,18 +80,22 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
     };
     document.addEventListener("keydown", onKey);
     return () => document.removeEventListener("keydown", onKey);
-  }, [canManage]);
+  }, [canCreate, canImport]);
 
-  // A link's form waits until no other dialog is open, so it never replaces a shown secret.
+  // A link's form waits until no other dialog is open, so it never replaces a shown secret, and
+  // until the capabilities say whether this account makes keys or imports them.
+  const capsKnown = !caps.isPending;
   useEffect(() => {
-    if (!linkRequest || dialogOpen) return;
-    if (canManage) {
+    if (!linkRequest || dialogOpen || !capsKnown) return;
+    if (canCreate) {
       openNewKey(linkRequest);
+    } else if (canImport) {
+      setImporting(true);
     } else {
       setNotice("A keyhaven:// link asked for a new key, but this account is read-only.");
     }
     onLinkTaken?.();
-  }, [linkRequest, dialogOpen, canManage, onLinkTaken]);
+  }, [linkRequest, dialogOpen, capsKnown, canCreate, canImport, onLinkTaken]);
 
   const all = keys.data ?? [];
   // "Last used" and "Expires" are relative: the (memoised) table gets a fresh clock each half minute.
@@ -98,6 +121,35 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
       } catch (err) {
         setNotice(toIpcError(err).message);
       }
+    },
+    [account.id],
+  );
+  const checkNow = useCallback(
+    async (meta: KeyMeta) => {
+      setChecking(meta.id);
+      setNotice(`Checking ${meta.name}…`);
+      try {
+        const result = await check.mutateAsync(meta.id);
+        const quota = result.quota ? ` ${quotaText(result.quota)}` : "";
+        setNotice(`${meta.name}: ${result.message}${quota}`);
+      } catch (err) {
+        setNotice(toIpcError(err).message);
+      } finally {
+        setChecking(null);
+      }
+    },
+    [check.mutateAsync],
+  );
+  const local = useMemo(
+    () => (caps.data?.local_keys ? { onCheck: checkNow, onForget: setForgetting, checking } : undefined),
+    [caps.data?.local_keys, checkNow, checking],
+  );
+  const imported = useCallback(
+    (view: KeyView, into: Account) => {
+      setImporting(false);
+      const where = into.id === account.id ? "" : ` into ${into.label}`;
+      const how = view.check ? view.check.message : "Stored without a check.";
+      setNotice(`Imported ${view.meta.name}${where}. ${how}`);
     },
     [account.id],
   );
@@ -162,7 +214,18 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
             </option>
           ))}
         </select>
-        {canManage && (
+        {canImport && (
+          <button
+            type="button"
+            className={canCreate ? "secondary" : "primary"}
+            onClick={() => setImporting(true)}
+            title={canCreate ? "Import a key made elsewhere" : "Import key (Ctrl+N)"}
+            aria-keyshortcuts={canCreate ? undefined : "Control+N Meta+N"}
+          >
+            Import key
+          </button>
+        )}
+        {canCreate && (
           <button
             type="button"
             className="primary"
@@ -187,7 +250,13 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
       {keys.isSuccess && all.length === 0 && (
         <div className="empty">
           <p>No keys yet on this account.</p>
-          {canManage && <p className="muted">Create one with New key (Ctrl+N).</p>}
+          {canCreate && <p className="muted">Create one with New key (Ctrl+N).</p>}
+          {!canCreate && canImport && (
+            <p className="muted" data-testid="made-elsewhere">
+              {kind?.label ?? "This service"}'s keys are made in {kind?.key_page ?? "its own settings"}: make one there, then
+              bring it here with Import key (Ctrl+N).
+            </p>
+          )}
         </div>
       )}
       {keys.isSuccess && all.length > 0 && (
@@ -202,6 +271,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
           onOpen={setDetail}
           settingsKnown={caps.data?.key_settings ?? true}
           relatedLabel={relatedLabel}
+          local={local}
         />
       )}
       {keys.isSuccess && all.length > 0 && rows.length === 0 && (
@@ -218,6 +288,26 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
         />
       )}
       {revoking && <RevokeDialog accountId={account.id} meta={revoking} onClose={() => setRevoking(null)} />}
+      {importing && kinds.data && (
+        <ImportKeyDialog
+          accounts={accounts}
+          kinds={kinds.data}
+          preferredAccountId={account.id}
+          onImported={imported}
+          onClose={() => setImporting(false)}
+        />
+      )}
+      {forgetting && (
+        <ForgetKeyDialog
+          accountId={account.id}
+          meta={forgetting}
+          kind={kind}
+          onClose={(removed) => {
+            if (removed) setNotice(`Removed ${forgetting.name} from Keyhaven. Delete it in ${kind?.key_page ?? "the service's own settings"} to stop it working.`);
+            setForgetting(null);
+          }}
+        />
+      )}
     </section>
   );
 }
