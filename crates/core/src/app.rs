@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 mod imported;
+mod listed;
 mod profiles;
 pub use profiles::{ProfileInfo, ProfileMeta, MAX_AUTO_LOCK};
 
@@ -394,7 +395,9 @@ impl Keyhaven {
     }
 
     /// [`Keyhaven::sign_in`] to a service of `kind`. `user` is an email, or a user name where the
-    /// service takes one (TokenKit); `account_key` is the account's own API key for a service
+    /// service takes one (TokenKit), or the name the person gives the account where `password`
+    /// is a session token copied from the service's app (Animus: never remembered, as a new
+    /// token is the only renewal); `account_key` is the account's own API key for a service
     /// that wants one on its calls (TokenKit), kept in the keychain with the session.
     pub async fn sign_in_to(
         &self,
@@ -406,7 +409,9 @@ impl Keyhaven {
         remember_password: bool,
     ) -> Result<Account> {
         let email = user.trim();
-        let user_name_allowed = kind == ConnectorKind::Tokenkit;
+        let user_name_allowed =
+            kind == ConnectorKind::Tokenkit || kind.signs_in_with_session_token();
+        let remember_password = remember_password && !kind.signs_in_with_session_token();
         if email.is_empty()
             || email.chars().count() > MAX_EMAIL_CHARS
             || email.chars().any(char::is_control)
@@ -414,7 +419,9 @@ impl Keyhaven {
         {
             return Err(Error::validation(
                 if user_name_allowed { "user" } else { "email" },
-                if user_name_allowed {
+                if kind.signs_in_with_session_token() {
+                    "give the account a name (e.g. personal or work)"
+                } else if user_name_allowed {
                     "enter the user name or email address you sign in with"
                 } else {
                     "enter the email address you sign in with"
@@ -725,6 +732,13 @@ impl Keyhaven {
         if secret.expose().trim().is_empty() {
             return Err(Error::validation("secret", "is empty"));
         }
+        if account.connector.signs_in_with_session_token() {
+            return Err(Error::validation(
+                "name",
+                "its service does not say which key a secret is: name the key as the service \
+                 lists it (`keys import --name NAME`)",
+            ));
+        }
         let answer = self
             .connector_for(&account)?
             .ping(&secret, &PingCall::default())
@@ -823,10 +837,19 @@ impl Keyhaven {
                 return Ok(current);
             }
         }
+        let expired = || {
+            if account.connector.signs_in_with_session_token() {
+                Error::Unauthorized {
+                    reason: crate::error::AuthFailure::SessionTokenRefused,
+                }
+            } else {
+                Error::session_expired()
+            }
+        };
         let password = vault
             .get(profile, &names::password(&account.id))
             .await?
-            .ok_or_else(Error::session_expired)?;
+            .ok_or_else(expired)?;
         let account_key = vault.get(profile, &names::account_key(&account.id)).await?;
         let session = connector
             .login(Credentials {
@@ -835,13 +858,7 @@ impl Keyhaven {
                 account_key: account_key.as_ref(),
             })
             .await
-            .map_err(|e| {
-                if e.is_unauthorized() {
-                    Error::session_expired()
-                } else {
-                    e
-                }
-            })?;
+            .map_err(|e| if e.is_unauthorized() { expired() } else { e })?;
         vault
             .put(profile, &names::session(&account.id), &session.token)
             .await?;

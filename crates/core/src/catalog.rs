@@ -60,6 +60,9 @@ pub enum ConnectorKind {
     /// TokenKit (`docs/connectors.md`): sign-in with a user name or email and password, plus an
     /// API key of the account's for the calls that change keys.
     Tokenkit,
+    /// Animus: the session token (JWT) of a signed-in session, pasted; keys listed, renamed,
+    /// rescoped and revoked with it, made in the Animus app and imported.
+    Animus,
     /// AniKura: keys made in its dashboard, imported, checked with one GraphQL call.
     Anikura,
     /// Ananke Labs: keys made in its Console, imported; a 401 (broken key) told apart from a 403
@@ -73,9 +76,10 @@ pub enum ConnectorKind {
 
 impl ConnectorKind {
     /// Every kind, in the order the UI offers them.
-    pub const ALL: [ConnectorKind; 6] = [
+    pub const ALL: [ConnectorKind; 7] = [
         ConnectorKind::Native,
         ConnectorKind::Tokenkit,
+        ConnectorKind::Animus,
         ConnectorKind::Anikura,
         ConnectorKind::Ananke,
         ConnectorKind::Wanikani,
@@ -87,6 +91,7 @@ impl ConnectorKind {
         match self {
             ConnectorKind::Native => "keyhaven",
             ConnectorKind::Tokenkit => "tokenkit",
+            ConnectorKind::Animus => "animus",
             ConnectorKind::Anikura => "anikura",
             ConnectorKind::Ananke => "ananke",
             ConnectorKind::Wanikani => "wanikani",
@@ -114,7 +119,17 @@ impl ConnectorKind {
 
     /// Whether accounts of this kind sign in (else they are added, and their keys imported).
     pub fn signs_in(self) -> bool {
-        matches!(self, ConnectorKind::Native | ConnectorKind::Tokenkit)
+        matches!(
+            self,
+            ConnectorKind::Native | ConnectorKind::Tokenkit | ConnectorKind::Animus
+        )
+    }
+
+    /// Whether signing in takes a session token copied from the service's own app (Animus)
+    /// instead of a password: the account is named by the person, and a refused token is
+    /// replaced by signing in again, never renewed.
+    pub fn signs_in_with_session_token(self) -> bool {
+        self == ConnectorKind::Animus
     }
 }
 

@@ -20,6 +20,9 @@ pub enum AuthFailure {
     WrongCredentials,
     /// An API key was refused: unknown, revoked or expired.
     KeyRejected,
+    /// A session token pasted from the service's own app (Animus) is refused: wrong, expired
+    /// or signed out. Keyhaven cannot renew it; only a new one helps.
+    SessionTokenRefused,
 }
 
 /// What the keychain was asked to do when it failed.
@@ -39,6 +42,10 @@ impl fmt::Display for AuthFailure {
             AuthFailure::WrongCredentials => "Sign-in refused: the email or password is wrong.",
             AuthFailure::KeyRejected => {
                 "The service refused the API key: it is unknown, revoked or expired."
+            }
+            AuthFailure::SessionTokenRefused => {
+                "The service does not accept the session token (it is wrong, expired or signed \
+                 out): copy a new one from a signed-in session and sign in again with it."
             }
         })
     }

@@ -9,6 +9,7 @@
 //! status or message string to match on) and a failed connection to `Error::Network` naming
 //! the service URL.
 
+mod animus;
 mod imported;
 mod native;
 mod tokenkit;
@@ -29,6 +30,8 @@ use crate::catalog::ConnectorKind;
 use crate::error::Result;
 use crate::secret::Secret;
 
+pub(crate) use self::animus::scopes_fit as animus_scopes_fit;
+pub use self::animus::AnimusConnector;
 pub use self::imported::{Checked, ImportedConnector};
 pub use self::native::{http_client, NativeConnector};
 pub use self::tokenkit::TokenkitConnector;
@@ -303,6 +306,7 @@ pub trait Connector: Send + Sync {
 pub enum AnyConnector {
     Native(NativeConnector),
     Tokenkit(TokenkitConnector),
+    Animus(AnimusConnector),
     Imported(ImportedConnector),
 }
 
@@ -329,7 +333,7 @@ pub struct KindInfo {
 }
 
 /// Every kind's [`KindInfo`], in [`ConnectorKind::ALL`]'s order.
-pub const KINDS: [KindInfo; 6] = [
+pub const KINDS: [KindInfo; 7] = [
     KindInfo {
         kind: ConnectorKind::Native,
         label: "Keyhaven",
@@ -347,6 +351,15 @@ pub const KINDS: [KindInfo; 6] = [
         key_page: "TokenKit's dashboard (Settings → API Keys)",
         key_limit: None,
         key_prefixes: &[],
+    },
+    KindInfo {
+        kind: ConnectorKind::Animus,
+        label: "Animus",
+        documented_url: Some(animus::DEFAULT_URL),
+        signs_in: true,
+        key_page: animus::KEY_PAGE,
+        key_limit: Some(10),
+        key_prefixes: &["anm_"],
     },
     KindInfo {
         kind: ConnectorKind::Anikura,
@@ -427,6 +440,9 @@ impl AnyConnector {
             ConnectorKind::Tokenkit => Ok(AnyConnector::Tokenkit(TokenkitConnector::with_policy(
                 base_url, policy, http,
             )?)),
+            ConnectorKind::Animus => Ok(AnyConnector::Animus(AnimusConnector::with_policy(
+                base_url, policy, http,
+            )?)),
             ConnectorKind::Anikura
             | ConnectorKind::Ananke
             | ConnectorKind::Wanikani
@@ -443,6 +459,7 @@ macro_rules! dispatch {
         match $self {
             AnyConnector::Native($c) => $call,
             AnyConnector::Tokenkit($c) => $call,
+            AnyConnector::Animus($c) => $call,
             AnyConnector::Imported($c) => $call,
         }
     };
