@@ -71,8 +71,9 @@ pub struct AccountAdd {
     /// with a documented host (tokenkit) defaults to it.
     #[arg(long)]
     pub url: Option<String>,
-    /// The email you sign in with (for tokenkit, the user name or email). Kinds without a
-    /// sign-in take --name instead.
+    /// The email you sign in with (for tokenkit, the user name or email; for animus, a name
+    /// for the account, as its sign-in is a session token). Kinds without a sign-in take --name
+    /// instead.
     #[arg(long, required_unless_present = "name", conflicts_with = "name")]
     pub email: Option<String>,
     /// For kinds without a sign-in (anikura, ananke, wanikani, generic): what you call the
@@ -81,8 +82,9 @@ pub struct AccountAdd {
     pub name: Option<String>,
     /// The kind of service (its connector): keyhaven; tokenkit (whose calls also carry one of
     /// the account's API keys: after the password, standard input's next line, or a prompt
-    /// without echo, gives one made in TokenKit's dashboard); or anikura, ananke, wanikani and
-    /// generic, whose keys are made on their own pages and imported.
+    /// without echo, gives one made in TokenKit's dashboard); animus (standard input gives the
+    /// session token of a signed-in Animus session instead of a password); or anikura, ananke,
+    /// wanikani and generic, whose keys are made on their own pages and imported.
     #[arg(long, default_value = "keyhaven", value_parser = kind_names())]
     pub kind: String,
     /// An AniKura account's plan: free (2,000 calls a day), indie or commercial.
@@ -111,6 +113,21 @@ struct Listed<'a> {
 /// The `--kind` names, from the one list of kinds.
 fn kind_names() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(ConnectorKind::ALL.map(ConnectorKind::cli_name))
+}
+
+/// What signs in: a password, or for a kind signed in with a session token (Animus), that token.
+fn read_password(lines: &mut Lines, kind: ConnectorKind) -> Result<keyhaven_core::Secret, Error> {
+    if kind.signs_in_with_session_token() {
+        lines.read_as(
+            "session token",
+            &format!(
+                "Session token (the JWT of a signed-in {} session; keys are managed with it)",
+                kind_info(kind).label
+            ),
+        )
+    } else {
+        lines.read_as("password", "Password")
+    }
 }
 
 /// `account add` of a kind without sign-in: nothing is read from standard input.
@@ -175,7 +192,7 @@ pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Err
                     }),
                 };
             let mut lines = Lines::new();
-            let password = lines.read_as("password", "Password")?;
+            let password = read_password(&mut lines, kind)?;
             let account_key = match kind {
                 ConnectorKind::Tokenkit => Some(lines.read_as(
                     "api key",
@@ -200,10 +217,20 @@ pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Err
             Ok(if args.json {
                 output::json(&account)
             } else {
-                format!(
+                let mut done = format!(
                     "Signed in: account {} ({}), now the active account.\n",
                     account.id, account.label
-                )
+                );
+                if kind.signs_in_with_session_token() {
+                    done.push_str(&format!(
+                        "Keys are made in {}; add each with `keyhaven keys import --name NAME` \
+                         (the secret from standard input). When the session token stops \
+                         working, sign in again with a new one (`keyhaven account sign-in {}`).\n",
+                        kind_info(kind).key_page,
+                        account.id
+                    ));
+                }
+                done
             })
         }
         AccountCommand::List { json } => {
@@ -254,7 +281,7 @@ pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Err
             json,
         } => {
             let account = core.account(id.trim())?;
-            let password = Lines::new().read_as("password", "Password")?;
+            let password = read_password(&mut Lines::new(), account.connector)?;
             let account = core
                 .sign_in_again(&account.id, password, !no_remember)
                 .await?;

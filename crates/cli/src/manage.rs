@@ -114,10 +114,14 @@ pub struct KeysUpdate {
 #[derive(Debug, Args)]
 pub struct KeysImport {
     /// The key's name. For a service that names its keys (keyhaven), the service's own name is
-    /// kept and a different one is said; for the others (anikura, ananke, wanikani, generic) it
-    /// is needed.
+    /// kept and a different one is said; for animus it says which listed key the secret is; for
+    /// the others (anikura, ananke, wanikani, generic) it is needed.
     #[arg(long)]
     pub name: Option<String>,
+    /// An animus key: its id, to say which key the secret is when several have its name
+    /// (`keyhaven keys list`).
+    #[arg(long, value_name = "ID")]
+    pub key: Option<String>,
     /// The account (its id). Default: the profile's account of --kind; without --kind, the
     /// account of the kind the key's prefix names, else the active account.
     #[arg(long, value_name = "ID")]
@@ -476,6 +480,23 @@ pub async fn usage(core: &Keyhaven, args: KeysUsage) -> Result<String, Error> {
 pub async fn import(core: &Keyhaven, args: KeysImport) -> Result<String, Error> {
     let secret = crate::profiles::Lines::new().read_as("secret", "The key's secret")?;
     let account = import_account(core, &args, &secret)?;
+    if account.connector.signs_in_with_session_token() {
+        let meta = core
+            .import_listed_key(
+                &account.id,
+                secret,
+                args.name.as_deref(),
+                args.key.as_deref(),
+            )
+            .await?;
+        if args.json {
+            return Ok(output::json(&meta));
+        }
+        return Ok(format!(
+            "Imported \"{}\" ({}) of account {}: checked with its service and stored in the keychain.\n",
+            meta.name, meta.id, account.id
+        ));
+    }
     if !core.capabilities(&account.id)?.local_keys {
         let meta = core.import_key(&account.id, secret).await?;
         if args.json {

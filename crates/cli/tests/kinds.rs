@@ -113,6 +113,145 @@ async fn a_tokenkit_account_from_the_terminal() {
     );
 }
 
+/// An Animus account from the terminal: signed in with a session token from standard input,
+/// a key made in the Animus app imported by its name, renamed and rescoped, checked and revoked;
+/// a create is refused, saying where keys are made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_animus_account_from_the_terminal() {
+    let fake = Fake::start("animus");
+    let jwt = fake.control("session", json!({"account": "ann"}))["jwt"]
+        .as_str()
+        .expect("jwt")
+        .to_string();
+    record_secret(&jwt);
+    let made = fake.control(
+        "mint",
+        json!({"account": "ann", "name": "deploy", "scopes": ["read"]}),
+    );
+    let secret = made["secret"].as_str().expect("secret").to_string();
+    record_secret(&secret);
+    let key_id = made["id"].as_str().expect("id").to_string();
+    let ns = namespace("kinds-animus");
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = data.path();
+
+    let add = [
+        "account",
+        "add",
+        "--kind",
+        "animus",
+        "--url",
+        fake.url(),
+        "--email",
+        "personal",
+        "--json",
+    ];
+    let out = keyhaven_with_stdin(dir, &ns, &add, "eyJnot-a-session\n").await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("new one"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = keyhaven_with_stdin(dir, &ns, &add, &format!("{jwt}\n")).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let account: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(account["connector"], "animus");
+    assert_eq!(account["remember_password"], false);
+    assert!(!text(&out.stdout).contains(&jwt) && !text(&out.stderr).contains(&jwt));
+
+    let out = keyhaven(dir, &ns, &["keys", "create", "--name", "new"]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the Animus app (Integrations → API Keys)"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The key's prefix names the account; its name says which listed key it is.
+    let out = keyhaven_with_stdin(
+        dir,
+        &ns,
+        &["keys", "import", "--name", "nope"],
+        &format!("{secret}\n"),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("\"deploy\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = keyhaven_with_stdin(
+        dir,
+        &ns,
+        &["keys", "import", "--name", "deploy", "--json"],
+        &format!("{secret}\n"),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let imported: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(imported["id"], key_id.as_str());
+    assert!(!text(&out.stdout).contains(&secret) && !text(&out.stderr).contains(&secret));
+
+    let out = keyhaven(
+        dir,
+        &ns,
+        &[
+            "keys",
+            "update",
+            "deploy",
+            "--name",
+            "deploy-2",
+            "--scopes",
+            "read,search",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let updated: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (updated["name"].clone(), updated["scopes"].clone()),
+        (json!("deploy-2"), json!(["read", "search"]))
+    );
+    let out = keyhaven(
+        dir,
+        &ns,
+        &["keys", "update", "deploy-2", "--scopes", "admin"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = keyhaven(dir, &ns, &["keys", "check", "deploy-2", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let check: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(check["verdict"], "works", "{check}");
+    let out = keyhaven(dir, &ns, &["keys", "show", "deploy-2", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = keyhaven(
+        dir,
+        &ns,
+        &[
+            "keys",
+            "revoke",
+            "deploy-2",
+            "--confirm",
+            "deploy-2",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let revoked: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(revoked["status"], "revoked");
+    let out = keyhaven(dir, &ns, &["keys", "list", "--json"]).await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).expect("json"),
+        json!([])
+    );
+}
+
 fn minted(fake: &Fake, args: Value) -> String {
     let secret = fake.control("mint", args)["secret"]
         .as_str()
