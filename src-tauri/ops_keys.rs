@@ -36,6 +36,10 @@ const DENIALS_SHOWN: u32 = 50;
 pub struct WatchSettings {
     pub poll_interval_seconds: u32,
     pub notifications: bool,
+    /// Minutes between broken-key checks of one held key; `None`: the checks are off.
+    #[ts(type = "number | null")]
+    pub key_check_minutes: Option<u32>,
+    pub key_checks_anikura: bool,
 }
 
 impl From<&keyhaven_core::Settings> for WatchSettings {
@@ -43,16 +47,17 @@ impl From<&keyhaven_core::Settings> for WatchSettings {
         WatchSettings {
             poll_interval_seconds: settings.poll_interval_seconds,
             notifications: settings.notifications,
+            key_check_minutes: settings
+                .key_checks
+                .then_some(settings.key_check_interval_minutes),
+            key_checks_anikura: settings.key_checks_anikura,
         }
     }
 }
 
 impl Default for WatchSettings {
     fn default() -> Self {
-        WatchSettings {
-            poll_interval_seconds: 60,
-            notifications: true,
-        }
+        WatchSettings::from(&keyhaven_core::Settings::default())
     }
 }
 
@@ -154,6 +159,12 @@ pub fn start(app: &AppHandle) {
 fn start_watch(handle: &AppHandle, core: &keyhaven_core::Keyhaven, settings: WatchSettings) {
     let config = WatchConfig {
         interval: Duration::from_secs(u64::from(settings.poll_interval_seconds.max(5))),
+        key_checks: settings
+            .key_check_minutes
+            .map(|minutes| keyhaven_core::KeyCheckConfig {
+                interval: Duration::from_secs(u64::from(minutes.max(1)) * 60),
+                anikura: settings.key_checks_anikura,
+            }),
         ..WatchConfig::default()
     };
     let events = handle.clone();

@@ -2,7 +2,8 @@
 //! with keys' secrets in its environment, and nowhere else: not in its arguments, not on any
 //! output, not in this process's own environment. An env file's references
 //! (`keyhaven:ACCOUNT/KEY`) are resolved to the secrets of the keys they name; its plain values
-//! pass through. Exits with the command's exit status.
+//! pass through. Exits with the command's exit status; when the command fails, the keys it was
+//! given are checked with their services, and one that is refused is named on standard error.
 
 use std::ffi::OsString;
 
@@ -72,6 +73,8 @@ pub async fn run(core: &Keyhaven, args: RunArgs) -> Result<Done, Error> {
     let mut command = tokio::process::Command::new(program);
     command.args(rest);
     let mut secrets = Vec::new();
+    // The keys given to the command, checked with their services should it fail.
+    let mut given = Vec::new();
     for (path, entry) in &entries {
         match &entry.value {
             envfile::Value::Plain(value) => {
@@ -79,7 +82,7 @@ pub async fn run(core: &Keyhaven, args: RunArgs) -> Result<Done, Error> {
             }
             envfile::Value::Reference { account, key } => {
                 // The error keeps its kind (and exit code); where it came from goes first.
-                let secret = referenced(core, account, key).await.inspect_err(|_| {
+                let (key, secret) = referenced(core, account, key).await.inspect_err(|_| {
                     eprintln!(
                         "{}:{}: keyhaven:{account}/{key} does not resolve",
                         path.display(),
@@ -88,6 +91,7 @@ pub async fn run(core: &Keyhaven, args: RunArgs) -> Result<Done, Error> {
                 })?;
                 command.env(&entry.name, secret.expose());
                 secrets.push(secret);
+                given.push(key);
             }
         }
     }
@@ -97,6 +101,7 @@ pub async fn run(core: &Keyhaven, args: RunArgs) -> Result<Done, Error> {
         let secret = core.key_secret(&account.id, &id).await?;
         command.env(&args.env, secret.expose());
         secrets.push(secret);
+        given.push((account.id, id));
     }
     let status = command.status().await;
     // Our copies go now; the child's environment is the only place left that holds them.
@@ -118,9 +123,17 @@ pub async fn run(core: &Keyhaven, args: RunArgs) -> Result<Done, Error> {
             });
         }
     };
+    let exit = exit_status(status);
+    if exit != 0 {
+        // The command failed: a key it was given that its service now refuses is a likely
+        // cause, and one people rarely think of (the key was regenerated elsewhere).
+        for alert in core.check_keys_now(&given).await {
+            eprintln!("keyhaven: {}", alert.message);
+        }
+    }
     Ok(Done {
         stdout: String::new(),
-        exit: exit_status(status),
+        exit,
     })
 }
 
@@ -130,14 +143,15 @@ async fn referenced(
     core: &Keyhaven,
     account: &str,
     key: &str,
-) -> Result<keyhaven_core::Secret, Error> {
+) -> Result<((String, String), keyhaven_core::Secret), Error> {
     let accounts = core.accounts();
     let found =
         crate::env::referenced_account(&accounts, account).ok_or_else(|| Error::NotFound {
             what: format!("an account '{account}' in profile {}", core.profile()),
         })?;
     let id = resolve_key(core, found, key).await?;
-    core.key_secret(&found.id, &id).await
+    let secret = core.key_secret(&found.id, &id).await?;
+    Ok(((found.id.clone(), id), secret))
 }
 
 /// The command's exit code; killed by a signal, 128 + the signal's number, as a shell reports it.

@@ -524,3 +524,59 @@ async fn a_guided_rotation_from_the_terminal() {
     assert_eq!(listed.as_array().expect("list").len(), 1, "{listed}");
     assert_eq!(listed[0]["meta"]["scopes"], json!(["reviews:create"]));
 }
+
+/// A script that fails after its key was regenerated elsewhere: `keyhaven run` checks the keys it
+/// gave the command and names the one its service refuses, and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_names_the_key_its_service_refuses() {
+    let ananke = Fake::start("ananke");
+    let ns = namespace("kinds-run");
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = data.path();
+    let out = keyhaven(
+        dir,
+        &ns,
+        &[
+            "account",
+            "add",
+            "--kind",
+            "ananke",
+            "--name",
+            "acme",
+            "--url",
+            ananke.url(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let secret = minted(&ananke, json!({"tenant": "acme"}));
+    let out = keyhaven_with_stdin(
+        dir,
+        &ns,
+        &["keys", "import", "--name", "templates"],
+        &format!("{secret}\n"),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = ["run", "--key", "templates", "--", "sh", "-c", "exit 3"];
+
+    // The key works: the command's own failure, nothing said about the key.
+    let out = keyhaven(dir, &ns, &run).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        !text(&out.stderr).contains("refuses"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Revoked in the Console: the failure is explained.
+    ananke.control("revoke", json!({"secret": secret}));
+    let out = keyhaven(dir, &ns, &run).await;
+    assert_eq!(out.status.code(), Some(3), "the command's exit status");
+    assert!(
+        text(&out.stderr).contains("Ananke Labs refuses the key \"templates\"")
+            && text(&out.stderr).contains("Ananke Console"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -42,6 +42,6 @@ pub use secret::Secret;
 pub use settings::Settings;
 pub use vault::Vault;
 pub use watch::{
-    Alert, AlertKind, AlertSettings, AlertSeverity, UsageSnapshot, UsageWatch, WatchConfig,
-    WatchEvent,
+    Alert, AlertKind, AlertSettings, AlertSeverity, KeyCheckConfig, UsageSnapshot, UsageWatch,
+    WatchConfig, WatchEvent,
 };

@@ -19,6 +19,8 @@ const SETTINGS_FILE: &str = "settings.json";
 pub const POLL_INTERVAL_RANGE: (u32, u32) = (10, 3600);
 /// Seconds a copied secret stays on the clipboard: 5 s to 10 min.
 pub const CLIPBOARD_CLEAR_RANGE: (u32, u32) = (5, 600);
+/// Minutes between two broken-key checks of one key: 15 min to a day.
+pub const KEY_CHECK_INTERVAL_RANGE: (u32, u32) = (15, 1440);
 
 /// What a person can set for a profile. Never holds a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -30,6 +32,14 @@ pub struct Settings {
     pub notifications: bool,
     /// Seconds after which a copied secret is cleared from the clipboard.
     pub clipboard_clear_seconds: u32,
+    /// Whether held keys of services with no key API are checked now and then (one call per
+    /// key per interval), so that a key deleted or regenerated there raises an alert. Off
+    /// unless the person turns it on.
+    pub key_checks: bool,
+    /// Minutes between two checks of one key.
+    pub key_check_interval_minutes: u32,
+    /// Whether AniKura keys are checked too: each check is a call of the account's daily cap.
+    pub key_checks_anikura: bool,
 }
 
 impl Default for Settings {
@@ -38,15 +48,18 @@ impl Default for Settings {
             poll_interval_seconds: 60,
             notifications: true,
             clipboard_clear_seconds: 30,
+            key_checks: false,
+            key_check_interval_minutes: 60,
+            key_checks_anikura: false,
         }
     }
 }
 
-fn in_range(field: &str, value: u32, (min, max): (u32, u32)) -> Result<()> {
+fn in_range(field: &str, value: u32, (min, max): (u32, u32), unit: &str) -> Result<()> {
     if value < min || value > max {
         return Err(Error::validation(
             field,
-            format!("choose between {min} and {max} seconds (got {value})"),
+            format!("choose between {min} and {max} {unit} (got {value})"),
         ));
     }
     Ok(())
@@ -59,12 +72,28 @@ impl Settings {
             "poll interval",
             self.poll_interval_seconds,
             POLL_INTERVAL_RANGE,
+            "seconds",
         )?;
         in_range(
             "clipboard clear time",
             self.clipboard_clear_seconds,
             CLIPBOARD_CLEAR_RANGE,
+            "seconds",
+        )?;
+        in_range(
+            "key check interval",
+            self.key_check_interval_minutes,
+            KEY_CHECK_INTERVAL_RANGE,
+            "minutes",
         )
+    }
+
+    /// The broken-key checks these settings ask for; `None` when they are off.
+    pub fn key_check_config(&self) -> Option<crate::watch::KeyCheckConfig> {
+        self.key_checks.then(|| crate::watch::KeyCheckConfig {
+            interval: Duration::from_secs(u64::from(self.key_check_interval_minutes) * 60),
+            anikura: self.key_checks_anikura,
+        })
     }
 
     pub fn poll_interval(&self) -> Duration {
@@ -145,6 +174,9 @@ mod tests {
             poll_interval_seconds: 120,
             notifications: false,
             clipboard_clear_seconds: 15,
+            key_checks: true,
+            key_check_interval_minutes: 30,
+            key_checks_anikura: false,
         };
         save(dir.path(), "ann", &mine).expect("save");
         assert_eq!(load(dir.path(), "ann").expect("load"), mine);
@@ -174,6 +206,14 @@ mod tests {
             },
             Settings {
                 clipboard_clear_seconds: 601,
+                ..kept
+            },
+            Settings {
+                key_check_interval_minutes: 14,
+                ..kept
+            },
+            Settings {
+                key_check_interval_minutes: 1441,
                 ..kept
             },
         ] {

@@ -415,7 +415,7 @@ async fn a_rotation_stopped_while_switching_resumes_from_what_it_finds() {
         .into_iter()
         .map(|k| k.meta.id)
         .collect();
-    assert_eq!(ids, [old_id.clone()]);
+    assert_eq!(ids, std::slice::from_ref(&old_id));
     assert_eq!(core.current_key_id(&acc, &old_id).expect("id"), old_id);
     assert!(core
         .key_secret(&acc, &old_id)

@@ -114,6 +114,7 @@ fn config(manual: &ManualClock, interval_ms: u64, alerts: AlertSettings) -> Watc
         max_backoff: Duration::from_millis(interval_ms * 4),
         metadata_interval: Duration::from_secs(60),
         alerts,
+        key_checks: None,
         clock: clock_of(manual),
     }
 }

@@ -38,7 +38,7 @@ export type ServiceRef = { "kind": "url", url: string,
  */
 allow_http: boolean, } | { "kind": "embedded" };
 
-export type ConnectorKind = "native" | "tokenkit" | "anikura" | "ananke" | "wanikani" | "generic";
+export type ConnectorKind = "native" | "tokenkit" | "animus" | "anikura" | "ananke" | "wanikani" | "generic";
 
 export type Tier = "free" | "indie" | "commercial";
 
@@ -325,7 +325,15 @@ threshold: number, projection: QuotaProjection, } | { "type": "denial_spike", co
 /**
  * The most frequent reason.
  */
-top_reason: string, reasons: { [key in string]?: number }, } | { "type": "key_unused", last_used_at: string | null, days: number, };
+top_reason: string, reasons: { [key in string]?: number }, } | { "type": "key_unused", last_used_at: string | null, days: number, } | { "type": "key_refused", 
+/**
+ * The service's name.
+ */
+service: string, 
+/**
+ * Where its keys are made: where a new one comes from.
+ */
+key_page: string, };
 
 export type Alert = { 
 /**
@@ -339,7 +347,11 @@ message: string, };
 
 export type WatchEvent = { "event": "usage", account_id: string, fetched_at: string, } | { "event": "alert", alert: Alert, } | { "event": "offline", account_id: string, reason: ErrorPayload, retry_in_seconds: number, } | { "event": "online", account_id: string, } | { "event": "throttled", account_id: string, retry_in_seconds: number, } | { "event": "failed", account_id: string, reason: ErrorPayload, retry_in_seconds: number, } | { "event": "paused" } | { "event": "resumed" };
 
-export type WatchSettings = { poll_interval_seconds: number, notifications: boolean, };
+export type WatchSettings = { poll_interval_seconds: number, notifications: boolean, 
+/**
+ * Minutes between broken-key checks of one held key; `None`: the checks are off.
+ */
+key_check_minutes: number | null, key_checks_anikura: boolean, };
 
 export type UpdateKeyInput = { account_id: string, key_id: string, name?: string, scopes?: Array<string>, 
 /**
@@ -461,7 +473,21 @@ notifications: boolean,
 /**
  * Seconds after which a copied secret is cleared from the clipboard.
  */
-clipboard_clear_seconds: number, };
+clipboard_clear_seconds: number, 
+/**
+ * Whether held keys of services with no key API are checked now and then (one call per
+ * key per interval), so that a key deleted or regenerated there raises an alert. Off
+ * unless the person turns it on.
+ */
+key_checks: boolean, 
+/**
+ * Minutes between two checks of one key.
+ */
+key_check_interval_minutes: number, 
+/**
+ * Whether AniKura keys are checked too: each check is a call of the account's daily cap.
+ */
+key_checks_anikura: boolean, };
 
 export type KindInfo = { kind: ConnectorKind, 
 /**

@@ -139,6 +139,13 @@ pub enum AlertKind {
         #[ts(type = "number")]
         days: i64,
     },
+    /// A key its service started refusing (401): deleted, regenerated or expired there.
+    KeyRefused {
+        /// The service's name.
+        service: String,
+        /// Where its keys are made: where a new one comes from.
+        key_page: String,
+    },
 }
 
 /// Something a person should know, for the window and an OS notification. Never a secret.

@@ -17,6 +17,7 @@
 //! notifications) and to any [`UsageWatch::subscribe`] receiver.
 
 mod analysis;
+mod broken;
 mod cache;
 
 use std::collections::{HashMap, HashSet};
@@ -38,6 +39,7 @@ pub use self::analysis::{
     alerts, new_alerts, next_delay, snapshot, Alert, AlertKind, AlertSettings, AlertSeverity,
     KeySnapshot, LimitKind, PollResult, QuotaProjection, UsageSnapshot,
 };
+pub use self::broken::KeyCheckConfig;
 use self::cache::UsageCache;
 
 /// Where the watcher reads the time (the system clock unless a test sets another).
@@ -53,6 +55,9 @@ pub struct WatchConfig {
     /// How often each account's key list (names, limits, expiry) is read again.
     pub metadata_interval: Duration,
     pub alerts: AlertSettings,
+    /// Broken-key checks of held keys of services with no key API; `None`: off (the default,
+    /// as each check is a call of the person's quota).
+    pub key_checks: Option<KeyCheckConfig>,
     pub clock: Clock,
 }
 
@@ -63,6 +68,7 @@ impl Default for WatchConfig {
             max_backoff: Duration::from_secs(15 * 60),
             metadata_interval: Duration::from_secs(5 * 60),
             alerts: AlertSettings::default(),
+            key_checks: None,
             clock: Arc::new(Utc::now),
         }
     }
@@ -195,6 +201,10 @@ struct Watcher {
     on_event: Arc<dyn Fn(WatchEvent) + Send + Sync>,
     events: broadcast::Sender<WatchEvent>,
     accounts: HashMap<String, AccountState>,
+    /// When the held keys are next looked at for due checks.
+    next_key_checks: Instant,
+    /// Broken-key alerts raised by this watcher, each once.
+    raised: HashSet<String>,
 }
 
 impl Keyhaven {
@@ -219,6 +229,8 @@ impl Keyhaven {
             on_event: Arc::new(on_event),
             events: events.clone(),
             accounts: HashMap::new(),
+            next_key_checks: Instant::now(),
+            raised: HashSet::new(),
         };
         let task = tokio::spawn(watcher.run(receiver));
         Ok(UsageWatch {
@@ -327,13 +339,17 @@ impl Watcher {
                         self.poll(id).await;
                     }
                 }
+                self.check_keys().await;
             }
-            let next = self
+            let mut next = self
                 .accounts
                 .values()
                 .map(|s| s.due)
                 .min()
                 .unwrap_or_else(|| Instant::now() + self.config.interval);
+            if self.config.key_checks.is_some() {
+                next = next.min(self.next_key_checks);
+            }
             tokio::select! {
                 command = commands.recv() => match command {
                     None => break,
@@ -355,6 +371,34 @@ impl Watcher {
                 },
                 _ = tokio::time::sleep_until(next), if !paused => {}
             }
+        }
+    }
+
+    /// Checks the held keys that are due, at most once a minute, and raises an alert for each
+    /// that its service started refusing.
+    async fn check_keys(&mut self) {
+        let Some(config) = self.config.key_checks else {
+            return;
+        };
+        if Instant::now() < self.next_key_checks {
+            return;
+        }
+        self.next_key_checks = Instant::now() + config.interval.min(Duration::from_secs(60));
+        match self
+            .core
+            .check_due_keys(&config, (self.config.clock)())
+            .await
+        {
+            Ok(alerts) => {
+                for alert in alerts {
+                    if self.raised.insert(alert.id.clone()) {
+                        self.emit(WatchEvent::Alert {
+                            alert: Box::new(alert),
+                        });
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(code = ?e.code(), "the held keys were not checked: {e}"),
         }
     }
 

@@ -24,6 +24,9 @@ export function SettingsDialog({ profile, onClose }: Props) {
         notifications: settings.data.notifications,
         clipboard: String(settings.data.clipboard_clear_seconds),
         autoLockMinutes: String(profile.auto_lock_seconds === null ? 0 : Math.round(profile.auto_lock_seconds / 60)),
+        keyChecks: settings.data.key_checks,
+        keyCheckMinutes: String(settings.data.key_check_interval_minutes),
+        keyChecksAnikura: settings.data.key_checks_anikura,
       });
     }
   }, [settings.data, form, profile.auto_lock_seconds]);
@@ -40,6 +43,9 @@ export function SettingsDialog({ profile, onClose }: Props) {
         poll_interval_seconds: checked.poll_interval_seconds,
         notifications: form.notifications,
         clipboard_clear_seconds: checked.clipboard_clear_seconds,
+        key_checks: form.keyChecks,
+        key_check_interval_minutes: checked.key_check_interval_minutes,
+        key_checks_anikura: form.keyChecksAnikura,
       });
       if (checked.auto_lock_seconds !== profile.auto_lock_seconds) {
         await commands.setAutoLock({ seconds: checked.auto_lock_seconds });
@@ -86,6 +92,36 @@ export function SettingsDialog({ profile, onClose }: Props) {
             {checked.errors.autoLockMinutes && <small className="field-error">{checked.errors.autoLockMinutes}</small>}
             {!profile.has_passphrase && <small className="muted">Applies once the profile has a passphrase.</small>}
           </label>
+          <fieldset className="group">
+            <legend>Broken-key checks</legend>
+            <label className="check">
+              <input type="checkbox" name="key-checks" checked={form.keyChecks} onChange={(e) => set({ keyChecks: e.target.checked })} />
+              Check imported keys now and then, and alert when a service starts refusing one
+            </label>
+            <label className="field">
+              <span>Check each key every (minutes)</span>
+              <input
+                name="key-check-minutes"
+                inputMode="numeric"
+                value={form.keyCheckMinutes}
+                disabled={!form.keyChecks}
+                onChange={(e) => set({ keyCheckMinutes: e.target.value })}
+                aria-invalid={!!checked.errors.keyCheckMinutes}
+              />
+              {checked.errors.keyCheckMinutes && <small className="field-error">{checked.errors.keyCheckMinutes}</small>}
+            </label>
+            <label className="check">
+              <input
+                type="checkbox"
+                name="key-checks-anikura"
+                checked={form.keyChecksAnikura}
+                disabled={!form.keyChecks}
+                onChange={(e) => set({ keyChecksAnikura: e.target.checked })}
+              />
+              Include AniKura keys (each check counts against the account's daily cap)
+            </label>
+            <small className="muted">One call per key per interval, to the key's own service.</small>
+          </fieldset>
           <ErrorNote error={error} />
           <div className="actions">
             <button type="button" onClick={onClose}>

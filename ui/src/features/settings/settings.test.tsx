@@ -10,7 +10,15 @@ afterEach(() => {
   clearMocks();
 });
 
-const ok = { poll: "60", notifications: true, clipboard: "30", autoLockMinutes: "15" };
+const ok = {
+  poll: "60",
+  notifications: true,
+  clipboard: "30",
+  autoLockMinutes: "15",
+  keyChecks: false,
+  keyCheckMinutes: "60",
+  keyChecksAnikura: false,
+};
 
 describe("checkSettings", () => {
   it("accepts values in range and converts minutes to seconds", () => {
@@ -27,6 +35,7 @@ describe("checkSettings", () => {
     expect(checkSettings({ ...ok, clipboard: "" }).errors.clipboard).toBeTruthy();
     expect(checkSettings({ ...ok, autoLockMinutes: "20000" }).errors.autoLockMinutes).toMatch(/7 days/);
     expect(checkSettings({ ...ok, autoLockMinutes: "-1" }).errors.autoLockMinutes).toBeTruthy();
+    expect(checkSettings({ ...ok, keyCheckMinutes: "14" }).errors.keyCheckMinutes).toMatch(/15 to 1440/);
   });
 });
 
@@ -35,7 +44,15 @@ describe("SettingsDialog", () => {
     const calls: { cmd: string; args: unknown }[] = [];
     mockIPC((cmd, args) => {
       calls.push({ cmd, args });
-      if (cmd === "get_settings") return { poll_interval_seconds: 60, notifications: true, clipboard_clear_seconds: 30 };
+      if (cmd === "get_settings")
+        return {
+          poll_interval_seconds: 60,
+          notifications: true,
+          clipboard_clear_seconds: 30,
+          key_checks: false,
+          key_check_interval_minutes: 60,
+          key_checks_anikura: false,
+        };
       if (cmd === "save_settings") return (args as { req: unknown }).req;
       return null;
     });
@@ -55,10 +72,23 @@ describe("SettingsDialog", () => {
     expect((screen.getByRole("button", { name: "Save" }) as HTMLButtonElement).disabled).toBe(true);
     fireEvent.change(clipboard, { target: { value: "45" } });
     fireEvent.change(screen.getByLabelText(/Lock after idle/), { target: { value: "5" } });
+    // Broken-key checks: off until turned on; then their interval is asked.
+    const every = screen.getByLabelText(/Check each key every/) as HTMLInputElement;
+    expect(every.disabled).toBe(true);
+    fireEvent.click(screen.getByLabelText(/Check imported keys now and then/));
+    expect(every.disabled).toBe(false);
+    fireEvent.change(every, { target: { value: "120" } });
     fireEvent.click(screen.getByRole("button", { name: "Save" }));
     await waitFor(() => expect(calls.map((c) => c.cmd)).toContain("set_auto_lock"));
     expect(calls.find((c) => c.cmd === "save_settings")?.args).toEqual({
-      req: { poll_interval_seconds: 60, notifications: true, clipboard_clear_seconds: 45 },
+      req: {
+        poll_interval_seconds: 60,
+        notifications: true,
+        clipboard_clear_seconds: 45,
+        key_checks: true,
+        key_check_interval_minutes: 120,
+        key_checks_anikura: false,
+      },
     });
     expect(calls.find((c) => c.cmd === "set_auto_lock")?.args).toEqual({ req: { seconds: 300 } });
   });

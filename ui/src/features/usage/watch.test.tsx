@@ -16,7 +16,7 @@ let cachedReads = 0;
 
 beforeEach(() => {
   client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
-  status = { settings: { poll_interval_seconds: 60, notifications: true }, running: true, alerts: [], resumed: [], pending: [] };
+  status = { settings: { poll_interval_seconds: 60, notifications: true, key_check_minutes: null, key_checks_anikura: false }, running: true, alerts: [], resumed: [], pending: [] };
   mockIPC(
     (cmd) => {
       if (cmd === "watch_status") return status;
