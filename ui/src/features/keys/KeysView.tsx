@@ -148,7 +148,9 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
     (view: KeyView, into: Account) => {
       setImporting(false);
       const where = into.id === account.id ? "" : ` into ${into.label}`;
-      const how = view.check ? view.check.message : "Stored without a check.";
+      const how = view.check
+        ? `${view.check.message}${view.check.quota ? ` ${quotaText(view.check.quota)}` : ""}`
+        : "Stored without a check.";
       setNotice(`Imported ${view.meta.name}${where}. ${how}`);
     },
     [account.id],
@@ -253,8 +255,8 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
           {canCreate && <p className="muted">Create one with New key (Ctrl+N).</p>}
           {!canCreate && canImport && (
             <p className="muted" data-testid="made-elsewhere">
-              {kind?.label ?? "This service"}'s keys are made in {kind?.key_page ?? "its own settings"}: make one there, then
-              bring it here with Import key (Ctrl+N).
+              Keys of {kind?.label ?? "this service"} are made in {kind?.key_page ?? "its own settings"}: make one there,
+              then bring it here with Import key (Ctrl+N).
             </p>
           )}
         </div>

@@ -270,7 +270,7 @@ describe("keys of an account whose keys are imported", () => {
   it("says where keys are made when there are none, and Ctrl+N opens Import key", async () => {
     answers.list_keys = () => [];
     wrap(<KeysView account={ANIKURA} scopes={[]} clipboardSeconds={30} />);
-    expect((await screen.findByTestId("made-elsewhere")).textContent).toMatch(/AniKura's keys are made in AniKura's dashboard \(Settings → API Keys\)/);
+    expect((await screen.findByTestId("made-elsewhere")).textContent).toMatch(/Keys of AniKura are made in AniKura's dashboard \(Settings → API Keys\)/);
     await waitFor(() => expect(calls.some((c) => c.cmd === "kinds")).toBe(true));
     fireEvent.keyDown(document, { key: "n", ctrlKey: true });
     expect(await screen.findByRole("dialog", { name: "Import key" })).toBeTruthy();
