@@ -43,7 +43,8 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
   const [sort, setSort] = useState<Sort>(null);
   const [creating, setCreating] = useState<Creating | null>(null);
   const [revoking, setRevoking] = useState<KeyMeta | null>(null);
-  const [importing, setImporting] = useState(false);
+  /** The Import key dialog, with the name a `keyhaven://` link gave, when open. */
+  const [importing, setImporting] = useState<{ name: string } | null>(null);
   const [forgetting, setForgetting] = useState<KeyMeta | null>(null);
   const [checking, setChecking] = useState<string | null>(null);
   const [detail, setDetail] = useState<KeyMeta | null>(null);
@@ -56,7 +57,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
   // should they not be readable, New key is offered and the service has the last word.
   const canCreate = canManage && (caps.data ? caps.data.create_key : caps.isError);
   const canImport = canManage && (caps.data?.local_keys ?? false);
-  const dialogOpen = creating !== null || revoking !== null || importing || forgetting !== null;
+  const dialogOpen = creating !== null || revoking !== null || importing !== null || forgetting !== null;
 
   const openNewKey = (prefill: NewKeyPrefill | null) => setCreating({ id: nextId.current++, prefill });
 
@@ -71,7 +72,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
         e.preventDefault();
         // Where keys cannot be made here, Ctrl+N imports one made on the service's page.
         if (canCreate) openNewKey(null);
-        else if (canImport) setImporting(true);
+        else if (canImport) setImporting({ name: "" });
       } else if (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
         e.preventDefault();
         filterRef.current?.focus();
@@ -90,7 +91,8 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
     if (canCreate) {
       openNewKey(linkRequest);
     } else if (canImport) {
-      setImporting(true);
+      // A kind whose keys are made on its own page: the link opens Import key with its name.
+      setImporting({ name: linkRequest.name });
     } else {
       setNotice("A keyhaven:// link asked for a new key, but this account is read-only.");
     }
@@ -146,7 +148,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
   );
   const imported = useCallback(
     (view: KeyView, into: Account) => {
-      setImporting(false);
+      setImporting(null);
       const where = into.id === account.id ? "" : ` into ${into.label}`;
       const how = view.check
         ? `${view.check.message}${view.check.quota ? ` ${quotaText(view.check.quota)}` : ""}`
@@ -220,7 +222,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
           <button
             type="button"
             className={canCreate ? "secondary" : "primary"}
-            onClick={() => setImporting(true)}
+            onClick={() => setImporting({ name: "" })}
             title={canCreate ? "Import a key made elsewhere" : "Import key (Ctrl+N)"}
             aria-keyshortcuts={canCreate ? undefined : "Control+N Meta+N"}
           >
@@ -295,8 +297,9 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
           accounts={accounts}
           kinds={kinds.data}
           preferredAccountId={account.id}
+          initialName={importing.name}
           onImported={imported}
-          onClose={() => setImporting(false)}
+          onClose={() => setImporting(null)}
         />
       )}
       {forgetting && (

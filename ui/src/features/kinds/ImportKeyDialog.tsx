@@ -14,6 +14,8 @@ type Props = {
   kinds: KindInfo[];
   /** The account whose keys were shown: chosen first when the key fits it. */
   preferredAccountId: string;
+  /** The name to start with (from a `keyhaven://new-key` link). */
+  initialName?: string;
   onImported: (view: KeyView, account: Account) => void;
   onClose: () => void;
 };
@@ -45,14 +47,14 @@ function coreFieldOf(error: IpcError | null): FieldName | null {
  * about before anything is sent, so that a key is never tried against the wrong service. The key
  * is checked with its service before it is stored, unless the person says not to.
  */
-export function ImportKeyDialog({ accounts, kinds, preferredAccountId, onImported, onClose }: Props) {
+export function ImportKeyDialog({ accounts, kinds, preferredAccountId, initialName = "", onImported, onClose }: Props) {
   const queryClient = useQueryClient();
   const secretRef = useRef<HTMLInputElement>(null);
   const [hasSecret, setHasSecret] = useState(false);
   const [suggested, setSuggested] = useState<KindInfo[]>([]);
   const [chosenKind, setChosenKind] = useState<ConnectorKind | null>(null);
   const [accountId, setAccountId] = useState(preferredAccountId);
-  const [name, setName] = useState("");
+  const [name, setName] = useState(initialName);
   const [permissions, setPermissions] = useState("");
   const [expiry, setExpiry] = useState("");
   const [header, setHeader] = useState("Authorization");

@@ -276,6 +276,24 @@ describe("keys of an account whose keys are imported", () => {
     expect(await screen.findByRole("dialog", { name: "Import key" })).toBeTruthy();
   });
 
+  it("opens Import key, with the link's name, for a keyhaven://new-key link", async () => {
+    answers.list_keys = () => [];
+    let taken = 0;
+    wrap(
+      <KeysView
+        account={ANIKURA}
+        scopes={[]}
+        clipboardSeconds={30}
+        linkRequest={{ name: "ci bot", scopes: null, problems: [] }}
+        onLinkTaken={() => taken++}
+      />,
+    );
+    const dialog = await screen.findByRole("dialog", { name: "Import key" });
+    expect((within(dialog).getByLabelText("Name") as HTMLInputElement).value).toBe("ci bot");
+    expect(screen.queryByRole("dialog", { name: "New key" })).toBeNull();
+    expect(taken).toBe(1);
+  });
+
   it("removes a key from Keyhaven after its name is typed, and says it is deleted on the service's page", async () => {
     answers.forget_key = () => null;
     wrap(<KeysView account={ANIKURA} scopes={[]} clipboardSeconds={30} />);
