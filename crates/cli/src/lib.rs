@@ -513,7 +513,7 @@ async fn keys_rotate(core: &Keyhaven, args: KeysRotate) -> Result<Done, Error> {
     let account = account_of(core, args.account)?;
     resume_quietly(core).await?;
     let id = resolve_key(core, &account, &args.key).await?;
-    if core.capabilities(&account.id)?.local_keys {
+    if core.capabilities(&account.id)?.guided_rotation {
         return guided::rotate(
             core,
             &account.id,

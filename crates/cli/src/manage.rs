@@ -18,9 +18,9 @@ pub struct KeysCreate {
     /// The key's name (1 to 100 characters).
     #[arg(long)]
     pub name: String,
-    /// Its scopes, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "read")]
-    pub scopes: Vec<String>,
+    /// Its scopes, comma-separated (default: read, on a service whose keys have scopes).
+    #[arg(long, value_delimiter = ',')]
+    pub scopes: Option<Vec<String>>,
     /// When it expires: a number of days (`30d`), a date (`2030-01-31`) or a time
     /// (`2030-01-31T12:00:00Z`); default: never.
     #[arg(long, value_name = "WHEN")]
@@ -233,15 +233,20 @@ pub async fn create(core: &Keyhaven, args: KeysCreate) -> Result<Done, Error> {
     }
     let expires = args.expires.as_deref().map(expiry).transpose()?;
     let list = |v: Vec<String>| (!v.is_empty()).then_some(v);
+    let account = account_of(core, args.account)?;
+    let scopes = match args.scopes {
+        Some(scopes) => scopes,
+        None if core.capabilities(&account.id)?.key_scopes => vec!["read".to_string()],
+        None => Vec::new(),
+    };
     let request = new_key_request(
         args.name,
-        args.scopes,
+        scopes,
         expires.as_deref(),
         list(args.origins),
         list(args.ips),
         args.hourly_limit,
     )?;
-    let account = account_of(core, args.account)?;
     let created = core.create_key(&account.id, request).await?;
     if !created.stored_in_keychain && !print_secret {
         // The secret would be lost with this process: no key is left that nobody holds.

@@ -627,7 +627,17 @@ impl Keyhaven {
         account_id: &str,
         request: CreateKeyRequest,
     ) -> Result<CreatedKeyView> {
-        validate_create_request(&request)?;
+        let caps = self.capabilities(account_id)?;
+        if !caps.create_key {
+            let info = crate::connector::kind_info(self.account(account_id)?.connector);
+            return Err(Error::Forbidden {
+                message: format!(
+                    "Keyhaven cannot create {} keys: make it in {}, then import it",
+                    info.label, info.key_page
+                ),
+            });
+        }
+        crate::validate::create_request_for(&request, Utc::now(), caps.key_scopes)?;
         let new = self
             .with_session(account_id, |c, token| {
                 let request = request.clone();
@@ -1188,8 +1198,22 @@ mod tests {
             )),
             "name"
         );
+        // No scopes: for the service to say (TokenKit's keys have none; Keyhaven's need one).
+        let unscoped = new_key_request(base().0, vec![], None, None, None, None).expect("valid");
+        let now = Utc::now();
+        assert!(crate::validate::create_request_for(&unscoped, now, false).is_ok());
         assert_eq!(
-            field(new_key_request(base().0, vec![], None, None, None, None)),
+            field(
+                crate::validate::create_request_for(&unscoped, now, true)
+                    .map(|()| unscoped.clone())
+            ),
+            "scopes"
+        );
+        let scoped = new_key_request(base().0, base().1, None, None, None, None).expect("valid");
+        assert_eq!(
+            field(
+                crate::validate::create_request_for(&scoped, now, false).map(|()| scoped.clone())
+            ),
             "scopes"
         );
         assert_eq!(

@@ -42,16 +42,37 @@ pub fn tenant(value: Option<&str>) -> Result<()> {
 }
 
 /// A create request, field by field, by the rules the service holds it to
-/// ([`keyhaven_api::rules`]); which scopes the service offers, only it knows.
+/// ([`keyhaven_api::rules`]); which scopes the service offers, only it knows. No scopes at all
+/// passes here: whether a key needs some depends on its service ([`create_request_for`]).
 pub fn create_request(request: &CreateKeyRequest, now: DateTime<Utc>) -> Result<()> {
     rules::name(&request.name)?;
-    rules::scope_names(&request.scopes)?;
+    if !request.scopes.is_empty() {
+        rules::scope_names(&request.scopes)?;
+    }
     rules::expires_at(request.expires_at, now.timestamp())?;
     let origins = rules::origins(request.allowed_origins.as_deref())?;
     rules::with_domain(origins, request.domain.as_deref())?;
     rules::ips(request.allowed_ips.as_deref())?;
     rules::rate_limit(request.rate_limit_per_hour)?;
     Ok(())
+}
+
+/// [`create_request`] for a service that has scopes (at least one is needed) or none (none may be
+/// given).
+pub fn create_request_for(
+    request: &CreateKeyRequest,
+    now: DateTime<Utc>,
+    scoped: bool,
+) -> Result<()> {
+    create_request(request, now)?;
+    match (scoped, request.scopes.is_empty()) {
+        (true, true) => Err(Error::validation("scopes", "must name at least one scope")),
+        (false, false) => Err(Error::validation(
+            "scopes",
+            "this service's keys have no scopes: leave them out",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// An update request: at least one field, each valid. `null` clears `expires_at` or

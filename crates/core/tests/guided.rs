@@ -423,3 +423,95 @@ async fn a_rotation_stopped_while_switching_resumes_from_what_it_finds() {
         .expect("old")
         .constant_time_eq(&old));
 }
+
+/// Animus lists and revokes keys but makes them only in its app: the new key is the one that
+/// appears in its list, and Keyhaven revokes the old one itself once the new one is in use.
+#[tokio::test]
+async fn an_animus_rotation_finds_the_new_key_in_the_list_and_revokes_the_old_one() {
+    let fake = Fake::start("animus");
+    let data = tempfile::tempdir().expect("tempdir");
+    let core = core_on(data.path(), &Vault::in_memory()).await;
+    let jwt = fake.control("session", json!({"account": "ann"}))["jwt"]
+        .as_str()
+        .expect("jwt")
+        .to_string();
+    record_secret(&jwt);
+    let account = core
+        .sign_in_to(
+            ConnectorKind::Animus,
+            keyhaven_core::ServiceRef::url(fake.url()),
+            "work",
+            Secret::new(jwt),
+            None,
+            false,
+        )
+        .await
+        .expect("sign in")
+        .id;
+    let mint = |name: &str| {
+        let made = fake.control(
+            "mint",
+            json!({"account": "ann", "name": name, "scopes": ["read", "search"]}),
+        );
+        let secret = made["secret"].as_str().expect("secret").to_string();
+        record_secret(&secret);
+        (
+            made["id"].as_str().expect("id").to_string(),
+            Secret::new(secret),
+        )
+    };
+    let (old_id, old) = mint("deploy");
+    core.import_listed_key(&account, old.clone(), Some("deploy"), None)
+        .await
+        .expect("imported");
+    let rotation = core
+        .begin_guided_rotation(&account, &old_id)
+        .await
+        .expect("begin");
+    assert!(rotation.listed);
+    assert!(
+        rotation.instructions().contains("the Animus app"),
+        "{}",
+        rotation.instructions()
+    );
+
+    // Pasted before the key was made there: nothing new is listed.
+    let (_, stray) = (
+        String::new(),
+        Secret::new("anm_not_made_yet_000000000000".into()),
+    );
+    let err = core
+        .guided_new_key(&rotation.id, stray, false)
+        .await
+        .expect_err("nothing new");
+    assert!(err.to_string().contains("lists no key made since"), "{err}");
+
+    let (new_id, new) = mint("deploy");
+    let switched = core
+        .guided_new_key(&rotation.id, new.clone(), false)
+        .await
+        .expect("switched");
+    assert_eq!(switched.new_key_id.as_deref(), Some(new_id.as_str()));
+    assert!(switched
+        .instructions()
+        .contains("Keyhaven revokes the old key"));
+    assert!(core
+        .key_secret(&account, &old_id)
+        .await
+        .expect("secret")
+        .constant_time_eq(&new));
+
+    let done = core
+        .guided_confirm_deleted(&rotation.id, false)
+        .await
+        .expect("confirm");
+    assert!(matches!(done, GuidedOutcome::Completed { .. }), "{done:?}");
+    let listed: Vec<String> = core
+        .list_keys(&account)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|k| k.meta.id)
+        .collect();
+    assert_eq!(listed, [new_id], "the old key is revoked on Animus");
+}

@@ -103,9 +103,22 @@ async fn a_tokenkit_account_lists_creates_checks_and_deletes_keys() {
     assert_eq!(listed[0].meta.name, "dashboard");
 
     // Create with the settings TokenKit takes: they reach it as sent.
+    // TokenKit keys have no scopes: asking for some is refused before any request.
+    let scoped = CreateKeyRequest {
+        name: "scoped".into(),
+        scopes: vec!["read".into()],
+        ..CreateKeyRequest::default()
+    };
+    let err = core
+        .create_key(&account.id, scoped)
+        .await
+        .expect_err("no scopes");
+    assert!(
+        matches!(err, Error::Validation { ref field, .. } if field == "scopes"),
+        "{err:?}"
+    );
     let request = CreateKeyRequest {
         name: "indexer-cron".into(),
-        scopes: vec!["read".into()],
         allowed_ips: Some(vec!["127.0.0.1".into()]),
         rate_limit_per_hour: Some(10_000),
         ..CreateKeyRequest::default()
@@ -181,7 +194,6 @@ async fn a_tokenkit_account_lists_creates_checks_and_deletes_keys() {
 fn twin_request() -> CreateKeyRequest {
     CreateKeyRequest {
         name: "indexer".into(),
-        scopes: vec!["read".into()],
         allowed_origins: Some(vec!["https://app.example.com".into()]),
         allowed_ips: Some(vec!["127.0.0.1".into()]),
         rate_limit_per_hour: Some(1_000),

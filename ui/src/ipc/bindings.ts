@@ -182,7 +182,7 @@ key_settings: boolean,
 /**
  * Which settings a key can carry.
  */
-key_expiry: boolean, allowed_origins: boolean, allowed_ips: boolean, rate_limit_per_hour: boolean, 
+key_scopes: boolean, key_expiry: boolean, allowed_origins: boolean, allowed_ips: boolean, rate_limit_per_hour: boolean, 
 /**
  * Calls by hour or day for one key.
  */
@@ -215,7 +215,12 @@ import_keys: boolean,
  * The service cannot list keys: Keyhaven lists the ones imported into this profile, and
  * removing one forgets it here (the service's own page deletes it there).
  */
-local_keys: boolean, };
+local_keys: boolean, 
+/**
+ * Keys are rotated by a guided rotation: the new key is made on the service's own page and
+ * pasted (`crate::rotation::GuidedRotation`).
+ */
+guided_rotation: boolean, };
 
 export type Granularity = "hour" | "day";
 

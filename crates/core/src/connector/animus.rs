@@ -407,7 +407,9 @@ impl Connector for AnimusConnector {
             ping: true,
             // The list gives every setting an Animus key has: its name and scopes.
             key_settings: true,
+            key_scopes: true,
             import_keys: true,
+            guided_rotation: true,
             ..Capabilities::NONE
         }
     }

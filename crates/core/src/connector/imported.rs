@@ -251,6 +251,7 @@ impl Connector for ImportedConnector {
         Capabilities {
             import_keys: true,
             local_keys: true,
+            guided_rotation: true,
             ping: self.kind != ConnectorKind::Generic,
             key_expiry: self.kind == ConnectorKind::Wanikani,
             ..Capabilities::NONE

@@ -69,6 +69,7 @@ pub struct Capabilities {
     /// lists it, so that a replacement can copy them.
     pub key_settings: bool,
     /// Which settings a key can carry.
+    pub key_scopes: bool,
     pub key_expiry: bool,
     pub allowed_origins: bool,
     pub allowed_ips: bool,
@@ -90,6 +91,9 @@ pub struct Capabilities {
     /// The service cannot list keys: Keyhaven lists the ones imported into this profile, and
     /// removing one forgets it here (the service's own page deletes it there).
     pub local_keys: bool,
+    /// Keys are rotated by a guided rotation: the new key is made on the service's own page and
+    /// pasted (`crate::rotation::GuidedRotation`).
+    pub guided_rotation: bool,
 }
 
 impl Capabilities {
@@ -106,6 +110,7 @@ impl Capabilities {
         ping: false,
         verify_key: false,
         key_settings: false,
+        key_scopes: false,
         key_expiry: false,
         allowed_origins: false,
         allowed_ips: false,
@@ -118,6 +123,7 @@ impl Capabilities {
         tenant_reads: false,
         import_keys: false,
         local_keys: false,
+        guided_rotation: false,
     };
 }
 

@@ -243,6 +243,7 @@ impl Connector for NativeConnector {
             ping: true,
             verify_key: true,
             key_settings: true,
+            key_scopes: true,
             key_expiry: true,
             allowed_origins: true,
             allowed_ips: true,
@@ -255,6 +256,7 @@ impl Connector for NativeConnector {
             tenant_reads: true,
             import_keys: true,
             local_keys: false,
+            guided_rotation: false,
         }
     }
 

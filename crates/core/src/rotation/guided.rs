@@ -1,8 +1,10 @@
-//! Guided rotation, for services whose keys are made and deleted only on their own pages
-//! (AniKura, Ananke Labs, WaniKani, generic keys). The person makes the new key there and pastes
-//! it; Keyhaven checks it with the service, stores it, and switches local uses to it (whatever
-//! reads the old key's id or name gets the new secret); then the person deletes the old key
-//! there, and Keyhaven confirms that the service refuses it before the rotation is done.
+//! Guided rotation, for services whose keys are made only on their own pages: AniKura, Ananke
+//! Labs, WaniKani and generic keys, where they are deleted there too, and Animus, whose API lists
+//! and revokes keys but does not create them. The person makes the new key there and pastes it;
+//! Keyhaven checks it with the service, stores it, and switches local uses to it (whatever reads
+//! the old key's id or name gets the new secret); then the old key goes: the person deletes it
+//! there and Keyhaven confirms that the service refuses it, or (Animus) Keyhaven revokes it
+//! itself, before the rotation is done.
 //!
 //! Each guided rotation has a journal (`guided-rotations/ID.json` in the profile folder, ids and
 //! steps, never a secret), written before each step: a rotation interrupted at any point —
@@ -17,7 +19,7 @@ use ts_rs::TS;
 
 use crate::app::Keyhaven;
 use crate::catalog::{read_json, write_json_atomic};
-use crate::connector::kind_info;
+use crate::connector::{kind_info, Connector};
 use crate::error::{Error, Result};
 use crate::local_keys::{LocalKey, Verdict};
 use crate::secret::Secret;
@@ -55,6 +57,13 @@ pub struct GuidedRotation {
     /// The service's name and where its keys are made and deleted, for the person.
     pub service: String,
     pub key_page: String,
+    /// The service lists its keys (Animus): the new key is the one that appears in its list, and
+    /// Keyhaven revokes the old one itself.
+    #[serde(default)]
+    pub listed: bool,
+    /// The keys listed when the rotation began (a listing service).
+    #[serde(default)]
+    pub known_key_ids: Vec<String>,
     #[ts(type = "string")]
     pub started_at: DateTime<Utc>,
     #[ts(type = "string")]
@@ -69,6 +78,11 @@ impl GuidedRotation {
                 "In {}, make a new key with the same permissions as \"{}\", then paste its secret \
                  into Keyhaven. The old key keeps working until you delete it.",
                 self.key_page, self.old_key_name
+            ),
+            GuidedStep::DeleteOld if self.listed => format!(
+                "The new key is stored and in use. Confirm, and Keyhaven revokes the old key \
+                 (\"{}\") on {}.",
+                self.old_key_name, self.service
             ),
             GuidedStep::DeleteOld => format!(
                 "The new key is stored and in use. Now delete the old key ({}…) in {}, then \
@@ -197,7 +211,8 @@ impl Keyhaven {
         let account = self.account(account_id)?;
         let caps = self.capabilities(&account.id)?;
         let info = kind_info(account.connector);
-        if !caps.local_keys {
+        let listed = !caps.local_keys;
+        if !caps.guided_rotation {
             return Err(Error::validation(
                 "key",
                 format!(
@@ -214,10 +229,30 @@ impl Keyhaven {
         {
             return Ok(existing);
         }
-        let old = self
-            .local_key_store()?
-            .get(&account.id, key_id)?
-            .ok_or_else(|| Error::not_found(format!("key {key_id} in account {}", account.id)))?;
+        let (name, prefix, known_key_ids) = if listed {
+            let keys = self
+                .with_session(&account.id, |c, token| async move {
+                    c.list_keys(&token, None).await
+                })
+                .await?;
+            let old = keys
+                .iter()
+                .find(|k| k.id == key_id)
+                .ok_or_else(|| Error::not_found(format!("key {key_id} on {}", info.label)))?;
+            (
+                old.name.clone(),
+                old.prefix.clone(),
+                keys.iter().map(|k| k.id.clone()).collect(),
+            )
+        } else {
+            let old = self
+                .local_key_store()?
+                .get(&account.id, key_id)?
+                .ok_or_else(|| {
+                    Error::not_found(format!("key {key_id} in account {}", account.id))
+                })?;
+            (old.name, old.prefix, Vec::new())
+        };
         // The old key must be held here: it is what works until the new one is in use.
         self.key_secret(&account.id, key_id).await?;
         let now = Utc::now();
@@ -225,13 +260,15 @@ impl Keyhaven {
             version: GUIDED_VERSION,
             id: format!("grot_{:016x}", rand::random::<u64>()),
             account_id: account.id.clone(),
-            old_key_id: old.key_id.clone(),
-            old_key_name: old.name.clone(),
-            old_key_prefix: old.prefix.clone(),
+            old_key_id: key_id.to_string(),
+            old_key_name: name,
+            old_key_prefix: prefix,
             new_key_id: None,
             step: GuidedStep::NewKey,
             service: info.label.to_string(),
             key_page: info.key_page.to_string(),
+            listed,
+            known_key_ids,
             started_at: now,
             updated_at: now,
         };
@@ -268,6 +305,9 @@ impl Keyhaven {
             ));
         }
         drop(old_secret);
+        if journal.listed {
+            return self.listed_new_key(journal, secret).await;
+        }
         let keys = self.local_key_store()?;
         let old = keys.get(&account.id, &journal.old_key_id)?.ok_or_else(|| {
             Error::not_found(format!(
@@ -337,6 +377,67 @@ impl Keyhaven {
         self.resume_guided(journal).await
     }
 
+    /// The new key of a service that lists keys (Animus): the one key that appeared in its list
+    /// since the rotation began, checked and stored as that key ([`Keyhaven::import_listed_key`]).
+    async fn listed_new_key(
+        &self,
+        mut journal: GuidedRotation,
+        secret: Secret,
+    ) -> Result<GuidedRotation> {
+        let account = self.account(&journal.account_id)?;
+        let listed = self
+            .with_session(&account.id, |c, token| async move {
+                c.list_keys(&token, None).await
+            })
+            .await?;
+        let new: Vec<&keyhaven_api::KeyMeta> = listed
+            .iter()
+            .filter(|k| k.id != journal.old_key_id && !journal.known_key_ids.contains(&k.id))
+            .collect();
+        let chosen = match new[..] {
+            [one] => one.id.clone(),
+            [] => {
+                return Err(Error::validation(
+                    "secret",
+                    format!(
+                        "{} lists no key made since the rotation began: make the new key in {} \
+                         first, then paste its secret",
+                        journal.service, journal.key_page
+                    ),
+                ))
+            }
+            _ => {
+                return Err(Error::validation(
+                    "secret",
+                    format!(
+                        "{} lists several keys made since the rotation began ({}): revoke the \
+                         ones you do not want, or import the new key with `keys import --key ID` \
+                         and revoke the old one",
+                        journal.service,
+                        new.iter()
+                            .map(|k| format!("\"{}\" {}", k.name, k.id))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ))
+            }
+        };
+        journal.new_key_id = Some(chosen.clone());
+        journal.step = GuidedStep::Switching;
+        let store = self.guided_store()?;
+        store.save(&mut journal)?;
+        if let Err(e) = self
+            .import_listed_key(&account.id, secret, None, Some(&chosen))
+            .await
+        {
+            journal.new_key_id = None;
+            journal.step = GuidedStep::NewKey;
+            store.save(&mut journal)?;
+            return Err(e);
+        }
+        self.resume_guided(journal).await
+    }
+
     /// Finishes the switch of a rotation found at [`GuidedStep::Switching`] (the process stopped
     /// while storing): the new key in use if its secret and record are here, else back to
     /// waiting for it (the secret never reached the keychain; paste it again).
@@ -354,10 +455,11 @@ impl Keyhaven {
             .vault()
             .contains(&self.profile(), &names::key(&journal.account_id, &new_id))
             .await?;
-        let recorded = self
-            .local_key_store()?
-            .get(&journal.account_id, &new_id)?
-            .is_some();
+        let recorded = journal.listed
+            || self
+                .local_key_store()?
+                .get(&journal.account_id, &new_id)?
+                .is_some();
         if !(held && recorded) {
             let _ = self
                 .vault()
@@ -398,6 +500,35 @@ impl Keyhaven {
             });
         }
         let account = self.account(&journal.account_id)?;
+        if journal.listed {
+            let old_id = journal.old_key_id.clone();
+            let revoked = self
+                .with_session(&account.id, |c, token| {
+                    let id = old_id.clone();
+                    async move { c.revoke_key(&token, &id).await }
+                })
+                .await;
+            match revoked {
+                Ok(()) => {}
+                // Revoked already (in the app, or by an earlier confirmation).
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            self.vault()
+                .delete(
+                    &self.profile(),
+                    &names::key(&account.id, &journal.old_key_id),
+                )
+                .await?;
+            store.remove(&journal.id)?;
+            tracing::info!(rotation = %journal.id, "guided rotation complete: the old key is revoked");
+            return Ok(GuidedOutcome::Completed {
+                rotation_id: journal.id,
+                account_id: journal.account_id,
+                old_key_id: journal.old_key_id,
+                new_key_id: journal.new_key_id.unwrap_or_default(),
+            });
+        }
         let keys = self.local_key_store()?;
         let old_secret = self
             .vault()
