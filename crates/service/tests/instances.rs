@@ -19,6 +19,9 @@ use serde_json::json;
 /// 2026-03-10T10:20:00Z
 const T0: i64 = 1_773_138_000;
 
+/// What the change listener's connection calls itself in `pg_stat_activity`.
+const LISTENER_APPLICATION_NAME: &str = "keyhaven-service listener";
+
 /// Instances whose key caches never age entries out on their own: only the change notices
 /// that PostgreSQL delivers can make them drop a key.
 fn no_backstop(c: &mut ServiceConfig) {
@@ -176,6 +179,201 @@ async fn a_change_made_through_one_instance_is_honoured_by_the_other_within_a_se
         .expect("resumed");
     let (answer, _) = poll_until(&b, &new, "", Duration::from_secs(1), |a| a.status == 200).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+/// The backends of the instances' change listeners on the database `admin` is connected to.
+async fn listener_backends<'c>(admin: impl sqlx::PgExecutor<'c>) -> Vec<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = $1 ORDER BY pid",
+    )
+    .bind(LISTENER_APPLICATION_NAME)
+    .fetch_all(admin)
+    .await
+    .expect("pg_stat_activity")
+}
+
+/// Asserts that a poll ended with the key refused as unknown, in time.
+fn refused_within_a_second(answer: &Answer, took: Duration, what: &str) {
+    assert_ne!(answer.status, 200, "{what}: still accepted after {took:?}");
+    answer.assert_error(401, "unauthorized");
+    assert!(
+        took <= Duration::from_secs(1),
+        "{what}: refused after {took:?}"
+    );
+}
+
+/// Terminates the backends of both instances' change listeners; their pids.
+async fn terminate_listeners(admin: &sqlx::PgPool) -> Vec<i32> {
+    let killed = listener_backends(admin).await;
+    assert_eq!(killed.len(), 2, "one listener per instance: {killed:?}");
+    for pid in &killed {
+        let done: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(admin)
+            .await
+            .expect("terminate");
+        assert!(done, "backend {pid} terminated");
+    }
+    killed
+}
+
+/// Waits (at most 5 s) until both instances listen again, on connections other than `killed`.
+async fn listeners_back(admin: &sqlx::PgPool, killed: &[i32]) {
+    let start = Instant::now();
+    loop {
+        let now = listener_backends(admin).await;
+        if now.len() == 2 && now.iter().all(|pid| !killed.contains(pid)) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the listeners did not reconnect within 5 s: {now:?} (killed {killed:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Revokes the key straight in the database: a change no instance is told of.
+async fn revoke_unannounced(admin: &sqlx::PgPool, id: &str) {
+    sqlx::query("UPDATE api_keys SET revoked_at = 1 WHERE id = $1")
+        .bind(id)
+        .execute(admin)
+        .await
+        .expect("revoked behind the service's back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_lost_its_connection_empties_the_cache_and_hears_changes_again() {
+    let (a, b) = two_instances(no_backstop, Arc::new(SystemClock)).await;
+    let (_, token) = a
+        .signed_in("o@reconnect.test", Role::Owner, "reconnect")
+        .await;
+    b.remember(&token);
+    let (missed, meta) = a
+        .create_key(&token, json!({"name": "missed", "scopes": ["read"]}))
+        .await;
+    let missed_id = meta["id"].as_str().expect("id").to_owned();
+    let (later, meta) = a
+        .create_key(&token, json!({"name": "later", "scopes": ["read"]}))
+        .await;
+    let later_id = meta["id"].as_str().expect("id").to_owned();
+    b.remember(&missed);
+    b.remember(&later);
+    // B serves both keys from its cache from now on.
+    for key in [&missed, &later] {
+        assert_eq!(b.ping_with(key, "", &[]).await.status, 200);
+    }
+
+    // A change B cannot hear of: written straight to the database, announced to nobody. B keeps
+    // serving the key from its cache (its entries never age out in this test).
+    let admin = sqlx::PgPool::connect(&a.db.url).await.expect("connect");
+    revoke_unannounced(&admin, &missed_id).await;
+    assert_eq!(
+        b.ping_with(&missed, "", &[]).await.status,
+        200,
+        "served from B's cache"
+    );
+
+    // The listeners lose their connections: each instance's backend is terminated.
+    let killed = terminate_listeners(&admin).await;
+
+    // Changes may have gone unheard while it was gone, so B empties its cache: the change it
+    // never heard of takes effect.
+    let (answer, took) =
+        poll_until(&b, &missed, "", Duration::from_secs(1), |a| a.status != 200).await;
+    refused_within_a_second(&answer, took, "a key changed while B's listener was away");
+
+    // Both listen again, on new connections.
+    listeners_back(&admin, &killed).await;
+
+    // A revocation through A reaches B through its new connection, within a second.
+    assert_eq!(
+        b.ping_with(&later, "", &[]).await.status,
+        200,
+        "cached again"
+    );
+    assert_eq!(a.revoke_key(&token, &later_id).await.status, 204);
+    let (answer, took) =
+        poll_until(&b, &later, "", Duration::from_secs(1), |a| a.status != 200).await;
+    refused_within_a_second(&answer, took, "a key revoked through A after B reconnected");
+    admin.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_cannot_reconnect_at_once_keeps_trying_and_empties_the_cache_when_back() {
+    let (a, b) = two_instances(no_backstop, Arc::new(SystemClock)).await;
+    let (_, token) = a.signed_in("o@outage.test", Role::Owner, "outage").await;
+    let mut ids = Vec::new();
+    for name in ["first", "second"] {
+        let (key, meta) = a
+            .create_key(&token, json!({"name": name, "scopes": ["read"]}))
+            .await;
+        b.remember(&key);
+        assert_eq!(b.ping_with(&key, "", &[]).await.status, 200, "cached in B");
+        ids.push((key, meta["id"].as_str().expect("id").to_owned()));
+    }
+    let [(first, first_id), (second, second_id)] = <[_; 2]>::try_from(ids).expect("two keys");
+    // One connection, made before the database stops taking new ones.
+    let admin = sqlx::pool::PoolOptions::<sqlx::Postgres>::new()
+        .max_connections(1)
+        .min_connections(1)
+        .connect(&a.db.url)
+        .await
+        .expect("connect");
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&admin)
+        .await
+        .expect("name");
+    // A database cannot close itself to connections: this is done from the server's.
+    let server_url = std::env::var(common::POSTGRES_URL_VAR).expect("the server");
+    let server = sqlx::PgPool::connect(&server_url).await.expect("connect");
+    let allow = |on: bool| format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {on}");
+
+    // The database takes no new connection, and the listeners lose theirs: they cannot
+    // reconnect. B empties its cache as soon as it finds that out (a change it never heard of
+    // shows it).
+    revoke_unannounced(&admin, &first_id).await;
+    sqlx::raw_sql(&allow(false))
+        .execute(&server)
+        .await
+        .expect("closed");
+    let killed = terminate_listeners(&admin).await;
+    let (answer, took) =
+        poll_until(&b, &first, "", Duration::from_secs(1), |a| a.status != 200).await;
+    refused_within_a_second(&answer, took, "a key changed before the outage");
+
+    // While B waits to try again, it caches the second key, which then changes unheard; the
+    // database takes connections again. B must not trust what it cached before it listened
+    // again.
+    assert_eq!(
+        b.ping_with(&second, "", &[]).await.status,
+        200,
+        "cached in B"
+    );
+    revoke_unannounced(&admin, &second_id).await;
+    sqlx::raw_sql(&allow(true))
+        .execute(&server)
+        .await
+        .expect("open");
+    listeners_back(&admin, &killed).await;
+    let (answer, took) =
+        poll_until(&b, &second, "", Duration::from_secs(1), |a| a.status != 200).await;
+    refused_within_a_second(&answer, took, "a key changed before B's listener was back");
+
+    // And it hears the changes made since.
+    let (third, meta) = a
+        .create_key(&token, json!({"name": "third", "scopes": ["read"]}))
+        .await;
+    b.remember(&third);
+    assert_eq!(b.ping_with(&third, "", &[]).await.status, 200);
+    let gone = a.revoke_key(&token, meta["id"].as_str().expect("id")).await;
+    assert_eq!(gone.status, 204);
+    let (answer, took) =
+        poll_until(&b, &third, "", Duration::from_secs(1), |a| a.status != 200).await;
+    refused_within_a_second(&answer, took, "a key revoked through A after the outage");
+    admin.close().await;
+    server.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -44,7 +44,10 @@ const CHANGES_CHANNEL: &str = "keyhaven_key_changes";
 /// The channel on which a change to an IP's failed attempts is announced; the payload is the IP.
 const FAILURES_CHANNEL: &str = "keyhaven_failures";
 
-/// Connections kept per instance.
+/// What the change listener's connection is called in `pg_stat_activity`.
+const LISTENER_APPLICATION_NAME: &str = "keyhaven-service listener";
+
+/// Connections kept per instance, besides the change listener's.
 const MAX_CONNECTIONS: u32 = 16;
 
 #[derive(Debug, Clone)]
@@ -162,43 +165,25 @@ fn count(v: i64, what: &str) -> Result<u64, ServiceError> {
 impl Shared for Store {
     fn watch_changes<'a>(&'a self, handlers: ChangeHandlers) -> StoreFuture<'a, JoinHandle<()>> {
         Box::pin(async move {
-            let mut listener = PgListener::connect_with(&self.pool).await?;
-            listener
-                .listen_all([CHANGES_CHANNEL, FAILURES_CHANNEL])
+            // A connection of its own, named so that it can be told apart in pg_stat_activity;
+            // it takes no place from the calls' pool, nor waits for one when it reconnects.
+            let options = (*self.pool.connect_options())
+                .clone()
+                .application_name(LISTENER_APPLICATION_NAME);
+            let listener_pool = PgPoolOptions::new()
+                .max_connections(1)
+                .max_lifetime(None)
+                .idle_timeout(None)
+                .acquire_timeout(Duration::from_secs(2))
+                .connect_with(options)
                 .await?;
-            let pool = self.pool.clone();
-            Ok(tokio::spawn(async move {
-                let mut backoff = Duration::from_millis(100);
-                loop {
-                    match listener.try_recv().await {
-                        Ok(Some(notice)) if notice.channel() == FAILURES_CHANNEL => {
-                            let ip = notice.payload();
-                            match failure_times(&pool, ip).await {
-                                Ok(times) => (handlers.failures)(ip, &times),
-                                Err(e) => {
-                                    tracing::error!(error = %e, "cannot read an IP's failures")
-                                }
-                            }
-                        }
-                        Ok(Some(_)) => {
-                            (handlers.keys)();
-                            backoff = Duration::from_millis(100);
-                        }
-                        Ok(None) => {
-                            // The connection dropped and changes may have gone unheard: forget
-                            // every cached key; the next call reconnects and listens again.
-                            tracing::warn!("lost the change listener's connection; reconnecting");
-                            (handlers.keys)();
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "the change listener failed; retrying");
-                            (handlers.keys)();
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(Duration::from_secs(5));
-                        }
-                    }
-                }
-            }))
+            let listener = listen(&listener_pool).await?;
+            Ok(tokio::spawn(watch(
+                listener_pool,
+                listener,
+                self.pool.clone(),
+                handlers,
+            )))
         })
     }
 
@@ -361,6 +346,71 @@ impl Shared for Store {
                 count(row.try_get("daily_used")?, "daily count")?,
             ))
         })
+    }
+}
+
+/// A listener on the listener's own pool, listening to both channels.
+async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener
+        .listen_all([CHANGES_CHANNEL, FAILURES_CHANNEL])
+        .await?;
+    Ok(listener)
+}
+
+/// Hears the changes of every instance for as long as the service lives, and tells `handlers`.
+///
+/// Notices sent while the listener has no connection are lost. So whenever it listens again —
+/// on a new connection made by sqlx as soon as the old one was found dead, or by this loop
+/// after that failed, with a backoff of 0.1 s doubling to 5 s — it drops every cached key, once
+/// the new connection listens: nothing changed before then is served from the cache. While it
+/// cannot listen, the cache is dropped at every attempt too.
+async fn watch(
+    listener_pool: PgPool,
+    mut listener: PgListener,
+    pool: PgPool,
+    handlers: ChangeHandlers,
+) {
+    const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+    const MAX_BACKOFF: Duration = Duration::from_secs(5);
+    loop {
+        let error = loop {
+            match listener.try_recv().await {
+                Ok(Some(notice)) if notice.channel() == FAILURES_CHANNEL => {
+                    let ip = notice.payload();
+                    match failure_times(&pool, ip).await {
+                        Ok(times) => (handlers.failures)(ip, &times),
+                        Err(e) => tracing::error!(error = %e, "cannot read an IP's failures"),
+                    }
+                }
+                Ok(Some(_)) => (handlers.keys)(),
+                // sqlx found the connection dead and listens again on a new one.
+                Ok(None) => {
+                    (handlers.keys)();
+                    tracing::warn!(
+                        "the change listener lost its connection and listens again on a new one; \
+                         cached keys dropped, as changes may have gone unheard"
+                    );
+                }
+                Err(e) => break e,
+            }
+        };
+        tracing::warn!(error = %error, "the change listener failed; reconnecting");
+        drop(listener);
+        let mut backoff = FIRST_BACKOFF;
+        listener = loop {
+            (handlers.keys)();
+            tokio::time::sleep(backoff).await;
+            match listen(&listener_pool).await {
+                Ok(listener) => break listener,
+                Err(e) => {
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    tracing::warn!(error = %e, retry_in = ?backoff, "the change listener cannot reconnect");
+                }
+            }
+        };
+        (handlers.keys)();
+        tracing::warn!("the change listener listens again; cached keys dropped");
     }
 }
 
