@@ -905,6 +905,9 @@ impl Keyhaven {
     ) -> Result<R> {
         let _writing = self.catalog_lock();
         let profile = self.profile();
+        let _other_processes = crate::file_lock::FileLock::exclusive(
+            &crate::file_lock::lock_path_for(&self.inner.store.catalog_path(&profile)?),
+        )?;
         let mut catalog = self.inner.store.load_profile(&profile)?;
         let result = change(&mut catalog)?;
         self.inner.store.save_profile(&profile, &catalog)?;

@@ -11,6 +11,7 @@ pub mod clipboard;
 pub mod connector;
 pub mod env_refs;
 pub mod error;
+pub mod file_lock;
 pub mod local_keys;
 pub mod rotation;
 pub mod secret;

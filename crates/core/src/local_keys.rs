@@ -16,6 +16,7 @@ use ts_rs::TS;
 
 use crate::catalog::{read_json, write_json_atomic};
 use crate::error::Result;
+use crate::file_lock::{lock_path_for, FileLock};
 
 /// Serialises read-modify-write cycles of every profile's file in this process.
 static WRITES: Mutex<()> = Mutex::new(());
@@ -196,6 +197,7 @@ impl LocalKeyStore {
     /// Reads the file again, applies `change`, and writes it (only if `change` asked to).
     fn change<R>(&self, change: impl FnOnce(&mut Vec<LocalKey>) -> (bool, R)) -> Result<R> {
         let _one_at_a_time = WRITES.lock().unwrap_or_else(|p| p.into_inner());
+        let _other_processes = FileLock::exclusive(&lock_path_for(&self.path))?;
         let mut file = self.load()?;
         let (write, result) = change(&mut file.keys);
         if write {

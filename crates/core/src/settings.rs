@@ -139,7 +139,10 @@ pub fn load(data_dir: &Path, profile: &str) -> Result<Settings> {
 /// Checks, then writes a profile's settings atomically.
 pub fn save(data_dir: &Path, profile: &str, settings: &Settings) -> Result<()> {
     settings.validate()?;
-    write_json_atomic(&settings_path(data_dir, profile)?, settings)
+    let path = settings_path(data_dir, profile)?;
+    let _other_processes =
+        crate::file_lock::FileLock::exclusive(&crate::file_lock::lock_path_for(&path))?;
+    write_json_atomic(&path, settings)
 }
 
 impl Keyhaven {

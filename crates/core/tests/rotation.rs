@@ -900,3 +900,60 @@ async fn every_step_survives_every_fault_with_a_working_key() {
     );
     assert_eq!(cases.len(), 3 * 7 * 5 + 3);
 }
+
+/// A roll cut short (the process died right after the service rolled, so the new secret was
+/// lost) and resumed only after the old key's grace period ended: the resume makes a
+/// replacement, instead of falling back to a key that no longer works (SECURITY 21).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roll_resumed_after_its_grace_period_ends_with_a_working_replacement() {
+    let manual = keyhaven_service::ManualClock::starting_now();
+    let clock: Arc<dyn keyhaven_service::Clock> = Arc::new(manual.clone());
+    let svc = Svc::start_with_clock(|_| {}, Some(clock)).await;
+    svc.user("ann@example.com", Role::Owner, "Acme").await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let vault = Vault::in_memory();
+    let core = core_on(data.path(), &vault).await;
+    let ann = sign_in(&core, &svc, "ann@example.com").await;
+    let old = core
+        .create_key(&ann.id, common::key_request("deploy"))
+        .await
+        .expect("create");
+    let hook: FaultHook = Arc::new(|ctx: FaultContext| {
+        Box::pin(async move {
+            if ctx.point == FaultPoint::After(RotationStep::Create) {
+                FaultAction::Crash
+            } else {
+                FaultAction::Continue
+            }
+        })
+    });
+    core.set_rotation_fault_hook(Some(hook));
+    let crashed = core
+        .rotate_key(
+            &ann.id,
+            &old.meta.id,
+            options(RotationMethod::Roll, Grace::OneHour),
+            &|_| {},
+        )
+        .await;
+    assert!(
+        matches!(crashed, Err(Error::TaskFailed { .. })),
+        "{crashed:?}"
+    );
+    drop(core);
+
+    // Two hours later: the old key's grace period is over.
+    manual.advance(2 * 3_600);
+    assert_eq!(ping_status(&svc.url(), old.secret.expose()).await, 401);
+    let core = core_on(data.path(), &vault).await;
+    let resumed = core.resume_rotations(&|_| {}).await.expect("resume");
+    let (new, method) = completed(&resumed[0]);
+    assert_eq!(method, Method::Replace, "a replacement, not a fallback");
+    let secret = core
+        .key_secret(&ann.id, &old.meta.id)
+        .await
+        .expect("the old id leads to the replacement");
+    assert_eq!(ping_status(&svc.url(), secret.expose()).await, 200);
+    assert_eq!(new.name, "deploy");
+    assert!(core.pending_rotations().expect("pending").is_empty());
+}

@@ -195,6 +195,18 @@ impl Keyhaven {
         Ok(GuidedStore::new(&self.profile_dir()?))
     }
 
+    /// One step of one guided rotation at a time, among this profile's processes (`what`: the
+    /// rotation's id, or `begin` while one is being started).
+    async fn guided_lock(&self, what: &str) -> Result<crate::file_lock::FileLock> {
+        validate::id("rotation id", what)?;
+        crate::file_lock::FileLock::exclusive_async(
+            self.profile_dir()?
+                .join("locks")
+                .join(format!("guided-{what}.lock")),
+        )
+        .await
+    }
+
     /// The guided rotations in progress in this profile.
     pub fn guided_rotations(&self) -> Result<Vec<GuidedRotation>> {
         self.guided_store()?.load_all()
@@ -221,6 +233,7 @@ impl Keyhaven {
                 ),
             ));
         }
+        let _starting = self.guided_lock("begin").await?;
         let store = self.guided_store()?;
         if let Some(existing) = store
             .load_all()?
@@ -287,6 +300,7 @@ impl Keyhaven {
         secret: Secret,
         unverified: bool,
     ) -> Result<GuidedRotation> {
+        let _one_step = self.guided_lock(rotation_id).await?;
         let store = self.guided_store()?;
         let mut journal = store.get(rotation_id)?;
         if journal.step != GuidedStep::NewKey {
@@ -490,6 +504,7 @@ impl Keyhaven {
         rotation_id: &str,
         without_check: bool,
     ) -> Result<GuidedOutcome> {
+        let _one_step = self.guided_lock(rotation_id).await?;
         let store = self.guided_store()?;
         let journal = self.resume_guided(store.get(rotation_id)?).await?;
         if journal.step != GuidedStep::DeleteOld {
@@ -588,6 +603,7 @@ impl Keyhaven {
     /// Stops a guided rotation. Before the new key is in use nothing changed; after, both keys
     /// stay in Keyhaven (the new one in use) and the old one can be removed when deleted.
     pub async fn cancel_guided_rotation(&self, rotation_id: &str) -> Result<GuidedRotation> {
+        let _one_step = self.guided_lock(rotation_id).await?;
         let store = self.guided_store()?;
         let journal = self.resume_guided(store.get(rotation_id)?).await?;
         store.remove(&journal.id)?;

@@ -40,6 +40,10 @@ pub struct Journal {
     pub old_key_expires_at: Option<DateTime<Utc>>,
     /// Replacement keys made after the first one was lost or refused.
     pub replacements: u32,
+    /// The old key's own expiry when the rotation began: a replacement made after a roll copies
+    /// this, not the end of the roll's grace period. Absent in journals written before.
+    #[serde(default)]
+    pub old_key_expiry: Option<DateTime<Utc>>,
     /// Why the rotation last stopped short, for the person and for the logs.
     pub last_error: Option<ErrorPayload>,
 }
@@ -155,6 +159,7 @@ mod tests {
             new_key_prefix: Some("kh_test_AbCd".into()),
             old_key_expires_at: None,
             replacements: 0,
+            old_key_expiry: None,
             last_error: None,
         }
     }

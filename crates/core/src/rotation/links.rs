@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::write_json_atomic;
 use crate::error::{Error, Result};
+use crate::file_lock::{lock_path_for, FileLock};
 
 /// Longest chain of rotations followed (a loop in a damaged file stops here).
 const MAX_CHAIN: usize = 32;
@@ -59,6 +60,7 @@ impl LinkStore {
     /// Points `from` at `to` for the account, replacing an earlier link from `from`.
     /// Idempotent.
     pub fn link(&self, account_id: &str, from: &str, to: &str) -> Result<()> {
+        let _other_processes = FileLock::exclusive(&lock_path_for(&self.path))?;
         let mut file = self.load()?;
         let exists = file
             .links
@@ -80,6 +82,7 @@ impl LinkStore {
 
     /// Removes the link from `from`, if any.
     pub fn unlink(&self, account_id: &str, from: &str) -> Result<()> {
+        let _other_processes = FileLock::exclusive(&lock_path_for(&self.path))?;
         let mut file = self.load()?;
         let before = file.links.len();
         file.links

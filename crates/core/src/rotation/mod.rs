@@ -338,10 +338,12 @@ pub(crate) struct RotationRuntime {
     hook: RwLock<Option<FaultHook>>,
 }
 
-/// Removes a key from the in-process set when its rotation ends (or its future is dropped).
+/// Removes a key from the in-process set when its rotation ends (or its future is dropped),
+/// and lets other processes have it (the OS lock goes with the guard).
 struct ActiveGuard<'a> {
     runtime: &'a RotationRuntime,
     key: String,
+    _other_processes: crate::file_lock::FileLock,
 }
 
 impl Drop for ActiveGuard<'_> {
@@ -355,13 +357,49 @@ impl Drop for ActiveGuard<'_> {
 }
 
 impl RotationRuntime {
-    fn claim(&self, account_id: &str, key_id: &str) -> Option<ActiveGuard<'_>> {
+    /// The key for this rotation alone, in this process and among the processes sharing the
+    /// profile (`locks/` in its folder); `None` while another holds it.
+    fn claim(
+        &self,
+        profile_dir: &std::path::Path,
+        account_id: &str,
+        key_id: &str,
+    ) -> Result<Option<ActiveGuard<'_>>> {
+        use sha2::Digest;
         let key = format!("{account_id}\u{1f}{key_id}");
-        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        if active.insert(key.clone()) {
-            Some(ActiveGuard { runtime: self, key })
-        } else {
-            None
+        if !self
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone())
+        {
+            return Ok(None);
+        }
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let path = profile_dir
+            .join("locks")
+            .join(format!("rotation-{hex}.lock"));
+        let release = || {
+            self.active
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+        };
+        match crate::file_lock::FileLock::try_exclusive(&path) {
+            Ok(Some(lock)) => Ok(Some(ActiveGuard {
+                runtime: self,
+                key: key.clone(),
+                _other_processes: lock,
+            })),
+            Ok(None) => {
+                release();
+                Ok(None)
+            }
+            Err(e) => {
+                release();
+                Err(e)
+            }
         }
     }
 
@@ -456,12 +494,11 @@ impl Keyhaven {
             ));
         }
         let runtime = self.rotation_runtime();
-        let _guard =
-            runtime
-                .claim(account_id, key_id)
-                .ok_or_else(|| Error::RotationInProgress {
-                    key_id: key_id.to_string(),
-                })?;
+        let _guard = runtime
+            .claim(&self.profile_dir()?, account_id, key_id)?
+            .ok_or_else(|| Error::RotationInProgress {
+                key_id: key_id.to_string(),
+            })?;
         let journals = self.journal_store()?;
         let busy = journals.load_all()?.into_iter().any(|j| {
             j.account_id == account_id
@@ -490,6 +527,7 @@ impl Keyhaven {
             new_key_prefix: None,
             old_key_expires_at: None,
             replacements: 0,
+            old_key_expiry: None,
             last_error: None,
         };
         let mut engine = Engine::new(self, account, journal, progress, true)?;
@@ -535,12 +573,20 @@ impl Keyhaven {
     /// in the app, once the embedded service's URL is set). A rotation that still cannot go on
     /// stays pending.
     pub async fn resume_rotations(&self, progress: Progress<'_>) -> Result<Vec<RotationOutcome>> {
-        let journals = self.journal_store()?.load_all()?;
+        let store = self.journal_store()?;
+        let profile_dir = self.profile_dir()?;
         let mut outcomes = Vec::new();
-        for journal in journals {
+        for found in store.load_all()? {
             let runtime = self.rotation_runtime();
-            let Some(_guard) = runtime.claim(&journal.account_id, &journal.old_key_id) else {
-                continue; // being rotated by this process right now
+            let Some(_guard) = runtime.claim(&profile_dir, &found.account_id, &found.old_key_id)?
+            else {
+                // Being rotated or finished by this process or another one right now: it is
+                // theirs to finish.
+                continue;
+            };
+            // Read again under the lock: the holder that had it may have finished it meanwhile.
+            let Some(journal) = store.load_all()?.into_iter().find(|j| j.id == found.id) else {
+                continue;
             };
             let account = match self.account(&journal.account_id) {
                 Ok(a) => a,
@@ -887,6 +933,7 @@ impl<'a> Engine<'a> {
             })
             .await?;
         self.j.old_key_name = old.name.clone();
+        self.j.old_key_expiry = old.expires_at;
         self.j.known_key_ids = keys.into_iter().map(|k| k.id).collect();
         // A keychain that refuses must stop the rotation before the service changes anything.
         let probe = Secret::new(format!("probe-{:016x}", rand::random::<u64>()));
@@ -897,13 +944,13 @@ impl<'a> Engine<'a> {
     }
 
     /// A create request with the old key's settings.
-    fn replacement_request(old: &KeyMeta) -> CreateKeyRequest {
+    fn replacement_request(old: &KeyMeta, expiry: Option<DateTime<Utc>>) -> CreateKeyRequest {
         let soon = Utc::now() + Duration::seconds(60);
         let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
         CreateKeyRequest {
             name: old.name.clone(),
             scopes: old.scopes.clone(),
-            expires_at: old.expires_at.filter(|t| *t > soon),
+            expires_at: expiry.filter(|t| *t > soon),
             allowed_origins: list(&old.allowed_origins),
             allowed_ips: list(&old.allowed_ips),
             rate_limit_per_hour: old.rate_limit_per_hour,
@@ -923,7 +970,13 @@ impl<'a> Engine<'a> {
         let new = match self.j.method {
             Method::Replace => {
                 let old = self.old_meta().await?;
-                let request = Engine::replacement_request(&old);
+                // The old key's own expiry, not the end of a roll's grace period (a key that is no
+                // longer active carries that, or has expired).
+                let own = (old.status == KeyStatus::Active)
+                    .then_some(old.expires_at)
+                    .flatten();
+                let expiry = self.j.old_key_expiry.or(own);
+                let request = Engine::replacement_request(&old, expiry);
                 self.core
                     .with_session(&account_id, |c, token| {
                         let request = request.clone();
@@ -997,9 +1050,11 @@ impl<'a> Engine<'a> {
         if old.status == KeyStatus::Active && self.j.replacements == 0 {
             return self.rolled_back(lost_before_stored()).map(Some);
         }
-        // The old key is already on its way out (a roll happened): make a replacement now.
+        // The old key is already on its way out (a roll happened), or gone by its expiry while
+        // the rotation waited: make a replacement now, never fall back to a key that no longer
+        // works (SECURITY 21). Only a key someone revoked is left as it is.
         self.j.old_key_expires_at = old.expires_at.or(self.j.old_key_expires_at);
-        if !matches!(old.status, KeyStatus::Active | KeyStatus::Expiring) {
+        if !replaceable(old.status) {
             return self
                 .rolled_back(Error::validation(
                     "key",
@@ -1226,8 +1281,7 @@ impl<'a> Engine<'a> {
             return self.rolled_back(reason);
         }
         self.j.old_key_expires_at = old.expires_at.or(self.j.old_key_expires_at);
-        let replaceable = matches!(old.status, KeyStatus::Active | KeyStatus::Expiring);
-        if !replaceable || self.j.replacements >= MAX_REPLACEMENTS {
+        if !replaceable(old.status) || self.j.replacements >= MAX_REPLACEMENTS {
             return self.rolled_back(reason);
         }
         // Another replacement. After a failure that should pass (the keychain, the network),
@@ -1302,6 +1356,16 @@ impl<'a> Engine<'a> {
 /// Failures that should pass on their own: no network, the service unreachable or throttling,
 /// a locked or refusing keychain, a locked profile, a session to renew, a file that could not
 /// be written.
+/// Whether a rotation that lost its new key makes another one: yes while the old key works or is
+/// on its way out, and when it expired while the rotation waited (falling back to it would leave
+/// no working key); not when someone revoked it.
+fn replaceable(status: KeyStatus) -> bool {
+    matches!(
+        status,
+        KeyStatus::Active | KeyStatus::Expiring | KeyStatus::Expired
+    )
+}
+
 fn is_transient(e: &Error) -> bool {
     matches!(
         e,

@@ -53,6 +53,11 @@ impl FileVault {
         self.data_dir.join("profiles").join(profile).join(FILE_NAME)
     }
 
+    /// Held across a read-modify-write of the profile's file, against other processes.
+    pub(super) fn lock(&self, profile: &str) -> Result<crate::file_lock::FileLock> {
+        crate::file_lock::FileLock::exclusive(&crate::file_lock::lock_path_for(&self.path(profile)))
+    }
+
     /// The profile's secrets; none when the file does not exist yet.
     pub(super) fn load(&self, profile: &str, key: &Key32) -> Result<Entries> {
         let path = self.path(profile);

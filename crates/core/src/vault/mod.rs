@@ -320,6 +320,7 @@ impl Vault {
             check_len(secret, MAX_SECRET_BYTES)?;
             let key = key.ok_or_else(|| no_passphrase_for_file(profile))?;
             let _writing = write_lock();
+            let _other_processes = file.lock(profile)?;
             let mut entries = file.load(profile, &key)?;
             entries.insert(name.to_string(), secret.expose().to_string().into());
             file.save(profile, &key, &entries)?;
@@ -421,6 +422,7 @@ impl Vault {
                 .access(profile)?
                 .ok_or_else(|| no_passphrase_for_file(profile))?;
             let _writing = write_lock();
+            let _other_processes = file.lock(profile)?;
             let mut entries = file.load(profile, &key)?;
             if entries.remove(name).is_some() {
                 file.save(profile, &key, &entries)?;

@@ -69,6 +69,8 @@ impl UsageCache {
     /// Applies `change` to the cache on disk and writes it back atomically.
     pub fn update(&self, change: impl FnOnce(&mut CacheFile)) -> Result<()> {
         let _one_at_a_time = WRITES.lock().unwrap_or_else(|p| p.into_inner());
+        let _other_processes =
+            crate::file_lock::FileLock::exclusive(&crate::file_lock::lock_path_for(&self.path))?;
         let mut file = self.load();
         change(&mut file);
         let cutoff = Utc::now() - TimeDelta::days(RAISED_FOR_DAYS);
