@@ -985,3 +985,80 @@ async fn a_passphrase_set_by_another_process_is_seen_at_once() {
     );
     env.cleanup(&[&profile]);
 }
+
+/// The keychain refuses part way through a rename, at each of its writes in turn: every secret
+/// stays readable under the profile's name, old or new, and the rename can be done once the
+/// keychain works again.
+#[tokio::test]
+async fn a_keychain_failing_at_any_point_of_a_rename_loses_nothing() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (vault, faults) = Vault::in_memory_with_faults();
+    let core = common::core_on(data.path(), &vault).await;
+    core.create_profile("ann").await.expect("create");
+    core.switch_profile("ann").expect("switch");
+    let account = core
+        .add_account(keyhaven_core::NewAccount {
+            kind: keyhaven_core::ConnectorKind::Generic,
+            name: "mine".into(),
+            url: Some("https://api.example.com".into()),
+            allow_http: false,
+            tier: None,
+        })
+        .await
+        .expect("account")
+        .id;
+    let mut held = Vec::new();
+    for n in 0..4 {
+        let secret = Secret::new(format!("rename-secret-{n}-{}", unique("v")));
+        common::record_secret(secret.expose());
+        let id = core
+            .import_local_key(
+                &account,
+                secret.clone(),
+                keyhaven_core::ImportOptions {
+                    name: format!("key {n}"),
+                    presentation: Some(keyhaven_core::local_keys::Presentation {
+                        header: "X-Token".into(),
+                        value_prefix: String::new(),
+                        verify_url: None,
+                    }),
+                    unverified: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("import")
+            .meta
+            .id;
+        held.push((id, secret));
+    }
+    let mut failed = 0;
+    for writes in 0.. {
+        faults.refuse_writes_after(writes);
+        let result = core.rename_profile("ann", "anne").await;
+        faults.clear();
+        let name = if result.is_ok() { "anne" } else { "ann" };
+        assert_eq!(core.profile(), name, "after {writes} writes: {result:?}");
+        for (id, secret) in &held {
+            let kept = core.key_secret(&account, id).await.expect("still readable");
+            assert!(kept.constant_time_eq(secret), "after {writes} writes");
+        }
+        match result {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(
+                    matches!(
+                        e.code(),
+                        ErrorKind::KeychainUnavailable | ErrorKind::Keychain
+                    ),
+                    "{e:?}"
+                );
+                failed += 1;
+            }
+        }
+    }
+    assert!(failed >= 4, "the rename failed at each copy: {failed}");
+    let reopened = common::core_on(data.path(), &vault).await;
+    assert_eq!(reopened.profile(), "anne");
+    assert_eq!(reopened.list_keys(&account).await.expect("list").len(), 4);
+}

@@ -6,7 +6,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use keyring_core::api::{Credential, CredentialApi, CredentialStoreApi};
@@ -26,10 +26,22 @@ fn lock(items: &Items) -> MutexGuard<'_, Map> {
 
 /// Faults a test switches on in an in-memory vault. Refusals reach the core as a real
 /// keychain's do: `NoStorageAccess`, which the vault reports as `KeychainUnavailable`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct VaultFaults {
     refuse_writes: AtomicBool,
     locked: AtomicBool,
+    /// Writes (and deletes) still allowed before they are refused; negative: no limit.
+    writes_left: AtomicI64,
+}
+
+impl Default for VaultFaults {
+    fn default() -> VaultFaults {
+        VaultFaults {
+            refuse_writes: AtomicBool::new(false),
+            locked: AtomicBool::new(false),
+            writes_left: AtomicI64::new(-1),
+        }
+    }
 }
 
 impl VaultFaults {
@@ -43,14 +55,29 @@ impl VaultFaults {
         self.locked.store(on, Ordering::SeqCst);
     }
 
+    /// The next `n` writes and deletes work, every later one is refused (a keychain that fails
+    /// part way through a series of changes).
+    pub fn refuse_writes_after(&self, n: u32) {
+        self.writes_left.store(i64::from(n), Ordering::SeqCst);
+    }
+
     /// Back to a keychain that works.
     pub fn clear(&self) {
         self.refuse_writes(false);
         self.lock(false);
+        self.writes_left.store(-1, Ordering::SeqCst);
     }
 
     fn check(&self, write: bool) -> Result<()> {
+        let spent = write
+            && self
+                .writes_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    (left > 0).then(|| left - 1)
+                })
+                .is_err_and(|left| left == 0);
         let refused = self.locked.load(Ordering::SeqCst)
+            || spent
             || (write && self.refuse_writes.load(Ordering::SeqCst));
         if refused {
             Err(Error::NoStorageAccess(Box::new(Refused)))
