@@ -14,7 +14,7 @@ APT_PACKAGES=(
   build-essential pkg-config libssl-dev curl
   xvfb xauth webkit2gtk-driver gnome-keyring dbus-x11 libsecret-tools imagemagick x11-utils
   python3 python3-venv xclip git
-  postgresql
+  postgresql gdb
 )
 
 as_root() {

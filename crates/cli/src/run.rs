@@ -103,10 +103,15 @@ pub async fn run(core: &Keyhaven, args: RunArgs) -> Result<Done, Error> {
         secrets.push(secret);
         given.push((account.id, id));
     }
-    let status = command.status().await;
-    // Our copies go now; the child's environment is the only place left that holds them.
+    let child = command.spawn();
+    // Our copies go as soon as the child has its own: the command's environment and the secrets
+    // (wiped as they are freed, see keyhaven_core::hardening), not when the child ends.
     drop(command);
     drop(secrets);
+    let status = match child {
+        Ok(mut child) => child.wait().await,
+        Err(e) => Err(e),
+    };
     let status = match status {
         Ok(status) => status,
         Err(e) => {

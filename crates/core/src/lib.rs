@@ -12,6 +12,7 @@ pub mod connector;
 pub mod env_refs;
 pub mod error;
 pub mod file_lock;
+pub mod hardening;
 pub mod local_keys;
 pub mod rotation;
 pub mod secret;
