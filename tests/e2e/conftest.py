@@ -435,7 +435,17 @@ def keychain_lookup(profile: str, entry: str) -> str | None:
 
 
 @pytest.fixture
-def workdir():
+def workdir(request):
+    """A folder of the test's own (its app data, its service's database and log). Under the test
+    command it is in the run's sandbox and kept until the leak scan at the end has searched it
+    (the sandbox goes with the run); run alone, a temporary folder."""
+    sandbox = os.environ.get("SANDBOX")
+    if sandbox:
+        root = Path(sandbox) / "e2e"
+        root.mkdir(parents=True, exist_ok=True)
+        name = "".join(c if c.isalnum() or c in "._-" else "_" for c in request.node.name)[:80]
+        yield Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
+        return
     with tempfile.TemporaryDirectory(prefix="keyhaven-e2e-") as d:
         yield Path(d)
 
