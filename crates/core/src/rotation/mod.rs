@@ -295,9 +295,16 @@ pub type Progress<'a> = &'a (dyn Fn(&RotationProgress) + Send + Sync);
 
 /// Fault injection for tests: a hook called before and after every step's effect, which may
 /// stop the rotation as if the process had died there (nothing more runs: no rollback, no
-/// journal update). Not for production use.
-#[doc(hidden)]
+/// journal update). Public only with the `test-support` feature, which the app and the CLI do not
+/// turn on.
+#[cfg(feature = "test-support")]
 pub mod faults {
+    pub use super::fault_hook::*;
+}
+
+// Without the feature nothing sets a hook: the engine's calls to it find none.
+#[cfg_attr(not(feature = "test-support"), allow(dead_code))]
+mod fault_hook {
     use super::*;
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -329,7 +336,7 @@ pub mod faults {
     >;
 }
 
-use faults::{FaultAction, FaultContext, FaultHook, FaultPoint};
+use fault_hook::{FaultAction, FaultContext, FaultHook, FaultPoint};
 
 /// Per-core rotation state: which keys are being rotated in this process, and the test hook.
 #[derive(Default)]
@@ -618,8 +625,8 @@ impl Keyhaven {
         Ok(outcomes)
     }
 
-    /// Test hook (fault injection); `None` removes it. Not for production use.
-    #[doc(hidden)]
+    /// Test hook (fault injection); `None` removes it. Only with the `test-support` feature.
+    #[cfg(feature = "test-support")]
     pub fn set_rotation_fault_hook(&self, hook: Option<FaultHook>) {
         *self
             .rotation_runtime()

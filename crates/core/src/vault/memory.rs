@@ -44,6 +44,8 @@ impl Default for VaultFaults {
     }
 }
 
+// Switched only by tests, through the `test-support` feature.
+#[cfg_attr(not(feature = "test-support"), allow(dead_code))]
 impl VaultFaults {
     /// Writes and deletes fail; reads still work (a keychain that refuses to store).
     pub fn refuse_writes(&self, on: bool) {
@@ -105,6 +107,7 @@ pub(super) struct MemoryStore {
 }
 
 impl MemoryStore {
+    #[cfg(feature = "test-support")]
     pub(super) fn with_faults(faults: Arc<VaultFaults>) -> MemoryStore {
         MemoryStore {
             items: Items::default(),

@@ -38,6 +38,7 @@ use crate::secret::Secret;
 pub use crypto::{KdfParams, LockRecord, MAX_PASSPHRASE_BYTES, MIN_PASSPHRASE_CHARS};
 pub use file::FILE_NAME as VAULT_FILE_NAME;
 pub use lock::{Clock, ManualClock, Migration, Protection, SystemClock, DEFAULT_AUTO_LOCK};
+#[cfg(feature = "test-support")]
 pub use memory::VaultFaults;
 pub use os::{FIX_LOCKED, FIX_NO_SECRET_SERVICE};
 
@@ -159,7 +160,9 @@ impl Vault {
     }
 
     /// An in-memory vault whose failures a test controls through the returned [`VaultFaults`]
-    /// (fault injection: a keychain that refuses writes, or is locked).
+    /// (fault injection: a keychain that refuses writes, or is locked). Only with the
+    /// `test-support` feature.
+    #[cfg(feature = "test-support")]
     pub fn in_memory_with_faults() -> (Vault, Arc<VaultFaults>) {
         let faults = Arc::new(VaultFaults::default());
         let store: Arc<CredentialStore> =
