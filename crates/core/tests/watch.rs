@@ -365,6 +365,26 @@ async fn real_traffic_raises_each_alert_once_and_usage_stays_available_offline()
         log.count(|e| matches!(e, WatchEvent::Usage { account_id, .. } if account_id == id))
     };
     let (a, b) = (per_account(&ann.id), per_account(&bob.id));
+    // Every poll fresh: a poll that failed, found the service away or was asked to wait emits no
+    // usage event and would make the accounts' counts differ for a reason to see here.
+    let events = log.all();
+    let troubled: Vec<&WatchEvent> = events
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| {
+            matches!(
+                e,
+                WatchEvent::Failed { .. }
+                    | WatchEvent::Offline { .. }
+                    | WatchEvent::Throttled { .. }
+            )
+        })
+        .collect();
+    assert!(
+        troubled.is_empty(),
+        "polls that were not fresh: {troubled:#?}\nevery event: {:#?}",
+        events.iter().map(|(_, e)| e).collect::<Vec<_>>()
+    );
     assert!(a >= 2 && b >= 2, "polls: {a} and {b}");
     assert!(
         a.abs_diff(b) <= 1,
