@@ -55,9 +55,30 @@ fn named(name: &str) -> ImportOptions {
 
 #[tokio::test]
 async fn a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_is_refused() {
+    a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_is_refused_on(
+        Vault::in_memory(),
+    )
+    .await;
+}
+
+/// The same on the real Secret Service (gnome-keyring), with its entries removed afterwards.
+#[tokio::test]
+async fn a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_is_refused_on_the_real_keychain(
+) {
+    let namespace = common::unique("dev.keyhaven.test");
+    let vault = common::real_keychain(&namespace);
+    a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_is_refused_on(
+        vault.clone(),
+    )
+    .await;
+    common::empty_keychain(&vault);
+}
+
+async fn a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_is_refused_on(
+    vault: Vault,
+) {
     let fake = Fake::start("wanikani");
     let data = tempfile::tempdir().expect("tempdir");
-    let vault = Vault::in_memory();
     let core = core_on(data.path(), &vault).await;
     let acc = account(&core, ConnectorKind::Wanikani, fake.url()).await;
     let old = minted(&fake, json!({"user": "koichi", "name": "sync"}));

@@ -9,7 +9,7 @@ use keyhaven_core::local_keys::{Presentation, Verdict};
 use keyhaven_core::vault::names;
 use keyhaven_core::{
     suggest_kinds, AuthFailure, ConnectorKind, Error, ErrorKind, ImportOptions, Keyhaven,
-    NewAccount, Secret, Tier,
+    NewAccount, Secret, Tier, Vault,
 };
 use keyhaven_testkit::fake::Fake;
 use keyhaven_testkit::record_secret;
@@ -52,9 +52,31 @@ async fn stored(core: &Keyhaven, account: &str, key: &str) -> bool {
 
 #[tokio::test]
 async fn an_anikura_key_is_imported_checked_against_the_daily_cap_and_found_broken_when_deleted() {
+    an_anikura_key_is_imported_checked_against_the_daily_cap_and_found_broken_when_deleted_on(
+        Vault::in_memory(),
+    )
+    .await;
+}
+
+/// The same on the real Secret Service (gnome-keyring), with its entries removed afterwards.
+#[tokio::test]
+async fn an_anikura_key_is_imported_checked_against_the_daily_cap_and_found_broken_when_deleted_on_the_real_keychain(
+) {
+    let namespace = common::unique("dev.keyhaven.test");
+    let vault = common::real_keychain(&namespace);
+    an_anikura_key_is_imported_checked_against_the_daily_cap_and_found_broken_when_deleted_on(
+        vault.clone(),
+    )
+    .await;
+    common::empty_keychain(&vault);
+}
+
+async fn an_anikura_key_is_imported_checked_against_the_daily_cap_and_found_broken_when_deleted_on(
+    vault: Vault,
+) {
     let fake = Fake::start("anikura");
     let data = tempfile::tempdir().expect("tempdir");
-    let core = core(data.path()).await;
+    let core = common::core_on(data.path(), &vault).await;
     let account = add(&core, ConnectorKind::Anikura, fake.url()).await;
     let saved = core.account(&account).expect("account");
     assert_eq!(saved.tier, Some(Tier::Free));

@@ -157,6 +157,22 @@ pub fn real_keychain(namespace: &str) -> Vault {
     vault
 }
 
+/// Removes every entry a test left in a real keychain's namespace, in each profile it used.
+pub fn empty_keychain(vault: &Vault) {
+    for profile in [
+        "root",
+        "ann",
+        "anne",
+        &keyhaven_core::catalog::default_profile_name(),
+    ] {
+        if let Ok(names) = vault.entry_names_blocking(profile) {
+            for name in names {
+                let _ = vault.delete_blocking(profile, &name);
+            }
+        }
+    }
+}
+
 /// Signs in with the test password, remembered in the keychain (an expired session is renewed).
 pub async fn sign_in(core: &Keyhaven, svc: &Svc, email: &str) -> Account {
     core.sign_in(svc.service_ref(), email, Secret::new(PASSWORD.into()), true)
