@@ -6,6 +6,9 @@
 //! only if the clipboard still holds that secret. [`ClipboardGuard::clear_now_if_ours`] does the
 //! same at once (on quit). The guard keeps its clipboard handle alive while it holds a secret:
 //! on X11 the clipboard's content lives in its owner.
+//!
+//! The delay runs on a [`Timer`]: a thread that sleeps, or in tests a [`ManualTimer`] the test
+//! moves, so that no test waits on the wall clock for the clearing.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -58,6 +61,75 @@ impl Backend for Arboard {
     }
 }
 
+/// Runs something after a delay.
+pub trait Timer: Send + Sync {
+    fn after(&self, delay: Duration, run: Box<dyn FnOnce() + Send>) -> Result<()>;
+}
+
+/// The real delay: a thread that sleeps, then runs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ThreadTimer;
+
+impl Timer for ThreadTimer {
+    fn after(&self, delay: Duration, run: Box<dyn FnOnce() + Send>) -> Result<()> {
+        std::thread::Builder::new()
+            .name("keyhaven-clipboard-clear".into())
+            .spawn(move || {
+                std::thread::sleep(delay);
+                run();
+            })
+            .map(|_| ())
+            .map_err(|e| Error::Clipboard {
+                reason: format!("could not start the clearing timer ({e})"),
+            })
+    }
+}
+
+/// A timer whose time moves only when a test says ([`ManualTimer::advance`]).
+#[cfg(any(test, feature = "test-support"))]
+#[derive(Default)]
+pub struct ManualTimer {
+    state: Mutex<ManualState>,
+}
+
+#[cfg(any(test, feature = "test-support"))]
+#[derive(Default)]
+struct ManualState {
+    now: Duration,
+    due: Vec<(Duration, Box<dyn FnOnce() + Send>)>,
+}
+
+#[cfg(any(test, feature = "test-support"))]
+impl ManualTimer {
+    /// Moves the time on by `by` and runs, in order, what fell due.
+    pub fn advance(&self, by: Duration) {
+        let ready = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.now += by;
+            let now = state.now;
+            let (mut ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.due)
+                .into_iter()
+                .partition(|(at, _)| *at <= now);
+            state.due = later;
+            ready.sort_by_key(|(at, _)| *at);
+            ready
+        };
+        for (_, run) in ready {
+            run();
+        }
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+impl Timer for ManualTimer {
+    fn after(&self, delay: Duration, run: Box<dyn FnOnce() + Send>) -> Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let at = state.now + delay;
+        state.due.push((at, run));
+        Ok(())
+    }
+}
+
 struct Held {
     backend: Box<dyn Backend>,
     secret: Option<Secret>,
@@ -90,6 +162,7 @@ impl Held {
 /// Holds the clipboard while a copied secret may be on it.
 pub struct ClipboardGuard {
     held: Arc<Mutex<Held>>,
+    timer: Arc<dyn Timer>,
 }
 
 impl std::fmt::Debug for ClipboardGuard {
@@ -103,17 +176,26 @@ impl std::fmt::Debug for ClipboardGuard {
 impl ClipboardGuard {
     /// Opens the system clipboard.
     pub fn new() -> Result<ClipboardGuard> {
-        let clipboard = arboard::Clipboard::new().map_err(clipboard_error)?;
-        Ok(ClipboardGuard::with_backend(Box::new(Arboard(clipboard))))
+        ClipboardGuard::with_timer(Arc::new(ThreadTimer))
     }
 
-    fn with_backend(backend: Box<dyn Backend>) -> ClipboardGuard {
+    /// [`ClipboardGuard::new`] whose clearing delays run on `timer`.
+    pub fn with_timer(timer: Arc<dyn Timer>) -> Result<ClipboardGuard> {
+        let clipboard = arboard::Clipboard::new().map_err(clipboard_error)?;
+        Ok(ClipboardGuard::with_backend(
+            Box::new(Arboard(clipboard)),
+            timer,
+        ))
+    }
+
+    fn with_backend(backend: Box<dyn Backend>, timer: Arc<dyn Timer>) -> ClipboardGuard {
         ClipboardGuard {
             held: Arc::new(Mutex::new(Held {
                 backend,
                 secret: None,
                 generation: 0,
             })),
+            timer,
         }
     }
 
@@ -131,19 +213,15 @@ impl ClipboardGuard {
             held.generation
         };
         let shared = Arc::clone(&self.held);
-        std::thread::Builder::new()
-            .name("keyhaven-clipboard-clear".into())
-            .spawn(move || {
-                std::thread::sleep(clear_after);
+        self.timer.after(
+            clear_after,
+            Box::new(move || {
                 let mut held = lock(&shared);
                 if held.generation == generation && held.clear_if_ours() {
                     tracing::debug!("cleared a copied secret from the clipboard");
                 }
-            })
-            .map_err(|e| Error::Clipboard {
-                reason: format!("could not start the clearing timer ({e})"),
-            })?;
-        Ok(())
+            }),
+        )
     }
 
     /// Clears the clipboard now if it still holds the secret this guard put there (on quit).
@@ -190,46 +268,39 @@ mod tests {
         }
     }
 
-    fn wait_until(mut done: impl FnMut() -> bool) -> bool {
-        for _ in 0..200 {
-            if done() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        false
+    fn guard(fake: &Fake) -> (ClipboardGuard, Arc<ManualTimer>) {
+        let timer = Arc::new(ManualTimer::default());
+        (
+            ClipboardGuard::with_backend(Box::new(fake.clone()), timer.clone()),
+            timer,
+        )
     }
 
     #[test]
     fn clears_after_the_delay_when_still_ours() {
         let fake = Fake::default();
-        let guard = ClipboardGuard::with_backend(Box::new(fake.clone()));
+        let (guard, timer) = guard(&fake);
         guard
-            .copy_secret(
-                &Secret::new("kh_test_abc".into()),
-                Duration::from_millis(50),
-            )
+            .copy_secret(&Secret::new("kh_test_abc".into()), Duration::from_secs(30))
             .expect("copy");
         assert_eq!(fake.0.lock().expect("lock").as_deref(), Some("kh_test_abc"));
-        assert!(
-            wait_until(|| fake.0.lock().expect("lock").is_none()),
-            "was not cleared"
-        );
+        timer.advance(Duration::from_secs(29));
+        assert!(guard.holds_secret(), "not before its time");
+        timer.advance(Duration::from_secs(1));
+        assert_eq!(*fake.0.lock().expect("lock"), None, "cleared at 30 s");
         assert!(!guard.holds_secret());
     }
 
     #[test]
     fn leaves_what_someone_else_copied() {
         let fake = Fake::default();
-        let guard = ClipboardGuard::with_backend(Box::new(fake.clone()));
+        let (guard, timer) = guard(&fake);
         guard
-            .copy_secret(
-                &Secret::new("kh_test_abc".into()),
-                Duration::from_millis(30),
-            )
+            .copy_secret(&Secret::new("kh_test_abc".into()), Duration::from_secs(30))
             .expect("copy");
         *fake.0.lock().expect("lock") = Some("a shopping list".into());
-        assert!(wait_until(|| !guard.holds_secret()), "timer did not run");
+        timer.advance(Duration::from_secs(30));
+        assert!(!guard.holds_secret(), "the timer ran");
         assert_eq!(
             fake.0.lock().expect("lock").as_deref(),
             Some("a shopping list")
@@ -244,15 +315,30 @@ mod tests {
     #[test]
     fn an_old_timer_does_not_clear_a_newer_copy_early() {
         let fake = Fake::default();
-        let guard = ClipboardGuard::with_backend(Box::new(fake.clone()));
+        let (guard, timer) = guard(&fake);
         guard
-            .copy_secret(&Secret::new("first".into()), Duration::from_millis(20))
+            .copy_secret(&Secret::new("first".into()), Duration::from_secs(20))
             .expect("copy");
         guard
             .copy_secret(&Secret::new("second".into()), Duration::from_secs(60))
             .expect("copy");
-        std::thread::sleep(Duration::from_millis(150));
+        timer.advance(Duration::from_secs(20));
         assert_eq!(fake.0.lock().expect("lock").as_deref(), Some("second"));
+        timer.advance(Duration::from_secs(40));
+        assert_eq!(
+            *fake.0.lock().expect("lock"),
+            None,
+            "its own timer clears it"
+        );
+    }
+
+    #[test]
+    fn quitting_clears_a_copy_at_once() {
+        let fake = Fake::default();
+        let (guard, _timer) = guard(&fake);
+        guard
+            .copy_secret(&Secret::new("kh_test_abc".into()), Duration::from_secs(60))
+            .expect("copy");
         assert!(guard.clear_now_if_ours(), "quit clears it");
         assert_eq!(*fake.0.lock().expect("lock"), None);
     }
@@ -267,7 +353,7 @@ mod tests {
     #[test]
     fn dropping_the_guard_clears_its_secret() {
         let fake = Fake::default();
-        let guard = ClipboardGuard::with_backend(Box::new(fake.clone()));
+        let (guard, _timer) = guard(&fake);
         guard
             .copy_secret(&Secret::new("kh_test_abc".into()), Duration::from_secs(60))
             .expect("copy");
