@@ -119,7 +119,8 @@ scenario!(
     a_session_expires_on_the_server
 );
 async fn a_session_expires_on_the_server(db: Db) {
-    let t = common::start_with(db, |c| c.session_ttl = Duration::from_secs(2)).await;
+    let clock = keyhaven_service::ManualClock::starting_now();
+    let t = common::start_at(db, &clock, |c| c.session_ttl = Duration::from_secs(2)).await;
     let (_, token) = t.signed_in("f@a.test", Role::Owner, "a").await;
     assert_eq!(
         t.call(Method::GET, "/v1/me", Some(&token), None)
@@ -127,8 +128,16 @@ async fn a_session_expires_on_the_server(db: Db) {
             .status,
         200
     );
-    // Waiting for the clock, not for readiness: the session's two seconds must pass.
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    clock.advance(1);
+    assert_eq!(
+        t.call(Method::GET, "/v1/me", Some(&token), None)
+            .await
+            .status,
+        200,
+        "within its two seconds"
+    );
+    // The service's clock moves past the session's two seconds: nothing waits for them.
+    clock.advance(2);
     let expired = t.call(Method::GET, "/v1/keys", Some(&token), None).await;
     expired.assert_error(401, "unauthorized");
     assert!(expired.message().contains("session"));
