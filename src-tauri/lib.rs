@@ -84,8 +84,9 @@ pub fn run() {
 }
 
 /// SIGTERM (a session ending, `kill`) and SIGINT (Ctrl-C in a terminal) quit the app as closing
-/// its window does: the clipboard is cleared if it holds a secret, and the local service stops
-/// with its usage written.
+/// its window does: the clipboard is cleared at once if it holds a secret the app copied (before
+/// anything else, so that it is cleared even if what follows is cut short), then the app exits
+/// with status 0, the local service stopping with its usage written.
 fn quit_on_signals(handle: tauri::AppHandle) {
     #[cfg(unix)]
     tauri::async_runtime::spawn(async move {
@@ -102,6 +103,9 @@ fn quit_on_signals(handle: tauri::AppHandle) {
             _ = int.recv() => "SIGINT",
         };
         tracing::info!(signal = name, "quitting on a signal");
+        if let Some(state) = state::started(&handle) {
+            state.clear_clipboard_if_ours();
+        }
         handle.exit(0);
     });
     #[cfg(not(unix))]

@@ -112,12 +112,20 @@ impl AppState {
     /// service gracefully, so that its last second of usage is kept. Runs when the window is
     /// destroyed and again as the app exits: the second time finds nothing left to do.
     pub fn on_quit(&self) {
-        if let Ok(mut guard) = self.clipboard.lock() {
-            if let Some(clipboard) = guard.as_mut() {
-                clipboard.clear_now_if_ours();
-            }
-        }
+        self.clear_clipboard_if_ours();
         self.local.stop();
+    }
+
+    /// Clears the clipboard now if it still holds a secret the app copied; whether it did.
+    pub fn clear_clipboard_if_ours(&self) -> bool {
+        let guard = self.clipboard.lock().unwrap_or_else(|p| p.into_inner());
+        let cleared = guard
+            .as_ref()
+            .is_some_and(|clipboard| clipboard.clear_now_if_ours());
+        if cleared {
+            tracing::info!("cleared a copied secret from the clipboard");
+        }
+        cleared
     }
 }
 

@@ -176,7 +176,11 @@ def free_port() -> int:
 class App:
     """The real Keyhaven window, through tauri-driver."""
 
-    def __init__(self, data_dir: Path, log_path: Path, extra_env: dict | None = None, args: list[str] | None = None):
+    def __init__(
+        self, data_dir: Path, log_path: Path, extra_env: dict | None = None, args: list[str] | None = None,
+        application: Path = BIN / "keyhaven-app",
+    ):
+        """`application`: what WebKitWebDriver starts, the app binary unless a test wraps it."""
         self.data_dir = data_dir
         self.log_path = log_path
         port, native = free_port(), free_port()
@@ -198,7 +202,7 @@ class App:
         wait_for_port(native)
         options = ArgOptions()
         options.set_capability("browserName", "wry")
-        options.set_capability("tauri:options", {"application": str(BIN / "keyhaven-app"), "args": list(args or [])})
+        options.set_capability("tauri:options", {"application": str(application), "args": list(args or [])})
         # A deadline on every WebDriver request: a window that stops answering fails its test
         # instead of holding the whole run.
         config = ClientConfig(remote_server_addr=f"http://127.0.0.1:{port}", timeout=120)
