@@ -41,6 +41,12 @@ pub const COMMANDS: &[&str] = &[
     "key_denials",
     "env_references",
     "rotate_key",
+    // Guided rotation, for keys made on their service's own page
+    "guided_rotations",
+    "begin_guided_rotation",
+    "guided_new_key",
+    "guided_confirm_deleted",
+    "cancel_guided_rotation",
     "cached_usage",
     "refresh_usage",
     "watch_status",

@@ -292,6 +292,17 @@ ipc! {
     env_references(req: crate::ops_keys::EnvReferencesRequest) -> Vec<keyhaven_core::EnvReference> => crate::ops_keys::env_references;
     /// Rotates a key, sending each step to the window as a `rotation-progress` event.
     rotate_key(req: crate::ops_keys::RotateRequest) -> keyhaven_core::RotationOutcome => crate::ops_keys::rotate_key;
+    // Guided rotation, for keys made on their service's own page
+    /// The guided rotations in progress, with what to do next in each.
+    guided_rotations() -> Vec<crate::ops_guided::GuidedView> => crate::ops_guided::guided_rotations;
+    /// Starts a guided rotation of a key, or gives the one in progress for it.
+    begin_guided_rotation(req: KeyRef) -> crate::ops_guided::GuidedView => crate::ops_guided::begin_guided_rotation;
+    /// Takes a guided rotation's new key, pasted: checked (unless asked not to), stored, put in use.
+    guided_new_key(req: crate::ops_guided::GuidedNewKeyRequest) -> crate::ops_guided::GuidedView => crate::ops_guided::guided_new_key;
+    /// Confirms the old key is gone: done only once its service refuses it (Animus: revoked here).
+    guided_confirm_deleted(req: crate::ops_guided::GuidedConfirmRequest) -> keyhaven_core::GuidedOutcome => crate::ops_guided::guided_confirm_deleted;
+    /// Stops a guided rotation; a new key already in use stays, and so does the old one.
+    cancel_guided_rotation(req: crate::ops_guided::GuidedRotationRef) -> keyhaven_core::GuidedRotation => crate::ops_guided::cancel_guided_rotation;
     /// The account's last usage seen by the watcher (offline too).
     cached_usage(req: AccountRef) -> Option<keyhaven_core::UsageSnapshot> => crate::ops_keys::cached_usage;
     /// The account's usage read now.
@@ -360,6 +371,7 @@ pub fn declarations() -> Vec<String> {
     ];
     decls.extend(crate::ops_profiles::declarations());
     decls.extend(crate::ops_kinds::declarations());
+    decls.extend(crate::ops_guided::declarations());
     decls
 }
 

@@ -9,6 +9,7 @@ mod embedded;
 pub mod ipc;
 mod memory;
 mod ops;
+mod ops_guided;
 mod ops_keys;
 mod ops_kinds;
 pub mod ops_profiles;

@@ -46,13 +46,25 @@ pub async fn add_account(state: &AppState, req: NewAccount) -> Result<Account> {
     Ok(state.core()?.add_account(req).await?)
 }
 
+/// A key of a service that does not list keys is recorded here; one of a service that lists
+/// them (Animus) is matched by the name the service lists it under, and stored as that key.
 pub async fn import_key(state: &AppState, mut req: ImportKeyRequest) -> Result<KeyView> {
     let secret = Secret::new(std::mem::take(&mut req.secret));
     let options = std::mem::take(&mut req.options);
-    Ok(state
-        .core()?
-        .import_local_key(&req.account_id, secret, options)
-        .await?)
+    let core = state.core()?;
+    if core.capabilities(&req.account_id)?.local_keys {
+        return Ok(core
+            .import_local_key(&req.account_id, secret, options)
+            .await?);
+    }
+    let meta = core
+        .import_listed_key(&req.account_id, secret, Some(&options.name), None)
+        .await?;
+    Ok(KeyView {
+        meta,
+        stored_locally: true,
+        check: None,
+    })
 }
 
 pub async fn check_key(state: &AppState, req: KeyRef) -> Result<KeyCheck> {

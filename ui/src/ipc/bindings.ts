@@ -570,6 +570,42 @@ unverified: boolean, };
 
 export type ImportKeyRequest = { account_id: string, secret: string, options: ImportOptions, };
 
+export type GuidedStep = "new_key" | "switching" | "delete_old";
+
+export type GuidedRotation = { version: number, id: string, account_id: string, old_key_id: string, old_key_name: string, old_key_prefix: string, new_key_id: string | null, step: GuidedStep, 
+/**
+ * The service's name and where its keys are made and deleted, for the person.
+ */
+service: string, key_page: string, 
+/**
+ * The service lists its keys (Animus): the new key is the one that appears in its list, and
+ * Keyhaven revokes the old one itself.
+ */
+listed: boolean, 
+/**
+ * The keys listed when the rotation began (a listing service).
+ */
+known_key_ids: Array<string>, started_at: string, updated_at: string, };
+
+export type GuidedOutcome = { "outcome": "completed", rotation_id: string, account_id: string, old_key_id: string, new_key_id: string, } | { "outcome": "waiting", rotation: GuidedRotation, message: string, };
+
+export type GuidedView = { rotation: GuidedRotation, instructions: string, };
+
+export type GuidedRotationRef = { rotation_id: string, };
+
+export type GuidedNewKeyRequest = { rotation_id: string, secret: string, 
+/**
+ * Store it without checking it with its service.
+ */
+unverified: boolean, };
+
+export type GuidedConfirmRequest = { rotation_id: string, 
+/**
+ * Complete it on the person's word when the service cannot tell (a generic key without a
+ * check URL).
+ */
+without_check: boolean, };
+
 export const commands = {
   appStatus: () => invoke<AppStatus>("app_status"),
   listProfiles: () => invoke<Array<ProfileInfo>>("list_profiles"),
@@ -608,6 +644,11 @@ export const commands = {
   keyDenials: (req: KeyRef) => invoke<Array<DenialRecord>>("key_denials", { req }),
   envReferences: (req: EnvReferencesRequest) => invoke<Array<EnvReference>>("env_references", { req }),
   rotateKey: (req: RotateRequest) => invoke<RotationOutcome>("rotate_key", { req }),
+  guidedRotations: () => invoke<Array<GuidedView>>("guided_rotations"),
+  beginGuidedRotation: (req: KeyRef) => invoke<GuidedView>("begin_guided_rotation", { req }),
+  guidedNewKey: (req: GuidedNewKeyRequest) => invoke<GuidedView>("guided_new_key", { req }),
+  guidedConfirmDeleted: (req: GuidedConfirmRequest) => invoke<GuidedOutcome>("guided_confirm_deleted", { req }),
+  cancelGuidedRotation: (req: GuidedRotationRef) => invoke<GuidedRotation>("cancel_guided_rotation", { req }),
   cachedUsage: (req: AccountRef) => invoke<UsageSnapshot | null>("cached_usage", { req }),
   refreshUsage: (req: AccountRef) => invoke<UsageSnapshot>("refresh_usage", { req }),
   watchStatus: () => invoke<WatchStatus>("watch_status"),
