@@ -403,7 +403,19 @@ pub fn typescript_bindings() -> String {
         }
     }
     out.push_str("};\n");
+    out.push_str(&kinds_table());
     out
+}
+
+/// The core's kinds table (`keyhaven_core::KINDS`) as a constant, for the UI's tests to use the
+/// table the `kinds` command answers instead of a copy kept by hand.
+pub fn kinds_table() -> String {
+    let table = serde_json::to_string_pretty(&keyhaven_core::KINDS.to_vec())
+        .unwrap_or_else(|e| panic!("the kinds table does not serialize: {e}"));
+    format!(
+        "\n/** Every kind of service, as the `kinds` command answers (keyhaven_core::KINDS). */\n\
+         export const KINDS: KindInfo[] = {table};\n"
+    )
 }
 
 /// The files generated from this module, by their path from the repository's root: the UI's

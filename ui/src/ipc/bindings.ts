@@ -654,3 +654,78 @@ export const commands = {
   watchStatus: () => invoke<WatchStatus>("watch_status"),
   isolationRefused: (req: IsolationRefusal) => invoke<null>("isolation_refused", { req }),
 };
+
+/** Every kind of service, as the `kinds` command answers (keyhaven_core::KINDS). */
+export const KINDS: KindInfo[] = [
+  {
+    "kind": "native",
+    "label": "Keyhaven",
+    "documented_url": null,
+    "signs_in": true,
+    "key_page": "Keyhaven",
+    "key_limit": null,
+    "key_prefixes": [
+      "kh_"
+    ]
+  },
+  {
+    "kind": "tokenkit",
+    "label": "TokenKit",
+    "documented_url": "https://api.tokenkithq.io",
+    "signs_in": true,
+    "key_page": "TokenKit's dashboard (Settings → API Keys)",
+    "key_limit": null,
+    "key_prefixes": []
+  },
+  {
+    "kind": "animus",
+    "label": "Animus",
+    "documented_url": "https://api.animus.so",
+    "signs_in": true,
+    "key_page": "the Animus app (Integrations → API Keys)",
+    "key_limit": 10,
+    "key_prefixes": [
+      "anm_"
+    ]
+  },
+  {
+    "kind": "anikura",
+    "label": "AniKura",
+    "documented_url": "https://api.anikura.io",
+    "signs_in": false,
+    "key_page": "AniKura's dashboard (Settings → API Keys)",
+    "key_limit": 5,
+    "key_prefixes": [
+      "ak_live_"
+    ]
+  },
+  {
+    "kind": "ananke",
+    "label": "Ananke Labs",
+    "documented_url": "https://api.anankelabs.net",
+    "signs_in": false,
+    "key_page": "the Ananke Console (Settings → API Keys)",
+    "key_limit": null,
+    "key_prefixes": [
+      "ak_live_"
+    ]
+  },
+  {
+    "kind": "wanikani",
+    "label": "WaniKani",
+    "documented_url": "https://api.wanikani.com",
+    "signs_in": false,
+    "key_page": "WaniKani's settings (API Tokens)",
+    "key_limit": null,
+    "key_prefixes": []
+  },
+  {
+    "kind": "generic",
+    "label": "Other service",
+    "documented_url": null,
+    "signs_in": false,
+    "key_page": "the service's own settings",
+    "key_limit": null,
+    "key_prefixes": []
+  }
+];
