@@ -9,7 +9,7 @@ import { appStatusKey } from "./useAppStatus";
 type Props = { localUrl: string | null; onDone: () => void };
 
 /** The kinds signed in to that this form knows how to sign in to (the rest are added by name). */
-const SIGN_IN_KINDS: readonly ConnectorKind[] = ["native", "tokenkit"];
+const SIGN_IN_KINDS: readonly ConnectorKind[] = ["native", "tokenkit", "animus"];
 
 const TIERS: ReadonlyArray<[Tier, string]> = [
   ["free", "Free (2,000 calls a day)"],
@@ -18,8 +18,9 @@ const TIERS: ReadonlyArray<[Tier, string]> = [
 ];
 
 /**
- * Add an account: sign in to a key service (the local one on this computer, one at a URL, or
- * TokenKit, whose calls also carry an API key of the account's), or, for a service whose keys
+ * Add an account: sign in to a key service (the local one on this computer, one at a URL,
+ * TokenKit, whose calls also carry an API key of the account's, or Animus, with a session token
+ * pasted from a signed-in session of its app: a password field never bound to React state), or, for a service whose keys
  * are made on its own page (AniKura, Ananke Labs, WaniKani, any other), name the account and
  * import its keys afterwards. The kinds and their documented hosts come from the core.
  */
@@ -33,6 +34,9 @@ export function SignInForm({ localUrl, onDone }: Props) {
   // SECURITY 18: plain http:// to another computer only when the person ticks this for the account.
   const [allowHttp, setAllowHttp] = useState(false);
   const urlRef = useRef<HTMLInputElement>(null);
+  const tokenRef = useRef<HTMLInputElement>(null);
+  const [hasToken, setHasToken] = useState(false);
+  const [tried, setTried] = useState(false);
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [name, setName] = useState("");
@@ -47,7 +51,14 @@ export function SignInForm({ localUrl, onDone }: Props) {
   const urlProblem = where === "url" ? checkUrl(url, remoteHttp && allowHttp) : null;
   // A validation error of the core is shown by the field it names.
   const fieldError = (field: string) => (error?.code === "validation" && error.field === field ? error.message : null);
-  const shownByField = fieldError("name") ?? fieldError("url") ?? fieldError("tier");
+  const animus = where === "url" && kind === "animus";
+  // Animus: the account's name, and the session token (refused by Animus: shown by the token).
+  const tokenError =
+    fieldError("session token") ?? fieldError("password") ?? (animus && error?.code === "unauthorized" ? `Animus refused this session token: ${error.message}` : null);
+  const tokenProblem = (animus && tried && !hasToken ? "Paste the session token." : null) ?? (animus ? tokenError : null);
+  const userProblem = animus ? fieldError("user") : null;
+  const shownByField =
+    fieldError("name") ?? fieldError("url") ?? fieldError("tier") ?? (animus ? (userProblem ?? tokenError) : null);
 
   function chooseKind(next: ConnectorKind) {
     const before = kindInfo(kinds.data, kind)?.documented_url ?? null;
@@ -61,6 +72,7 @@ export function SignInForm({ localUrl, onDone }: Props) {
 
   async function submit(e: FormEvent) {
     e.preventDefault();
+    setTried(true);
     if (urlProblem) {
       // A URL that was typed shows its problem under the field already; an empty one says so here.
       setError(url.trim() === "" ? { code: "validation", message: urlProblem } : null);
@@ -79,6 +91,15 @@ export function SignInForm({ localUrl, onDone }: Props) {
           allow_http: remoteHttp && allowHttp,
           ...(kind === "anikura" ? { tier } : {}),
         });
+      } else if (animus) {
+        const token = tokenRef.current?.value ?? "";
+        if (token.trim() === "") {
+          tokenRef.current?.focus();
+          return;
+        }
+        await commands.signIn({ service, kind, email: name.trim(), password: token });
+        if (tokenRef.current) tokenRef.current.value = "";
+        setHasToken(false);
       } else if (where === "url" && kind === "tokenkit") {
         await commands.signIn({ service, kind, email, password, account_key: accountKey });
       } else {
@@ -134,10 +155,10 @@ export function SignInForm({ localUrl, onDone }: Props) {
           </select>
         </label>
       )}
-      {where === "url" && !signsIn && (
+      {where === "url" && (!signsIn || animus) && (
         <Field
           label="Account name"
-          problem={fieldError("name")}
+          problem={animus ? userProblem : fieldError("name")}
           hint={`What you call this ${info?.label ?? ""} account here, e.g. personal or work. Its keys are made in ${info?.key_page ?? "the service's own settings"} and imported into Keyhaven.`}
         >
           {(control) => (
@@ -149,7 +170,7 @@ export function SignInForm({ localUrl, onDone }: Props) {
                 setName(e.target.value);
                 setError(null);
               }}
-              aria-invalid={fieldError("name") !== null}
+              aria-invalid={(animus ? userProblem : fieldError("name")) !== null}
               autoComplete="off"
               required
             />
@@ -207,7 +228,30 @@ export function SignInForm({ localUrl, onDone }: Props) {
           )}
         </Field>
       )}
-      {signsIn && (
+      {animus && (
+        <Field
+          label="Session token"
+          problem={tokenProblem}
+          hint={`Animus manages keys only with the session token of a signed-in session of ${info?.key_page ?? "its app"}: copy it from there and paste it. Keyhaven checks it once and keeps it in this computer's keychain only; when it expires, sign in again with a new one.`}
+        >
+          {(control) => (
+            <input
+              {...control}
+              ref={tokenRef}
+              name="session-token"
+              type="password"
+              autoComplete="off"
+              spellCheck={false}
+              aria-invalid={tokenProblem !== null}
+              onChange={(e) => {
+                setHasToken(e.target.value.trim() !== "");
+                setError(null);
+              }}
+            />
+          )}
+        </Field>
+      )}
+      {signsIn && !animus && (
         <>
           <label className="field">
             <span>{tokenkit(where, kind) ? "User name or email" : "Email"}</span>

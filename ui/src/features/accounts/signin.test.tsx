@@ -92,7 +92,7 @@ describe("SignInForm", () => {
     renderForm();
     await screen.findByRole("option", { name: "Ananke Labs" });
     const kinds = [...(screen.getByLabelText("Kind of service") as HTMLSelectElement).options].map((o) => o.textContent);
-    expect(kinds).toEqual(["A Keyhaven key service", "TokenKit", "AniKura", "Ananke Labs", "WaniKani", "Other service"]);
+    expect(kinds).toEqual(["A Keyhaven key service", "TokenKit", "Animus", "AniKura", "Ananke Labs", "WaniKani", "Other service"]);
     const url = () => (screen.getByLabelText("Service URL") as HTMLInputElement).value;
     fireEvent.change(screen.getByLabelText("Kind of service"), { target: { value: "ananke" } });
     expect(url()).toBe("https://api.anankelabs.net");
@@ -128,5 +128,48 @@ describe("SignInForm", () => {
       url: "https://api.example.com",
       allow_http: false,
     });
+  });
+
+  it("signs in to Animus with a name and a pasted session token it never writes into the page", async () => {
+    const TOKEN = "eyJTESTxxxxNOTAREALTOKENxxxx.e30.sig";
+    let answer: (cmd: string) => unknown = (cmd) => {
+      if (cmd === "sign_in") throw { code: "validation", field: "session token", message: "Invalid session token: that is an API key" };
+      return null;
+    };
+    let done = false;
+    const sent = renderForm(() => (done = true), (cmd) => answer(cmd));
+    await screen.findByRole("option", { name: "Animus" });
+    fireEvent.change(screen.getByLabelText("Kind of service"), { target: { value: "animus" } });
+    expect((screen.getByLabelText("Service URL") as HTMLInputElement).value).toBe("https://api.animus.so");
+    expect(screen.queryByLabelText("Password")).toBeNull();
+    expect(screen.queryByLabelText("Email")).toBeNull();
+    const token = screen.getByLabelText("Session token") as HTMLInputElement;
+    expect(token.type).toBe("password");
+    // Nothing pasted yet: asked for, by the field, and nothing sent.
+    fireEvent.change(screen.getByLabelText("Account name"), { target: { value: " work " } });
+    fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
+    await waitFor(() => expect(token.getAttribute("aria-invalid")).toBe("true"));
+    expect(sent.some((c) => c.cmd === "sign_in")).toBe(false);
+    fireEvent.change(token, { target: { value: TOKEN } });
+    fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
+    // The core's complaint is shown by the token's field, not under the form.
+    await waitFor(() =>
+      expect(document.getElementById(token.getAttribute("aria-describedby") ?? "")?.textContent).toBe(
+        "Invalid session token: that is an API key",
+      ),
+    );
+    expect(screen.queryByRole("alert")).toBeNull();
+    expect(document.body.innerHTML).not.toContain(TOKEN);
+    answer = () => null;
+    fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
+    await waitFor(() => expect(done).toBe(true));
+    expect(sent.filter((c) => c.cmd === "sign_in").slice(-1)[0]?.args.req).toEqual({
+      service: { kind: "url", url: "https://api.animus.so", allow_http: false },
+      kind: "animus",
+      email: "work",
+      password: TOKEN,
+    });
+    expect(token.value).toBe("");
+    expect(document.body.innerHTML).not.toContain(TOKEN);
   });
 });

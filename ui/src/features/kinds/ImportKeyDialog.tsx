@@ -1,9 +1,10 @@
 import { useRef, useState, type FormEvent } from "react";
-import { useQueryClient } from "@tanstack/react-query";
+import { useQueries, useQueryClient } from "@tanstack/react-query";
 import { commands, toIpcError, type Account, type ConnectorKind, type ImportOptions, type IpcError, type KeyView, type KindInfo } from "../../ipc";
 import { Dialog } from "../../components/Dialog";
 import { ErrorNote } from "../../components/ErrorNote";
 import { Field } from "../../components/Field";
+import { capabilitiesKey } from "../keydetail/useKeyDetail";
 import { keysKey } from "../keys/useKeys";
 import { checkName, resolveExpiry } from "../keys/validation";
 import { kindInfo, suggestKinds } from "./useKinds";
@@ -65,7 +66,19 @@ export function ImportKeyDialog({ accounts, kinds, preferredAccountId, initialNa
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<IpcError | null>(null);
 
-  const importable = accounts.filter((a) => kindInfo(kinds, a.connector)?.signs_in === false);
+  // Accounts keys are imported into: those of kinds without sign-in, and those whose service
+  // lists keys it cannot make (Animus: the key is matched by its listed name).
+  const caps = useQueries({
+    queries: accounts.map((a) => ({
+      queryKey: capabilitiesKey(a.id),
+      queryFn: () => commands.keyCapabilities({ account_id: a.id }),
+    })),
+  });
+  const byName = (a: Account) => {
+    const c = caps[accounts.indexOf(a)]?.data;
+    return Boolean(c && c.import_keys && c.list_keys && !c.local_keys && !c.create_key);
+  };
+  const importable = accounts.filter((a) => kindInfo(kinds, a.connector)?.signs_in === false || byName(a));
   const ambiguous = suggested.length > 1;
   // The kind the key is for: the one its prefix names, the one the person chose, or any.
   const wanted: ConnectorKind[] | null =
@@ -73,6 +86,7 @@ export function ImportKeyDialog({ accounts, kinds, preferredAccountId, initialNa
   const candidates = wanted ? importable.filter((a) => wanted.includes(a.connector)) : importable;
   const account = candidates.find((a) => a.id === accountId) ?? candidates[0] ?? null;
   const kind = account ? kindInfo(kinds, account.connector) : undefined;
+  const listed = account ? byName(account) : false;
   const wanikani = account?.connector === "wanikani";
   const generic = account?.connector === "generic";
 
@@ -96,7 +110,7 @@ export function ImportKeyDialog({ accounts, kinds, preferredAccountId, initialNa
   function pasted(value: string) {
     setHasSecret(value.trim() !== "");
     // Only the kinds the key may be for are kept, never its text; another prefix asks again.
-    const next = suggestKinds(kinds, value);
+    const next = suggestKinds(kinds, value, importable.map((a) => a.connector));
     if (!sameKinds(suggested, next)) {
       setSuggested(next);
       setChosenKind(null);
@@ -112,7 +126,7 @@ export function ImportKeyDialog({ accounts, kinds, preferredAccountId, initialNa
       if (problems.secret) secretRef.current?.focus();
       return;
     }
-    const options: ImportOptions = { name: name.trim(), scopes: [], unverified };
+    const options: ImportOptions = { name: name.trim(), scopes: [], unverified: unverified && !listed };
     if (wanikani) {
       options.scopes = permissions
         .split(",")
@@ -144,9 +158,11 @@ export function ImportKeyDialog({ accounts, kinds, preferredAccountId, initialNa
     <Dialog title="Import key" onClose={onClose}>
       <form className="form" onSubmit={submit} aria-label="Import key" noValidate>
         <p className="muted" data-testid="key-page">
-          {kind
-            ? `${kind.label} keys are made in ${kind.key_page}. Paste one here: Keyhaven keeps it in this computer's keychain.`
-            : "Paste a key made on its service's own page: Keyhaven keeps it in this computer's keychain."}
+          {kind && listed
+            ? `${kind.label} keys are made in ${kind.key_page}, not in Keyhaven. Paste one here and name it as ${kind.label} lists it: Keyhaven finds it in the list, checks it and keeps it in this computer's keychain.`
+            : kind
+              ? `${kind.label} keys are made in ${kind.key_page}. Paste one here: Keyhaven keeps it in this computer's keychain.`
+              : "Paste a key made on its service's own page: Keyhaven keeps it in this computer's keychain."}
         </p>
         <Field label="Key" problem={shown("secret")} hint="Pasted keys are never shown again.">
           {(control) => (
@@ -209,7 +225,15 @@ export function ImportKeyDialog({ accounts, kinds, preferredAccountId, initialNa
             </select>
           )}
         </Field>
-        <Field label="Name" problem={shown("name")} hint="What you call the key here, e.g. where it is used.">
+        <Field
+          label={listed ? `Name in ${kind?.label ?? "the service"}` : "Name"}
+          problem={shown("name")}
+          hint={
+            listed
+              ? `The key's name as ${kind?.label ?? "the service"} lists it: it says which listed key this secret is.`
+              : "What you call the key here, e.g. where it is used."
+          }
+        >
           {(control) => (
             <input {...control} name="name" value={name} maxLength={100} onChange={(e) => setName(e.target.value)} />
           )}
@@ -290,17 +314,19 @@ export function ImportKeyDialog({ accounts, kinds, preferredAccountId, initialNa
             </Field>
           </>
         )}
-        <label className="check store-unchecked">
-          <input type="checkbox" name="unverified" checked={unverified} onChange={(e) => setUnverified(e.target.checked)} />
-          <span>
-            Store without checking
-            <small className="muted">
-              {generic && verifyUrl.trim() === ""
-                ? "Needed without a check URL: the key cannot be checked."
-                : `For when ${label} cannot be reached now. The key is then marked “not checked”.`}
-            </small>
-          </span>
-        </label>
+        {!listed && (
+          <label className="check store-unchecked">
+            <input type="checkbox" name="unverified" checked={unverified} onChange={(e) => setUnverified(e.target.checked)} />
+            <span>
+              Store without checking
+              <small className="muted">
+                {generic && verifyUrl.trim() === ""
+                  ? "Needed without a check URL: the key cannot be checked."
+                  : `For when ${label} cannot be reached now. The key is then marked “not checked”.`}
+              </small>
+            </span>
+          </label>
+        )}
         {error && error.code === "unauthorized" ? (
           <p className="error" role="alert" data-testid="import-refused">
             {label} refused this key: it is unknown there, was deleted or regenerated, or has expired. It was not stored.

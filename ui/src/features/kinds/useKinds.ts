@@ -24,12 +24,13 @@ export function serviceName(account: Account, kinds: readonly KindInfo[] | undef
 /**
  * The kinds whose documented prefix a pasted secret starts with (the core's `suggest_kinds`, on
  * the prefixes it gives): `ak_live_` is both AniKura's and Ananke Labs', so the person is asked.
- * Only kinds keys are imported into (not signed in to) are named.
+ * Only kinds keys are imported into are named: those not signed in to, and `alsoImported` (the
+ * kinds of signed-in accounts whose keys are imported, such as Animus).
  */
-export function suggestKinds(kinds: readonly KindInfo[], secret: string): KindInfo[] {
+export function suggestKinds(kinds: readonly KindInfo[], secret: string, alsoImported: readonly ConnectorKind[] = []): KindInfo[] {
   const text = secret.trimStart();
   if (text === "") return [];
-  return kinds.filter((k) => !k.signs_in && k.key_prefixes.some((p) => text.startsWith(p)));
+  return kinds.filter((k) => (!k.signs_in || alsoImported.includes(k.kind)) && k.key_prefixes.some((p) => text.startsWith(p)));
 }
 
 /** How a check's verdict is named where a key is shown. */
