@@ -10,9 +10,11 @@ import { ForgetKeyDialog } from "../kinds/ForgetKeyDialog";
 import { KeyCheckView } from "../kinds/KeyCheckView";
 import { kindInfo, serviceName, useCheckKey, useKinds } from "../kinds/useKinds";
 import { useKeys } from "../keys/useKeys";
-import { allowed } from "./capabilities";
+import { allowed, rotation } from "./capabilities";
 import { EditKeyForm } from "./EditKeyForm";
+import { GuidedRotateDialog } from "./GuidedRotateDialog";
 import { RotateDialog } from "./RotateDialog";
+import { pendingFor, useGuidedRotations } from "./useGuided";
 import { keyKey, useCapabilities, useDenials, useEnvReferences, useKey, useKeyUsage, type Granularity } from "./useKeyDetail";
 
 type Props = {
@@ -65,6 +67,10 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
   const [openError, setOpenError] = useState<IpcError | null>(null);
   const headingRef = useRef<HTMLHeadingElement>(null);
   const can = allowed(account, caps.data, meta, kind);
+  const rotateBy = rotation(caps.data);
+  // A guided rotation of this key left in progress (the dialog or the window closed meanwhile).
+  const guided = useGuidedRotations();
+  const pending = rotateBy === "guided" ? pendingFor(guided.data, account.id, meta.id) : undefined;
   // The header and the chart read the service at different moments: show the later reading.
   const lastUsed = latest(meta.last_used_at, usage.data?.last_used_at);
 
@@ -181,6 +187,19 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
         <p className="muted disabled-reason">
           {!can.rotate.ok && <span id="rotate-reason">Rotate: {can.rotate.reason} </span>}
           {!local && !can.revoke.ok && <span id="revoke-reason">Revoke: {can.revoke.reason}</span>}
+        </p>
+      )}
+      {pending && !rotating && (
+        <p className="relation-note replaced guided-pending" data-testid="guided-pending">
+          <span>
+            Rotation in progress:{" "}
+            {pending.rotation.step === "delete_old"
+              ? `the new key is in use; ${pending.rotation.listed ? "the old one is still to be revoked" : `delete this one in ${pending.rotation.key_page}, then confirm`}.`
+              : `waiting for the new key made in ${pending.rotation.key_page}.`}
+          </span>{" "}
+          <button type="button" className="secondary small" onClick={() => setRotating(true)}>
+            Continue rotation
+          </button>
         </p>
       )}
       {meta.replaced_by && (
@@ -405,7 +424,25 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
           }}
         />
       )}
-      {rotating && <RotateDialog accountId={account.id} meta={meta} onRotated={rotated} onClose={closeRotate} />}
+      {rotating && rotateBy === "guided" && (
+        <GuidedRotateDialog
+          accountId={account.id}
+          meta={meta}
+          kind={kind}
+          onClose={() => setRotating(false)}
+          onCompleted={(id) => void openKey(id)}
+        />
+      )}
+      {rotating && rotateBy !== "guided" && (
+        <RotateDialog
+          accountId={account.id}
+          meta={meta}
+          mode={rotateBy === "twin" ? "twin" : "roll"}
+          service={service}
+          onRotated={rotated}
+          onClose={closeRotate}
+        />
+      )}
       {revoking && (
         <RevokeDialog
           accountId={account.id}

@@ -28,6 +28,13 @@ type Props = {
   meta: KeyMeta;
   onClose: () => void;
   onRotated?: (outcome: RotationOutcome) => void;
+  /**
+   * `twin` for a service without rolls (TokenKit): a new key with the old one's settings, then
+   * the old one deleted at once, as the service cannot let a key expire later. No grace period.
+   */
+  mode?: "roll" | "twin";
+  /** The service's name, for a twin rotation's explanation. */
+  service?: string | null;
 };
 
 /** One step as shown: its name from the core, where it stands, and what went wrong, if anything. */
@@ -36,9 +43,10 @@ type StepLine = { step: RotationStep; status: StepStatus; label: string; detail:
 const STATUS_MARK: Record<StepStatus, string> = { started: "…", done: "✓", failed: "✗", recovering: "↺" };
 
 /** Rotation: pick a grace period, then watch each step the core reports until the outcome. */
-export function RotateDialog({ accountId, meta, onClose, onRotated }: Props) {
+export function RotateDialog({ accountId, meta, onClose, onRotated, mode = "roll", service = null }: Props) {
   const queryClient = useQueryClient();
-  const [grace, setGrace] = useState<Grace>("1h");
+  const twin = mode === "twin";
+  const [grace, setGrace] = useState<Grace>(twin ? "none" : "1h");
   const [running, setRunning] = useState(false);
   const [steps, setSteps] = useState<StepLine[]>([]);
   const [outcome, setOutcome] = useState<RotationOutcome | null>(null);
@@ -93,19 +101,36 @@ export function RotateDialog({ accountId, meta, onClose, onRotated }: Props) {
   return (
     <Dialog title="Rotate key" onClose={running ? () => undefined : onClose} wide>
       <form className="form" onSubmit={rotate} aria-label="Rotate key">
-        <p>
-          <strong>{meta.name}</strong> (<code>{meta.prefix}…</code>) gets a new secret, stored in this computer's keychain
-          and checked with the service before the old one is retired.
-        </p>
-        <fieldset className="choice" disabled={running || outcome !== null}>
-          <legend>Old key keeps working for</legend>
-          {GRACE_CHOICES.map((g) => (
-            <label key={g.value}>
-              <input type="radio" name="grace" value={g.value} checked={grace === g.value} onChange={() => setGrace(g.value)} />
-              {g.label}
-            </label>
-          ))}
-        </fieldset>
+        {twin ? (
+          <p data-testid="twin-explained">
+            Keyhaven makes a new {service ?? "service"} key with the same name, origins, IPs and hourly limit as{" "}
+            <strong>{meta.name}</strong> (<code>{meta.prefix}…</code>), stores it in this computer's keychain and checks it,
+            then deletes the old key at once: {service ?? "the service"} cannot keep an old key working for a while, so
+            programs using it need the new one straight away. Only keys Keyhaven made can be rotated this way.
+          </p>
+        ) : (
+          <>
+            <p>
+              <strong>{meta.name}</strong> (<code>{meta.prefix}…</code>) gets a new secret, stored in this computer's
+              keychain and checked with the service before the old one is retired.
+            </p>
+            <fieldset className="choice" disabled={running || outcome !== null}>
+              <legend>Old key keeps working for</legend>
+              {GRACE_CHOICES.map((g) => (
+                <label key={g.value}>
+                  <input
+                    type="radio"
+                    name="grace"
+                    value={g.value}
+                    checked={grace === g.value}
+                    onChange={() => setGrace(g.value)}
+                  />
+                  {g.label}
+                </label>
+              ))}
+            </fieldset>
+          </>
+        )}
         {steps.length > 0 && (
           <ol className="steps" aria-label="Rotation progress" aria-live="polite">
             {steps.map((s) => (

@@ -23,6 +23,23 @@ function cannot(account: Account, kind: KindInfo | undefined, what: string, else
   return service ? `${service} cannot ${what}: ${elsewhere}` : `${who(account)} cannot ${what} on its service.`;
 }
 
+/**
+ * How a key of this service is rotated, or null when it cannot be: `roll` (a new secret, the old
+ * one kept for a grace period: Keyhaven's own service), `twin` (a new key with the same settings,
+ * checked, then the old one deleted: TokenKit, for the keys Keyhaven made), or `guided` (the
+ * person makes the new key on the service's page and pastes it: the services without a key API,
+ * and Animus).
+ */
+export type RotationMode = "roll" | "twin" | "guided";
+
+export function rotation(caps: Capabilities | undefined): RotationMode | null {
+  if (!caps) return null;
+  if (caps.roll_key) return "roll";
+  if (caps.guided_rotation) return "guided";
+  if (caps.create_key && caps.revoke_key) return "twin";
+  return null;
+}
+
 /** `kind`: the account's kind as the core's table describes it (its label and key page). */
 export function allowed(account: Account, caps: Capabilities | undefined, meta: KeyMeta, kind?: KindInfo) {
   const live = meta.status !== "revoked" && meta.status !== "expired";
@@ -34,16 +51,11 @@ export function allowed(account: Account, caps: Capabilities | undefined, meta: 
   const page = kind?.key_page ?? "its dashboard";
   // A key a rotation replaced lives on only for its grace period: changes go to its replacement.
   const replaced = meta.replaced_by ? no("A rotation replaced this key: change or rotate its replacement instead.") : null;
-  const canRotate = caps.roll_key || (caps.create_key && caps.revoke_key && caps.key_settings);
-  const rotateReason =
-    caps.create_key && caps.revoke_key && !caps.key_settings
-      ? `${serviceOf(account, kind) ?? "This service"} does not say a key's origins, IPs or hourly limit, so a new key could not copy them: create one with the settings you want, switch to it, then revoke this one.`
-      : caps.local_keys
-        ? cannot(account, kind, "rotate keys", `make a new key in ${page}, import it, then delete this one there.`)
-        : cannot(account, kind, "rotate keys", `do it in ${page}.`);
+  const how = rotation(caps);
+  const rotateReason = cannot(account, kind, "rotate keys", `do it in ${page}.`);
   return {
     edit: !live ? dead : (replaced ?? (caps.update_key ? yes : no(cannot(account, kind, "change keys", "make a new one with the settings you want.")))),
-    rotate: !live ? dead : (replaced ?? (canRotate ? yes : no(rotateReason))),
+    rotate: !live ? dead : (replaced ?? (how ? yes : no(rotateReason))),
     revoke: !live ? dead : caps.revoke_key ? yes : no(cannot(account, kind, "revoke keys", `do it in ${page}.`)),
     // A key Keyhaven only holds (the service lists none) is removed here, whatever its state.
     forget: caps.local_keys ? yes : no("Keys of this service are revoked, not removed."),

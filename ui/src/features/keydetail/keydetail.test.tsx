@@ -4,14 +4,15 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import type { ReactNode } from "react";
-import type { Account, EnvReference, KeyMeta, RotationProgress } from "../../ipc";
+import type { Account, EnvReference, GuidedRotation, GuidedView, KeyMeta, RotationProgress } from "../../ipc";
 import { ROTATION_PROGRESS_EVENT } from "../../ipc/events";
 import { meta } from "../keys/testing";
 import { RevokeDialog } from "../keys/RevokeDialog";
 import { EditKeyForm } from "./EditKeyForm";
 import { KeyDetail } from "./KeyDetail";
 import { RotateDialog } from "./RotateDialog";
-import { allowed } from "./capabilities";
+import { allowed, rotation } from "./capabilities";
+import { GuidedRotateDialog } from "./GuidedRotateDialog";
 import { KINDS, kind } from "../kinds/testing";
 
 type Call = { cmd: string; args: unknown };
@@ -46,6 +47,8 @@ const TOKENKIT_CAPS = {
   rate_limit_per_hour: true,
 };
 let caps: Record<string, unknown> = CAPS;
+let pendingGuided: GuidedView[] = [];
+let guidedAnswers: Record<string, (args: { req: Record<string, unknown> }) => unknown> = {};
 const ACCOUNT = { id: "a1", role: "owner" } as Account;
 
 function wrap(node: ReactNode) {
@@ -60,6 +63,8 @@ beforeEach(() => {
   usageLastUsed = null;
   envReferences = [];
   caps = CAPS;
+  pendingGuided = [];
+  guidedAnswers = {};
   client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   mockIPC(
     (cmd, args) => {
@@ -87,6 +92,16 @@ beforeEach(() => {
           return envReferences;
         case "kinds":
           return KINDS;
+        case "guided_rotations":
+          return pendingGuided;
+        case "begin_guided_rotation":
+        case "guided_new_key":
+        case "guided_confirm_deleted":
+        case "cancel_guided_rotation": {
+          const answer = guidedAnswers[cmd];
+          if (!answer) throw new Error(`unexpected command ${cmd}`);
+          return answer(args as { req: Record<string, unknown> });
+        }
         default:
           throw new Error(`unexpected command ${cmd}`);
       }
@@ -148,8 +163,12 @@ describe("capabilities", () => {
     const tokenkit = { id: "a2", role: "owner", connector: "tokenkit" } as Account;
     const can = allowed(tokenkit, TOKENKIT_CAPS as never, meta(), kind("tokenkit"));
     expect(can.edit).toEqual({ ok: false, reason: "TokenKit cannot change keys: make a new one with the settings you want." });
-    expect(can.rotate.ok).toBe(false);
-    expect(can.rotate.reason).toMatch(/^TokenKit does not say a key's origins, IPs or hourly limit/);
+    // A twin: a new key with the old one's settings; the core refuses keys it did not make.
+    expect(can.rotate.ok).toBe(true);
+    expect(rotation(TOKENKIT_CAPS as never)).toBe("twin");
+    expect(rotation(CAPS as never)).toBe("roll");
+    expect(rotation({ guided_rotation: true, local_keys: true } as never)).toBe("guided");
+    expect(rotation({ create_key: false, revoke_key: true } as never)).toBeNull();
     expect(can.revoke.ok).toBe(true);
   });
 
@@ -227,7 +246,7 @@ describe("KeyDetail", () => {
     expect(screen.getByTestId("settings-elsewhere").textContent).toMatch(/TokenKit does not say a key's origins/);
     expect(screen.queryByRole("heading", { name: "Recent denials" })).toBeNull();
     expect(screen.queryByRole("textbox", { name: "Name" })).toBeNull();
-    expect((screen.getByRole("button", { name: "Rotate" }) as HTMLButtonElement).disabled).toBe(true);
+    await waitFor(() => expect((screen.getByRole("button", { name: "Rotate" }) as HTMLButtonElement).disabled).toBe(false));
     await waitFor(() => expect(calls.some((c) => c.cmd === "env_references")).toBe(true));
     expect(calls.filter((c) => ["key_usage", "key_denials"].includes(c.cmd))).toEqual([]);
   });
@@ -320,5 +339,137 @@ describe("RotateDialog", () => {
     expect(outcome.textContent).toContain("kh_live_NEWK");
     expect(outcome.textContent).toContain("keeps working until");
     expect(screen.getByRole("button", { name: "Done" })).toBeTruthy();
+  });
+});
+
+describe("RotateDialog for TokenKit (a twin)", () => {
+  it("offers no grace period, sends none, and shows the core's refusal of a key made elsewhere", async () => {
+    rotate = () =>
+      Promise.reject({
+        code: "forbidden",
+        message: "this service does not say a key's origins, IPs or hourly limit, and this key was not made with Keyhaven",
+      });
+    wrap(<RotateDialog accountId="a2" meta={meta()} mode="twin" service="TokenKit" onClose={() => undefined} />);
+    expect(screen.queryByRole("group", { name: "Old key keeps working for" })).toBeNull();
+    expect(screen.queryByLabelText("24 hours")).toBeNull();
+    expect(screen.getByTestId("twin-explained").textContent).toMatch(/new TokenKit key with the same name, origins, IPs and hourly limit/);
+    fireEvent.click(screen.getByRole("button", { name: "Rotate" }));
+    await waitFor(() => expect(calls.some((c) => c.cmd === "rotate_key")).toBe(true));
+    expect((calls.find((c) => c.cmd === "rotate_key")?.args as { req: unknown }).req).toEqual({
+      account_id: "a2",
+      key_id: "key_1",
+      grace: "none",
+    });
+    expect((await screen.findByRole("alert")).textContent).toMatch(/this key was not made with Keyhaven/);
+  });
+});
+
+describe("GuidedRotateDialog", () => {
+  const WANIKANI = { id: "acc_wk", role: "owner", connector: "wanikani" } as Account;
+  const NEW_TOKEN = "wk-TESTxxxxNOTAREALTOKENxxxx-new";
+  const journal = (over: Partial<GuidedRotation> = {}): GuidedRotation => ({
+    version: 1,
+    id: "grot_0000000000000001",
+    account_id: "acc_wk",
+    old_key_id: "imp_old",
+    old_key_name: "study script",
+    old_key_prefix: "1234",
+    new_key_id: null,
+    step: "new_key",
+    service: "WaniKani",
+    key_page: "WaniKani's settings (API Tokens)",
+    listed: false,
+    known_key_ids: [],
+    started_at: "2026-01-01T00:00:00Z",
+    updated_at: "2026-01-01T00:00:00Z",
+    ...over,
+  });
+  const view = (r: GuidedRotation): GuidedView => ({ rotation: r, instructions: `instructions at ${r.step}` });
+  const old = meta({ id: "imp_old", name: "study script", prefix: "1234" });
+  const sent = (cmd: string) => calls.filter((c) => c.cmd === cmd).map((c) => (c.args as { req: unknown }).req);
+
+  it("takes the pasted new key, then completes only once the old one is refused", async () => {
+    let refused = false;
+    guidedAnswers.begin_guided_rotation = () => view(journal());
+    guidedAnswers.guided_new_key = ({ req }) => {
+      if (req.secret !== NEW_TOKEN) throw { code: "validation", field: "secret", message: "Invalid secret: is the old key" };
+      return view(journal({ step: "delete_old", new_key_id: "imp_new" }));
+    };
+    guidedAnswers.guided_confirm_deleted = () =>
+      refused
+        ? { outcome: "completed", rotation_id: "grot_0000000000000001", account_id: "acc_wk", old_key_id: "imp_old", new_key_id: "imp_new" }
+        : { outcome: "waiting", rotation: journal({ step: "delete_old", new_key_id: "imp_new" }), message: "WaniKani still accepts the old key (1234…)." };
+    let completed: string | null = null;
+    wrap(<GuidedRotateDialog accountId="acc_wk" meta={old} kind={kind("wanikani")} onClose={() => undefined} onCompleted={(id) => (completed = id)} />);
+    expect(await screen.findByText("instructions at new_key")).toBeTruthy();
+    expect(sent("begin_guided_rotation")).toEqual([{ account_id: "acc_wk", key_id: "imp_old" }]);
+    const field = screen.getByLabelText("New key") as HTMLInputElement;
+    expect(field.type).toBe("password");
+    // Nothing pasted: asked for, nothing sent.
+    fireEvent.click(screen.getByRole("button", { name: "Check and switch" }));
+    await waitFor(() => expect(field.getAttribute("aria-invalid")).toBe("true"));
+    expect(sent("guided_new_key")).toEqual([]);
+    // The core's complaint about the secret is shown by the field.
+    fireEvent.change(field, { target: { value: "the old one" } });
+    fireEvent.click(screen.getByRole("button", { name: "Check and switch" }));
+    await waitFor(() =>
+      expect(document.getElementById(field.getAttribute("aria-describedby") ?? "")?.textContent).toBe("Invalid secret: is the old key"),
+    );
+    fireEvent.change(field, { target: { value: NEW_TOKEN } });
+    fireEvent.click(screen.getByRole("button", { name: "Check and switch" }));
+    expect(await screen.findByText("instructions at delete_old")).toBeTruthy();
+    expect(sent("guided_new_key").slice(-1)[0]).toEqual({ rotation_id: "grot_0000000000000001", secret: NEW_TOKEN, unverified: false });
+    expect(document.body.innerHTML).not.toContain(NEW_TOKEN);
+    expect(client.getQueryCache().getAll().some((q) => JSON.stringify(q.state.data ?? null).includes(NEW_TOKEN))).toBe(false);
+    // The old key still works: the rotation waits, saying why.
+    fireEvent.click(screen.getByRole("button", { name: "I deleted the old key — confirm" }));
+    expect((await screen.findByText(/still accepts the old key/)).getAttribute("data-outcome")).toBe("waiting");
+    refused = true;
+    fireEvent.click(screen.getByRole("button", { name: "I deleted the old key — confirm" }));
+    expect((await screen.findByText(/^Rotated\./)).textContent).toMatch(/WaniKani refuses the old key/);
+    expect(sent("guided_confirm_deleted")).toEqual([
+      { rotation_id: "grot_0000000000000001", without_check: false },
+      { rotation_id: "grot_0000000000000001", without_check: false },
+    ]);
+    fireEvent.click(screen.getByRole("button", { name: "Done" }));
+    expect(completed).toBe("imp_new");
+  });
+
+  it("can store the new key unchecked, says what Cancel leaves, and for Animus revokes the old key itself", async () => {
+    guidedAnswers.begin_guided_rotation = () => view(journal());
+    guidedAnswers.guided_new_key = () => view(journal({ step: "delete_old", new_key_id: "imp_new" }));
+    guidedAnswers.cancel_guided_rotation = () => journal({ step: "delete_old", new_key_id: "imp_new" });
+    wrap(<GuidedRotateDialog accountId="acc_wk" meta={old} kind={kind("wanikani")} onClose={() => undefined} />);
+    expect((await screen.findByTestId("what-stays")).textContent).toMatch(/nothing changes, the old key stays in use/);
+    fireEvent.click(screen.getByLabelText(/Store without checking/));
+    fireEvent.change(screen.getByLabelText("New key"), { target: { value: NEW_TOKEN } });
+    fireEvent.click(screen.getByRole("button", { name: "Store and switch" }));
+    expect(await screen.findByText("instructions at delete_old")).toBeTruthy();
+    expect(sent("guided_new_key")).toEqual([{ rotation_id: "grot_0000000000000001", secret: NEW_TOKEN, unverified: true }]);
+    expect(screen.getByTestId("what-stays").textContent).toMatch(/the new key stays in use, and the old one stays in Keyhaven/);
+    fireEvent.click(screen.getByRole("button", { name: "Cancel rotation" }));
+    expect((await screen.findByText(/^Rotation stopped\./)).textContent).toMatch(/old key \(1234…\) stays in Keyhaven/);
+    cleanup();
+
+    calls = [];
+    const animus = { ...journal({ listed: true, service: "Animus", key_page: "the Animus app (Integrations → API Keys)" }) };
+    guidedAnswers.begin_guided_rotation = () => view({ ...animus, step: "delete_old", new_key_id: "k2" });
+    guidedAnswers.guided_confirm_deleted = () => ({ outcome: "completed", rotation_id: animus.id, account_id: "acc_wk", old_key_id: "imp_old", new_key_id: "k2" });
+    wrap(<GuidedRotateDialog accountId="acc_wk" meta={old} kind={kind("animus")} onClose={() => undefined} />);
+    fireEvent.click(await screen.findByRole("button", { name: "Revoke the old key" }));
+    expect((await screen.findByText(/^Rotated\./)).textContent).toMatch(/the old key is revoked on Animus/);
+  });
+
+  it("shows a guided rotation left in progress on the key's detail, to continue", async () => {
+    caps = { guided_rotation: true, local_keys: true, import_keys: true, ping: true };
+    pendingGuided = [view(journal({ step: "delete_old", new_key_id: "imp_new" }))];
+    guidedAnswers.begin_guided_rotation = () => pendingGuided[0];
+    keyAnswer = old;
+    wrap(<KeyDetail account={WANIKANI} initial={old} scopes={[]} onBack={() => undefined} onOpenKey={() => undefined} />);
+    const note = await screen.findByTestId("guided-pending");
+    expect(note.textContent).toMatch(/Rotation in progress: the new key is in use; delete this one in WaniKani's settings/);
+    fireEvent.click(within(note).getByRole("button", { name: "Continue rotation" }));
+    const dialog = await screen.findByRole("dialog", { name: "Rotate key" });
+    expect(await within(dialog).findByRole("button", { name: "I deleted the old key — confirm" })).toBeTruthy();
   });
 });

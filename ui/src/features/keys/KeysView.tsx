@@ -8,6 +8,7 @@ import type { NewKeyPrefill } from "../deeplink/parse";
 import { useAppStatus } from "../accounts/useAppStatus";
 import { KeyDetail } from "../keydetail/KeyDetail";
 import { useCapabilities } from "../keydetail/useKeyDetail";
+import { useGuidedRotations } from "../keydetail/useGuided";
 import { ForgetKeyDialog } from "../kinds/ForgetKeyDialog";
 import { ImportKeyDialog } from "../kinds/ImportKeyDialog";
 import { quotaText } from "../kinds/KeyCheckView";
@@ -56,7 +57,14 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
   // Neither is offered until the capabilities are known (then only what the service can do);
   // should they not be readable, New key is offered and the service has the last word.
   const canCreate = canManage && (caps.data ? caps.data.create_key : caps.isError);
-  const canImport = canManage && (caps.data?.local_keys ?? false);
+  // Keys are imported where the service cannot make them through its API: its keys are held here
+  // only, or (Animus) it lists them and the pasted one is matched by its listed name.
+  const canImport =
+    canManage &&
+    Boolean(caps.data && (caps.data.local_keys || (caps.data.import_keys && caps.data.list_keys && !caps.data.create_key)));
+  // Guided rotations of this account's keys left in progress (the window closed meanwhile).
+  const guided = useGuidedRotations();
+  const pendingGuided = (guided.data ?? []).filter((g) => g.rotation.account_id === account.id);
   const dialogOpen = creating !== null || revoking !== null || importing !== null || forgetting !== null;
 
   const openNewKey = (prefill: NewKeyPrefill | null) => setCreating({ id: nextId.current++, prefill });
@@ -223,7 +231,11 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
             type="button"
             className={canCreate ? "secondary" : "primary"}
             onClick={() => setImporting({ name: "" })}
-            title={canCreate ? "Import a key made elsewhere" : "Import key (Ctrl+N)"}
+            title={
+              canCreate
+                ? "Import a key made elsewhere"
+                : `Keys of ${kind?.label ?? "this service"} are made in ${kind?.key_page ?? "its own settings"}: import one (Ctrl+N)`
+            }
             aria-keyshortcuts={canCreate ? undefined : "Control+N Meta+N"}
           >
             Import key
@@ -249,6 +261,22 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
           </button>
         </p>
       )}
+      {pendingGuided.map((g) => {
+        const old = index.get(g.rotation.old_key_id);
+        return (
+          <p className="note guided-pending" key={g.rotation.id} data-testid="guided-pending">
+            <span>
+              Rotation of <strong>{g.rotation.old_key_name}</strong> in progress:{" "}
+              {g.rotation.step === "delete_old" ? "the new key is in use; the old one is still to go." : "waiting for the new key."}
+            </span>
+            {old && (
+              <button type="button" className="secondary small" onClick={() => setDetail(old)}>
+                Continue rotation
+              </button>
+            )}
+          </p>
+        );
+      })}
       {keys.isPending && <p className="muted">Loading keys…</p>}
       {keys.isError && <ErrorNote error={toIpcError(keys.error)} />}
       {keys.isSuccess && all.length === 0 && (

@@ -47,7 +47,24 @@ const LOCAL_CAPS = {
   ping: true,
   import_keys: true,
   local_keys: true,
+  guided_rotation: true,
 } as unknown as Capabilities;
+
+/** What an Animus account can do (crates/core/src/connector/animus.rs): it lists keys, makes none. */
+const ANIMUS_CAPS = {
+  login: true,
+  list_keys: true,
+  get_key: true,
+  update_key: true,
+  revoke_key: true,
+  ping: true,
+  key_settings: true,
+  key_scopes: true,
+  import_keys: true,
+  guided_rotation: true,
+} as unknown as Capabilities;
+const ANIMUS = account("acc_anm", "animus", "work");
+const ANM_SECRET = "anm_TESTxxxxNOTAREALKEYxxxx0123456789";
 
 type Call = { cmd: string; args: Record<string, unknown> };
 let calls: Call[];
@@ -237,6 +254,7 @@ describe("keys of an account whose keys are imported", () => {
   };
 
   beforeEach(() => {
+    answers.guided_rotations = () => [];
     answers.key_capabilities = () => LOCAL_CAPS;
     answers.app_status = () => ({ accounts: ACCOUNTS });
     answers.list_keys = () => [
@@ -321,11 +339,48 @@ describe("keys of an account whose keys are imported", () => {
     await waitFor(() => expect(within(panel).getByText("works")).toBeTruthy());
     expect(screen.getByRole("button", { name: "Remove from Keyhaven" })).toBeTruthy();
     expect(screen.queryByRole("button", { name: "Revoke" })).toBeNull();
-    await waitFor(() => expect(screen.getByText(/^Rotate: AniKura cannot rotate keys: make a new key in AniKura's dashboard/)).toBeTruthy());
+    // Rotated by a guided rotation: make the new key on AniKura's page, paste it.
+    await waitFor(() => expect((screen.getByRole("button", { name: "Rotate" }) as HTMLButtonElement).disabled).toBe(false));
     expect(screen.queryByRole("heading", { name: "Settings" })).toBeNull();
     fireEvent.click(screen.getByRole("button", { name: "Check now" }));
     await waitFor(() => expect(screen.getByTestId("key-check").textContent).toMatch(/refused \(broken\)/));
     expect(screen.getByTestId("key-check").textContent).toMatch(/deleted in the dashboard or regenerated/);
+  });
+});
+
+describe("Animus keys, made in the Animus app", () => {
+  beforeEach(() => {
+    answers.guided_rotations = () => [];
+    answers.key_capabilities = (args) =>
+      (args as { req: { account_id: string } }).req.account_id === ANIMUS.id ? ANIMUS_CAPS : ({ create_key: true, import_keys: true, list_keys: true } as unknown as Capabilities);
+    answers.app_status = () => ({ accounts: [NATIVE, ANIMUS] });
+    answers.list_keys = () => [];
+  });
+
+  it("offers Import key and no New key, and says keys are made in the Animus app", async () => {
+    wrap(<KeysView account={ANIMUS} scopes={[]} clipboardSeconds={30} />);
+    await screen.findByRole("button", { name: "Import key" });
+    expect(screen.queryByRole("button", { name: "New key" })).toBeNull();
+    expect((await screen.findByTestId("made-elsewhere")).textContent).toMatch(/Keys of Animus are made in the Animus app \(Integrations → API Keys\)/);
+  });
+
+  it("imports a pasted key by the name Animus lists it under, always checked", async () => {
+    let done: [KeyView, Account] | null = null;
+    answers.import_key = () => ({ meta: meta({ id: "k1", name: "blog bot", prefix: "anm_TEST" }), stored_locally: true });
+    wrap(
+      <ImportKeyDialog accounts={[NATIVE, ANIMUS]} kinds={KINDS} preferredAccountId={ANIMUS.id} onImported={(v, a) => (done = [v, a])} onClose={() => undefined} />,
+    );
+    await waitFor(() => expect(screen.getByTestId("key-page").textContent).toMatch(/^Animus keys are made in the Animus app/));
+    paste(ANM_SECRET);
+    // Keyhaven's own account makes its keys: only the Animus account is offered.
+    expect([...(screen.getByLabelText("Account") as HTMLSelectElement).options].map((o) => o.textContent)).toEqual(["Animus · work"]);
+    expect(screen.getByText(/name as Animus lists it: it says which listed key this secret is/)).toBeTruthy();
+    expect(screen.queryByRole("checkbox", { name: /Store without checking/ })).toBeNull();
+    fireEvent.change(screen.getByLabelText("Name in Animus"), { target: { value: "blog bot" } });
+    fireEvent.click(screen.getByRole("button", { name: "Check and store" }));
+    await waitFor(() => expect(done).not.toBeNull());
+    expect(req("import_key")).toEqual({ account_id: ANIMUS.id, secret: ANM_SECRET, options: { name: "blog bot", scopes: [], unverified: false } });
+    expect(document.body.innerHTML).not.toContain(ANM_SECRET);
   });
 });
 
