@@ -89,6 +89,41 @@ fn capabilities_name_their_windows_and_allow_no_remote_urls() {
     assert!(seen > 0, "no capability files");
 }
 
+#[test]
+fn the_main_window_may_call_the_declared_commands_and_two_plugin_calls() {
+    // The command permissions are generated from the `ipc!` list (`keyhaven-bindings`); the
+    // plugin permissions are written by hand, and are the two the UI's IPC folder uses.
+    let cap = read_json(crate::codegen::CAPABILITY);
+    assert_eq!(cap["windows"], serde_json::json!(["main"]));
+    let granted: Vec<&str> = cap["permissions"]
+        .as_array()
+        .expect("permissions")
+        .iter()
+        .map(|p| p.as_str().expect("a permission's name"))
+        .collect();
+    let mut expected = vec![
+        "core:event:default".to_string(),
+        "deep-link:allow-get-current".to_string(),
+    ];
+    expected.extend(
+        crate::ipc::specs()
+            .iter()
+            .map(|s| crate::codegen::command_permission(s.name)),
+    );
+    assert_eq!(granted, expected, "run `cargo run --bin keyhaven-bindings`");
+    let fresh = crate::codegen::main_capability(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("capabilities/main.json"),
+        )
+        .expect("capabilities/main.json"),
+    )
+    .expect("the capability is rewritten");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&fresh).expect("JSON"),
+        cap
+    );
+}
+
 /// Every Rust source file under `folder` (recursively), skipping build output.
 fn rust_files(folder: &Path, found: &mut Vec<std::path::PathBuf>) {
     let entries = std::fs::read_dir(folder).unwrap_or_else(|e| panic!("{}: {e}", folder.display()));

@@ -442,6 +442,7 @@ pub fn isolation_commands() -> String {
         }
     }
     out.push_str("});\n");
+    out.push_str(&crate::events::isolation_events());
     out
 }
 
@@ -473,7 +474,8 @@ mod tests {
 
     #[test]
     fn committed_generated_files_match_the_declarations() {
-        for (name, fresh) in generated_files() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (name, fresh) in crate::codegen::generated_files(root).expect("generated") {
             let path = format!("{}/{name}", env!("CARGO_MANIFEST_DIR"));
             let committed = std::fs::read_to_string(path).unwrap_or_default();
             assert!(

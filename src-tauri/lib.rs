@@ -1,11 +1,13 @@
 //! The desktop shell: it starts the embedded key service, opens the core, and exposes the core
 //! to the web UI through the typed commands declared in [`ipc`]. No business logic lives here.
 
+pub mod codegen;
 #[cfg(test)]
 mod command_names;
 #[cfg(test)]
 mod config_checks;
 mod embedded;
+pub mod events;
 pub mod ipc;
 mod memory;
 mod ops;

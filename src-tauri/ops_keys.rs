@@ -6,7 +6,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tauri::{AppHandle, Emitter};
+use tauri::AppHandle;
 use ts_rs::TS;
 
 use keyhaven_api::{DenialRecord, KeyMeta, KeyUsage};
@@ -16,15 +16,12 @@ use keyhaven_core::{
     UsageSnapshot, UsageWatch, WatchConfig, WatchEvent,
 };
 
+use crate::events::{Event, ROTATION_PROGRESS_EVENT, WATCH_EVENT};
 use crate::ipc::{AccountRef, IpcError, KeyRef};
 use crate::state::AppState;
 
 type Result<T> = std::result::Result<T, IpcError>;
 
-/// The window event that carries each rotation step's progress ([`RotationProgress`]).
-pub const ROTATION_PROGRESS_EVENT: &str = "rotation-progress";
-/// The window event that carries each [`WatchEvent`] of the usage watcher.
-pub const WATCH_EVENT: &str = "usage-watch";
 /// Alerts kept for a window that opens (or reloads) after they were raised.
 const RECENT_ALERTS: usize = 50;
 /// Denials shown in a key's detail.
@@ -73,11 +70,9 @@ pub struct KeysRuntime {
 }
 
 impl KeysRuntime {
-    fn emit<S: Serialize + Clone>(&self, event: &str, payload: S) {
+    fn emit<P: Serialize + Clone>(&self, event: Event<P>, payload: P) {
         if let Some(app) = self.app.get() {
-            if let Err(e) = app.emit_to("main", event, payload) {
-                tracing::warn!(event, error = %e, "could not send an event to the window");
-            }
+            crate::events::emit(app, event, payload);
         }
     }
 

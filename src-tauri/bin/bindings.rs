@@ -1,10 +1,18 @@
-//! Writes the UI's typed IPC bindings (`ui/src/ipc/bindings.ts`) and the isolation
-//! application's command list (`ui/isolation/commands.js`) from `src-tauri/ipc.rs`.
-//! `--check` exits non-zero when a committed file differs.
+//! Writes what is generated from the `ipc!` list (`src-tauri/ipc.rs`) and the events list
+//! (`src-tauri/events.rs`): the UI's typed IPC bindings and event listeners, the isolation
+//! application's command and event list, the command names `build.rs` reads, and the command
+//! permissions of `capabilities/main.json` (see `keyhaven_app::codegen`). `--check` exits
+//! non-zero when a committed file differs.
 
 fn main() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let files = keyhaven_app::ipc::generated_files();
+    let files = match keyhaven_app::codegen::generated_files(std::path::Path::new(root)) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
     let check = std::env::args().any(|a| a == "--check");
     let mut stale = false;
     for (name, fresh) in files {

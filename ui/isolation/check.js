@@ -14,8 +14,8 @@ var keyhavenCheckIpc = (function () {
     "plugin:event|unlisten": ["event", "eventId"],
     "plugin:deep-link|get_current": [],
   };
-  /** The events the window listens to (ui/src/ipc/events.ts and deepLink.ts). */
-  var EVENTS = ["deep-link://new-url", "rotation-progress", "usage-watch"];
+  /** The events the window listens to: KEYHAVEN_EVENTS from commands.js, loaded first. */
+  var EVENTS = KEYHAVEN_EVENTS;
 
   var MAX_DEPTH = 6;
   var MAX_TOTAL_CHARS = 64 * 1024;

@@ -48,3 +48,5 @@ var KEYHAVEN_COMMANDS = Object.freeze({
   watch_status: null,
   isolation_refused: "req",
 });
+// Each event the window may listen to.
+var KEYHAVEN_EVENTS = Object.freeze(["rotation-progress", "usage-watch", "deep-link://new-url"]);

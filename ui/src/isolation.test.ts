@@ -9,7 +9,8 @@ type Message = { cmd: unknown; callback?: number; error?: number; payload?: unkn
 type Check = (message: unknown, commands: Record<string, string | null>) => string | null;
 
 const commands = new Function(`${commandsSource}; return KEYHAVEN_COMMANDS;`)() as Record<string, string | null>;
-const check = new Function(`${checkSource}; return keyhavenCheckIpc;`)() as Check;
+// As the iframe loads them: commands.js (with KEYHAVEN_EVENTS) before check.js.
+const check = new Function(`${commandsSource}; ${checkSource}; return keyhavenCheckIpc;`)() as Check;
 const hook = (() => {
   const frame: { __TAURI_ISOLATION_HOOK__?: (m: Message) => Message } = {};
   new Function("window", "keyhavenCheckIpc", "KEYHAVEN_COMMANDS", hookSource)(frame, check, commands);

@@ -4,19 +4,14 @@
 //
 // These are the same calls `@tauri-apps/plugin-deep-link` makes; they live here, in the one IPC
 // folder, rather than as one more npm package that would have to track the Rust plugin's version.
+//
+// The forwarded links' event and its listener are generated with the other events (events.ts).
 import { invoke } from "@tauri-apps/api/core";
-import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 
-/** The event the deep-link plugin emits when a running app is asked to open a link. */
-export const DEEP_LINK_EVENT = "deep-link://new-url";
+export { DEEP_LINK_EVENT, onDeepLink } from "./events";
 
 /** The link(s) the app was launched with, if any. */
 export async function launchDeepLinks(): Promise<string[]> {
   const urls = await invoke<string[] | null>("plugin:deep-link|get_current");
   return urls ?? [];
-}
-
-/** Calls `handler` with every link forwarded to the running app. */
-export function onDeepLink(handler: (urls: string[]) => void): Promise<UnlistenFn> {
-  return listen<string[]>(DEEP_LINK_EVENT, (event) => handler(event.payload));
 }
