@@ -15,14 +15,13 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use keyhaven_api::{
-    AuditRecord, CreateKeyRequest, DenialRecord, KeyMeta, KeyStatus, KeyUsage, PingResponse, Role,
-    SupportKey, TenantUsage, UpdateKeyRequest, User, VerifyRequest, VerifyResponse,
+    CreateKeyRequest, KeyMeta, KeyStatus, PingResponse, Role, UpdateKeyRequest, User,
 };
 
 use super::native::{network_error, retry_after, secret_header, ClassifyName};
 use super::{
     check_service_url_with, Capabilities, Connector, Credentials, HttpPolicy, Metered, NewKey,
-    PageQuery, PingCall, Session, UsageQuery,
+    PingCall, Session,
 };
 use crate::catalog::ConnectorKind;
 use crate::error::{AuthFailure, Error, Result};
@@ -235,12 +234,6 @@ impl AnimusConnector {
         let (url, builder) = self.managing(Method::GET, "api/v1/api-keys", held)?;
         let body = self.send(&url, builder, With::Session).await?;
         Ok(Self::parse::<ListAnswer>(&url, &body)?.keys())
-    }
-
-    fn unsupported(what: &str) -> Error {
-        Error::Forbidden {
-            message: format!("Animus cannot {what} through its API; see {KEY_PAGE}."),
-        }
     }
 
     /// One call with `key` that needs `scope`: `Ok(true)` if it passed, `Ok(false)` if Animus
@@ -515,8 +508,9 @@ impl Connector for AnimusConnector {
     }
 
     async fn roll_key(&self, _: &Secret, _: &str, _: u64) -> Result<NewKey> {
-        Err(Self::unsupported(
-            "give a key a new secret (make a new key there, import it, then revoke the old one)",
+        Err(super::unsupported(
+            ConnectorKind::Animus,
+            "give a key a new secret (rotate it: Keyhaven guides you through making a new key there)",
         ))
     }
 
@@ -529,30 +523,6 @@ impl Connector for AnimusConnector {
         )?;
         self.send(&url, builder, With::Session).await?;
         Ok(())
-    }
-
-    async fn key_usage(&self, _: &Secret, _: &str, _: &UsageQuery) -> Result<KeyUsage> {
-        Err(Self::unsupported("report a key's usage"))
-    }
-
-    async fn account_usage(&self, _: &Secret, _: &UsageQuery) -> Result<Metered<TenantUsage>> {
-        Err(Self::unsupported("report usage"))
-    }
-
-    async fn denials(&self, _: &Secret, _: &str, _: &PageQuery) -> Result<Vec<DenialRecord>> {
-        Err(Self::unsupported("list refused calls"))
-    }
-
-    async fn audit(&self, _: &Secret, _: &PageQuery) -> Result<Vec<AuditRecord>> {
-        Err(Self::unsupported("show an audit log"))
-    }
-
-    async fn find_keys(&self, _: &Secret, _: &str) -> Result<Vec<SupportKey>> {
-        Err(Self::unsupported("search keys across accounts"))
-    }
-
-    async fn verify_key(&self, _: &Secret, _: &VerifyRequest) -> Result<VerifyResponse> {
-        Err(Self::unsupported("verify a key for a backend"))
     }
 
     /// The key used once: `GET /api/v1/content/recent` (needs `read`), else `GET /api/v1/search`

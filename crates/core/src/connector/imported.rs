@@ -8,15 +8,12 @@ use chrono::{Duration, Utc};
 use reqwest::{RequestBuilder, StatusCode};
 use url::Url;
 
-use keyhaven_api::{
-    AuditRecord, CreateKeyRequest, DenialRecord, KeyMeta, KeyUsage, PingResponse, SupportKey,
-    TenantUsage, UpdateKeyRequest, User, VerifyRequest, VerifyResponse,
-};
+use keyhaven_api::{PingResponse, User};
 
 use super::native::{root_cause, secret_header};
 use super::{
-    check_service_url_with, Capabilities, Connector, Credentials, HttpPolicy, Metered, NewKey,
-    PageQuery, PingCall, Session, UsageQuery,
+    check_service_url_with, Capabilities, Connector, Credentials, HttpPolicy, Metered, PingCall,
+    Session,
 };
 use crate::catalog::ConnectorKind;
 use crate::error::{AuthFailure, Error, Result};
@@ -229,19 +226,6 @@ fn anikura_quota(headers: &reqwest::header::HeaderMap) -> Option<Quota> {
     })
 }
 
-impl ImportedConnector {
-    fn unsupported(&self) -> Error {
-        let info = super::kind_info(self.kind);
-        Error::Forbidden {
-            message: format!(
-                "Keyhaven cannot manage {} keys through its API: that is done in {}. Import a \
-                 key made there with `keys import`.",
-                info.label, info.key_page
-            ),
-        }
-    }
-}
-
 impl Connector for ImportedConnector {
     fn kind(&self) -> ConnectorKind {
         self.kind
@@ -273,55 +257,7 @@ impl Connector for ImportedConnector {
     }
 
     async fn me(&self, _: &Secret) -> Result<User> {
-        Err(self.unsupported())
-    }
-
-    async fn list_keys(&self, _: &Secret, _: Option<&str>) -> Result<Vec<KeyMeta>> {
-        Err(self.unsupported())
-    }
-
-    async fn get_key(&self, _: &Secret, _: &str, _: Option<&str>) -> Result<KeyMeta> {
-        Err(self.unsupported())
-    }
-
-    async fn create_key(&self, _: &Secret, _: &CreateKeyRequest) -> Result<NewKey> {
-        Err(self.unsupported())
-    }
-
-    async fn update_key(&self, _: &Secret, _: &str, _: &UpdateKeyRequest) -> Result<KeyMeta> {
-        Err(self.unsupported())
-    }
-
-    async fn roll_key(&self, _: &Secret, _: &str, _: u64) -> Result<NewKey> {
-        Err(self.unsupported())
-    }
-
-    async fn revoke_key(&self, _: &Secret, _: &str) -> Result<()> {
-        Err(self.unsupported())
-    }
-
-    async fn key_usage(&self, _: &Secret, _: &str, _: &UsageQuery) -> Result<KeyUsage> {
-        Err(self.unsupported())
-    }
-
-    async fn account_usage(&self, _: &Secret, _: &UsageQuery) -> Result<Metered<TenantUsage>> {
-        Err(self.unsupported())
-    }
-
-    async fn denials(&self, _: &Secret, _: &str, _: &PageQuery) -> Result<Vec<DenialRecord>> {
-        Err(self.unsupported())
-    }
-
-    async fn audit(&self, _: &Secret, _: &PageQuery) -> Result<Vec<AuditRecord>> {
-        Err(self.unsupported())
-    }
-
-    async fn find_keys(&self, _: &Secret, _: &str) -> Result<Vec<SupportKey>> {
-        Err(self.unsupported())
-    }
-
-    async fn verify_key(&self, _: &Secret, _: &VerifyRequest) -> Result<VerifyResponse> {
-        Err(self.unsupported())
+        Err(super::unsupported(self.kind, "tell who is signed in"))
     }
 
     /// The check, as a ping: a refused key is `Unauthorized { KeyRejected }`.

@@ -223,7 +223,8 @@ pub struct NewKey {
 }
 
 /// The client for one kind of key service. `tenant` arguments name another tenant for
-/// support's reads; `None` is the caller's own.
+/// support's reads; `None` is the caller's own. What a connector does not implement answers
+/// [`unsupported`] (the defaults), and its [`Capabilities`] say so beforehand.
 pub trait Connector: Send + Sync {
     fn kind(&self) -> ConnectorKind;
     fn capabilities(&self) -> Capabilities;
@@ -235,76 +236,115 @@ pub trait Connector: Send + Sync {
     fn me(&self, session: &Secret) -> impl Future<Output = Result<User>> + Send;
     fn list_keys(
         &self,
-        session: &Secret,
-        tenant: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<KeyMeta>>> + Send;
+        _session: &Secret,
+        _tenant: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<KeyMeta>>> + Send {
+        std::future::ready(Err(unsupported(self.kind(), "list keys")))
+    }
     fn get_key(
         &self,
-        session: &Secret,
-        key_id: &str,
-        tenant: Option<&str>,
-    ) -> impl Future<Output = Result<KeyMeta>> + Send;
+        _session: &Secret,
+        _key_id: &str,
+        _tenant: Option<&str>,
+    ) -> impl Future<Output = Result<KeyMeta>> + Send {
+        std::future::ready(Err(unsupported(self.kind(), "read a key")))
+    }
     fn create_key(
         &self,
-        session: &Secret,
-        request: &CreateKeyRequest,
-    ) -> impl Future<Output = Result<NewKey>> + Send;
+        _session: &Secret,
+        _request: &CreateKeyRequest,
+    ) -> impl Future<Output = Result<NewKey>> + Send {
+        std::future::ready(Err(unsupported(self.kind(), "create keys")))
+    }
     /// Changes the fields sent; the secret stays.
     fn update_key(
         &self,
-        session: &Secret,
-        key_id: &str,
-        request: &UpdateKeyRequest,
-    ) -> impl Future<Output = Result<KeyMeta>> + Send;
+        _session: &Secret,
+        _key_id: &str,
+        _request: &UpdateKeyRequest,
+    ) -> impl Future<Output = Result<KeyMeta>> + Send {
+        std::future::ready(Err(unsupported(self.kind(), "change a key")))
+    }
     /// A new secret with the same settings; the old key works for `grace_seconds` more.
     fn roll_key(
         &self,
-        session: &Secret,
-        key_id: &str,
-        grace_seconds: u64,
-    ) -> impl Future<Output = Result<NewKey>> + Send;
-    fn revoke_key(&self, session: &Secret, key_id: &str)
-        -> impl Future<Output = Result<()>> + Send;
+        _session: &Secret,
+        _key_id: &str,
+        _grace_seconds: u64,
+    ) -> impl Future<Output = Result<NewKey>> + Send {
+        std::future::ready(Err(unsupported(self.kind(), "roll a key")))
+    }
+    fn revoke_key(
+        &self,
+        _session: &Secret,
+        _key_id: &str,
+    ) -> impl Future<Output = Result<()>> + Send {
+        std::future::ready(Err(unsupported(self.kind(), "revoke keys")))
+    }
     fn key_usage(
         &self,
-        session: &Secret,
-        key_id: &str,
-        query: &UsageQuery,
-    ) -> impl Future<Output = Result<KeyUsage>> + Send;
+        _session: &Secret,
+        _key_id: &str,
+        _query: &UsageQuery,
+    ) -> impl Future<Output = Result<KeyUsage>> + Send {
+        std::future::ready(Err(unsupported(self.kind(), "report a key's usage")))
+    }
     /// Every key's usage in one request.
     fn account_usage(
         &self,
-        session: &Secret,
-        query: &UsageQuery,
-    ) -> impl Future<Output = Result<Metered<TenantUsage>>> + Send;
+        _session: &Secret,
+        _query: &UsageQuery,
+    ) -> impl Future<Output = Result<Metered<TenantUsage>>> + Send {
+        std::future::ready(Err(unsupported(self.kind(), "report usage")))
+    }
     fn denials(
         &self,
-        session: &Secret,
-        key_id: &str,
-        page: &PageQuery,
-    ) -> impl Future<Output = Result<Vec<DenialRecord>>> + Send;
+        _session: &Secret,
+        _key_id: &str,
+        _page: &PageQuery,
+    ) -> impl Future<Output = Result<Vec<DenialRecord>>> + Send {
+        std::future::ready(Err(unsupported(self.kind(), "list refused calls")))
+    }
     fn audit(
         &self,
-        session: &Secret,
-        page: &PageQuery,
-    ) -> impl Future<Output = Result<Vec<AuditRecord>>> + Send;
+        _session: &Secret,
+        _page: &PageQuery,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>>> + Send {
+        std::future::ready(Err(unsupported(self.kind(), "show an audit log")))
+    }
     /// Support: keys of every tenant whose prefix starts with `prefix`.
     fn find_keys(
         &self,
-        session: &Secret,
-        prefix: &str,
-    ) -> impl Future<Output = Result<Vec<SupportKey>>> + Send;
+        _session: &Secret,
+        _prefix: &str,
+    ) -> impl Future<Output = Result<Vec<SupportKey>>> + Send {
+        std::future::ready(Err(unsupported(self.kind(), "search keys across accounts")))
+    }
     fn verify_key(
         &self,
-        session: &Secret,
-        request: &VerifyRequest,
-    ) -> impl Future<Output = Result<VerifyResponse>> + Send;
+        _session: &Secret,
+        _request: &VerifyRequest,
+    ) -> impl Future<Output = Result<VerifyResponse>> + Send {
+        std::future::ready(Err(unsupported(self.kind(), "verify a key for a backend")))
+    }
     /// Uses an API key once; a refused key is `Unauthorized { KeyRejected }`.
     fn ping(
         &self,
         key: &Secret,
         call: &PingCall,
     ) -> impl Future<Output = Result<Metered<PingResponse>>> + Send;
+}
+
+/// What a service cannot do through its API, said the same way for every kind: the operations a
+/// connector does not implement answer this (the trait's defaults).
+pub(crate) fn unsupported(kind: ConnectorKind, what: &str) -> crate::error::Error {
+    let info = kind_info(kind);
+    crate::error::Error::Forbidden {
+        message: format!(
+            "{} cannot {what} through its API (see {}).",
+            info.label, info.key_page
+        ),
+    }
 }
 
 /// Every connector kind, for dispatch.

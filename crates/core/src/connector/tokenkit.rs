@@ -14,14 +14,13 @@ use url::Url;
 use zeroize::Zeroizing;
 
 use keyhaven_api::{
-    AuditRecord, CreateKeyRequest, DenialRecord, KeyMeta, KeyStatus, KeyUsage, PingResponse, Role,
-    SupportKey, TenantUsage, UpdateKeyRequest, User, VerifyRequest, VerifyResponse,
+    CreateKeyRequest, KeyMeta, KeyStatus, PingResponse, Role, UpdateKeyRequest, User,
 };
 
 use super::native::{network_error, retry_after, secret_header, ClassifyName};
 use super::{
     check_service_url_with, Capabilities, Connector, Credentials, HttpPolicy, Metered, NewKey,
-    PageQuery, PingCall, Session, UsageQuery,
+    PingCall, Session,
 };
 use crate::catalog::ConnectorKind;
 use crate::error::{AuthFailure, Error, Result};
@@ -200,14 +199,6 @@ impl TokenkitConnector {
                 e.classify_name()
             ),
         })
-    }
-
-    fn unsupported(what: &str) -> Error {
-        Error::Forbidden {
-            message: format!(
-                "TokenKit cannot {what}; do it in its dashboard (Settings → API Keys)."
-            ),
-        }
     }
 }
 
@@ -423,13 +414,10 @@ impl Connector for TokenkitConnector {
     }
 
     async fn update_key(&self, _: &Secret, _: &str, _: &UpdateKeyRequest) -> Result<KeyMeta> {
-        Err(Self::unsupported(
+        Err(super::unsupported(
+            ConnectorKind::Tokenkit,
             "change a key (make a new one with the settings you want)",
         ))
-    }
-
-    async fn roll_key(&self, _: &Secret, _: &str, _: u64) -> Result<NewKey> {
-        Err(Self::unsupported("roll a key"))
     }
 
     async fn revoke_key(&self, session: &Secret, key_id: &str) -> Result<()> {
@@ -447,30 +435,6 @@ impl Connector for TokenkitConnector {
         )
         .await?;
         Ok(())
-    }
-
-    async fn key_usage(&self, _: &Secret, _: &str, _: &UsageQuery) -> Result<KeyUsage> {
-        Err(Self::unsupported("report a key's usage"))
-    }
-
-    async fn account_usage(&self, _: &Secret, _: &UsageQuery) -> Result<Metered<TenantUsage>> {
-        Err(Self::unsupported("report usage"))
-    }
-
-    async fn denials(&self, _: &Secret, _: &str, _: &PageQuery) -> Result<Vec<DenialRecord>> {
-        Err(Self::unsupported("list refused calls"))
-    }
-
-    async fn audit(&self, _: &Secret, _: &PageQuery) -> Result<Vec<AuditRecord>> {
-        Err(Self::unsupported("show an audit log"))
-    }
-
-    async fn find_keys(&self, _: &Secret, _: &str) -> Result<Vec<SupportKey>> {
-        Err(Self::unsupported("search keys across accounts"))
-    }
-
-    async fn verify_key(&self, _: &Secret, _: &VerifyRequest) -> Result<VerifyResponse> {
-        Err(Self::unsupported("verify a key for a backend"))
     }
 
     /// One cheap documented call with the key (`GET /api/tokens/?common=true`).
