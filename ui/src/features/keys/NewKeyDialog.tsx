@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { useQueryClient } from "@tanstack/react-query";
-import { commands, toIpcError, type IpcError, type KeyMeta, type NewKeyRequest } from "../../ipc";
+import { commands, toIpcError, type Capabilities, type IpcError, type KeyMeta, type NewKeyRequest } from "../../ipc";
 import { Dialog } from "../../components/Dialog";
 import { ErrorNote } from "../../components/ErrorNote";
 import { Field } from "../../components/Field";
@@ -22,6 +22,12 @@ type Props = {
   clipboardSeconds: number;
   /** Set when a `keyhaven://` link opened the dialog: what it filled in, and what it got wrong. */
   prefill?: NewKeyPrefill | null;
+  /**
+   * What the account's service lets a key carry: a setting it cannot hold is not asked for
+   * (TokenKit keys have no scopes or expiry, Animus keys are not made here at all). Unknown
+   * (still loading, or unreadable): every field, and the service has the last word.
+   */
+  caps?: Capabilities | null;
   onClose: () => void;
 };
 
@@ -30,19 +36,39 @@ type Shown = { meta: KeyMeta; secret: string; stored: boolean; keychainError: Ip
 
 type FieldName = "name" | "scopes" | "expiry" | "origins" | "ips" | "limit";
 
-export function NewKeyDialog({ accountId, scopes, clipboardSeconds, prefill = null, onClose }: Props) {
+export function NewKeyDialog({ accountId, scopes, clipboardSeconds, prefill = null, caps = null, onClose }: Props) {
   const queryClient = useQueryClient();
+  const has = {
+    scopes: caps ? caps.key_scopes : true,
+    expiry: caps ? caps.key_expiry : true,
+    origins: caps ? caps.allowed_origins : true,
+    ips: caps ? caps.allowed_ips : true,
+    limit: caps ? caps.rate_limit_per_hour : true,
+  };
   const [name, setName] = useState(prefill?.name ?? "");
   const [chosen, setChosen] = useState<string[]>(
     prefill?.scopes ?? (scopes.includes("read") ? ["read"] : scopes.slice(0, 1)),
   );
-  const [expiry, setExpiry] = useState<ExpiryChoice>("never");
-  const [expiryDate, setExpiryDate] = useState("");
-  const [origins, setOrigins] = useState("");
-  const [ips, setIps] = useState("");
-  const [limit, setLimit] = useState("");
-  // A field's problem shows once the field was typed in, left, or a create was tried.
-  const [touched, setTouched] = useState<Set<FieldName>>(() => new Set(prefill ? ["name", "scopes"] : []));
+  const [expiry, setExpiry] = useState<ExpiryChoice>(prefill?.expires?.choice ?? "never");
+  const [expiryDate, setExpiryDate] = useState(prefill?.expires?.date ?? "");
+  const [origins, setOrigins] = useState(prefill?.origins?.join(", ") ?? "");
+  const [ips, setIps] = useState(prefill?.ips?.join(", ") ?? "");
+  const [limit, setLimit] = useState(prefill?.hourlyLimit != null ? String(prefill.hourlyLimit) : "");
+  // What the link asked for that this service's keys cannot carry: said, and left out.
+  const unheld = prefill
+    ? [
+        !has.scopes && prefill.scopes && prefill.scopes.length > 0 ? "scopes" : null,
+        !has.expiry && prefill.expires && prefill.expires.choice !== "never" ? "an expiry" : null,
+        !has.origins && prefill.origins && prefill.origins.length > 0 ? "allowed origins" : null,
+        !has.ips && prefill.ips && prefill.ips.length > 0 ? "allowed IPs" : null,
+        !has.limit && prefill.hourlyLimit !== null ? "an hourly limit" : null,
+      ].filter((x): x is string => x !== null)
+    : [];
+  // A field's problem shows once the field was typed in, left, or a create was tried; a link's
+  // values are checked at once.
+  const [touched, setTouched] = useState<Set<FieldName>>(
+    () => new Set(prefill ? ["name", "scopes", "expiry", "origins", "ips", "limit"] : []),
+  );
   const [error, setError] = useState<IpcError | null>(null);
   const [busy, setBusy] = useState(false);
   const [shown, setShown] = useState<Shown | null>(null);
@@ -50,11 +76,11 @@ export function NewKeyDialog({ accountId, scopes, clipboardSeconds, prefill = nu
 
   const problems: Record<FieldName, string | null> = {
     name: checkName(name),
-    scopes: chosen.length === 0 ? "Choose at least one scope." : null,
-    expiry: resolveExpiry(expiry, expiryDate).problem,
-    origins: checkOrigins(origins).problem,
-    ips: checkIps(ips).problem,
-    limit: checkHourlyLimit(limit).problem,
+    scopes: has.scopes && chosen.length === 0 ? "Choose at least one scope." : null,
+    expiry: has.expiry ? resolveExpiry(expiry, expiryDate).problem : null,
+    origins: has.origins ? checkOrigins(origins).problem : null,
+    ips: has.ips ? checkIps(ips).problem : null,
+    limit: has.limit ? checkHourlyLimit(limit).problem : null,
   };
   const shownProblem = (f: FieldName) => (touched.has(f) ? problems[f] : null);
   const touch = (f: FieldName) => setTouched((t) => (t.has(f) ? t : new Set(t).add(f)));
@@ -68,14 +94,14 @@ export function NewKeyDialog({ accountId, scopes, clipboardSeconds, prefill = nu
     e.preventDefault();
     setTouched(new Set(["name", "scopes", "expiry", "origins", "ips", "limit"]));
     if (Object.values(problems).some((p) => p !== null)) return;
-    const req: NewKeyRequest = { account_id: accountId, name: name.trim(), scopes: chosen };
-    const expiresAt = resolveExpiry(expiry, expiryDate).expiresAt;
+    const req: NewKeyRequest = { account_id: accountId, name: name.trim(), scopes: has.scopes ? chosen : [] };
+    const expiresAt = has.expiry ? resolveExpiry(expiry, expiryDate).expiresAt : null;
     if (expiresAt) req.expires_at = expiresAt;
-    const originList = checkOrigins(origins).entries;
+    const originList = has.origins ? checkOrigins(origins).entries : [];
     if (originList.length > 0) req.allowed_origins = originList;
-    const ipList = checkIps(ips).entries;
+    const ipList = has.ips ? checkIps(ips).entries : [];
     if (ipList.length > 0) req.allowed_ips = ipList;
-    const hourly = checkHourlyLimit(limit).limit;
+    const hourly = has.limit ? checkHourlyLimit(limit).limit : null;
     if (hourly !== null) req.rate_limit_per_hour = hourly;
     setBusy(true);
     setError(null);
@@ -152,11 +178,21 @@ export function NewKeyDialog({ accountId, scopes, clipboardSeconds, prefill = nu
               <strong>Opened from a keyhaven:// link.</strong> Nothing is created until you check the details and
               press Create.
             </p>
-            {prefill.problems.length > 0 && (
+            {prefill.requestedBy && (
+              <p className="requested-by" data-testid="requested-by">
+                Requested by <strong>{prefill.requestedBy}</strong> (as the link says: Keyhaven cannot check who sent it).
+              </p>
+            )}
+            {(prefill.problems.length > 0 || unheld.length > 0) && (
               <ul className="link-problems">
                 {prefill.problems.map((p) => (
                   <li key={p}>{p}</li>
                 ))}
+                {unheld.length > 0 && (
+                  <li>
+                    The link asks for {unheld.join(", ")}, which keys of this service cannot have; left out.
+                  </li>
+                )}
               </ul>
             )}
           </div>
@@ -180,59 +216,67 @@ export function NewKeyDialog({ accountId, scopes, clipboardSeconds, prefill = nu
             />
           )}
         </Field>
-        <fieldset className="choice" aria-describedby={shownProblem("scopes") ? "scopes-problem" : undefined}>
-          <legend>Scopes</legend>
-          {scopes.map((scope) => (
-            <label key={scope}>
-              <input type="checkbox" name="scope" value={scope} checked={chosen.includes(scope)} onChange={() => toggle(scope)} />
-              {scope}
-            </label>
-          ))}
-          {shownProblem("scopes") && (
-            <small className="field-error" id="scopes-problem">
-              {shownProblem("scopes")}
-            </small>
-          )}
-        </fieldset>
-        <div className="row-2">
-          <Field label="Expires" problem={expiry === "date" ? null : shownProblem("expiry")}>
-            {(control) => (
-              <select
-                name="expires"
-                value={expiry}
-                onChange={(e) => {
-                  setExpiry(e.target.value as ExpiryChoice);
-                  touch("expiry");
-                }}
-                {...control}
-              >
-                {EXPIRY_CHOICES.map((c) => (
-                  <option key={c.value} value={c.value}>
-                    {c.label}
-                  </option>
-                ))}
-              </select>
+        {has.scopes && (
+          <fieldset className="choice" aria-describedby={shownProblem("scopes") ? "scopes-problem" : undefined}>
+            <legend>Scopes</legend>
+            {scopes.map((scope) => (
+              <label key={scope}>
+                <input type="checkbox" name="scope" value={scope} checked={chosen.includes(scope)} onChange={() => toggle(scope)} />
+                {scope}
+              </label>
+            ))}
+            {shownProblem("scopes") && (
+              <small className="field-error" id="scopes-problem">
+                {shownProblem("scopes")}
+              </small>
             )}
-          </Field>
-          <Field label="Hourly limit" problem={shownProblem("limit")} hint="Requests per hour; empty for no limit.">
-            {(control) => (
-              <input
-                name="hourly-limit"
-                inputMode="numeric"
-                autoComplete="off"
-                value={limit}
-                onChange={(e) => {
-                  setLimit(e.target.value);
-                  touch("limit");
-                }}
-                aria-invalid={shownProblem("limit") !== null}
-                {...control}
-                placeholder="no limit"
-              />
+          </fieldset>
+        )}
+        {(has.expiry || has.limit) && (
+          <div className="row-2">
+            {has.expiry && (
+              <Field label="Expires" problem={expiry === "date" ? null : shownProblem("expiry")}>
+                {(control) => (
+                  <select
+                    name="expires"
+                    value={expiry}
+                    onChange={(e) => {
+                      setExpiry(e.target.value as ExpiryChoice);
+                      touch("expiry");
+                    }}
+                    {...control}
+                  >
+                    {EXPIRY_CHOICES.map((c) => (
+                      <option key={c.value} value={c.value}>
+                        {c.label}
+                      </option>
+                    ))}
+                  </select>
+                )}
+              </Field>
             )}
-          </Field>
-        </div>
-        {expiry === "date" && (
+            {has.limit && (
+              <Field label="Hourly limit" problem={shownProblem("limit")} hint="Requests per hour; empty for no limit.">
+                {(control) => (
+                  <input
+                    name="hourly-limit"
+                    inputMode="numeric"
+                    autoComplete="off"
+                    value={limit}
+                    onChange={(e) => {
+                      setLimit(e.target.value);
+                      touch("limit");
+                    }}
+                    aria-invalid={shownProblem("limit") !== null}
+                    {...control}
+                    placeholder="no limit"
+                  />
+                )}
+              </Field>
+            )}
+          </div>
+        )}
+        {has.expiry && expiry === "date" && (
           <Field label="Expiry date" problem={shownProblem("expiry")} hint="The key stops working at the end of this day.">
             {(control) => (
               <input
@@ -250,52 +294,58 @@ export function NewKeyDialog({ accountId, scopes, clipboardSeconds, prefill = nu
             )}
           </Field>
         )}
-        <div className="row-2">
-          <Field
-            label="Allowed origins"
-            problem={shownProblem("origins")}
-            hint="Web pages that may use the key, as scheme://host[:port]. Empty: any."
-          >
-            {(control) => (
-              <textarea
-                name="allowed-origins"
-                rows={2}
-                spellCheck={false}
-                autoComplete="off"
-                value={origins}
-                onChange={(e) => {
-                  setOrigins(e.target.value);
-                  touch("origins");
-                }}
-                aria-invalid={shownProblem("origins") !== null}
-                {...control}
-                placeholder="https://app.example.com"
-              />
+        {(has.origins || has.ips) && (
+          <div className="row-2">
+            {has.origins && (
+              <Field
+                label="Allowed origins"
+                problem={shownProblem("origins")}
+                hint="Web pages that may use the key, as scheme://host[:port]. Empty: any."
+              >
+                {(control) => (
+                  <textarea
+                    name="allowed-origins"
+                    rows={2}
+                    spellCheck={false}
+                    autoComplete="off"
+                    value={origins}
+                    onChange={(e) => {
+                      setOrigins(e.target.value);
+                      touch("origins");
+                    }}
+                    aria-invalid={shownProblem("origins") !== null}
+                    {...control}
+                    placeholder="https://app.example.com"
+                  />
+                )}
+              </Field>
             )}
-          </Field>
-          <Field
-            label="Allowed IPs"
-            problem={shownProblem("ips")}
-            hint="Addresses or CIDR blocks that may use the key. Empty: any."
-          >
-            {(control) => (
-              <textarea
-                name="allowed-ips"
-                rows={2}
-                spellCheck={false}
-                autoComplete="off"
-                value={ips}
-                onChange={(e) => {
-                  setIps(e.target.value);
-                  touch("ips");
-                }}
-                aria-invalid={shownProblem("ips") !== null}
-                {...control}
-                placeholder="203.0.113.7, 10.0.0.0/8"
-              />
+            {has.ips && (
+              <Field
+                label="Allowed IPs"
+                problem={shownProblem("ips")}
+                hint="Addresses or CIDR blocks that may use the key. Empty: any."
+              >
+                {(control) => (
+                  <textarea
+                    name="allowed-ips"
+                    rows={2}
+                    spellCheck={false}
+                    autoComplete="off"
+                    value={ips}
+                    onChange={(e) => {
+                      setIps(e.target.value);
+                      touch("ips");
+                    }}
+                    aria-invalid={shownProblem("ips") !== null}
+                    {...control}
+                    placeholder="203.0.113.7, 10.0.0.0/8"
+                  />
+                )}
+              </Field>
             )}
-          </Field>
-        </div>
+          </div>
+        )}
         <ErrorNote error={error} />
         <div className="actions">
           <button type="button" className="secondary" onClick={close}>

@@ -6,6 +6,7 @@ import type { ReactNode } from "react";
 import { NewKeyDialog } from "./NewKeyDialog";
 import { RevokeDialog } from "./RevokeDialog";
 import { meta } from "./testing";
+import { newKeyPrefill } from "../deeplink/parse";
 
 const SECRET = "kh_live_TESTSECRETVALUEdoesnotexist0123ABCDEF";
 
@@ -146,7 +147,7 @@ describe("NewKeyDialog", () => {
         accountId="a1"
         scopes={["read", "write", "search"]}
         clipboardSeconds={30}
-        prefill={{ name: "ci bot", scopes: ["write", "search"], problems: ["The link asks for a scope this service does not offer, not selected: “admin”."] }}
+        prefill={newKeyPrefill({ name: "ci bot", scopes: ["write", "search"], problems: ["The link asks for a scope this service does not offer, not selected: “admin”."] })}
         onClose={() => undefined}
       />,
     );
@@ -163,6 +164,52 @@ describe("NewKeyDialog", () => {
     expect(calls.find((c) => c.cmd === "create_key")?.args).toEqual({
       req: { account_id: "a1", name: "ci bot", scopes: ["write", "search"] },
     });
+  });
+
+  it("asks only for what the service's keys can carry: TokenKit has no scopes or expiry", async () => {
+    const tokenkit = { create_key: true, revoke_key: true, allowed_origins: true, allowed_ips: true, rate_limit_per_hour: true } as never;
+    wrap(
+      <NewKeyDialog
+        accountId="a2"
+        scopes={["read", "write"]}
+        clipboardSeconds={30}
+        caps={tokenkit}
+        prefill={newKeyPrefill({ name: "cron", scopes: ["read"], expires: { choice: "30d", date: "" }, ips: ["10.0.0.0/8"], hourlyLimit: 50 })}
+        onClose={() => undefined}
+      />,
+    );
+    expect(screen.queryByRole("group", { name: "Scopes" })).toBeNull();
+    expect(screen.queryByLabelText("Expires")).toBeNull();
+    expect((screen.getByLabelText("Allowed IPs") as HTMLTextAreaElement).value).toBe("10.0.0.0/8");
+    expect((screen.getByLabelText("Hourly limit") as HTMLInputElement).value).toBe("50");
+    expect(screen.getByText("The link asks for scopes, an expiry, which keys of this service cannot have; left out.")).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Create" }));
+    expect(await screen.findByText(SECRET)).toBeTruthy();
+    expect(calls.find((c) => c.cmd === "create_key")?.args).toEqual({
+      req: { account_id: "a2", name: "cron", scopes: [], allowed_ips: ["10.0.0.0/8"], rate_limit_per_hour: 50 },
+    });
+  });
+
+  it("has none of origins, IPs or hourly limit where the service has none, and shows who asked as plain text", async () => {
+    const scoped = { create_key: true, key_scopes: true, key_expiry: true } as never;
+    wrap(
+      <NewKeyDialog
+        accountId="a3"
+        scopes={["read"]}
+        clipboardSeconds={30}
+        caps={scoped}
+        prefill={newKeyPrefill({ name: "bot", requestedBy: "<b>Review Tool</b>", origins: ["https://app.example.com"] })}
+        onClose={() => undefined}
+      />,
+    );
+    expect(screen.queryByLabelText("Allowed origins")).toBeNull();
+    expect(screen.queryByLabelText("Allowed IPs")).toBeNull();
+    expect(screen.queryByLabelText("Hourly limit")).toBeNull();
+    expect(screen.getByLabelText("Expires")).toBeTruthy();
+    const who = screen.getByTestId("requested-by");
+    expect(who.textContent).toMatch(/^Requested by <b>Review Tool<\/b> \(as the link says/);
+    expect(who.querySelector("b")).toBeNull();
+    expect(screen.getByText(/asks for allowed origins, which keys of this service cannot have/)).toBeTruthy();
   });
 
   it("closes on Escape", async () => {
