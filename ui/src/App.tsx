@@ -1,13 +1,13 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { useQueryClient } from "@tanstack/react-query";
-import { toIpcError } from "./ipc";
+import { commands, toIpcError } from "./ipc";
 import { ErrorNote } from "./components/ErrorNote";
 import { Dialog } from "./components/Dialog";
 import { AccountList } from "./features/accounts/AccountList";
 import { SignInForm } from "./features/accounts/SignInForm";
-import { useAppStatus } from "./features/accounts/useAppStatus";
+import { appStatusKey, useAppStatus } from "./features/accounts/useAppStatus";
 import { KeysView } from "./features/keys/KeysView";
-import { parseDeepLink, type NewKeyPrefill } from "./features/deeplink/parse";
+import { linkAccount, parseDeepLink, type NewKeyPrefill } from "./features/deeplink/parse";
 import { useDeepLinks } from "./features/deeplink/useDeepLinks";
 import { ProfileSwitcher } from "./features/profiles/ProfileSwitcher";
 import { UnlockScreen } from "./features/profiles/UnlockScreen";
@@ -48,6 +48,30 @@ export function App() {
   const linkTaken = useCallback(() => setLinkRequest(null), []);
   // Profiles, the passphrase lock and expired sessions (features/profiles, features/session).
   const queryClient = useQueryClient();
+  // A link for another account (by id or kind) makes that account the active one first; one for
+  // an account this profile does not have is only reported.
+  const statusData = status.data;
+  const linkTarget = useMemo(() => {
+    if (!linkRequest || !statusData) return null;
+    const active = statusData.accounts.find((a) => a.id === statusData.active_account_id) ?? statusData.accounts[0] ?? null;
+    return { ...linkAccount(linkRequest, statusData.accounts, active), activeId: active?.id ?? null };
+  }, [linkRequest, statusData]);
+  useEffect(() => {
+    if (!linkTarget) return;
+    if ("problem" in linkTarget) {
+      setLinkProblem(linkTarget.problem);
+      setLinkRequest(null);
+    } else if (linkTarget.account.id !== linkTarget.activeId) {
+      void commands
+        .selectAccount({ account_id: linkTarget.account.id })
+        .then(() => queryClient.invalidateQueries({ queryKey: appStatusKey }))
+        .catch((err) => {
+          setLinkProblem(toIpcError(err).message);
+          setLinkRequest(null);
+        });
+    }
+  }, [linkTarget, queryClient]);
+  const linkReady = linkTarget !== null && "account" in linkTarget && linkTarget.account.id === linkTarget.activeId;
   const profiles = useProfiles();
   const [expired, setExpired] = useState<ReadonlySet<string>>(new Set());
   const onLocked = useCallback(() => void queryClient.invalidateQueries({ queryKey: profilesKey }), [queryClient]);
@@ -127,7 +151,7 @@ export function App() {
                   account={active}
                   scopes={s.scopes}
                   clipboardSeconds={s.clipboard_clear_seconds}
-                  linkRequest={addingAccount ? null : linkRequest}
+                  linkRequest={addingAccount || !linkReady ? null : linkRequest}
                   onLinkTaken={linkTaken}
                 />
               }

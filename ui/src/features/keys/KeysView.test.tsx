@@ -3,7 +3,7 @@ import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testi
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { Account, KeyView } from "../../ipc";
-import type { NewKeyPrefill } from "../deeplink/parse";
+import { newKeyPrefill, type NewKeyPrefill } from "../deeplink/parse";
 import { KeysView } from "./KeysView";
 import { ROW_HEIGHT } from "./KeyTable";
 import { manyKeys } from "./testing";
@@ -241,7 +241,7 @@ describe("KeysView and keyhaven:// links", () => {
   it("opens New key prefilled from a link, once", async () => {
     keys = [];
     let taken = 0;
-    const prefill: NewKeyPrefill = { name: "ci bot", scopes: ["write"], problems: [] };
+    const prefill: NewKeyPrefill = newKeyPrefill({ name: "ci bot", scopes: ["write"] });
     show({ linkRequest: prefill, onLinkTaken: () => taken++ });
     const dialog = await screen.findByRole("dialog", { name: "New key" });
     expect((within(dialog).getByLabelText("Name") as HTMLInputElement).value).toBe("ci bot");
@@ -259,7 +259,7 @@ describe("KeysView and keyhaven:// links", () => {
           account={{ ...account, role: "support" }}
           scopes={["read"]}
           clipboardSeconds={30}
-          linkRequest={{ name: "x", scopes: null, problems: [] }}
+          linkRequest={newKeyPrefill({ name: "x" })}
           onLinkTaken={() => taken++}
         />
       </QueryClientProvider>,

@@ -45,7 +45,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
   const [creating, setCreating] = useState<Creating | null>(null);
   const [revoking, setRevoking] = useState<KeyMeta | null>(null);
   /** The Import key dialog, with the name a `keyhaven://` link gave, when open. */
-  const [importing, setImporting] = useState<{ name: string } | null>(null);
+  const [importing, setImporting] = useState<{ name: string; requestedBy?: string | null } | null>(null);
   const [forgetting, setForgetting] = useState<KeyMeta | null>(null);
   const [checking, setChecking] = useState<string | null>(null);
   const [detail, setDetail] = useState<KeyMeta | null>(null);
@@ -100,7 +100,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
       openNewKey(linkRequest);
     } else if (canImport) {
       // A kind whose keys are made on its own page: the link opens Import key with its name.
-      setImporting({ name: linkRequest.name });
+      setImporting({ name: linkRequest.name, requestedBy: linkRequest.requestedBy });
     } else {
       setNotice("A keyhaven:// link asked for a new key, but this account is read-only.");
     }
@@ -316,6 +316,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
           scopes={scopes}
           clipboardSeconds={clipboardSeconds}
           prefill={creating.prefill}
+          caps={caps.data ?? null}
           onClose={() => setCreating(null)}
         />
       )}
@@ -326,6 +327,7 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
           kinds={kinds.data}
           preferredAccountId={account.id}
           initialName={importing.name}
+          requestedBy={importing.requestedBy ?? null}
           onImported={imported}
           onClose={() => setImporting(null)}
         />

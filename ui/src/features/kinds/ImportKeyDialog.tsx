@@ -17,6 +17,8 @@ type Props = {
   preferredAccountId: string;
   /** The name to start with (from a `keyhaven://new-key` link). */
   initialName?: string;
+  /** Who a `keyhaven://new-key` link says is asking, shown as plain text. */
+  requestedBy?: string | null;
   onImported: (view: KeyView, account: Account) => void;
   onClose: () => void;
 };
@@ -48,7 +50,7 @@ function coreFieldOf(error: IpcError | null): FieldName | null {
  * about before anything is sent, so that a key is never tried against the wrong service. The key
  * is checked with its service before it is stored, unless the person says not to.
  */
-export function ImportKeyDialog({ accounts, kinds, preferredAccountId, initialName = "", onImported, onClose }: Props) {
+export function ImportKeyDialog({ accounts, kinds, preferredAccountId, initialName = "", requestedBy = null, onImported, onClose }: Props) {
   const queryClient = useQueryClient();
   const secretRef = useRef<HTMLInputElement>(null);
   const [hasSecret, setHasSecret] = useState(false);
@@ -157,6 +159,11 @@ export function ImportKeyDialog({ accounts, kinds, preferredAccountId, initialNa
   return (
     <Dialog title="Import key" onClose={onClose}>
       <form className="form" onSubmit={submit} aria-label="Import key" noValidate>
+        {requestedBy && (
+          <p className="requested-by" data-testid="requested-by">
+            Requested by <strong>{requestedBy}</strong>, through a keyhaven:// link (Keyhaven cannot check who sent it).
+          </p>
+        )}
         <p className="muted" data-testid="key-page">
           {kind && listed
             ? `${kind.label} keys are made in ${kind.key_page}, not in Keyhaven. Paste one here and name it as ${kind.label} lists it: Keyhaven finds it in the list, checks it and keeps it in this computer's keychain.`

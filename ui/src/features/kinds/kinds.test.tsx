@@ -12,6 +12,7 @@ import { ImportKeyDialog } from "./ImportKeyDialog";
 import { quotaText } from "./KeyCheckView";
 import { KINDS } from "./testing";
 import { suggestKinds } from "./useKinds";
+import { newKeyPrefill } from "../deeplink/parse";
 
 // Made up for these tests; recorded nowhere else.
 const AK_SECRET = "ak_live_TESTxxxxNOTAREALKEYxxxx0123456789";
@@ -302,7 +303,7 @@ describe("keys of an account whose keys are imported", () => {
         account={ANIKURA}
         scopes={[]}
         clipboardSeconds={30}
-        linkRequest={{ name: "ci bot", scopes: null, problems: [] }}
+        linkRequest={newKeyPrefill({ name: "ci bot" })}
         onLinkTaken={() => taken++}
       />,
     );
