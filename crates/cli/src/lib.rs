@@ -27,6 +27,7 @@
 mod accounts;
 mod env;
 mod envfile;
+mod find;
 mod guided;
 mod held;
 mod manage;
@@ -150,6 +151,9 @@ pub enum KeysCommand {
     Import(manage::KeysImport),
     /// Check that a key still works, with one cheap call to its service.
     Check(manage::KeysCheck),
+    /// Find a key by part of its name or the start of its prefix, in every account of the
+    /// profile. Exits 1 when an account could not be searched (signed out, offline).
+    Find(find::KeysFind),
     /// Remove a key of a service Keyhaven cannot delete keys on (AniKura, Ananke Labs,
     /// WaniKani, generic) from Keyhaven: its record and its secret here. Its name is typed again
     /// to confirm.
@@ -318,6 +322,7 @@ pub async fn run(cli: Cli) -> Result<Done, Error> {
                 KeysCommand::Update(args) => manage::update(&core, args).await.map(Done::from),
                 KeysCommand::Import(args) => manage::import(&core, args).await.map(Done::from),
                 KeysCommand::Check(args) => manage::check(&core, args).await.map(Done::from),
+                KeysCommand::Find(args) => find::find(&core, args).await,
                 KeysCommand::Forget(args) => manage::forget(&core, args).await.map(Done::from),
                 KeysCommand::Usage(args) => manage::usage(&core, args).await.map(Done::from),
                 KeysCommand::Get(args) => keys_get(&core, args).await,

@@ -306,6 +306,10 @@ async fn every_command_prints_json_of_its_shape() {
         &run(args(&["keys", "check", "scraper", "--json"])).await,
     );
     json_of(
+        "keys find",
+        &run(args(&["keys", "find", "scrap", "--json"])).await,
+    );
+    json_of(
         "keys forget",
         &run(args(&[
             "keys",

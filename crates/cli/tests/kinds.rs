@@ -437,6 +437,50 @@ async fn keys_of_services_without_a_key_api_are_imported_checked_and_forgotten()
     let out = keyhaven(dir, &ns, &["keys", "check", "templates", "--json"]).await;
     let check: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(check["verdict"], "limited", "{check}");
+
+    // Found across the profile's accounts, by part of the name or the start of the prefix.
+    let second = minted(&anikura, json!({"account": "ann"}));
+    let out = keyhaven_with_stdin(
+        dir,
+        &ns,
+        &[
+            "keys",
+            "import",
+            "--name",
+            "Nightly TEMPLATES sync",
+            "--kind",
+            "anikura",
+        ],
+        &format!("{second}\n"),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let find = |query: &'static str| {
+        let ns = ns.clone();
+        async move {
+            let out = keyhaven(dir, &ns, &["keys", "find", query, "--json"]).await;
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            let found: Value = serde_json::from_slice(&out.stdout).expect("json");
+            let mut names: Vec<String> = found["found"]
+                .as_array()
+                .expect("found")
+                .iter()
+                .map(|f| f["key"]["meta"]["name"].as_str().expect("name").to_string())
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(
+        find("templates").await,
+        ["Nightly TEMPLATES sync", "templates"]
+    );
+    assert_eq!(
+        find("ak_live_").await.len(),
+        2,
+        "by prefix, in both accounts"
+    );
+    assert!(find("nothing-like-it").await.is_empty());
 }
 
 /// A guided rotation from the terminal: the new WaniKani token pasted, checked, in use; the old

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 mod imported;
 mod listed;
 mod profiles;
+mod search;
 pub use profiles::{ProfileInfo, ProfileMeta, MAX_AUTO_LOCK};
 
 use chrono::Utc;
@@ -42,6 +43,7 @@ mod manage;
 pub(crate) use imported::shown_prefix;
 pub use imported::{ImportOptions, NewAccount};
 pub use manage::{capabilities_for_role, update_key_request, VerifyOptions};
+pub use search::{FoundKey, KeySearch, UnreadAccount};
 
 const MAX_EMAIL_CHARS: usize = 254;
 

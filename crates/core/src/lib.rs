@@ -27,6 +27,7 @@ pub use app::{
     ProfileInfo, ProfileMeta, VaultChoice, VerifyOptions, ENV_DATA_DIR, ENV_KEYCHAIN_NAMESPACE,
     ENV_VAULT, MAX_AUTO_LOCK,
 };
+pub use app::{FoundKey, KeySearch, UnreadAccount};
 pub use catalog::{Account, ConnectorKind, ServiceRef, Tier};
 pub use clipboard::ClipboardGuard;
 pub use connector::{
