@@ -3,7 +3,6 @@
 //! the main window as Tauri events; alerts also become OS notifications.
 
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tauri::AppHandle;
@@ -13,7 +12,7 @@ use keyhaven_api::{DenialRecord, KeyMeta, KeyUsage};
 use keyhaven_core::{
     Alert, AlertSettings, Capabilities, EnvReference, Grace, Granularity, PageQuery,
     PendingRotation, RotateOptions, RotationMethod, RotationOutcome, RotationProgress, UsageQuery,
-    UsageSnapshot, UsageWatch, WatchConfig, WatchEvent,
+    UsageSnapshot, WatchEvent, WatchRuntime,
 };
 
 use crate::events::{Event, ROTATION_PROGRESS_EVENT, WATCH_EVENT};
@@ -22,50 +21,18 @@ use crate::state::AppState;
 
 type Result<T> = std::result::Result<T, IpcError>;
 
-/// Alerts kept for a window that opens (or reloads) after they were raised.
-const RECENT_ALERTS: usize = 50;
 /// Denials shown in a key's detail.
 const DENIALS_SHOWN: u32 = 50;
 
-/// How the usage watcher runs: the profile's settings (`keyhaven_core::Settings`), read at start
-/// and applied again whenever the settings screen saves them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-pub struct WatchSettings {
-    pub poll_interval_seconds: u32,
-    pub notifications: bool,
-    /// Minutes between broken-key checks of one held key; `None`: the checks are off.
-    #[ts(type = "number | null")]
-    pub key_check_minutes: Option<u32>,
-    pub key_checks_anikura: bool,
-}
+/// How the usage watcher runs (the core's [`keyhaven_core::WatchSettings`]), as the bindings name it.
+pub use keyhaven_core::WatchSettings;
 
-impl From<&keyhaven_core::Settings> for WatchSettings {
-    fn from(settings: &keyhaven_core::Settings) -> Self {
-        WatchSettings {
-            poll_interval_seconds: settings.poll_interval_seconds,
-            notifications: settings.notifications,
-            key_check_minutes: settings
-                .key_checks
-                .then_some(settings.key_check_interval_minutes),
-            key_checks_anikura: settings.key_checks_anikura,
-        }
-    }
-}
-
-impl Default for WatchSettings {
-    fn default() -> Self {
-        WatchSettings::from(&keyhaven_core::Settings::default())
-    }
-}
-
-/// The shell's side of key detail and usage: the window to send events to, the running watcher,
-/// its settings, recent alerts, and what the start-up resume of rotations found.
+/// The shell's side of key detail and usage: the window to send events to, the usage watcher's
+/// runtime (the core's), and what the start-up resume of rotations found.
 #[derive(Default)]
 pub struct KeysRuntime {
     app: OnceLock<AppHandle>,
-    watch: Mutex<Option<UsageWatch>>,
-    pub settings: Mutex<WatchSettings>,
-    alerts: Mutex<Vec<Alert>>,
+    watch: OnceLock<WatchRuntime>,
     resumed: Mutex<Vec<RotationOutcome>>,
 }
 
@@ -76,41 +43,41 @@ impl KeysRuntime {
         }
     }
 
+    /// The watcher's settings: the running one's, or the defaults before it starts.
     fn settings(&self) -> WatchSettings {
-        *self.settings.lock().unwrap_or_else(|p| p.into_inner())
+        self.watch
+            .get()
+            .map(WatchRuntime::settings)
+            .unwrap_or_default()
     }
+}
 
-    fn on_watch_event(&self, event: WatchEvent) {
-        if let WatchEvent::Alert { alert } = &event {
-            {
-                let mut alerts = self.alerts.lock().unwrap_or_else(|p| p.into_inner());
-                alerts.retain(|a| a.id != alert.id && !alert.covers.contains(&a.id));
-                alerts.insert(0, (**alert).clone());
-                alerts.truncate(RECENT_ALERTS);
-            }
-            if self.settings().notifications {
-                self.notify(alert);
-            }
+/// A watcher's event, for the window, and for an OS notification if it is an alert and the
+/// settings want them.
+fn on_watch_event(app: &AppHandle, event: WatchEvent) {
+    if let WatchEvent::Alert { alert } = &event {
+        let wanted = crate::state::started(app).is_some_and(|s| s.keys.settings().notifications);
+        if wanted {
+            notify(app, alert);
         }
-        self.emit(WATCH_EVENT, event);
     }
+    crate::events::emit(app, WATCH_EVENT, event);
+}
 
-    fn notify(&self, alert: &Alert) {
-        use tauri_plugin_notification::NotificationExt;
-        let Some(app) = self.app.get() else { return };
-        let title = match &alert.key_name {
-            Some(name) => format!("Keyhaven: {name}"),
-            None => "Keyhaven".to_string(),
-        };
-        if let Err(e) = app
-            .notification()
-            .builder()
-            .title(title)
-            .body(&alert.message)
-            .show()
-        {
-            tracing::warn!(error = %e, "could not show a notification");
-        }
+fn notify(app: &AppHandle, alert: &Alert) {
+    use tauri_plugin_notification::NotificationExt;
+    let title = match &alert.key_name {
+        Some(name) => format!("Keyhaven: {name}"),
+        None => "Keyhaven".to_string(),
+    };
+    if let Err(e) = app
+        .notification()
+        .builder()
+        .title(title)
+        .body(&alert.message)
+        .show()
+    {
+        tracing::warn!(error = %e, "could not show a notification");
     }
 }
 
@@ -121,6 +88,10 @@ pub fn start(app: &AppHandle) {
         return;
     };
     let _ = state.keys.app.set(app.clone());
+    let events = app.clone();
+    let _ = state.keys.watch.set(WatchRuntime::new(move |event| {
+        on_watch_event(&events, event)
+    }));
     let Ok(core) = state.core().cloned() else {
         return;
     };
@@ -140,65 +111,21 @@ pub fn start(app: &AppHandle) {
             }
             Err(e) => tracing::warn!(code = ?e.code(), "could not resume rotations: {e}"),
         }
-        // The profile's own settings (poll interval, notifications), or the defaults.
-        let settings = core
-            .settings()
-            .map(|s| WatchSettings::from(&s))
-            .unwrap_or_default();
-        *runtime.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings;
-        start_watch(&handle, &core, settings);
-    });
-}
-
-/// Starts the usage watcher with these settings; its events go to the window and notifications.
-fn start_watch(handle: &AppHandle, core: &keyhaven_core::Keyhaven, settings: WatchSettings) {
-    let config = WatchConfig {
-        interval: Duration::from_secs(u64::from(settings.poll_interval_seconds.max(5))),
-        key_checks: settings
-            .key_check_minutes
-            .map(|minutes| keyhaven_core::KeyCheckConfig {
-                interval: Duration::from_secs(u64::from(minutes.max(1)) * 60),
-                anikura: settings.key_checks_anikura,
-            }),
-        ..WatchConfig::default()
-    };
-    let events = handle.clone();
-    let watch = core.watch_usage(config, move |event| {
-        if let Some(state) = crate::state::started(&events) {
-            state.keys.on_watch_event(event);
+        if let Some(watch) = runtime.watch.get() {
+            if let Err(e) = watch.start(&core).await {
+                tracing::warn!(code = ?e.code(), "the usage watcher did not start: {e}");
+            }
         }
     });
-    let Some(runtime) = crate::state::started(handle).map(|s| &s.keys) else {
-        return;
-    };
-    match watch {
-        Ok(watch) => *runtime.watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(watch),
-        Err(e) => tracing::warn!(code = ?e.code(), "the usage watcher did not start: {e}"),
-    }
 }
 
-/// Applies saved settings to the running watcher: notifications at once, a new poll interval by
-/// restarting the watcher.
+/// Applies saved settings to the running watcher (the core decides whether it starts again).
 pub async fn apply_settings(state: &AppState, saved: &keyhaven_core::Settings) {
-    let runtime = &state.keys;
-    let new = WatchSettings::from(saved);
-    let old = std::mem::replace(
-        &mut *runtime.settings.lock().unwrap_or_else(|p| p.into_inner()),
-        new,
-    );
-    if old.poll_interval_seconds == new.poll_interval_seconds {
+    let (Some(watch), Ok(core)) = (state.keys.watch.get(), state.core()) else {
         return;
-    }
-    let running = runtime
-        .watch
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
-    if let Some(watch) = running {
-        watch.stop().await;
-    }
-    if let (Some(app), Ok(core)) = (runtime.app.get(), state.core()) {
-        start_watch(app, core, new);
+    };
+    if let Err(e) = watch.apply(core, saved).await {
+        tracing::warn!(code = ?e.code(), "the usage watcher did not start again: {e}");
     }
 }
 
@@ -342,14 +269,8 @@ pub async fn refresh_usage(state: &AppState, req: AccountRef) -> Result<UsageSna
         .core()?
         .refresh_usage(&req.account_id, &AlertSettings::default())
         .await?;
-    if let Some(watch) = state
-        .keys
-        .watch
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-    {
-        watch.poll_now();
+    if let Some(watch) = state.keys.watch.get() {
+        watch.poll_now().await;
     }
     Ok(snapshot)
 }
@@ -358,16 +279,15 @@ pub async fn watch_status(state: &AppState) -> Result<WatchStatus> {
     let runtime = &state.keys;
     Ok(WatchStatus {
         settings: runtime.settings(),
-        running: runtime
-            .watch
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some(),
+        running: match runtime.watch.get() {
+            Some(watch) => watch.is_running().await,
+            None => false,
+        },
         alerts: runtime
-            .alerts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone(),
+            .watch
+            .get()
+            .map(WatchRuntime::recent_alerts)
+            .unwrap_or_default(),
         resumed: runtime
             .resumed
             .lock()

@@ -46,5 +46,5 @@ pub use settings::Settings;
 pub use vault::Vault;
 pub use watch::{
     Alert, AlertKind, AlertSettings, AlertSeverity, KeyCheckConfig, UsageSnapshot, UsageWatch,
-    WatchConfig, WatchEvent,
+    WatchConfig, WatchEvent, WatchRuntime, WatchSettings,
 };

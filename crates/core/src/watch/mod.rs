@@ -19,6 +19,7 @@
 mod analysis;
 mod broken;
 mod cache;
+mod runtime;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub use self::analysis::{
 };
 pub use self::broken::KeyCheckConfig;
 use self::cache::UsageCache;
+pub use self::runtime::{WatchRuntime, WatchSettings, RECENT_ALERTS};
 
 /// Where the watcher reads the time (the system clock unless a test sets another).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
