@@ -10,19 +10,31 @@ use serde::Serialize;
 use crate::profiles::Lines;
 use crate::{output, Done};
 
-/// What `--json` prints: where the rotation stands.
+/// Where a guided rotation stands, as `--json` prints it (`_guided.json`).
 #[derive(Serialize)]
-struct Shown<'a> {
-    rotation_id: &'a str,
-    account_id: &'a str,
-    old_key_id: &'a str,
-    new_key_id: Option<&'a str>,
+pub(crate) struct Shown {
+    rotation_id: String,
+    account_id: String,
+    old_key_id: String,
+    new_key_id: Option<String>,
     /// `completed`, or the step it waits at (`new_key`, `delete_old`).
-    state: &'a str,
-    message: &'a str,
+    state: &'static str,
+    message: String,
+    #[serde(skip)]
+    exit: u8,
 }
 
-fn done(rotation: &GuidedRotation, outcome: Option<&GuidedOutcome>, json: bool) -> Done {
+impl Shown {
+    pub(crate) fn exit(&self) -> u8 {
+        self.exit
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+fn shown(rotation: &GuidedRotation, outcome: Option<&GuidedOutcome>) -> Shown {
     let (state, message, exit) = match outcome {
         Some(GuidedOutcome::Completed { .. }) => (
             "completed",
@@ -47,23 +59,32 @@ fn done(rotation: &GuidedRotation, outcome: Option<&GuidedOutcome>, json: bool) 
         ),
     };
     let new_key_id = match outcome {
-        Some(GuidedOutcome::Completed { new_key_id, .. }) => Some(new_key_id.as_str()),
-        Some(GuidedOutcome::Waiting { rotation, .. }) => rotation.new_key_id.as_deref(),
-        None => rotation.new_key_id.as_deref(),
+        Some(GuidedOutcome::Completed { new_key_id, .. }) => Some(new_key_id.clone()),
+        Some(GuidedOutcome::Waiting { rotation, .. }) => rotation.new_key_id.clone(),
+        None => rotation.new_key_id.clone(),
     };
+    Shown {
+        rotation_id: rotation.id.clone(),
+        account_id: rotation.account_id.clone(),
+        old_key_id: rotation.old_key_id.clone(),
+        new_key_id,
+        state,
+        message,
+        exit,
+    }
+}
+
+fn done(rotation: &GuidedRotation, outcome: Option<&GuidedOutcome>, json: bool) -> Done {
+    let shown = shown(rotation, outcome);
     let stdout = if json {
-        output::json(&Shown {
-            rotation_id: &rotation.id,
-            account_id: &rotation.account_id,
-            old_key_id: &rotation.old_key_id,
-            new_key_id,
-            state,
-            message: &message,
-        })
+        output::json(&shown)
     } else {
-        format!("{message}\n")
+        format!("{}\n", shown.message)
     };
-    Done { stdout, exit }
+    Done {
+        stdout,
+        exit: shown.exit,
+    }
 }
 
 fn step_name(step: GuidedStep) -> &'static str {
@@ -103,11 +124,11 @@ pub(crate) async fn rotate(
 
 /// `keys resume` for guided rotations: each one waiting for the old key's deletion is
 /// confirmed; one waiting for its new key is named.
-pub(crate) async fn resume(core: &Keyhaven) -> Result<Vec<Done>, Error> {
+pub(crate) async fn resume(core: &Keyhaven) -> Result<Vec<Shown>, Error> {
     let mut all = Vec::new();
     for rotation in core.guided_rotations()? {
         let outcome = core.guided_confirm_deleted(&rotation.id, false).await?;
-        all.push(done(&rotation, Some(&outcome), false));
+        all.push(shown(&rotation, Some(&outcome)));
     }
     Ok(all)
 }

@@ -543,26 +543,28 @@ async fn keys_rotate(core: &Keyhaven, args: KeysRotate) -> Result<Done, Error> {
 
 async fn keys_resume(core: &Keyhaven, json: bool) -> Result<Done, Error> {
     let outcomes = core.resume_rotations(&report).await?;
-    let guided = if json {
-        Vec::new()
-    } else {
-        guided::resume(core).await?
-    };
+    let guided = guided::resume(core).await?;
     let exit = outcomes
         .iter()
         .map(exit_of)
-        .chain(guided.iter().map(|d| d.exit))
+        .chain(guided.iter().map(guided::Shown::exit))
         .max()
         .unwrap_or(0);
     let stdout = if json {
-        output::json(&outcomes)
+        let all: Vec<serde_json::Value> = outcomes
+            .iter()
+            .map(serde_json::to_value)
+            .chain(guided.iter().map(serde_json::to_value))
+            .collect::<Result<_, _>>()
+            .unwrap_or_default();
+        output::json(&all)
     } else if outcomes.is_empty() && guided.is_empty() {
         "No unfinished rotations.\n".to_string()
     } else {
         outcomes
             .iter()
             .map(output::rotation_line)
-            .chain(guided.into_iter().map(|d| d.stdout))
+            .chain(guided.iter().map(|g| format!("{}\n", g.message())))
             .collect()
     };
     Ok(Done { stdout, exit })

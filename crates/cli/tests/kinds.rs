@@ -555,6 +555,12 @@ async fn a_guided_rotation_from_the_terminal() {
     let out = keyhaven(dir, &ns, &["keys", "get", "sync", "--allow-pipe"]).await;
     assert_eq!(text(&out.stdout).trim(), new, "the new token is in use");
 
+    // Resumed while WaniKani still takes the old token: still waiting, said as JSON too.
+    let out = keyhaven(dir, &ns, &["keys", "resume", "--json"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let resumed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(resumed[0]["state"], "delete_old", "{resumed}");
+
     wanikani.control("delete", json!({"secret": old}));
     let out = keyhaven(dir, &ns, &["keys", "resume"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
