@@ -4,9 +4,8 @@
 
 use std::sync::Mutex;
 
-use keyhaven_core::{Keyhaven, Secret, ServiceRef};
+use keyhaven_core::{Keyhaven, LocalAccounts, Secret};
 use keyhaven_service::{RunningService, Service, ServiceConfig};
-use rand::distributions::{Alphanumeric, DistString};
 
 /// How long quitting waits for the local service to finish its requests and write its usage.
 const STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
@@ -45,21 +44,21 @@ impl LocalService {
     }
 
     /// Gives the active profile an owner account on the local service if it has no account at
-    /// all, as the first profile gets at start-up: called when a profile becomes active (switched
-    /// to, or unlocked). A failure is kept for the window to show, not returned: the profile
-    /// itself is in place.
+    /// all (the core's [`Keyhaven::ensure_first_account`]), as the first profile gets at
+    /// start-up: called when a profile becomes active (switched to, or unlocked). A failure is
+    /// kept for the window to show, not returned: the profile itself is in place.
     pub async fn ensure_account(&self, core: &Keyhaven) {
         let Some(service) = &self.service else {
             return;
         };
-        if core.is_locked() || !core.accounts().is_empty() {
-            return;
-        }
-        let result = first_run_account(core, service).await;
-        if let Err(message) = &result {
+        let made = core.ensure_first_account(&Embedded(service)).await;
+        let error = made
+            .err()
+            .map(|e| format!("cannot give the profile an account on the local service: {e}"));
+        if let Some(message) = &error {
             tracing::warn!("{message}");
         }
-        self.set_error(result.err());
+        self.set_error(error);
     }
 
     /// Starts the service unless `KEYHAVEN_NO_EMBEDDED_SERVICE` is set, and gives a profile
@@ -139,29 +138,23 @@ impl LocalService {
     }
 }
 
-/// An owner account on the local service for the active profile, in a tenant of its own, with a
-/// random password that only the keychain knows.
-async fn first_run_account(core: &Keyhaven, service: &Service) -> Result<(), String> {
-    let profile = core.profile();
-    let tag = Alphanumeric
-        .sample_string(&mut rand::thread_rng(), 6)
-        .to_lowercase();
-    let email = format!("{profile}+{tag}@keyhaven.local");
-    let password = Secret::new(Alphanumeric.sample_string(&mut rand::thread_rng(), 32));
-    service
-        .add_user(
-            &email,
-            keyhaven_api::Role::Owner,
-            // A tenant of its own: a profile made again under an old name does not see the keys
-            // of the one deleted before it.
-            &format!("{profile} (local {tag})"),
-            password.expose(),
-        )
-        .await
-        .map_err(|e| format!("cannot create the local account: {e}"))?;
-    core.sign_in(ServiceRef::Embedded, &email, password, true)
-        .await
-        .map_err(|e| format!("cannot sign in to the local service: {e}"))?;
-    tracing::info!("signed the profile in to the local key service");
-    Ok(())
+/// The embedded service, where the core makes a profile's first account.
+struct Embedded<'a>(&'a Service);
+
+impl LocalAccounts for Embedded<'_> {
+    async fn add_owner(
+        &self,
+        email: &str,
+        tenant: &str,
+        password: &Secret,
+    ) -> keyhaven_core::Result<()> {
+        self.0
+            .add_user(email, keyhaven_api::Role::Owner, tenant, password.expose())
+            .await
+            .map(|_| ())
+            .map_err(|e| keyhaven_core::Error::Service {
+                code: e.code(),
+                message: e.to_string(),
+            })
+    }
 }

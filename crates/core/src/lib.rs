@@ -12,6 +12,7 @@ pub mod connector;
 pub mod env_refs;
 pub mod error;
 pub mod file_lock;
+pub mod first_run;
 pub mod hardening;
 pub mod local_keys;
 pub mod rotation;
@@ -37,6 +38,7 @@ pub use connector::{
 };
 pub use env_refs::{EnvReference, Recorded as RecordedReference};
 pub use error::{AuthFailure, Error, ErrorKind, ErrorPayload, KeychainOp, Result};
+pub use first_run::LocalAccounts;
 pub use rotation::{
     Grace, GuidedOutcome, GuidedRotation, GuidedStep, Method, PendingRotation, RotateOptions,
     RotationMethod, RotationOutcome, RotationProgress, RotationStep, StepStatus,
