@@ -5,6 +5,7 @@ import { Dialog } from "../../components/Dialog";
 import { ErrorNote } from "../../components/ErrorNote";
 import { Field } from "../../components/Field";
 import { keysKey } from "../keys/useKeys";
+import { KeyLabel } from "./RotateDialog";
 import { guidedKey } from "./useGuided";
 
 type Props = {
@@ -150,7 +151,7 @@ export function GuidedRotateDialog({ accountId, meta, kind, onClose, onCompleted
     <Dialog title="Rotate key" onClose={done ? finish : onClose} wide>
       <div className="form guided" aria-label="Guided rotation" data-step={done ? "completed" : cancelled ? "cancelled" : (step ?? "starting")}>
         <p>
-          <strong>{meta.name}</strong> (<code>{meta.prefix}…</code>): {service} keys are made in {keyPage}, so you make
+          <KeyLabel meta={meta} />: {service} keys are made in {keyPage}, so you make
           the new key there and Keyhaven does the rest.
         </p>
         {busy === "start" && (

@@ -104,14 +104,14 @@ export function RotateDialog({ accountId, meta, onClose, onRotated, mode = "roll
         {twin ? (
           <p data-testid="twin-explained">
             Keyhaven makes a new {service ?? "service"} key with the same name, origins, IPs and hourly limit as{" "}
-            <strong>{meta.name}</strong> (<code>{meta.prefix}…</code>), stores it in this computer's keychain and checks it,
+            <KeyLabel meta={meta} />, stores it in this computer's keychain and checks it,
             then deletes the old key at once: {service ?? "the service"} cannot keep an old key working for a while, so
             programs using it need the new one straight away. Only keys Keyhaven made can be rotated this way.
           </p>
         ) : (
           <>
             <p>
-              <strong>{meta.name}</strong> (<code>{meta.prefix}…</code>) gets a new secret, stored in this computer's
+              <KeyLabel meta={meta} /> gets a new secret, stored in this computer's
               keychain and checked with the service before the old one is retired.
             </p>
             <fieldset className="choice" disabled={running || outcome !== null}>
@@ -193,4 +193,19 @@ function Outcome({ outcome }: { outcome: RotationOutcome }) {
         </p>
       );
   }
+}
+
+/** A key as a dialog names it: its name, and its prefix when the service gives one. */
+export function KeyLabel({ meta }: { meta: KeyMeta }) {
+  return (
+    <>
+      <strong>{meta.name}</strong>
+      {meta.prefix && (
+        <>
+          {" "}
+          (<code>{meta.prefix}…</code>)
+        </>
+      )}
+    </>
+  );
 }
