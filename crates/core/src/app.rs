@@ -176,7 +176,7 @@ struct Inner {
     /// One transparent re-login at a time.
     renewing: tokio::sync::Mutex<()>,
     /// Keys being rotated by this process, and the rotation test hook.
-    rotations: crate::rotation::RotationRuntime,
+    rotations: crate::rotation::runtime::RotationRuntime,
     /// Argon2id cost for new passphrases.
     kdf: KdfParams,
     /// One profile operation (create, rename, delete, passphrase) at a time.
@@ -920,7 +920,7 @@ impl Keyhaven {
         Ok(result)
     }
 
-    pub(crate) fn rotation_runtime(&self) -> &crate::rotation::RotationRuntime {
+    pub(crate) fn rotation_runtime(&self) -> &crate::rotation::runtime::RotationRuntime {
         &self.inner.rotations
     }
 

@@ -32,11 +32,8 @@
 mod guided;
 mod journal;
 mod links;
-
-use std::collections::HashSet;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, RwLock};
+pub(crate) mod runtime;
+mod steps;
 
 use chrono::{DateTime, Duration, Utc};
 use keyhaven_api::{CreateKeyRequest, ErrorCode, KeyMeta, KeyStatus, UpdateKeyRequest};
@@ -55,6 +52,10 @@ pub use self::guided::{GuidedOutcome, GuidedRotation, GuidedStep, GUIDED_VERSION
 pub(crate) use self::journal::JournalStore;
 pub use self::journal::{Journal, JOURNAL_VERSION};
 pub(crate) use self::links::LinkStore;
+use self::runtime::fault_hook::{FaultAction, FaultContext, FaultHook, FaultPoint};
+#[cfg(feature = "test-support")]
+pub use self::runtime::faults;
+pub use self::steps::RotationStep;
 
 /// Replacement keys made after the first was lost or refused, before giving up.
 pub const MAX_REPLACEMENTS: u32 = 2;
@@ -151,61 +152,6 @@ pub struct RotateOptions {
     pub method: RotationMethod,
 }
 
-/// The steps of a rotation, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum RotationStep {
-    Prepare,
-    Create,
-    Store,
-    Verify,
-    Switch,
-    Retire,
-    Cleanup,
-}
-
-impl RotationStep {
-    pub const ALL: [RotationStep; 7] = [
-        RotationStep::Prepare,
-        RotationStep::Create,
-        RotationStep::Store,
-        RotationStep::Verify,
-        RotationStep::Switch,
-        RotationStep::Retire,
-        RotationStep::Cleanup,
-    ];
-
-    pub fn next(self) -> Option<RotationStep> {
-        let i = RotationStep::ALL.iter().position(|s| *s == self)?;
-        RotationStep::ALL.get(i + 1).copied()
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RotationStep::Prepare => "prepare",
-            RotationStep::Create => "create",
-            RotationStep::Store => "store",
-            RotationStep::Verify => "verify",
-            RotationStep::Switch => "switch",
-            RotationStep::Retire => "retire",
-            RotationStep::Cleanup => "cleanup",
-        }
-    }
-
-    /// What the step does, for a person.
-    pub fn label(self) -> &'static str {
-        match self {
-            RotationStep::Prepare => "Check the key and the keychain",
-            RotationStep::Create => "Create the replacement key",
-            RotationStep::Store => "Store the new secret in the keychain",
-            RotationStep::Verify => "Verify the new key with the service",
-            RotationStep::Switch => "Switch local uses to the new key",
-            RotationStep::Retire => "Retire the old key",
-            RotationStep::Cleanup => "Remove the old secret from the keychain",
-        }
-    }
-}
-
 /// Where a step stands, in a progress report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
@@ -292,128 +238,6 @@ pub struct PendingRotation {
 
 /// A sink for progress reports.
 pub type Progress<'a> = &'a (dyn Fn(&RotationProgress) + Send + Sync);
-
-/// Fault injection for tests: a hook called before and after every step's effect, which may
-/// stop the rotation as if the process had died there (nothing more runs: no rollback, no
-/// journal update). Public only with the `test-support` feature, which the app and the CLI do not
-/// turn on.
-#[cfg(feature = "test-support")]
-pub mod faults {
-    pub use super::fault_hook::*;
-}
-
-// Without the feature nothing sets a hook: the engine's calls to it find none.
-#[cfg_attr(not(feature = "test-support"), allow(dead_code))]
-mod fault_hook {
-    use super::*;
-
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-    pub enum FaultPoint {
-        /// The step is journaled as started; its effect has not happened.
-        Before(RotationStep),
-        /// The step's effect happened; the journal does not know yet.
-        After(RotationStep),
-    }
-
-    #[derive(Debug, Clone)]
-    pub struct FaultContext {
-        pub point: FaultPoint,
-        pub rotation_id: String,
-        pub account_id: String,
-        pub old_key_id: String,
-        pub new_key_id: Option<String>,
-    }
-
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum FaultAction {
-        Continue,
-        /// Stop here as a killed process would.
-        Crash,
-    }
-
-    pub type FaultHook = Arc<
-        dyn Fn(FaultContext) -> Pin<Box<dyn Future<Output = FaultAction> + Send>> + Send + Sync,
-    >;
-}
-
-use fault_hook::{FaultAction, FaultContext, FaultHook, FaultPoint};
-
-/// Per-core rotation state: which keys are being rotated in this process, and the test hook.
-#[derive(Default)]
-pub(crate) struct RotationRuntime {
-    active: Mutex<HashSet<String>>,
-    hook: RwLock<Option<FaultHook>>,
-}
-
-/// Removes a key from the in-process set when its rotation ends (or its future is dropped),
-/// and lets other processes have it (the OS lock goes with the guard).
-struct ActiveGuard<'a> {
-    runtime: &'a RotationRuntime,
-    key: String,
-    _other_processes: crate::file_lock::FileLock,
-}
-
-impl Drop for ActiveGuard<'_> {
-    fn drop(&mut self) {
-        self.runtime
-            .active
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.key);
-    }
-}
-
-impl RotationRuntime {
-    /// The key for this rotation alone, in this process and among the processes sharing the
-    /// profile (`locks/` in its folder); `None` while another holds it.
-    fn claim(
-        &self,
-        profile_dir: &std::path::Path,
-        account_id: &str,
-        key_id: &str,
-    ) -> Result<Option<ActiveGuard<'_>>> {
-        use sha2::Digest;
-        let key = format!("{account_id}\u{1f}{key_id}");
-        if !self
-            .active
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.clone())
-        {
-            return Ok(None);
-        }
-        let digest = sha2::Sha256::digest(key.as_bytes());
-        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        let path = profile_dir
-            .join("locks")
-            .join(format!("rotation-{hex}.lock"));
-        let release = || {
-            self.active
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
-        };
-        match crate::file_lock::FileLock::try_exclusive(&path) {
-            Ok(Some(lock)) => Ok(Some(ActiveGuard {
-                runtime: self,
-                key: key.clone(),
-                _other_processes: lock,
-            })),
-            Ok(None) => {
-                release();
-                Ok(None)
-            }
-            Err(e) => {
-                release();
-                Err(e)
-            }
-        }
-    }
-
-    fn hook(&self) -> Option<FaultHook> {
-        self.hook.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
 
 /// Why the engine stopped short.
 enum Halt {
@@ -628,11 +452,7 @@ impl Keyhaven {
     /// Test hook (fault injection); `None` removes it. Only with the `test-support` feature.
     #[cfg(feature = "test-support")]
     pub fn set_rotation_fault_hook(&self, hook: Option<FaultHook>) {
-        *self
-            .rotation_runtime()
-            .hook
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = hook;
+        self.rotation_runtime().set_hook(hook);
     }
 
     fn cannot(&self, account: &Account, what: &str) -> Error {
