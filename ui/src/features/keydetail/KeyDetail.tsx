@@ -408,6 +408,7 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
               meta={meta}
               scopes={scopes}
               disabledReason={can.edit.ok ? null : can.edit.reason}
+              caps={caps.data}
             />
           )}
         </section>

@@ -4,7 +4,15 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import type { ReactNode } from "react";
-import type { Account, EnvReference, GuidedRotation, GuidedView, KeyMeta, RotationProgress } from "../../ipc";
+import type {
+  Account,
+  Capabilities,
+  EnvReference,
+  GuidedRotation,
+  GuidedView,
+  KeyMeta,
+  RotationProgress,
+} from "../../ipc";
 import { ROTATION_PROGRESS_EVENT } from "../../ipc/events";
 import { meta } from "../keys/testing";
 import { RevokeDialog } from "../keys/RevokeDialog";
@@ -116,6 +124,25 @@ afterEach(() => {
 });
 
 describe("EditKeyForm", () => {
+  it("shows only the settings the service's keys can carry (Animus: name and scopes)", () => {
+    const animus = {
+      update_key: true,
+      key_settings: true,
+      key_scopes: true,
+      allowed_origins: false,
+      allowed_ips: false,
+      rate_limit_per_hour: false,
+      key_expiry: false,
+    } as unknown as Capabilities;
+    wrap(<EditKeyForm accountId="a1" meta={meta()} scopes={["read", "write", "search"]} caps={animus} />);
+    expect(screen.getByLabelText("Name")).toBeTruthy();
+    expect(screen.getByText("Scopes")).toBeTruthy();
+    for (const absent of ["Allowed origins", "Allowed IPs", "Hourly limit", "Expires"]) {
+      expect(screen.queryByLabelText(absent)).toBeNull();
+    }
+  });
+
+
   it("checks each field as it is typed and sends nothing while one is wrong", async () => {
     wrap(<EditKeyForm accountId="a1" meta={meta()} scopes={["read", "write"]} />);
     const save = screen.getByRole("button", { name: "Save" }) as HTMLButtonElement;
