@@ -62,6 +62,10 @@ def test_the_icons_are_there_at_every_size(unpacked):
         assert (ROOT / other).stat().st_size > 0, f"{other} for the other platforms"
 
 
+def test_the_package_carries_the_app_and_the_command_line_only(unpacked):
+    assert sorted(p.name for p in (unpacked / "usr/bin").iterdir()) == ["keyhaven", "keyhaven-app"]
+
+
 def test_the_command_line_is_in_the_package(unpacked):
     cli = unpacked / "usr/bin/keyhaven"
     out = subprocess.run([str(cli), "--version"], capture_output=True, text=True, timeout=30)

@@ -5,7 +5,8 @@
 //! non-zero when a committed file differs.
 
 fn main() {
-    let root = env!("CARGO_MANIFEST_DIR");
+    // The repository's root: this package is crates/bindings.
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let files = match keyhaven_app::codegen::generated_files(std::path::Path::new(root)) {
         Ok(files) => files,
         Err(e) => {
