@@ -536,3 +536,101 @@ async fn an_animus_rotation_finds_the_new_key_in_the_list_and_revokes_the_old_on
         .collect();
     assert_eq!(listed, [new_id], "the old key is revoked on Animus");
 }
+
+/// Faults at each step of a guided rotation, as the native rotation is tested: the service away,
+/// the keychain locked, the keychain refusing writes, when the new key is pasted and when the old
+/// one's deletion is confirmed. Each time a working key stays in use, nothing is half-stored, and
+/// once the fault passes the same rotation goes on to completion.
+#[tokio::test]
+async fn a_guided_rotation_survives_each_fault_at_each_step() {
+    #[derive(Debug, Clone, Copy)]
+    enum Fault {
+        ServiceDown,
+        KeychainLocked,
+        KeychainRefusesWrites,
+    }
+    let fake = Fake::start("wanikani");
+    for fault in [
+        Fault::ServiceDown,
+        Fault::KeychainLocked,
+        Fault::KeychainRefusesWrites,
+    ] {
+        for at_confirm in [false, true] {
+            let label = format!(
+                "{fault:?} at {}",
+                if at_confirm { "confirm" } else { "paste" }
+            );
+            let data = tempfile::tempdir().expect("tempdir");
+            let (vault, faults) = Vault::in_memory_with_faults();
+            let core = core_on(data.path(), &vault).await;
+            let acc = account(&core, ConnectorKind::Wanikani, fake.url()).await;
+            let old = minted(&fake, json!({"user": "koichi", "name": "sync"}));
+            let old_id = import(&core, &acc, &old, named("sync")).await;
+            let rotation = core
+                .begin_guided_rotation(&acc, &old_id)
+                .await
+                .expect("begin");
+            let new = minted(&fake, json!({"user": "koichi", "name": "sync 2"}));
+            let inject = |on: bool| match fault {
+                Fault::ServiceDown => {
+                    fake.control("outage", json!({"on": on}));
+                }
+                Fault::KeychainLocked => faults.lock(on),
+                Fault::KeychainRefusesWrites => faults.refuse_writes(on),
+            };
+            if at_confirm {
+                core.guided_new_key(&rotation.id, new.clone(), false)
+                    .await
+                    .expect("switched");
+                fake.control("delete", json!({"secret": old.expose()}));
+                inject(true);
+                let result = core.guided_confirm_deleted(&rotation.id, false).await;
+                inject(false);
+                assert!(
+                    !matches!(result, Ok(GuidedOutcome::Completed { .. })),
+                    "{label}: completed through the fault: {result:?}"
+                );
+                // The new key is in use throughout.
+                let in_use = core.key_secret(&acc, &old_id).await.expect("secret");
+                assert!(in_use.constant_time_eq(&new), "{label}");
+            } else {
+                inject(true);
+                let result = core.guided_new_key(&rotation.id, new.clone(), false).await;
+                inject(false);
+                assert!(result.is_err(), "{label}: took the key through the fault");
+                // Nothing half-stored: the old key is in use, the rotation waits for the new one.
+                let in_use = core.key_secret(&acc, &old_id).await.expect("secret");
+                assert!(in_use.constant_time_eq(&old), "{label}");
+                assert_eq!(
+                    core.list_keys(&acc).await.expect("list").len(),
+                    1,
+                    "{label}"
+                );
+                let waiting = &core.guided_rotations().expect("pending")[0];
+                assert_eq!(waiting.step, GuidedStep::NewKey, "{label}");
+                core.guided_new_key(&rotation.id, new.clone(), false)
+                    .await
+                    .expect("switched once the fault passed");
+                fake.control("delete", json!({"secret": old.expose()}));
+            }
+            // The fault passed: the same rotation completes.
+            let done = core
+                .guided_confirm_deleted(&rotation.id, false)
+                .await
+                .expect("confirm");
+            assert!(
+                matches!(done, GuidedOutcome::Completed { .. }),
+                "{label}: {done:?}"
+            );
+            let ids: Vec<String> = core
+                .list_keys(&acc)
+                .await
+                .expect("list")
+                .into_iter()
+                .map(|k| k.meta.id)
+                .collect();
+            assert_eq!(ids.len(), 1, "{label}");
+            assert_ne!(ids[0], old_id, "{label}");
+        }
+    }
+}
