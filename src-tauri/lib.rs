@@ -9,6 +9,7 @@ mod config_checks;
 mod embedded;
 pub mod events;
 pub mod ipc;
+mod keys_runtime;
 mod memory;
 mod ops;
 mod ops_guided;
@@ -17,6 +18,7 @@ mod ops_kinds;
 pub mod ops_profiles;
 mod state;
 mod webview;
+pub mod wire;
 
 use state::{AppState, Shell};
 

@@ -2,11 +2,11 @@
 
 use keyhaven_core::{Account, ClipboardGuard, ConnectorKind, KeyView, Secret};
 
-use crate::ipc::{
+use crate::state::AppState;
+use crate::wire::{
     AccountRef, AppStatus, Copied, CreatedKeyOnce, IpcError, KeyRef, LocalService, NewKeyRequest,
     SignInRequest,
 };
-use crate::state::AppState;
 
 type Result<T> = std::result::Result<T, IpcError>;
 

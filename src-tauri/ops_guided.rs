@@ -8,8 +8,8 @@ use zeroize::Zeroize;
 
 use keyhaven_core::{GuidedOutcome, GuidedRotation, Secret};
 
-use crate::ipc::{IpcError, KeyRef};
 use crate::state::AppState;
+use crate::wire::{IpcError, KeyRef};
 
 type Result<T> = std::result::Result<T, IpcError>;
 

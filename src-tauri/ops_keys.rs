@@ -2,8 +2,6 @@
 //! the usage watcher the app runs in the background. Rotation progress and watch events go to
 //! the main window as Tauri events; alerts also become OS notifications.
 
-use std::sync::{Mutex, OnceLock};
-
 use serde::{Deserialize, Serialize};
 use tauri::AppHandle;
 use ts_rs::TS;
@@ -15,9 +13,9 @@ use keyhaven_core::{
     UsageSnapshot, WatchEvent, WatchRuntime,
 };
 
-use crate::events::{Event, ROTATION_PROGRESS_EVENT, WATCH_EVENT};
-use crate::ipc::{AccountRef, IpcError, KeyRef};
+use crate::events::{ROTATION_PROGRESS_EVENT, WATCH_EVENT};
 use crate::state::AppState;
+use crate::wire::{AccountRef, IpcError, KeyRef};
 
 type Result<T> = std::result::Result<T, IpcError>;
 
@@ -26,31 +24,6 @@ const DENIALS_SHOWN: u32 = 50;
 
 /// How the usage watcher runs (the core's [`keyhaven_core::WatchSettings`]), as the bindings name it.
 pub use keyhaven_core::WatchSettings;
-
-/// The shell's side of key detail and usage: the window to send events to, the usage watcher's
-/// runtime (the core's), and what the start-up resume of rotations found.
-#[derive(Default)]
-pub struct KeysRuntime {
-    app: OnceLock<AppHandle>,
-    watch: OnceLock<WatchRuntime>,
-    resumed: Mutex<Vec<RotationOutcome>>,
-}
-
-impl KeysRuntime {
-    fn emit<P: Serialize + Clone>(&self, event: Event<P>, payload: P) {
-        if let Some(app) = self.app.get() {
-            crate::events::emit(app, event, payload);
-        }
-    }
-
-    /// The watcher's settings: the running one's, or the defaults before it starts.
-    fn settings(&self) -> WatchSettings {
-        self.watch
-            .get()
-            .map(WatchRuntime::settings)
-            .unwrap_or_default()
-    }
-}
 
 /// A watcher's event, for the window, and for an OS notification if it is an alert and the
 /// settings want them.

@@ -9,8 +9,8 @@ use zeroize::Zeroize;
 use keyhaven_core::local_keys::KeyCheck;
 use keyhaven_core::{Account, ImportOptions, KeyView, KindInfo, NewAccount, Secret, KINDS};
 
-use crate::ipc::{IpcError, KeyRef};
 use crate::state::AppState;
+use crate::wire::{IpcError, KeyRef};
 
 type Result<T> = std::result::Result<T, IpcError>;
 

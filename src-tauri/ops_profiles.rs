@@ -10,8 +10,8 @@ use zeroize::Zeroize;
 use keyhaven_api::{AuditRecord, DenialRecord, KeyMeta, KeyUsage, SupportKey};
 use keyhaven_core::{PageQuery, ProfileInfo, Secret, Settings, UsageQuery};
 
-use crate::ipc::IpcError;
 use crate::state::AppState;
+use crate::wire::IpcError;
 
 type Result<T> = std::result::Result<T, IpcError>;
 

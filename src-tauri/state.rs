@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use keyhaven_core::{ClipboardGuard, CoreConfig, Keyhaven};
 
 use crate::embedded::LocalService;
-use crate::ipc::IpcError;
+use crate::wire::IpcError;
 
 /// Seconds after which a copied secret is cleared from the clipboard.
 pub const CLIPBOARD_CLEAR: Duration = Duration::from_secs(30);
@@ -69,7 +69,7 @@ pub struct AppState {
     pub local: LocalService,
     pub clipboard: Mutex<Option<ClipboardGuard>>,
     /// Key detail, rotation and usage: the usage watcher and its settings.
-    pub keys: crate::ops_keys::KeysRuntime,
+    pub keys: crate::keys_runtime::KeysRuntime,
 }
 
 impl AppState {
