@@ -29,6 +29,7 @@ pub const COMMANDS: &[&str] = &[
     "sign_out",
     "select_account",
     "list_keys",
+    "find_keys",
     "create_key",
     "revoke_key",
     "copy_secret",

@@ -135,6 +135,8 @@ ipc! {
     select_account(req: AccountRef) -> () => crate::ops::select_account;
     /// The keys of an account, metadata only.
     list_keys(req: AccountRef) -> Vec<KeyView> => crate::ops::list_keys;
+    /// Keys of every account of the profile by part of the name or the start of the prefix.
+    find_keys(req: crate::ops::FindKeysRequest) -> keyhaven_core::KeySearch => crate::ops::find_keys;
     /// Creates a key, stores its secret in the keychain and returns it this once.
     create_key(req: NewKeyRequest) -> CreatedKeyOnce => crate::ops::create_key;
     /// Revokes a key on its service and deletes its local secret.
@@ -192,6 +194,10 @@ pub fn declarations() -> Vec<String> {
         keyhaven_core::local_keys::Quota::decl(),
         keyhaven_core::local_keys::KeyCheck::decl(),
         KeyView::decl(),
+        keyhaven_core::FoundKey::decl(),
+        keyhaven_core::UnreadAccount::decl(),
+        keyhaven_core::KeySearch::decl(),
+        crate::ops::FindKeysRequest::decl(),
         IpcError::decl(),
         LocalService::decl(),
         AppStatus::decl(),

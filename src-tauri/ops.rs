@@ -71,6 +71,16 @@ pub async fn list_keys(state: &AppState, req: AccountRef) -> Result<Vec<KeyView>
     Ok(state.core()?.list_keys(&req.account_id).await?)
 }
 
+/// What the header's search box sends: part of a key's name, or the start of its prefix.
+#[derive(Debug, Clone, serde::Deserialize, ts_rs::TS)]
+pub struct FindKeysRequest {
+    pub text: String,
+}
+
+pub async fn find_keys(state: &AppState, req: FindKeysRequest) -> Result<keyhaven_core::KeySearch> {
+    Ok(state.core()?.find_keys(&req.text).await?)
+}
+
 pub async fn create_key(state: &AppState, req: NewKeyRequest) -> Result<CreatedKeyOnce> {
     let request = keyhaven_core::new_key_request(
         req.name,

@@ -28,6 +28,7 @@ var KEYHAVEN_COMMANDS = Object.freeze({
   sign_out: "req",
   select_account: "req",
   list_keys: "req",
+  find_keys: "req",
   create_key: "req",
   revoke_key: "req",
   copy_secret: "req",

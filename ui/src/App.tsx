@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { useQueryClient } from "@tanstack/react-query";
-import { commands, toIpcError } from "./ipc";
+import { commands, toIpcError, type FoundKey } from "./ipc";
 import { ErrorNote } from "./components/ErrorNote";
 import { Dialog } from "./components/Dialog";
 import { AccountList } from "./features/accounts/AccountList";
@@ -17,6 +17,7 @@ import { useCommandErrors } from "./features/session/useCommandErrors";
 import { Workspace, type WorkspaceTab } from "./features/session/Workspace";
 import { UsageOverview } from "./features/usage/UsageOverview";
 import { AlertsButton, RotationBanner } from "./features/usage/WatchBar";
+import { KeySearch } from "./features/search/KeySearch";
 
 export function App() {
   const status = useAppStatus();
@@ -27,6 +28,9 @@ export function App() {
   const [linkProblem, setLinkProblem] = useState<string | null>(null);
   const [linkUrl, setLinkUrl] = useState<string | null>(null);
   const [tab, setTab] = useState<WorkspaceTab>("keys");
+  // A key the header's search found: its account becomes the active one, then its detail opens.
+  const [opening, setOpening] = useState<FoundKey | null>(null);
+  const openTaken = useCallback(() => setOpening(null), []);
   useDeepLinks(setLinkUrl);
   const offeredScopes = status.data?.scopes;
   useEffect(() => {
@@ -113,6 +117,23 @@ export function App() {
             Profile: <strong>{s.profile}</strong>
           </span>
         )}
+        {!locked && active && (
+          <KeySearch
+            onOpen={(found) => {
+              setTab("keys");
+              setOpening(found);
+              if (found.account_id !== active.id) {
+                void commands
+                  .selectAccount({ account_id: found.account_id })
+                  .then(() => queryClient.invalidateQueries({ queryKey: appStatusKey }))
+                  .catch((err) => {
+                    setOpening(null);
+                    setLinkProblem(toIpcError(err).message);
+                  });
+              }
+            }}
+          />
+        )}
         {s.local_service.error && <span className="warn-inline">{s.local_service.error}</span>}
         <AlertsButton />
       </header>
@@ -153,6 +174,8 @@ export function App() {
                   clipboardSeconds={s.clipboard_clear_seconds}
                   linkRequest={addingAccount || !linkReady ? null : linkRequest}
                   onLinkTaken={linkTaken}
+                  openRequest={opening && opening.account_id === active.id ? opening.key.meta : null}
+                  onOpenTaken={openTaken}
                 />
               }
             />

@@ -87,6 +87,14 @@ export type KeyView = { meta: KeyMeta, stored_locally: boolean,
  */
 check?: KeyCheck, };
 
+export type FoundKey = { account_id: string, account_label: string, key: KeyView, };
+
+export type UnreadAccount = { account_id: string, reason: ErrorPayload, };
+
+export type KeySearch = { found: Array<FoundKey>, unread: Array<UnreadAccount>, };
+
+export type FindKeysRequest = { text: string, };
+
 export type IpcError = { code: ErrorKind, message: string, 
 /**
  * The field a validation error is about (`name`, `url`, `header`, …), for the UI to show
@@ -634,6 +642,7 @@ export const commands = {
   signOut: (req: AccountRef) => invoke<null>("sign_out", { req }),
   selectAccount: (req: AccountRef) => invoke<null>("select_account", { req }),
   listKeys: (req: AccountRef) => invoke<Array<KeyView>>("list_keys", { req }),
+  findKeys: (req: FindKeysRequest) => invoke<KeySearch>("find_keys", { req }),
   createKey: (req: NewKeyRequest) => invoke<CreatedKeyOnce>("create_key", { req }),
   revokeKey: (req: KeyRef) => invoke<null>("revoke_key", { req }),
   copySecret: (req: KeyRef) => invoke<Copied>("copy_secret", { req }),

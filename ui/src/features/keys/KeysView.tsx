@@ -27,12 +27,23 @@ type Props = {
   linkRequest?: NewKeyPrefill | null;
   /** Called once the link's form is shown (or refused), so it is shown only once. */
   onLinkTaken?: () => void;
+  /** A key to open the detail of (found by the header's search), then `onOpenTaken`. */
+  openRequest?: KeyMeta | null;
+  onOpenTaken?: () => void;
 };
 
 /** What the New key dialog opens with: empty from the button, or a link's prefill. */
 type Creating = { id: number; prefill: NewKeyPrefill | null };
 
-export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null, onLinkTaken }: Props) {
+export function KeysView({
+  account,
+  scopes,
+  clipboardSeconds,
+  linkRequest = null,
+  onLinkTaken,
+  openRequest = null,
+  onOpenTaken,
+}: Props) {
   const keys = useKeys(account.id);
   const caps = useCapabilities(account.id);
   const kinds = useKinds();
@@ -94,6 +105,13 @@ export function KeysView({ account, scopes, clipboardSeconds, linkRequest = null
   // A link's form waits until no other dialog is open, so it never replaces a shown secret, and
   // until the capabilities say whether this account makes keys or imports them.
   const capsKnown = !caps.isPending;
+  // A key the header's search found in this account: its detail opens (over any dialog's closing).
+  useEffect(() => {
+    if (!openRequest) return;
+    setDetail(openRequest);
+    onOpenTaken?.();
+  }, [openRequest, onOpenTaken]);
+
   useEffect(() => {
     if (!linkRequest || dialogOpen || !capsKnown) return;
     if (canCreate) {
