@@ -62,12 +62,12 @@ export function Dialog({ title, onClose, children, description, wide = false }: 
         aria-labelledby={titleId}
         aria-description={description}
       >
-        <header className="dialog-head">
+        <div className="dialog-head">
           <h2 id={titleId}>{title}</h2>
           <button type="button" className="icon" aria-label="Close" data-close onClick={onClose}>
             ×
           </button>
-        </header>
+        </div>
         {children}
       </div>
     </div>
