@@ -2,8 +2,9 @@
 //! with keys' secrets in its environment, and nowhere else: not in its arguments, not on any
 //! output, not in this process's own environment. An env file's references
 //! (`keyhaven:ACCOUNT/KEY`) are resolved to the secrets of the keys they name; its plain values
-//! pass through. Exits with the command's exit status; when the command fails, the keys it was
-//! given are checked with their services, and one that is refused is named on standard error.
+//! pass through. Exits with the command's exit status; when the command fails (an exit status
+//! from 1 to 125, not a signal), the keys it was given are checked with their services, and one
+//! that is refused is named on standard error.
 
 use std::ffi::OsString;
 
@@ -129,9 +130,10 @@ pub async fn run(core: &Keyhaven, args: RunArgs) -> Result<Done, Error> {
         }
     };
     let exit = exit_status(status);
-    if exit != 0 {
-        // The command failed: a key it was given that its service now refuses is a likely
-        // cause, and one people rarely think of (the key was regenerated elsewhere).
+    // The command failed by itself (not stopped by a signal, such as Ctrl+C: 128 and more): a key
+    // it was given that its service now refuses is a likely cause, and one people rarely think of
+    // (the key was regenerated elsewhere).
+    if (1..=125).contains(&exit) {
         for alert in core.check_keys_now(&given).await {
             eprintln!("keyhaven: {}", alert.message);
         }

@@ -619,8 +619,30 @@ async fn a_failed_run_names_the_key_its_service_refuses() {
         text(&out.stderr)
     );
 
-    // Revoked in the Console: the failure is explained.
+    // Stopped by a signal (as by Ctrl+C): not a failure of the key's making, nothing is checked.
     ananke.control("revoke", json!({"secret": secret}));
+    let killed = keyhaven(
+        dir,
+        &ns,
+        &[
+            "run",
+            "--key",
+            "templates",
+            "--",
+            "sh",
+            "-c",
+            "kill -TERM $$",
+        ],
+    )
+    .await;
+    assert_eq!(killed.status.code(), Some(143), "128 + SIGTERM");
+    assert!(
+        !text(&killed.stderr).contains("refuses"),
+        "{}",
+        text(&killed.stderr)
+    );
+
+    // Revoked in the Console: the failure is explained.
     let out = keyhaven(dir, &ns, &run).await;
     assert_eq!(out.status.code(), Some(3), "the command's exit status");
     assert!(
