@@ -2,6 +2,7 @@ import { useEffect } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { commands, type Alert, type WatchStatus } from "../../ipc";
 import { onWatchEvent } from "../../ipc/events";
+import { keysKey } from "../keys/useKeys";
 
 export const usageKey = (accountId: string) => ["usage", accountId] as const;
 export const watchStatusKey = ["watch-status"] as const;
@@ -38,6 +39,10 @@ export function useWatchEvents() {
         void queryClient.invalidateQueries({ queryKey: usageKey(event.account_id) });
       } else if (event.event === "alert") {
         queryClient.setQueryData<WatchStatus>(watchStatusKey, (s) => (s ? { ...s, alerts: addAlert(s.alerts, event.alert) } : s));
+        // A broken-key alert comes from a check the core recorded: the key's list shows it too.
+        if (event.alert.kind.type === "key_refused") {
+          void queryClient.invalidateQueries({ queryKey: keysKey(event.alert.account_id) });
+        }
       }
     }).then((u) => {
       if (gone) u();

@@ -61,6 +61,32 @@ describe("usage watch in the window", () => {
     expect(screen.getByRole("dialog").textContent).toContain("deploy bot has not been used for 31 days.");
   });
 
+  it("marks a key list stale when a broken-key alert comes, for its last check to show", async () => {
+    render(
+      <QueryClientProvider client={client}>
+        <AlertsButton />
+      </QueryClientProvider>,
+    );
+    await screen.findByRole("button", { name: "Alerts" });
+    client.setQueryData(["keys", "acc"], []);
+    client.setQueryData(["keys", "other"], []);
+    const alert: WatchEvent = {
+      event: "alert",
+      alert: {
+        id: "refused:acc:k1:1",
+        account_id: "acc",
+        key_id: "k1",
+        key_name: "old script",
+        severity: "critical",
+        kind: { type: "key_refused", service: "WaniKani", key_page: "WaniKani's settings (API Tokens)" },
+        message: "WaniKani refuses the key \"old script\".",
+      },
+    };
+    await act(() => emit(WATCH_EVENT, alert));
+    await waitFor(() => expect(client.getQueryState(["keys", "acc"])?.isInvalidated).toBe(true));
+    expect(client.getQueryState(["keys", "other"])?.isInvalidated).toBe(false);
+  });
+
   it("reads an account's usage again when the watcher says it is fresh, where it is shown", async () => {
     const usage = (calls: number): UsageSnapshot => ({
       account_id: "acc",
