@@ -18,7 +18,8 @@ use keyhaven_api::{
     CreateKeyRequest, KeyMeta, KeyStatus, PingResponse, Role, UpdateKeyRequest, User,
 };
 
-use super::native::{network_error, retry_after, secret_header, ClassifyName};
+use super::exchange::{common_refusal, exchange, parse_json};
+use super::native::secret_header;
 use super::{
     check_service_url_with, Capabilities, Connector, Credentials, HttpPolicy, Metered, NewKey,
     PingCall, Session,
@@ -164,20 +165,11 @@ impl AnimusConnector {
 
     /// Sends; a success gives the body, a refusal the core's error for it.
     async fn send(&self, url: &Url, builder: RequestBuilder, with: With) -> Result<Vec<u8>> {
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| network_error(&self.base, &e))?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| network_error(&self.base, &e))?;
-        if status.is_success() {
-            return Ok(body.to_vec());
+        let answer = exchange(&self.base, builder).await?;
+        if answer.status.is_success() {
+            return Ok(answer.body);
         }
-        Err(match status {
+        Err(match answer.status {
             StatusCode::UNAUTHORIZED if with == With::Session => session_refused(),
             StatusCode::UNAUTHORIZED => Error::Unauthorized {
                 reason: AuthFailure::KeyRejected,
@@ -198,42 +190,14 @@ impl AnimusConnector {
                 message: "Animus refused the change (scopes must be some of read, write, search)"
                     .into(),
             },
-            StatusCode::TOO_MANY_REQUESTS => Error::RateLimited {
-                code: keyhaven_api::ErrorCode::RateLimited,
-                retry_after: wait,
-                message: "Animus is limiting calls right now".into(),
-            },
-            // A fault on Animus's side passes: the same as a service error (try again).
-            other if other.is_server_error() => Error::Service {
-                code: keyhaven_api::ErrorCode::Internal,
-                message: format!(
-                    "Animus answered {} (a fault on its side); try again later",
-                    other.as_u16()
-                ),
-            },
-            other => Error::UnexpectedResponse {
-                url: url.to_string(),
-                status: other.as_u16(),
-                problem: "Animus answered with an error".into(),
-            },
-        })
-    }
-
-    fn parse<T: for<'de> Deserialize<'de>>(url: &Url, body: &[u8]) -> Result<T> {
-        serde_json::from_slice(body).map_err(|e| Error::UnexpectedResponse {
-            url: url.to_string(),
-            status: 200,
-            problem: format!(
-                "the answer is not the expected JSON ({})",
-                e.classify_name()
-            ),
+            _ => common_refusal("Animus", url, &answer, "Animus is limiting calls right now"),
         })
     }
 
     async fn listed(&self, held: &Held) -> Result<Vec<Listed>> {
         let (url, builder) = self.managing(Method::GET, "api/v1/api-keys", held)?;
         let body = self.send(&url, builder, With::Session).await?;
-        Ok(Self::parse::<ListAnswer>(&url, &body)?.keys())
+        Ok(parse_json::<ListAnswer>(&url, &body)?.keys())
     }
 
     /// One call with `key` that needs `scope`: `Ok(true)` if it passed, `Ok(false)` if Animus

@@ -10,6 +10,7 @@
 //! the service URL.
 
 mod animus;
+mod exchange;
 mod imported;
 mod native;
 mod tokenkit;

@@ -17,7 +17,8 @@ use keyhaven_api::{
     CreateKeyRequest, KeyMeta, KeyStatus, PingResponse, Role, UpdateKeyRequest, User,
 };
 
-use super::native::{network_error, retry_after, secret_header, ClassifyName};
+use super::exchange::{common_refusal, exchange, parse_json};
+use super::native::secret_header;
 use super::{
     check_service_url_with, Capabilities, Connector, Credentials, HttpPolicy, Metered, NewKey,
     PingCall, Session,
@@ -117,10 +118,6 @@ impl TokenkitConnector {
             .map_err(|_| Error::validation("service URL", "cannot be used as a base for API paths"))
     }
 
-    fn network_error(&self, e: &reqwest::Error) -> Error {
-        network_error(&self.base, e)
-    }
-
     /// A call with the session's bearer token, and with its API key when `with_key`.
     fn request(
         &self,
@@ -149,14 +146,11 @@ impl TokenkitConnector {
         builder: RequestBuilder,
         refused: AuthFailure,
     ) -> Result<Vec<u8>> {
-        let response = builder.send().await.map_err(|e| self.network_error(&e))?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let body = response.bytes().await.map_err(|e| self.network_error(&e))?;
-        if status.is_success() {
-            return Ok(body.to_vec());
+        let answer = exchange(&self.base, builder).await?;
+        if answer.status.is_success() {
+            return Ok(answer.body);
         }
-        Err(match status {
+        Err(match answer.status {
             StatusCode::UNAUTHORIZED => Error::Unauthorized { reason: refused },
             StatusCode::BAD_REQUEST if refused == AuthFailure::WrongCredentials => {
                 Error::Unauthorized { reason: refused }
@@ -169,34 +163,11 @@ impl TokenkitConnector {
             StatusCode::NOT_FOUND => Error::NotFound {
                 what: "that key on TokenKit".into(),
             },
-            StatusCode::TOO_MANY_REQUESTS => Error::RateLimited {
-                code: keyhaven_api::ErrorCode::RateLimited,
-                retry_after: wait,
-                message: "TokenKit: the key's hourly limit is reached".into(),
-            },
-            // A fault on TokenKit's side passes: the same as a service error (try again).
-            other if other.is_server_error() => Error::Service {
-                code: keyhaven_api::ErrorCode::Internal,
-                message: format!(
-                    "TokenKit answered {} (a fault on its side); try again later",
-                    other.as_u16()
-                ),
-            },
-            other => Error::UnexpectedResponse {
-                url: url.to_string(),
-                status: other.as_u16(),
-                problem: "TokenKit answered with an error".into(),
-            },
-        })
-    }
-
-    fn parse<T: for<'de> Deserialize<'de>>(url: &Url, body: &[u8]) -> Result<T> {
-        serde_json::from_slice(body).map_err(|e| Error::UnexpectedResponse {
-            url: url.to_string(),
-            status: 200,
-            problem: format!(
-                "the answer is not the expected JSON ({})",
-                e.classify_name()
+            _ => common_refusal(
+                "TokenKit",
+                url,
+                &answer,
+                "the key's hourly limit is reached",
             ),
         })
     }
@@ -306,7 +277,7 @@ impl Connector for TokenkitConnector {
         struct Token {
             token: String,
         }
-        let token: Token = Self::parse(&url, &answer)?;
+        let token: Token = parse_json(&url, &answer)?;
         let held = Held {
             bearer: token.token,
             api_key: api_key.expose().to_string(),
@@ -334,7 +305,7 @@ impl Connector for TokenkitConnector {
         let body = self
             .send(&url, builder, AuthFailure::SessionExpired)
             .await?;
-        let listed: Vec<Listed> = Self::parse(&url, &body)?;
+        let listed: Vec<Listed> = parse_json(&url, &body)?;
         Ok(listed
             .into_iter()
             .map(|k| {
@@ -387,7 +358,7 @@ impl Connector for TokenkitConnector {
         let answer = self
             .send(&url, builder.json(&body), AuthFailure::SessionExpired)
             .await?;
-        let created: Created = Self::parse(&url, &answer)?;
+        let created: Created = parse_json(&url, &answer)?;
         let secret = Secret::new(created.key);
         let id = match created.id {
             Some(id) => id_text(&id),
