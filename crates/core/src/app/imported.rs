@@ -376,8 +376,7 @@ impl Keyhaven {
     /// Keeps what a key was made with, for a service that lists keys without their settings
     /// (TokenKit): listing shows them, and a rotation's twin copies them. Nothing for the others.
     pub(crate) fn remember_settings(&self, account: &Account, meta: &KeyMeta) -> Result<()> {
-        let caps = self.connector_for(account)?.capabilities();
-        if caps.key_settings || caps.local_keys {
+        if !self.keeps_settings(account) {
             return Ok(());
         }
         self.local_key_store()?.put(LocalKey {
@@ -396,6 +395,15 @@ impl Keyhaven {
         })
     }
 
+    /// Whether Keyhaven keeps what this account's keys were made with: its service lists keys
+    /// without their settings (TokenKit).
+    fn keeps_settings(&self, account: &Account) -> bool {
+        self.connector_for(account).is_ok_and(|c| {
+            let caps = c.capabilities();
+            !caps.key_settings && !caps.local_keys
+        })
+    }
+
     /// Whether this profile knows the settings of a key its service lists without them.
     pub(crate) fn settings_known(&self, account_id: &str, key_id: &str) -> Result<bool> {
         Ok(self.local_key_store()?.get(account_id, key_id)?.is_some())
@@ -404,6 +412,14 @@ impl Keyhaven {
     /// Adds the kept settings to keys as a service that does not tell them lists them. Only a
     /// help for the person: a record that cannot be read is logged.
     pub(crate) fn fill_settings(&self, account_id: &str, metas: &mut [KeyMeta]) {
+        // Only a service that lists keys without their settings has any kept: the others' lists
+        // do not read the file.
+        if !self
+            .account(account_id)
+            .is_ok_and(|account| self.keeps_settings(&account))
+        {
+            return;
+        }
         let records = match self.local_key_store().and_then(|s| s.list(account_id)) {
             Ok(records) => records,
             Err(e) => {
