@@ -20,6 +20,8 @@ pub const COMMANDS: &[&str] = &[
     "audit_log",
     "get_settings",
     "save_settings",
+    "ui_prefs",
+    "save_ui_prefs",
     "sign_in",
     "kinds",
     "add_account",

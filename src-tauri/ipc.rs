@@ -116,6 +116,10 @@ ipc! {
     get_settings() -> keyhaven_core::Settings => crate::ops_profiles::get_settings;
     /// Checks and saves the active profile's settings.
     save_settings(req: keyhaven_core::Settings) -> keyhaven_core::Settings => crate::ops_profiles::save_settings;
+    /// What the window remembers for the active profile: sort, column widths, tab, account, chart.
+    ui_prefs() -> crate::prefs::UiPrefs => crate::prefs::ui_prefs;
+    /// Checks and keeps what the window remembers for the active profile.
+    save_ui_prefs(req: crate::prefs::UiPrefs) -> crate::prefs::UiPrefs => crate::prefs::save_ui_prefs;
     /// Signs in to a key service and makes the account active.
     sign_in(req: SignInRequest) -> Account => crate::ops::sign_in;
     // Kinds of service, accounts without sign-in and imported keys
@@ -242,6 +246,7 @@ pub fn declarations() -> Vec<String> {
     decls.extend(crate::ops_profiles::declarations());
     decls.extend(crate::ops_kinds::declarations());
     decls.extend(crate::ops_guided::declarations());
+    decls.extend(crate::prefs::declarations());
     decls
 }
 

@@ -16,6 +16,7 @@ mod ops_guided;
 mod ops_keys;
 mod ops_kinds;
 pub mod ops_profiles;
+pub mod prefs;
 mod state;
 mod webview;
 pub mod wire;
@@ -39,6 +40,8 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_store::Builder::new().build())
+        .plugin(window_state())
         .setup(|app| {
             use tauri::Manager;
             app.manage(Shell::default());
@@ -86,6 +89,23 @@ pub fn run() {
             }
         }
     });
+}
+
+/// The window's size, place and maximised state, kept between launches in Keyhaven's data folder
+/// (`window-state.json`), beside the profiles; restored when the window opens, saved as it closes.
+fn window_state<R: tauri::Runtime>() -> tauri::plugin::TauriPlugin<R> {
+    let builder = tauri_plugin_window_state::Builder::new();
+    match keyhaven_core::CoreConfig::from_env() {
+        Ok(config) => builder.with_filename(
+            config
+                .data_dir
+                .join("window-state.json")
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        Err(_) => builder,
+    }
+    .build()
 }
 
 /// SIGTERM (a session ending, `kill`) and SIGINT (Ctrl-C in a terminal) quit the app as closing

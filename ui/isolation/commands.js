@@ -19,6 +19,8 @@ var KEYHAVEN_COMMANDS = Object.freeze({
   audit_log: "req",
   get_settings: null,
   save_settings: "req",
+  ui_prefs: null,
+  save_ui_prefs: "req",
   sign_in: "req",
   kinds: null,
   add_account: "req",

@@ -925,7 +925,9 @@ impl Keyhaven {
     }
 
     /// The active profile's folder (catalog, rotation journals, key links, usage cache).
-    pub(crate) fn profile_dir(&self) -> Result<PathBuf> {
+    /// The active profile's folder, where its catalog, journals and local records live (and the
+    /// app's window preferences).
+    pub fn profile_dir(&self) -> Result<PathBuf> {
         self.inner.store.profile_dir(&self.profile())
     }
 

@@ -614,6 +614,32 @@ export type GuidedConfirmRequest = { rotation_id: string,
  */
 without_check: boolean, };
 
+export type KeyColumn = "name" | "prefix" | "scopes" | "status" | "last_used" | "expires" | "limit";
+
+export type SortDirection = "asc" | "desc";
+
+export type KeySort = { column: KeyColumn, direction: SortDirection, };
+
+export type WorkspaceTab = "keys" | "usage" | "audit";
+
+export type UiPrefs = { 
+/**
+ * The keys table's sort; none is the default order.
+ */
+sort: KeySort | null, 
+/**
+ * Column widths the person dragged, by column.
+ */
+column_widths: { [key in KeyColumn]?: number }, tab: WorkspaceTab | null, 
+/**
+ * The account last shown.
+ */
+account_id: string | null, 
+/**
+ * The usage chart's buckets.
+ */
+granularity: Granularity | null, };
+
 export const commands = {
   appStatus: () => invoke<AppStatus>("app_status"),
   listProfiles: () => invoke<Array<ProfileInfo>>("list_profiles"),
@@ -633,6 +659,8 @@ export const commands = {
   auditLog: (req: AuditRequest) => invoke<Array<AuditRecord>>("audit_log", { req }),
   getSettings: () => invoke<Settings>("get_settings"),
   saveSettings: (req: Settings) => invoke<Settings>("save_settings", { req }),
+  uiPrefs: () => invoke<UiPrefs>("ui_prefs"),
+  saveUiPrefs: (req: UiPrefs) => invoke<UiPrefs>("save_ui_prefs", { req }),
   signIn: (req: SignInRequest) => invoke<Account>("sign_in", { req }),
   kinds: () => invoke<Array<KindInfo>>("kinds"),
   addAccount: (req: NewAccount) => invoke<Account>("add_account", { req }),
