@@ -14,8 +14,9 @@ import { allowed, rotation } from "./capabilities";
 import { EditKeyForm } from "./EditKeyForm";
 import { GuidedRotateDialog } from "./GuidedRotateDialog";
 import { RotateDialog } from "./RotateDialog";
+import { usePref } from "../prefs/usePrefs";
 import { pendingFor, useGuidedRotations } from "./useGuided";
-import { keyKey, useCapabilities, useDenials, useEnvReferences, useKey, useKeyUsage, type Granularity } from "./useKeyDetail";
+import { keyKey, useCapabilities, useDenials, useEnvReferences, useKey, useKeyUsage } from "./useKeyDetail";
 
 type Props = {
   account: Account;
@@ -40,7 +41,9 @@ export function KeyDetail({ account, initial, scopes, onBack, onOpenKey }: Props
   const meta = key.data ?? initial;
   const caps = useCapabilities(account.id);
   const index = useKeyIndex(account.id);
-  const [granularity, setGranularity] = useState<Granularity>("hour");
+  // By hour unless the person chose otherwise for this profile.
+  const [keptGranularity, setGranularity] = usePref("granularity");
+  const granularity = keptGranularity ?? "hour";
   // What the service does not report is not asked for (TokenKit reports neither).
   const reportsUsage = caps.data?.key_usage ?? false;
   const reportsDenials = caps.data?.denials ?? false;

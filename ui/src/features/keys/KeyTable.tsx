@@ -1,9 +1,10 @@
-import { memo, useCallback, useLayoutEffect, useRef } from "react";
+import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
-import type { KeyMeta, KeyView } from "../../ipc";
+import type { KeyMeta, KeyView, UiPrefs } from "../../ipc";
 import { formatCount, relativePast, relativeTime } from "../../lib/format";
 import { VerdictMark } from "../kinds/KeyCheckView";
 import { MARKS, mark, markAfterNextFrame } from "../../lib/perf";
+import { MAX_COLUMN_WIDTH, MIN_COLUMN_WIDTH, clampWidth } from "../prefs/prefs";
 import type { Sort, SortColumn } from "./table";
 
 /** Every row is this tall (CSS keeps it so), which lets the table skip measuring rows. */
@@ -15,16 +16,20 @@ export const ROW_HEIGHT = 44;
  */
 const OVERSCAN = 3;
 
-type Column = { id: SortColumn | null; label: string; className: string };
+/**
+ * A column: what sorts it and sizes it (none for the ones that neither sort nor resize), and its
+ * width unless the person set one. The name column has none: it takes the room the others leave.
+ */
+type Column = { id: SortColumn | null; label: string; className: string; width: number | null };
 const COLUMNS: Column[] = [
-  { id: "name", label: "Name", className: "col-name" },
-  { id: "prefix", label: "Prefix", className: "col-prefix" },
-  { id: "scopes", label: "Scopes", className: "col-scopes" },
-  { id: "status", label: "Status", className: "col-status" },
-  { id: "last_used", label: "Last used", className: "col-time" },
-  { id: "expires", label: "Expires", className: "col-time" },
-  { id: "limit", label: "Hourly limit", className: "col-limit" },
-  { id: null, label: "Actions", className: "col-actions" },
+  { id: "name", label: "Name", className: "col-name", width: null },
+  { id: "prefix", label: "Prefix", className: "col-prefix", width: 132 },
+  { id: "scopes", label: "Scopes", className: "col-scopes", width: 140 },
+  { id: "status", label: "Status", className: "col-status", width: 104 },
+  { id: "last_used", label: "Last used", className: "col-time", width: 108 },
+  { id: "expires", label: "Expires", className: "col-time", width: 108 },
+  { id: "limit", label: "Hourly limit", className: "col-limit", width: 108 },
+  { id: null, label: "Actions", className: "col-actions", width: 152 },
 ];
 /**
  * The columns of keys Keyhaven only holds (their service lists none, AniKura's and the like):
@@ -32,19 +37,34 @@ const COLUMNS: Column[] = [
  * shown instead, and the actions take more room (Check now, Remove).
  */
 const LOCAL_COLUMNS: Column[] = [
-  { id: "name", label: "Name", className: "col-name" },
-  { id: "prefix", label: "Prefix", className: "col-prefix" },
-  { id: "scopes", label: "Scopes", className: "col-scopes" },
-  { id: "status", label: "Status", className: "col-status" },
-  { id: null, label: "Last check", className: "col-check" },
-  { id: "expires", label: "Expires", className: "col-time" },
-  { id: null, label: "Actions", className: "col-actions-wide" },
+  { id: "name", label: "Name", className: "col-name", width: null },
+  { id: "prefix", label: "Prefix", className: "col-prefix", width: 120 },
+  { id: "scopes", label: "Scopes", className: "col-scopes", width: 110 },
+  { id: "status", label: "Status", className: "col-status", width: 96 },
+  { id: null, label: "Last check", className: "col-check", width: 150 },
+  { id: "expires", label: "Expires", className: "col-time", width: 96 },
+  { id: null, label: "Actions", className: "col-actions-wide", width: 252 },
 ];
+
+/** The table is never narrower than this: below it, the scroll box scrolls sideways. */
+const TABLE_MIN_WIDTH = 900;
+/** The least room left to the column that takes the rest (the name, or the actions once the name has a width). */
+const FILL_MIN_WIDTH = 48;
+/** A key press on a resize handle widens or narrows its column by this much. */
+export const RESIZE_STEP = 16;
+/** What the name column's handle says before it was measured (jsdom lays nothing out). */
+const NAME_WIDTH_GUESS = 240;
+
+export type ColumnWidths = UiPrefs["column_widths"];
 
 type Props = {
   rows: KeyView[];
   sort: Sort;
   onSort: (column: SortColumn) => void;
+  /** Widths the person gave columns; the others keep their own. */
+  widths?: ColumnWidths;
+  /** A column's new width, or null to give it back its own. Called once a drag ends, and on each key press. */
+  onResize?: (column: SortColumn, width: number | null) => void;
   canManage: boolean;
   onCopy: (meta: KeyMeta) => void;
   onRevoke: (meta: KeyMeta) => void;
@@ -61,6 +81,8 @@ type Props = {
   now?: Date;
 };
 
+const NO_WIDTHS: ColumnWidths = {};
+
 /**
  * The keys as a real table (table, row, columnheader and cell roles), virtualised: only the rows
  * in view, plus a few, are in the DOM, between two spacer rows that keep the scroll height. The
@@ -71,6 +93,8 @@ export const KeyTable = memo(function KeyTable({
   rows,
   sort,
   onSort,
+  widths = NO_WIDTHS,
+  onResize,
   canManage,
   onCopy,
   onRevoke,
@@ -82,6 +106,66 @@ export const KeyTable = memo(function KeyTable({
 }: Props) {
   const columns = local ? LOCAL_COLUMNS : COLUMNS;
   const scrollRef = useRef<HTMLDivElement>(null);
+  // A drag shows its width here as the pointer moves; the caller hears of it once, when it ends.
+  const [dragging, setDragging] = useState<{ column: SortColumn; width: number } | null>(null);
+  const [nameMeasured, setNameMeasured] = useState<number | null>(null);
+  const endDrag = useRef<(() => void) | null>(null);
+  useEffect(() => () => endDrag.current?.(), []);
+  const widthOf = (c: Column): number | null =>
+    (c.id && dragging?.column === c.id ? dragging.width : null) ?? (c.id ? widths[c.id] : undefined) ?? c.width;
+  // One column takes the room the others leave: the name, unless it was given a width; then the actions.
+  const filler = widthOf(columns[0]) === null ? columns[0] : columns[columns.length - 1];
+  const fixed = columns.reduce((sum, c) => (c === filler ? sum : sum + (widthOf(c) ?? 0)), 0);
+  const tableWidth = Math.max(TABLE_MIN_WIDTH, fixed + Math.max(FILL_MIN_WIDTH, filler.width ?? 0));
+  /** The width a handle starts from: the column's own, or the name column's as drawn. */
+  const startWidth = (c: Column, th: HTMLElement | null): number => {
+    const set = widthOf(c);
+    if (set !== null && c !== filler) return set;
+    const drawn = th?.getBoundingClientRect().width ?? 0;
+    return clampWidth(drawn > 0 ? drawn : (nameMeasured ?? NAME_WIDTH_GUESS));
+  };
+  const onHandleKey = (e: KeyboardEvent<HTMLElement>, c: Column) => {
+    if (!c.id || !onResize) return;
+    const from = startWidth(c, e.currentTarget.parentElement);
+    if (e.key === "ArrowLeft" || e.key === "ArrowRight") {
+      onResize(c.id, clampWidth(from + (e.key === "ArrowRight" ? RESIZE_STEP : -RESIZE_STEP)));
+    } else if (e.key === "Home") {
+      onResize(c.id, null);
+    } else {
+      return;
+    }
+    e.preventDefault();
+  };
+  const onHandleDown = (e: PointerEvent<HTMLElement>, c: Column) => {
+    const column = c.id;
+    if (!column || !onResize || e.button !== 0) return;
+    e.preventDefault();
+    endDrag.current?.();
+    const from = startWidth(c, e.currentTarget.parentElement);
+    const x = e.clientX;
+    let width = from;
+    setDragging({ column, width });
+    const move = (ev: globalThis.PointerEvent) => {
+      width = clampWidth(from + ev.clientX - x);
+      setDragging({ column, width });
+    };
+    const stop = (keep: boolean) => () => {
+      window.removeEventListener("pointermove", move);
+      window.removeEventListener("pointerup", up);
+      window.removeEventListener("pointercancel", cancel);
+      document.body.classList.remove("resizing-column");
+      endDrag.current = null;
+      setDragging(null);
+      if (keep && width !== from) onResize(column, width);
+    };
+    const up = stop(true);
+    const cancel = stop(false);
+    endDrag.current = cancel;
+    window.addEventListener("pointermove", move);
+    window.addEventListener("pointerup", up);
+    window.addEventListener("pointercancel", cancel);
+    document.body.classList.add("resizing-column");
+  };
   // Stable per list: the virtualizer recomputes every row's position when this function changes.
   const getItemKey = useCallback((index: number) => rows[index]?.meta.id ?? index, [rows]);
   const virtualizer = useVirtualizer({
@@ -103,11 +187,17 @@ export const KeyTable = memo(function KeyTable({
 
   return (
     <div className="table-scroll" ref={scrollRef} tabIndex={0} role="region" aria-label="Key list">
-      <table className={local ? "key-table local" : "key-table"} aria-label="Keys" aria-rowcount={rows.length + 1}>
+      <table
+        className={local ? "key-table local" : "key-table"}
+        aria-label="Keys"
+        aria-rowcount={rows.length + 1}
+        style={{ minWidth: tableWidth }}
+      >
         <colgroup>
-          {columns.map((c) => (
-            <col key={c.label} className={c.className} />
-          ))}
+          {columns.map((c) => {
+            const width = c === filler ? null : widthOf(c);
+            return <col key={c.label} className={c.className} style={width === null ? undefined : { width }} />;
+          })}
         </colgroup>
         <thead>
           <tr aria-rowindex={1}>
@@ -125,6 +215,8 @@ export const KeyTable = memo(function KeyTable({
                   key={c.label}
                   scope="col"
                   className={c.className}
+                  // Named by the label alone: the resize handle inside has a name of its own.
+                  aria-label={c.label}
                   aria-sort={active === "asc" ? "ascending" : active === "desc" ? "descending" : "none"}
                 >
                   <button
@@ -139,6 +231,26 @@ export const KeyTable = memo(function KeyTable({
                       {active === "asc" ? "▲" : active === "desc" ? "▼" : "↕"}
                     </span>
                   </button>
+                  {onResize && (
+                    <div
+                      className="resize-handle"
+                      role="separator"
+                      aria-orientation="vertical"
+                      aria-label={`Resize ${c.label} column`}
+                      aria-valuenow={c === filler ? (nameMeasured ?? NAME_WIDTH_GUESS) : (widthOf(c) ?? undefined)}
+                      aria-valuemin={MIN_COLUMN_WIDTH}
+                      aria-valuemax={MAX_COLUMN_WIDTH}
+                      aria-keyshortcuts="ArrowLeft ArrowRight Home"
+                      title="Drag to resize; Home gives the column its own width back"
+                      tabIndex={0}
+                      data-dragging={dragging?.column === c.id ? "" : undefined}
+                      onPointerDown={(e) => onHandleDown(e, c)}
+                      onKeyDown={(e) => onHandleKey(e, c)}
+                      onFocus={(e) => {
+                        if (c === filler) setNameMeasured(startWidth(c, e.currentTarget.parentElement));
+                      }}
+                    />
+                  )}
                 </th>
               );
             })}

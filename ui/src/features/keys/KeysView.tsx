@@ -13,10 +13,11 @@ import { ForgetKeyDialog } from "../kinds/ForgetKeyDialog";
 import { ImportKeyDialog } from "../kinds/ImportKeyDialog";
 import { quotaText } from "../kinds/KeyCheckView";
 import { kindInfo, useCheckKey, useKinds } from "../kinds/useKinds";
+import { usePref } from "../prefs/usePrefs";
 import { KeyTable } from "./KeyTable";
 import { NewKeyDialog } from "./NewKeyDialog";
 import { RevokeDialog } from "./RevokeDialog";
-import { STATUSES, KeyFilter, nextSort, sortKeys, type Sort, type SortColumn, type StatusFilter } from "./table";
+import { STATUSES, KeyFilter, nextSort, sortKeys, type SortColumn, type StatusFilter } from "./table";
 import { indexKeys, relatedKeyLabel, useKeys } from "./useKeys";
 
 type Props = {
@@ -52,7 +53,9 @@ export function KeysView({
   const check = useCheckKey(account.id);
   const [filter, setFilter] = useState("");
   const [status, setStatus] = useState<StatusFilter>("all");
-  const [sort, setSort] = useState<Sort>(null);
+  // The sort and the column widths are the profile's: kept for the next time the window opens.
+  const [sort, setSort] = usePref("sort");
+  const [widths, setWidths] = usePref("column_widths");
   const [creating, setCreating] = useState<Creating | null>(null);
   const [revoking, setRevoking] = useState<KeyMeta | null>(null);
   /** The Import key dialog, with the name a `keyhaven://` link gave, when open. */
@@ -183,7 +186,17 @@ export function KeysView({
     },
     [account.id],
   );
-  const onSort = useCallback((column: SortColumn) => setSort((s) => nextSort(s, column)), []);
+  const onSort = useCallback((column: SortColumn) => setSort((s) => nextSort(s, column)), [setSort]);
+  const onResize = useCallback(
+    (column: SortColumn, width: number | null) =>
+      setWidths((w) => {
+        const next = { ...w };
+        if (width === null) delete next[column];
+        else next[column] = width;
+        return next;
+      }),
+    [setWidths],
+  );
   // Rotated keys name each other in the table by prefix.
   const index = useMemo(() => indexKeys(keys.data), [keys.data]);
   const relatedLabel = useCallback((id: string) => relatedKeyLabel(index, id), [index]);
@@ -314,6 +327,8 @@ export function KeysView({
           rows={rows}
           sort={sort}
           onSort={onSort}
+          widths={widths}
+          onResize={onResize}
           now={now}
           canManage={canManage}
           onCopy={copy}

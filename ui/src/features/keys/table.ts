@@ -1,11 +1,12 @@
 // Filtering and sorting of the keys table. Pure functions over `KeyView`s, so that the table
 // stays quick with thousands of keys and the rules are tested without a DOM.
-import type { KeyStatus, KeyView } from "../../ipc";
+import type { KeyColumn, KeySort, KeyStatus, KeyView } from "../../ipc";
 
-export type SortColumn = "name" | "prefix" | "scopes" | "status" | "last_used" | "expires" | "limit";
-export type SortDirection = "asc" | "desc";
+/** The columns and the sort as the window's preferences keep them (src-tauri/prefs.rs). */
+export type SortColumn = KeyColumn;
+export type { SortDirection } from "../../ipc";
 /** null: the default order, active keys first and then the newest. */
-export type Sort = { column: SortColumn; direction: SortDirection } | null;
+export type Sort = KeySort | null;
 
 export const STATUSES: KeyStatus[] = ["active", "expiring", "expired", "revoked"];
 export type StatusFilter = KeyStatus | "all";

@@ -4,6 +4,7 @@ import { commands, toIpcError, type IpcError, type ProfileInfo } from "../../ipc
 import { ErrorNote } from "../../components/ErrorNote";
 import { ProfilesDialog } from "./ProfilesDialog";
 import { SettingsDialog } from "../settings/SettingsDialog";
+import { useFlushPrefs } from "../prefs/usePrefs";
 import { profilesKey, refreshEverything } from "./useProfiles";
 
 type Props = { profiles: ProfileInfo[] };
@@ -15,10 +16,13 @@ export function ProfileSwitcher({ profiles }: Props) {
   const [settingsOpen, setSettingsOpen] = useState(false);
   const [error, setError] = useState<IpcError | null>(null);
   const active = profiles.find((p) => p.active);
+  const flushPrefs = useFlushPrefs();
 
   async function run(action: () => Promise<unknown>) {
     setError(null);
     try {
+      // A change of the window's preferences still waiting is saved for the profile it was made in.
+      await flushPrefs();
       await action();
     } catch (err) {
       setError(toIpcError(err));
@@ -35,7 +39,10 @@ export function ProfileSwitcher({ profiles }: Props) {
           name="profile"
           aria-label="Profile"
           value={active?.name ?? ""}
-          onChange={(e) => run(() => commands.switchProfile({ name: e.target.value }))}
+          onChange={(e) => {
+            const name = e.target.value;
+            void run(() => commands.switchProfile({ name }));
+          }}
         >
           {profiles.map((p) => (
             <option key={p.name} value={p.name}>

@@ -1,5 +1,5 @@
 import type { ReactNode } from "react";
-import type { Account } from "../../ipc";
+import type { Account, WorkspaceTab } from "../../ipc";
 import { AuditView } from "../audit/AuditView";
 import { useCapabilities } from "../keydetail/useKeyDetail";
 import { SupportView } from "../support/SupportView";
@@ -19,7 +19,8 @@ type Props = {
   usage: ReactNode;
 };
 
-export type WorkspaceTab = "keys" | "usage" | "audit";
+/** The tabs, as the window's preferences keep the last one shown (src-tauri/prefs.rs). */
+export type { WorkspaceTab };
 
 const TABS: ReadonlyArray<[WorkspaceTab, string]> = [
   ["keys", "Keys"],
