@@ -44,14 +44,14 @@ impl LocalService {
     }
 
     /// Gives the active profile an owner account on the local service if it has no account at
-    /// all (the core's [`Keyhaven::ensure_first_account`]), as the first profile gets at
+    /// all (the core's [`Accounts::ensure_first`](keyhaven_core::Accounts::ensure_first)), as the first profile gets at
     /// start-up: called when a profile becomes active (switched to, or unlocked). A failure is
     /// kept for the window to show, not returned: the profile itself is in place.
     pub async fn ensure_account(&self, core: &Keyhaven) {
         let Some(service) = &self.service else {
             return;
         };
-        let made = core.ensure_first_account(&Embedded(service)).await;
+        let made = core.accounts().ensure_first(&Embedded(service)).await;
         let error = made
             .err()
             .map(|e| format!("cannot give the profile an account on the local service: {e}"));

@@ -23,8 +23,8 @@ pub async fn app_status(state: &AppState) -> Result<AppStatus> {
     Ok(match state.core() {
         Ok(core) => AppStatus {
             profile: core.profile(),
-            accounts: core.accounts(),
-            active_account_id: core.active_account().map(|a| a.id),
+            accounts: core.accounts().list(),
+            active_account_id: core.accounts().active().map(|a| a.id),
             local_service: local,
             scopes,
             clipboard_clear_seconds,
@@ -48,6 +48,7 @@ pub async fn sign_in(state: &AppState, req: SignInRequest) -> Result<Account> {
     let kind = req.kind.unwrap_or(ConnectorKind::Native);
     Ok(state
         .core()?
+        .accounts()
         .sign_in_to(
             kind,
             req.service,
@@ -60,15 +61,15 @@ pub async fn sign_in(state: &AppState, req: SignInRequest) -> Result<Account> {
 }
 
 pub async fn sign_out(state: &AppState, req: AccountRef) -> Result<()> {
-    Ok(state.core()?.sign_out(&req.account_id).await?)
+    Ok(state.core()?.accounts().sign_out(&req.account_id).await?)
 }
 
 pub async fn select_account(state: &AppState, req: AccountRef) -> Result<()> {
-    Ok(state.core()?.set_active_account(&req.account_id)?)
+    Ok(state.core()?.accounts().set_active(&req.account_id)?)
 }
 
 pub async fn list_keys(state: &AppState, req: AccountRef) -> Result<Vec<KeyView>> {
-    Ok(state.core()?.list_keys(&req.account_id).await?)
+    Ok(state.core()?.keys().list(&req.account_id).await?)
 }
 
 /// What the header's search box sends: part of a key's name, or the start of its prefix.
@@ -78,7 +79,7 @@ pub struct FindKeysRequest {
 }
 
 pub async fn find_keys(state: &AppState, req: FindKeysRequest) -> Result<keyhaven_core::KeySearch> {
-    Ok(state.core()?.find_keys(&req.text).await?)
+    Ok(state.core()?.keys().find(&req.text).await?)
 }
 
 pub async fn create_key(state: &AppState, req: NewKeyRequest) -> Result<CreatedKeyOnce> {
@@ -90,7 +91,11 @@ pub async fn create_key(state: &AppState, req: NewKeyRequest) -> Result<CreatedK
         req.allowed_ips,
         req.rate_limit_per_hour,
     )?;
-    let created = state.core()?.create_key(&req.account_id, request).await?;
+    let created = state
+        .core()?
+        .keys()
+        .create(&req.account_id, request)
+        .await?;
     Ok(CreatedKeyOnce {
         meta: created.meta,
         secret_once: created.secret.expose().to_owned(),
@@ -102,14 +107,16 @@ pub async fn create_key(state: &AppState, req: NewKeyRequest) -> Result<CreatedK
 pub async fn revoke_key(state: &AppState, req: KeyRef) -> Result<()> {
     Ok(state
         .core()?
-        .revoke_key(&req.account_id, &req.key_id)
+        .keys()
+        .revoke(&req.account_id, &req.key_id)
         .await?)
 }
 
 pub async fn copy_secret(state: &AppState, req: KeyRef) -> Result<Copied> {
     let secret = state
         .core()?
-        .key_secret(&req.account_id, &req.key_id)
+        .keys()
+        .secret(&req.account_id, &req.key_id)
         .await?;
     let clear = crate::ops_profiles::clipboard_clear(state);
     let mut guard = state

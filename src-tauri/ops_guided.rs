@@ -71,7 +71,8 @@ pub struct GuidedConfirmRequest {
 pub async fn guided_rotations(state: &AppState) -> Result<Vec<GuidedView>> {
     Ok(state
         .core()?
-        .guided_rotations()?
+        .rotation()
+        .guided()?
         .into_iter()
         .map(GuidedView::from)
         .collect())
@@ -80,7 +81,8 @@ pub async fn guided_rotations(state: &AppState) -> Result<Vec<GuidedView>> {
 pub async fn begin_guided_rotation(state: &AppState, req: KeyRef) -> Result<GuidedView> {
     Ok(state
         .core()?
-        .begin_guided_rotation(&req.account_id, &req.key_id)
+        .rotation()
+        .begin_guided(&req.account_id, &req.key_id)
         .await?
         .into())
 }
@@ -89,6 +91,7 @@ pub async fn guided_new_key(state: &AppState, mut req: GuidedNewKeyRequest) -> R
     let secret = Secret::new(std::mem::take(&mut req.secret));
     Ok(state
         .core()?
+        .rotation()
         .guided_new_key(&req.rotation_id, secret, req.unverified)
         .await?
         .into())
@@ -100,6 +103,7 @@ pub async fn guided_confirm_deleted(
 ) -> Result<GuidedOutcome> {
     Ok(state
         .core()?
+        .rotation()
         .guided_confirm_deleted(&req.rotation_id, req.without_check)
         .await?)
 }
@@ -110,7 +114,8 @@ pub async fn cancel_guided_rotation(
 ) -> Result<GuidedRotation> {
     Ok(state
         .core()?
-        .cancel_guided_rotation(&req.rotation_id)
+        .rotation()
+        .cancel_guided(&req.rotation_id)
         .await?)
 }
 

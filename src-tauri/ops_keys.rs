@@ -75,7 +75,7 @@ pub fn start(app: &AppHandle) {
         };
         let runtime = &state.keys;
         let progress = |p: &RotationProgress| runtime.emit(ROTATION_PROGRESS_EVENT, p.clone());
-        match core.resume_rotations(&progress).await {
+        match core.rotation().resume(&progress).await {
             Ok(outcomes) => {
                 if !outcomes.is_empty() {
                     tracing::info!(count = outcomes.len(), "resumed unfinished rotations");
@@ -164,13 +164,14 @@ pub struct WatchStatus {
 }
 
 pub async fn key_capabilities(state: &AppState, req: AccountRef) -> Result<Capabilities> {
-    Ok(state.core()?.capabilities(&req.account_id)?)
+    Ok(state.core()?.accounts().capabilities(&req.account_id)?)
 }
 
 pub async fn get_key(state: &AppState, req: KeyRef) -> Result<KeyMeta> {
     Ok(state
         .core()?
-        .get_key(&req.account_id, &req.key_id, None)
+        .keys()
+        .get(&req.account_id, &req.key_id, None)
         .await?)
 }
 
@@ -185,7 +186,8 @@ pub async fn update_key(state: &AppState, req: UpdateKeyInput) -> Result<KeyMeta
     )?;
     Ok(state
         .core()?
-        .update_key(&req.account_id, &req.key_id, request)
+        .keys()
+        .update(&req.account_id, &req.key_id, request)
         .await?)
 }
 
@@ -196,7 +198,8 @@ pub async fn key_usage(state: &AppState, req: KeyUsageRequest) -> Result<KeyUsag
     };
     Ok(state
         .core()?
-        .key_usage(&req.account_id, &req.key_id, query)
+        .keys()
+        .usage(&req.account_id, &req.key_id, query)
         .await?)
 }
 
@@ -207,6 +210,7 @@ pub async fn key_denials(state: &AppState, req: KeyRef) -> Result<Vec<DenialReco
     };
     Ok(state
         .core()?
+        .keys()
         .denials(&req.account_id, &req.key_id, page)
         .await?)
 }
@@ -215,7 +219,10 @@ pub async fn env_references(
     state: &AppState,
     req: EnvReferencesRequest,
 ) -> Result<Vec<EnvReference>> {
-    Ok(state.core()?.env_references(&req.account_id, &req.key)?)
+    Ok(state
+        .core()?
+        .keys()
+        .env_references(&req.account_id, &req.key)?)
 }
 
 pub async fn rotate_key(state: &AppState, req: RotateRequest) -> Result<RotationOutcome> {
@@ -227,20 +234,22 @@ pub async fn rotate_key(state: &AppState, req: RotateRequest) -> Result<Rotation
     let progress = |p: &RotationProgress| runtime.emit(ROTATION_PROGRESS_EVENT, p.clone());
     Ok(state
         .core()?
-        .rotate_key(&req.account_id, &req.key_id, options, &progress)
+        .rotation()
+        .rotate(&req.account_id, &req.key_id, options, &progress)
         .await?)
 }
 
 /// The last usage the watcher saw of the account (works offline), or `None` before the first.
 pub async fn cached_usage(state: &AppState, req: AccountRef) -> Result<Option<UsageSnapshot>> {
-    Ok(state.core()?.cached_usage(&req.account_id)?)
+    Ok(state.core()?.watch().cached(&req.account_id)?)
 }
 
 /// Reads the account's usage now, and asks the watcher to poll every account.
 pub async fn refresh_usage(state: &AppState, req: AccountRef) -> Result<UsageSnapshot> {
     let snapshot = state
         .core()?
-        .refresh_usage(&req.account_id, &AlertSettings::default())
+        .watch()
+        .refresh(&req.account_id, &AlertSettings::default())
         .await?;
     if let Some(watch) = state.keys.watch.get() {
         watch.poll_now().await;
@@ -266,6 +275,6 @@ pub async fn watch_status(state: &AppState) -> Result<WatchStatus> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone(),
-        pending: state.core()?.pending_rotations()?,
+        pending: state.core()?.rotation().pending()?,
     })
 }

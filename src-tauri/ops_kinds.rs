@@ -43,7 +43,7 @@ pub async fn kinds(_: &AppState) -> Result<Vec<KindInfo>> {
 }
 
 pub async fn add_account(state: &AppState, req: NewAccount) -> Result<Account> {
-    Ok(state.core()?.add_account(req).await?)
+    Ok(state.core()?.accounts().add(req).await?)
 }
 
 /// A key of a service that does not list keys is recorded here; one of a service that lists
@@ -52,13 +52,15 @@ pub async fn import_key(state: &AppState, mut req: ImportKeyRequest) -> Result<K
     let secret = Secret::new(std::mem::take(&mut req.secret));
     let options = std::mem::take(&mut req.options);
     let core = state.core()?;
-    if core.capabilities(&req.account_id)?.local_keys {
+    if core.accounts().capabilities(&req.account_id)?.local_keys {
         return Ok(core
-            .import_local_key(&req.account_id, secret, options)
+            .keys()
+            .import_local(&req.account_id, secret, options)
             .await?);
     }
     let meta = core
-        .import_listed_key(&req.account_id, secret, Some(&options.name), None)
+        .keys()
+        .import_listed(&req.account_id, secret, Some(&options.name), None)
         .await?;
     Ok(KeyView {
         meta,
@@ -70,14 +72,16 @@ pub async fn import_key(state: &AppState, mut req: ImportKeyRequest) -> Result<K
 pub async fn check_key(state: &AppState, req: KeyRef) -> Result<KeyCheck> {
     Ok(state
         .core()?
-        .check_key(&req.account_id, &req.key_id)
+        .keys()
+        .check(&req.account_id, &req.key_id)
         .await?)
 }
 
 pub async fn forget_key(state: &AppState, req: KeyRef) -> Result<()> {
     Ok(state
         .core()?
-        .forget_key(&req.account_id, &req.key_id)
+        .keys()
+        .forget(&req.account_id, &req.key_id)
         .await?)
 }
 

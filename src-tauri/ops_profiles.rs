@@ -104,17 +104,17 @@ pub struct AuditRequest {
 }
 
 pub async fn list_profiles(state: &AppState) -> Result<Vec<ProfileInfo>> {
-    Ok(state.core()?.profiles()?)
+    Ok(state.core()?.profiles().list()?)
 }
 
 pub async fn create_profile(state: &AppState, req: ProfileName) -> Result<ProfileInfo> {
-    Ok(state.core()?.create_profile(req.name.trim()).await?)
+    Ok(state.core()?.profiles().create(req.name.trim()).await?)
 }
 
 /// Switches, and gives a profile with no account its own account on the local service.
 pub async fn switch_profile(state: &AppState, req: ProfileName) -> Result<()> {
     let core = state.core()?;
-    core.switch_profile(req.name.trim())?;
+    core.profiles().switch(req.name.trim())?;
     state.local.ensure_account(core).await;
     Ok(())
 }
@@ -122,54 +122,60 @@ pub async fn switch_profile(state: &AppState, req: ProfileName) -> Result<()> {
 pub async fn rename_profile(state: &AppState, req: RenameProfileRequest) -> Result<()> {
     Ok(state
         .core()?
-        .rename_profile(req.from.trim(), req.to.trim())
+        .profiles()
+        .rename(req.from.trim(), req.to.trim())
         .await?)
 }
 
 pub async fn delete_profile(state: &AppState, req: DeleteProfileRequest) -> Result<()> {
     Ok(state
         .core()?
-        .delete_profile(req.name.trim(), req.confirm.trim())
+        .profiles()
+        .delete(req.name.trim(), req.confirm.trim())
         .await?)
 }
 
 pub async fn lock_profile(state: &AppState) -> Result<()> {
-    Ok(state.core()?.lock()?)
+    Ok(state.core()?.profiles().lock()?)
 }
 
 pub async fn unlock_profile(state: &AppState, mut req: PassphraseRequest) -> Result<()> {
     let passphrase = take_secret(&mut req.passphrase);
     let core = state.core()?;
-    core.unlock(passphrase).await?;
+    core.profiles().unlock(passphrase).await?;
     state.local.ensure_account(core).await;
     Ok(())
 }
 
 pub async fn set_passphrase(state: &AppState, mut req: PassphraseRequest) -> Result<()> {
     let passphrase = take_secret(&mut req.passphrase);
-    Ok(state.core()?.set_passphrase(passphrase).await?)
+    Ok(state.core()?.profiles().set_passphrase(passphrase).await?)
 }
 
 pub async fn change_passphrase(state: &AppState, mut req: ChangePassphraseRequest) -> Result<()> {
     let old = take_secret(&mut req.old);
     let new = take_secret(&mut req.new);
-    Ok(state.core()?.change_passphrase(old, new).await?)
+    Ok(state.core()?.profiles().change_passphrase(old, new).await?)
 }
 
 pub async fn remove_passphrase(state: &AppState, mut req: PassphraseRequest) -> Result<()> {
     let passphrase = take_secret(&mut req.passphrase);
-    Ok(state.core()?.remove_passphrase(passphrase).await?)
+    Ok(state
+        .core()?
+        .profiles()
+        .remove_passphrase(passphrase)
+        .await?)
 }
 
 /// The person did something: postpones the active profile's auto-lock.
 pub async fn touch_activity(state: &AppState) -> Result<()> {
-    state.core()?.touch();
+    state.core()?.profiles().touch();
     Ok(())
 }
 
 pub async fn set_auto_lock(state: &AppState, req: AutoLockRequest) -> Result<()> {
     let idle = req.seconds.map(|s| Duration::from_secs(u64::from(s)));
-    Ok(state.core()?.set_auto_lock(idle)?)
+    Ok(state.core()?.profiles().set_auto_lock(idle)?)
 }
 
 pub async fn support_find_keys(
@@ -178,6 +184,7 @@ pub async fn support_find_keys(
 ) -> Result<Vec<SupportKey>> {
     Ok(state
         .core()?
+        .accounts()
         .support_find_keys(&req.account_id, req.prefix.trim())
         .await?)
 }
@@ -189,10 +196,12 @@ pub async fn support_key_detail(
     let core = state.core()?;
     let tenant = Some(req.tenant_id.clone());
     let meta = core
-        .get_key(&req.account_id, &req.key_id, tenant.as_deref())
+        .keys()
+        .get(&req.account_id, &req.key_id, tenant.as_deref())
         .await?;
     let usage = core
-        .key_usage(
+        .keys()
+        .usage(
             &req.account_id,
             &req.key_id,
             UsageQuery {
@@ -202,6 +211,7 @@ pub async fn support_key_detail(
         )
         .await?;
     let denials = core
+        .keys()
         .denials(
             &req.account_id,
             &req.key_id,
@@ -212,6 +222,7 @@ pub async fn support_key_detail(
         )
         .await?;
     let audit = core
+        .accounts()
         .audit(
             &req.account_id,
             PageQuery {
@@ -231,6 +242,7 @@ pub async fn support_key_detail(
 pub async fn audit_log(state: &AppState, req: AuditRequest) -> Result<Vec<AuditRecord>> {
     Ok(state
         .core()?
+        .accounts()
         .audit(
             &req.account_id,
             PageQuery {
@@ -242,13 +254,13 @@ pub async fn audit_log(state: &AppState, req: AuditRequest) -> Result<Vec<AuditR
 }
 
 pub async fn get_settings(state: &AppState) -> Result<Settings> {
-    Ok(state.core()?.settings()?)
+    Ok(state.core()?.profiles().settings()?)
 }
 
 pub async fn save_settings(state: &AppState, req: Settings) -> Result<Settings> {
     let core = state.core()?;
-    core.save_settings(req)?;
-    let saved = core.settings()?;
+    core.profiles().save_settings(req)?;
+    let saved = core.profiles().settings()?;
     crate::ops_keys::apply_settings(state, &saved).await;
     Ok(saved)
 }
@@ -259,7 +271,7 @@ pub fn clipboard_clear(state: &AppState) -> Duration {
     state
         .core()
         .ok()
-        .and_then(|core| core.settings().ok())
+        .and_then(|core| core.profiles().settings().ok())
         .map(|s| s.clipboard_clear())
         .unwrap_or(crate::state::CLIPBOARD_CLEAR)
 }

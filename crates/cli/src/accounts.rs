@@ -148,7 +148,8 @@ async fn add_without_sign_in(
     };
     let tier = args.tier.as_deref().map(Tier::parse).transpose()?;
     let account = core
-        .add_account(NewAccount {
+        .accounts()
+        .add(NewAccount {
             kind,
             name,
             url: args.url,
@@ -205,6 +206,7 @@ pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Err
                 allow_http: args.allow_http,
             };
             let account = core
+                .accounts()
                 .sign_in_to(
                     kind,
                     service,
@@ -234,8 +236,8 @@ pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Err
             })
         }
         AccountCommand::List { json } => {
-            let active = core.active_account().map(|a| a.id);
-            let accounts = core.accounts();
+            let active = core.accounts().active().map(|a| a.id);
+            let accounts = core.accounts().list();
             if json {
                 let listed: Vec<Listed> = accounts
                     .iter()
@@ -269,9 +271,9 @@ pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Err
             Ok(out)
         }
         AccountCommand::Use { id, json } => {
-            core.set_active_account(id.trim())?;
+            core.accounts().set_active(id.trim())?;
             if json {
-                return Ok(output::json(&core.account(id.trim())?));
+                return Ok(output::json(&core.accounts().get(id.trim())?));
             }
             Ok(format!("Account {} is now the active one.\n", id.trim()))
         }
@@ -280,9 +282,10 @@ pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Err
             no_remember,
             json,
         } => {
-            let account = core.account(id.trim())?;
+            let account = core.accounts().get(id.trim())?;
             let password = read_password(&mut Lines::new(), account.connector)?;
             let account = core
+                .accounts()
                 .sign_in_again(&account.id, password, !no_remember)
                 .await?;
             if json {
@@ -291,9 +294,9 @@ pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Err
             Ok(format!("Signed in again: account {}.\n", account.id))
         }
         AccountCommand::SignOut { id, json } => {
-            core.sign_out(id.trim()).await?;
+            core.accounts().sign_out(id.trim()).await?;
             if json {
-                return Ok(output::json(&core.account(id.trim())?));
+                return Ok(output::json(&core.accounts().get(id.trim())?));
             }
             Ok(format!(
                 "Signed out of account {}; it stays in the profile.\n",
@@ -301,7 +304,7 @@ pub async fn run(core: &Keyhaven, command: AccountCommand) -> Result<String, Err
             ))
         }
         AccountCommand::Remove { id, confirm, json } => {
-            let account = core.remove_account(id.trim(), &confirm).await?;
+            let account = core.accounts().remove(id.trim(), &confirm).await?;
             if json {
                 return Ok(output::json(&account));
             }

@@ -123,7 +123,7 @@ pub(crate) fn referenced_account<'a>(accounts: &'a [Account], text: &str) -> Opt
 /// Remembers which keys a file references, for the keys' "Used by" in the app. Not being able to
 /// remember is said on standard error and does not stop the command.
 pub(crate) fn record(core: &Keyhaven, path: &Path, entries: &[envfile::Entry]) {
-    let accounts = core.accounts();
+    let accounts = core.accounts().list();
     let references = entries
         .iter()
         .filter_map(|entry| match &entry.value {
@@ -138,7 +138,7 @@ pub(crate) fn record(core: &Keyhaven, path: &Path, entries: &[envfile::Entry]) {
             Value::Plain(_) => None,
         })
         .collect();
-    if let Err(e) = core.record_env_file(path, references) {
+    if let Err(e) = core.keys().record_env_file(path, references) {
         eprintln!(
             "note: cannot remember what {} references: {e}",
             path.display()
@@ -196,7 +196,8 @@ async fn import(core: &Keyhaven, args: EnvImport) -> Result<Done, Error> {
                 eprintln!("env import: verifying {} with the service…", entry.name);
             }
             match core
-                .import_key(&account.id, Secret::new(value.clone()))
+                .keys()
+                .import(&account.id, Secret::new(value.clone()))
                 .await
             {
                 Ok(meta) => {
@@ -299,14 +300,15 @@ async fn check(core: &Keyhaven, args: EnvCheck) -> Result<Done, Error> {
         };
         match &entry.value {
             Value::Reference { account, key } => {
-                let accounts = core.accounts();
+                let accounts = core.accounts().list();
                 let found = referenced_account(&accounts, account);
                 let unresolved = match found {
                     None => Some(format!("no account '{account}' in this profile")),
                     Some(a) => match crate::resolve_key(core, a, key).await {
                         Err(e) => Some(e.to_string()),
                         Ok(id) => core
-                            .key_secret(&a.id, &id)
+                            .keys()
+                            .secret(&a.id, &id)
                             .await
                             .err()
                             .map(|e| e.to_string()),

@@ -15,7 +15,7 @@ pub struct KeysFind {
 }
 
 pub async fn find(core: &Keyhaven, args: KeysFind) -> Result<Done, Error> {
-    let search = core.find_keys(&args.text).await?;
+    let search = core.keys().find(&args.text).await?;
     let exit = u8::from(!search.unread.is_empty());
     if args.json {
         return Ok(Done {

@@ -103,12 +103,13 @@ pub(crate) async fn rotate(
     without_check: bool,
     json: bool,
 ) -> Result<Done, Error> {
-    let mut rotation = core.begin_guided_rotation(account_id, key_id).await?;
+    let mut rotation = core.rotation().begin_guided(account_id, key_id).await?;
     let mut lines = Lines::new();
     if rotation.step != GuidedStep::DeleteOld {
         eprintln!("1. {}", rotation.instructions());
         let secret = lines.read_as("new secret", "The new key's secret")?;
         rotation = core
+            .rotation()
             .guided_new_key(&rotation.id, secret, unverified)
             .await?;
     }
@@ -117,6 +118,7 @@ pub(crate) async fn rotate(
         return Ok(done(&rotation, None, json));
     }
     let outcome = core
+        .rotation()
         .guided_confirm_deleted(&rotation.id, without_check)
         .await?;
     Ok(done(&rotation, Some(&outcome), json))
@@ -126,8 +128,11 @@ pub(crate) async fn rotate(
 /// confirmed; one waiting for its new key is named.
 pub(crate) async fn resume(core: &Keyhaven) -> Result<Vec<Shown>, Error> {
     let mut all = Vec::new();
-    for rotation in core.guided_rotations()? {
-        let outcome = core.guided_confirm_deleted(&rotation.id, false).await?;
+    for rotation in core.rotation().guided()? {
+        let outcome = core
+            .rotation()
+            .guided_confirm_deleted(&rotation.id, false)
+            .await?;
         all.push(shown(&rotation, Some(&outcome)));
     }
     Ok(all)

@@ -31,11 +31,12 @@ pub(crate) async fn held_hashes(core: &Keyhaven) -> Result<HashMap<[u8; 32], Hel
             during: "listing the keychain's entries",
         })??;
     let mut held = HashMap::new();
-    for account in core.accounts() {
+    for account in core.accounts().list() {
         let prefix = names::key(&account.id, "");
         // Names from the service where it answers; the id where it does not.
         let names_by_id: HashMap<String, String> = core
-            .list_keys(&account.id)
+            .keys()
+            .list(&account.id)
             .await
             .map(|keys| keys.into_iter().map(|k| (k.meta.id, k.meta.name)).collect())
             .unwrap_or_default();

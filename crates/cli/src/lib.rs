@@ -363,8 +363,8 @@ pub async fn run(cli: Cli) -> Result<Done, Error> {
 
 pub(crate) fn account_of(core: &Keyhaven, id: Option<String>) -> Result<Account, Error> {
     match id {
-        Some(id) => core.account(&id),
-        None => core.active_account().ok_or_else(|| Error::NoAccount {
+        Some(id) => core.accounts().get(&id),
+        None => core.accounts().active().ok_or_else(|| Error::NoAccount {
             profile: core.profile(),
         }),
     }
@@ -372,7 +372,7 @@ pub(crate) fn account_of(core: &Keyhaven, id: Option<String>) -> Result<Account,
 
 async fn keys_list(core: &Keyhaven, args: KeysList) -> Result<String, Error> {
     let account = account_of(core, args.account)?;
-    let keys = core.list_keys(&account.id).await?;
+    let keys = core.keys().list(&account.id).await?;
     if args.json {
         Ok(output::json(&keys))
     } else {
@@ -383,10 +383,10 @@ async fn keys_list(core: &Keyhaven, args: KeysList) -> Result<String, Error> {
 /// Finishes what an earlier run left unfinished, so that a key read or rotated now is the one
 /// in use. Reports on standard error.
 pub(crate) async fn resume_quietly(core: &Keyhaven) -> Result<(), Error> {
-    if core.pending_rotations()?.is_empty() {
+    if core.rotation().pending()?.is_empty() {
         return Ok(());
     }
-    for outcome in core.resume_rotations(&|_| {}).await? {
+    for outcome in core.rotation().resume(&|_| {}).await? {
         eprintln!("{}", output::rotation_line(&outcome).trim_end());
     }
     Ok(())
@@ -407,7 +407,7 @@ pub(crate) async fn resolve_key(
             message: "give a key's id, name or prefix".into(),
         });
     }
-    let current = core.current_key_id(&account.id, key)?;
+    let current = core.keys().current_id(&account.id, key)?;
     if core
         .vault()
         .contains(&core.profile(), &names::key(&account.id, &current))
@@ -416,10 +416,10 @@ pub(crate) async fn resolve_key(
     {
         return Ok(current);
     }
-    let keys = core.list_keys(&account.id).await?;
+    let keys = core.keys().list(&account.id).await?;
     let live = |status: KeyStatus| matches!(status, KeyStatus::Active | KeyStatus::Expiring);
     if let Some(k) = keys.iter().find(|k| k.meta.id == key) {
-        return core.current_key_id(&account.id, &k.meta.id);
+        return core.keys().current_id(&account.id, &k.meta.id);
     }
     let mut named: Vec<_> = keys
         .iter()
@@ -467,7 +467,7 @@ async fn keys_get(core: &Keyhaven, args: KeysGet) -> Result<Done, Error> {
     let account = account_of(core, args.account)?;
     resume_quietly(core).await?;
     let id = resolve_key(core, &account, &args.key).await?;
-    let secret = core.key_secret(&account.id, &id).await?;
+    let secret = core.keys().secret(&account.id, &id).await?;
     let mut stdout = std::io::stdout().lock();
     let written = stdout
         .write_all(secret.expose().as_bytes())
@@ -518,7 +518,7 @@ async fn keys_rotate(core: &Keyhaven, args: KeysRotate) -> Result<Done, Error> {
     let account = account_of(core, args.account)?;
     resume_quietly(core).await?;
     let id = resolve_key(core, &account, &args.key).await?;
-    if core.capabilities(&account.id)?.guided_rotation {
+    if core.accounts().capabilities(&account.id)?.guided_rotation {
         return guided::rotate(
             core,
             &account.id,
@@ -529,7 +529,10 @@ async fn keys_rotate(core: &Keyhaven, args: KeysRotate) -> Result<Done, Error> {
         )
         .await;
     }
-    let outcome = core.rotate_key(&account.id, &id, options, &report).await?;
+    let outcome = core
+        .rotation()
+        .rotate(&account.id, &id, options, &report)
+        .await?;
     let stdout = if args.json {
         output::json(&outcome)
     } else {
@@ -542,7 +545,7 @@ async fn keys_rotate(core: &Keyhaven, args: KeysRotate) -> Result<Done, Error> {
 }
 
 async fn keys_resume(core: &Keyhaven, json: bool) -> Result<Done, Error> {
-    let outcomes = core.resume_rotations(&report).await?;
+    let outcomes = core.rotation().resume(&report).await?;
     let guided = guided::resume(core).await?;
     let exit = outcomes
         .iter()

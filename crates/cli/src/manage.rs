@@ -236,7 +236,7 @@ pub async fn create(core: &Keyhaven, args: KeysCreate) -> Result<Done, Error> {
     let account = account_of(core, args.account)?;
     let scopes = match args.scopes {
         Some(scopes) => scopes,
-        None if core.capabilities(&account.id)?.key_scopes => vec!["read".to_string()],
+        None if core.accounts().capabilities(&account.id)?.key_scopes => vec!["read".to_string()],
         None => Vec::new(),
     };
     let request = new_key_request(
@@ -247,7 +247,7 @@ pub async fn create(core: &Keyhaven, args: KeysCreate) -> Result<Done, Error> {
         list(args.ips),
         args.hourly_limit,
     )?;
-    let created = core.create_key(&account.id, request).await?;
+    let created = core.keys().create(&account.id, request).await?;
     if !created.stored_in_keychain && !print_secret {
         // The secret would be lost with this process: no key is left that nobody holds.
         let problem = created
@@ -255,7 +255,7 @@ pub async fn create(core: &Keyhaven, args: KeysCreate) -> Result<Done, Error> {
             .as_ref()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        let undone = core.revoke_key(&account.id, &created.meta.id).await;
+        let undone = core.keys().revoke(&account.id, &created.meta.id).await;
         return Err(Error::Validation {
             field: "keychain".into(),
             message: format!(
@@ -299,7 +299,7 @@ pub async fn show(core: &Keyhaven, args: KeysShow) -> Result<String, Error> {
     let account = account_of(core, args.account)?;
     resume_quietly(core).await?;
     let id = resolve_key(core, &account, &args.key).await?;
-    let meta = core.get_key(&account.id, &id, None).await?;
+    let meta = core.keys().get(&account.id, &id, None).await?;
     if args.json {
         return Ok(output::json(&meta));
     }
@@ -341,7 +341,7 @@ pub async fn revoke(core: &Keyhaven, args: KeysRevoke) -> Result<String, Error> 
     let account = account_of(core, args.account)?;
     resume_quietly(core).await?;
     let id = resolve_key(core, &account, &args.key).await?;
-    let meta = core.get_key(&account.id, &id, None).await?;
+    let meta = core.keys().get(&account.id, &id, None).await?;
     if args.confirm.trim() != meta.name {
         return Err(Error::Validation {
             field: "confirm".into(),
@@ -351,10 +351,10 @@ pub async fn revoke(core: &Keyhaven, args: KeysRevoke) -> Result<String, Error> 
             ),
         });
     }
-    core.revoke_key(&account.id, &meta.id).await?;
+    core.keys().revoke(&account.id, &meta.id).await?;
     if args.json {
         // A service that deletes revoked keys (TokenKit) no longer has it to show.
-        let revoked = match core.get_key(&account.id, &meta.id, None).await {
+        let revoked = match core.keys().get(&account.id, &meta.id, None).await {
             Ok(revoked) => revoked,
             Err(e) if e.code() == keyhaven_core::ErrorKind::NotFound => keyhaven_api::KeyMeta {
                 status: keyhaven_api::KeyStatus::Revoked,
@@ -403,7 +403,7 @@ pub async fn update(core: &Keyhaven, args: KeysUpdate) -> Result<String, Error> 
     let account = account_of(core, args.account)?;
     resume_quietly(core).await?;
     let id = resolve_key(core, &account, &args.key).await?;
-    let meta = core.update_key(&account.id, &id, request).await?;
+    let meta = core.keys().update(&account.id, &id, request).await?;
     Ok(if args.json {
         output::json(&meta)
     } else {
@@ -431,7 +431,7 @@ pub async fn usage(core: &Keyhaven, args: KeysUsage) -> Result<String, Error> {
         granularity: Some(granularity),
         tenant_id: None,
     };
-    let usage = core.key_usage(&account.id, &id, query).await?;
+    let usage = core.keys().usage(&account.id, &id, query).await?;
     if args.json {
         return Ok(output::json(&usage));
     }
@@ -487,7 +487,8 @@ pub async fn import(core: &Keyhaven, args: KeysImport) -> Result<String, Error> 
     let account = import_account(core, &args, &secret)?;
     if account.connector.signs_in_with_session_token() {
         let meta = core
-            .import_listed_key(
+            .keys()
+            .import_listed(
                 &account.id,
                 secret,
                 args.name.as_deref(),
@@ -502,8 +503,8 @@ pub async fn import(core: &Keyhaven, args: KeysImport) -> Result<String, Error> 
             meta.name, meta.id, account.id
         ));
     }
-    if !core.capabilities(&account.id)?.local_keys {
-        let meta = core.import_key(&account.id, secret).await?;
+    if !core.accounts().capabilities(&account.id)?.local_keys {
+        let meta = core.keys().import(&account.id, secret).await?;
         if args.json {
             return Ok(output::json(&meta));
         }
@@ -548,7 +549,10 @@ pub async fn import(core: &Keyhaven, args: KeysImport) -> Result<String, Error> 
         presentation,
         unverified: args.unverified,
     };
-    let view = core.import_local_key(&account.id, secret, options).await?;
+    let view = core
+        .keys()
+        .import_local(&account.id, secret, options)
+        .await?;
     if args.json {
         return Ok(output::json(&view));
     }
@@ -569,10 +573,11 @@ pub async fn import(core: &Keyhaven, args: KeysImport) -> Result<String, Error> 
 /// the kind its prefix names, or the active one. A prefix two kinds share is asked about.
 fn import_account(core: &Keyhaven, args: &KeysImport, secret: &Secret) -> Result<Account, Error> {
     if let Some(id) = &args.account {
-        return core.account(id.trim());
+        return core.accounts().get(id.trim());
     }
     let of_kind = |kinds: &[ConnectorKind]| -> Vec<Account> {
         core.accounts()
+            .list()
             .into_iter()
             .filter(|a| kinds.contains(&a.connector))
             .collect()
@@ -629,7 +634,7 @@ fn import_account(core: &Keyhaven, args: &KeysImport, secret: &Secret) -> Result
             ),
         ));
     }
-    let active = core.active_account();
+    let active = core.accounts().active();
     match &candidates[..] {
         [] => Err(Error::validation(
             "kind",
@@ -655,7 +660,7 @@ fn import_account(core: &Keyhaven, args: &KeysImport, secret: &Secret) -> Result
 pub async fn check(core: &Keyhaven, args: KeysCheck) -> Result<String, Error> {
     let account = account_of(core, args.account)?;
     let id = resolve_key(core, &account, &args.key).await?;
-    let check = core.check_key(&account.id, &id).await?;
+    let check = core.keys().check(&account.id, &id).await?;
     if args.json {
         return Ok(output::json(&check));
     }
@@ -676,7 +681,7 @@ pub async fn check(core: &Keyhaven, args: KeysCheck) -> Result<String, Error> {
 pub async fn forget(core: &Keyhaven, args: KeysForget) -> Result<String, Error> {
     let account = account_of(core, args.account)?;
     let id = resolve_key(core, &account, &args.key).await?;
-    let meta = core.get_key(&account.id, &id, None).await?;
+    let meta = core.keys().get(&account.id, &id, None).await?;
     if args.confirm.trim() != meta.name {
         return Err(Error::validation(
             "confirm",
@@ -686,7 +691,7 @@ pub async fn forget(core: &Keyhaven, args: KeysForget) -> Result<String, Error> 
             ),
         ));
     }
-    core.forget_key(&account.id, &meta.id).await?;
+    core.keys().forget(&account.id, &meta.id).await?;
     if args.json {
         return Ok(output::json(&meta));
     }

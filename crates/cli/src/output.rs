@@ -58,8 +58,8 @@ struct ProfileJson<'a> {
 
 /// The profile, its accounts and which one is active.
 pub fn profile(core: &Keyhaven, as_json: bool) -> String {
-    let accounts = core.accounts();
-    let active = core.active_account().map(|a| a.id);
+    let accounts = core.accounts().list();
+    let active = core.accounts().active().map(|a| a.id);
     if as_json {
         return json(&ProfileJson {
             profile: core.profile(),

@@ -79,7 +79,8 @@ fn said_or_profile(core: &Keyhaven, json: bool, name: &str, said: String) -> Res
         return Ok(said);
     }
     let profile = core
-        .profiles()?
+        .profiles()
+        .list()?
         .into_iter()
         .find(|p| p.name == name)
         .ok_or_else(|| Error::NotFound {
@@ -91,7 +92,7 @@ fn said_or_profile(core: &Keyhaven, json: bool, name: &str, said: String) -> Res
 pub async fn run(core: &Keyhaven, command: ProfileAdmin) -> Result<String, Error> {
     match command {
         ProfileAdmin::List { json } => {
-            let profiles = core.profiles()?;
+            let profiles = core.profiles().list()?;
             Ok(if json {
                 output::json(&profiles)
             } else {
@@ -99,11 +100,11 @@ pub async fn run(core: &Keyhaven, command: ProfileAdmin) -> Result<String, Error
             })
         }
         ProfileAdmin::Create { name, json } => {
-            core.create_profile(&name).await?;
+            core.profiles().create(&name).await?;
             said_or_profile(core, json, &name, format!("Created profile {name}.\n"))
         }
         ProfileAdmin::Rename { from, to, json } => {
-            core.rename_profile(&from, &to).await?;
+            core.profiles().rename(&from, &to).await?;
             said_or_profile(
                 core,
                 json,
@@ -116,19 +117,19 @@ pub async fn run(core: &Keyhaven, command: ProfileAdmin) -> Result<String, Error
             confirm,
             json,
         } => {
-            core.delete_profile(&name, &confirm).await?;
+            core.profiles().delete(&name, &confirm).await?;
             if json {
-                return Ok(output::json(&core.profiles()?));
+                return Ok(output::json(&core.profiles().list()?));
             }
             Ok(format!("Deleted profile {name} and its secrets.\n"))
         }
         ProfileAdmin::Switch { name, json } => {
-            if !core.profiles()?.iter().any(|p| p.name == name) {
+            if !core.profiles().list()?.iter().any(|p| p.name == name) {
                 return Err(Error::NotFound {
                     what: format!("profile {name} (create it with `keyhaven profile create`)"),
                 });
             }
-            core.switch_profile(&name)?;
+            core.profiles().switch(&name)?;
             said_or_profile(
                 core,
                 json,
@@ -141,7 +142,7 @@ pub async fn run(core: &Keyhaven, command: ProfileAdmin) -> Result<String, Error
             json,
         } => {
             let passphrase = read_new_passphrase("New passphrase")?;
-            core.set_passphrase(passphrase).await?;
+            core.profiles().set_passphrase(passphrase).await?;
             let name = core.profile();
             let said = format!("Profile {name} is protected by its passphrase.\n");
             said_or_profile(core, json, &name, said)
@@ -150,7 +151,7 @@ pub async fn run(core: &Keyhaven, command: ProfileAdmin) -> Result<String, Error
             let mut lines = Lines::new();
             let old = lines.read("Current passphrase")?;
             let new = read_confirmed(&mut lines, "New passphrase")?;
-            core.change_passphrase(old, new).await?;
+            core.profiles().change_passphrase(old, new).await?;
             let name = core.profile();
             let said = format!("Passphrase of profile {name} changed.\n");
             said_or_profile(core, json, &name, said)
@@ -159,10 +160,10 @@ pub async fn run(core: &Keyhaven, command: ProfileAdmin) -> Result<String, Error
             let passphrase = Lines::new().read("Passphrase")?;
             let name = core.profile();
             let said = if remove {
-                core.remove_passphrase(passphrase).await?;
+                core.profiles().remove_passphrase(passphrase).await?;
                 format!("Profile {name} no longer has a passphrase.\n")
             } else {
-                core.unlock(passphrase).await?;
+                core.profiles().unlock(passphrase).await?;
                 format!("The passphrase of profile {name} is correct.\n")
             };
             said_or_profile(core, json, &name, said)
@@ -172,9 +173,9 @@ pub async fn run(core: &Keyhaven, command: ProfileAdmin) -> Result<String, Error
 
 /// Unlocks `core`'s profile with a passphrase from standard input, if it has one.
 pub async fn unlock_from_stdin(core: &Keyhaven) -> Result<(), Error> {
-    if core.has_passphrase() && core.is_locked() {
+    if core.profiles().has_passphrase() && core.profiles().is_locked() {
         let passphrase = Lines::new().read("Passphrase")?;
-        core.unlock(passphrase).await?;
+        core.profiles().unlock(passphrase).await?;
     }
     Ok(())
 }

@@ -99,7 +99,7 @@ pub async fn run(core: &Keyhaven, args: RunArgs) -> Result<Done, Error> {
     if let Some(key) = &args.key {
         let account = account_of(core, args.account)?;
         let id = resolve_key(core, &account, key).await?;
-        let secret = core.key_secret(&account.id, &id).await?;
+        let secret = core.keys().secret(&account.id, &id).await?;
         command.env(&args.env, secret.expose());
         secrets.push(secret);
         given.push((account.id, id));
@@ -134,7 +134,7 @@ pub async fn run(core: &Keyhaven, args: RunArgs) -> Result<Done, Error> {
     // it was given that its service now refuses is a likely cause, and one people rarely think of
     // (the key was regenerated elsewhere).
     if (1..=125).contains(&exit) {
-        for alert in core.check_keys_now(&given).await {
+        for alert in core.watch().check_keys_now(&given).await {
             eprintln!("keyhaven: {}", alert.message);
         }
     }
@@ -151,13 +151,13 @@ async fn referenced(
     account: &str,
     key: &str,
 ) -> Result<((String, String), keyhaven_core::Secret), Error> {
-    let accounts = core.accounts();
+    let accounts = core.accounts().list();
     let found =
         crate::env::referenced_account(&accounts, account).ok_or_else(|| Error::NotFound {
             what: format!("an account '{account}' in profile {}", core.profile()),
         })?;
     let id = resolve_key(core, found, key).await?;
-    let secret = core.key_secret(&found.id, &id).await?;
+    let secret = core.keys().secret(&found.id, &id).await?;
     Ok(((found.id.clone(), id), secret))
 }
 

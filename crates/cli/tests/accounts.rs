@@ -509,8 +509,11 @@ async fn env_files_hold_references_that_follow_the_keys_through_rotations() {
         (new_id, "BILLING_KEY", 2),
         (ids[1].as_str(), "SEARCH_KEY", 3),
     ] {
-        let meta = core.get_key(&account, id, None).await.expect("key");
-        let used = core.env_references(&account, &meta).expect("references");
+        let meta = core.keys().get(&account, id, None).await.expect("key");
+        let used = core
+            .keys()
+            .env_references(&account, &meta)
+            .expect("references");
         let seen: Vec<_> = used.iter().map(|r| (r.variable.as_str(), r.line)).collect();
         assert_eq!(seen, [(variable, line)], "{used:?}");
         assert!(
@@ -672,9 +675,10 @@ async fn env_import_moves_secrets_into_the_keychain_and_keeps_every_other_byte()
     .await
     .expect("core");
     for (name, variable, line) in [("held", "HELD", 2), ("made elsewhere", "FOREIGN", 3)] {
-        let keys = core.list_keys(&account).await.expect("keys");
+        let keys = core.keys().list(&account).await.expect("keys");
         let key = keys.iter().find(|k| k.meta.name == name).expect("the key");
         let used = core
+            .keys()
             .env_references(&account, &key.meta)
             .expect("references");
         let seen: Vec<_> = used.iter().map(|r| (r.variable.as_str(), r.line)).collect();

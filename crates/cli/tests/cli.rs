@@ -134,7 +134,10 @@ async fn keys_list_and_profile_show_use_the_apps_sign_in() {
     assert_eq!(out.status.code(), Some(2));
 
     // A signed-out account: told to sign in again.
-    core.sign_out(&account.id).await.expect("sign out");
+    core.accounts()
+        .sign_out(&account.id)
+        .await
+        .expect("sign out");
     let out = keyhaven(data.path(), &namespace, &["keys", "list"]).await;
     exited(&out, 4, "sign in again");
 

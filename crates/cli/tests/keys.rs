@@ -101,7 +101,10 @@ async fn get_rotate_and_resume_from_the_terminal() {
 
     // A rotation killed in another process (the app) after storing its new secret: the CLI
     // finishes it.
-    let current = core.current_key_id(&account.id, &old_id).expect("current");
+    let current = core
+        .keys()
+        .current_id(&account.id, &old_id)
+        .expect("current");
     let hook: FaultHook = Arc::new(|ctx: FaultContext| {
         Box::pin(async move {
             if ctx.point == FaultPoint::After(RotationStep::Store) {
@@ -111,12 +114,13 @@ async fn get_rotate_and_resume_from_the_terminal() {
             }
         })
     });
-    core.set_rotation_fault_hook(Some(hook));
+    core.rotation().set_fault_hook(Some(hook));
     let crashed = core
-        .rotate_key(&account.id, &current, RotateOptions::default(), &|_| {})
+        .rotation()
+        .rotate(&account.id, &current, RotateOptions::default(), &|_| {})
         .await;
     assert!(crashed.is_err());
-    assert_eq!(core.pending_rotations().expect("pending").len(), 1);
+    assert_eq!(core.rotation().pending().expect("pending").len(), 1);
     let out = run(&["keys", "resume"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
@@ -124,19 +128,22 @@ async fn get_rotate_and_resume_from_the_terminal() {
         "{}",
         text(&out.stdout)
     );
-    assert!(core.pending_rotations().expect("pending").is_empty());
+    assert!(core.rotation().pending().expect("pending").is_empty());
     let out = run(&["keys", "get", "deploy", "--allow-pipe"]).await;
     let newest = text(&out.stdout).trim_end().to_string();
     assert_eq!(ping(&url, &newest).await, 200);
 
     // Leave the keyring clean.
     let profile = core.profile();
-    for key in core.list_keys(&account.id).await.expect("list") {
+    for key in core.keys().list(&account.id).await.expect("list") {
         core.vault()
             .delete(&profile, &names::key(&account.id, &key.meta.id))
             .await
             .expect("cleanup");
     }
-    core.sign_out(&account.id).await.expect("sign out");
+    core.accounts()
+        .sign_out(&account.id)
+        .await
+        .expect("sign out");
     svc.running.shutdown().await;
 }

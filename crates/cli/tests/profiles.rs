@@ -128,7 +128,7 @@ async fn profiles_from_the_command_line() {
     // Clean up the keychain.
     let profile = core.profile();
     let vault = Vault::secret_service(&namespace).expect("keychain");
-    for account in core.accounts() {
+    for account in core.accounts().list() {
         let _ = vault
             .delete(&profile, &keyhaven_core::vault::names::session(&account.id))
             .await;

@@ -104,6 +104,9 @@ async fn run_passes_the_secret_through_the_environment_only() {
         .delete(&core.profile(), &names::key(&account.id, &created.meta.id))
         .await
         .expect("cleanup");
-    core.sign_out(&account.id).await.expect("sign out");
+    core.accounts()
+        .sign_out(&account.id)
+        .await
+        .expect("sign out");
     svc.running.shutdown().await;
 }

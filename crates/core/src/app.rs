@@ -189,6 +189,49 @@ pub struct Keyhaven {
     inner: Arc<Inner>,
 }
 
+/// Handles on one area of the core, each a view of the same shared state: `core.keys().create(…)`,
+/// `core.rotation().resume(…)`. Cheap (a reference); made for each call.
+macro_rules! handles {
+    ($( $(#[$doc:meta])* $accessor:ident -> $handle:ident; )*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Clone, Copy)]
+            pub struct $handle<'a> {
+                pub(crate) core: &'a Keyhaven,
+            }
+
+            impl std::fmt::Debug for $handle<'_> {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.debug_tuple(stringify!($handle)).field(&self.core.profile()).finish()
+                }
+            }
+        )*
+
+        impl Keyhaven {
+            $(
+                $(#[$doc])*
+                pub fn $accessor(&self) -> $handle<'_> {
+                    $handle { core: self }
+                }
+            )*
+        }
+    };
+}
+
+handles! {
+    /// Profiles: create, rename, delete and switch them; the passphrase lock; the settings.
+    profiles -> Profiles;
+    /// The active profile's accounts: sign-in, accounts added by name, what each allows, their
+    /// usage and audit log.
+    accounts -> Accounts;
+    /// Keys: list, create, import, read the secret, update, revoke, check, find.
+    keys -> Keys;
+    /// Rotations, native and guided, and resuming those a stop interrupted.
+    rotation -> Rotation;
+    /// The usage watcher, its cached usage and the broken-key checks.
+    watch -> Watch;
+}
+
 impl std::fmt::Debug for Keyhaven {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keyhaven")
@@ -312,30 +355,6 @@ impl Keyhaven {
         &self.inner.vault
     }
 
-    /// Makes `name` the active profile, here and for later starts, creating it if needed. Every
-    /// other profile is locked in this process: the next person at the keyboard does not inherit
-    /// an unlocked profile.
-    pub fn switch_profile(&self, name: &str) -> Result<()> {
-        validate_profile_name(name)?;
-        let _writing = self.catalog_lock();
-        if !self.inner.store.profile_exists(name)? {
-            self.inner
-                .store
-                .save_profile(name, &ProfileCatalog::default())?;
-        }
-        let catalog = self.inner.store.load_profile(name)?;
-        self.inner.store.save_state(&State {
-            active_profile: Some(name.to_string()),
-        })?;
-        self.configure_vault(name)?;
-        self.inner.vault.lock_all_except(name);
-        *self.write() = Loaded {
-            profile: name.to_string(),
-            catalog,
-        };
-        Ok(())
-    }
-
     /// The URL of the app's embedded key service, which changes at every launch.
     pub fn set_embedded_url(&self, url: Option<String>) {
         let mut slot = self
@@ -344,377 +363,6 @@ impl Keyhaven {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         *slot = url;
-    }
-
-    pub fn accounts(&self) -> Vec<Account> {
-        self.read().catalog.accounts.clone()
-    }
-
-    pub fn active_account(&self) -> Option<Account> {
-        self.read().catalog.active().cloned()
-    }
-
-    pub fn account(&self, id: &str) -> Result<Account> {
-        self.read()
-            .catalog
-            .account(id)
-            .cloned()
-            .ok_or_else(|| Error::not_found(format!("account {id} in profile {}", self.profile())))
-    }
-
-    pub fn set_active_account(&self, id: &str) -> Result<()> {
-        let profile = self.profile();
-        self.update_catalog(|catalog| {
-            if catalog.account(id).is_none() {
-                return Err(Error::not_found(format!(
-                    "account {id} in profile {profile}"
-                )));
-            }
-            catalog.active_account = Some(id.to_string());
-            Ok(())
-        })
-    }
-
-    /// Signs in to a Keyhaven service, keeps the session token in the keychain (and the
-    /// password, if asked), records the account (the same service and email update the existing
-    /// one) and makes it active.
-    pub async fn sign_in(
-        &self,
-        service: ServiceRef,
-        email: &str,
-        password: Secret,
-        remember_password: bool,
-    ) -> Result<Account> {
-        self.sign_in_to(
-            ConnectorKind::Native,
-            service,
-            email,
-            password,
-            None,
-            remember_password,
-        )
-        .await
-    }
-
-    /// [`Keyhaven::sign_in`] to a service of `kind`. `user` is an email, or a user name where the
-    /// service takes one (TokenKit), or the name the person gives the account where `password`
-    /// is a session token copied from the service's app (Animus: never remembered, as a new
-    /// token is the only renewal); `account_key` is the account's own API key for a service
-    /// that wants one on its calls (TokenKit), kept in the keychain with the session.
-    pub async fn sign_in_to(
-        &self,
-        kind: ConnectorKind,
-        service: ServiceRef,
-        user: &str,
-        password: Secret,
-        account_key: Option<Secret>,
-        remember_password: bool,
-    ) -> Result<Account> {
-        let email = user.trim();
-        let user_name_allowed =
-            kind == ConnectorKind::Tokenkit || kind.signs_in_with_session_token();
-        let remember_password = remember_password && !kind.signs_in_with_session_token();
-        if email.is_empty()
-            || email.chars().count() > MAX_EMAIL_CHARS
-            || email.chars().any(char::is_control)
-            || !(user_name_allowed || email.contains('@'))
-        {
-            return Err(Error::validation(
-                if user_name_allowed { "user" } else { "email" },
-                if kind.signs_in_with_session_token() {
-                    "give the account a name (e.g. personal or work)"
-                } else if user_name_allowed {
-                    "enter the user name or email address you sign in with"
-                } else {
-                    "enter the email address you sign in with"
-                },
-            ));
-        }
-        if password.is_empty() {
-            return Err(Error::validation("password", "is empty"));
-        }
-        let service = normalize_service(service)?;
-        let connector = self.connector(&service, kind)?;
-        let session = connector
-            .login(Credentials {
-                user: email,
-                password: &password,
-                account_key: account_key.as_ref(),
-            })
-            .await?;
-        let profile = self.profile();
-        let existing = self
-            .read()
-            .catalog
-            .accounts
-            .iter()
-            .find(|a| a.service == service && a.email.eq_ignore_ascii_case(email))
-            .cloned();
-        let id = existing
-            .as_ref()
-            .map(|a| a.id.clone())
-            .unwrap_or_else(new_account_id);
-        let vault = &self.inner.vault;
-        let stored = async {
-            vault
-                .put(&profile, &names::session(&id), &session.token)
-                .await?;
-            if let Some(key) = &account_key {
-                vault.put(&profile, &names::account_key(&id), key).await?;
-            }
-            if remember_password {
-                vault.put(&profile, &names::password(&id), &password).await
-            } else {
-                vault.delete(&profile, &names::password(&id)).await
-            }
-        }
-        .await;
-        if let Err(e) = stored {
-            if connector.logout(&session.token).await.is_err() {
-                tracing::debug!("could not end the session the keychain refused to keep");
-            }
-            return Err(e);
-        }
-        let account = Account {
-            id: id.clone(),
-            label: account_label(&service, email),
-            service,
-            email: email.to_string(),
-            user_id: session.user.id.clone(),
-            role: session.user.role,
-            tenant_id: session.user.tenant_id.clone(),
-            connector: kind,
-            created_at: existing.map(|a| a.created_at).unwrap_or_else(Utc::now),
-            remember_password,
-            tier: None,
-        };
-        let saved = account.clone();
-        self.update_catalog(move |catalog| {
-            catalog.upsert(saved);
-            catalog.active_account = Some(id);
-            Ok(())
-        })?;
-        tracing::info!(account = %account.id, role = account.role.as_str(), "signed in");
-        Ok(account)
-    }
-
-    /// Signs in again to an account (a new session), with its kind and the API key kept with it.
-    pub async fn sign_in_again(
-        &self,
-        account_id: &str,
-        password: Secret,
-        remember_password: bool,
-    ) -> Result<Account> {
-        let account = self.account(account_id)?;
-        let key = self
-            .inner
-            .vault
-            .get(&self.profile(), &names::account_key(&account.id))
-            .await?;
-        self.sign_in_to(
-            account.connector,
-            account.service,
-            &account.email,
-            password,
-            key,
-            remember_password,
-        )
-        .await
-    }
-
-    /// Ends the session on the service (best effort) and forgets the session token and any
-    /// remembered password. The account stays in the profile, signed out.
-    pub async fn sign_out(&self, account_id: &str) -> Result<()> {
-        let account = self.account(account_id)?;
-        let profile = self.profile();
-        let vault = &self.inner.vault;
-        if let Some(token) = vault.get(&profile, &names::session(&account.id)).await? {
-            match self.connector_for(&account) {
-                Ok(connector) => {
-                    if let Err(e) = connector.logout(&token).await {
-                        tracing::debug!(code = ?e.code(), "logout on the service failed; the local session is removed anyway");
-                    }
-                }
-                Err(e) => tracing::debug!(code = ?e.code(), "service unreachable for logout"),
-            }
-        }
-        vault.delete(&profile, &names::session(&account.id)).await?;
-        vault
-            .delete(&profile, &names::password(&account.id))
-            .await?;
-        tracing::info!(account = %account.id, "signed out");
-        Ok(())
-    }
-
-    /// Removes an account from the profile, after its id is typed again: signs it out (best
-    /// effort), deletes its session, remembered password and every key secret of it from the
-    /// keychain, then the account itself. The keys on the service stay as they are. The keychain
-    /// goes first: should it refuse, the account is still listed and the removal can be tried
-    /// again.
-    pub async fn remove_account(&self, account_id: &str, confirm: &str) -> Result<Account> {
-        let account = self.account(account_id)?;
-        if confirm.trim() != account.id {
-            return Err(Error::validation(
-                "confirm",
-                format!("type the account's id ({}) to remove it", account.id),
-            ));
-        }
-        self.sign_out(&account.id).await?;
-        let profile = self.profile();
-        let vault = self.inner.vault.clone();
-        let (names_profile, names_vault) = (profile.clone(), vault.clone());
-        let names =
-            tokio::task::spawn_blocking(move || names_vault.entry_names_blocking(&names_profile))
-                .await
-                .map_err(|_| Error::TaskFailed {
-                    during: "listing the keychain's entries",
-                })??;
-        let keys_of = format!("key:{}:", account.id);
-        for name in names.iter().filter(|n| n.starts_with(&keys_of)) {
-            vault.delete(&profile, name).await?;
-        }
-        vault
-            .delete(&profile, &names::account_key(&account.id))
-            .await?;
-        self.local_key_store()?.remove_account(&account.id)?;
-        self.update_catalog(|catalog| {
-            catalog.accounts.retain(|a| a.id != account.id);
-            if catalog.active_account.as_deref() == Some(account.id.as_str()) {
-                catalog.active_account = catalog.accounts.first().map(|a| a.id.clone());
-            }
-            Ok(())
-        })?;
-        tracing::info!(account = %account.id, "account removed");
-        Ok(account)
-    }
-
-    /// The account's keys, with whether this machine holds each secret.
-    pub async fn list_keys(&self, account_id: &str) -> Result<Vec<KeyView>> {
-        let account = self.account(account_id)?;
-        if self.capabilities(&account.id)?.local_keys {
-            return self.list_local_keys(&account).await;
-        }
-        let mut metas = self
-            .with_session(account_id, |c, token| async move {
-                c.list_keys(&token, None).await
-            })
-            .await?;
-        self.annotate_replacements(account_id, &mut metas);
-        self.fill_settings(account_id, &mut metas);
-        let names = metas
-            .iter()
-            .map(|m| names::key(account_id, &m.id))
-            .collect();
-        let stored = self
-            .inner
-            .vault
-            .contains_each(&self.profile(), names)
-            .await?;
-        Ok(metas
-            .into_iter()
-            .zip(stored)
-            .map(|(meta, stored_locally)| KeyView {
-                meta,
-                stored_locally,
-                check: None,
-            })
-            .collect())
-    }
-
-    /// Creates a key on the service and stores its secret in the keychain (read back and
-    /// compared). If the keychain refuses, the key is still returned with its secret, marked
-    /// not stored, so it is not lost.
-    pub async fn create_key(
-        &self,
-        account_id: &str,
-        request: CreateKeyRequest,
-    ) -> Result<CreatedKeyView> {
-        let caps = self.capabilities(account_id)?;
-        if !caps.create_key {
-            let info = crate::connector::kind_info(self.account(account_id)?.connector);
-            return Err(Error::Forbidden {
-                message: format!(
-                    "Keyhaven cannot create {} keys: make it in {}, then import it",
-                    info.label, info.key_page
-                ),
-            });
-        }
-        crate::validate::create_request_for(&request, Utc::now(), caps.key_scopes)?;
-        let new = self
-            .with_session(account_id, |c, token| {
-                let request = request.clone();
-                async move { c.create_key(&token, &request).await }
-            })
-            .await?;
-        if let Err(e) = self.remember_settings(&self.account(account_id)?, &new.meta) {
-            tracing::warn!(key_id = %new.meta.id, "the new key's settings were not kept: {e}");
-        }
-        let name = names::key(account_id, &new.meta.id);
-        let (stored_in_keychain, keychain_error) = match self
-            .inner
-            .vault
-            .put(&self.profile(), &name, &new.secret)
-            .await
-        {
-            Ok(()) => (true, None),
-            Err(e) => {
-                tracing::warn!(key_id = %new.meta.id, code = ?e.code(), "the keychain did not store a new key: {e}");
-                (false, Some(e))
-            }
-        };
-        Ok(CreatedKeyView {
-            meta: new.meta,
-            secret: new.secret,
-            stored_in_keychain,
-            keychain_error,
-        })
-    }
-
-    /// Revokes the key on the service, then deletes its local secret.
-    pub async fn revoke_key(&self, account_id: &str, key_id: &str) -> Result<()> {
-        let account = self.account(account_id)?;
-        if self.capabilities(&account.id)?.local_keys {
-            let info = crate::connector::kind_info(account.connector);
-            return Err(Error::Forbidden {
-                message: format!(
-                    "Keyhaven cannot delete {} keys: delete it in {}, then remove it from \
-                     Keyhaven",
-                    info.label, info.key_page
-                ),
-            });
-        }
-        let id = key_id.to_string();
-        self.with_session(account_id, |c, token| {
-            let id = id.clone();
-            async move { c.revoke_key(&token, &id).await }
-        })
-        .await?;
-        self.forget_settings(account_id, key_id);
-        self.inner
-            .vault
-            .delete(&self.profile(), &names::key(account_id, key_id))
-            .await
-    }
-
-    /// The key's secret from the keychain; `NotFound` if this machine does not hold it. A key
-    /// that was rotated leads to its replacement: whatever reads the old id gets the new secret.
-    pub async fn key_secret(&self, account_id: &str, key_id: &str) -> Result<Secret> {
-        let account = self.account(account_id)?;
-        let chain = self.link_store()?.chain(&account.id, key_id)?;
-        let profile = self.profile();
-        for id in chain.iter().rev() {
-            if let Some(secret) = self
-                .inner
-                .vault
-                .get(&profile, &names::key(&account.id, id))
-                .await?
-            {
-                return Ok(secret);
-            }
-        }
-        Err(Error::not_found(format!(
-            "a stored secret for key {key_id} on this computer"
-        )))
     }
 
     /// Adds what this profile's rotations know of which key replaced which to keys read from
@@ -729,77 +377,6 @@ impl Keyhaven {
         }
     }
 
-    /// The id of the key that `key_id` leads to after any rotations (`key_id` itself if none).
-    pub fn current_key_id(&self, account_id: &str, key_id: &str) -> Result<String> {
-        let chain = self.link_store()?.chain(account_id, key_id)?;
-        Ok(chain.last().cloned().unwrap_or_else(|| key_id.to_string()))
-    }
-
-    /// Imports a key someone already holds the secret of: the secret is verified against the
-    /// account's service first (one call with it), must belong to the account's tenant, and is
-    /// then stored in the keychain under the key the service names (read back and compared).
-    /// Nothing is stored for a secret the service refuses.
-    pub async fn import_key(&self, account_id: &str, secret: Secret) -> Result<KeyMeta> {
-        let account = self.account(account_id)?;
-        if secret.expose().trim().is_empty() {
-            return Err(Error::validation("secret", "is empty"));
-        }
-        if account.connector.signs_in_with_session_token() {
-            return Err(Error::validation(
-                "name",
-                "its service does not say which key a secret is: name the key as the service \
-                 lists it (`keys import --name NAME`)",
-            ));
-        }
-        let answer = self
-            .connector_for(&account)?
-            .ping(&secret, &PingCall::default())
-            .await?
-            .value;
-        if answer.tenant_id != account.tenant_id {
-            return Err(Error::validation(
-                "secret",
-                format!(
-                    "belongs to another tenant than account {}'s; import it into an account of that tenant",
-                    account.id
-                ),
-            ));
-        }
-        let name = names::key(&account.id, &answer.key_id);
-        let profile = self.profile();
-        self.inner.vault.put(&profile, &name, &secret).await?;
-        match self.inner.vault.get(&profile, &name).await? {
-            Some(back) if back.constant_time_eq(&secret) => {}
-            _ => return Err(Error::KeychainWrite),
-        }
-        tracing::info!(account = %account.id, key_id = %answer.key_id, "key imported");
-        let key_id = answer.key_id;
-        let mut meta = self
-            .with_session(&account.id, |c, token| {
-                let key_id = key_id.clone();
-                async move { c.get_key(&token, &key_id, None).await }
-            })
-            .await?;
-        self.annotate_replacements(&account.id, std::slice::from_mut(&mut meta));
-        Ok(meta)
-    }
-
-    /// Uses the key's stored secret once against its service (`GET /v1/ping`).
-    pub async fn ping_key(&self, account_id: &str, key_id: &str) -> Result<PingResponse> {
-        let secret = self.key_secret(account_id, key_id).await?;
-        let account = self.account(account_id)?;
-        let answer = self
-            .connector_for(&account)?
-            .ping(&secret, &PingCall::default())
-            .await?;
-        // A window longer than an hour is the tenant's daily one: its limit is the daily cap,
-        // which the usage projections need and the service reports nowhere else.
-        if let Some(window) = answer.ratelimit.filter(|w| w.reset > 3_600) {
-            self.note_daily_cap(&account.id, window.limit);
-        }
-        Ok(answer.value)
-    }
-
     /// Runs `call` with the account's session; on a refused session, renews it once with the
     /// remembered password (if any) and runs `call` again.
     pub(crate) async fn with_session<T, F, Fut>(&self, account_id: &str, call: F) -> Result<T>
@@ -807,7 +384,7 @@ impl Keyhaven {
         F: Fn(AnyConnector, Secret) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let account = self.account(account_id)?;
+        let account = self.accounts().get(account_id)?;
         let connector = self.connector_for(&account)?;
         let profile = self.profile();
         let stored = self
@@ -947,6 +524,475 @@ impl Keyhaven {
     }
 }
 
+impl Accounts<'_> {
+    pub fn list(&self) -> Vec<Account> {
+        self.core.read().catalog.accounts.clone()
+    }
+
+    pub fn active(&self) -> Option<Account> {
+        self.core.read().catalog.active().cloned()
+    }
+
+    pub fn get(&self, id: &str) -> Result<Account> {
+        self.core
+            .read()
+            .catalog
+            .account(id)
+            .cloned()
+            .ok_or_else(|| {
+                Error::not_found(format!("account {id} in profile {}", self.core.profile()))
+            })
+    }
+
+    pub fn set_active(&self, id: &str) -> Result<()> {
+        let profile = self.core.profile();
+        self.core.update_catalog(|catalog| {
+            if catalog.account(id).is_none() {
+                return Err(Error::not_found(format!(
+                    "account {id} in profile {profile}"
+                )));
+            }
+            catalog.active_account = Some(id.to_string());
+            Ok(())
+        })
+    }
+
+    /// Signs in to a Keyhaven service, keeps the session token in the keychain (and the
+    /// password, if asked), records the account (the same service and email update the existing
+    /// one) and makes it active.
+    pub async fn sign_in(
+        &self,
+        service: ServiceRef,
+        email: &str,
+        password: Secret,
+        remember_password: bool,
+    ) -> Result<Account> {
+        self.core
+            .accounts()
+            .sign_in_to(
+                ConnectorKind::Native,
+                service,
+                email,
+                password,
+                None,
+                remember_password,
+            )
+            .await
+    }
+
+    /// [`Accounts::sign_in`](crate::Accounts::sign_in) to a service of `kind`. `user` is an email, or a user name where the
+    /// service takes one (TokenKit), or the name the person gives the account where `password`
+    /// is a session token copied from the service's app (Animus: never remembered, as a new
+    /// token is the only renewal); `account_key` is the account's own API key for a service
+    /// that wants one on its calls (TokenKit), kept in the keychain with the session.
+    pub async fn sign_in_to(
+        &self,
+        kind: ConnectorKind,
+        service: ServiceRef,
+        user: &str,
+        password: Secret,
+        account_key: Option<Secret>,
+        remember_password: bool,
+    ) -> Result<Account> {
+        let email = user.trim();
+        let user_name_allowed =
+            kind == ConnectorKind::Tokenkit || kind.signs_in_with_session_token();
+        let remember_password = remember_password && !kind.signs_in_with_session_token();
+        if email.is_empty()
+            || email.chars().count() > MAX_EMAIL_CHARS
+            || email.chars().any(char::is_control)
+            || !(user_name_allowed || email.contains('@'))
+        {
+            return Err(Error::validation(
+                if user_name_allowed { "user" } else { "email" },
+                if kind.signs_in_with_session_token() {
+                    "give the account a name (e.g. personal or work)"
+                } else if user_name_allowed {
+                    "enter the user name or email address you sign in with"
+                } else {
+                    "enter the email address you sign in with"
+                },
+            ));
+        }
+        if password.is_empty() {
+            return Err(Error::validation("password", "is empty"));
+        }
+        let service = normalize_service(service)?;
+        let connector = self.core.connector(&service, kind)?;
+        let session = connector
+            .login(Credentials {
+                user: email,
+                password: &password,
+                account_key: account_key.as_ref(),
+            })
+            .await?;
+        let profile = self.core.profile();
+        let existing = self
+            .core
+            .read()
+            .catalog
+            .accounts
+            .iter()
+            .find(|a| a.service == service && a.email.eq_ignore_ascii_case(email))
+            .cloned();
+        let id = existing
+            .as_ref()
+            .map(|a| a.id.clone())
+            .unwrap_or_else(new_account_id);
+        let vault = &self.core.inner.vault;
+        let stored = async {
+            vault
+                .put(&profile, &names::session(&id), &session.token)
+                .await?;
+            if let Some(key) = &account_key {
+                vault.put(&profile, &names::account_key(&id), key).await?;
+            }
+            if remember_password {
+                vault.put(&profile, &names::password(&id), &password).await
+            } else {
+                vault.delete(&profile, &names::password(&id)).await
+            }
+        }
+        .await;
+        if let Err(e) = stored {
+            if connector.logout(&session.token).await.is_err() {
+                tracing::debug!("could not end the session the keychain refused to keep");
+            }
+            return Err(e);
+        }
+        let account = Account {
+            id: id.clone(),
+            label: account_label(&service, email),
+            service,
+            email: email.to_string(),
+            user_id: session.user.id.clone(),
+            role: session.user.role,
+            tenant_id: session.user.tenant_id.clone(),
+            connector: kind,
+            created_at: existing.map(|a| a.created_at).unwrap_or_else(Utc::now),
+            remember_password,
+            tier: None,
+        };
+        let saved = account.clone();
+        self.core.update_catalog(move |catalog| {
+            catalog.upsert(saved);
+            catalog.active_account = Some(id);
+            Ok(())
+        })?;
+        tracing::info!(account = %account.id, role = account.role.as_str(), "signed in");
+        Ok(account)
+    }
+
+    /// Signs in again to an account (a new session), with its kind and the API key kept with it.
+    pub async fn sign_in_again(
+        &self,
+        account_id: &str,
+        password: Secret,
+        remember_password: bool,
+    ) -> Result<Account> {
+        let account = self.core.accounts().get(account_id)?;
+        let key = self
+            .core
+            .inner
+            .vault
+            .get(&self.core.profile(), &names::account_key(&account.id))
+            .await?;
+        self.core
+            .accounts()
+            .sign_in_to(
+                account.connector,
+                account.service,
+                &account.email,
+                password,
+                key,
+                remember_password,
+            )
+            .await
+    }
+
+    /// Ends the session on the service (best effort) and forgets the session token and any
+    /// remembered password. The account stays in the profile, signed out.
+    pub async fn sign_out(&self, account_id: &str) -> Result<()> {
+        let account = self.core.accounts().get(account_id)?;
+        let profile = self.core.profile();
+        let vault = &self.core.inner.vault;
+        if let Some(token) = vault.get(&profile, &names::session(&account.id)).await? {
+            match self.core.connector_for(&account) {
+                Ok(connector) => {
+                    if let Err(e) = connector.logout(&token).await {
+                        tracing::debug!(code = ?e.code(), "logout on the service failed; the local session is removed anyway");
+                    }
+                }
+                Err(e) => tracing::debug!(code = ?e.code(), "service unreachable for logout"),
+            }
+        }
+        vault.delete(&profile, &names::session(&account.id)).await?;
+        vault
+            .delete(&profile, &names::password(&account.id))
+            .await?;
+        tracing::info!(account = %account.id, "signed out");
+        Ok(())
+    }
+
+    /// Removes an account from the profile, after its id is typed again: signs it out (best
+    /// effort), deletes its session, remembered password and every key secret of it from the
+    /// keychain, then the account itself. The keys on the service stay as they are. The keychain
+    /// goes first: should it refuse, the account is still listed and the removal can be tried
+    /// again.
+    pub async fn remove(&self, account_id: &str, confirm: &str) -> Result<Account> {
+        let account = self.core.accounts().get(account_id)?;
+        if confirm.trim() != account.id {
+            return Err(Error::validation(
+                "confirm",
+                format!("type the account's id ({}) to remove it", account.id),
+            ));
+        }
+        self.core.accounts().sign_out(&account.id).await?;
+        let profile = self.core.profile();
+        let vault = self.core.inner.vault.clone();
+        let (names_profile, names_vault) = (profile.clone(), vault.clone());
+        let names =
+            tokio::task::spawn_blocking(move || names_vault.entry_names_blocking(&names_profile))
+                .await
+                .map_err(|_| Error::TaskFailed {
+                    during: "listing the keychain's entries",
+                })??;
+        let keys_of = format!("key:{}:", account.id);
+        for name in names.iter().filter(|n| n.starts_with(&keys_of)) {
+            vault.delete(&profile, name).await?;
+        }
+        vault
+            .delete(&profile, &names::account_key(&account.id))
+            .await?;
+        self.core.local_key_store()?.remove_account(&account.id)?;
+        self.core.update_catalog(|catalog| {
+            catalog.accounts.retain(|a| a.id != account.id);
+            if catalog.active_account.as_deref() == Some(account.id.as_str()) {
+                catalog.active_account = catalog.accounts.first().map(|a| a.id.clone());
+            }
+            Ok(())
+        })?;
+        tracing::info!(account = %account.id, "account removed");
+        Ok(account)
+    }
+}
+
+impl Keys<'_> {
+    /// The account's keys, with whether this machine holds each secret.
+    pub async fn list(&self, account_id: &str) -> Result<Vec<KeyView>> {
+        let account = self.core.accounts().get(account_id)?;
+        if self.core.accounts().capabilities(&account.id)?.local_keys {
+            return self.core.list_local_keys(&account).await;
+        }
+        let mut metas = self
+            .core
+            .with_session(account_id, |c, token| async move {
+                c.list_keys(&token, None).await
+            })
+            .await?;
+        self.core.annotate_replacements(account_id, &mut metas);
+        self.core.fill_settings(account_id, &mut metas);
+        let names = metas
+            .iter()
+            .map(|m| names::key(account_id, &m.id))
+            .collect();
+        let stored = self
+            .core
+            .inner
+            .vault
+            .contains_each(&self.core.profile(), names)
+            .await?;
+        Ok(metas
+            .into_iter()
+            .zip(stored)
+            .map(|(meta, stored_locally)| KeyView {
+                meta,
+                stored_locally,
+                check: None,
+            })
+            .collect())
+    }
+
+    /// Creates a key on the service and stores its secret in the keychain (read back and
+    /// compared). If the keychain refuses, the key is still returned with its secret, marked
+    /// not stored, so it is not lost.
+    pub async fn create(
+        &self,
+        account_id: &str,
+        request: CreateKeyRequest,
+    ) -> Result<CreatedKeyView> {
+        let caps = self.core.accounts().capabilities(account_id)?;
+        if !caps.create_key {
+            let info = crate::connector::kind_info(self.core.accounts().get(account_id)?.connector);
+            return Err(Error::Forbidden {
+                message: format!(
+                    "Keyhaven cannot create {} keys: make it in {}, then import it",
+                    info.label, info.key_page
+                ),
+            });
+        }
+        crate::validate::create_request_for(&request, Utc::now(), caps.key_scopes)?;
+        let new = self
+            .core
+            .with_session(account_id, |c, token| {
+                let request = request.clone();
+                async move { c.create_key(&token, &request).await }
+            })
+            .await?;
+        if let Err(e) = self
+            .core
+            .remember_settings(&self.core.accounts().get(account_id)?, &new.meta)
+        {
+            tracing::warn!(key_id = %new.meta.id, "the new key's settings were not kept: {e}");
+        }
+        let name = names::key(account_id, &new.meta.id);
+        let (stored_in_keychain, keychain_error) = match self
+            .core
+            .inner
+            .vault
+            .put(&self.core.profile(), &name, &new.secret)
+            .await
+        {
+            Ok(()) => (true, None),
+            Err(e) => {
+                tracing::warn!(key_id = %new.meta.id, code = ?e.code(), "the keychain did not store a new key: {e}");
+                (false, Some(e))
+            }
+        };
+        Ok(CreatedKeyView {
+            meta: new.meta,
+            secret: new.secret,
+            stored_in_keychain,
+            keychain_error,
+        })
+    }
+
+    /// Revokes the key on the service, then deletes its local secret.
+    pub async fn revoke(&self, account_id: &str, key_id: &str) -> Result<()> {
+        let account = self.core.accounts().get(account_id)?;
+        if self.core.accounts().capabilities(&account.id)?.local_keys {
+            let info = crate::connector::kind_info(account.connector);
+            return Err(Error::Forbidden {
+                message: format!(
+                    "Keyhaven cannot delete {} keys: delete it in {}, then remove it from \
+                     Keyhaven",
+                    info.label, info.key_page
+                ),
+            });
+        }
+        let id = key_id.to_string();
+        self.core
+            .with_session(account_id, |c, token| {
+                let id = id.clone();
+                async move { c.revoke_key(&token, &id).await }
+            })
+            .await?;
+        self.core.forget_settings(account_id, key_id);
+        self.core
+            .inner
+            .vault
+            .delete(&self.core.profile(), &names::key(account_id, key_id))
+            .await
+    }
+
+    /// The key's secret from the keychain; `NotFound` if this machine does not hold it. A key
+    /// that was rotated leads to its replacement: whatever reads the old id gets the new secret.
+    pub async fn secret(&self, account_id: &str, key_id: &str) -> Result<Secret> {
+        let account = self.core.accounts().get(account_id)?;
+        let chain = self.core.link_store()?.chain(&account.id, key_id)?;
+        let profile = self.core.profile();
+        for id in chain.iter().rev() {
+            if let Some(secret) = self
+                .core
+                .inner
+                .vault
+                .get(&profile, &names::key(&account.id, id))
+                .await?
+            {
+                return Ok(secret);
+            }
+        }
+        Err(Error::not_found(format!(
+            "a stored secret for key {key_id} on this computer"
+        )))
+    }
+
+    /// The id of the key that `key_id` leads to after any rotations (`key_id` itself if none).
+    pub fn current_id(&self, account_id: &str, key_id: &str) -> Result<String> {
+        let chain = self.core.link_store()?.chain(account_id, key_id)?;
+        Ok(chain.last().cloned().unwrap_or_else(|| key_id.to_string()))
+    }
+
+    /// Imports a key someone already holds the secret of: the secret is verified against the
+    /// account's service first (one call with it), must belong to the account's tenant, and is
+    /// then stored in the keychain under the key the service names (read back and compared).
+    /// Nothing is stored for a secret the service refuses.
+    pub async fn import(&self, account_id: &str, secret: Secret) -> Result<KeyMeta> {
+        let account = self.core.accounts().get(account_id)?;
+        if secret.expose().trim().is_empty() {
+            return Err(Error::validation("secret", "is empty"));
+        }
+        if account.connector.signs_in_with_session_token() {
+            return Err(Error::validation(
+                "name",
+                "its service does not say which key a secret is: name the key as the service \
+                 lists it (`keys import --name NAME`)",
+            ));
+        }
+        let answer = self
+            .core
+            .connector_for(&account)?
+            .ping(&secret, &PingCall::default())
+            .await?
+            .value;
+        if answer.tenant_id != account.tenant_id {
+            return Err(Error::validation(
+                "secret",
+                format!(
+                    "belongs to another tenant than account {}'s; import it into an account of that tenant",
+                    account.id
+                ),
+            ));
+        }
+        let name = names::key(&account.id, &answer.key_id);
+        let profile = self.core.profile();
+        self.core.inner.vault.put(&profile, &name, &secret).await?;
+        match self.core.inner.vault.get(&profile, &name).await? {
+            Some(back) if back.constant_time_eq(&secret) => {}
+            _ => return Err(Error::KeychainWrite),
+        }
+        tracing::info!(account = %account.id, key_id = %answer.key_id, "key imported");
+        let key_id = answer.key_id;
+        let mut meta = self
+            .core
+            .with_session(&account.id, |c, token| {
+                let key_id = key_id.clone();
+                async move { c.get_key(&token, &key_id, None).await }
+            })
+            .await?;
+        self.core
+            .annotate_replacements(&account.id, std::slice::from_mut(&mut meta));
+        Ok(meta)
+    }
+
+    /// Uses the key's stored secret once against its service (`GET /v1/ping`).
+    pub async fn ping(&self, account_id: &str, key_id: &str) -> Result<PingResponse> {
+        let secret = self.core.keys().secret(account_id, key_id).await?;
+        let account = self.core.accounts().get(account_id)?;
+        let answer = self
+            .core
+            .connector_for(&account)?
+            .ping(&secret, &PingCall::default())
+            .await?;
+        // A window longer than an hour is the tenant's daily one: its limit is the daily cap,
+        // which the usage projections need and the service reports nowhere else.
+        if let Some(window) = answer.ratelimit.filter(|w| w.reset > 3_600) {
+            self.core.note_daily_cap(&account.id, window.limit);
+        }
+        Ok(answer.value)
+    }
+}
+
 fn normalize_service(service: ServiceRef) -> Result<ServiceRef> {
     match service {
         ServiceRef::Url { url, allow_http } => {
@@ -1054,8 +1100,8 @@ mod tests {
         let core = Keyhaven::open(config(dir.path())).await.expect("open");
         let profile = core.profile();
         assert!(validate_profile_name(&profile).is_ok());
-        assert!(core.accounts().is_empty());
-        assert!(core.active_account().is_none());
+        assert!(core.accounts().list().is_empty());
+        assert!(core.accounts().active().is_none());
         assert!(dir
             .path()
             .join("profiles")
@@ -1068,11 +1114,11 @@ mod tests {
         .expect("json");
         assert_eq!(state["active_profile"], profile.as_str());
 
-        core.switch_profile("work").expect("switch");
+        core.profiles().switch("work").expect("switch");
         assert_eq!(core.profile(), "work");
         let again = Keyhaven::open(config(dir.path())).await.expect("reopen");
         assert_eq!(again.profile(), "work");
-        let listed = again.profiles().expect("profiles");
+        let listed = again.profiles().list().expect("profiles");
         assert_eq!(listed.len(), 2);
         assert!(listed.iter().any(|p| p.name == "work" && p.active));
         let other = Keyhaven::open_profile(config(dir.path()), &profile)
@@ -1084,11 +1130,11 @@ mod tests {
             Err(Error::NotFound { .. })
         ));
         assert!(matches!(
-            core.set_active_account("acc_missing"),
+            core.accounts().set_active("acc_missing"),
             Err(Error::NotFound { .. })
         ));
         assert!(matches!(
-            core.key_secret("acc_missing", "k").await,
+            core.keys().secret("acc_missing", "k").await,
             Err(Error::NotFound { .. })
         ));
     }
@@ -1101,18 +1147,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let core = Keyhaven::open(config(dir.path())).await.expect("open");
         send_sync(&core);
-        send(&core.sign_in(
+        send(&core.accounts().sign_in(
             ServiceRef::Embedded,
             "a@b.c",
             Secret::new("p".into()),
             false,
         ));
-        send(&core.sign_out("a"));
-        send(&core.list_keys("a"));
-        send(&core.create_key("a", CreateKeyRequest::default()));
-        send(&core.revoke_key("a", "k"));
-        send(&core.key_secret("a", "k"));
-        send(&core.ping_key("a", "k"));
+        send(&core.accounts().sign_out("a"));
+        send(&core.keys().list("a"));
+        send(&core.keys().create("a", CreateKeyRequest::default()));
+        send(&core.keys().revoke("a", "k"));
+        send(&core.keys().secret("a", "k"));
+        send(&core.keys().ping("a", "k"));
         send(&Keyhaven::open(config(dir.path())));
     }
 
@@ -1121,6 +1167,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let core = Keyhaven::open(config(dir.path())).await.expect("open");
         let err = core
+            .accounts()
             .sign_in(
                 ServiceRef::Embedded,
                 "ann@example.com",
@@ -1131,6 +1178,7 @@ mod tests {
             .expect_err("no url");
         assert!(matches!(err, Error::EmbeddedServiceNotRunning), "{err:?}");
         let err = core
+            .accounts()
             .sign_in(
                 ServiceRef::Url {
                     url: "http://keys.example.com".into(),
@@ -1144,6 +1192,7 @@ mod tests {
             .expect_err("insecure");
         assert!(matches!(err, Error::InsecureUrl { .. }), "{err:?}");
         let err = core
+            .accounts()
             .sign_in(
                 ServiceRef::Embedded,
                 "not-an-email",

@@ -7,7 +7,7 @@
 //! same at once (on quit). The guard keeps its clipboard handle alive while it holds a secret:
 //! on X11 the clipboard's content lives in its owner.
 //!
-//! The delay runs on a [`Timer`]: a thread that sleeps, or in tests a [`ManualTimer`] the test
+//! The delay runs on a [`Timer`]: a thread that sleeps, or in tests a `ManualTimer` the test
 //! moves, so that no test waits on the wall clock for the clearing.
 
 use std::sync::{Arc, Mutex, MutexGuard};

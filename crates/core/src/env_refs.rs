@@ -70,13 +70,15 @@ impl Keyhaven {
     fn references_path(&self) -> Result<PathBuf> {
         Ok(self.profile_dir()?.join(REFERENCES_FILE))
     }
+}
 
+impl crate::app::Keys<'_> {
     /// Records what a file references now, replacing what it referenced before; a file with no
     /// reference left is forgotten. The path is made absolute (and canonical when it exists),
     /// so a file read from two folders is one entry.
     pub fn record_env_file(&self, file: &Path, references: Vec<Recorded>) -> Result<()> {
         let path = absolute(file);
-        let store = self.references_path()?;
+        let store = self.core.references_path()?;
         // Held until the new file is in place: another process's read-change-write waits.
         let _lock = lock(&store.with_file_name(LOCK_FILE))?;
         let mut all: References = read_json(&store)?.unwrap_or_default();
@@ -109,9 +111,12 @@ impl Keyhaven {
 
     /// The env files known to reference a key of an account, by path then line.
     pub fn env_references(&self, account_id: &str, key: &KeyMeta) -> Result<Vec<EnvReference>> {
-        let all: References = read_json(&self.references_path()?)?.unwrap_or_default();
+        let all: References = read_json(&self.core.references_path()?)?.unwrap_or_default();
         // Read once: the ids of the keys this one replaced, which references may still name.
-        let earlier = self.link_store()?.replaced_until(account_id, &key.id)?;
+        let earlier = self
+            .core
+            .link_store()?
+            .replaced_until(account_id, &key.id)?;
         let mut found = Vec::new();
         for (path, file) in &all.files {
             for r in &file.references {

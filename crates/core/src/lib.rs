@@ -23,10 +23,10 @@ pub mod vault;
 pub mod watch;
 
 pub use app::{
-    capabilities_for_role, new_key_request, update_key_request, validate_create_request,
-    CoreConfig, CreatedKeyView, ImportOptions, KeyView, Keyhaven, NewAccount, OpenOptions,
-    ProfileInfo, ProfileMeta, VaultChoice, VerifyOptions, ENV_DATA_DIR, ENV_KEYCHAIN_NAMESPACE,
-    ENV_VAULT, MAX_AUTO_LOCK,
+    capabilities_for_role, new_key_request, update_key_request, validate_create_request, Accounts,
+    CoreConfig, CreatedKeyView, ImportOptions, KeyView, Keyhaven, Keys, NewAccount, OpenOptions,
+    ProfileInfo, ProfileMeta, Profiles, Rotation, VaultChoice, VerifyOptions, Watch, ENV_DATA_DIR,
+    ENV_KEYCHAIN_NAMESPACE, ENV_VAULT, MAX_AUTO_LOCK,
 };
 pub use app::{FoundKey, KeySearch, UnreadAccount};
 pub use catalog::{Account, ConnectorKind, ServiceRef, Tier};

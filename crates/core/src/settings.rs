@@ -11,7 +11,6 @@ use ts_rs::TS;
 
 use crate::catalog::{validate_profile_name, write_json_atomic};
 use crate::error::{Error, Result};
-use crate::Keyhaven;
 
 const SETTINGS_FILE: &str = "settings.json";
 
@@ -145,15 +144,15 @@ pub fn save(data_dir: &Path, profile: &str, settings: &Settings) -> Result<()> {
     write_json_atomic(&path, settings)
 }
 
-impl Keyhaven {
+impl crate::app::Profiles<'_> {
     /// The active profile's settings (the usage watcher and the clipboard read them).
     pub fn settings(&self) -> Result<Settings> {
-        load(self.data_dir(), &self.profile())
+        load(self.core.data_dir(), &self.core.profile())
     }
 
     /// Checks and saves the active profile's settings; nothing is written when a value is refused.
     pub fn save_settings(&self, settings: Settings) -> Result<()> {
-        save(self.data_dir(), &self.profile(), &settings)
+        save(self.core.data_dir(), &self.core.profile(), &settings)
     }
 }
 

@@ -66,6 +66,7 @@ async fn an_animus_account_lists_imports_updates_checks_and_revokes_keys() {
 
     // A token Animus does not know is refused, saying that only a new one helps.
     let err = core
+        .accounts()
         .sign_in_to(
             ConnectorKind::Animus,
             service.clone(),
@@ -86,10 +87,11 @@ async fn an_animus_account_lists_imports_updates_checks_and_revokes_keys() {
         "{err:?}"
     );
     assert!(err.to_string().contains("new one"), "{err}");
-    assert!(core.accounts().is_empty());
+    assert!(core.accounts().list().is_empty());
 
     // A plain name for the account; the token is the session, never kept as a password.
     let account = core
+        .accounts()
         .sign_in_to(
             ConnectorKind::Animus,
             service,
@@ -110,12 +112,12 @@ async fn an_animus_account_lists_imports_updates_checks_and_revokes_keys() {
         .expect("vault"));
     let id = account.id.clone();
 
-    let caps = core.capabilities(&id).expect("caps");
+    let caps = core.accounts().capabilities(&id).expect("caps");
     assert!(caps.login && caps.list_keys && caps.get_key && caps.update_key);
     assert!(caps.revoke_key && caps.ping && caps.import_keys && caps.key_settings);
     assert!(!caps.create_key && !caps.roll_key && !caps.key_usage && !caps.local_keys);
 
-    let listed = core.list_keys(&id).await.expect("list");
+    let listed = core.keys().list(&id).await.expect("list");
     assert_eq!(listed.len(), 4);
     let cli = listed
         .iter()
@@ -129,7 +131,8 @@ async fn an_animus_account_lists_imports_updates_checks_and_revokes_keys() {
 
     // No create call on Animus: refused before any request, saying where keys are made.
     let err = core
-        .create_key(
+        .keys()
+        .create(
             &id,
             keyhaven_core::new_key_request(
                 "new".into(),
@@ -151,7 +154,8 @@ async fn an_animus_account_lists_imports_updates_checks_and_revokes_keys() {
 
     // Import: by the name Animus lists; a name it does not list, or one two keys share, asks.
     let err = core
-        .import_key(&id, cli_secret.clone())
+        .keys()
+        .import(&id, cli_secret.clone())
         .await
         .expect_err("a name is needed");
     assert!(
@@ -159,7 +163,8 @@ async fn an_animus_account_lists_imports_updates_checks_and_revokes_keys() {
         "{err:?}"
     );
     let err = core
-        .import_listed_key(&id, cli_secret.clone(), Some("nope"), None)
+        .keys()
+        .import_listed(&id, cli_secret.clone(), Some("nope"), None)
         .await
         .expect_err("no such name");
     assert!(
@@ -167,15 +172,17 @@ async fn an_animus_account_lists_imports_updates_checks_and_revokes_keys() {
         "{err}"
     );
     let meta = core
-        .import_listed_key(&id, cli_secret.clone(), Some("cli"), None)
+        .keys()
+        .import_listed(&id, cli_secret.clone(), Some("cli"), None)
         .await
         .expect("import cli");
     assert_eq!(meta.id, cli_id);
     assert!(stored(&core, &id, &cli_id).await);
-    core.ping_key(&id, &cli_id).await.expect("works");
+    core.keys().ping(&id, &cli_id).await.expect("works");
 
     let err = core
-        .import_listed_key(&id, twin_a_secret.clone(), Some("twin"), None)
+        .keys()
+        .import_listed(&id, twin_a_secret.clone(), Some("twin"), None)
         .await
         .expect_err("two keys named twin");
     assert!(
@@ -184,31 +191,36 @@ async fn an_animus_account_lists_imports_updates_checks_and_revokes_keys() {
     );
     // The secret of a read+write key is not a read-only one: its check shows which it fits.
     let err = core
-        .import_listed_key(&id, finder_secret.clone(), Some("twin"), Some(&twin_b))
+        .keys()
+        .import_listed(&id, finder_secret.clone(), Some("twin"), Some(&twin_b))
         .await
         .expect_err("a search-only secret is not twin b");
     assert!(err.to_string().contains("another key"), "{err}");
     assert!(!stored(&core, &id, &twin_b).await);
-    core.import_listed_key(&id, twin_a_secret, Some("twin"), Some(&twin_a))
+    core.keys()
+        .import_listed(&id, twin_a_secret, Some("twin"), Some(&twin_a))
         .await
         .expect("import twin a by its id");
     assert!(stored(&core, &id, &twin_a).await && !stored(&core, &id, &twin_b).await);
     let err = core
-        .import_listed_key(&id, cli_secret.clone(), None, Some(&twin_b))
+        .keys()
+        .import_listed(&id, cli_secret.clone(), None, Some(&twin_b))
         .await
         .expect_err("the same secret twice");
     assert!(err.to_string().contains("already"), "{err}");
 
     // A key without `read` answers 403 to the read: it works, as the search shows.
-    core.import_listed_key(&id, finder_secret, Some("finder"), None)
+    core.keys()
+        .import_listed(&id, finder_secret, Some("finder"), None)
         .await
         .expect("import finder");
-    let check = core.check_key(&id, &finder_id).await.expect("check");
+    let check = core.keys().check(&id, &finder_id).await.expect("check");
     assert_eq!(check.verdict, Verdict::Works, "{}", check.message);
 
     // Name and scopes change; the secret stays and still works.
     let updated = core
-        .update_key(
+        .keys()
+        .update(
             &id,
             &cli_id,
             UpdateKeyRequest {
@@ -221,12 +233,13 @@ async fn an_animus_account_lists_imports_updates_checks_and_revokes_keys() {
         .expect("update");
     assert_eq!(updated.name, "cli-renamed");
     assert_eq!(updated.scopes, vec!["read", "search"]);
-    let shown = core.get_key(&id, &cli_id, None).await.expect("get");
+    let shown = core.keys().get(&id, &cli_id, None).await.expect("get");
     assert_eq!(
         (shown.name.as_str(), shown.scopes.len()),
         ("cli-renamed", 2)
     );
-    core.ping_key(&id, &cli_id)
+    core.keys()
+        .ping(&id, &cli_id)
         .await
         .expect("the same secret works");
 
@@ -234,7 +247,8 @@ async fn an_animus_account_lists_imports_updates_checks_and_revokes_keys() {
     // with Animus down, the refusal is still Keyhaven's own.
     fake.control("outage", json!({"on": true}));
     let err = core
-        .update_key(
+        .keys()
+        .update(
             &id,
             &cli_id,
             UpdateKeyRequest {
@@ -250,7 +264,8 @@ async fn an_animus_account_lists_imports_updates_checks_and_revokes_keys() {
     );
     assert!(err.to_string().contains("admin"), "{err}");
     let err = core
-        .update_key(
+        .keys()
+        .update(
             &id,
             &cli_id,
             UpdateKeyRequest {
@@ -267,9 +282,9 @@ async fn an_animus_account_lists_imports_updates_checks_and_revokes_keys() {
     fake.control("outage", json!({"on": false}));
 
     // Revoked, the key is refused (401), and its secret has left this computer.
-    core.revoke_key(&id, &cli_id).await.expect("revoke");
+    core.keys().revoke(&id, &cli_id).await.expect("revoke");
     assert!(!stored(&core, &id, &cli_id).await);
-    assert!(core.list_keys(&id).await.expect("list").len() == 3);
+    assert!(core.keys().list(&id).await.expect("list").len() == 3);
     let animus = AnimusConnector::with_policy(
         fake.url(),
         HttpPolicy::LoopbackOnly,
@@ -299,7 +314,7 @@ async fn an_animus_account_lists_imports_updates_checks_and_revokes_keys() {
         )
         .await
         .expect("put");
-    let err = core.list_keys(&id).await.expect_err("stale token");
+    let err = core.keys().list(&id).await.expect_err("stale token");
     assert!(
         matches!(
             err,
@@ -309,8 +324,9 @@ async fn an_animus_account_lists_imports_updates_checks_and_revokes_keys() {
         ),
         "{err:?}"
     );
-    core.sign_in_again(&id, session(&fake), true)
+    core.accounts()
+        .sign_in_again(&id, session(&fake), true)
         .await
         .expect("a new token");
-    assert_eq!(core.list_keys(&id).await.expect("list").len(), 3);
+    assert_eq!(core.keys().list(&id).await.expect("list").len(), 3);
 }

@@ -34,7 +34,8 @@ async fn held(
     name: &str,
 ) -> (String, String) {
     let account = core
-        .add_account(NewAccount {
+        .accounts()
+        .add(NewAccount {
             kind,
             name: name.into(),
             url: Some(url.into()),
@@ -45,7 +46,8 @@ async fn held(
         .expect("account")
         .id;
     let key = core
-        .import_local_key(
+        .keys()
+        .import_local(
             &account,
             secret.clone(),
             ImportOptions {
@@ -92,6 +94,7 @@ async fn a_key_deleted_on_its_service_raises_one_alert_when_its_check_is_due() {
 
     // Both were checked when imported: nothing is due yet.
     assert!(core
+        .watch()
         .check_due_keys(&hourly, now)
         .await
         .expect("checks")
@@ -100,6 +103,7 @@ async fn a_key_deleted_on_its_service_raises_one_alert_when_its_check_is_due() {
     wanikani.control("delete", json!({"secret": token.expose()}));
     anikura.control("delete", json!({"secret": ak_secret.expose()}));
     let alerts = core
+        .watch()
         .check_due_keys(&hourly, now + chrono::Duration::hours(2))
         .await
         .expect("checks");
@@ -119,7 +123,7 @@ async fn a_key_deleted_on_its_service_raises_one_alert_when_its_check_is_due() {
         alert.message
     );
     // AniKura's key was not called: its record still says it works.
-    let listed = core.list_keys(&ak).await.expect("list");
+    let listed = core.keys().list(&ak).await.expect("list");
     assert_eq!(
         listed[0].check.as_ref().map(|c| c.verdict.as_str()),
         Some("works")
@@ -127,6 +131,7 @@ async fn a_key_deleted_on_its_service_raises_one_alert_when_its_check_is_due() {
 
     // Refused again at the next check: no second alert.
     assert!(core
+        .watch()
         .check_due_keys(&hourly, now + chrono::Duration::hours(4))
         .await
         .expect("checks")
@@ -138,6 +143,7 @@ async fn a_key_deleted_on_its_service_raises_one_alert_when_its_check_is_due() {
         ..hourly
     };
     let alerts = core
+        .watch()
         .check_due_keys(&with_anikura, now + chrono::Duration::hours(6))
         .await
         .expect("checks");
@@ -154,7 +160,8 @@ async fn the_usage_watcher_raises_the_alert_of_a_broken_key() {
     let core = core_on(data.path(), &Vault::in_memory()).await;
     let secret = minted(&ananke, json!({"tenant": "acme"}));
     let account = core
-        .add_account(NewAccount {
+        .accounts()
+        .add(NewAccount {
             kind: ConnectorKind::Ananke,
             name: "acme".into(),
             url: Some(ananke.url().into()),
@@ -165,22 +172,24 @@ async fn the_usage_watcher_raises_the_alert_of_a_broken_key() {
         .expect("account")
         .id;
     // Stored without a check, then revoked in the Console: the first check finds it refused.
-    core.import_local_key(
-        &account,
-        secret.clone(),
-        ImportOptions {
-            name: "templates".into(),
-            unverified: true,
-            ..ImportOptions::default()
-        },
-    )
-    .await
-    .expect("imported");
+    core.keys()
+        .import_local(
+            &account,
+            secret.clone(),
+            ImportOptions {
+                name: "templates".into(),
+                unverified: true,
+                ..ImportOptions::default()
+            },
+        )
+        .await
+        .expect("imported");
     ananke.control("revoke", json!({"secret": secret.expose()}));
 
     let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
     let watch = core
-        .watch_usage(
+        .watch()
+        .start(
             WatchConfig {
                 key_checks: Some(KeyCheckConfig {
                     interval: Duration::from_secs(3_600),

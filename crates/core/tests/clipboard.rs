@@ -114,9 +114,14 @@ fn copied_secrets_are_cleared_only_while_still_on_the_clipboard() {
         .expect("copy");
     // Marked as a password for clipboard managers, as KeePassXC does: the X11 selection offers
     // the target `x-kde-passwordManagerHint` with the content `secret` (read by another program).
-    let targets = xclip(&["-t", "TARGETS"]);
+    // The copy takes the selection in arboard's own thread: under load xclip can ask before it
+    // has, so the offer is waited for like the clearing above.
+    let mut targets = String::new();
     assert!(
-        targets.lines().any(|t| t == "x-kde-passwordManagerHint"),
+        wait_for(Duration::from_secs(5), || {
+            targets = xclip(&["-t", "TARGETS"]);
+            targets.lines().any(|t| t == "x-kde-passwordManagerHint")
+        }),
         "targets offered: {targets}"
     );
     assert_eq!(xclip(&["-t", "x-kde-passwordManagerHint"]), "secret");

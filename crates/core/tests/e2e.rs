@@ -37,7 +37,7 @@ async fn sign_in_create_use_revoke_with_the_real_keychain() {
     assert_eq!(account.role, Role::Owner);
     assert_eq!(account.email, "ann@example.com");
     assert_eq!(
-        core.active_account().map(|a| a.id),
+        core.accounts().active().map(|a| a.id),
         Some(account.id.clone())
     );
     let session = keychain
@@ -49,11 +49,12 @@ async fn sign_in_create_use_revoke_with_the_real_keychain() {
     // Signing in again to the same service and email updates the same account.
     let again = common::sign_in_session_only(&core, &svc, " ann@example.com ").await;
     assert_eq!(again.id, account.id);
-    assert_eq!(core.accounts().len(), 1);
+    assert_eq!(core.accounts().list().len(), 1);
 
     // Create a key: its secret is in the keychain and is what the service accepts.
     let created = core
-        .create_key(&account.id, key_request("e2e deploy"))
+        .keys()
+        .create(&account.id, key_request("e2e deploy"))
         .await
         .expect("create");
     assert!(created.stored_in_keychain, "{:?}", created.keychain_error);
@@ -67,20 +68,22 @@ async fn sign_in_create_use_revoke_with_the_real_keychain() {
         .expect("the key's secret is in the keychain");
     assert_eq!(in_keychain, secret);
     assert_eq!(
-        core.key_secret(&account.id, &created.meta.id)
+        core.keys()
+            .secret(&account.id, &created.meta.id)
             .await
             .expect("key secret"),
         secret
     );
     assert_eq!(ping_status(&svc.url(), in_keychain.expose()).await, 200);
     let pinged = core
-        .ping_key(&account.id, &created.meta.id)
+        .keys()
+        .ping(&account.id, &created.meta.id)
         .await
         .expect("ping via core");
     assert_eq!(pinged.key_id, created.meta.id);
 
     // The list shows it, held on this computer.
-    let keys = core.list_keys(&account.id).await.expect("list");
+    let keys = core.keys().list(&account.id).await.expect("list");
     let listed = keys
         .iter()
         .find(|k| k.meta.id == created.meta.id)
@@ -90,7 +93,8 @@ async fn sign_in_create_use_revoke_with_the_real_keychain() {
     assert_eq!(listed.meta.status, KeyStatus::Active);
 
     // Revoke: the service refuses the key at once and the keychain entry is gone.
-    core.revoke_key(&account.id, &created.meta.id)
+    core.keys()
+        .revoke(&account.id, &created.meta.id)
         .await
         .expect("revoke");
     assert_eq!(ping_status(&svc.url(), secret.expose()).await, 401);
@@ -102,17 +106,20 @@ async fn sign_in_create_use_revoke_with_the_real_keychain() {
         None
     );
     let err = core
-        .key_secret(&account.id, &created.meta.id)
+        .keys()
+        .secret(&account.id, &created.meta.id)
         .await
         .expect_err("gone");
     assert_eq!(err.code(), ErrorKind::NotFound);
     let err = core
-        .ping_key(&account.id, &created.meta.id)
+        .keys()
+        .ping(&account.id, &created.meta.id)
         .await
         .expect_err("gone");
     assert_eq!(err.code(), ErrorKind::NotFound);
     for k in core
-        .list_keys(&account.id)
+        .keys()
+        .list(&account.id)
         .await
         .expect("list after revoke")
     {
@@ -126,7 +133,10 @@ async fn sign_in_create_use_revoke_with_the_real_keychain() {
     assert!(!files_under(data.path()).is_empty());
 
     // Sign out: the session leaves the keychain; the account stays, signed out.
-    core.sign_out(&account.id).await.expect("sign out");
+    core.accounts()
+        .sign_out(&account.id)
+        .await
+        .expect("sign out");
     assert_eq!(
         keychain
             .get(&profile, &names::session(&account.id))
@@ -134,7 +144,7 @@ async fn sign_in_create_use_revoke_with_the_real_keychain() {
             .expect("read"),
         None
     );
-    let err = core.list_keys(&account.id).await.expect_err("signed out");
+    let err = core.keys().list(&account.id).await.expect_err("signed out");
     assert!(
         matches!(
             err,
@@ -145,7 +155,7 @@ async fn sign_in_create_use_revoke_with_the_real_keychain() {
         "{err:?}"
     );
     assert!(err.to_string().contains("sign in again"));
-    assert_eq!(core.accounts().len(), 1);
+    assert_eq!(core.accounts().list().len(), 1);
 
     svc.stop().await;
 }
@@ -157,6 +167,7 @@ async fn wrong_password_is_unauthorized_and_adds_nothing() {
     let data = tempfile::tempdir().expect("tempdir");
     let core = common::core(data.path()).await;
     let err = core
+        .accounts()
         .sign_in(
             svc.service_ref(),
             "ann@example.com",
@@ -176,7 +187,7 @@ async fn wrong_password_is_unauthorized_and_adds_nothing() {
     );
     assert_eq!(err.code(), ErrorKind::Unauthorized);
     assert!(!err.to_string().contains("wrong password"));
-    assert!(core.accounts().is_empty());
+    assert!(core.accounts().list().is_empty());
     assert!(files_containing(data.path(), "wrong password").is_empty());
 }
 
@@ -207,7 +218,7 @@ async fn plain_http_to_another_host_needs_the_accounts_override() {
         err.to_string().contains("allow unencrypted http://"),
         "{err}"
     );
-    assert!(core.accounts().is_empty());
+    assert!(core.accounts().list().is_empty());
 
     let account = sign_in_as_ann(&core, &elsewhere, true)
         .await
@@ -219,15 +230,16 @@ async fn plain_http_to_another_host_needs_the_accounts_override() {
             allow_http: true,
         }
     );
-    core.create_key(&account.id, key_request("over http"))
+    core.keys()
+        .create(&account.id, key_request("over http"))
         .await
         .expect("create over plain http");
-    assert_eq!(core.list_keys(&account.id).await.expect("list").len(), 1);
+    assert_eq!(core.keys().list(&account.id).await.expect("list").len(), 1);
 
     // The choice is kept: a core opened again on the same folder still reaches the service.
     drop(core);
     let again = common::core(data.path()).await;
-    let kept = again.accounts();
+    let kept = again.accounts().list();
     assert_eq!(kept.len(), 1);
     assert!(matches!(
         &kept[0].service,
@@ -251,7 +263,8 @@ async fn sign_in_as_ann(core: &Keyhaven, url: &str, allow_http: bool) -> Result<
         allow_http,
     };
     let password = Secret::new(PASSWORD.into());
-    core.sign_in(service, "ann@example.com", password, false)
+    core.accounts()
+        .sign_in(service, "ann@example.com", password, false)
         .await
 }
 
@@ -278,7 +291,8 @@ async fn a_refused_session_is_renewed_once_with_the_remembered_password() {
         .await
         .expect("end the session on the service");
     assert!(direct.me(&old).await.is_err(), "the old session is dead");
-    core.list_keys(&ann.id)
+    core.keys()
+        .list(&ann.id)
         .await
         .expect("renewed transparently");
     let new = core
@@ -292,7 +306,7 @@ async fn a_refused_session_is_renewed_once_with_the_remembered_password() {
 
     // No remembered password: the person is asked to sign in again.
     let bob = common::sign_in_session_only(&core, &svc, "bob@example.com").await;
-    assert_eq!(core.active_account().map(|a| a.id), Some(bob.id.clone()));
+    assert_eq!(core.accounts().active().map(|a| a.id), Some(bob.id.clone()));
     let token = core
         .vault()
         .get(&profile, &names::session(&bob.id))
@@ -300,7 +314,7 @@ async fn a_refused_session_is_renewed_once_with_the_remembered_password() {
         .expect("get")
         .expect("session");
     direct.logout(&token).await.expect("end the session");
-    let err = core.list_keys(&bob.id).await.expect_err("expired");
+    let err = core.keys().list(&bob.id).await.expect_err("expired");
     assert!(
         matches!(
             err,
@@ -312,7 +326,7 @@ async fn a_refused_session_is_renewed_once_with_the_remembered_password() {
     );
 
     // Signing out forgets the remembered password too: no silent renewal afterwards.
-    core.sign_out(&ann.id).await.expect("sign out");
+    core.accounts().sign_out(&ann.id).await.expect("sign out");
     assert_eq!(
         core.vault()
             .get(&profile, &names::password(&ann.id))
@@ -321,7 +335,8 @@ async fn a_refused_session_is_renewed_once_with_the_remembered_password() {
         None
     );
     assert!(
-        core.list_keys(&ann.id)
+        core.keys()
+            .list(&ann.id)
             .await
             .expect_err("signed out")
             .code()
@@ -337,6 +352,7 @@ async fn embedded_service_accounts_follow_the_url_the_app_gives() {
     let core = common::core(data.path()).await;
     core.set_embedded_url(Some(svc.url()));
     let account = core
+        .accounts()
         .sign_in(
             ServiceRef::Embedded,
             "me@keyhaven.local",
@@ -346,13 +362,22 @@ async fn embedded_service_accounts_follow_the_url_the_app_gives() {
         .await
         .expect("sign in to the embedded service");
     assert_eq!(account.service, ServiceRef::Embedded);
-    assert!(core.list_keys(&account.id).await.expect("list").is_empty());
+    assert!(core
+        .keys()
+        .list(&account.id)
+        .await
+        .expect("list")
+        .is_empty());
     // The catalog records "embedded", not this launch's URL.
     assert!(files_containing(data.path(), "127.0.0.1").is_empty());
     assert!(!files_containing(data.path(), "\"embedded\"").is_empty());
 
     core.set_embedded_url(None);
-    let err = core.list_keys(&account.id).await.expect_err("not running");
+    let err = core
+        .keys()
+        .list(&account.id)
+        .await
+        .expect_err("not running");
     assert_eq!(err.code(), ErrorKind::EmbeddedServiceNotRunning);
 }
 
@@ -366,20 +391,23 @@ async fn service_refusals_become_domain_errors() {
     let ann = common::sign_in_session_only(&core, &svc, "ann@example.com").await;
     for name in ["one", "two"] {
         let created = core
-            .create_key(&ann.id, key_request(name))
+            .keys()
+            .create(&ann.id, key_request(name))
             .await
             .expect("create");
         assert!(created.stored_in_keychain);
     }
     let err = core
-        .create_key(&ann.id, key_request("three"))
+        .keys()
+        .create(&ann.id, key_request("three"))
         .await
         .expect_err("limit");
     assert!(matches!(err, Error::KeyLimitReached { .. }), "{err:?}");
     assert_eq!(err.service_code(), Some(ErrorCode::KeyLimitReached));
 
     let err = core
-        .revoke_key(&ann.id, "key_does_not_exist")
+        .keys()
+        .revoke(&ann.id, "key_does_not_exist")
         .await
         .expect_err("no such key");
     assert_eq!(err.code(), ErrorKind::NotFound);
@@ -387,7 +415,8 @@ async fn service_refusals_become_domain_errors() {
     let sue = common::sign_in_session_only(&core, &svc, "sue@example.com").await;
     assert_eq!(sue.role, Role::Support);
     let err = core
-        .create_key(&sue.id, key_request("nope"))
+        .keys()
+        .create(&sue.id, key_request("nope"))
         .await
         .expect_err("read-only");
     assert_eq!(err.code(), ErrorKind::Forbidden, "{err:?}");
@@ -395,7 +424,7 @@ async fn service_refusals_become_domain_errors() {
     // A service that is gone is a network error naming its URL.
     let url = svc.url();
     svc.stop().await;
-    let err = core.list_keys(&ann.id).await.expect_err("service down");
+    let err = core.keys().list(&ann.id).await.expect_err("service down");
     match &err {
         Error::Network { url: named, .. } => assert!(named.starts_with(&url), "{named}"),
         other => panic!("expected a network error, got {other:?}"),

@@ -36,18 +36,20 @@ async fn files_are_found_by_name_id_or_prefix_and_forgotten_when_they_drop_a_ref
     let app_env = work.path().join("app.env");
     let ci_env = work.path().join("ci.env");
     std::fs::write(&app_env, "A=1\n").expect("write");
-    core.record_env_file(
-        &app_env,
-        vec![
-            reference("API_KEY", 2, "acc1", "deploy"),
-            reference("OTHER", 3, "acc2", "deploy"),
-        ],
-    )
-    .expect("recorded");
-    core.record_env_file(&ci_env, vec![reference("CI_KEY", 1, "acc1", "kh_live_ab")])
+    core.keys()
+        .record_env_file(
+            &app_env,
+            vec![
+                reference("API_KEY", 2, "acc1", "deploy"),
+                reference("OTHER", 3, "acc2", "deploy"),
+            ],
+        )
+        .expect("recorded");
+    core.keys()
+        .record_env_file(&ci_env, vec![reference("CI_KEY", 1, "acc1", "kh_live_ab")])
         .expect("recorded");
 
-    let found = core.env_references("acc1", &deploy).expect("read");
+    let found = core.keys().env_references("acc1", &deploy).expect("read");
     let seen: Vec<_> = found
         .iter()
         .map(|r| (r.variable.as_str(), r.line, r.exists))
@@ -61,16 +63,24 @@ async fn files_are_found_by_name_id_or_prefix_and_forgotten_when_they_drop_a_ref
         found[0].path.ends_with("app.env") && std::path::Path::new(&found[0].path).is_absolute()
     );
     assert!(core
+        .keys()
         .env_references("acc1", &other)
         .expect("read")
         .is_empty());
-    assert_eq!(core.env_references("acc2", &deploy).expect("read").len(), 1);
+    assert_eq!(
+        core.keys()
+            .env_references("acc2", &deploy)
+            .expect("read")
+            .len(),
+        1
+    );
     // The key a rotation replaced keeps its name, but a reference by name resolves to the new one.
     let replaced = KeyMeta {
         replaced_by: Some("k9".into()),
         ..deploy.clone()
     };
     let still: Vec<_> = core
+        .keys()
         .env_references("acc1", &replaced)
         .expect("read")
         .into_iter()
@@ -80,20 +90,24 @@ async fn files_are_found_by_name_id_or_prefix_and_forgotten_when_they_drop_a_ref
 
     // Read again from another folder: the same file, its references replaced.
     let relative = std::path::Path::new(&found[0].path).to_path_buf();
-    core.record_env_file(&relative, vec![reference("API_KEY", 5, "acc1", "k1")])
+    core.keys()
+        .record_env_file(&relative, vec![reference("API_KEY", 5, "acc1", "k1")])
         .expect("recorded");
-    let found = core.env_references("acc1", &deploy).expect("read");
+    let found = core.keys().env_references("acc1", &deploy).expect("read");
     assert_eq!(
         found.iter().filter(|r| r.path.ends_with("app.env")).count(),
         1
     );
     assert!(found.iter().any(|r| r.line == 5), "{found:?}");
 
-    core.record_env_file(&app_env, Vec::new())
+    core.keys()
+        .record_env_file(&app_env, Vec::new())
         .expect("forgotten");
-    core.record_env_file(&ci_env, Vec::new())
+    core.keys()
+        .record_env_file(&ci_env, Vec::new())
         .expect("forgotten");
     assert!(core
+        .keys()
         .env_references("acc1", &deploy)
         .expect("read")
         .is_empty());
@@ -115,7 +129,8 @@ async fn notes_recorded_at_once_are_all_kept() {
         threads.push(std::thread::spawn(move || {
             for i in 0..10 {
                 let file = dir.join(format!("job{n}-{i}.env"));
-                core.record_env_file(&file, vec![reference("KEY", 1, "acc1", "deploy")])
+                core.keys()
+                    .record_env_file(&file, vec![reference("KEY", 1, "acc1", "deploy")])
                     .expect("recorded");
             }
         }));
@@ -125,6 +140,7 @@ async fn notes_recorded_at_once_are_all_kept() {
     }
     let core = common::core(data.path()).await;
     let found = core
+        .keys()
         .env_references("acc1", &key("k1", "deploy", "kh_live_abcd"))
         .expect("read");
     assert_eq!(found.len(), 80, "every note kept");

@@ -65,7 +65,8 @@ async fn without_a_keychain_the_file_vault_is_an_explicit_choice() {
         .await
         .expect_err("no passphrase yet");
     assert_eq!(err.code(), ErrorKind::NoPassphrase);
-    core.set_passphrase(Secret::new("a passphrase for the file".into()))
+    core.profiles()
+        .set_passphrase(Secret::new("a passphrase for the file".into()))
         .await
         .expect("set");
     core.vault()

@@ -72,7 +72,8 @@ async fn a_profile_with_no_account_gets_a_working_owner_account_once() {
     let local = Local::new(&svc.service);
 
     let account = core
-        .ensure_first_account(&local)
+        .accounts()
+        .ensure_first(&local)
         .await
         .expect("made")
         .expect("an account");
@@ -83,10 +84,11 @@ async fn a_profile_with_no_account_gets_a_working_owner_account_once() {
         "its password is kept in the keychain"
     );
     assert!(account.email.starts_with(&format!("{}+", core.profile())));
-    assert_eq!(core.accounts().len(), 1);
+    assert_eq!(core.accounts().list().len(), 1);
     // Signed in: it makes a key on the service.
     let created = core
-        .create_key(&account.id, common::key_request("first"))
+        .keys()
+        .create(&account.id, common::key_request("first"))
         .await
         .expect("a key on the new account");
     assert_eq!(
@@ -96,24 +98,30 @@ async fn a_profile_with_no_account_gets_a_working_owner_account_once() {
 
     // Again: the profile has an account now, nothing is made.
     assert!(core
-        .ensure_first_account(&local)
+        .accounts()
+        .ensure_first(&local)
         .await
         .expect("ok")
         .is_none());
     assert_eq!(local.asked(), 1);
-    assert_eq!(core.accounts().len(), 1);
+    assert_eq!(core.accounts().list().len(), 1);
 
     // A second profile, once active, gets one of its own, in another tenant.
-    core.create_profile("anne").await.expect("profile");
-    core.switch_profile("anne").expect("switched");
+    core.profiles().create("anne").await.expect("profile");
+    core.profiles().switch("anne").expect("switched");
     let other = core
-        .ensure_first_account(&local)
+        .accounts()
+        .ensure_first(&local)
         .await
         .expect("made")
         .expect("an account");
     assert_ne!(other.tenant_id, account.tenant_id);
     assert!(
-        core.list_keys(&other.id).await.expect("listed").is_empty(),
+        core.keys()
+            .list(&other.id)
+            .await
+            .expect("listed")
+            .is_empty(),
         "the first profile's key is not in its tenant"
     );
     assert_eq!(local.asked(), 2);
@@ -126,17 +134,19 @@ async fn a_locked_profile_gets_none_and_a_refusal_changes_nothing() {
     let core = common::core(data.path()).await;
     core.set_embedded_url(Some(svc.url()));
 
-    let refused = core.ensure_first_account(&Refusing).await;
+    let refused = core.accounts().ensure_first(&Refusing).await;
     assert!(matches!(refused, Err(Error::Service { .. })), "{refused:?}");
-    assert!(core.accounts().is_empty());
+    assert!(core.accounts().list().is_empty());
 
-    core.set_passphrase(Secret::new("a long passphrase here".into()))
+    core.profiles()
+        .set_passphrase(Secret::new("a long passphrase here".into()))
         .await
         .expect("passphrase");
-    core.lock().expect("locked");
+    core.profiles().lock().expect("locked");
     let local = Local::new(&svc.service);
     assert!(core
-        .ensure_first_account(&local)
+        .accounts()
+        .ensure_first(&local)
         .await
         .expect("ok")
         .is_none());

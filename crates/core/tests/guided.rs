@@ -26,20 +26,22 @@ fn minted(fake: &Fake, args: serde_json::Value) -> Secret {
 }
 
 async fn account(core: &Keyhaven, kind: ConnectorKind, url: &str) -> String {
-    core.add_account(NewAccount {
-        kind,
-        name: "work".into(),
-        url: Some(url.into()),
-        allow_http: false,
-        tier: None,
-    })
-    .await
-    .expect("account")
-    .id
+    core.accounts()
+        .add(NewAccount {
+            kind,
+            name: "work".into(),
+            url: Some(url.into()),
+            allow_http: false,
+            tier: None,
+        })
+        .await
+        .expect("account")
+        .id
 }
 
 async fn import(core: &Keyhaven, account: &str, secret: &Secret, options: ImportOptions) -> String {
-    core.import_local_key(account, secret.clone(), options)
+    core.keys()
+        .import_local(account, secret.clone(), options)
         .await
         .expect("imported")
         .meta
@@ -94,7 +96,8 @@ async fn a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_
     .await;
 
     let started = core
-        .begin_guided_rotation(&acc, &old_id)
+        .rotation()
+        .begin_guided(&acc, &old_id)
         .await
         .expect("begin");
     assert_eq!(started.step, GuidedStep::NewKey);
@@ -105,7 +108,8 @@ async fn a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_
     );
     // Asked again (the window reopened): the same rotation, not a second one.
     let again = core
-        .begin_guided_rotation(&acc, &old_id)
+        .rotation()
+        .begin_guided(&acc, &old_id)
         .await
         .expect("again");
     assert_eq!(again.id, started.id);
@@ -113,7 +117,7 @@ async fn a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_
     // Stopped here and started again: the journal says where it was.
     drop(core);
     let core = core_on(data.path(), &vault).await;
-    let pending = core.guided_rotations().expect("pending");
+    let pending = core.rotation().guided().expect("pending");
     assert_eq!(pending.len(), 1);
     assert_eq!(
         (pending[0].id.as_str(), pending[0].step),
@@ -122,11 +126,13 @@ async fn a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_
 
     // The old key pasted back, or a key WaniKani refuses: not taken.
     let err = core
+        .rotation()
         .guided_new_key(&started.id, old.clone(), false)
         .await
         .expect_err("old key");
     assert!(err.to_string().contains("is the old key"), "{err}");
     let err = core
+        .rotation()
         .guided_new_key(
             &started.id,
             Secret::new("00000000-not-a-token".into()),
@@ -138,6 +144,7 @@ async fn a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_
 
     let new = minted(&fake, json!({"user": "koichi", "name": "sync 2"}));
     let switched = core
+        .rotation()
         .guided_new_key(&started.id, new.clone(), false)
         .await
         .expect("new key");
@@ -145,12 +152,13 @@ async fn a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_
     let new_id = switched.new_key_id.clone().expect("new id");
     // Whatever reads the old key now gets the new one, with the old one's name and scopes.
     assert!(core
-        .key_secret(&acc, &old_id)
+        .keys()
+        .secret(&acc, &old_id)
         .await
         .expect("secret")
         .constant_time_eq(&new));
-    assert_eq!(core.current_key_id(&acc, &old_id).expect("id"), new_id);
-    let listed = core.list_keys(&acc).await.expect("list");
+    assert_eq!(core.keys().current_id(&acc, &old_id).expect("id"), new_id);
+    let listed = core.keys().list(&acc).await.expect("list");
     let shown = listed.iter().find(|k| k.meta.id == new_id).expect("listed");
     assert_eq!(shown.meta.name, "sync");
     assert_eq!(shown.meta.scopes, ["reviews:create"]);
@@ -158,6 +166,7 @@ async fn a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_
 
     // Not deleted yet: WaniKani still takes the old key, so the rotation waits.
     let outcome = core
+        .rotation()
         .guided_confirm_deleted(&started.id, false)
         .await
         .expect("confirm");
@@ -167,7 +176,8 @@ async fn a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_
     assert!(message.contains("still accepts the old key"), "{message}");
     // Even the person's word does not override a service that still takes the key.
     assert!(matches!(
-        core.guided_confirm_deleted(&started.id, true)
+        core.rotation()
+            .guided_confirm_deleted(&started.id, true)
             .await
             .expect("confirm"),
         GuidedOutcome::Waiting { .. }
@@ -175,6 +185,7 @@ async fn a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_
 
     fake.control("delete", json!({"secret": old.expose()}));
     let done = core
+        .rotation()
         .guided_confirm_deleted(&started.id, false)
         .await
         .expect("confirm");
@@ -182,8 +193,8 @@ async fn a_guided_rotation_switches_to_the_pasted_key_and_ends_when_the_old_one_
         matches!(done, GuidedOutcome::Completed { ref new_key_id, .. } if *new_key_id == new_id),
         "{done:?}"
     );
-    assert!(core.guided_rotations().expect("pending").is_empty());
-    let listed = core.list_keys(&acc).await.expect("list");
+    assert!(core.rotation().guided().expect("pending").is_empty());
+    let listed = core.keys().list(&acc).await.expect("list");
     assert_eq!(
         listed
             .iter()
@@ -207,13 +218,15 @@ async fn a_keychain_that_refuses_the_new_key_leaves_the_rotation_waiting_for_it(
     let old = minted(&fake, json!({"account": "ann", "tier": "indie"}));
     let old_id = import(&core, &acc, &old, named("scraper")).await;
     let rotation = core
-        .begin_guided_rotation(&acc, &old_id)
+        .rotation()
+        .begin_guided(&acc, &old_id)
         .await
         .expect("begin");
     let new = minted(&fake, json!({"account": "ann"}));
     fake.control("advance", json!({"seconds": 2}));
     faults.refuse_writes(true);
     let err = core
+        .rotation()
         .guided_new_key(&rotation.id, new.clone(), false)
         .await
         .expect_err("keychain refuses");
@@ -225,15 +238,16 @@ async fn a_keychain_that_refuses_the_new_key_leaves_the_rotation_waiting_for_it(
         "{err:?}"
     );
     faults.clear();
-    let waiting = &core.guided_rotations().expect("pending")[0];
+    let waiting = &core.rotation().guided().expect("pending")[0];
     assert_eq!(waiting.step, GuidedStep::NewKey);
     assert!(core
-        .key_secret(&acc, &old_id)
+        .keys()
+        .secret(&acc, &old_id)
         .await
         .expect("old")
         .constant_time_eq(&old));
     assert_eq!(
-        core.list_keys(&acc).await.expect("list").len(),
+        core.keys().list(&acc).await.expect("list").len(),
         1,
         "no half-stored key"
     );
@@ -241,17 +255,19 @@ async fn a_keychain_that_refuses_the_new_key_leaves_the_rotation_waiting_for_it(
     // Pasted again once the keychain works: in use.
     fake.control("advance", json!({"seconds": 2}));
     let switched = core
+        .rotation()
         .guided_new_key(&rotation.id, new, false)
         .await
         .expect("new key");
     assert_eq!(switched.step, GuidedStep::DeleteOld);
 
     // Cancelled after the switch: both keys stay, the new one in use.
-    core.cancel_guided_rotation(&rotation.id)
+    core.rotation()
+        .cancel_guided(&rotation.id)
         .await
         .expect("cancel");
-    assert!(core.guided_rotations().expect("pending").is_empty());
-    assert_eq!(core.list_keys(&acc).await.expect("list").len(), 2);
+    assert!(core.rotation().guided().expect("pending").is_empty());
+    assert_eq!(core.keys().list(&acc).await.expect("list").len(), 2);
 }
 
 #[tokio::test]
@@ -263,16 +279,19 @@ async fn ananke_keeps_the_rotation_open_while_the_old_key_is_only_limited() {
     let old = minted(&fake, json!({"tenant": "acme"}));
     let old_id = import(&core, &acc, &old, named("templates")).await;
     let rotation = core
-        .begin_guided_rotation(&acc, &old_id)
+        .rotation()
+        .begin_guided(&acc, &old_id)
         .await
         .expect("begin");
     let new = minted(&fake, json!({"tenant": "acme"}));
-    core.guided_new_key(&rotation.id, new, false)
+    core.rotation()
+        .guided_new_key(&rotation.id, new, false)
         .await
         .expect("two keys alive at once");
     // A suspended tenant answers 403 to every key: that is not the old key refused.
     fake.control("set_tenant", json!({"tenant": "acme", "suspended": true}));
     let outcome = core
+        .rotation()
         .guided_confirm_deleted(&rotation.id, false)
         .await
         .expect("confirm");
@@ -283,6 +302,7 @@ async fn ananke_keeps_the_rotation_open_while_the_old_key_is_only_limited() {
     fake.control("set_tenant", json!({"tenant": "acme", "suspended": false}));
     fake.control("revoke", json!({"secret": old.expose()}));
     let outcome = core
+        .rotation()
         .guided_confirm_deleted(&rotation.id, false)
         .await
         .expect("confirm");
@@ -316,20 +336,24 @@ async fn a_generic_key_without_a_check_url_completes_on_the_persons_word() {
     )
     .await;
     let rotation = core
-        .begin_guided_rotation(&acc, &old_id)
+        .rotation()
+        .begin_guided(&acc, &old_id)
         .await
         .expect("begin");
     let new = Secret::new("generic-new-secret-0002".into());
     record_secret(new.expose());
     let err = core
+        .rotation()
         .guided_new_key(&rotation.id, new.clone(), false)
         .await
         .expect_err("cannot be checked");
     assert!(err.to_string().contains("could not be checked"), "{err}");
-    core.guided_new_key(&rotation.id, new, true)
+    core.rotation()
+        .guided_new_key(&rotation.id, new, true)
         .await
         .expect("taken unverified");
     let outcome = core
+        .rotation()
         .guided_confirm_deleted(&rotation.id, false)
         .await
         .expect("confirm");
@@ -338,6 +362,7 @@ async fn a_generic_key_without_a_check_url_completes_on_the_persons_word() {
         "{outcome:?}"
     );
     let outcome = core
+        .rotation()
         .guided_confirm_deleted(&rotation.id, true)
         .await
         .expect("confirm");
@@ -346,7 +371,7 @@ async fn a_generic_key_without_a_check_url_completes_on_the_persons_word() {
         "{outcome:?}"
     );
     // Kept the header the old key was sent in.
-    let kept = core.list_keys(&acc).await.expect("list");
+    let kept = core.keys().list(&acc).await.expect("list");
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].meta.name, "legacy");
 }
@@ -360,7 +385,8 @@ async fn keys_keyhaven_can_rotate_itself_are_not_guided() {
         .await;
     let account = common::sign_in(&core, &svc, "ann@example.com").await;
     let err = core
-        .begin_guided_rotation(&account.id, "key_1")
+        .rotation()
+        .begin_guided(&account.id, "key_1")
         .await
         .expect_err("native");
     assert!(
@@ -382,11 +408,13 @@ async fn a_rotation_stopped_while_switching_resumes_from_what_it_finds() {
     let old = minted(&fake, json!({"user": "koichi", "name": "a"}));
     let old_id = import(&core, &acc, &old, named("a")).await;
     let rotation = core
-        .begin_guided_rotation(&acc, &old_id)
+        .rotation()
+        .begin_guided(&acc, &old_id)
         .await
         .expect("begin");
     let new = minted(&fake, json!({"user": "koichi", "name": "b"}));
     let switched = core
+        .rotation()
         .guided_new_key(&rotation.id, new, false)
         .await
         .expect("switched");
@@ -409,6 +437,7 @@ async fn a_rotation_stopped_while_switching_resumes_from_what_it_finds() {
     drop(core);
     let core = core_on(data.path(), &vault).await;
     let resumed = core
+        .rotation()
         .guided_new_key(&rotation.id, Secret::new("ignored".into()), false)
         .await
         .expect("resumed");
@@ -422,6 +451,7 @@ async fn a_rotation_stopped_while_switching_resumes_from_what_it_finds() {
         .await
         .expect("delete");
     let outcome = core
+        .rotation()
         .guided_confirm_deleted(&rotation.id, false)
         .await
         .expect("confirm");
@@ -430,16 +460,18 @@ async fn a_rotation_stopped_while_switching_resumes_from_what_it_finds() {
     };
     assert_eq!((back.step, back.new_key_id), (GuidedStep::NewKey, None));
     let ids: Vec<String> = core
-        .list_keys(&acc)
+        .keys()
+        .list(&acc)
         .await
         .expect("list")
         .into_iter()
         .map(|k| k.meta.id)
         .collect();
     assert_eq!(ids, std::slice::from_ref(&old_id));
-    assert_eq!(core.current_key_id(&acc, &old_id).expect("id"), old_id);
+    assert_eq!(core.keys().current_id(&acc, &old_id).expect("id"), old_id);
     assert!(core
-        .key_secret(&acc, &old_id)
+        .keys()
+        .secret(&acc, &old_id)
         .await
         .expect("old")
         .constant_time_eq(&old));
@@ -458,6 +490,7 @@ async fn an_animus_rotation_finds_the_new_key_in_the_list_and_revokes_the_old_on
         .to_string();
     record_secret(&jwt);
     let account = core
+        .accounts()
         .sign_in_to(
             ConnectorKind::Animus,
             keyhaven_core::ServiceRef::url(fake.url()),
@@ -482,11 +515,13 @@ async fn an_animus_rotation_finds_the_new_key_in_the_list_and_revokes_the_old_on
         )
     };
     let (old_id, old) = mint("deploy");
-    core.import_listed_key(&account, old.clone(), Some("deploy"), None)
+    core.keys()
+        .import_listed(&account, old.clone(), Some("deploy"), None)
         .await
         .expect("imported");
     let rotation = core
-        .begin_guided_rotation(&account, &old_id)
+        .rotation()
+        .begin_guided(&account, &old_id)
         .await
         .expect("begin");
     assert!(rotation.listed);
@@ -502,6 +537,7 @@ async fn an_animus_rotation_finds_the_new_key_in_the_list_and_revokes_the_old_on
         Secret::new("anm_not_made_yet_000000000000".into()),
     );
     let err = core
+        .rotation()
         .guided_new_key(&rotation.id, stray, false)
         .await
         .expect_err("nothing new");
@@ -509,6 +545,7 @@ async fn an_animus_rotation_finds_the_new_key_in_the_list_and_revokes_the_old_on
 
     let (new_id, new) = mint("deploy");
     let switched = core
+        .rotation()
         .guided_new_key(&rotation.id, new.clone(), false)
         .await
         .expect("switched");
@@ -517,18 +554,21 @@ async fn an_animus_rotation_finds_the_new_key_in_the_list_and_revokes_the_old_on
         .instructions()
         .contains("Keyhaven revokes the old key"));
     assert!(core
-        .key_secret(&account, &old_id)
+        .keys()
+        .secret(&account, &old_id)
         .await
         .expect("secret")
         .constant_time_eq(&new));
 
     let done = core
+        .rotation()
         .guided_confirm_deleted(&rotation.id, false)
         .await
         .expect("confirm");
     assert!(matches!(done, GuidedOutcome::Completed { .. }), "{done:?}");
     let listed: Vec<String> = core
-        .list_keys(&account)
+        .keys()
+        .list(&account)
         .await
         .expect("list")
         .into_iter()
@@ -567,7 +607,8 @@ async fn a_guided_rotation_survives_each_fault_at_each_step() {
             let old = minted(&fake, json!({"user": "koichi", "name": "sync"}));
             let old_id = import(&core, &acc, &old, named("sync")).await;
             let rotation = core
-                .begin_guided_rotation(&acc, &old_id)
+                .rotation()
+                .begin_guided(&acc, &old_id)
                 .await
                 .expect("begin");
             let new = minted(&fake, json!({"user": "koichi", "name": "sync 2"}));
@@ -579,42 +620,51 @@ async fn a_guided_rotation_survives_each_fault_at_each_step() {
                 Fault::KeychainRefusesWrites => faults.refuse_writes(on),
             };
             if at_confirm {
-                core.guided_new_key(&rotation.id, new.clone(), false)
+                core.rotation()
+                    .guided_new_key(&rotation.id, new.clone(), false)
                     .await
                     .expect("switched");
                 fake.control("delete", json!({"secret": old.expose()}));
                 inject(true);
-                let result = core.guided_confirm_deleted(&rotation.id, false).await;
+                let result = core
+                    .rotation()
+                    .guided_confirm_deleted(&rotation.id, false)
+                    .await;
                 inject(false);
                 assert!(
                     !matches!(result, Ok(GuidedOutcome::Completed { .. })),
                     "{label}: completed through the fault: {result:?}"
                 );
                 // The new key is in use throughout.
-                let in_use = core.key_secret(&acc, &old_id).await.expect("secret");
+                let in_use = core.keys().secret(&acc, &old_id).await.expect("secret");
                 assert!(in_use.constant_time_eq(&new), "{label}");
             } else {
                 inject(true);
-                let result = core.guided_new_key(&rotation.id, new.clone(), false).await;
+                let result = core
+                    .rotation()
+                    .guided_new_key(&rotation.id, new.clone(), false)
+                    .await;
                 inject(false);
                 assert!(result.is_err(), "{label}: took the key through the fault");
                 // Nothing half-stored: the old key is in use, the rotation waits for the new one.
-                let in_use = core.key_secret(&acc, &old_id).await.expect("secret");
+                let in_use = core.keys().secret(&acc, &old_id).await.expect("secret");
                 assert!(in_use.constant_time_eq(&old), "{label}");
                 assert_eq!(
-                    core.list_keys(&acc).await.expect("list").len(),
+                    core.keys().list(&acc).await.expect("list").len(),
                     1,
                     "{label}"
                 );
-                let waiting = &core.guided_rotations().expect("pending")[0];
+                let waiting = &core.rotation().guided().expect("pending")[0];
                 assert_eq!(waiting.step, GuidedStep::NewKey, "{label}");
-                core.guided_new_key(&rotation.id, new.clone(), false)
+                core.rotation()
+                    .guided_new_key(&rotation.id, new.clone(), false)
                     .await
                     .expect("switched once the fault passed");
                 fake.control("delete", json!({"secret": old.expose()}));
             }
             // The fault passed: the same rotation completes.
             let done = core
+                .rotation()
                 .guided_confirm_deleted(&rotation.id, false)
                 .await
                 .expect("confirm");
@@ -623,7 +673,8 @@ async fn a_guided_rotation_survives_each_fault_at_each_step() {
                 "{label}: {done:?}"
             );
             let ids: Vec<String> = core
-                .list_keys(&acc)
+                .keys()
+                .list(&acc)
                 .await
                 .expect("list")
                 .into_iter()

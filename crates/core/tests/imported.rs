@@ -31,16 +31,17 @@ fn named(name: &str) -> ImportOptions {
 }
 
 async fn add(core: &Keyhaven, kind: ConnectorKind, url: &str) -> String {
-    core.add_account(NewAccount {
-        kind,
-        name: "personal".into(),
-        url: Some(url.into()),
-        allow_http: false,
-        tier: (kind == ConnectorKind::Anikura).then_some(Tier::Free),
-    })
-    .await
-    .expect("account added")
-    .id
+    core.accounts()
+        .add(NewAccount {
+            kind,
+            name: "personal".into(),
+            url: Some(url.into()),
+            allow_http: false,
+            tier: (kind == ConnectorKind::Anikura).then_some(Tier::Free),
+        })
+        .await
+        .expect("account added")
+        .id
 }
 
 async fn stored(core: &Keyhaven, account: &str, key: &str) -> bool {
@@ -78,20 +79,21 @@ async fn an_anikura_key_is_imported_checked_against_the_daily_cap_and_found_brok
     let data = tempfile::tempdir().expect("tempdir");
     let core = common::core_on(data.path(), &vault).await;
     let account = add(&core, ConnectorKind::Anikura, fake.url()).await;
-    let saved = core.account(&account).expect("account");
+    let saved = core.accounts().get(&account).expect("account");
     assert_eq!(saved.tier, Some(Tier::Free));
     assert!(
         saved.label.starts_with("AniKura · personal @ 127.0.0.1"),
         "{}",
         saved.label
     );
-    let caps = core.capabilities(&account).expect("caps");
+    let caps = core.accounts().capabilities(&account).expect("caps");
     assert!(caps.import_keys && caps.local_keys && caps.ping);
     assert!(!caps.create_key && !caps.revoke_key && !caps.list_keys && !caps.login);
 
     let secret = minted(fake.control("mint", json!({"account": "ann", "tier": "free"})));
     let view = core
-        .import_local_key(&account, secret.clone(), named("scraper"))
+        .keys()
+        .import_local(&account, secret.clone(), named("scraper"))
         .await
         .expect("imported");
     assert_eq!(view.meta.name, "scraper");
@@ -104,14 +106,16 @@ async fn an_anikura_key_is_imported_checked_against_the_daily_cap_and_found_brok
     assert!(quota.resets_at > chrono::Utc::now());
     assert!(stored(&core, &account, &view.meta.id).await);
     assert!(core
-        .key_secret(&account, &view.meta.id)
+        .keys()
+        .secret(&account, &view.meta.id)
         .await
         .expect("secret")
         .constant_time_eq(&secret));
 
     // The same secret twice: said, not stored again.
     let again = core
-        .import_local_key(&account, secret.clone(), named("again"))
+        .keys()
+        .import_local(&account, secret.clone(), named("again"))
         .await
         .expect_err("twice");
     assert!(
@@ -122,11 +126,12 @@ async fn an_anikura_key_is_imported_checked_against_the_daily_cap_and_found_brok
     );
 
     // Listed from the profile's record, as the service cannot list keys.
-    let listed = core.list_keys(&account).await.expect("list");
+    let listed = core.keys().list(&account).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].meta.id, view.meta.id);
     assert_eq!(
-        core.get_key(&account, &view.meta.id, None)
+        core.keys()
+            .get(&account, &view.meta.id, None)
             .await
             .expect("get")
             .name,
@@ -135,13 +140,15 @@ async fn an_anikura_key_is_imported_checked_against_the_daily_cap_and_found_brok
 
     // A second call within the Free tier's 2 seconds is limited, not broken.
     let limited = core
-        .check_key(&account, &view.meta.id)
+        .keys()
+        .check(&account, &view.meta.id)
         .await
         .expect("check");
     assert_eq!(limited.verdict, Verdict::Limited, "{limited:?}");
     fake.control("advance", json!({"seconds": 3}));
     let works = core
-        .check_key(&account, &view.meta.id)
+        .keys()
+        .check(&account, &view.meta.id)
         .await
         .expect("check");
     assert_eq!(works.verdict, Verdict::Works);
@@ -151,7 +158,8 @@ async fn an_anikura_key_is_imported_checked_against_the_daily_cap_and_found_brok
     fake.control("delete", json!({"secret": secret.expose()}));
     fake.control("advance", json!({"seconds": 3}));
     let broken = core
-        .check_key(&account, &view.meta.id)
+        .keys()
+        .check(&account, &view.meta.id)
         .await
         .expect("check");
     assert_eq!(broken.verdict, Verdict::Refused);
@@ -160,7 +168,7 @@ async fn an_anikura_key_is_imported_checked_against_the_daily_cap_and_found_brok
         "{}",
         broken.message
     );
-    let listed = core.list_keys(&account).await.expect("list");
+    let listed = core.keys().list(&account).await.expect("list");
     assert_eq!(
         listed[0].check.as_ref().map(|c| c.verdict),
         Some(Verdict::Refused)
@@ -168,15 +176,17 @@ async fn an_anikura_key_is_imported_checked_against_the_daily_cap_and_found_brok
 
     // Keyhaven cannot delete it there, and says where; it forgets it here.
     let err = core
-        .revoke_key(&account, &view.meta.id)
+        .keys()
+        .revoke(&account, &view.meta.id)
         .await
         .expect_err("no revoke");
     assert_eq!(err.code(), ErrorKind::Forbidden);
     assert!(err.to_string().contains("AniKura's dashboard"), "{err}");
-    core.forget_key(&account, &view.meta.id)
+    core.keys()
+        .forget(&account, &view.meta.id)
         .await
         .expect("forget");
-    assert!(core.list_keys(&account).await.expect("list").is_empty());
+    assert!(core.keys().list(&account).await.expect("list").is_empty());
     assert!(!stored(&core, &account, &view.meta.id).await);
 }
 
@@ -187,7 +197,8 @@ async fn a_key_the_service_refuses_is_not_stored_and_one_that_cannot_be_checked_
     let core = core(data.path()).await;
     let account = add(&core, ConnectorKind::Anikura, fake.url()).await;
     let err = core
-        .import_local_key(
+        .keys()
+        .import_local(
             &account,
             Secret::new("ak_live_NotAKeyAniKuraMadeAtAll000000".into()),
             named("typo"),
@@ -203,14 +214,15 @@ async fn a_key_the_service_refuses_is_not_stored_and_one_that_cannot_be_checked_
         ),
         "{err:?}"
     );
-    assert!(core.list_keys(&account).await.expect("list").is_empty());
+    assert!(core.keys().list(&account).await.expect("list").is_empty());
 
     // A service that cannot be reached: the key is kept only when the person says so.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
     let port = closed.local_addr().expect("addr").port();
     drop(closed);
     let offline = core
-        .add_account(NewAccount {
+        .accounts()
+        .add(NewAccount {
             kind: ConnectorKind::Ananke,
             name: "offline".into(),
             url: Some(format!("http://127.0.0.1:{port}")),
@@ -223,16 +235,18 @@ async fn a_key_the_service_refuses_is_not_stored_and_one_that_cannot_be_checked_
     let secret = Secret::new("ak_live_HeldWhileTheServiceIsDown1234".into());
     record_secret(secret.expose());
     let err = core
-        .import_local_key(&offline, secret.clone(), named("later"))
+        .keys()
+        .import_local(&offline, secret.clone(), named("later"))
         .await
         .expect_err("unchecked");
     assert!(
         err.to_string().contains("could not be reached") && err.to_string().contains("unverified"),
         "{err}"
     );
-    assert!(core.list_keys(&offline).await.expect("list").is_empty());
+    assert!(core.keys().list(&offline).await.expect("list").is_empty());
     let view = core
-        .import_local_key(
+        .keys()
+        .import_local(
             &offline,
             secret,
             ImportOptions {
@@ -244,13 +258,15 @@ async fn a_key_the_service_refuses_is_not_stored_and_one_that_cannot_be_checked_
         .expect("stored unverified");
     assert!(view.check.is_none());
     let check = core
-        .check_key(&offline, &view.meta.id)
+        .keys()
+        .check(&offline, &view.meta.id)
         .await
         .expect("check");
     assert_eq!(check.verdict, Verdict::Unknown);
 
     // Removing the account forgets its keys' records and secrets.
-    core.remove_account(&offline, &offline)
+    core.accounts()
+        .remove(&offline, &offline)
         .await
         .expect("remove");
     assert!(!stored(&core, &offline, &view.meta.id).await);
@@ -280,14 +296,15 @@ async fn ananke_tells_a_broken_key_from_a_suspended_tenant() {
     let account = add(&core, ConnectorKind::Ananke, fake.url()).await;
     let secret = minted(fake.control("mint", json!({"tenant": "acme"})));
     let key = core
-        .import_local_key(&account, secret.clone(), named("templates"))
+        .keys()
+        .import_local(&account, secret.clone(), named("templates"))
         .await
         .expect("imported")
         .meta
         .id;
 
     fake.control("set_tenant", json!({"tenant": "acme", "suspended": true}));
-    let suspended = core.check_key(&account, &key).await.expect("check");
+    let suspended = core.keys().check(&account, &key).await.expect("check");
     assert_eq!(suspended.verdict, Verdict::Limited);
     assert!(
         suspended.message.contains("403") && suspended.message.contains("suspended"),
@@ -297,7 +314,7 @@ async fn ananke_tells_a_broken_key_from_a_suspended_tenant() {
 
     fake.control("set_tenant", json!({"tenant": "acme", "suspended": false}));
     fake.control("revoke", json!({"secret": secret.expose()}));
-    let revoked = core.check_key(&account, &key).await.expect("check");
+    let revoked = core.keys().check(&account, &key).await.expect("check");
     assert_eq!(revoked.verdict, Verdict::Refused);
     assert!(
         revoked.message.contains("Ananke Console"),
@@ -318,7 +335,8 @@ async fn wanikani_tokens_keep_their_permissions_and_expiry() {
     ));
     let expires = chrono::Utc::now() + chrono::Duration::days(30);
     let view = core
-        .import_local_key(
+        .keys()
+        .import_local(
             &account,
             secret.clone(),
             ImportOptions {
@@ -340,7 +358,8 @@ async fn wanikani_tokens_keep_their_permissions_and_expiry() {
 
     fake.control("delete", json!({"secret": secret.expose()}));
     let check = core
-        .check_key(&account, &view.meta.id)
+        .keys()
+        .check(&account, &view.meta.id)
         .await
         .expect("check");
     assert_eq!(check.verdict, Verdict::Refused);
@@ -355,7 +374,8 @@ async fn a_generic_key_is_sent_in_the_header_given_and_checked_at_the_url_given(
 
     // A generic account names its service's URL.
     let err = core
-        .add_account(NewAccount {
+        .accounts()
+        .add(NewAccount {
             kind: ConnectorKind::Generic,
             name: "mine".into(),
             url: None,
@@ -372,7 +392,8 @@ async fn a_generic_key_is_sent_in_the_header_given_and_checked_at_the_url_given(
     let secret = minted(fake.control("mint", json!({"user": "ann", "name": "generic"})));
 
     let err = core
-        .import_local_key(&account, secret.clone(), named("no header"))
+        .keys()
+        .import_local(&account, secret.clone(), named("no header"))
         .await
         .expect_err("header needed");
     assert!(
@@ -388,7 +409,8 @@ async fn a_generic_key_is_sent_in_the_header_given_and_checked_at_the_url_given(
         ..named("bad")
     };
     let err = core
-        .import_local_key(&account, secret.clone(), bad_header)
+        .keys()
+        .import_local(&account, secret.clone(), bad_header)
         .await
         .expect_err("bad header");
     assert!(
@@ -406,7 +428,8 @@ async fn a_generic_key_is_sent_in_the_header_given_and_checked_at_the_url_given(
         ..named("unchecked")
     };
     let err = core
-        .import_local_key(&account, secret.clone(), unchecked)
+        .keys()
+        .import_local(&account, secret.clone(), unchecked)
         .await
         .expect_err("cannot check");
     assert!(err.to_string().contains("No check URL"), "{err}");
@@ -420,13 +443,15 @@ async fn a_generic_key_is_sent_in_the_header_given_and_checked_at_the_url_given(
         ..named("checked")
     };
     let view = core
-        .import_local_key(&account, secret.clone(), checked)
+        .keys()
+        .import_local(&account, secret.clone(), checked)
         .await
         .expect("imported");
     assert_eq!(view.check.map(|c| c.verdict), Some(Verdict::Works));
     fake.control("delete", json!({"secret": secret.expose()}));
     assert_eq!(
-        core.check_key(&account, &view.meta.id)
+        core.keys()
+            .check(&account, &view.meta.id)
             .await
             .expect("check")
             .verdict,
@@ -447,7 +472,8 @@ async fn accounts_without_sign_in_are_checked_when_added() {
     };
     // The documented host by default.
     let account = core
-        .add_account(new(ConnectorKind::Anikura, "work", None))
+        .accounts()
+        .add(new(ConnectorKind::Anikura, "work", None))
         .await
         .expect("added");
     assert!(
@@ -457,7 +483,7 @@ async fn accounts_without_sign_in_are_checked_when_added() {
     );
     assert_eq!(account.tier, Some(Tier::Free), "free unless said");
     assert_eq!(
-        core.active_account().map(|a| a.id),
+        core.accounts().active().map(|a| a.id),
         Some(account.id.clone())
     );
     for (request, field) in [
@@ -467,7 +493,7 @@ async fn accounts_without_sign_in_are_checked_when_added() {
         (new(ConnectorKind::Native, "x", None), "kind"),
         (new(ConnectorKind::Tokenkit, "x", None), "kind"),
     ] {
-        let err = core.add_account(request).await.expect_err("refused");
+        let err = core.accounts().add(request).await.expect_err("refused");
         assert!(
             matches!(err, Error::Validation { field: ref f, .. } if f == field),
             "{field}: {err:?}"
@@ -477,7 +503,7 @@ async fn accounts_without_sign_in_are_checked_when_added() {
     let mut remote = new(ConnectorKind::Ananke, "remote", None);
     remote.url = Some("http://ananke.example".into());
     assert_eq!(
-        core.add_account(remote).await.expect_err("http").code(),
+        core.accounts().add(remote).await.expect_err("http").code(),
         ErrorKind::InsecureUrl
     );
 }

@@ -116,7 +116,8 @@ async fn no_secret_reaches_a_log_a_file_or_an_event() {
         ("limited", None, Some(100)),
     ] {
         let key = core
-            .create_key(
+            .keys()
+            .create(
                 &ann.id,
                 CreateKeyRequest {
                     name: name.into(),
@@ -142,24 +143,26 @@ async fn no_secret_reaches_a_log_a_file_or_an_event() {
     let (deploy, _, deploy_secret) = created[0].clone();
     let (web, _, _) = created[1].clone();
     let (limited, _, _) = created[2].clone();
-    core.ping_key(&ann.id, &deploy).await.expect("ping");
+    core.keys().ping(&ann.id, &deploy).await.expect("ping");
     assert_eq!(ping_status(&svc.url(), deploy_secret.expose()).await, 200);
     let verdict = core
-        .verify_key(&ann.id, &limited, VerifyOptions::default())
+        .keys()
+        .verify(&ann.id, &limited, VerifyOptions::default())
         .await
         .expect("verify");
     places.add("verify answer (Debug)", format!("{verdict:?}").into_bytes());
-    core.update_key(
-        &ann.id,
-        &limited,
-        UpdateKeyRequest {
-            name: Some("limited (renamed)".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("update");
-    let _ = core.key_secret(&ann.id, &deploy).await.expect("secret");
+    core.keys()
+        .update(
+            &ann.id,
+            &limited,
+            UpdateKeyRequest {
+                name: Some("limited (renamed)".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("update");
+    let _ = core.keys().secret(&ann.id, &deploy).await.expect("secret");
     // A refused key and a bad request: error paths log too.
     let _ = NativeConnector::new(&svc.url())
         .expect("connector")
@@ -170,7 +173,8 @@ async fn no_secret_reaches_a_log_a_file_or_an_event() {
         .await
         .expect_err("mistyped key");
     let _ = core
-        .update_key(
+        .keys()
+        .update(
             &ann.id,
             &limited,
             UpdateKeyRequest {
@@ -185,14 +189,15 @@ async fn no_secret_reaches_a_log_a_file_or_an_event() {
     let events: Arc<Mutex<Vec<WatchEvent>>> = Arc::default();
     let watch = {
         let events = events.clone();
-        core.watch_usage(
-            WatchConfig {
-                interval: Duration::from_millis(100),
-                ..Default::default()
-            },
-            move |e| events.lock().expect("events").push(e),
-        )
-        .expect("watch")
+        core.watch()
+            .start(
+                WatchConfig {
+                    interval: Duration::from_millis(100),
+                    ..Default::default()
+                },
+                move |e| events.lock().expect("events").push(e),
+            )
+            .expect("watch")
     };
     for _ in 0..200 {
         let polls = events
@@ -224,13 +229,14 @@ async fn no_secret_reaches_a_log_a_file_or_an_event() {
         });
         hook
     };
-    core.set_rotation_fault_hook(Some(snapshot_hook(
+    core.rotation().set_fault_hook(Some(snapshot_hook(
         places.clone(),
         data.path().to_path_buf(),
         None,
     )));
     let outcome = core
-        .rotate_key(&ann.id, &deploy, RotateOptions::default(), &progress)
+        .rotation()
+        .rotate(&ann.id, &deploy, RotateOptions::default(), &progress)
         .await
         .expect("rotate");
     assert!(
@@ -244,13 +250,14 @@ async fn no_secret_reaches_a_log_a_file_or_an_event() {
     places.add("outcome (Debug)", format!("{outcome:?}").into_bytes());
 
     // Another, killed after the new secret is stored, resumed by a fresh core.
-    core.set_rotation_fault_hook(Some(snapshot_hook(
+    core.rotation().set_fault_hook(Some(snapshot_hook(
         places.clone(),
         data.path().to_path_buf(),
         Some(FaultPoint::After(RotationStep::Store)),
     )));
     let crashed = core
-        .rotate_key(
+        .rotation()
+        .rotate(
             &ann.id,
             &web,
             RotateOptions {
@@ -264,7 +271,7 @@ async fn no_secret_reaches_a_log_a_file_or_an_event() {
     places.snapshot_dir("after the crash", data.path());
     drop(core);
     let core = core_on(data.path(), &vault).await;
-    let resumed = core.resume_rotations(&progress).await.expect("resume");
+    let resumed = core.rotation().resume(&progress).await.expect("resume");
     assert!(
         matches!(resumed[..], [RotationOutcome::Completed { .. }]),
         "{resumed:?}"
@@ -278,14 +285,19 @@ async fn no_secret_reaches_a_log_a_file_or_an_event() {
     // Support searches by prefix.
     let sue = common::sign_in_session_only(&core, &svc, "sue@example.com").await;
     let found = core
+        .accounts()
         .support_find_keys(&sue.id, &created[2].1)
         .await
         .expect("search");
     assert_eq!(found.len(), 1);
-    core.refresh_usage(&ann.id, &Default::default())
+    core.watch()
+        .refresh(&ann.id, &Default::default())
         .await
         .expect("refresh");
-    core.cached_usage(&ann.id).expect("cache").expect("cached");
+    core.watch()
+        .cached(&ann.id)
+        .expect("cache")
+        .expect("cached");
 
     // Every secret the workload handled: the keys created and rotated in (from the keychain),
     // the sessions, the password.
@@ -325,7 +337,7 @@ async fn no_secret_reaches_a_log_a_file_or_an_event() {
     secrets.insert("password".into(), Secret::new(PASSWORD.into()));
     // Three keys created, two rotated in, two sessions, the password.
     assert_eq!(secrets.len(), 8, "{:?}", secrets.keys());
-    core.sign_out(&sue.id).await.expect("sign out");
+    core.accounts().sign_out(&sue.id).await.expect("sign out");
 
     // Where to look.
     places.snapshot_dir("at the end", data.path());

@@ -36,7 +36,8 @@ async fn an_update_changes_the_rules_but_never_the_secret() {
     let core = core(data.path()).await;
     let ann = sign_in(&core, &svc, "ann@example.com").await;
     let created = core
-        .create_key(&ann.id, common::key_request("deploy"))
+        .keys()
+        .create(&ann.id, common::key_request("deploy"))
         .await
         .expect("create");
     let secret = created.secret.clone();
@@ -46,7 +47,8 @@ async fn an_update_changes_the_rules_but_never_the_secret() {
     // Every field at once: the answer shows the new settings, the service enforces them.
     let expires = chrono::Utc::now() + chrono::Duration::days(30);
     let meta = core
-        .update_key(
+        .keys()
+        .update(
             &ann.id,
             &id,
             UpdateKeyRequest {
@@ -86,16 +88,17 @@ async fn an_update_changes_the_rules_but_never_the_secret() {
         403
     );
     // With loopback allowed, the origin decides when one is sent.
-    core.update_key(
-        &ann.id,
-        &id,
-        UpdateKeyRequest {
-            allowed_ips: Some(vec!["127.0.0.0/8".into()]),
-            ..UpdateKeyRequest::default()
-        },
-    )
-    .await
-    .expect("update");
+    core.keys()
+        .update(
+            &ann.id,
+            &id,
+            UpdateKeyRequest {
+                allowed_ips: Some(vec!["127.0.0.0/8".into()]),
+                ..UpdateKeyRequest::default()
+            },
+        )
+        .await
+        .expect("update");
     assert_eq!(
         ping_with(
             &svc.url(),
@@ -119,7 +122,8 @@ async fn an_update_changes_the_rules_but_never_the_secret() {
 
     // Clearing: empty lists and nulls lift the rules; the secret still works unchanged.
     let meta = core
-        .update_key(
+        .keys()
+        .update(
             &ann.id,
             &id,
             UpdateKeyRequest {
@@ -138,11 +142,15 @@ async fn an_update_changes_the_rules_but_never_the_secret() {
     assert_eq!(meta.name, "deploy (ci)", "fields not sent are kept");
     assert_eq!(ping_status(&svc.url(), secret.expose()).await, 200);
     assert_eq!(stored(&core, &ann.id, &id).await, secret);
-    assert_eq!(core.get_key(&ann.id, &id, None).await.expect("get"), meta);
+    assert_eq!(
+        core.keys().get(&ann.id, &id, None).await.expect("get"),
+        meta
+    );
 
     // The service's refusals arrive as domain errors naming the problem.
     let err = core
-        .update_key(
+        .keys()
+        .update(
             &ann.id,
             &id,
             UpdateKeyRequest {
@@ -156,7 +164,8 @@ async fn an_update_changes_the_rules_but_never_the_secret() {
     assert_eq!(err.service_code(), Some(ErrorCode::ValidationFailed));
     assert!(err.to_string().contains("scopes"), "{err}");
     let err = core
-        .update_key(
+        .keys()
+        .update(
             &ann.id,
             "key_missing",
             UpdateKeyRequest {
@@ -167,9 +176,10 @@ async fn an_update_changes_the_rules_but_never_the_secret() {
         .await
         .expect_err("missing");
     assert_eq!(err.code(), ErrorKind::NotFound);
-    core.revoke_key(&ann.id, &id).await.expect("revoke");
+    core.keys().revoke(&ann.id, &id).await.expect("revoke");
     let err = core
-        .update_key(
+        .keys()
+        .update(
             &ann.id,
             &id,
             UpdateKeyRequest {
@@ -181,7 +191,11 @@ async fn an_update_changes_the_rules_but_never_the_secret() {
         .expect_err("revoked");
     assert_eq!(err.code(), ErrorKind::Conflict, "{err:?}");
     assert_eq!(
-        core.get_key(&ann.id, &id, None).await.expect("get").status,
+        core.keys()
+            .get(&ann.id, &id, None)
+            .await
+            .expect("get")
+            .status,
         KeyStatus::Revoked
     );
 }
@@ -195,6 +209,7 @@ async fn usage_comes_in_one_request_per_account_with_denials_and_audit() {
     let core = core(data.path()).await;
     // Through a gateway that counts requests, to prove one usage request per account.
     let ann = core
+        .accounts()
         .sign_in(
             gateway.service_ref(),
             "ann@example.com",
@@ -204,7 +219,8 @@ async fn usage_comes_in_one_request_per_account_with_denials_and_audit() {
         .await
         .expect("sign in");
     let web = core
-        .create_key(
+        .keys()
+        .create(
             &ann.id,
             CreateKeyRequest {
                 name: "web".into(),
@@ -216,7 +232,8 @@ async fn usage_comes_in_one_request_per_account_with_denials_and_audit() {
         .await
         .expect("create");
     let batch = core
-        .create_key(&ann.id, common::key_request("batch"))
+        .keys()
+        .create(&ann.id, common::key_request("batch"))
         .await
         .expect("create");
     let url = svc.url();
@@ -252,7 +269,8 @@ async fn usage_comes_in_one_request_per_account_with_denials_and_audit() {
 
     let before = gateway.control.requests_to("/v1/usage");
     let usage = core
-        .account_usage(&ann.id, UsageQuery::default())
+        .accounts()
+        .usage(&ann.id, UsageQuery::default())
         .await
         .expect("usage");
     assert_eq!(gateway.control.requests_to("/v1/usage"), before + 1);
@@ -284,7 +302,8 @@ async fn usage_comes_in_one_request_per_account_with_denials_and_audit() {
     assert_eq!(usage.keys[0].series.len(), 24, "the last 24 hours by hour");
 
     let daily = core
-        .key_usage(
+        .keys()
+        .usage(
             &ann.id,
             &web.meta.id,
             UsageQuery {
@@ -300,6 +319,7 @@ async fn usage_comes_in_one_request_per_account_with_denials_and_audit() {
     assert!(daily.last_used_at.is_some());
 
     let denials = core
+        .keys()
         .denials(&ann.id, &web.meta.id, PageQuery::default())
         .await
         .expect("denials");
@@ -310,6 +330,7 @@ async fn usage_comes_in_one_request_per_account_with_denials_and_audit() {
         Some("https://evil.example.com")
     );
     let one = core
+        .keys()
         .denials(
             &ann.id,
             &web.meta.id,
@@ -323,6 +344,7 @@ async fn usage_comes_in_one_request_per_account_with_denials_and_audit() {
     assert_eq!(one.len(), 1);
 
     let audit = core
+        .accounts()
         .audit(&ann.id, PageQuery::default())
         .await
         .expect("audit");
@@ -340,7 +362,7 @@ async fn usage_comes_in_one_request_per_account_with_denials_and_audit() {
         ..Default::default()
     };
     assert_eq!(
-        field_of(core.account_usage(&ann.id, far).await.expect_err("far")),
+        field_of(core.accounts().usage(&ann.id, far).await.expect_err("far")),
         "from"
     );
     let page = PageQuery {
@@ -348,12 +370,18 @@ async fn usage_comes_in_one_request_per_account_with_denials_and_audit() {
         tenant_id: None,
     };
     assert_eq!(
-        field_of(core.audit(&ann.id, page).await.expect_err("limit")),
+        field_of(
+            core.accounts()
+                .audit(&ann.id, page)
+                .await
+                .expect_err("limit")
+        ),
         "limit"
     );
     assert_eq!(
         field_of(
-            core.denials(&ann.id, "a/b", PageQuery::default())
+            core.keys()
+                .denials(&ann.id, "a/b", PageQuery::default())
                 .await
                 .expect_err("id")
         ),
@@ -361,7 +389,8 @@ async fn usage_comes_in_one_request_per_account_with_denials_and_audit() {
     );
     assert_eq!(
         field_of(
-            core.update_key(&ann.id, &web.meta.id, UpdateKeyRequest::default())
+            core.keys()
+                .update(&ann.id, &web.meta.id, UpdateKeyRequest::default())
                 .await
                 .expect_err("empty")
         ),
@@ -369,16 +398,17 @@ async fn usage_comes_in_one_request_per_account_with_denials_and_audit() {
     );
     assert_eq!(
         field_of(
-            core.update_key(
-                &ann.id,
-                &web.meta.id,
-                UpdateKeyRequest {
-                    allowed_ips: Some(vec!["not-an-ip".into()]),
-                    ..Default::default()
-                }
-            )
-            .await
-            .expect_err("ip")
+            core.keys()
+                .update(
+                    &ann.id,
+                    &web.meta.id,
+                    UpdateKeyRequest {
+                        allowed_ips: Some(vec!["not-an-ip".into()]),
+                        ..Default::default()
+                    }
+                )
+                .await
+                .expect_err("ip")
         ),
         "allowed_ips[0]"
     );
@@ -399,7 +429,8 @@ async fn support_finds_keys_by_prefix_and_reads_any_tenant_but_changes_nothing()
     let core = core(data.path()).await;
     let ann = sign_in(&core, &svc, "ann@example.com").await;
     let key = core
-        .create_key(&ann.id, common::key_request("customer key"))
+        .keys()
+        .create(&ann.id, common::key_request("customer key"))
         .await
         .expect("create");
     assert_eq!(
@@ -410,16 +441,17 @@ async fn support_finds_keys_by_prefix_and_reads_any_tenant_but_changes_nothing()
     assert_eq!(sue.role, Role::Support);
 
     // What support can do, without asking the service.
-    let caps = core.capabilities(&sue.id).expect("capabilities");
+    let caps = core.accounts().capabilities(&sue.id).expect("capabilities");
     assert!(caps.support_search && caps.tenant_reads && caps.account_usage);
     assert!(!caps.create_key && !caps.update_key && !caps.roll_key && !caps.revoke_key);
-    let owner_caps = core.capabilities(&ann.id).expect("capabilities");
+    let owner_caps = core.accounts().capabilities(&ann.id).expect("capabilities");
     assert!(owner_caps.create_key && owner_caps.roll_key && owner_caps.verify_key);
     assert!(!owner_caps.support_search && !owner_caps.tenant_reads);
     assert!(owner_caps.max_roll_grace_seconds >= 7 * 24 * 3600);
 
     // The prefix from a ticket finds the key, with its tenant's name.
     let found = core
+        .accounts()
         .support_find_keys(&sue.id, &key.meta.prefix)
         .await
         .expect("search");
@@ -429,7 +461,8 @@ async fn support_finds_keys_by_prefix_and_reads_any_tenant_but_changes_nothing()
     let tenant = found[0].meta.tenant_id.clone();
     assert_eq!(
         field_of(
-            core.support_find_keys(&sue.id, "kh test")
+            core.accounts()
+                .support_find_keys(&sue.id, "kh test")
                 .await
                 .expect_err("bad")
         ),
@@ -437,15 +470,21 @@ async fn support_finds_keys_by_prefix_and_reads_any_tenant_but_changes_nothing()
     );
 
     // Reads of that tenant: keys, usage, denials with their reason, audit.
-    let keys = core.tenant_keys(&sue.id, &tenant).await.expect("keys");
+    let keys = core
+        .accounts()
+        .tenant_keys(&sue.id, &tenant)
+        .await
+        .expect("keys");
     assert_eq!(keys.len(), 1);
     let meta = core
-        .get_key(&sue.id, &key.meta.id, Some(&tenant))
+        .keys()
+        .get(&sue.id, &key.meta.id, Some(&tenant))
         .await
         .expect("get");
     assert_eq!(meta.name, "customer key");
     let usage = core
-        .account_usage(
+        .accounts()
+        .usage(
             &sue.id,
             UsageQuery {
                 tenant_id: Some(tenant.clone()),
@@ -456,7 +495,8 @@ async fn support_finds_keys_by_prefix_and_reads_any_tenant_but_changes_nothing()
         .expect("usage");
     assert_eq!(usage.tenant_id, tenant);
     let usage = core
-        .key_usage(
+        .keys()
+        .usage(
             &sue.id,
             &key.meta.id,
             UsageQuery {
@@ -473,6 +513,7 @@ async fn support_finds_keys_by_prefix_and_reads_any_tenant_but_changes_nothing()
         .sum();
     assert_eq!(denied, 1);
     let denials = core
+        .keys()
         .denials(
             &sue.id,
             &key.meta.id,
@@ -485,6 +526,7 @@ async fn support_finds_keys_by_prefix_and_reads_any_tenant_but_changes_nothing()
         .expect("denials");
     assert_eq!(denials[0].code, "scope_missing");
     let audit = core
+        .accounts()
         .audit(
             &sue.id,
             PageQuery {
@@ -496,11 +538,12 @@ async fn support_finds_keys_by_prefix_and_reads_any_tenant_but_changes_nothing()
         .expect("audit");
     assert!(audit.iter().any(|a| a.target == key.meta.id));
     // Without tenant_id, support reads its own (empty) tenant.
-    assert!(core.list_keys(&sue.id).await.expect("own").is_empty());
+    assert!(core.keys().list(&sue.id).await.expect("own").is_empty());
 
     // Support changes nothing: refused before any request.
     let err = core
-        .update_key(
+        .keys()
+        .update(
             &sue.id,
             &key.meta.id,
             UpdateKeyRequest {
@@ -514,11 +557,13 @@ async fn support_finds_keys_by_prefix_and_reads_any_tenant_but_changes_nothing()
     assert!(err.to_string().contains("support"), "{err}");
     // An owner may not read other tenants, nor search.
     let err = core
+        .accounts()
         .tenant_keys(&ann.id, "ten_other")
         .await
         .expect_err("not support");
     assert_eq!(err.code(), ErrorKind::Forbidden);
     let err = core
+        .accounts()
         .support_find_keys(&ann.id, "kh_test_")
         .await
         .expect_err("not support");
@@ -534,7 +579,8 @@ async fn owners_verify_stored_keys_without_using_them() {
     let core = core(data.path()).await;
     let ann = sign_in(&core, &svc, "ann@example.com").await;
     let key = core
-        .create_key(
+        .keys()
+        .create(
             &ann.id,
             CreateKeyRequest {
                 name: "api".into(),
@@ -546,7 +592,8 @@ async fn owners_verify_stored_keys_without_using_them() {
         .await
         .expect("create");
     let ok = core
-        .verify_key(
+        .keys()
+        .verify(
             &ann.id,
             &key.meta.id,
             VerifyOptions {
@@ -560,7 +607,8 @@ async fn owners_verify_stored_keys_without_using_them() {
     assert!(ok.valid);
     assert_eq!(ok.key_id.as_deref(), Some(key.meta.id.as_str()));
     let refused = core
-        .verify_key(
+        .keys()
+        .verify(
             &ann.id,
             &key.meta.id,
             VerifyOptions {
@@ -574,7 +622,8 @@ async fn owners_verify_stored_keys_without_using_them() {
     assert!(!refused.valid);
     assert_eq!(refused.code, Some(ErrorCode::ScopeMissing));
     let refused = core
-        .verify_key(
+        .keys()
+        .verify(
             &ann.id,
             &key.meta.id,
             VerifyOptions {
@@ -587,22 +636,24 @@ async fn owners_verify_stored_keys_without_using_them() {
     assert_eq!(refused.code, Some(ErrorCode::IpNotAllowed));
     assert_eq!(
         field_of(
-            core.verify_key(
-                &ann.id,
-                &key.meta.id,
-                VerifyOptions {
-                    ip: Some("nope".into()),
-                    ..Default::default()
-                }
-            )
-            .await
-            .expect_err("ip")
+            core.keys()
+                .verify(
+                    &ann.id,
+                    &key.meta.id,
+                    VerifyOptions {
+                        ip: Some("nope".into()),
+                        ..Default::default()
+                    }
+                )
+                .await
+                .expect_err("ip")
         ),
         "ip"
     );
     let max = sign_in(&core, &svc, "max@example.com").await;
     let err = core
-        .verify_key(&max.id, &key.meta.id, VerifyOptions::default())
+        .keys()
+        .verify(&max.id, &key.meta.id, VerifyOptions::default())
         .await
         .expect_err("members do not verify");
     assert_eq!(err.code(), ErrorKind::Forbidden);
@@ -623,7 +674,8 @@ async fn inputs_are_checked_before_the_network() {
     };
     assert_eq!(
         field_of(
-            core.update_key(&ann.id, "key_1", bad)
+            core.keys()
+                .update(&ann.id, "key_1", bad)
                 .await
                 .expect_err("bad")
         ),
@@ -634,33 +686,43 @@ async fn inputs_are_checked_before_the_network() {
         ..Default::default()
     };
     let err = core
-        .update_key(&ann.id, "key_1", good)
+        .keys()
+        .update(&ann.id, "key_1", good)
         .await
         .expect_err("down");
     assert_eq!(err.code(), ErrorKind::Network);
     assert_eq!(
         field_of(
-            core.account_usage(
-                &ann.id,
-                UsageQuery {
-                    tenant_id: Some("bad tenant".into()),
-                    ..Default::default()
-                }
-            )
-            .await
-            .expect_err("tenant")
+            core.accounts()
+                .usage(
+                    &ann.id,
+                    UsageQuery {
+                        tenant_id: Some("bad tenant".into()),
+                        ..Default::default()
+                    }
+                )
+                .await
+                .expect_err("tenant")
         ),
         "tenant_id"
     );
     assert_eq!(
-        core.account_usage(&ann.id, UsageQuery::default())
+        core.accounts()
+            .usage(&ann.id, UsageQuery::default())
             .await
             .expect_err("down")
             .code(),
         ErrorKind::Network
     );
-    let err = core.get_key(&ann.id, "", None).await.expect_err("empty id");
+    let err = core
+        .keys()
+        .get(&ann.id, "", None)
+        .await
+        .expect_err("empty id");
     assert_eq!(field_of(err), "key id");
-    let err = core.capabilities("acc_missing").expect_err("no account");
+    let err = core
+        .accounts()
+        .capabilities("acc_missing")
+        .expect_err("no account");
     assert_eq!(err.code(), ErrorKind::NotFound);
 }

@@ -25,7 +25,8 @@ async fn a_rotation_one_core_holds_is_left_to_it_by_another() {
     let app = core_on(data.path(), &vault).await;
     let ann = sign_in(&app, &svc, "ann@example.com").await;
     let old = app
-        .create_key(&ann.id, common::key_request("deploy"))
+        .keys()
+        .create(&ann.id, common::key_request("deploy"))
         .await
         .expect("create");
 
@@ -46,11 +47,12 @@ async fn a_rotation_one_core_holds_is_left_to_it_by_another() {
             FaultAction::Continue
         })
     });
-    app.set_rotation_fault_hook(Some(hook));
+    app.rotation().set_fault_hook(Some(hook));
     let rotating = {
         let (app, account, key) = (app.clone(), ann.id.clone(), old.meta.id.clone());
         tokio::spawn(async move {
-            app.rotate_key(&account, &key, RotateOptions::default(), &|_| {})
+            app.rotation()
+                .rotate(&account, &key, RotateOptions::default(), &|_| {})
                 .await
         })
     };
@@ -59,11 +61,12 @@ async fn a_rotation_one_core_holds_is_left_to_it_by_another() {
     let cli = core_on(data.path(), &vault).await;
 
     // The other core finds the journal but leaves it to its holder, and cannot start its own.
-    assert_eq!(cli.pending_rotations().expect("pending").len(), 1);
-    let resumed = cli.resume_rotations(&|_| {}).await.expect("resume");
+    assert_eq!(cli.rotation().pending().expect("pending").len(), 1);
+    let resumed = cli.rotation().resume(&|_| {}).await.expect("resume");
     assert!(resumed.is_empty(), "left alone: {resumed:?}");
     let err = cli
-        .rotate_key(&ann.id, &old.meta.id, RotateOptions::default(), &|_| {})
+        .rotation()
+        .rotate(&ann.id, &old.meta.id, RotateOptions::default(), &|_| {})
         .await
         .expect_err("in progress");
     assert_eq!(err.code(), ErrorKind::Conflict, "{err}");
@@ -75,14 +78,20 @@ async fn a_rotation_one_core_holds_is_left_to_it_by_another() {
     };
     // One new key, made by the holder, working; nothing for the other core to finish.
     assert!(cli
-        .resume_rotations(&|_| {})
+        .rotation()
+        .resume(&|_| {})
         .await
         .expect("resume")
         .is_empty());
-    let secret = cli.key_secret(&ann.id, &old.meta.id).await.expect("secret");
+    let secret = cli
+        .keys()
+        .secret(&ann.id, &old.meta.id)
+        .await
+        .expect("secret");
     assert_eq!(ping_status(&svc.url(), secret.expose()).await, 200);
     let live: Vec<_> = cli
-        .list_keys(&ann.id)
+        .keys()
+        .list(&ann.id)
         .await
         .expect("list")
         .into_iter()
@@ -99,15 +108,16 @@ async fn catalog_and_key_record_writes_from_two_cores_lose_nothing() {
     let a = core_on(data.path(), &vault).await;
     let b = core_on(data.path(), &vault).await;
     let add = |core: Keyhaven, n: usize| async move {
-        core.add_account(NewAccount {
-            kind: ConnectorKind::Generic,
-            name: format!("service {n}"),
-            url: Some("https://api.example.com".into()),
-            allow_http: false,
-            tier: None,
-        })
-        .await
-        .expect("added")
+        core.accounts()
+            .add(NewAccount {
+                kind: ConnectorKind::Generic,
+                name: format!("service {n}"),
+                url: Some("https://api.example.com".into()),
+                allow_http: false,
+                tier: None,
+            })
+            .await
+            .expect("added")
     };
     let mut tasks = Vec::new();
     for n in 0..40 {
@@ -118,5 +128,5 @@ async fn catalog_and_key_record_writes_from_two_cores_lose_nothing() {
         task.await.expect("task");
     }
     let reopened = core_on(data.path(), &vault).await;
-    assert_eq!(reopened.accounts().len(), 40, "every account kept");
+    assert_eq!(reopened.accounts().list().len(), 40, "every account kept");
 }

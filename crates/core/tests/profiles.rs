@@ -187,12 +187,13 @@ async fn profiles_are_isolated_in_the_keychain() {
     let env = Env::new();
     let svc = service_with(&["ann@example.com", "bob@example.com"]).await;
     let core = env.core().await;
-    core.create_profile("ann").await.expect("create ann");
-    core.create_profile("bob").await.expect("create bob");
+    core.profiles().create("ann").await.expect("create ann");
+    core.profiles().create("bob").await.expect("create bob");
 
     // Ann signs in and creates a key in her profile.
-    core.switch_profile("ann").expect("switch to ann");
+    core.profiles().switch("ann").expect("switch to ann");
     let ann = core
+        .accounts()
         .sign_in(
             svc.service_ref(),
             "ann@example.com",
@@ -202,19 +203,21 @@ async fn profiles_are_isolated_in_the_keychain() {
         .await
         .expect("ann signs in");
     let created = core
-        .create_key(&ann.id, key_request("ann's key"))
+        .keys()
+        .create(&ann.id, key_request("ann's key"))
         .await
         .expect("create key");
     assert!(created.stored_in_keychain);
     let anns_secret = created.secret.clone();
 
     // Bob's profile sees none of it: no account, no secret, not even by name.
-    core.switch_profile("bob").expect("switch to bob");
+    core.profiles().switch("bob").expect("switch to bob");
     assert_eq!(core.profile(), "bob");
-    assert!(core.accounts().is_empty());
-    assert!(core.active_account().is_none());
+    assert!(core.accounts().list().is_empty());
+    assert!(core.accounts().active().is_none());
     let err = core
-        .key_secret(&ann.id, &created.meta.id)
+        .keys()
+        .secret(&ann.id, &created.meta.id)
         .await
         .expect_err("not bob's");
     assert_eq!(err.code(), ErrorKind::NotFound);
@@ -240,6 +243,7 @@ async fn profiles_are_isolated_in_the_keychain() {
 
     // Bob signs in to his own account: his entries are his.
     let bob = core
+        .accounts()
         .sign_in(
             svc.service_ref(),
             "bob@example.com",
@@ -253,23 +257,25 @@ async fn profiles_are_isolated_in_the_keychain() {
 
     // Ann's profile, opened by another process, still has everything.
     let anns_core = env.core_on("ann").await;
-    assert_eq!(anns_core.accounts().len(), 1);
+    assert_eq!(anns_core.accounts().list().len(), 1);
     assert_eq!(
         anns_core
-            .key_secret(&ann.id, &created.meta.id)
+            .keys()
+            .secret(&ann.id, &created.meta.id)
             .await
             .expect("ann's secret"),
         anns_secret
     );
     assert!(anns_core
-        .list_keys(&ann.id)
+        .keys()
+        .list(&ann.id)
         .await
         .expect("list")
         .iter()
         .all(|k| k.stored_locally));
 
     // The list shows both, with the active one marked.
-    let listed = core.profiles().expect("profiles");
+    let listed = core.profiles().list().expect("profiles");
     let names: Vec<&str> = listed.iter().map(|p| p.name.as_str()).collect();
     assert!(
         names.contains(&"ann") && names.contains(&"bob"),
@@ -287,41 +293,56 @@ async fn names_are_checked_and_clear_errors_name_the_problem() {
     let env = Env::new();
     let core = env.core().await;
     let first = core.profile();
-    core.create_profile("ann").await.expect("create");
-    let err = core.create_profile("ann").await.expect_err("duplicate");
+    core.profiles().create("ann").await.expect("create");
+    let err = core.profiles().create("ann").await.expect_err("duplicate");
     assert_eq!(err.code(), ErrorKind::ProfileExists);
     assert!(err.to_string().contains("ann"), "{err}");
     for bad in ["", "Ann", "../x", "a b", "-a", &"a".repeat(33)] {
-        let err = core.create_profile(bad).await.expect_err(bad);
+        let err = core.profiles().create(bad).await.expect_err(bad);
         assert_eq!(err.code(), ErrorKind::Validation, "{bad}");
-        let err = core.rename_profile("ann", bad).await.expect_err(bad);
+        let err = core.profiles().rename("ann", bad).await.expect_err(bad);
         assert_eq!(err.code(), ErrorKind::Validation, "{bad}");
     }
-    let err = core.rename_profile("ann", &first).await.expect_err("taken");
+    let err = core
+        .profiles()
+        .rename("ann", &first)
+        .await
+        .expect_err("taken");
     assert_eq!(err.code(), ErrorKind::ProfileExists);
     let err = core
-        .rename_profile("nobody", "somebody")
+        .profiles()
+        .rename("nobody", "somebody")
         .await
         .expect_err("missing");
     assert_eq!(err.code(), ErrorKind::NotFound);
 
     // Delete: confirmed by the name, never the active profile, never the last one.
     let err = core
-        .delete_profile("ann", "an")
+        .profiles()
+        .delete("ann", "an")
         .await
         .expect_err("not confirmed");
     assert_eq!(err.code(), ErrorKind::Validation);
     let err = core
-        .delete_profile(&first, &first)
+        .profiles()
+        .delete(&first, &first)
         .await
         .expect_err("active");
     assert_eq!(err.code(), ErrorKind::ProfileInUse);
-    core.switch_profile("ann").expect("switch");
-    core.delete_profile(&first, &first).await.expect("delete");
-    let err = core.delete_profile("ann", "ann").await.expect_err("last");
+    core.profiles().switch("ann").expect("switch");
+    core.profiles()
+        .delete(&first, &first)
+        .await
+        .expect("delete");
+    let err = core
+        .profiles()
+        .delete("ann", "ann")
+        .await
+        .expect_err("last");
     assert_eq!(err.code(), ErrorKind::LastProfile);
     assert_eq!(
         core.profiles()
+            .list()
             .expect("profiles")
             .iter()
             .map(|p| p.name.as_str())
@@ -329,7 +350,7 @@ async fn names_are_checked_and_clear_errors_name_the_problem() {
         vec!["ann"]
     );
     // The deleted profile's name is free again, and the new profile is empty.
-    let info = core.create_profile(&first).await.expect("re-create");
+    let info = core.profiles().create(&first).await.expect("re-create");
     assert!(!info.active && !info.locked && !info.has_passphrase);
     assert_eq!(
         info.auto_lock_seconds,
@@ -343,9 +364,10 @@ async fn rename_keeps_accounts_and_secrets_and_delete_removes_them() {
     let svc = service_with(&["ann@example.com"]).await;
     let core = env.core().await;
     let first = core.profile();
-    core.create_profile("ann").await.expect("create");
-    core.switch_profile("ann").expect("switch");
+    core.profiles().create("ann").await.expect("create");
+    core.profiles().switch("ann").expect("switch");
     let account = core
+        .accounts()
         .sign_in(
             svc.service_ref(),
             "ann@example.com",
@@ -355,18 +377,20 @@ async fn rename_keeps_accounts_and_secrets_and_delete_removes_them() {
         .await
         .expect("sign in");
     let created = core
-        .create_key(&account.id, key_request("k"))
+        .keys()
+        .create(&account.id, key_request("k"))
         .await
         .expect("create key");
     let before = env.keychain_names("ann");
     assert_eq!(before.len(), 2);
 
     // Renaming the active profile: same accounts, same secrets, entries moved.
-    core.rename_profile("ann", "anne").await.expect("rename");
+    core.profiles().rename("ann", "anne").await.expect("rename");
     assert_eq!(core.profile(), "anne");
-    assert_eq!(core.accounts(), vec![account.clone()]);
+    assert_eq!(core.accounts().list(), vec![account.clone()]);
     assert_eq!(
-        core.key_secret(&account.id, &created.meta.id)
+        core.keys()
+            .secret(&account.id, &created.meta.id)
             .await
             .expect("secret after rename"),
         created.secret
@@ -377,12 +401,13 @@ async fn rename_keeps_accounts_and_secrets_and_delete_removes_them() {
     // It is remembered as the active profile.
     assert_eq!(env.core().await.profile(), "anne");
     // The service still takes the session that was moved.
-    assert_eq!(core.list_keys(&account.id).await.expect("list").len(), 1);
+    assert_eq!(core.keys().list(&account.id).await.expect("list").len(), 1);
 
     // A rename that fails half way (the disk refuses the folder) leaves everything as it was.
     std::fs::write(env.data.path().join("profiles/blocked"), b"not a folder").expect("file");
     let err = core
-        .rename_profile("anne", "blocked")
+        .profiles()
+        .rename("anne", "blocked")
         .await
         .expect_err("folder refused");
     assert_eq!(err.code(), ErrorKind::Catalog, "{err}");
@@ -390,7 +415,8 @@ async fn rename_keeps_accounts_and_secrets_and_delete_removes_them() {
     assert!(env.keychain_names("blocked").is_empty(), "copies undone");
     assert_eq!(env.keychain_names("anne"), before);
     assert_eq!(
-        core.key_secret(&account.id, &created.meta.id)
+        core.keys()
+            .secret(&account.id, &created.meta.id)
             .await
             .expect("secret still there"),
         created.secret
@@ -398,12 +424,16 @@ async fn rename_keeps_accounts_and_secrets_and_delete_removes_them() {
     std::fs::remove_file(env.data.path().join("profiles/blocked")).expect("rm");
 
     // Delete: every entry and file of the profile goes, nothing of the others.
-    core.switch_profile(&first).expect("switch away");
-    core.delete_profile("anne", "anne").await.expect("delete");
+    core.profiles().switch(&first).expect("switch away");
+    core.profiles()
+        .delete("anne", "anne")
+        .await
+        .expect("delete");
     assert!(env.keychain_names("anne").is_empty());
     assert!(!env.data.path().join("profiles/anne").exists());
     assert!(core
         .profiles()
+        .list()
         .expect("list")
         .iter()
         .all(|p| p.name != "anne"));
@@ -422,9 +452,10 @@ async fn a_passphrase_encrypts_entries_and_locked_profiles_refuse_secret_reads()
     let env = Env::new();
     let svc = service_with(&["ann@example.com"]).await;
     let core = env.core().await;
-    core.create_profile("ann").await.expect("create");
-    core.switch_profile("ann").expect("switch");
+    core.profiles().create("ann").await.expect("create");
+    core.profiles().switch("ann").expect("switch");
     let account = core
+        .accounts()
         .sign_in(
             svc.service_ref(),
             "ann@example.com",
@@ -434,7 +465,8 @@ async fn a_passphrase_encrypts_entries_and_locked_profiles_refuse_secret_reads()
         .await
         .expect("sign in");
     let created = core
-        .create_key(&account.id, key_request("k"))
+        .keys()
+        .create(&account.id, key_request("k"))
         .await
         .expect("create key");
     let key_name = names::key(&account.id, &created.meta.id);
@@ -447,18 +479,23 @@ async fn a_passphrase_encrypts_entries_and_locked_profiles_refuse_secret_reads()
 
     // Too short a passphrase is refused and changes nothing.
     let err = core
+        .profiles()
         .set_passphrase(Secret::new("short".into()))
         .await
         .expect_err("short");
     assert_eq!(err.code(), ErrorKind::Validation);
-    assert!(!core.has_passphrase());
+    assert!(!core.profiles().has_passphrase());
 
     // Setting one encrypts every existing entry in place.
-    core.set_passphrase(Secret::new(PASSPHRASE.into()))
+    core.profiles()
+        .set_passphrase(Secret::new(PASSPHRASE.into()))
         .await
         .expect("set passphrase");
-    assert!(core.has_passphrase());
-    assert!(!core.is_locked(), "stays unlocked after setting it");
+    assert!(core.profiles().has_passphrase());
+    assert!(
+        !core.profiles().is_locked(),
+        "stays unlocked after setting it"
+    );
     let names_before = env.keychain_names("ann");
     assert_eq!(names_before.len(), 3);
     let mut stored = Vec::new();
@@ -482,14 +519,16 @@ async fn a_passphrase_encrypts_entries_and_locked_profiles_refuse_secret_reads()
 
     // Unlocked, everything works as before, and new secrets are encrypted too.
     assert_eq!(
-        core.key_secret(&account.id, &created.meta.id)
+        core.keys()
+            .secret(&account.id, &created.meta.id)
             .await
             .expect("read"),
         secret
     );
-    assert_eq!(core.list_keys(&account.id).await.expect("list").len(), 1);
+    assert_eq!(core.keys().list(&account.id).await.expect("list").len(), 1);
     let second = core
-        .create_key(&account.id, key_request("k2"))
+        .keys()
+        .create(&account.id, key_request("k2"))
         .await
         .expect("create while unlocked");
     let second_raw = env
@@ -499,29 +538,31 @@ async fn a_passphrase_encrypts_entries_and_locked_profiles_refuse_secret_reads()
     assert!(!second_raw.expose().contains(second.secret.expose()));
 
     // Locked: secret reads fail with `locked`; the accounts are still listed.
-    core.lock().expect("lock");
-    assert!(core.is_locked());
+    core.profiles().lock().expect("lock");
+    assert!(core.profiles().is_locked());
     let err = core
-        .key_secret(&account.id, &created.meta.id)
+        .keys()
+        .secret(&account.id, &created.meta.id)
         .await
         .expect_err("locked");
     assert_eq!(err.code(), ErrorKind::Locked);
     assert!(err.to_string().contains("passphrase"), "{err}");
-    let err = core.list_keys(&account.id).await.expect_err("locked");
+    let err = core.keys().list(&account.id).await.expect_err("locked");
     assert_eq!(err.code(), ErrorKind::Locked);
-    assert_eq!(core.accounts().len(), 1);
-    let listed = core.profiles().expect("profiles");
+    assert_eq!(core.accounts().list().len(), 1);
+    let listed = core.profiles().list().expect("profiles");
     let ann = listed.iter().find(|p| p.name == "ann").expect("ann");
     assert!(ann.has_passphrase && ann.locked && ann.active);
 
     // A wrong passphrase is a clear error and loses nothing.
     let err = core
+        .profiles()
         .unlock(Secret::new("not the passphrase".into()))
         .await
         .expect_err("wrong");
     assert_eq!(err.code(), ErrorKind::WrongPassphrase);
     assert!(!err.to_string().contains("not the passphrase"));
-    assert!(core.is_locked());
+    assert!(core.profiles().is_locked());
     for (name, before) in names_before.iter().zip(&stored) {
         assert_eq!(
             env.raw("ann", name).as_ref(),
@@ -532,24 +573,28 @@ async fn a_passphrase_encrypts_entries_and_locked_profiles_refuse_secret_reads()
 
     // Another process opening the profile finds it locked too.
     let other = env.core_on("ann").await;
-    assert!(other.is_locked());
+    assert!(other.profiles().is_locked());
     other
+        .profiles()
         .unlock(Secret::new(PASSPHRASE.into()))
         .await
         .expect("unlock elsewhere");
     assert_eq!(
         other
-            .key_secret(&account.id, &created.meta.id)
+            .keys()
+            .secret(&account.id, &created.meta.id)
             .await
             .expect("read"),
         secret
     );
 
     // Change the passphrase: the entries stay exactly as stored, only the record changes.
-    core.unlock(Secret::new(PASSPHRASE.into()))
+    core.profiles()
+        .unlock(Secret::new(PASSPHRASE.into()))
         .await
         .expect("unlock");
     let err = core
+        .profiles()
         .change_passphrase(
             Secret::new("wrong old passphrase".into()),
             Secret::new("the new passphrase".into()),
@@ -557,12 +602,13 @@ async fn a_passphrase_encrypts_entries_and_locked_profiles_refuse_secret_reads()
         .await
         .expect_err("wrong old");
     assert_eq!(err.code(), ErrorKind::WrongPassphrase);
-    core.change_passphrase(
-        Secret::new(PASSPHRASE.into()),
-        Secret::new("the new passphrase".into()),
-    )
-    .await
-    .expect("change");
+    core.profiles()
+        .change_passphrase(
+            Secret::new(PASSPHRASE.into()),
+            Secret::new("the new passphrase".into()),
+        )
+        .await
+        .expect("change");
     for (name, before) in names_before.iter().zip(&stored) {
         assert_eq!(
             env.raw("ann", name).as_ref(),
@@ -570,35 +616,40 @@ async fn a_passphrase_encrypts_entries_and_locked_profiles_refuse_secret_reads()
             "{name} untouched"
         );
     }
-    core.lock().expect("lock");
+    core.profiles().lock().expect("lock");
     let err = core
+        .profiles()
         .unlock(Secret::new(PASSPHRASE.into()))
         .await
         .expect_err("old one no longer works");
     assert_eq!(err.code(), ErrorKind::WrongPassphrase);
-    core.unlock(Secret::new("the new passphrase".into()))
+    core.profiles()
+        .unlock(Secret::new("the new passphrase".into()))
         .await
         .expect("new one works");
 
     // Remove it: entries are plain again and readable by a core that never had the passphrase.
-    core.lock().expect("lock");
+    core.profiles().lock().expect("lock");
     let err = core
+        .profiles()
         .remove_passphrase(Secret::new(PASSPHRASE.into()))
         .await
         .expect_err("old passphrase");
     assert_eq!(err.code(), ErrorKind::WrongPassphrase);
-    core.remove_passphrase(Secret::new("the new passphrase".into()))
+    core.profiles()
+        .remove_passphrase(Secret::new("the new passphrase".into()))
         .await
         .expect("remove");
-    assert!(!core.has_passphrase() && !core.is_locked());
+    assert!(!core.profiles().has_passphrase() && !core.profiles().is_locked());
     assert_eq!(env.raw("ann", &key_name).as_ref(), Some(&secret));
     assert_eq!(env.meta("ann"), ProfileMeta::default());
-    let err = core.lock().expect_err("nothing to lock");
+    let err = core.profiles().lock().expect_err("nothing to lock");
     assert_eq!(err.code(), ErrorKind::NoPassphrase);
     assert_eq!(
         env.core_on("ann")
             .await
-            .key_secret(&account.id, &created.meta.id)
+            .keys()
+            .secret(&account.id, &created.meta.id)
             .await
             .expect("plain read"),
         secret
@@ -611,28 +662,30 @@ async fn a_locked_profile_can_be_renamed_and_switching_locks_the_others() {
     let env = Env::new();
     let core = env.core().await;
     let first = core.profile();
-    core.create_profile("ann").await.expect("create");
-    core.switch_profile("ann").expect("switch");
+    core.profiles().create("ann").await.expect("create");
+    core.profiles().switch("ann").expect("switch");
     let name = names::key("acc_1", "key_1");
     let secret = Secret::new(unique("kh_test_renamed"));
     core.vault().put("ann", &name, &secret).await.expect("put");
-    core.set_passphrase(Secret::new(PASSPHRASE.into()))
+    core.profiles()
+        .set_passphrase(Secret::new(PASSPHRASE.into()))
         .await
         .expect("set");
 
     // Switching away locks Ann's profile: the next person does not inherit it unlocked.
-    core.switch_profile(&first).expect("switch away");
+    core.profiles().switch(&first).expect("switch away");
     let err = core.vault().get("ann", &name).await.expect_err("locked");
     assert_eq!(err.code(), ErrorKind::Locked);
 
     // A locked profile renames without its passphrase: the ciphertext moves as it is.
     let raw = env.raw("ann", &name).expect("stored");
-    core.rename_profile("ann", "anne").await.expect("rename");
+    core.profiles().rename("ann", "anne").await.expect("rename");
     assert_eq!(env.raw("anne", &name).as_ref(), Some(&raw));
     assert!(env.keychain_names("ann").is_empty());
-    core.switch_profile("anne").expect("switch");
-    assert!(core.is_locked());
-    core.unlock(Secret::new(PASSPHRASE.into()))
+    core.profiles().switch("anne").expect("switch");
+    assert!(core.profiles().is_locked());
+    core.profiles()
+        .unlock(Secret::new(PASSPHRASE.into()))
         .await
         .expect("unlock after rename");
     assert_eq!(
@@ -654,15 +707,16 @@ async fn a_locked_profile_can_be_renamed_and_switching_locks_the_others() {
 async fn an_interrupted_passphrase_change_finishes_at_the_next_unlock() {
     let env = Env::new();
     let core = env.core().await;
-    core.create_profile("ann").await.expect("create");
-    core.switch_profile("ann").expect("switch");
+    core.profiles().create("ann").await.expect("create");
+    core.profiles().switch("ann").expect("switch");
     let (a, b) = (names::key("acc_1", "a"), names::key("acc_1", "b"));
     let (sa, sb) = (
         Secret::new(unique("kh_test_first")),
         Secret::new(unique("kh_test_second")),
     );
     core.vault().put("ann", &a, &sa).await.expect("put");
-    core.set_passphrase(Secret::new(PASSPHRASE.into()))
+    core.profiles()
+        .set_passphrase(Secret::new(PASSPHRASE.into()))
         .await
         .expect("set");
 
@@ -681,8 +735,9 @@ async fn an_interrupted_passphrase_change_finishes_at_the_next_unlock() {
 
     // A fresh start: locked; unlocking finishes the job and both values read back.
     let core = env.core_on("ann").await;
-    assert!(core.is_locked());
-    core.unlock(Secret::new(PASSPHRASE.into()))
+    assert!(core.profiles().is_locked());
+    core.profiles()
+        .unlock(Secret::new(PASSPHRASE.into()))
         .await
         .expect("unlock");
     assert!(env.meta("ann").migration.is_none());
@@ -712,11 +767,12 @@ async fn an_interrupted_passphrase_change_finishes_at_the_next_unlock() {
     .expect("write");
     raw_vault.put_blocking("ann", &a, &sa).expect("plain put");
     let core = env.core_on("ann").await;
-    core.unlock(Secret::new(PASSPHRASE.into()))
+    core.profiles()
+        .unlock(Secret::new(PASSPHRASE.into()))
         .await
         .expect("unlock");
     assert_eq!(env.meta("ann"), ProfileMeta::default());
-    assert!(!core.has_passphrase());
+    assert!(!core.profiles().has_passphrase());
     assert_eq!(env.raw("ann", &a).as_ref(), Some(&sa));
     assert_eq!(env.raw("ann", &b).as_ref(), Some(&sb));
     env.cleanup(&["ann"]);
@@ -726,7 +782,8 @@ async fn an_interrupted_passphrase_change_finishes_at_the_next_unlock() {
 async fn an_idle_profile_locks_itself() {
     let env = Env::new();
     let core = env.core().await;
-    core.set_passphrase(Secret::new(PASSPHRASE.into()))
+    core.profiles()
+        .set_passphrase(Secret::new(PASSPHRASE.into()))
         .await
         .expect("set");
     let profile = core.profile();
@@ -735,18 +792,20 @@ async fn an_idle_profile_locks_itself() {
         .put(&profile, &name, &Secret::new("session-token-value".into()))
         .await
         .expect("put");
-    assert_eq!(core.auto_lock(), Some(DEFAULT_AUTO_LOCK));
+    assert_eq!(core.profiles().auto_lock(), Some(DEFAULT_AUTO_LOCK));
     let err = core
+        .profiles()
         .set_auto_lock(Some(Duration::from_millis(10)))
         .expect_err("too short");
     assert_eq!(err.code(), ErrorKind::Validation);
-    core.set_auto_lock(Some(Duration::from_secs(60)))
+    core.profiles()
+        .set_auto_lock(Some(Duration::from_secs(60)))
         .expect("set auto-lock");
     assert_eq!(env.meta(&profile).auto_lock_seconds, Some(60));
 
     env.clock.advance(Duration::from_secs(59));
-    assert!(!core.is_locked());
-    core.touch();
+    assert!(!core.profiles().is_locked());
+    core.profiles().touch();
     env.clock.advance(Duration::from_secs(59));
     assert!(core
         .vault()
@@ -761,20 +820,22 @@ async fn an_idle_profile_locks_itself() {
         .await
         .expect_err("idle for a minute");
     assert_eq!(err.code(), ErrorKind::Locked);
-    assert!(core.is_locked());
+    assert!(core.profiles().is_locked());
     // Activity after the fact does not bring it back.
-    core.touch();
-    assert!(core.is_locked());
+    core.profiles().touch();
+    assert!(core.profiles().is_locked());
 
     // Never: stays unlocked however long it is idle.
-    core.unlock(Secret::new(PASSPHRASE.into()))
+    core.profiles()
+        .unlock(Secret::new(PASSPHRASE.into()))
         .await
         .expect("unlock");
-    core.set_auto_lock(None).expect("never");
+    core.profiles().set_auto_lock(None).expect("never");
     env.clock.advance(Duration::from_secs(365 * 24 * 3600));
-    assert!(!core.is_locked());
+    assert!(!core.profiles().is_locked());
     assert_eq!(
         core.profiles()
+            .list()
             .expect("profiles")
             .iter()
             .find(|p| p.active)
@@ -810,7 +871,8 @@ async fn the_file_vault_needs_a_passphrase_and_detects_tampering() {
     assert_eq!(err.code(), ErrorKind::NoPassphrase);
     assert!(err.to_string().contains("KEYHAVEN_VAULT=file"), "{err}");
 
-    core.set_passphrase(Secret::new(PASSPHRASE.into()))
+    core.profiles()
+        .set_passphrase(Secret::new(PASSPHRASE.into()))
         .await
         .expect("set");
     core.vault()
@@ -837,6 +899,7 @@ async fn the_file_vault_needs_a_passphrase_and_detects_tampering() {
     // Nothing went to the keychain.
     assert!(env.keychain_names(&profile).is_empty());
     let err = core
+        .profiles()
         .remove_passphrase(Secret::new(PASSPHRASE.into()))
         .await
         .expect_err("the file always needs one");
@@ -844,7 +907,7 @@ async fn the_file_vault_needs_a_passphrase_and_detects_tampering() {
 
     // A new start: locked until the passphrase is given; a wrong one changes nothing.
     let again = open(None).await.expect("reopen");
-    assert!(again.is_locked());
+    assert!(again.profiles().is_locked());
     let err = again
         .vault()
         .get(&profile, &name)
@@ -853,11 +916,13 @@ async fn the_file_vault_needs_a_passphrase_and_detects_tampering() {
     assert_eq!(err.code(), ErrorKind::Locked);
     let before = std::fs::read(&file).expect("read");
     let err = again
+        .profiles()
         .unlock(Secret::new("not the passphrase".into()))
         .await
         .expect_err("wrong");
     assert_eq!(err.code(), ErrorKind::WrongPassphrase);
     again
+        .profiles()
         .unlock(Secret::new(PASSPHRASE.into()))
         .await
         .expect("unlock");
@@ -891,6 +956,7 @@ async fn the_file_vault_needs_a_passphrase_and_detects_tampering() {
 
     // Changing the passphrase keeps the secrets.
     again
+        .profiles()
         .change_passphrase(
             Secret::new(PASSPHRASE.into()),
             Secret::new("the new passphrase".into()),
@@ -899,6 +965,7 @@ async fn the_file_vault_needs_a_passphrase_and_detects_tampering() {
         .expect("change");
     let third = open(Some(&profile)).await.expect("reopen");
     third
+        .profiles()
         .unlock(Secret::new("the new passphrase".into()))
         .await
         .expect("unlock with the new one");
@@ -907,6 +974,7 @@ async fn the_file_vault_needs_a_passphrase_and_detects_tampering() {
         Some(secret.clone())
     );
     let err: Error = third
+        .profiles()
         .unlock(Secret::new(PASSPHRASE.into()))
         .await
         .expect_err("old passphrase");
@@ -914,11 +982,13 @@ async fn the_file_vault_needs_a_passphrase_and_detects_tampering() {
 
     // The file goes with the profile when it is renamed.
     third
+        .profiles()
         .unlock(Secret::new("the new passphrase".into()))
         .await
         .expect("unlock");
     third
-        .rename_profile(&profile, "renamed")
+        .profiles()
+        .rename(&profile, "renamed")
         .await
         .expect("rename");
     assert!(!file.exists());
@@ -940,17 +1010,18 @@ async fn a_passphrase_set_by_another_process_is_seen_at_once() {
         .put(&profile, &name, &secret)
         .await
         .expect("put");
-    assert!(!app.has_passphrase());
+    assert!(!app.profiles().has_passphrase());
 
     // The CLI sets a passphrase while the app has the profile open.
     let cli = env.core_on(&profile).await;
-    cli.set_passphrase(Secret::new(PASSPHRASE.into()))
+    cli.profiles()
+        .set_passphrase(Secret::new(PASSPHRASE.into()))
         .await
         .expect("set elsewhere");
 
     // The app sees it: locked, and it refuses to write a plain value into the profile.
-    assert!(app.has_passphrase());
-    assert!(app.is_locked());
+    assert!(app.profiles().has_passphrase());
+    assert!(app.profiles().is_locked());
     let other = names::key("acc_x", "key_2");
     let err = app
         .vault()
@@ -959,7 +1030,8 @@ async fn a_passphrase_set_by_another_process_is_seen_at_once() {
         .expect_err("locked");
     assert_eq!(err.code(), ErrorKind::Locked);
     assert_eq!(env.raw(&profile, &other), None, "nothing written in plain");
-    app.unlock(Secret::new(PASSPHRASE.into()))
+    app.profiles()
+        .unlock(Secret::new(PASSPHRASE.into()))
         .await
         .expect("unlock");
     assert_eq!(
@@ -969,14 +1041,16 @@ async fn a_passphrase_set_by_another_process_is_seen_at_once() {
 
     // A passphrase changed elsewhere locks the app's copy: the old passphrase is no longer
     // enough to keep going.
-    cli.change_passphrase(
-        Secret::new(PASSPHRASE.into()),
-        Secret::new("changed by the cli".into()),
-    )
-    .await
-    .expect("change elsewhere");
-    assert!(app.is_locked());
-    app.unlock(Secret::new("changed by the cli".into()))
+    cli.profiles()
+        .change_passphrase(
+            Secret::new(PASSPHRASE.into()),
+            Secret::new("changed by the cli".into()),
+        )
+        .await
+        .expect("change elsewhere");
+    assert!(app.profiles().is_locked());
+    app.profiles()
+        .unlock(Secret::new("changed by the cli".into()))
         .await
         .expect("unlock with the new one");
     assert_eq!(
@@ -994,10 +1068,11 @@ async fn a_keychain_failing_at_any_point_of_a_rename_loses_nothing() {
     let data = tempfile::tempdir().expect("tempdir");
     let (vault, faults) = Vault::in_memory_with_faults();
     let core = common::core_on(data.path(), &vault).await;
-    core.create_profile("ann").await.expect("create");
-    core.switch_profile("ann").expect("switch");
+    core.profiles().create("ann").await.expect("create");
+    core.profiles().switch("ann").expect("switch");
     let account = core
-        .add_account(keyhaven_core::NewAccount {
+        .accounts()
+        .add(keyhaven_core::NewAccount {
             kind: keyhaven_core::ConnectorKind::Generic,
             name: "mine".into(),
             url: Some("https://api.example.com".into()),
@@ -1012,7 +1087,8 @@ async fn a_keychain_failing_at_any_point_of_a_rename_loses_nothing() {
         let secret = Secret::new(format!("rename-secret-{n}-{}", unique("v")));
         common::record_secret(secret.expose());
         let id = core
-            .import_local_key(
+            .keys()
+            .import_local(
                 &account,
                 secret.clone(),
                 keyhaven_core::ImportOptions {
@@ -1035,12 +1111,16 @@ async fn a_keychain_failing_at_any_point_of_a_rename_loses_nothing() {
     let mut failed = 0;
     for writes in 0.. {
         faults.refuse_writes_after(writes);
-        let result = core.rename_profile("ann", "anne").await;
+        let result = core.profiles().rename("ann", "anne").await;
         faults.clear();
         let name = if result.is_ok() { "anne" } else { "ann" };
         assert_eq!(core.profile(), name, "after {writes} writes: {result:?}");
         for (id, secret) in &held {
-            let kept = core.key_secret(&account, id).await.expect("still readable");
+            let kept = core
+                .keys()
+                .secret(&account, id)
+                .await
+                .expect("still readable");
             assert!(kept.constant_time_eq(secret), "after {writes} writes");
         }
         match result {
@@ -1060,5 +1140,5 @@ async fn a_keychain_failing_at_any_point_of_a_rename_loses_nothing() {
     assert!(failed >= 4, "the rename failed at each copy: {failed}");
     let reopened = common::core_on(data.path(), &vault).await;
     assert_eq!(reopened.profile(), "anne");
-    assert_eq!(reopened.list_keys(&account).await.expect("list").len(), 4);
+    assert_eq!(reopened.keys().list(&account).await.expect("list").len(), 4);
 }

@@ -86,14 +86,16 @@ async fn a_rotation_with_the_real_keychain_replaces_verifies_switches_and_revoke
     .expect("core");
     let ann = sign_in(&core, &svc, "ann@example.com").await;
     let old = core
-        .create_key(&ann.id, common::key_request("deploy"))
+        .keys()
+        .create(&ann.id, common::key_request("deploy"))
         .await
         .expect("create");
     assert!(old.stored_in_keychain);
 
     let events = Events::default();
     let outcome = core
-        .rotate_key(
+        .rotation()
+        .rotate(
             &ann.id,
             &old.meta.id,
             options(RotationMethod::Auto, Grace::None),
@@ -121,13 +123,14 @@ async fn a_rotation_with_the_real_keychain_replaces_verifies_switches_and_revoke
         .expect("new secret in the keychain");
     assert_eq!(ping_status(&svc.url(), stored.expose()).await, 200);
     assert_eq!(
-        core.key_secret(&ann.id, &old.meta.id)
+        core.keys()
+            .secret(&ann.id, &old.meta.id)
             .await
             .expect("via old id"),
         stored
     );
     assert_eq!(
-        core.current_key_id(&ann.id, &old.meta.id).expect("id"),
+        core.keys().current_id(&ann.id, &old.meta.id).expect("id"),
         new.id
     );
     // The old key is revoked and its secret gone from the keychain.
@@ -139,14 +142,14 @@ async fn a_rotation_with_the_real_keychain_replaces_verifies_switches_and_revoke
             .expect("read"),
         None
     );
-    let listed = core.list_keys(&ann.id).await.expect("list");
+    let listed = core.keys().list(&ann.id).await.expect("list");
     let by_id: BTreeMap<&str, bool> = listed
         .iter()
         .map(|k| (k.meta.id.as_str(), k.stored_locally))
         .collect();
     assert_eq!(by_id.get(new.id.as_str()), Some(&true));
     assert_eq!(by_id.get(old.meta.id.as_str()), Some(&false));
-    assert!(core.pending_rotations().expect("pending").is_empty());
+    assert!(core.rotation().pending().expect("pending").is_empty());
     for secret in [old.secret.expose(), stored.expose()] {
         assert!(files_containing(data.path(), secret).is_empty());
     }
@@ -167,12 +170,14 @@ async fn grace_periods_keep_the_old_key_working_by_roll_or_by_expiry() {
 
     // A roll: the service keeps the old key alive for the hour, marked expiring.
     let old = core
-        .create_key(&ann.id, common::key_request("rolled"))
+        .keys()
+        .create(&ann.id, common::key_request("rolled"))
         .await
         .expect("create");
     let before = chrono::Utc::now();
     let outcome = core
-        .rotate_key(
+        .rotation()
+        .rotate(
             &ann.id,
             &old.meta.id,
             options(RotationMethod::Roll, Grace::OneHour),
@@ -198,21 +203,24 @@ async fn grace_periods_keep_the_old_key_working_by_roll_or_by_expiry() {
         200,
         "old works in its grace"
     );
-    let new_secret = core.key_secret(&ann.id, &new.id).await.expect("new");
+    let new_secret = core.keys().secret(&ann.id, &new.id).await.expect("new");
     assert_eq!(ping_status(&url, new_secret.expose()).await, 200);
     let old_meta = core
-        .get_key(&ann.id, &old.meta.id, None)
+        .keys()
+        .get(&ann.id, &old.meta.id, None)
         .await
         .expect("old");
     assert_eq!(old_meta.status, KeyStatus::Expiring);
 
     // A replacement with a grace period: the old key is set to expire after it.
     let old = core
-        .create_key(&ann.id, common::key_request("replaced"))
+        .keys()
+        .create(&ann.id, common::key_request("replaced"))
         .await
         .expect("create");
     let outcome = core
-        .rotate_key(
+        .rotation()
+        .rotate(
             &ann.id,
             &old.meta.id,
             options(RotationMethod::Auto, Grace::OneDay),
@@ -223,18 +231,20 @@ async fn grace_periods_keep_the_old_key_working_by_roll_or_by_expiry() {
     let (new, method) = completed(&outcome);
     assert_eq!(method, Method::Replace);
     let old_meta = core
-        .get_key(&ann.id, &old.meta.id, None)
+        .keys()
+        .get(&ann.id, &old.meta.id, None)
         .await
         .expect("old");
     let ends = old_meta.expires_at.expect("expiry set");
     assert!(ends > chrono::Utc::now() + chrono::Duration::hours(23));
     assert_eq!(ping_status(&url, old.secret.expose()).await, 200);
     let new_secret = core
-        .key_secret(&ann.id, &old.meta.id)
+        .keys()
+        .secret(&ann.id, &old.meta.id)
         .await
         .expect("via old id");
     assert_eq!(
-        core.current_key_id(&ann.id, &old.meta.id).expect("id"),
+        core.keys().current_id(&ann.id, &old.meta.id).expect("id"),
         new.id
     );
     assert_eq!(ping_status(&url, new_secret.expose()).await, 200);
@@ -249,11 +259,13 @@ async fn at_the_key_cap_rotations_are_refused_and_refusals_change_nothing() {
     let core = common::core(data.path()).await;
     let ann = sign_in(&core, &svc, "ann@example.com").await;
     let old = core
-        .create_key(&ann.id, common::key_request("only"))
+        .keys()
+        .create(&ann.id, common::key_request("only"))
         .await
         .expect("create");
     let other = core
-        .create_key(&ann.id, common::key_request("other"))
+        .keys()
+        .create(&ann.id, common::key_request("other"))
         .await
         .expect("create");
 
@@ -265,7 +277,8 @@ async fn at_the_key_cap_rotations_are_refused_and_refusals_change_nothing() {
         (RotationMethod::Roll, Grace::OneHour),
     ] {
         let outcome = core
-            .rotate_key(&ann.id, &old.meta.id, options(method, grace), &|_| {})
+            .rotation()
+            .rotate(&ann.id, &old.meta.id, options(method, grace), &|_| {})
             .await
             .expect("outcome");
         match &outcome {
@@ -279,15 +292,17 @@ async fn at_the_key_cap_rotations_are_refused_and_refusals_change_nothing() {
             other => panic!("expected a rollback, got {other:?}"),
         }
         assert_eq!(ping_status(&svc.url(), old.secret.expose()).await, 200);
-        assert!(core.pending_rotations().expect("pending").is_empty());
+        assert!(core.rotation().pending().expect("pending").is_empty());
     }
 
     // With room for one more, a roll goes through.
-    core.revoke_key(&ann.id, &other.meta.id)
+    core.keys()
+        .revoke(&ann.id, &other.meta.id)
         .await
         .expect("revoke");
     let outcome = core
-        .rotate_key(
+        .rotation()
+        .rotate(
             &ann.id,
             &old.meta.id,
             options(RotationMethod::Roll, Grace::OneHour),
@@ -297,12 +312,13 @@ async fn at_the_key_cap_rotations_are_refused_and_refusals_change_nothing() {
         .expect("rotate");
     let (new, method) = completed(&outcome);
     assert_eq!(method, Method::Roll);
-    let new_secret = core.key_secret(&ann.id, &new.id).await.expect("stored");
+    let new_secret = core.keys().secret(&ann.id, &new.id).await.expect("stored");
     assert_eq!(ping_status(&svc.url(), new_secret.expose()).await, 200);
 
     // Refused before anything changes.
     let err = core
-        .rotate_key(
+        .rotation()
+        .rotate(
             &ann.id,
             &new.id,
             options(RotationMethod::Roll, Grace::None),
@@ -315,7 +331,8 @@ async fn at_the_key_cap_rotations_are_refused_and_refusals_change_nothing() {
         "{err:?}"
     );
     let err = core
-        .rotate_key(
+        .rotation()
+        .rotate(
             &ann.id,
             &old.meta.id,
             options(RotationMethod::Replace, Grace::None),
@@ -329,11 +346,12 @@ async fn at_the_key_cap_rotations_are_refused_and_refusals_change_nothing() {
     );
     let sue = sign_in(&core, &svc, "sue@example.com").await;
     let err = core
-        .rotate_key(&sue.id, &new.id, RotateOptions::default(), &|_| {})
+        .rotation()
+        .rotate(&sue.id, &new.id, RotateOptions::default(), &|_| {})
         .await
         .expect_err("support");
     assert_eq!(err.code(), ErrorKind::Forbidden);
-    assert!(core.pending_rotations().expect("pending").is_empty());
+    assert!(core.rotation().pending().expect("pending").is_empty());
 }
 
 #[tokio::test]
@@ -345,7 +363,8 @@ async fn one_rotation_per_key_at_a_time_and_a_refusing_keychain_stops_it_first()
     let core = core_on(data.path(), &vault).await;
     let ann = sign_in(&core, &svc, "ann@example.com").await;
     let old = core
-        .create_key(&ann.id, common::key_request("busy"))
+        .keys()
+        .create(&ann.id, common::key_request("busy"))
         .await
         .expect("create");
     let token = session(&core, &ann.id).await;
@@ -354,12 +373,13 @@ async fn one_rotation_per_key_at_a_time_and_a_refusing_keychain_stops_it_first()
     // The keychain refuses: nothing is created on the service.
     faults.refuse_writes(true);
     let err = core
-        .rotate_key(&ann.id, &old.meta.id, RotateOptions::default(), &|_| {})
+        .rotation()
+        .rotate(&ann.id, &old.meta.id, RotateOptions::default(), &|_| {})
         .await
         .expect_err("keychain");
     assert_eq!(err.code(), ErrorKind::KeychainUnavailable);
     assert_eq!(keys_on_service(&svc.url(), &token).await.len(), keys_before);
-    assert!(core.pending_rotations().expect("pending").is_empty());
+    assert!(core.rotation().pending().expect("pending").is_empty());
     faults.clear();
 
     // A second rotation of the same key while one runs is refused.
@@ -372,20 +392,22 @@ async fn one_rotation_per_key_at_a_time_and_a_refusing_keychain_stops_it_first()
         Box::pin(async move {
             if ctx.point == FaultPoint::Before(RotationStep::Verify) {
                 let r = inner
-                    .rotate_key(&account, &key, RotateOptions::default(), &|_| {})
+                    .rotation()
+                    .rotate(&account, &key, RotateOptions::default(), &|_| {})
                     .await;
                 *seen.lock().expect("seen") = r.err();
                 // And the pending list shows the one in progress.
-                let pending = inner.pending_rotations().expect("pending");
+                let pending = inner.rotation().pending().expect("pending");
                 assert_eq!(pending.len(), 1);
                 assert_eq!(pending[0].step, RotationStep::Verify);
             }
             FaultAction::Continue
         })
     });
-    core.set_rotation_fault_hook(Some(hook));
+    core.rotation().set_fault_hook(Some(hook));
     let outcome = core
-        .rotate_key(&ann.id, &old.meta.id, RotateOptions::default(), &|_| {})
+        .rotation()
+        .rotate(&ann.id, &old.meta.id, RotateOptions::default(), &|_| {})
         .await
         .expect("rotate");
     completed(&outcome);
@@ -402,14 +424,18 @@ async fn a_profile_locked_mid_rotation_pauses_it_and_unlocking_finishes_it() {
     let core = common::core(data.path()).await;
     let ann = sign_in(&core, &svc, "ann@example.com").await;
     let passphrase = || Secret::new("a long and careful passphrase".into());
-    core.set_passphrase(passphrase()).await.expect("passphrase");
+    core.profiles()
+        .set_passphrase(passphrase())
+        .await
+        .expect("passphrase");
     let url = svc.url();
     for (method, grace, at) in [
         (RotationMethod::Roll, Grace::OneHour, RotationStep::Store),
         (RotationMethod::Replace, Grace::None, RotationStep::Retire),
     ] {
         let old = core
-            .create_key(&ann.id, common::key_request("locked"))
+            .keys()
+            .create(&ann.id, common::key_request("locked"))
             .await
             .expect("create");
         let inner = core.clone();
@@ -419,14 +445,15 @@ async fn a_profile_locked_mid_rotation_pauses_it_and_unlocking_finishes_it() {
             let (inner, once) = (inner.clone(), once.clone());
             Box::pin(async move {
                 if ctx.point == FaultPoint::Before(at) && !once.swap(true, Ordering::SeqCst) {
-                    inner.lock().expect("lock");
+                    inner.profiles().lock().expect("lock");
                 }
                 FaultAction::Continue
             })
         });
-        core.set_rotation_fault_hook(Some(hook));
+        core.rotation().set_fault_hook(Some(hook));
         let outcome = core
-            .rotate_key(&ann.id, &old.meta.id, options(method, grace), &|_| {})
+            .rotation()
+            .rotate(&ann.id, &old.meta.id, options(method, grace), &|_| {})
             .await
             .expect("outcome");
         match &outcome {
@@ -441,24 +468,25 @@ async fn a_profile_locked_mid_rotation_pauses_it_and_unlocking_finishes_it() {
             "{method:?}"
         );
         // Still locked: resuming waits.
-        let again = core.resume_rotations(&|_| {}).await.expect("resume");
+        let again = core.rotation().resume(&|_| {}).await.expect("resume");
         assert!(
             matches!(again[..], [RotationOutcome::Pending { .. }]),
             "{again:?}"
         );
-        core.unlock(passphrase()).await.expect("unlock");
-        let done = core.resume_rotations(&|_| {}).await.expect("resume");
+        core.profiles().unlock(passphrase()).await.expect("unlock");
+        let done = core.rotation().resume(&|_| {}).await.expect("resume");
         let (new, _) = completed(&done[0]);
         let secret = core
-            .key_secret(&ann.id, &old.meta.id)
+            .keys()
+            .secret(&ann.id, &old.meta.id)
             .await
             .expect("switched");
         assert_eq!(
-            core.current_key_id(&ann.id, &old.meta.id).expect("id"),
+            core.keys().current_id(&ann.id, &old.meta.id).expect("id"),
             new.id
         );
         assert_eq!(ping_status(&url, secret.expose()).await, 200, "{method:?}");
-        assert!(core.pending_rotations().expect("pending").is_empty());
+        assert!(core.rotation().pending().expect("pending").is_empty());
     }
 }
 
@@ -568,11 +596,13 @@ async fn run_case(shared: &Shared, n: usize, case: &Case) -> End {
     let core = core_on(data.path(), &vault).await;
     let svc_ref = shared.svc.lock().await.service_ref();
     let account = core
+        .accounts()
         .sign_in(svc_ref, &email, Secret::new(common::PASSWORD.into()), true)
         .await
         .expect("sign in");
     let old = core
-        .create_key(
+        .keys()
+        .create(
             &account.id,
             keyhaven_api::CreateKeyRequest {
                 name: "rotated".into(),
@@ -627,10 +657,11 @@ async fn run_case(shared: &Shared, n: usize, case: &Case) -> End {
             FaultAction::Continue
         })
     });
-    core.set_rotation_fault_hook(Some(hook));
+    core.rotation().set_fault_hook(Some(hook));
     let events = Events::default();
     let result = core
-        .rotate_key(
+        .rotation()
+        .rotate(
             &account.id,
             &old.meta.id,
             options(case.method, case.grace),
@@ -685,7 +716,11 @@ async fn run_case(shared: &Shared, n: usize, case: &Case) -> End {
     // As after a restart: a fresh core on the same folder and keychain resumes.
     drop(core);
     let core = core_on(data.path(), &vault).await;
-    let resumed = core.resume_rotations(&events.sink()).await.expect("resume");
+    let resumed = core
+        .rotation()
+        .resume(&events.sink())
+        .await
+        .expect("resume");
     let end = match first {
         Some(end) => {
             assert!(
@@ -706,7 +741,7 @@ async fn run_case(shared: &Shared, n: usize, case: &Case) -> End {
         }
     };
     assert!(
-        core.pending_rotations().expect("pending").is_empty(),
+        core.rotation().pending().expect("pending").is_empty(),
         "{label}"
     );
 
@@ -725,7 +760,8 @@ async fn run_case(shared: &Shared, n: usize, case: &Case) -> End {
                 "{label}: old key"
             );
             assert_eq!(
-                core.key_secret(&account.id, &old.meta.id)
+                core.keys()
+                    .secret(&account.id, &old.meta.id)
                     .await
                     .expect("old stored"),
                 old_secret,
@@ -739,11 +775,13 @@ async fn run_case(shared: &Shared, n: usize, case: &Case) -> End {
         }
         End::Completed => {
             let new_id = core
-                .current_key_id(&account.id, &old.meta.id)
+                .keys()
+                .current_id(&account.id, &old.meta.id)
                 .expect("link");
             assert_ne!(new_id, old.meta.id, "{label}: consumers switched");
             let new_secret = core
-                .key_secret(&account.id, &old.meta.id)
+                .keys()
+                .secret(&account.id, &old.meta.id)
                 .await
                 .expect("new stored");
             assert_eq!(
@@ -915,7 +953,8 @@ async fn a_roll_resumed_after_its_grace_period_ends_with_a_working_replacement()
     let core = core_on(data.path(), &vault).await;
     let ann = sign_in(&core, &svc, "ann@example.com").await;
     let old = core
-        .create_key(&ann.id, common::key_request("deploy"))
+        .keys()
+        .create(&ann.id, common::key_request("deploy"))
         .await
         .expect("create");
     let hook: FaultHook = Arc::new(|ctx: FaultContext| {
@@ -927,9 +966,10 @@ async fn a_roll_resumed_after_its_grace_period_ends_with_a_working_replacement()
             }
         })
     });
-    core.set_rotation_fault_hook(Some(hook));
+    core.rotation().set_fault_hook(Some(hook));
     let crashed = core
-        .rotate_key(
+        .rotation()
+        .rotate(
             &ann.id,
             &old.meta.id,
             options(RotationMethod::Roll, Grace::OneHour),
@@ -946,14 +986,15 @@ async fn a_roll_resumed_after_its_grace_period_ends_with_a_working_replacement()
     manual.advance(2 * 3_600);
     assert_eq!(ping_status(&svc.url(), old.secret.expose()).await, 401);
     let core = core_on(data.path(), &vault).await;
-    let resumed = core.resume_rotations(&|_| {}).await.expect("resume");
+    let resumed = core.rotation().resume(&|_| {}).await.expect("resume");
     let (new, method) = completed(&resumed[0]);
     assert_eq!(method, Method::Replace, "a replacement, not a fallback");
     let secret = core
-        .key_secret(&ann.id, &old.meta.id)
+        .keys()
+        .secret(&ann.id, &old.meta.id)
         .await
         .expect("the old id leads to the replacement");
     assert_eq!(ping_status(&svc.url(), secret.expose()).await, 200);
     assert_eq!(new.name, "deploy");
-    assert!(core.pending_rotations().expect("pending").is_empty());
+    assert!(core.rotation().pending().expect("pending").is_empty());
 }

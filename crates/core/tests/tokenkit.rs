@@ -45,6 +45,7 @@ async fn a_tokenkit_account_lists_creates_checks_and_deletes_keys() {
 
     // Without the account's API key, or with a wrong password: refused, nothing stored.
     let err = core
+        .accounts()
         .sign_in_to(
             ConnectorKind::Tokenkit,
             service.clone(),
@@ -60,6 +61,7 @@ async fn a_tokenkit_account_lists_creates_checks_and_deletes_keys() {
         "{err:?}"
     );
     let err = core
+        .accounts()
         .sign_in_to(
             ConnectorKind::Tokenkit,
             service.clone(),
@@ -71,10 +73,11 @@ async fn a_tokenkit_account_lists_creates_checks_and_deletes_keys() {
         .await
         .expect_err("wrong password");
     assert_eq!(err.code(), ErrorKind::Unauthorized);
-    assert!(core.accounts().is_empty());
+    assert!(core.accounts().list().is_empty());
 
     // A user name, not an email: TokenKit takes either.
     let account = core
+        .accounts()
         .sign_in_to(
             ConnectorKind::Tokenkit,
             service,
@@ -94,11 +97,11 @@ async fn a_tokenkit_account_lists_creates_checks_and_deletes_keys() {
         .expect("the account's key is kept");
     assert!(kept.constant_time_eq(&dashboard_key));
 
-    let caps = core.capabilities(&account.id).expect("caps");
+    let caps = core.accounts().capabilities(&account.id).expect("caps");
     assert!(caps.list_keys && caps.create_key && caps.revoke_key && caps.ping);
     assert!(!caps.update_key && !caps.roll_key && !caps.key_usage && !caps.key_settings);
 
-    let listed = core.list_keys(&account.id).await.expect("list");
+    let listed = core.keys().list(&account.id).await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].meta.name, "dashboard");
 
@@ -110,7 +113,8 @@ async fn a_tokenkit_account_lists_creates_checks_and_deletes_keys() {
         ..CreateKeyRequest::default()
     };
     let err = core
-        .create_key(&account.id, scoped)
+        .keys()
+        .create(&account.id, scoped)
         .await
         .expect_err("no scopes");
     assert!(
@@ -123,40 +127,48 @@ async fn a_tokenkit_account_lists_creates_checks_and_deletes_keys() {
         rate_limit_per_hour: Some(10_000),
         ..CreateKeyRequest::default()
     };
-    let created = core.create_key(&account.id, request).await.expect("create");
+    let created = core
+        .keys()
+        .create(&account.id, request)
+        .await
+        .expect("create");
     record_secret(created.secret.expose());
     assert!(created.stored_in_keychain);
     let held = fake.control("key", json!({"key_id": created.meta.id}));
     assert_eq!(held["allowed_ips"], json!(["127.0.0.1"]));
     assert_eq!(held["rate_limit_per_hour"], json!(10_000));
-    let listed = core.list_keys(&account.id).await.expect("list");
+    let listed = core.keys().list(&account.id).await.expect("list");
     assert_eq!(listed.len(), 2);
     assert!(listed
         .iter()
         .any(|k| k.meta.id == created.meta.id && k.stored_locally));
 
     // One cheap call says the key works; deleted, it is refused.
-    core.ping_key(&account.id, &created.meta.id)
+    core.keys()
+        .ping(&account.id, &created.meta.id)
         .await
         .expect("works");
-    core.revoke_key(&account.id, &created.meta.id)
+    core.keys()
+        .revoke(&account.id, &created.meta.id)
         .await
         .expect("delete");
     assert_eq!(
         fake.control("key", json!({"key_id": created.meta.id}))["found"],
         json!(false)
     );
-    assert_eq!(core.list_keys(&account.id).await.expect("list").len(), 1);
+    assert_eq!(core.keys().list(&account.id).await.expect("list").len(), 1);
 
     // What TokenKit cannot do is refused before any request, saying so.
     let err = core
-        .rotate_key(&account.id, &listed[0].meta.id, Default::default(), &|_| {})
+        .rotation()
+        .rotate(&account.id, &listed[0].meta.id, Default::default(), &|_| {})
         .await
         .expect_err("no replacement without the key's settings");
     assert_eq!(err.code(), ErrorKind::Forbidden, "{err}");
     assert!(err.to_string().contains("not made with Keyhaven"), "{err}");
     let err = core
-        .update_key(
+        .keys()
+        .update(
             &account.id,
             &listed[0].meta.id,
             keyhaven_api::UpdateKeyRequest {
@@ -169,14 +181,19 @@ async fn a_tokenkit_account_lists_creates_checks_and_deletes_keys() {
     assert_eq!(err.code(), ErrorKind::Forbidden, "{err}");
 
     // Signing in again keeps using the account's key.
-    core.sign_out(&account.id).await.expect("sign out");
-    core.sign_in_again(&account.id, Secret::new(PASSWORD.into()), false)
+    core.accounts()
+        .sign_out(&account.id)
+        .await
+        .expect("sign out");
+    core.accounts()
+        .sign_in_again(&account.id, Secret::new(PASSWORD.into()), false)
         .await
         .expect("again");
-    assert_eq!(core.list_keys(&account.id).await.expect("list").len(), 1);
+    assert_eq!(core.keys().list(&account.id).await.expect("list").len(), 1);
 
     // Removing the account forgets its key too.
-    core.remove_account(&account.id, &account.id)
+    core.accounts()
+        .remove(&account.id, &account.id)
         .await
         .expect("remove");
     assert!(core
@@ -209,6 +226,7 @@ async fn tokenkit_account(core: &Keyhaven, fake: &Fake, user: &str) -> (String, 
         .to_string();
     record_secret(&dashboard);
     let account = core
+        .accounts()
         .sign_in_to(
             ConnectorKind::Tokenkit,
             ServiceRef::url(fake.url()),
@@ -241,13 +259,14 @@ async fn a_tokenkit_key_made_with_keyhaven_rotates_to_a_twin_with_its_settings()
     let core = core(data.path()).await;
     let (account, dashboard) = tokenkit_account(&core, &fake, USER).await;
     let old = core
-        .create_key(&account, twin_request())
+        .keys()
+        .create(&account, twin_request())
         .await
         .expect("create");
     record_secret(old.secret.expose());
 
     // Listed with the settings Keyhaven kept (TokenKit's list has none).
-    let listed = core.list_keys(&account).await.expect("list");
+    let listed = core.keys().list(&account).await.expect("list");
     let shown = listed
         .iter()
         .find(|k| k.meta.id == old.meta.id)
@@ -257,7 +276,8 @@ async fn a_tokenkit_key_made_with_keyhaven_rotates_to_a_twin_with_its_settings()
 
     // No grace period on TokenKit (no expiry to set): refused before anything changes.
     let err = core
-        .rotate_key(
+        .rotation()
+        .rotate(
             &account,
             &old.meta.id,
             RotateOptions {
@@ -271,7 +291,8 @@ async fn a_tokenkit_key_made_with_keyhaven_rotates_to_a_twin_with_its_settings()
     assert_eq!(err.code(), ErrorKind::Forbidden, "{err}");
 
     let outcome = core
-        .rotate_key(&account, &old.meta.id, RotateOptions::default(), &|_| {})
+        .rotation()
+        .rotate(&account, &old.meta.id, RotateOptions::default(), &|_| {})
         .await
         .expect("rotate");
     let RotationOutcome::Completed { new_key, .. } = outcome else {
@@ -288,7 +309,8 @@ async fn a_tokenkit_key_made_with_keyhaven_rotates_to_a_twin_with_its_settings()
         "the old key is deleted"
     );
     let now = core
-        .key_secret(&account, &old.meta.id)
+        .keys()
+        .secret(&account, &old.meta.id)
         .await
         .expect("followed");
     assert!(!now.constant_time_eq(&old.secret) && works(&fake, &now).await);
@@ -299,7 +321,8 @@ async fn a_tokenkit_key_made_with_keyhaven_rotates_to_a_twin_with_its_settings()
     );
 
     // The twin is a key Keyhaven made: it rotates again.
-    core.rotate_key(&account, &new_key.id, RotateOptions::default(), &|_| {})
+    core.rotation()
+        .rotate(&account, &new_key.id, RotateOptions::default(), &|_| {})
         .await
         .expect("rotate the twin");
 }
@@ -344,7 +367,8 @@ async fn a_twin_rotation_survives_every_fault_with_a_working_key() {
         let core = common::core_on(data.path(), &vault).await;
         let (account, _) = tokenkit_account(&core, &fake, &format!("user{n}")).await;
         let old = core
-            .create_key(&account, twin_request())
+            .keys()
+            .create(&account, twin_request())
             .await
             .expect("create");
         record_secret(old.secret.expose());
@@ -399,16 +423,17 @@ async fn a_twin_rotation_survives_every_fault_with_a_working_key() {
                 FaultAction::Continue
             })
         });
-        core.set_rotation_fault_hook(Some(hook));
+        core.rotation().set_fault_hook(Some(hook));
         let result = core
-            .rotate_key(&account, &old.meta.id, RotateOptions::default(), &|_| {})
+            .rotation()
+            .rotate(&account, &old.meta.id, RotateOptions::default(), &|_| {})
             .await;
         assert!(fired.load(Ordering::SeqCst), "{label}: never reached");
         fake.control("outage", json!({"on": false}));
         faults.clear();
         drop(core);
         let core = common::core_on(data.path(), &vault).await;
-        let resumed = core.resume_rotations(&|_| {}).await.expect("resume");
+        let resumed = core.rotation().resume(&|_| {}).await.expect("resume");
         let end = match (&result, resumed.first()) {
             (_, Some(RotationOutcome::Completed { .. }))
             | (Ok(RotationOutcome::Completed { .. }), None) => "completed",
@@ -426,18 +451,19 @@ async fn a_twin_rotation_survives_every_fault_with_a_working_key() {
             other => panic!("{label}: {other:?}"),
         };
         assert!(
-            core.pending_rotations().expect("pending").is_empty(),
+            core.rotation().pending().expect("pending").is_empty(),
             "{label}"
         );
         *ends.entry(end).or_default() += 1;
 
         // What is alive on TokenKit: the account's own key, and exactly one of old or twin.
         let now = core
-            .key_secret(&account, &old.meta.id)
+            .keys()
+            .secret(&account, &old.meta.id)
             .await
             .expect("a secret");
         assert!(works(&fake, &now).await, "{label}: the key in use works");
-        let keys = core.list_keys(&account).await.expect("list");
+        let keys = core.keys().list(&account).await.expect("list");
         let others: Vec<_> = keys.iter().filter(|k| k.meta.name != "dashboard").collect();
         assert_eq!(others.len(), 1, "{label}: one key alive: {others:?}");
         let alive = &others[0].meta;

@@ -120,7 +120,7 @@ fn config(manual: &ManualClock, interval_ms: u64, alerts: AlertSettings) -> Watc
 }
 
 async fn create(core: &Keyhaven, account: &str, request: CreateKeyRequest) -> (String, Secret) {
-    let created = core.create_key(account, request).await.expect("create");
+    let created = core.keys().create(account, request).await.expect("create");
     (created.meta.id, created.secret)
 }
 
@@ -153,7 +153,8 @@ async fn real_traffic_raises_each_alert_once_and_usage_stays_available_offline()
         let core = core.clone();
         let service = gateway.service_ref();
         async move {
-            core.sign_in(service, email, Secret::new(common::PASSWORD.into()), true)
+            core.accounts()
+                .sign_in(service, email, Secret::new(common::PASSWORD.into()), true)
                 .await
                 .expect("sign in")
         }
@@ -227,7 +228,8 @@ async fn real_traffic_raises_each_alert_once_and_usage_stays_available_offline()
     };
     let log = Log::default();
     let watch = core
-        .watch_usage(config(&manual, 150, settings.clone()), log.sink())
+        .watch()
+        .start(config(&manual, 150, settings.clone()), log.sink())
         .expect("watch");
     let has = |key: &str, what: fn(&AlertKind) -> bool| {
         let key = key.to_string();
@@ -392,7 +394,11 @@ async fn real_traffic_raises_each_alert_once_and_usage_stays_available_offline()
     );
 
     // The projections of the last poll.
-    let snap = core.cached_usage(&ann.id).expect("cache").expect("cached");
+    let snap = core
+        .watch()
+        .cached(&ann.id)
+        .expect("cache")
+        .expect("cached");
     let key = |id: &str| snap.keys.iter().find(|k| k.meta.id == id).expect("key");
     let hourly = key(&limited).hourly.clone().expect("hourly");
     assert_eq!((hourly.used, hourly.limit, hourly.percent), (10, 10, 100));
@@ -413,14 +419,19 @@ async fn real_traffic_raises_each_alert_once_and_usage_stays_available_offline()
 
     // Offline: the service is gone, the last usage is still there.
     svc.stop().await;
-    let offline = core.cached_usage(&ann.id).expect("cache").expect("cached");
+    let offline = core
+        .watch()
+        .cached(&ann.id)
+        .expect("cache")
+        .expect("cached");
     assert_eq!(offline, snap);
 
     // A new watcher (as after a restart) raises nothing already raised.
     svc.restart().await;
     let again = Log::default();
     let watch = core
-        .watch_usage(config(&manual, 150, settings), again.sink())
+        .watch()
+        .start(config(&manual, 150, settings), again.sink())
         .expect("watch");
     let mark = Instant::now();
     again.wait_after(mark, is_usage, "usage").await;
@@ -429,9 +440,10 @@ async fn real_traffic_raises_each_alert_once_and_usage_stays_available_offline()
     watch.stop().await;
 
     // A key's use tells the core the daily cap, which projections then use unasked.
-    core.ping_key(&ann.id, &bulk).await.expect("ping");
+    core.keys().ping(&ann.id, &bulk).await.expect("ping");
     let fresh = core
-        .refresh_usage(&ann.id, &AlertSettings::default())
+        .watch()
+        .refresh(&ann.id, &AlertSettings::default())
         .await
         .expect("refresh");
     let seconds_to_midnight = 86_400 - Utc::now().timestamp().rem_euclid(86_400);
@@ -454,6 +466,7 @@ async fn the_watcher_honours_retry_after_and_ratelimit_and_rides_out_the_network
     let data = tempfile::tempdir().expect("tempdir");
     let core = common::core(data.path()).await;
     let ann = core
+        .accounts()
         .sign_in(
             gateway.service_ref(),
             "ann@example.com",
@@ -472,7 +485,8 @@ async fn the_watcher_honours_retry_after_and_ratelimit_and_rides_out_the_network
     gateway.control.throttle_next.store(1, Ordering::SeqCst);
     let log = Log::default();
     let watch = core
-        .watch_usage(config(&manual, 100, AlertSettings::default()), log.sink())
+        .watch()
+        .start(config(&manual, 100, AlertSettings::default()), log.sink())
         .expect("watch");
     let throttled = log
         .wait_for(
@@ -544,7 +558,11 @@ async fn the_watcher_honours_retry_after_and_ratelimit_and_rides_out_the_network
         .await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(log.count(|e| matches!(e, WatchEvent::Offline { .. })), 1);
-    let cached = core.cached_usage(&ann.id).expect("cache").expect("cached");
+    let cached = core
+        .watch()
+        .cached(&ann.id)
+        .expect("cache")
+        .expect("cached");
     assert_eq!(cached.keys.len(), 1);
     if let Some((_, WatchEvent::Offline { reason, .. })) = log
         .all()
@@ -601,6 +619,7 @@ async fn a_slow_account_is_not_polled_more_often_than_a_fast_one() {
     let mut ids = Vec::new();
     for (gateway, email) in [(&slow, "ann@example.com"), (&fast, "bob@example.com")] {
         let account = core
+            .accounts()
             .sign_in(
                 gateway.service_ref(),
                 email,
@@ -616,7 +635,8 @@ async fn a_slow_account_is_not_polled_more_often_than_a_fast_one() {
 
     let log = Log::default();
     let watch = core
-        .watch_usage(config(&manual, 100, AlertSettings::default()), log.sink())
+        .watch()
+        .start(config(&manual, 100, AlertSettings::default()), log.sink())
         .expect("watch");
     let per_account = |id: &str| {
         log.count(|e| matches!(e, WatchEvent::Usage { account_id, .. } if account_id == id))

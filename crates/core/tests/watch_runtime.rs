@@ -59,7 +59,7 @@ async fn saved_settings_restart_the_watcher_only_when_they_change_its_polling() 
         poll_interval_seconds: 600,
         ..Settings::default()
     };
-    core.save_settings(settings).expect("saved");
+    core.profiles().save_settings(settings).expect("saved");
     assert!(!runtime.apply(&core, &settings).await.expect("applied"));
     assert!(!runtime.is_running().await);
     assert_eq!(runtime.starts(), 0);

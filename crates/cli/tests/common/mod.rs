@@ -140,6 +140,7 @@ impl TestService {
         .await
         .expect("core");
         let account = core
+            .accounts()
             .sign_in(
                 ServiceRef::url(self.url()),
                 OWNER,
@@ -166,7 +167,8 @@ pub async fn create_key(
         ..Default::default()
     };
     let created = core
-        .create_key(&account.id, request)
+        .keys()
+        .create(&account.id, request)
         .await
         .expect("create key");
     record_secret(created.secret.expose());

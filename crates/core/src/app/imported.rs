@@ -64,84 +64,6 @@ pub struct ImportOptions {
 }
 
 impl Keyhaven {
-    /// Adds an account of a kind without sign-in and makes it active. Its keys are imported.
-    pub async fn add_account(&self, request: NewAccount) -> Result<Account> {
-        let info = kind_info(request.kind);
-        if info.signs_in {
-            return Err(Error::validation(
-                "kind",
-                format!("{} accounts are added by signing in", info.label),
-            ));
-        }
-        let name = request.name.trim();
-        if name.is_empty()
-            || name.chars().count() > MAX_ACCOUNT_NAME_CHARS
-            || name.chars().any(char::is_control)
-        {
-            return Err(Error::validation(
-                "name",
-                format!("give the account a name of 1 to {MAX_ACCOUNT_NAME_CHARS} characters"),
-            ));
-        }
-        let url = match (request.url.as_deref().map(str::trim), info.documented_url) {
-            (Some(url), _) if !url.is_empty() => url.to_string(),
-            (_, Some(documented)) => documented.to_string(),
-            _ => {
-                return Err(Error::validation(
-                    "url",
-                    "give the service's URL (its API's address)",
-                ))
-            }
-        };
-        let service = normalize_service(ServiceRef::Url {
-            url,
-            allow_http: request.allow_http,
-        })?;
-        if request.tier.is_some() && request.kind != ConnectorKind::Anikura {
-            return Err(Error::validation(
-                "tier",
-                "only AniKura accounts have a tier",
-            ));
-        }
-        let duplicate = self.accounts().into_iter().find(|a| {
-            a.connector == request.kind
-                && a.service == service
-                && a.email.eq_ignore_ascii_case(name)
-        });
-        if let Some(existing) = duplicate {
-            return Err(Error::validation(
-                "name",
-                format!(
-                    "this profile already has {} account \"{name}\" ({})",
-                    info.label, existing.id
-                ),
-            ));
-        }
-        let id = new_account_id();
-        let account = Account {
-            id: id.clone(),
-            label: format!("{} · {}", info.label, account_label(&service, name)),
-            service,
-            email: name.to_string(),
-            user_id: String::new(),
-            role: Role::Owner,
-            tenant_id: format!("{}:{id}", request.kind.cli_name()),
-            connector: request.kind,
-            created_at: Utc::now(),
-            remember_password: false,
-            tier: (request.kind == ConnectorKind::Anikura)
-                .then(|| request.tier.unwrap_or_default()),
-        };
-        let saved = account.clone();
-        self.update_catalog(move |catalog| {
-            catalog.upsert(saved);
-            catalog.active_account = Some(id);
-            Ok(())
-        })?;
-        tracing::info!(account = %account.id, kind = request.kind.cli_name(), "account added");
-        Ok(account)
-    }
-
     pub(crate) fn local_key_store(&self) -> Result<LocalKeyStore> {
         Ok(LocalKeyStore::new(&self.profile_dir()?))
     }
@@ -170,164 +92,6 @@ impl Keyhaven {
                 check: record.check,
             })
             .collect())
-    }
-
-    /// Imports a key of an account whose service does not list keys: checked with its service
-    /// first (unless `unverified`), then its secret stored in the keychain (read back and
-    /// compared) and its record kept. A key the service refuses is not stored; one that could
-    /// not be checked is stored only when the person says so.
-    pub async fn import_local_key(
-        &self,
-        account_id: &str,
-        secret: Secret,
-        options: ImportOptions,
-    ) -> Result<KeyView> {
-        let account = self.account(account_id)?;
-        if !self.capabilities(&account.id)?.local_keys {
-            return Err(Error::validation(
-                "account",
-                "its service lists its keys: import with the secret alone (`keys import`)",
-            ));
-        }
-        let secret = Secret::new(secret.expose().trim().to_string());
-        if secret.is_empty() {
-            return Err(Error::validation("secret", "is empty"));
-        }
-        let name = rules::name(&options.name)?;
-        let scopes = options
-            .scopes
-            .iter()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>();
-        if !scopes.is_empty() {
-            rules::scope_names(&scopes)?;
-        }
-        let presentation = match (account.connector, options.presentation) {
-            (ConnectorKind::Generic, Some(p)) => {
-                let allow_http = matches!(
-                    account.service,
-                    ServiceRef::Url {
-                        allow_http: true,
-                        ..
-                    }
-                );
-                Some(check_presentation(
-                    p,
-                    HttpPolicy::from_override(allow_http),
-                )?)
-            }
-            (ConnectorKind::Generic, None) => {
-                return Err(Error::validation(
-                    "header",
-                    "say which HTTP header the key is sent in (for example Authorization)",
-                ))
-            }
-            (_, Some(_)) => {
-                return Err(Error::validation(
-                    "header",
-                    "only generic keys take a header; this service's is known",
-                ))
-            }
-            (_, None) => None,
-        };
-        let store = self.local_key_store()?;
-        let held = store.list(&account.id)?;
-        let profile = self.profile();
-        for other in &held {
-            if let Some(existing) = self
-                .vault()
-                .get(&profile, &names::key(&account.id, &other.key_id))
-                .await?
-            {
-                if existing.constant_time_eq(&secret) {
-                    return Err(Error::validation(
-                        "secret",
-                        format!(
-                            "is already in this account as \"{}\" ({})",
-                            other.name, other.key_id
-                        ),
-                    ));
-                }
-            }
-        }
-        let check = if options.unverified {
-            None
-        } else {
-            let check = self
-                .check_with_service(&account, &secret, presentation.as_ref())
-                .await?;
-            match check.verdict {
-                Verdict::Works | Verdict::Limited => Some(check),
-                Verdict::Refused => {
-                    return Err(Error::Unauthorized {
-                        reason: AuthFailure::KeyRejected,
-                    })
-                }
-                Verdict::Unknown => {
-                    return Err(Error::validation(
-                        "secret",
-                        format!(
-                            "could not be checked: {} Store it unverified to keep it anyway.",
-                            check.message
-                        ),
-                    ))
-                }
-            }
-        };
-        let key_id = format!("imp_{:016x}", rand::random::<u64>());
-        let record = LocalKey {
-            account_id: account.id.clone(),
-            key_id: key_id.clone(),
-            name,
-            prefix: shown_prefix(account.connector, &secret),
-            added_at: Utc::now(),
-            scopes,
-            expires_at: options.expires_at,
-            allowed_origins: Vec::new(),
-            allowed_ips: Vec::new(),
-            rate_limit_per_hour: None,
-            presentation,
-            check,
-        };
-        let vault_name = names::key(&account.id, &key_id);
-        self.vault().put(&profile, &vault_name, &secret).await?;
-        match self.vault().get(&profile, &vault_name).await? {
-            Some(back) if back.constant_time_eq(&secret) => {}
-            _ => {
-                let _ = self.vault().delete(&profile, &vault_name).await;
-                return Err(Error::KeychainWrite);
-            }
-        }
-        if let Err(e) = store.put(record.clone()) {
-            // Without its record the secret would be invisible: take it back out.
-            let _ = self.vault().delete(&profile, &vault_name).await;
-            return Err(e);
-        }
-        tracing::info!(account = %account.id, key_id = %key_id, verified = record.check.is_some(), "key imported");
-        Ok(KeyView {
-            meta: record.meta(&account.tenant_id, &account.email, Utc::now()),
-            stored_locally: true,
-            check: record.check,
-        })
-    }
-
-    /// Checks a held key with its service (one cheap call) and records what was found. For an
-    /// account whose service lists keys, the check is a ping.
-    pub async fn check_key(&self, account_id: &str, key_id: &str) -> Result<KeyCheck> {
-        let account = self.account(account_id)?;
-        let store = self.local_key_store()?;
-        let record = store.get(&account.id, key_id)?;
-        let secret = self.key_secret(&account.id, key_id).await?;
-        let presentation = record.as_ref().and_then(|r| r.presentation.clone());
-        let check = self
-            .check_with_service(&account, &secret, presentation.as_ref())
-            .await?;
-        drop(secret);
-        if record.is_some() {
-            store.edit(&account.id, key_id, |k| k.check = Some(check.clone()))?;
-        }
-        Ok(check)
     }
 
     pub(crate) async fn check_with_service(
@@ -415,7 +179,8 @@ impl Keyhaven {
         // Only a service that lists keys without their settings has any kept: the others' lists
         // do not read the file.
         if !self
-            .account(account_id)
+            .accounts()
+            .get(account_id)
             .is_ok_and(|account| self.keeps_settings(&account))
         {
             return;
@@ -443,20 +208,267 @@ impl Keyhaven {
             tracing::debug!(account = %account_id, "a kept key record was not removed: {e}");
         }
     }
+}
+
+impl crate::app::Accounts<'_> {
+    /// Adds an account of a kind without sign-in and makes it active. Its keys are imported.
+    pub async fn add(&self, request: NewAccount) -> Result<Account> {
+        let info = kind_info(request.kind);
+        if info.signs_in {
+            return Err(Error::validation(
+                "kind",
+                format!("{} accounts are added by signing in", info.label),
+            ));
+        }
+        let name = request.name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_ACCOUNT_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(Error::validation(
+                "name",
+                format!("give the account a name of 1 to {MAX_ACCOUNT_NAME_CHARS} characters"),
+            ));
+        }
+        let url = match (request.url.as_deref().map(str::trim), info.documented_url) {
+            (Some(url), _) if !url.is_empty() => url.to_string(),
+            (_, Some(documented)) => documented.to_string(),
+            _ => {
+                return Err(Error::validation(
+                    "url",
+                    "give the service's URL (its API's address)",
+                ))
+            }
+        };
+        let service = normalize_service(ServiceRef::Url {
+            url,
+            allow_http: request.allow_http,
+        })?;
+        if request.tier.is_some() && request.kind != ConnectorKind::Anikura {
+            return Err(Error::validation(
+                "tier",
+                "only AniKura accounts have a tier",
+            ));
+        }
+        let duplicate = self.core.accounts().list().into_iter().find(|a| {
+            a.connector == request.kind
+                && a.service == service
+                && a.email.eq_ignore_ascii_case(name)
+        });
+        if let Some(existing) = duplicate {
+            return Err(Error::validation(
+                "name",
+                format!(
+                    "this profile already has {} account \"{name}\" ({})",
+                    info.label, existing.id
+                ),
+            ));
+        }
+        let id = new_account_id();
+        let account = Account {
+            id: id.clone(),
+            label: format!("{} · {}", info.label, account_label(&service, name)),
+            service,
+            email: name.to_string(),
+            user_id: String::new(),
+            role: Role::Owner,
+            tenant_id: format!("{}:{id}", request.kind.cli_name()),
+            connector: request.kind,
+            created_at: Utc::now(),
+            remember_password: false,
+            tier: (request.kind == ConnectorKind::Anikura)
+                .then(|| request.tier.unwrap_or_default()),
+        };
+        let saved = account.clone();
+        self.core.update_catalog(move |catalog| {
+            catalog.upsert(saved);
+            catalog.active_account = Some(id);
+            Ok(())
+        })?;
+        tracing::info!(account = %account.id, kind = request.kind.cli_name(), "account added");
+        Ok(account)
+    }
+}
+
+impl crate::app::Keys<'_> {
+    /// Imports a key of an account whose service does not list keys: checked with its service
+    /// first (unless `unverified`), then its secret stored in the keychain (read back and
+    /// compared) and its record kept. A key the service refuses is not stored; one that could
+    /// not be checked is stored only when the person says so.
+    pub async fn import_local(
+        &self,
+        account_id: &str,
+        secret: Secret,
+        options: ImportOptions,
+    ) -> Result<KeyView> {
+        let account = self.core.accounts().get(account_id)?;
+        if !self.core.accounts().capabilities(&account.id)?.local_keys {
+            return Err(Error::validation(
+                "account",
+                "its service lists its keys: import with the secret alone (`keys import`)",
+            ));
+        }
+        let secret = Secret::new(secret.expose().trim().to_string());
+        if secret.is_empty() {
+            return Err(Error::validation("secret", "is empty"));
+        }
+        let name = rules::name(&options.name)?;
+        let scopes = options
+            .scopes
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>();
+        if !scopes.is_empty() {
+            rules::scope_names(&scopes)?;
+        }
+        let presentation = match (account.connector, options.presentation) {
+            (ConnectorKind::Generic, Some(p)) => {
+                let allow_http = matches!(
+                    account.service,
+                    ServiceRef::Url {
+                        allow_http: true,
+                        ..
+                    }
+                );
+                Some(check_presentation(
+                    p,
+                    HttpPolicy::from_override(allow_http),
+                )?)
+            }
+            (ConnectorKind::Generic, None) => {
+                return Err(Error::validation(
+                    "header",
+                    "say which HTTP header the key is sent in (for example Authorization)",
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(Error::validation(
+                    "header",
+                    "only generic keys take a header; this service's is known",
+                ))
+            }
+            (_, None) => None,
+        };
+        let store = self.core.local_key_store()?;
+        let held = store.list(&account.id)?;
+        let profile = self.core.profile();
+        for other in &held {
+            if let Some(existing) = self
+                .core
+                .vault()
+                .get(&profile, &names::key(&account.id, &other.key_id))
+                .await?
+            {
+                if existing.constant_time_eq(&secret) {
+                    return Err(Error::validation(
+                        "secret",
+                        format!(
+                            "is already in this account as \"{}\" ({})",
+                            other.name, other.key_id
+                        ),
+                    ));
+                }
+            }
+        }
+        let check = if options.unverified {
+            None
+        } else {
+            let check = self
+                .core
+                .check_with_service(&account, &secret, presentation.as_ref())
+                .await?;
+            match check.verdict {
+                Verdict::Works | Verdict::Limited => Some(check),
+                Verdict::Refused => {
+                    return Err(Error::Unauthorized {
+                        reason: AuthFailure::KeyRejected,
+                    })
+                }
+                Verdict::Unknown => {
+                    return Err(Error::validation(
+                        "secret",
+                        format!(
+                            "could not be checked: {} Store it unverified to keep it anyway.",
+                            check.message
+                        ),
+                    ))
+                }
+            }
+        };
+        let key_id = format!("imp_{:016x}", rand::random::<u64>());
+        let record = LocalKey {
+            account_id: account.id.clone(),
+            key_id: key_id.clone(),
+            name,
+            prefix: shown_prefix(account.connector, &secret),
+            added_at: Utc::now(),
+            scopes,
+            expires_at: options.expires_at,
+            allowed_origins: Vec::new(),
+            allowed_ips: Vec::new(),
+            rate_limit_per_hour: None,
+            presentation,
+            check,
+        };
+        let vault_name = names::key(&account.id, &key_id);
+        self.core
+            .vault()
+            .put(&profile, &vault_name, &secret)
+            .await?;
+        match self.core.vault().get(&profile, &vault_name).await? {
+            Some(back) if back.constant_time_eq(&secret) => {}
+            _ => {
+                let _ = self.core.vault().delete(&profile, &vault_name).await;
+                return Err(Error::KeychainWrite);
+            }
+        }
+        if let Err(e) = store.put(record.clone()) {
+            // Without its record the secret would be invisible: take it back out.
+            let _ = self.core.vault().delete(&profile, &vault_name).await;
+            return Err(e);
+        }
+        tracing::info!(account = %account.id, key_id = %key_id, verified = record.check.is_some(), "key imported");
+        Ok(KeyView {
+            meta: record.meta(&account.tenant_id, &account.email, Utc::now()),
+            stored_locally: true,
+            check: record.check,
+        })
+    }
+
+    /// Checks a held key with its service (one cheap call) and records what was found. For an
+    /// account whose service lists keys, the check is a ping.
+    pub async fn check(&self, account_id: &str, key_id: &str) -> Result<KeyCheck> {
+        let account = self.core.accounts().get(account_id)?;
+        let store = self.core.local_key_store()?;
+        let record = store.get(&account.id, key_id)?;
+        let secret = self.core.keys().secret(&account.id, key_id).await?;
+        let presentation = record.as_ref().and_then(|r| r.presentation.clone());
+        let check = self
+            .core
+            .check_with_service(&account, &secret, presentation.as_ref())
+            .await?;
+        drop(secret);
+        if record.is_some() {
+            store.edit(&account.id, key_id, |k| k.check = Some(check.clone()))?;
+        }
+        Ok(check)
+    }
 
     /// Forgets a key this profile holds of a service that does not list keys: its record and
     /// its secret here. The key itself is deleted on the service's own page.
-    pub async fn forget_key(&self, account_id: &str, key_id: &str) -> Result<()> {
-        let account = self.account(account_id)?;
-        let store = self.local_key_store()?;
+    pub async fn forget(&self, account_id: &str, key_id: &str) -> Result<()> {
+        let account = self.core.accounts().get(account_id)?;
+        let store = self.core.local_key_store()?;
         if store.get(&account.id, key_id)?.is_none() {
             return Err(Error::not_found(format!(
                 "key {key_id} in account {}",
                 account.id
             )));
         }
-        self.vault()
-            .delete(&self.profile(), &names::key(&account.id, key_id))
+        self.core
+            .vault()
+            .delete(&self.core.profile(), &names::key(&account.id, key_id))
             .await?;
         store.remove(&account.id, key_id)?;
         tracing::info!(account = %account.id, key_id, "key forgotten");

@@ -4,29 +4,28 @@
 
 use keyhaven_api::KeyMeta;
 
-use super::Keyhaven;
 use crate::catalog::ConnectorKind;
 use crate::connector::{animus_scopes_fit, kind_info, Connector, PingCall};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::vault::names;
 
-impl Keyhaven {
+impl crate::app::Keys<'_> {
     /// Imports `secret` as the account's listed key named `name`, or the one with id `key_id`
     /// (needed when several keys have that name). The key is chosen from the service's list
     /// before the secret is used; the secret is then checked with its service (a refused one is
     /// not stored), must not be held here already as another key, and, where the check tells
     /// something of the key's scopes, must fit the chosen key's. Stored in the keychain under
     /// that key (read back and compared).
-    pub async fn import_listed_key(
+    pub async fn import_listed(
         &self,
         account_id: &str,
         secret: Secret,
         name: Option<&str>,
         key_id: Option<&str>,
     ) -> Result<KeyMeta> {
-        let account = self.account(account_id)?;
-        let caps = self.capabilities(&account.id)?;
+        let account = self.core.accounts().get(account_id)?;
+        let caps = self.core.accounts().capabilities(&account.id)?;
         if !(caps.import_keys && caps.list_keys && !caps.local_keys) {
             return Err(Error::validation(
                 "account",
@@ -47,15 +46,17 @@ impl Keyhaven {
         }
         let label = kind_info(account.connector).label;
         let listed = self
+            .core
             .with_session(&account.id, |c, token| async move {
                 c.list_keys(&token, None).await
             })
             .await?;
         let mut chosen = choose(&listed, name, key_id, label)?.clone();
 
-        let profile = self.profile();
+        let profile = self.core.profile();
         for other in listed.iter().filter(|k| k.id != chosen.id) {
             if let Some(held) = self
+                .core
                 .vault()
                 .get(&profile, &names::key(&account.id, &other.id))
                 .await?
@@ -73,6 +74,7 @@ impl Keyhaven {
         }
 
         let answer = self
+            .core
             .connector_for(&account)?
             .ping(&secret, &PingCall::default())
             .await?
@@ -97,13 +99,17 @@ impl Keyhaven {
         }
 
         let vault_name = names::key(&account.id, &chosen.id);
-        self.vault().put(&profile, &vault_name, &secret).await?;
-        match self.vault().get(&profile, &vault_name).await? {
+        self.core
+            .vault()
+            .put(&profile, &vault_name, &secret)
+            .await?;
+        match self.core.vault().get(&profile, &vault_name).await? {
             Some(back) if back.constant_time_eq(&secret) => {}
             _ => return Err(Error::KeychainWrite),
         }
         tracing::info!(account = %account.id, key_id = %chosen.id, "key imported");
-        self.annotate_replacements(&account.id, std::slice::from_mut(&mut chosen));
+        self.core
+            .annotate_replacements(&account.id, std::slice::from_mut(&mut chosen));
         Ok(chosen)
     }
 }

@@ -102,13 +102,6 @@ pub fn update_key_request(
 }
 
 impl Keyhaven {
-    /// What `account_id` can do: its service's capabilities narrowed by its role, for the UI to
-    /// offer only what works. Needs no network.
-    pub fn capabilities(&self, account_id: &str) -> Result<Capabilities> {
-        let account = self.account(account_id)?;
-        Ok(self.capabilities_of(&account))
-    }
-
     fn capabilities_of(&self, account: &Account) -> Capabilities {
         let service = match self.connector_for(account) {
             Ok(c) => c.capabilities(),
@@ -127,7 +120,7 @@ impl Keyhaven {
         allowed: impl Fn(&Capabilities) -> bool,
         what: &str,
     ) -> Result<Account> {
-        let account = self.account(account_id)?;
+        let account = self.accounts().get(account_id)?;
         if allowed(&self.capabilities_of(&account)) {
             Ok(account)
         } else {
@@ -140,77 +133,7 @@ impl Keyhaven {
         }
     }
 
-    /// One key's metadata; `tenant_id` reads another tenant's key (support, admin).
-    pub async fn get_key(
-        &self,
-        account_id: &str,
-        key_id: &str,
-        tenant_id: Option<&str>,
-    ) -> Result<KeyMeta> {
-        validate::id("key id", key_id)?;
-        validate::tenant(tenant_id)?;
-        let account = self.account(account_id)?;
-        if tenant_id.is_none() && self.capabilities_of(&account).local_keys {
-            return self
-                .local_key_store()?
-                .get(&account.id, key_id)?
-                .map(|k| k.meta(&account.tenant_id, &account.email, Utc::now()))
-                .ok_or_else(|| Error::not_found(format!("key {key_id} in account {account_id}")));
-        }
-        if tenant_id.is_some() {
-            self.require(account_id, |c| c.tenant_reads, "read other tenants' keys")?;
-        } else {
-            self.require(account_id, |c| c.get_key, "read a key")?;
-        }
-        let mut meta = self
-            .with_session(account_id, |c, token| async move {
-                c.get_key(&token, key_id, tenant_id).await
-            })
-            .await?;
-        if tenant_id.is_none() {
-            self.annotate_replacements(account_id, std::slice::from_mut(&mut meta));
-            self.fill_settings(account_id, std::slice::from_mut(&mut meta));
-        }
-        Ok(meta)
-    }
-
-    /// Another tenant's keys, metadata only (support, admin).
-    pub async fn tenant_keys(&self, account_id: &str, tenant_id: &str) -> Result<Vec<KeyMeta>> {
-        validate::id("tenant_id", tenant_id)?;
-        self.require(account_id, |c| c.tenant_reads, "read other tenants' keys")?;
-        self.with_session(account_id, |c, token| async move {
-            c.list_keys(&token, Some(tenant_id)).await
-        })
-        .await
-    }
-
-    /// Changes a key's name, scopes, expiry, allowed origins, allowed IPs or hourly limit. The
-    /// secret does not change, so nothing in the keychain does either.
-    pub async fn update_key(
-        &self,
-        account_id: &str,
-        key_id: &str,
-        request: UpdateKeyRequest,
-    ) -> Result<KeyMeta> {
-        validate::id("key id", key_id)?;
-        validate::update_request(&request, Utc::now())?;
-        self.require(account_id, |c| c.update_key, "change keys")?;
-        let meta = self
-            .with_session(account_id, |c, token| {
-                let request = request.clone();
-                async move { c.update_key(&token, key_id, &request).await }
-            })
-            .await?;
-        tracing::info!(account = %account_id, key_id = %meta.id, "key updated");
-        Ok(meta)
-    }
-
-    /// Every key's usage of the account (or of `query.tenant_id`, for support), in one request.
-    pub async fn account_usage(&self, account_id: &str, query: UsageQuery) -> Result<TenantUsage> {
-        Ok(self.account_usage_metered(account_id, &query).await?.value)
-    }
-
-    /// [`Keyhaven::account_usage`] with the rate-limit window the answer reported, for the
+    /// [`Accounts::usage`](crate::Accounts::usage) with the rate-limit window the answer reported, for the
     /// usage watcher.
     pub(crate) async fn account_usage_metered(
         &self,
@@ -228,9 +151,145 @@ impl Keyhaven {
         })
         .await
     }
+}
+
+impl crate::app::Accounts<'_> {
+    /// What `account_id` can do: its service's capabilities narrowed by its role, for the UI to
+    /// offer only what works. Needs no network.
+    pub fn capabilities(&self, account_id: &str) -> Result<Capabilities> {
+        let account = self.core.accounts().get(account_id)?;
+        Ok(self.core.capabilities_of(&account))
+    }
+
+    /// Another tenant's keys, metadata only (support, admin).
+    pub async fn tenant_keys(&self, account_id: &str, tenant_id: &str) -> Result<Vec<KeyMeta>> {
+        validate::id("tenant_id", tenant_id)?;
+        self.core
+            .require(account_id, |c| c.tenant_reads, "read other tenants' keys")?;
+        self.core
+            .with_session(account_id, |c, token| async move {
+                c.list_keys(&token, Some(tenant_id)).await
+            })
+            .await
+    }
+
+    /// Every key's usage of the account (or of `query.tenant_id`, for support), in one request.
+    pub async fn usage(&self, account_id: &str, query: UsageQuery) -> Result<TenantUsage> {
+        Ok(self
+            .core
+            .account_usage_metered(account_id, &query)
+            .await?
+            .value)
+    }
+
+    /// The tenant's audit log, newest first.
+    pub async fn audit(&self, account_id: &str, page: PageQuery) -> Result<Vec<AuditRecord>> {
+        validate::page(&page)?;
+        if page.tenant_id.is_some() {
+            self.core.require(
+                account_id,
+                |c| c.tenant_reads,
+                "read other tenants' audit logs",
+            )?;
+        } else {
+            self.core
+                .require(account_id, |c| c.audit, "read the audit log")?;
+        }
+        let page = &page;
+        self.core
+            .with_session(
+                account_id,
+                |c, token| async move { c.audit(&token, page).await },
+            )
+            .await
+    }
+
+    /// Support: the keys of every tenant whose prefix starts with `prefix` (the start of a key
+    /// quoted in a ticket), each with its tenant's name. Never a secret.
+    pub async fn support_find_keys(
+        &self,
+        account_id: &str,
+        prefix: &str,
+    ) -> Result<Vec<SupportKey>> {
+        let prefix = validate::key_prefix(prefix)?;
+        self.core.require(
+            account_id,
+            |c| c.support_search,
+            "search keys across tenants",
+        )?;
+        self.core
+            .with_session(account_id, |c, token| async move {
+                c.find_keys(&token, prefix).await
+            })
+            .await
+    }
+}
+
+impl crate::app::Keys<'_> {
+    /// One key's metadata; `tenant_id` reads another tenant's key (support, admin).
+    pub async fn get(
+        &self,
+        account_id: &str,
+        key_id: &str,
+        tenant_id: Option<&str>,
+    ) -> Result<KeyMeta> {
+        validate::id("key id", key_id)?;
+        validate::tenant(tenant_id)?;
+        let account = self.core.accounts().get(account_id)?;
+        if tenant_id.is_none() && self.core.capabilities_of(&account).local_keys {
+            return self
+                .core
+                .local_key_store()?
+                .get(&account.id, key_id)?
+                .map(|k| k.meta(&account.tenant_id, &account.email, Utc::now()))
+                .ok_or_else(|| Error::not_found(format!("key {key_id} in account {account_id}")));
+        }
+        if tenant_id.is_some() {
+            self.core
+                .require(account_id, |c| c.tenant_reads, "read other tenants' keys")?;
+        } else {
+            self.core.require(account_id, |c| c.get_key, "read a key")?;
+        }
+        let mut meta = self
+            .core
+            .with_session(account_id, |c, token| async move {
+                c.get_key(&token, key_id, tenant_id).await
+            })
+            .await?;
+        if tenant_id.is_none() {
+            self.core
+                .annotate_replacements(account_id, std::slice::from_mut(&mut meta));
+            self.core
+                .fill_settings(account_id, std::slice::from_mut(&mut meta));
+        }
+        Ok(meta)
+    }
+
+    /// Changes a key's name, scopes, expiry, allowed origins, allowed IPs or hourly limit. The
+    /// secret does not change, so nothing in the keychain does either.
+    pub async fn update(
+        &self,
+        account_id: &str,
+        key_id: &str,
+        request: UpdateKeyRequest,
+    ) -> Result<KeyMeta> {
+        validate::id("key id", key_id)?;
+        validate::update_request(&request, Utc::now())?;
+        self.core
+            .require(account_id, |c| c.update_key, "change keys")?;
+        let meta = self
+            .core
+            .with_session(account_id, |c, token| {
+                let request = request.clone();
+                async move { c.update_key(&token, key_id, &request).await }
+            })
+            .await?;
+        tracing::info!(account = %account_id, key_id = %meta.id, "key updated");
+        Ok(meta)
+    }
 
     /// One key's usage by hour or day.
-    pub async fn key_usage(
+    pub async fn usage(
         &self,
         account_id: &str,
         key_id: &str,
@@ -239,15 +298,18 @@ impl Keyhaven {
         validate::id("key id", key_id)?;
         validate::usage_query(&query, Utc::now())?;
         if query.tenant_id.is_some() {
-            self.require(account_id, |c| c.tenant_reads, "read other tenants' usage")?;
+            self.core
+                .require(account_id, |c| c.tenant_reads, "read other tenants' usage")?;
         } else {
-            self.require(account_id, |c| c.key_usage, "read usage")?;
+            self.core
+                .require(account_id, |c| c.key_usage, "read usage")?;
         }
         let query = &query;
-        self.with_session(account_id, |c, token| async move {
-            c.key_usage(&token, key_id, query).await
-        })
-        .await
+        self.core
+            .with_session(account_id, |c, token| async move {
+                c.key_usage(&token, key_id, query).await
+            })
+            .await
     }
 
     /// A key's recent refused calls, newest first, each with its reason.
@@ -260,63 +322,26 @@ impl Keyhaven {
         validate::id("key id", key_id)?;
         validate::page(&page)?;
         if page.tenant_id.is_some() {
-            self.require(
+            self.core.require(
                 account_id,
                 |c| c.tenant_reads,
                 "read other tenants' denials",
             )?;
         } else {
-            self.require(account_id, |c| c.denials, "read denials")?;
+            self.core
+                .require(account_id, |c| c.denials, "read denials")?;
         }
         let page = &page;
-        self.with_session(account_id, |c, token| async move {
-            c.denials(&token, key_id, page).await
-        })
-        .await
-    }
-
-    /// The tenant's audit log, newest first.
-    pub async fn audit(&self, account_id: &str, page: PageQuery) -> Result<Vec<AuditRecord>> {
-        validate::page(&page)?;
-        if page.tenant_id.is_some() {
-            self.require(
-                account_id,
-                |c| c.tenant_reads,
-                "read other tenants' audit logs",
-            )?;
-        } else {
-            self.require(account_id, |c| c.audit, "read the audit log")?;
-        }
-        let page = &page;
-        self.with_session(
-            account_id,
-            |c, token| async move { c.audit(&token, page).await },
-        )
-        .await
-    }
-
-    /// Support: the keys of every tenant whose prefix starts with `prefix` (the start of a key
-    /// quoted in a ticket), each with its tenant's name. Never a secret.
-    pub async fn support_find_keys(
-        &self,
-        account_id: &str,
-        prefix: &str,
-    ) -> Result<Vec<SupportKey>> {
-        let prefix = validate::key_prefix(prefix)?;
-        self.require(
-            account_id,
-            |c| c.support_search,
-            "search keys across tenants",
-        )?;
-        self.with_session(account_id, |c, token| async move {
-            c.find_keys(&token, prefix).await
-        })
-        .await
+        self.core
+            .with_session(account_id, |c, token| async move {
+                c.denials(&token, key_id, page).await
+            })
+            .await
     }
 
     /// Asks the service whether the key's stored secret may make a call with `options`
     /// (`POST /v1/verify`, owners and admins), without using up the key's own call.
-    pub async fn verify_key(
+    pub async fn verify(
         &self,
         account_id: &str,
         key_id: &str,
@@ -338,8 +363,9 @@ impl Keyhaven {
                 return Err(Error::validation("scope", "is not a scope name"));
             }
         }
-        self.require(account_id, |c| c.verify_key, "verify keys")?;
-        let secret = self.key_secret(account_id, key_id).await?;
+        self.core
+            .require(account_id, |c| c.verify_key, "verify keys")?;
+        let secret = self.core.keys().secret(account_id, key_id).await?;
         let request = VerifyRequest {
             key: secret.to_wire(),
             scope: options.scope,
@@ -347,10 +373,11 @@ impl Keyhaven {
             ip: options.ip.map(|ip| ip.trim().to_string()),
         };
         let request = &request;
-        self.with_session(account_id, |c, token| async move {
-            c.verify_key(&token, request).await
-        })
-        .await
+        self.core
+            .with_session(account_id, |c, token| async move {
+                c.verify_key(&token, request).await
+            })
+            .await
     }
 }
 

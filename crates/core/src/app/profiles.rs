@@ -151,19 +151,68 @@ impl Keyhaven {
         tokio::task::spawn_blocking(move || work(this)).await?
     }
 
+    fn open_record(
+        &self,
+        profile: &str,
+        record: &LockRecord,
+        passphrase: &Secret,
+    ) -> Result<crate::vault::Key32> {
+        use crate::vault::OpenError;
+        record.open(passphrase).map_err(|e| match e {
+            OpenError::WrongPassphrase => {
+                tracing::info!(profile, "wrong passphrase");
+                Error::WrongPassphrase {
+                    profile: profile.to_string(),
+                }
+            }
+            OpenError::Damaged(problem) => Error::VaultCorrupt {
+                profile: profile.to_string(),
+                problem: format!("its passphrase record in {META_FILE}: {problem}"),
+            },
+        })
+    }
+}
+
+impl crate::app::Profiles<'_> {
+    /// Makes `name` the active profile, here and for later starts, creating it if needed. Every
+    /// other profile is locked in this process: the next person at the keyboard does not inherit
+    /// an unlocked profile.
+    pub fn switch(&self, name: &str) -> Result<()> {
+        validate_profile_name(name)?;
+        let _writing = self.core.catalog_lock();
+        if !self.core.inner.store.profile_exists(name)? {
+            self.core
+                .inner
+                .store
+                .save_profile(name, &ProfileCatalog::default())?;
+        }
+        let catalog = self.core.inner.store.load_profile(name)?;
+        self.core.inner.store.save_state(&State {
+            active_profile: Some(name.to_string()),
+        })?;
+        self.core.configure_vault(name)?;
+        self.core.inner.vault.lock_all_except(name);
+        *self.core.write() = super::Loaded {
+            profile: name.to_string(),
+            catalog,
+        };
+        Ok(())
+    }
+
     /// Profiles on this machine, sorted by name, with their lock state.
-    pub fn profiles(&self) -> Result<Vec<ProfileInfo>> {
-        let active = self.profile();
-        self.inner
+    pub fn list(&self) -> Result<Vec<ProfileInfo>> {
+        let active = self.core.profile();
+        self.core
+            .inner
             .store
             .profiles()?
             .into_iter()
             .map(|name| {
-                let meta = self.configure_vault(&name)?;
+                let meta = self.core.configure_vault(&name)?;
                 Ok(ProfileInfo {
                     active: name == active,
                     has_passphrase: meta.lock.is_some(),
-                    locked: self.inner.vault.is_locked(&name),
+                    locked: self.core.inner.vault.is_locked(&name),
                     auto_lock_seconds: meta
                         .auto_lock()
                         .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
@@ -175,11 +224,11 @@ impl Keyhaven {
 
     /// Creates an empty profile (it does not become active). Fails with `ProfileExists` if the
     /// name is taken.
-    pub async fn create_profile(&self, name: &str) -> Result<ProfileInfo> {
+    pub async fn create(&self, name: &str) -> Result<ProfileInfo> {
         validate_profile_name(name)?;
         let name = name.to_string();
-        let _op = self.inner.profile_ops.lock().await;
-        self.blocking(move |core| {
+        let _op = self.core.inner.profile_ops.lock().await;
+        self.core.blocking(move |core| {
             let store = &core.inner.store;
             if store.profile_exists(&name)? {
                 return Err(Error::ProfileExists { name });
@@ -211,12 +260,12 @@ impl Keyhaven {
 
     /// Renames a profile, with its accounts, its keychain entries and its lock. All or nothing:
     /// if the keychain or the disk refuses part way, what was done is undone.
-    pub async fn rename_profile(&self, from: &str, to: &str) -> Result<()> {
+    pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
         validate_profile_name(from)?;
         validate_profile_name(to)?;
         let (from, to) = (from.to_string(), to.to_string());
-        let _op = self.inner.profile_ops.lock().await;
-        self.blocking(move |core| {
+        let _op = self.core.inner.profile_ops.lock().await;
+        self.core.blocking(move |core| {
             let store = &core.inner.store;
             let vault = &core.inner.vault;
             if !store.profile_exists(&from)? {
@@ -288,7 +337,7 @@ impl Keyhaven {
 
     /// Deletes a profile with its accounts and every keychain entry. `confirm` must repeat the
     /// profile's name. The active profile and the last profile cannot be deleted.
-    pub async fn delete_profile(&self, name: &str, confirm: &str) -> Result<()> {
+    pub async fn delete(&self, name: &str, confirm: &str) -> Result<()> {
         validate_profile_name(name)?;
         let name = name.to_string();
         if confirm != name {
@@ -297,8 +346,8 @@ impl Keyhaven {
                 format!("type the profile's name, {name}, to confirm that it is deleted"),
             ));
         }
-        let _op = self.inner.profile_ops.lock().await;
-        self.blocking(move |core| {
+        let _op = self.core.inner.profile_ops.lock().await;
+        self.core.blocking(move |core| {
             let store = &core.inner.store;
             if !store.profile_exists(&name)? {
                 return Err(Error::not_found(format!("profile {name}")));
@@ -338,10 +387,10 @@ impl Keyhaven {
     /// encrypted with a key only the passphrase opens. The profile stays unlocked.
     pub async fn set_passphrase(&self, passphrase: Secret) -> Result<()> {
         check_new_passphrase(&passphrase).map_err(|m| Error::validation("passphrase", m))?;
-        let _op = self.inner.profile_ops.lock().await;
-        let profile = self.profile();
-        let kdf = self.inner.kdf;
-        self.blocking(move |core| {
+        let _op = self.core.inner.profile_ops.lock().await;
+        let profile = self.core.profile();
+        let kdf = self.core.inner.kdf;
+        self.core.blocking(move |core| {
             let vault = &core.inner.vault;
             let mut meta = core.configure_vault(&profile)?;
             if meta.lock.is_some() {
@@ -387,13 +436,13 @@ impl Keyhaven {
         .await
     }
 
-    /// Unlocks the active profile for this process until [`Keyhaven::lock`], a switch to another
-    /// profile, or the auto-lock time without [`Keyhaven::touch`]. A wrong passphrase is
+    /// Unlocks the active profile for this process until [`Profiles::lock`](crate::Profiles::lock), a switch to another
+    /// profile, or the auto-lock time without [`Profiles::touch`](crate::Profiles::touch). A wrong passphrase is
     /// `WrongPassphrase` and changes nothing.
     pub async fn unlock(&self, passphrase: Secret) -> Result<()> {
-        let _op = self.inner.profile_ops.lock().await;
-        let profile = self.profile();
-        self.blocking(move |core| {
+        let _op = self.core.inner.profile_ops.lock().await;
+        let profile = self.core.profile();
+        self.core.blocking(move |core| {
             let vault = &core.inner.vault;
             let mut meta = core.configure_vault(&profile)?;
             let record = meta.lock.clone().ok_or_else(|| no_passphrase(&profile, "unlock"))?;
@@ -423,49 +472,29 @@ impl Keyhaven {
         .await
     }
 
-    fn open_record(
-        &self,
-        profile: &str,
-        record: &LockRecord,
-        passphrase: &Secret,
-    ) -> Result<crate::vault::Key32> {
-        use crate::vault::OpenError;
-        record.open(passphrase).map_err(|e| match e {
-            OpenError::WrongPassphrase => {
-                tracing::info!(profile, "wrong passphrase");
-                Error::WrongPassphrase {
-                    profile: profile.to_string(),
-                }
-            }
-            OpenError::Damaged(problem) => Error::VaultCorrupt {
-                profile: profile.to_string(),
-                problem: format!("its passphrase record in {META_FILE}: {problem}"),
-            },
-        })
-    }
-
     /// Locks the active profile now: its key is wiped from memory.
     pub fn lock(&self) -> Result<()> {
-        let profile = self.profile();
-        let meta = self.configure_vault(&profile)?;
+        let profile = self.core.profile();
+        let meta = self.core.configure_vault(&profile)?;
         if meta.lock.is_none() {
             return Err(no_passphrase(&profile, "lock"));
         }
-        self.inner.vault.lock(&profile);
+        self.core.inner.vault.lock(&profile);
         tracing::info!(profile = %profile, "profile locked");
         Ok(())
     }
 
     /// Whether the active profile has a passphrase and is locked (after checking its idle time).
     pub fn is_locked(&self) -> bool {
-        self.inner.vault.is_locked(&self.profile())
+        self.core.inner.vault.is_locked(&self.core.profile())
     }
 
     /// Whether the active profile has a passphrase.
     pub fn has_passphrase(&self) -> bool {
-        self.inner
+        self.core
+            .inner
             .vault
-            .protection(&self.profile())
+            .protection(&self.core.profile())
             .record
             .is_some()
     }
@@ -473,12 +502,16 @@ impl Keyhaven {
     /// Records a person's activity: postpones the active profile's auto-lock. Background work
     /// does not call this, so it does not keep a profile unlocked.
     pub fn touch(&self) {
-        self.inner.vault.touch(&self.profile());
+        self.core.inner.vault.touch(&self.core.profile());
     }
 
     /// How long the active profile stays unlocked without activity; `None`: until locked.
     pub fn auto_lock(&self) -> Option<Duration> {
-        self.inner.vault.protection(&self.profile()).auto_lock
+        self.core
+            .inner
+            .vault
+            .protection(&self.core.profile())
+            .auto_lock
     }
 
     /// Sets how long the active profile stays unlocked without activity (1 s to 7 days), or
@@ -494,43 +527,44 @@ impl Keyhaven {
             }
             Some(d) => d.as_secs(),
         };
-        let profile = self.profile();
-        let _writing = self.catalog_lock();
-        let mut meta = load_meta(self.data_dir(), &profile)?;
+        let profile = self.core.profile();
+        let _writing = self.core.catalog_lock();
+        let mut meta = load_meta(self.core.data_dir(), &profile)?;
         meta.auto_lock_seconds = Some(seconds);
-        self.save_and_configure(&profile, &meta)
+        self.core.save_and_configure(&profile, &meta)
     }
 
     /// Replaces the active profile's passphrase. Only the wrapped profile key changes (one atomic
     /// file write); the keychain entries stay as they are. Leaves the profile unlocked.
     pub async fn change_passphrase(&self, old: Secret, new: Secret) -> Result<()> {
         check_new_passphrase(&new).map_err(|m| Error::validation("new passphrase", m))?;
-        let _op = self.inner.profile_ops.lock().await;
-        let profile = self.profile();
-        let kdf = self.inner.kdf;
-        self.blocking(move |core| {
-            let mut meta = core.configure_vault(&profile)?;
-            let record = meta
-                .lock
-                .clone()
-                .ok_or_else(|| no_passphrase(&profile, "change"))?;
-            let key = core.open_record(&profile, &record, &old)?;
-            meta.lock = Some(LockRecord::wrap(&new, kdf, &key).map_err(kdf_error)?);
-            core.save_and_configure(&profile, &meta)?;
-            core.inner.vault.set_key(&profile, key);
-            tracing::info!(profile = %profile, "passphrase changed");
-            Ok(())
-        })
-        .await
+        let _op = self.core.inner.profile_ops.lock().await;
+        let profile = self.core.profile();
+        let kdf = self.core.inner.kdf;
+        self.core
+            .blocking(move |core| {
+                let mut meta = core.configure_vault(&profile)?;
+                let record = meta
+                    .lock
+                    .clone()
+                    .ok_or_else(|| no_passphrase(&profile, "change"))?;
+                let key = core.open_record(&profile, &record, &old)?;
+                meta.lock = Some(LockRecord::wrap(&new, kdf, &key).map_err(kdf_error)?);
+                core.save_and_configure(&profile, &meta)?;
+                core.inner.vault.set_key(&profile, key);
+                tracing::info!(profile = %profile, "passphrase changed");
+                Ok(())
+            })
+            .await
     }
 
     /// Removes the active profile's passphrase after checking it: every keychain entry is
     /// decrypted and stored as the keychain keeps it. Not possible with the file vault, which
     /// always needs one.
     pub async fn remove_passphrase(&self, passphrase: Secret) -> Result<()> {
-        let _op = self.inner.profile_ops.lock().await;
-        let profile = self.profile();
-        self.blocking(move |core| {
+        let _op = self.core.inner.profile_ops.lock().await;
+        let profile = self.core.profile();
+        self.core.blocking(move |core| {
             let vault = &core.inner.vault;
             let mut meta = core.configure_vault(&profile)?;
             let record = meta

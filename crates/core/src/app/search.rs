@@ -4,7 +4,7 @@
 use serde::Serialize;
 use ts_rs::TS;
 
-use super::{KeyView, Keyhaven};
+use super::KeyView;
 use crate::error::{ErrorPayload, Result};
 
 /// Longest search text.
@@ -38,11 +38,11 @@ fn matches(key: &KeyView, query: &str) -> bool {
         || key.meta.prefix.to_lowercase().starts_with(query)
 }
 
-impl Keyhaven {
+impl crate::app::Keys<'_> {
     /// The keys of every account of the profile whose name contains `query` or whose prefix
     /// starts with it (case does not matter), accounts in their order, keys as each lists them.
     /// An account that cannot be read is named with the reason; the others are still searched.
-    pub async fn find_keys(&self, query: &str) -> Result<KeySearch> {
+    pub async fn find(&self, query: &str) -> Result<KeySearch> {
         let query = query.trim().to_lowercase();
         if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
             return Err(crate::Error::validation(
@@ -54,8 +54,8 @@ impl Keyhaven {
             found: Vec::new(),
             unread: Vec::new(),
         };
-        for account in self.accounts() {
-            match self.list_keys(&account.id).await {
+        for account in self.core.accounts().list() {
+            match self.core.keys().list(&account.id).await {
                 Ok(keys) => {
                     search
                         .found

@@ -43,10 +43,10 @@ pub use self::url_rule::{
 /// How long any call to a key service may take, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What a connector can do, for the UI to offer only what works. [`Keyhaven::capabilities`]
+/// What a connector can do, for the UI to offer only what works. [`Accounts::capabilities`](crate::Accounts::capabilities)
 /// narrows this to what the account's role may do.
 ///
-/// [`Keyhaven::capabilities`]: crate::Keyhaven::capabilities
+/// [`Accounts::capabilities`](crate::Accounts::capabilities): crate::Accounts::capabilities
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 pub struct Capabilities {
     /// Password sign-in with a session.
@@ -225,7 +225,7 @@ pub struct NewKey {
 
 /// The client for one kind of key service. `tenant` arguments name another tenant for
 /// support's reads; `None` is the caller's own. What a connector does not implement answers
-/// [`unsupported`] (the defaults), and its [`Capabilities`] say so beforehand.
+/// `unsupported` (the defaults), and its [`Capabilities`] say so beforehand.
 pub trait Connector: Send + Sync {
     fn kind(&self) -> ConnectorKind;
     fn capabilities(&self) -> Capabilities;

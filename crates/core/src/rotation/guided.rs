@@ -207,198 +207,14 @@ impl Keyhaven {
         .await
     }
 
-    /// The guided rotations in progress in this profile.
-    pub fn guided_rotations(&self) -> Result<Vec<GuidedRotation>> {
-        self.guided_store()?.load_all()
-    }
-
-    /// Starts a guided rotation of a key of a service Keyhaven cannot make keys on, or gives the
-    /// one already in progress for that key, to go on with.
-    pub async fn begin_guided_rotation(
-        &self,
-        account_id: &str,
-        key_id: &str,
-    ) -> Result<GuidedRotation> {
-        validate::id("key id", key_id)?;
-        let account = self.account(account_id)?;
-        let caps = self.capabilities(&account.id)?;
-        let info = kind_info(account.connector);
-        let listed = !caps.local_keys;
-        if !caps.guided_rotation {
-            return Err(Error::validation(
-                "key",
-                format!(
-                    "{} keys are rotated by Keyhaven itself (`keys rotate`), not guided",
-                    info.label
-                ),
-            ));
-        }
-        let _starting = self.guided_lock("begin").await?;
-        let store = self.guided_store()?;
-        if let Some(existing) = store
-            .load_all()?
-            .into_iter()
-            .find(|j| j.account_id == account.id && j.old_key_id == key_id)
-        {
-            return Ok(existing);
-        }
-        let (name, prefix, known_key_ids) = if listed {
-            let keys = self
-                .with_session(&account.id, |c, token| async move {
-                    c.list_keys(&token, None).await
-                })
-                .await?;
-            let old = keys
-                .iter()
-                .find(|k| k.id == key_id)
-                .ok_or_else(|| Error::not_found(format!("key {key_id} on {}", info.label)))?;
-            (
-                old.name.clone(),
-                old.prefix.clone(),
-                keys.iter().map(|k| k.id.clone()).collect(),
-            )
-        } else {
-            let old = self
-                .local_key_store()?
-                .get(&account.id, key_id)?
-                .ok_or_else(|| {
-                    Error::not_found(format!("key {key_id} in account {}", account.id))
-                })?;
-            (old.name, old.prefix, Vec::new())
-        };
-        // The old key must be held here: it is what works until the new one is in use.
-        self.key_secret(&account.id, key_id).await?;
-        let now = Utc::now();
-        let mut journal = GuidedRotation {
-            version: GUIDED_VERSION,
-            id: format!("grot_{:016x}", rand::random::<u64>()),
-            account_id: account.id.clone(),
-            old_key_id: key_id.to_string(),
-            old_key_name: name,
-            old_key_prefix: prefix,
-            new_key_id: None,
-            step: GuidedStep::NewKey,
-            service: info.label.to_string(),
-            key_page: info.key_page.to_string(),
-            listed,
-            known_key_ids,
-            started_at: now,
-            updated_at: now,
-        };
-        store.save(&mut journal)?;
-        tracing::info!(rotation = %journal.id, account = %account.id, key_id, "guided rotation started");
-        Ok(journal)
-    }
-
-    /// Takes the new key of a guided rotation: checked with the service (unless `unverified`),
-    /// stored in the keychain (read back and compared) with the old key's name, scopes and
-    /// header, and put in use for whatever reads the old key. A key the service refuses, or the
-    /// old key pasted again, is not taken.
-    pub async fn guided_new_key(
-        &self,
-        rotation_id: &str,
-        secret: Secret,
-        unverified: bool,
-    ) -> Result<GuidedRotation> {
-        let _one_step = self.guided_lock(rotation_id).await?;
-        let store = self.guided_store()?;
-        let mut journal = store.get(rotation_id)?;
-        if journal.step != GuidedStep::NewKey {
-            return self.resume_guided(journal).await;
-        }
-        let account = self.account(&journal.account_id)?;
-        let secret = Secret::new(secret.expose().trim().to_string());
-        if secret.is_empty() {
-            return Err(Error::validation("secret", "is empty"));
-        }
-        let old_secret = self.key_secret(&account.id, &journal.old_key_id).await?;
-        if old_secret.constant_time_eq(&secret) {
-            return Err(Error::validation(
-                "secret",
-                "is the old key: make a new key in the service's page and paste that one",
-            ));
-        }
-        drop(old_secret);
-        if journal.listed {
-            return self.listed_new_key(journal, secret).await;
-        }
-        let keys = self.local_key_store()?;
-        let old = keys.get(&account.id, &journal.old_key_id)?.ok_or_else(|| {
-            Error::not_found(format!(
-                "key {} in account {}",
-                journal.old_key_id, account.id
-            ))
-        })?;
-        let check = if unverified {
-            None
-        } else {
-            let check = self
-                .check_with_service(&account, &secret, old.presentation.as_ref())
-                .await?;
-            match check.verdict {
-                Verdict::Works | Verdict::Limited => Some(check),
-                Verdict::Refused => {
-                    return Err(Error::Unauthorized {
-                        reason: crate::error::AuthFailure::KeyRejected,
-                    })
-                }
-                Verdict::Unknown => {
-                    return Err(Error::validation(
-                        "secret",
-                        format!(
-                            "could not be checked: {} Paste it again once the service answers, or take it unverified.",
-                            check.message
-                        ),
-                    ))
-                }
-            }
-        };
-        let new_id = format!("imp_{:016x}", rand::random::<u64>());
-        journal.new_key_id = Some(new_id.clone());
-        journal.step = GuidedStep::Switching;
-        store.save(&mut journal)?;
-        let profile = self.profile();
-        let name = names::key(&account.id, &new_id);
-        let stored = async {
-            self.vault().put(&profile, &name, &secret).await?;
-            match self.vault().get(&profile, &name).await? {
-                Some(back) if back.constant_time_eq(&secret) => {}
-                _ => return Err(Error::KeychainWrite),
-            }
-            keys.put(LocalKey {
-                key_id: new_id.clone(),
-                prefix: crate::app::shown_prefix(account.connector, &secret),
-                added_at: Utc::now(),
-                // A new key of the same service: what was said of the old one, but its own
-                // expiry.
-                expires_at: None,
-                check,
-                ..old
-            })
-        }
-        .await;
-        if let Err(e) = stored {
-            // Nothing half-stored stays: back to waiting for the new key.
-            if let Err(cleanup) = self.vault().delete(&profile, &name).await {
-                tracing::debug!(code = ?cleanup.code(), "a refused new key's secret was not removed");
-            }
-            journal.new_key_id = None;
-            journal.step = GuidedStep::NewKey;
-            store.save(&mut journal)?;
-            return Err(e);
-        }
-        drop(secret);
-        self.resume_guided(journal).await
-    }
-
     /// The new key of a service that lists keys (Animus): the one key that appeared in its list
-    /// since the rotation began, checked and stored as that key ([`Keyhaven::import_listed_key`]).
+    /// since the rotation began, checked and stored as that key ([`Keys::import_listed`](crate::Keys::import_listed)).
     async fn listed_new_key(
         &self,
         mut journal: GuidedRotation,
         secret: Secret,
     ) -> Result<GuidedRotation> {
-        let account = self.account(&journal.account_id)?;
+        let account = self.accounts().get(&journal.account_id)?;
         let listed = self
             .with_session(&account.id, |c, token| async move {
                 c.list_keys(&token, None).await
@@ -441,7 +257,8 @@ impl Keyhaven {
         let store = self.guided_store()?;
         store.save(&mut journal)?;
         if let Err(e) = self
-            .import_listed_key(&account.id, secret, None, Some(&chosen))
+            .keys()
+            .import_listed(&account.id, secret, None, Some(&chosen))
             .await
         {
             journal.new_key_id = None;
@@ -494,6 +311,195 @@ impl Keyhaven {
         tracing::info!(rotation = %journal.id, "guided rotation: the new key is in use");
         Ok(journal)
     }
+}
+
+impl crate::app::Rotation<'_> {
+    /// The guided rotations in progress in this profile.
+    pub fn guided(&self) -> Result<Vec<GuidedRotation>> {
+        self.core.guided_store()?.load_all()
+    }
+
+    /// Starts a guided rotation of a key of a service Keyhaven cannot make keys on, or gives the
+    /// one already in progress for that key, to go on with.
+    pub async fn begin_guided(&self, account_id: &str, key_id: &str) -> Result<GuidedRotation> {
+        validate::id("key id", key_id)?;
+        let account = self.core.accounts().get(account_id)?;
+        let caps = self.core.accounts().capabilities(&account.id)?;
+        let info = kind_info(account.connector);
+        let listed = !caps.local_keys;
+        if !caps.guided_rotation {
+            return Err(Error::validation(
+                "key",
+                format!(
+                    "{} keys are rotated by Keyhaven itself (`keys rotate`), not guided",
+                    info.label
+                ),
+            ));
+        }
+        let _starting = self.core.guided_lock("begin").await?;
+        let store = self.core.guided_store()?;
+        if let Some(existing) = store
+            .load_all()?
+            .into_iter()
+            .find(|j| j.account_id == account.id && j.old_key_id == key_id)
+        {
+            return Ok(existing);
+        }
+        let (name, prefix, known_key_ids) = if listed {
+            let keys = self
+                .core
+                .with_session(&account.id, |c, token| async move {
+                    c.list_keys(&token, None).await
+                })
+                .await?;
+            let old = keys
+                .iter()
+                .find(|k| k.id == key_id)
+                .ok_or_else(|| Error::not_found(format!("key {key_id} on {}", info.label)))?;
+            (
+                old.name.clone(),
+                old.prefix.clone(),
+                keys.iter().map(|k| k.id.clone()).collect(),
+            )
+        } else {
+            let old = self
+                .core
+                .local_key_store()?
+                .get(&account.id, key_id)?
+                .ok_or_else(|| {
+                    Error::not_found(format!("key {key_id} in account {}", account.id))
+                })?;
+            (old.name, old.prefix, Vec::new())
+        };
+        // The old key must be held here: it is what works until the new one is in use.
+        self.core.keys().secret(&account.id, key_id).await?;
+        let now = Utc::now();
+        let mut journal = GuidedRotation {
+            version: GUIDED_VERSION,
+            id: format!("grot_{:016x}", rand::random::<u64>()),
+            account_id: account.id.clone(),
+            old_key_id: key_id.to_string(),
+            old_key_name: name,
+            old_key_prefix: prefix,
+            new_key_id: None,
+            step: GuidedStep::NewKey,
+            service: info.label.to_string(),
+            key_page: info.key_page.to_string(),
+            listed,
+            known_key_ids,
+            started_at: now,
+            updated_at: now,
+        };
+        store.save(&mut journal)?;
+        tracing::info!(rotation = %journal.id, account = %account.id, key_id, "guided rotation started");
+        Ok(journal)
+    }
+
+    /// Takes the new key of a guided rotation: checked with the service (unless `unverified`),
+    /// stored in the keychain (read back and compared) with the old key's name, scopes and
+    /// header, and put in use for whatever reads the old key. A key the service refuses, or the
+    /// old key pasted again, is not taken.
+    pub async fn guided_new_key(
+        &self,
+        rotation_id: &str,
+        secret: Secret,
+        unverified: bool,
+    ) -> Result<GuidedRotation> {
+        let _one_step = self.core.guided_lock(rotation_id).await?;
+        let store = self.core.guided_store()?;
+        let mut journal = store.get(rotation_id)?;
+        if journal.step != GuidedStep::NewKey {
+            return self.core.resume_guided(journal).await;
+        }
+        let account = self.core.accounts().get(&journal.account_id)?;
+        let secret = Secret::new(secret.expose().trim().to_string());
+        if secret.is_empty() {
+            return Err(Error::validation("secret", "is empty"));
+        }
+        let old_secret = self
+            .core
+            .keys()
+            .secret(&account.id, &journal.old_key_id)
+            .await?;
+        if old_secret.constant_time_eq(&secret) {
+            return Err(Error::validation(
+                "secret",
+                "is the old key: make a new key in the service's page and paste that one",
+            ));
+        }
+        drop(old_secret);
+        if journal.listed {
+            return self.core.listed_new_key(journal, secret).await;
+        }
+        let keys = self.core.local_key_store()?;
+        let old = keys.get(&account.id, &journal.old_key_id)?.ok_or_else(|| {
+            Error::not_found(format!(
+                "key {} in account {}",
+                journal.old_key_id, account.id
+            ))
+        })?;
+        let check = if unverified {
+            None
+        } else {
+            let check = self
+                .core
+                .check_with_service(&account, &secret, old.presentation.as_ref())
+                .await?;
+            match check.verdict {
+                Verdict::Works | Verdict::Limited => Some(check),
+                Verdict::Refused => {
+                    return Err(Error::Unauthorized {
+                        reason: crate::error::AuthFailure::KeyRejected,
+                    })
+                }
+                Verdict::Unknown => {
+                    return Err(Error::validation(
+                        "secret",
+                        format!(
+                            "could not be checked: {} Paste it again once the service answers, or take it unverified.",
+                            check.message
+                        ),
+                    ))
+                }
+            }
+        };
+        let new_id = format!("imp_{:016x}", rand::random::<u64>());
+        journal.new_key_id = Some(new_id.clone());
+        journal.step = GuidedStep::Switching;
+        store.save(&mut journal)?;
+        let profile = self.core.profile();
+        let name = names::key(&account.id, &new_id);
+        let stored = async {
+            self.core.vault().put(&profile, &name, &secret).await?;
+            match self.core.vault().get(&profile, &name).await? {
+                Some(back) if back.constant_time_eq(&secret) => {}
+                _ => return Err(Error::KeychainWrite),
+            }
+            keys.put(LocalKey {
+                key_id: new_id.clone(),
+                prefix: crate::app::shown_prefix(account.connector, &secret),
+                added_at: Utc::now(),
+                // A new key of the same service: what was said of the old one, but its own
+                // expiry.
+                expires_at: None,
+                check,
+                ..old
+            })
+        }
+        .await;
+        if let Err(e) = stored {
+            // Nothing half-stored stays: back to waiting for the new key.
+            if let Err(cleanup) = self.core.vault().delete(&profile, &name).await {
+                tracing::debug!(code = ?cleanup.code(), "a refused new key's secret was not removed");
+            }
+            journal.new_key_id = None;
+            journal.step = GuidedStep::NewKey;
+            store.save(&mut journal)?;
+            return Err(e);
+        }
+        drop(secret);
+        self.core.resume_guided(journal).await
+    }
 
     /// Confirms that the old key was deleted on the service's page: the service is asked once
     /// with it, and only a refusal completes the rotation (the old key's secret and record then
@@ -504,9 +510,9 @@ impl Keyhaven {
         rotation_id: &str,
         without_check: bool,
     ) -> Result<GuidedOutcome> {
-        let _one_step = self.guided_lock(rotation_id).await?;
-        let store = self.guided_store()?;
-        let journal = self.resume_guided(store.get(rotation_id)?).await?;
+        let _one_step = self.core.guided_lock(rotation_id).await?;
+        let store = self.core.guided_store()?;
+        let journal = self.core.resume_guided(store.get(rotation_id)?).await?;
         if journal.step != GuidedStep::DeleteOld {
             let message = journal.instructions();
             return Ok(GuidedOutcome::Waiting {
@@ -514,10 +520,11 @@ impl Keyhaven {
                 message,
             });
         }
-        let account = self.account(&journal.account_id)?;
+        let account = self.core.accounts().get(&journal.account_id)?;
         if journal.listed {
             let old_id = journal.old_key_id.clone();
             let revoked = self
+                .core
                 .with_session(&account.id, |c, token| {
                     let id = old_id.clone();
                     async move { c.revoke_key(&token, &id).await }
@@ -529,9 +536,10 @@ impl Keyhaven {
                 Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
-            self.vault()
+            self.core
+                .vault()
                 .delete(
-                    &self.profile(),
+                    &self.core.profile(),
                     &names::key(&account.id, &journal.old_key_id),
                 )
                 .await?;
@@ -544,11 +552,12 @@ impl Keyhaven {
                 new_key_id: journal.new_key_id.unwrap_or_default(),
             });
         }
-        let keys = self.local_key_store()?;
+        let keys = self.core.local_key_store()?;
         let old_secret = self
+            .core
             .vault()
             .get(
-                &self.profile(),
+                &self.core.profile(),
                 &names::key(&account.id, &journal.old_key_id),
             )
             .await?;
@@ -557,6 +566,7 @@ impl Keyhaven {
                 .get(&account.id, &journal.old_key_id)?
                 .and_then(|k| k.presentation);
             let check = self
+                .core
                 .check_with_service(&account, &old_secret, presentation.as_ref())
                 .await?;
             drop(old_secret);
@@ -582,9 +592,10 @@ impl Keyhaven {
                 }
                 Verdict::Unknown => {}
             }
-            self.vault()
+            self.core
+                .vault()
                 .delete(
-                    &self.profile(),
+                    &self.core.profile(),
                     &names::key(&account.id, &journal.old_key_id),
                 )
                 .await?;
@@ -602,10 +613,10 @@ impl Keyhaven {
 
     /// Stops a guided rotation. Before the new key is in use nothing changed; after, both keys
     /// stay in Keyhaven (the new one in use) and the old one can be removed when deleted.
-    pub async fn cancel_guided_rotation(&self, rotation_id: &str) -> Result<GuidedRotation> {
-        let _one_step = self.guided_lock(rotation_id).await?;
-        let store = self.guided_store()?;
-        let journal = self.resume_guided(store.get(rotation_id)?).await?;
+    pub async fn cancel_guided(&self, rotation_id: &str) -> Result<GuidedRotation> {
+        let _one_step = self.core.guided_lock(rotation_id).await?;
+        let store = self.core.guided_store()?;
+        let journal = self.core.resume_guided(store.get(rotation_id)?).await?;
         store.remove(&journal.id)?;
         tracing::info!(rotation = %journal.id, step = ?journal.step, "guided rotation cancelled");
         Ok(journal)

@@ -1,5 +1,5 @@
 //! Key links: after a rotation, whatever reads a key by its old id (the CLI's `keys get`, env
-//! mappings, [`crate::Keyhaven::key_secret`]) is pointed at its replacement. One small JSON
+//! mappings, [`crate::Keys::secret`]) is pointed at its replacement. One small JSON
 //! file per profile, `key-links.json`, written atomically; ids only, never a secret.
 
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! Key rotation that never loses a working credential (DESIGN.md, "Rotation").
 //!
-//! A rotation runs seven steps, each journaled (see [`journal`]) before it runs and after it
+//! A rotation runs seven steps, each journaled (see `journal.rs`) before it runs and after it
 //! finishes:
 //!
 //! 1. **prepare**: the old key is active; the account's keys are noted; the keychain takes a
@@ -10,7 +10,7 @@
 //! 3. **store** its secret in the vault, read back and compared;
 //! 4. **verify** it against the service (`GET /v1/ping`, with the key's allowed origin);
 //! 5. **switch** local consumers: the old key's id now leads to the new one
-//!    ([`crate::Keyhaven::key_secret`], the CLI);
+//!    ([`crate::Keys::secret`], the CLI);
 //! 6. **retire** the old key: revoked at once, or set to expire when the grace period ends
 //!    (a roll did that already);
 //! 7. **clean up**: the old secret leaves the keychain, the journal is removed.
@@ -18,7 +18,7 @@
 //! Until the new secret is stored, any failure rolls back: the new key is revoked (its secret is
 //! gone or unusable) and the old key is as it was. After that, the rotation only moves forward:
 //! a failure leaves it pending with both keys working, and the next
-//! [`crate::Keyhaven::resume_rotations`] finishes it. A roll is the exception that the design
+//! [`crate::Rotation::resume`] finishes it. A roll is the exception that the design
 //! makes safe: once the service has rolled, the old key is on its way out, so a lost new key is
 //! replaced by another (a *replace*), never abandoned.
 //!
@@ -201,7 +201,7 @@ pub enum RotationOutcome {
         old_key_expires_at: Option<DateTime<Utc>>,
     },
     /// Stopped by something that should pass (the network, the keychain); both the old key and
-    /// anything already stored keep working. [`crate::Keyhaven::resume_rotations`] goes on.
+    /// anything already stored keep working. [`crate::Rotation::resume`] goes on.
     Pending {
         rotation_id: String,
         account_id: String,
@@ -264,12 +264,31 @@ enum Flow {
 }
 
 impl Keyhaven {
+    fn cannot(&self, account: &Account, what: &str) -> Error {
+        Error::Forbidden {
+            message: format!(
+                "this account ({} on its key service) cannot {what}.",
+                account.role.as_str()
+            ),
+        }
+    }
+
+    pub(crate) fn journal_store(&self) -> Result<JournalStore> {
+        Ok(JournalStore::new(&self.profile_dir()?))
+    }
+
+    pub(crate) fn link_store(&self) -> Result<LinkStore> {
+        Ok(LinkStore::new(&self.profile_dir()?))
+    }
+}
+
+impl crate::app::Rotation<'_> {
     /// Rotates `key_id` of `account_id` (see the [module documentation](crate::rotation)),
     /// reporting each step to `progress`. `Err` means nothing was changed (bad input, no
     /// permission, a key that is not active, a keychain that refuses); otherwise the outcome
     /// says whether the rotation completed, was undone, or waits for
-    /// [`Keyhaven::resume_rotations`].
-    pub async fn rotate_key(
+    /// [`Rotation::resume`](crate::Rotation::resume).
+    pub async fn rotate(
         &self,
         account_id: &str,
         key_id: &str,
@@ -277,8 +296,8 @@ impl Keyhaven {
         progress: Progress<'_>,
     ) -> Result<RotationOutcome> {
         validate::id("key id", key_id)?;
-        let account = self.account(account_id)?;
-        let caps = self.capabilities(account_id)?;
+        let account = self.core.accounts().get(account_id)?;
+        let caps = self.core.accounts().capabilities(account_id)?;
         let grace = options.grace.seconds();
         let method = match options.method {
             RotationMethod::Roll => {
@@ -289,7 +308,7 @@ impl Keyhaven {
                     ));
                 }
                 if !caps.roll_key {
-                    return Err(self.cannot(&account, "roll keys"));
+                    return Err(self.core.cannot(&account, "roll keys"));
                 }
                 Method::Roll
             }
@@ -301,9 +320,9 @@ impl Keyhaven {
                         caps.update_key && caps.key_expiry
                     };
                 if !needed {
-                    return Err(self.cannot(&account, "replace keys"));
+                    return Err(self.core.cannot(&account, "replace keys"));
                 }
-                if !caps.key_settings && !self.settings_known(&account.id, key_id)? {
+                if !caps.key_settings && !self.core.settings_known(&account.id, key_id)? {
                     return Err(Error::Forbidden {
                         message: "this service does not say a key's origins, IPs or hourly \
                                   limit, and this key was not made with Keyhaven, so a \
@@ -324,13 +343,13 @@ impl Keyhaven {
                 ),
             ));
         }
-        let runtime = self.rotation_runtime();
+        let runtime = self.core.rotation_runtime();
         let _guard = runtime
-            .claim(&self.profile_dir()?, account_id, key_id)?
+            .claim(&self.core.profile_dir()?, account_id, key_id)?
             .ok_or_else(|| Error::RotationInProgress {
                 key_id: key_id.to_string(),
             })?;
-        let journals = self.journal_store()?;
+        let journals = self.core.journal_store()?;
         let busy = journals.load_all()?.into_iter().any(|j| {
             j.account_id == account_id
                 && (j.old_key_id == key_id || j.new_key_id.as_deref() == Some(key_id))
@@ -361,7 +380,7 @@ impl Keyhaven {
             old_key_expiry: None,
             last_error: None,
         };
-        let mut engine = Engine::new(self, account, journal, progress, true)?;
+        let mut engine = Engine::new(self.core, account, journal, progress, true)?;
         tracing::info!(
             rotation = %engine.j.id, account = %account_id, key_id, grace_seconds = grace,
             method = ?method, "rotation started"
@@ -380,8 +399,9 @@ impl Keyhaven {
     }
 
     /// Unfinished rotations of the active profile, from their journals.
-    pub fn pending_rotations(&self) -> Result<Vec<PendingRotation>> {
+    pub fn pending(&self) -> Result<Vec<PendingRotation>> {
         Ok(self
+            .core
             .journal_store()?
             .load_all()?
             .into_iter()
@@ -403,12 +423,12 @@ impl Keyhaven {
     /// one left pending by the network or the keychain). Call it after opening the core (and,
     /// in the app, once the embedded service's URL is set). A rotation that still cannot go on
     /// stays pending.
-    pub async fn resume_rotations(&self, progress: Progress<'_>) -> Result<Vec<RotationOutcome>> {
-        let store = self.journal_store()?;
-        let profile_dir = self.profile_dir()?;
+    pub async fn resume(&self, progress: Progress<'_>) -> Result<Vec<RotationOutcome>> {
+        let store = self.core.journal_store()?;
+        let profile_dir = self.core.profile_dir()?;
         let mut outcomes = Vec::new();
         for found in store.load_all()? {
-            let runtime = self.rotation_runtime();
+            let runtime = self.core.rotation_runtime();
             let Some(_guard) = runtime.claim(&profile_dir, &found.account_id, &found.old_key_id)?
             else {
                 // Being rotated or finished by this process or another one right now: it is
@@ -419,7 +439,7 @@ impl Keyhaven {
             let Some(journal) = store.load_all()?.into_iter().find(|j| j.id == found.id) else {
                 continue;
             };
-            let account = match self.account(&journal.account_id) {
+            let account = match self.core.accounts().get(&journal.account_id) {
                 Ok(a) => a,
                 Err(e) => {
                     outcomes.push(RotationOutcome::Pending {
@@ -433,7 +453,7 @@ impl Keyhaven {
                 }
             };
             tracing::info!(rotation = %journal.id, step = journal.step.as_str(), done = journal.step_done, "resuming a rotation");
-            let mut engine = Engine::new(self, account, journal, progress, false)?;
+            let mut engine = Engine::new(self.core, account, journal, progress, false)?;
             let result = engine.resume().await;
             match engine.conclude(result) {
                 Ok(outcome) => outcomes.push(outcome),
@@ -451,25 +471,8 @@ impl Keyhaven {
 
     /// Test hook (fault injection); `None` removes it. Only with the `test-support` feature.
     #[cfg(feature = "test-support")]
-    pub fn set_rotation_fault_hook(&self, hook: Option<FaultHook>) {
-        self.rotation_runtime().set_hook(hook);
-    }
-
-    fn cannot(&self, account: &Account, what: &str) -> Error {
-        Error::Forbidden {
-            message: format!(
-                "this account ({} on its key service) cannot {what}.",
-                account.role.as_str()
-            ),
-        }
-    }
-
-    pub(crate) fn journal_store(&self) -> Result<JournalStore> {
-        Ok(JournalStore::new(&self.profile_dir()?))
-    }
-
-    pub(crate) fn link_store(&self) -> Result<LinkStore> {
-        Ok(LinkStore::new(&self.profile_dir()?))
+    pub fn set_fault_hook(&self, hook: Option<FaultHook>) {
+        self.core.rotation_runtime().set_hook(hook);
     }
 }
 

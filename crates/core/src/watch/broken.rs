@@ -10,7 +10,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{Alert, AlertKind, AlertSeverity};
-use crate::app::Keyhaven;
 use crate::catalog::ConnectorKind;
 use crate::connector::kind_info;
 use crate::error::Result;
@@ -25,7 +24,7 @@ pub struct KeyCheckConfig {
     pub anikura: bool,
 }
 
-impl Keyhaven {
+impl crate::app::Watch<'_> {
     /// Checks every held key of a service with no key API whose last check is older than
     /// `config.interval` (or that was never checked), and gives an alert for each key that the
     /// service refuses now and did not before. A check that fails to reach the service is
@@ -37,10 +36,10 @@ impl Keyhaven {
     ) -> Result<Vec<Alert>> {
         let interval = chrono::Duration::from_std(config.interval)
             .unwrap_or_else(|_| chrono::Duration::hours(1));
-        let store = self.local_key_store()?;
+        let store = self.core.local_key_store()?;
         let mut alerts = Vec::new();
-        for account in self.accounts() {
-            let caps = match self.capabilities(&account.id) {
+        for account in self.core.accounts().list() {
+            let caps = match self.core.accounts().capabilities(&account.id) {
                 Ok(caps) => caps,
                 Err(_) => continue,
             };
@@ -54,7 +53,7 @@ impl Keyhaven {
                     continue;
                 }
                 let before = key.check.as_ref().map(|c| c.verdict);
-                match self.check_key(&account.id, &key.key_id).await {
+                match self.core.keys().check(&account.id, &key.key_id).await {
                     Ok(check) => {
                         if let Some(alert) = refused_alert(
                             &account.id,
@@ -81,16 +80,17 @@ impl Keyhaven {
     pub async fn check_keys_now(&self, keys: &[(String, String)]) -> Vec<Alert> {
         let mut alerts = Vec::new();
         for (account_id, key_id) in keys {
-            let Ok(account) = self.account(account_id) else {
+            let Ok(account) = self.core.accounts().get(account_id) else {
                 continue;
             };
             let name = self
+                .core
                 .local_key_store()
                 .ok()
                 .and_then(|s| s.get(account_id, key_id).ok().flatten())
                 .map(|k| k.name)
                 .unwrap_or_else(|| key_id.clone());
-            match self.check_key(account_id, key_id).await {
+            match self.core.keys().check(account_id, key_id).await {
                 Ok(check) => {
                     if let Some(alert) =
                         refused_alert(account_id, key_id, &name, account.connector, None, &check)

@@ -1,9 +1,9 @@
 //! Usage watch and alerts.
 //!
-//! [`Keyhaven::watch_usage`] starts a watcher: one task that polls `GET /v1/usage` once per
+//! [`Watch::start`](crate::Watch::start) starts a watcher: one task that polls `GET /v1/usage` once per
 //! account per interval (one request for all of an account's keys; the key list is refreshed
 //! less often), keeps the last answer in the profile's usage cache (so that it is there
-//! offline, [`Keyhaven::cached_usage`]), projects when each hourly limit and the daily cap will
+//! offline, [`Watch::cached`](crate::Watch::cached)), projects when each hourly limit and the daily cap will
 //! be reached at the current rate, and raises alerts once each: a key expiring within N days,
 //! usage at 80 % and 95 % of a limit or cap, a spike of refused calls with their reason, a key
 //! unused for N days.
@@ -91,7 +91,7 @@ impl std::fmt::Debug for WatchConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum WatchEvent {
-    /// Fresh usage of one account is in the cache: [`Keyhaven::cached_usage`] reads it. The event
+    /// Fresh usage of one account is in the cache: [`Watch::cached`](crate::Watch::cached) reads it. The event
     /// carries no snapshot: one of an account with ten thousand keys is megabytes, which every
     /// subscriber and the window (that mostly does not show usage) would take each poll.
     Usage {
@@ -210,10 +210,29 @@ struct Watcher {
 }
 
 impl Keyhaven {
+    /// Notes the daily cap a key's use reported (`X-RateLimit-*` of a daily window), for the
+    /// usage projections.
+    pub(crate) fn note_daily_cap(&self, account_id: &str, limit: u32) {
+        let noted = self.profile_dir().and_then(|dir| {
+            let cache = UsageCache::new(&dir);
+            if cache.load().daily_caps.get(account_id) == Some(&limit) {
+                return Ok(());
+            }
+            cache.update(|f| {
+                f.daily_caps.insert(account_id.to_string(), limit);
+            })
+        });
+        if let Err(e) = noted {
+            tracing::debug!(code = ?e.code(), "could not note the daily cap: {e}");
+        }
+    }
+}
+
+impl crate::app::Watch<'_> {
     /// Starts watching the usage of every account of the active profile whose service reports
     /// usage (see the [module documentation](crate::watch)). `on_event` receives every event,
     /// in order, from the first poll on. Needs a tokio runtime.
-    pub fn watch_usage(
+    pub fn start(
         &self,
         config: WatchConfig,
         on_event: impl Fn(WatchEvent) + Send + Sync + 'static,
@@ -221,11 +240,11 @@ impl Keyhaven {
         if config.interval.is_zero() {
             return Err(Error::validation("interval", "must be longer than zero"));
         }
-        let cache = UsageCache::new(&self.profile_dir()?);
+        let cache = UsageCache::new(&self.core.profile_dir()?);
         let (commands, receiver) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(256);
         let watcher = Watcher {
-            core: self.clone(),
+            core: self.core.clone(),
             config,
             cache,
             on_event: Arc::new(on_event),
@@ -244,25 +263,27 @@ impl Keyhaven {
 
     /// The last usage seen of the account, from the cache: available offline. `None` before
     /// the first poll.
-    pub fn cached_usage(&self, account_id: &str) -> Result<Option<UsageSnapshot>> {
-        self.account(account_id)?;
-        Ok(UsageCache::new(&self.profile_dir()?).snapshot(account_id))
+    pub fn cached(&self, account_id: &str) -> Result<Option<UsageSnapshot>> {
+        self.core.accounts().get(account_id)?;
+        Ok(UsageCache::new(&self.core.profile_dir()?).snapshot(account_id))
     }
 
     /// Reads the account's usage now (one `/v1/usage` request and the key list), keeps it in
     /// the cache and returns it, with projections against `alerts.daily_caps` or the cap the
     /// service reported. Raises no alert.
-    pub async fn refresh_usage(
+    pub async fn refresh(
         &self,
         account_id: &str,
         settings: &AlertSettings,
     ) -> Result<UsageSnapshot> {
-        let cache = UsageCache::new(&self.profile_dir()?);
+        let cache = UsageCache::new(&self.core.profile_dir()?);
         let usage = self
+            .core
             .account_usage_metered(account_id, &UsageQuery::default())
             .await?
             .value;
         let metas = self
+            .core
             .with_session(account_id, |c, token| async move {
                 c.list_keys(&token, None).await
             })
@@ -274,23 +295,6 @@ impl Keyhaven {
             f.accounts.insert(account_id.to_string(), stored);
         })?;
         Ok(snap)
-    }
-
-    /// Notes the daily cap a key's use reported (`X-RateLimit-*` of a daily window), for the
-    /// usage projections.
-    pub(crate) fn note_daily_cap(&self, account_id: &str, limit: u32) {
-        let noted = self.profile_dir().and_then(|dir| {
-            let cache = UsageCache::new(&dir);
-            if cache.load().daily_caps.get(account_id) == Some(&limit) {
-                return Ok(());
-            }
-            cache.update(|f| {
-                f.daily_caps.insert(account_id.to_string(), limit);
-            })
-        });
-        if let Err(e) = noted {
-            tracing::debug!(code = ?e.code(), "could not note the daily cap: {e}");
-        }
     }
 }
 
@@ -325,7 +329,9 @@ impl Watcher {
         loop {
             if !paused {
                 let core = &self.core;
-                let accounts = reporting_usage(core.accounts(), |id| core.capabilities(id).ok());
+                let accounts = reporting_usage(core.accounts().list(), |id| {
+                    core.accounts().capabilities(id).ok()
+                });
                 self.accounts
                     .retain(|id, _| accounts.iter().any(|a| &a.id == id));
                 // The longest-waiting account first (a new one before all), each checked against
@@ -388,6 +394,7 @@ impl Watcher {
         self.next_key_checks = Instant::now() + config.interval.min(Duration::from_secs(60));
         match self
             .core
+            .watch()
             .check_due_keys(&config, (self.config.clock)())
             .await
         {

@@ -62,7 +62,7 @@ impl WatchSettings {
 
 type OnEvent = Arc<dyn Fn(WatchEvent) + Send + Sync>;
 
-/// Starts, restarts and stops the usage watcher for an app; see the [module](self).
+/// Starts, restarts and stops the usage watcher for an app; see `watch/runtime.rs`.
 pub struct WatchRuntime {
     /// The running watcher. A tokio mutex: a restart holds it across the old watcher's stop, so
     /// that two saves in a row cannot leave two watchers running.
@@ -135,6 +135,7 @@ impl WatchRuntime {
     /// A watcher already running is stopped first. Needs a tokio runtime.
     pub async fn start(&self, core: &Keyhaven) -> Result<()> {
         let settings = core
+            .profiles()
             .settings()
             .map(|s| WatchSettings::from(&s))
             .unwrap_or_default();
@@ -195,7 +196,7 @@ impl WatchRuntime {
         };
         let alerts = Arc::clone(&self.alerts);
         let on_event = Arc::clone(&self.on_event);
-        let watch = core.watch_usage(config, move |event| {
+        let watch = core.watch().start(config, move |event| {
             if let WatchEvent::Alert { alert } = &event {
                 keep_alert(&mut alerts.lock().unwrap_or_else(|p| p.into_inner()), alert);
             }

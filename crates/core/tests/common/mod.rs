@@ -175,21 +175,23 @@ pub fn empty_keychain(vault: &Vault) {
 
 /// Signs in with the test password, remembered in the keychain (an expired session is renewed).
 pub async fn sign_in(core: &Keyhaven, svc: &Svc, email: &str) -> Account {
-    core.sign_in(svc.service_ref(), email, Secret::new(PASSWORD.into()), true)
+    core.accounts()
+        .sign_in(svc.service_ref(), email, Secret::new(PASSWORD.into()), true)
         .await
         .expect("sign in")
 }
 
 /// Signs in with the test password, not remembered: an expired session asks for it again.
 pub async fn sign_in_session_only(core: &Keyhaven, svc: &Svc, email: &str) -> Account {
-    core.sign_in(
-        svc.service_ref(),
-        email,
-        Secret::new(PASSWORD.into()),
-        false,
-    )
-    .await
-    .expect("sign in")
+    core.accounts()
+        .sign_in(
+            svc.service_ref(),
+            email,
+            Secret::new(PASSWORD.into()),
+            false,
+        )
+        .await
+        .expect("sign in")
 }
 
 pub fn key_request(name: &str) -> CreateKeyRequest {
