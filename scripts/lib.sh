@@ -15,6 +15,7 @@ APT_PACKAGES=(
   xvfb xauth webkit2gtk-driver gnome-keyring dbus-x11 libsecret-tools imagemagick x11-utils
   python3 python3-venv xclip git
   postgresql gdb
+  libayatana-appindicator3-1
 )
 
 as_root() {
@@ -93,7 +94,7 @@ ensure_tauri_driver() {
 ensure_python_tools() {
   local venv="$CACHE/venv"
   if [ ! -x "$venv/bin/pytest" ] || [ ! -x "$venv/bin/st" ] \
-    || ! "$venv/bin/python" -c 'import selenium, jeepney' 2>/dev/null; then
+    || ! "$venv/bin/python" -c 'import selenium, jeepney, Xlib' 2>/dev/null; then
     say "installing the test tools (selenium, pytest, schemathesis) into .cache/venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check \

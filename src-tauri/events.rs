@@ -79,6 +79,9 @@ events! {
     WATCH_EVENT = "usage-watch": keyhaven_core::WatchEvent => onWatchEvent;
     /// Emitted by the deep-link plugin with the links a second launch forwards (raw strings).
     DEEP_LINK_EVENT = "deep-link://new-url": Vec<String> => onDeepLink;
+    /// Emitted when the tray menu changed the profile (switched, locked) or copied a key: the
+    /// window reads its state again.
+    PROFILE_CHANGED_EVENT = "profile-changed": () => onProfileChanged;
 }
 
 /// The UI's typed listeners, `ui/src/ipc/events.ts`.
@@ -94,6 +97,8 @@ pub fn typescript_events() -> String {
         .iter()
         .map(|s| s.payload.as_str())
         .filter(|t| t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        // TypeScript's own types are not imported.
+        .filter(|t| !matches!(*t, "null" | "string" | "number" | "boolean"))
         .collect();
     imported.sort_unstable();
     imported.dedup();

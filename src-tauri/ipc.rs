@@ -55,7 +55,10 @@ macro_rules! ipc {
                     shell: tauri::State<'_, Shell>,
                     $($arg: $argty)?
                 ) -> Result<$ret, IpcError> {
-                    $target(shell.wait().await, $($arg)?).await.map_err(IpcError::from)
+                    let state = shell.wait().await;
+                    let done = $target(state, $($arg)?).await.map_err(IpcError::from);
+                    crate::tray::after_command(state, stringify!($name));
+                    done
                 }
             )*
         }

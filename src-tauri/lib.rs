@@ -18,6 +18,7 @@ mod ops_kinds;
 pub mod ops_profiles;
 pub mod prefs;
 mod state;
+mod tray;
 mod webview;
 pub mod wire;
 
@@ -51,17 +52,33 @@ pub fn run() {
             }
             // The core and the local service start beside the window; then unfinished rotations
             // resume and the usage watcher starts, in the background.
+            if let Err(e) = tray::create(app.handle()) {
+                tracing::warn!(error = %e, "no tray icon: the window is the only way in");
+            }
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 let state = AppState::start().await;
                 handle.state::<Shell>().set(state);
                 ops_keys::start(&handle);
+                tray::refresh(&handle);
             });
             quit_on_signals(app.handle().clone());
             Ok(())
         })
         .invoke_handler(ipc::handler())
         .on_window_event(|window, event| {
+            // With "keep watching in the tray" on, closing the window hides it: the usage
+            // watcher goes on, and the tray's "Open Keyhaven" (or a second launch) shows it again.
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                use tauri::Manager;
+                if tray::keeps_running(window.app_handle()) {
+                    api.prevent_close();
+                    if let Err(e) = window.hide() {
+                        tracing::warn!(error = %e, "could not hide the window");
+                    }
+                    return;
+                }
+            }
             if let tauri::WindowEvent::Destroyed = event {
                 use tauri::Manager;
                 if let Some(state) = state::started(window.app_handle()) {
@@ -175,7 +192,7 @@ fn relaunch_once(problem: &str) {
 }
 
 /// Brings the main window to the front, for a second launch that was forwarded to this one.
-fn show_main_window<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
+pub(crate) fn show_main_window<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
     use tauri::Manager;
     if let Some(window) = app.get_webview_window("main") {
         if window.is_minimized().unwrap_or(false) {

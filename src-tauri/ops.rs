@@ -105,11 +105,35 @@ pub async fn create_key(state: &AppState, req: NewKeyRequest) -> Result<CreatedK
 }
 
 pub async fn revoke_key(state: &AppState, req: KeyRef) -> Result<()> {
-    Ok(state
+    state
         .core()?
         .keys()
         .revoke(&req.account_id, &req.key_id)
-        .await?)
+        .await?;
+    state.recent.forget(&req.account_id, &req.key_id);
+    Ok(())
+}
+
+/// Offers a copied key again in the tray, by its name and account (read from the service; its id
+/// if that fails).
+async fn note_recent(state: &AppState, req: &KeyRef) {
+    let Ok(core) = state.core() else {
+        return;
+    };
+    let name = match core.keys().get(&req.account_id, &req.key_id, None).await {
+        Ok(meta) => meta.name,
+        Err(_) => req.key_id.clone(),
+    };
+    let label = match core.accounts().get(&req.account_id) {
+        Ok(account) => format!("{name} ({})", account.label),
+        Err(_) => name,
+    };
+    state.recent.note(crate::tray::RecentKey {
+        profile: core.profile(),
+        account_id: req.account_id.clone(),
+        key_id: req.key_id.clone(),
+        label,
+    });
 }
 
 pub async fn copy_secret(state: &AppState, req: KeyRef) -> Result<Copied> {
@@ -119,16 +143,20 @@ pub async fn copy_secret(state: &AppState, req: KeyRef) -> Result<Copied> {
         .secret(&req.account_id, &req.key_id)
         .await?;
     let clear = crate::ops_profiles::clipboard_clear(state);
-    let mut guard = state
-        .clipboard
-        .lock()
-        .map_err(|_| IpcError::internal("the clipboard lock was poisoned"))?;
-    if guard.is_none() {
-        *guard = Some(ClipboardGuard::new()?);
+    {
+        let mut guard = state
+            .clipboard
+            .lock()
+            .map_err(|_| IpcError::internal("the clipboard lock was poisoned"))?;
+        if guard.is_none() {
+            *guard = Some(ClipboardGuard::new()?);
+        }
+        if let Some(clipboard) = guard.as_mut() {
+            clipboard.copy_secret(&secret, clear)?;
+        }
     }
-    if let Some(clipboard) = guard.as_mut() {
-        clipboard.copy_secret(&secret, clear)?;
-    }
+    drop(secret);
+    note_recent(state, &req).await;
     Ok(Copied {
         clears_in_seconds: clear.as_secs() as u32,
     })

@@ -37,6 +37,21 @@ fn on_watch_event(app: &AppHandle, event: WatchEvent) {
     crate::events::emit(app, WATCH_EVENT, event);
 }
 
+/// A desktop notification for something the person asked for outside the window (the tray) that
+/// failed.
+pub(crate) fn notify_problem(app: &AppHandle, message: &str) {
+    use tauri_plugin_notification::NotificationExt;
+    if let Err(e) = app
+        .notification()
+        .builder()
+        .title("Keyhaven")
+        .body(message)
+        .show()
+    {
+        tracing::warn!(error = %e, "could not show a notification");
+    }
+}
+
 fn notify(app: &AppHandle, alert: &Alert) {
     use tauri_plugin_notification::NotificationExt;
     let title = match &alert.key_name {

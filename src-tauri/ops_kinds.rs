@@ -78,11 +78,13 @@ pub async fn check_key(state: &AppState, req: KeyRef) -> Result<KeyCheck> {
 }
 
 pub async fn forget_key(state: &AppState, req: KeyRef) -> Result<()> {
-    Ok(state
+    state
         .core()?
         .keys()
         .forget(&req.account_id, &req.key_id)
-        .await?)
+        .await?;
+    state.recent.forget(&req.account_id, &req.key_id);
+    Ok(())
 }
 
 pub fn declarations() -> Vec<String> {

@@ -70,6 +70,8 @@ pub struct AppState {
     pub clipboard: Mutex<Option<ClipboardGuard>>,
     /// Key detail, rotation and usage: the usage watcher and its settings.
     pub keys: crate::keys_runtime::KeysRuntime,
+    /// Keys copied lately, offered again by the tray's menu.
+    pub recent: crate::tray::RecentKeys,
 }
 
 impl AppState {
@@ -97,6 +99,7 @@ impl AppState {
             local,
             clipboard: Mutex::new(None),
             keys: Default::default(),
+            recent: Default::default(),
         }
     }
 

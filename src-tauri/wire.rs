@@ -53,7 +53,7 @@ pub struct AccountRef {
     pub account_id: String,
 }
 
-#[derive(Debug, Clone, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
 pub struct KeyRef {
     pub account_id: String,
     pub key_id: String,

@@ -41,6 +41,8 @@ def test_the_control_file_names_the_package_and_what_it_needs():
     assert "Package: keyhaven" in info
     assert "Version: 0.1.0" in info
     assert "libwebkit2gtk-4.1-0" in info
+    # The tray icon's library, which the app loads when it starts.
+    assert "libayatana-appindicator3-1" in info
 
 
 def test_the_desktop_file_registers_keyhaven_links(unpacked):

@@ -52,4 +52,4 @@ var KEYHAVEN_COMMANDS = Object.freeze({
   isolation_refused: "req",
 });
 // Each event the window may listen to.
-var KEYHAVEN_EVENTS = Object.freeze(["rotation-progress", "usage-watch", "deep-link://new-url"]);
+var KEYHAVEN_EVENTS = Object.freeze(["rotation-progress", "usage-watch", "deep-link://new-url", "profile-changed"]);

@@ -19,6 +19,7 @@ import { UsageOverview } from "./features/usage/UsageOverview";
 import { AlertsButton, RotationBanner } from "./features/usage/WatchBar";
 import { KeySearch } from "./features/search/KeySearch";
 import { PrefsContext, usePrefsStore } from "./features/prefs/usePrefs";
+import { useProfileChanges } from "./features/profiles/useProfileChanges";
 
 /** The account the window shows: the active one, or else the first. */
 function shownAccount(s: AppStatus): Account | null {
@@ -43,6 +44,7 @@ export function App() {
   const [opening, setOpening] = useState<FoundKey | null>(null);
   const openTaken = useCallback(() => setOpening(null), []);
   useDeepLinks(setLinkUrl);
+  useProfileChanges();
   const offeredScopes = status.data?.scopes;
   useEffect(() => {
     // Read against the scopes the service offers, so it waits for the first status.

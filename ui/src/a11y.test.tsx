@@ -110,7 +110,7 @@ beforeEach(() => {
         case "list_profiles":
           return [{ name: "ann", active: true, has_passphrase: false, locked: false, auto_lock_seconds: null }];
         case "get_settings":
-          return { poll_interval_seconds: 60, notifications: true, clipboard_clear_seconds: 30, key_checks: false, key_check_interval_minutes: 60, key_checks_anikura: false };
+          return { poll_interval_seconds: 60, notifications: true, clipboard_clear_seconds: 30, key_checks: false, key_check_interval_minutes: 60, key_checks_anikura: false, keep_watching_in_tray: false };
         case "plugin:deep-link|get_current":
           return null;
         default:

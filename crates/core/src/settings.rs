@@ -39,6 +39,9 @@ pub struct Settings {
     pub key_check_interval_minutes: u32,
     /// Whether AniKura keys are checked too: each check is a call of the account's daily cap.
     pub key_checks_anikura: bool,
+    /// The desktop app only: closing its window leaves it running in the tray, the usage
+    /// watcher with it (off: closing the window quits).
+    pub keep_watching_in_tray: bool,
 }
 
 impl Default for Settings {
@@ -50,6 +53,7 @@ impl Default for Settings {
             key_checks: false,
             key_check_interval_minutes: 60,
             key_checks_anikura: false,
+            keep_watching_in_tray: false,
         }
     }
 }
@@ -179,6 +183,7 @@ mod tests {
             key_checks: true,
             key_check_interval_minutes: 30,
             key_checks_anikura: false,
+            keep_watching_in_tray: true,
         };
         save(dir.path(), "ann", &mine).expect("save");
         assert_eq!(load(dir.path(), "ann").expect("load"), mine);

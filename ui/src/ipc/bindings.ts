@@ -500,7 +500,12 @@ key_check_interval_minutes: number,
 /**
  * Whether AniKura keys are checked too: each check is a call of the account's daily cap.
  */
-key_checks_anikura: boolean, };
+key_checks_anikura: boolean, 
+/**
+ * The desktop app only: closing its window leaves it running in the tray, the usage
+ * watcher with it (off: closing the window quits).
+ */
+keep_watching_in_tray: boolean, };
 
 export type KindInfo = { kind: ConnectorKind, 
 /**

@@ -23,3 +23,10 @@ export const DEEP_LINK_EVENT = "deep-link://new-url";
 export function onDeepLink(handler: (payload: Array<string>) => void): Promise<UnlistenFn> {
   return listen<Array<string>>(DEEP_LINK_EVENT, (event) => handler(event.payload));
 }
+
+/** Emitted when the tray menu changed the profile (switched, locked) or copied a key: the window reads its state again. */
+export const PROFILE_CHANGED_EVENT = "profile-changed";
+
+export function onProfileChanged(handler: (payload: null) => void): Promise<UnlistenFn> {
+  return listen<null>(PROFILE_CHANGED_EVENT, (event) => handler(event.payload));
+}

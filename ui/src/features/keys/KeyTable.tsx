@@ -48,8 +48,12 @@ const LOCAL_COLUMNS: Column[] = [
 
 /** The table is never narrower than this: below it, the scroll box scrolls sideways. */
 const TABLE_MIN_WIDTH = 900;
-/** The least room left to the column that takes the rest (the name, or the actions once the name has a width). */
-const FILL_MIN_WIDTH = 48;
+/**
+ * The least room left to the column that takes the rest: the name keeps enough to be read (a
+ * narrow window scrolls the table sideways rather than cut every name to two letters); the
+ * actions, once the name has a width, keep their own.
+ */
+const NAME_MIN_WIDTH = 160;
 /** A key press on a resize handle widens or narrows its column by this much. */
 export const RESIZE_STEP = 16;
 /** What the name column's handle says before it was measured (jsdom lays nothing out). */
@@ -116,7 +120,7 @@ export const KeyTable = memo(function KeyTable({
   // One column takes the room the others leave: the name, unless it was given a width; then the actions.
   const filler = widthOf(columns[0]) === null ? columns[0] : columns[columns.length - 1];
   const fixed = columns.reduce((sum, c) => (c === filler ? sum : sum + (widthOf(c) ?? 0)), 0);
-  const tableWidth = Math.max(TABLE_MIN_WIDTH, fixed + Math.max(FILL_MIN_WIDTH, filler.width ?? 0));
+  const tableWidth = Math.max(TABLE_MIN_WIDTH, fixed + (filler === columns[0] ? NAME_MIN_WIDTH : (filler.width ?? 0)));
   /** The width a handle starts from: the column's own, or the name column's as drawn. */
   const startWidth = (c: Column, th: HTMLElement | null): number => {
     const set = widthOf(c);

@@ -299,12 +299,13 @@ describe("column widths", () => {
     await screen.findByText("deploy bot");
     const width = (className: string) => document.querySelector<HTMLElement>(`col.${className}`)?.style.width;
     const table = screen.getByRole("table", { name: "Keys" });
-    expect([width("col-name"), width("col-actions"), table.style.minWidth]).toEqual(["", "152px", "900px"]);
+    // The other columns' 852 px, and 160 px kept for the names.
+    expect([width("col-name"), width("col-actions"), table.style.minWidth]).toEqual(["", "152px", "1012px"]);
     // jsdom draws nothing, so the name column starts from a nominal 240 px here.
     fireEvent.keyDown(screen.getByRole("separator", { name: "Resize Name column" }), { key: "ArrowRight" });
     expect([width("col-name"), width("col-actions"), table.style.minWidth]).toEqual(["256px", "", "1108px"]);
     fireEvent.keyDown(screen.getByRole("separator", { name: "Resize Name column" }), { key: "Home" });
-    expect([width("col-name"), width("col-actions"), table.style.minWidth]).toEqual(["", "152px", "900px"]);
+    expect([width("col-name"), width("col-actions"), table.style.minWidth]).toEqual(["", "152px", "1012px"]);
   });
 
   it("have a handle in each sortable header, which leaves the header named by its label alone", async () => {

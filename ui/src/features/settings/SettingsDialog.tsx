@@ -27,6 +27,7 @@ export function SettingsDialog({ profile, onClose }: Props) {
         keyChecks: settings.data.key_checks,
         keyCheckMinutes: String(settings.data.key_check_interval_minutes),
         keyChecksAnikura: settings.data.key_checks_anikura,
+        keepWatchingInTray: settings.data.keep_watching_in_tray,
       });
     }
   }, [settings.data, form, profile.auto_lock_seconds]);
@@ -46,6 +47,7 @@ export function SettingsDialog({ profile, onClose }: Props) {
         key_checks: form.keyChecks,
         key_check_interval_minutes: checked.key_check_interval_minutes,
         key_checks_anikura: form.keyChecksAnikura,
+        keep_watching_in_tray: form.keepWatchingInTray,
       });
       if (checked.auto_lock_seconds !== profile.auto_lock_seconds) {
         await commands.setAutoLock({ seconds: checked.auto_lock_seconds });
@@ -74,6 +76,15 @@ export function SettingsDialog({ profile, onClose }: Props) {
           <label className="check">
             <input type="checkbox" name="notifications" checked={form.notifications} onChange={(e) => set({ notifications: e.target.checked })} />
             Notifications for usage alerts
+          </label>
+          <label className="check">
+            <input
+              type="checkbox"
+              name="keep-watching-in-tray"
+              checked={form.keepWatchingInTray}
+              onChange={(e) => set({ keepWatchingInTray: e.target.checked })}
+            />
+            Keep watching usage in the tray when the window is closed
           </label>
           <label className="field">
             <span>Clear copied secrets after (seconds)</span>

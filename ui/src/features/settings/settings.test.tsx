@@ -18,6 +18,7 @@ const ok = {
   keyChecks: false,
   keyCheckMinutes: "60",
   keyChecksAnikura: false,
+  keepWatchingInTray: false,
 };
 
 describe("checkSettings", () => {
@@ -52,6 +53,7 @@ describe("SettingsDialog", () => {
           key_checks: false,
           key_check_interval_minutes: 60,
           key_checks_anikura: false,
+          keep_watching_in_tray: false,
         };
       if (cmd === "save_settings") return (args as { req: unknown }).req;
       return null;
@@ -78,6 +80,7 @@ describe("SettingsDialog", () => {
     fireEvent.click(screen.getByLabelText(/Check imported keys now and then/));
     expect(every.disabled).toBe(false);
     fireEvent.change(every, { target: { value: "120" } });
+    fireEvent.click(screen.getByLabelText(/Keep watching usage in the tray/));
     fireEvent.click(screen.getByRole("button", { name: "Save" }));
     await waitFor(() => expect(calls.map((c) => c.cmd)).toContain("set_auto_lock"));
     expect(calls.find((c) => c.cmd === "save_settings")?.args).toEqual({
@@ -88,6 +91,7 @@ describe("SettingsDialog", () => {
         key_checks: true,
         key_check_interval_minutes: 120,
         key_checks_anikura: false,
+        keep_watching_in_tray: true,
       },
     });
     expect(calls.find((c) => c.cmd === "set_auto_lock")?.args).toEqual({ req: { seconds: 300 } });

@@ -9,6 +9,8 @@ export type SettingsForm = {
   keyChecks: boolean;
   keyCheckMinutes: string;
   keyChecksAnikura: boolean;
+  /** Closing the window leaves Keyhaven in the tray, watching usage. */
+  keepWatchingInTray: boolean;
 };
 
 export type Checked = {
