@@ -4,8 +4,10 @@
 //! platform allows (KDE's `x-kde-passwordManagerHint: secret` on Linux, the history exclusions on
 //! macOS and Windows, through arboard's `exclude_from_history`), and clears it after a delay
 //! only if the clipboard still holds that secret. [`ClipboardGuard::clear_now_if_ours`] does the
-//! same at once (on quit). The guard keeps its clipboard handle alive while it holds a secret:
-//! on X11 the clipboard's content lives in its owner.
+//! same at once (on quit). The guard keeps its clipboard handle alive while it holds a secret
+//! (on X11 the clipboard's content lives in its owner) and closes it once the secret is gone:
+//! the X11 connection's buffers, which carried the secret to whoever pasted it, are freed (and
+//! wiped by the app's allocator) instead of kept for the next copy (SECURITY 24).
 //!
 //! The delay runs on a [`Timer`]: a thread that sleeps, or in tests a `ManualTimer` the test
 //! moves, so that no test waits on the wall clock for the clearing.
@@ -130,26 +132,34 @@ impl Timer for ManualTimer {
     }
 }
 
+/// Opens the clipboard, at each copy.
+type Open = Box<dyn Fn() -> Result<Box<dyn Backend>> + Send + Sync>;
+
 struct Held {
-    backend: Box<dyn Backend>,
+    open: Open,
+    /// Open while a copied secret may be on the clipboard.
+    backend: Option<Box<dyn Backend>>,
     secret: Option<Secret>,
     /// Bumped at each copy, so that a timer only clears the copy it was started for.
     generation: u64,
 }
 
 impl Held {
+    /// Clears the clipboard if it still holds the secret copied last, then closes the handle.
     fn clear_if_ours(&mut self) -> bool {
         let Some(secret) = self.secret.take() else {
             return false;
         };
-        let ours = self
-            .backend
+        let Some(mut backend) = self.backend.take() else {
+            return false;
+        };
+        let ours = backend
             .text()
             .is_some_and(|current| Secret::new(current.to_string()).constant_time_eq(&secret));
         if !ours {
             return false;
         }
-        match self.backend.clear() {
+        match backend.clear() {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!("could not clear the clipboard: {e}");
@@ -181,17 +191,20 @@ impl ClipboardGuard {
 
     /// [`ClipboardGuard::new`] whose clearing delays run on `timer`.
     pub fn with_timer(timer: Arc<dyn Timer>) -> Result<ClipboardGuard> {
-        let clipboard = arboard::Clipboard::new().map_err(clipboard_error)?;
-        Ok(ClipboardGuard::with_backend(
-            Box::new(Arboard(clipboard)),
-            timer,
-        ))
+        let open = || -> Result<Box<dyn Backend>> {
+            let clipboard = arboard::Clipboard::new().map_err(clipboard_error)?;
+            Ok(Box::new(Arboard(clipboard)))
+        };
+        // Opened once now, so that a desktop without a clipboard says so at once.
+        drop(open()?);
+        Ok(ClipboardGuard::with_backend(Box::new(open), timer))
     }
 
-    fn with_backend(backend: Box<dyn Backend>, timer: Arc<dyn Timer>) -> ClipboardGuard {
+    fn with_backend(open: Open, timer: Arc<dyn Timer>) -> ClipboardGuard {
         ClipboardGuard {
             held: Arc::new(Mutex::new(Held {
-                backend,
+                open,
+                backend: None,
                 secret: None,
                 generation: 0,
             })),
@@ -207,7 +220,12 @@ impl ClipboardGuard {
     pub fn copy_secret(&self, secret: &Secret, clear_after: Duration) -> Result<()> {
         let generation = {
             let mut held = self.lock();
-            held.backend.set_secret_text(secret.expose())?;
+            if held.backend.is_none() {
+                held.backend = Some((held.open)()?);
+            }
+            if let Some(backend) = held.backend.as_mut() {
+                backend.set_secret_text(secret.expose())?;
+            }
             held.secret = Some(secret.clone());
             held.generation += 1;
             held.generation
@@ -271,7 +289,13 @@ mod tests {
     fn guard(fake: &Fake) -> (ClipboardGuard, Arc<ManualTimer>) {
         let timer = Arc::new(ManualTimer::default());
         (
-            ClipboardGuard::with_backend(Box::new(fake.clone()), timer.clone()),
+            ClipboardGuard::with_backend(
+                Box::new({
+                    let fake = fake.clone();
+                    move || Ok(Box::new(fake.clone()) as Box<dyn Backend>)
+                }),
+                timer.clone(),
+            ),
             timer,
         )
     }

@@ -3,10 +3,11 @@
 //!
 //! A [`Secret`](crate::Secret) wipes itself, but the libraries a secret passes through (the
 //! keychain's D-Bus messages, an HTTP body, the environment handed to a child process) copy it
-//! into buffers they free without wiping. [`WipingAllocator`], the CLI's global allocator, wipes
-//! every block when it is freed or moved, so those copies go when their owners drop them. A test
-//! (`crates/cli/tests/memory.rs`) takes a core dump of the CLI after it used a secret and finds
-//! no copy, while a control string it still holds is there.
+//! into buffers they free without wiping. [`WipingAllocator`], the CLI's and the app's global
+//! allocator, wipes every block when it is freed or moved, so those copies go when their owners
+//! drop them. Tests take a core dump of the CLI (`crates/cli/tests/memory.rs`) and of the app
+//! (`tests/e2e/test_memory.py`) after they used a secret and find no copy, while a control string
+//! each still holds is there.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
@@ -14,16 +15,18 @@ use std::alloc::{GlobalAlloc, Layout, System};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WipingAllocator;
 
-/// Overwrites `len` bytes at `ptr` with zeros in a way the compiler keeps.
+/// Overwrites `len` bytes at `ptr` with zeros in a way the compiler keeps: one `memset` (the
+/// app frees large blocks too; a byte-wise volatile loop cost it far more), which the compiler
+/// may not drop as a dead store because the block is then handed to `black_box`, as far as the
+/// optimiser knows a reader of it.
 ///
 /// # Safety
 /// `ptr` must be valid for writes of `len` bytes.
 #[allow(unsafe_code)]
 unsafe fn wipe(ptr: *mut u8, len: usize) {
-    for i in 0..len {
-        // SAFETY: the caller guarantees `ptr..ptr + len` is writable.
-        unsafe { std::ptr::write_volatile(ptr.add(i), 0) };
-    }
+    // SAFETY: the caller guarantees `ptr..ptr + len` is writable.
+    unsafe { std::ptr::write_bytes(ptr, 0, len) };
+    std::hint::black_box(ptr);
     std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 

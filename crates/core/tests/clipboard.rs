@@ -30,7 +30,7 @@ fn display() -> Xvfb {
     let number = (std::process::id() % 5000) + 100;
     let child = Command::new("Xvfb")
         .arg(format!(":{number}"))
-        .args(["-nolisten", "tcp", "-screen", "0", "640x480x24"])
+        .args(["-nolisten", "tcp", "-noreset", "-screen", "0", "640x480x24"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -58,8 +58,35 @@ fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-fn clipboard_text(reader: &mut arboard::Clipboard) -> Option<String> {
-    reader.get_text().ok().filter(|t| !t.is_empty())
+/// What another program reads from the clipboard (xclip): `None` when it is empty. The test's
+/// other program is a process of its own, as it would be: arboard shares one X11 context within a
+/// process, so a second arboard handle here would not be "someone else".
+fn clipboard_text() -> Option<String> {
+    let out = Command::new("xclip")
+        .args(["-o", "-selection", "clipboard"])
+        .output()
+        .unwrap_or_else(|e| panic!("This test needs xclip (apt-get install -y xclip): {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+/// Another program copies `text` (xclip, which keeps serving it until someone else copies).
+fn someone_else_copies(text: &str) {
+    use std::io::Write;
+    let mut xclip = Command::new("xclip")
+        .args(["-i", "-selection", "clipboard"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("xclip");
+    xclip
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    assert!(xclip.wait().expect("xclip").success());
 }
 
 #[test]
@@ -68,29 +95,24 @@ fn copied_secrets_are_cleared_only_while_still_on_the_clipboard() {
     // The clearing delay runs on a clock the test moves: nothing here waits for it.
     let timer = Arc::new(ManualTimer::default());
     let guard = ClipboardGuard::with_timer(timer.clone()).expect("clipboard");
-    let mut reader = arboard::Clipboard::new().expect("reader");
 
     // Copied, then cleared by the timer.
     let secret = Secret::new("kh_test_ClipboardSecretValue0123456789".into());
     guard
         .copy_secret(&secret, Duration::from_secs(30))
         .expect("copy");
-    assert_eq!(
-        clipboard_text(&mut reader).as_deref(),
-        Some(secret.expose())
-    );
+    assert_eq!(clipboard_text().as_deref(), Some(secret.expose()));
     assert!(guard.holds_secret());
     timer.advance(Duration::from_secs(29));
     assert_eq!(
-        clipboard_text(&mut reader).as_deref(),
+        clipboard_text().as_deref(),
         Some(secret.expose()),
         "not before its time"
     );
     timer.advance(Duration::from_secs(1));
     // X delivers the change to other programs in its own time: that, only, is waited for.
     assert!(
-        wait_for(Duration::from_secs(10), || clipboard_text(&mut reader)
-            .is_none()),
+        wait_for(Duration::from_secs(10), || clipboard_text().is_none()),
         "the secret was not cleared"
     );
 
@@ -98,15 +120,14 @@ fn copied_secrets_are_cleared_only_while_still_on_the_clipboard() {
     guard
         .copy_secret(&secret, Duration::from_secs(30))
         .expect("copy");
-    reader
-        .set_text("a shopping list")
-        .expect("someone else copies");
+    someone_else_copies("a shopping list");
+    // xclip takes the selection in its background process: it is the owner once it answers.
+    assert!(wait_for(Duration::from_secs(5), || clipboard_text()
+        .as_deref()
+        == Some("a shopping list")));
     timer.advance(Duration::from_secs(30));
     assert!(!guard.holds_secret(), "the timer ran");
-    assert_eq!(
-        clipboard_text(&mut reader).as_deref(),
-        Some("a shopping list")
-    );
+    assert_eq!(clipboard_text().as_deref(), Some("a shopping list"));
 
     // On quit: cleared at once if ours.
     guard
@@ -126,10 +147,7 @@ fn copied_secrets_are_cleared_only_while_still_on_the_clipboard() {
     );
     assert_eq!(xclip(&["-t", "x-kde-passwordManagerHint"]), "secret");
     assert!(guard.clear_now_if_ours());
-    assert!(wait_for(Duration::from_secs(5), || clipboard_text(
-        &mut reader
-    )
-    .is_none()));
+    assert!(wait_for(Duration::from_secs(5), || clipboard_text().is_none()));
 }
 
 /// What `xclip -o -selection clipboard ARGS` prints (apt package `xclip`, installed by scripts/test).
