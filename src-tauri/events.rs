@@ -162,7 +162,10 @@ mod tests {
              return listen<Array<string>>(DEEP_LINK_EVENT, (event) => handler(event.payload));"
         ));
         assert_eq!(ROTATION_PROGRESS_EVENT.name, "rotation-progress");
-        assert!(isolation_events()
-            .contains("[\"rotation-progress\", \"usage-watch\", \"deep-link://new-url\"]"));
+        // A payload of TypeScript's own type is not imported from the bindings.
+        assert!(ts.contains("export function onProfileChanged(handler: (payload: null) => void)"));
+        assert!(isolation_events().contains(
+            "[\"rotation-progress\", \"usage-watch\", \"deep-link://new-url\", \"profile-changed\"]"
+        ));
     }
 }

@@ -17,6 +17,7 @@ mod ops_keys;
 mod ops_kinds;
 pub mod ops_profiles;
 pub mod prefs;
+mod recent;
 mod state;
 mod tray;
 mod webview;

@@ -128,7 +128,7 @@ async fn note_recent(state: &AppState, req: &KeyRef) {
         Ok(account) => format!("{name} ({})", account.label),
         Err(_) => name,
     };
-    state.recent.note(crate::tray::RecentKey {
+    state.recent.note(crate::recent::RecentKey {
         profile: core.profile(),
         account_id: req.account_id.clone(),
         key_id: req.key_id.clone(),

@@ -71,7 +71,7 @@ pub struct AppState {
     /// Key detail, rotation and usage: the usage watcher and its settings.
     pub keys: crate::keys_runtime::KeysRuntime,
     /// Keys copied lately, offered again by the tray's menu.
-    pub recent: crate::tray::RecentKeys,
+    pub recent: crate::recent::RecentKeys,
 }
 
 impl AppState {
