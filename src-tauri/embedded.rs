@@ -2,6 +2,7 @@
 //! in-process on loopback with its database in the data folder, and every profile with no
 //! account gets one on it: the first at start-up, a new one when it becomes the active profile.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use keyhaven_core::{Keyhaven, LocalAccounts, Secret};
@@ -18,6 +19,8 @@ pub struct LocalService {
     service: Option<Service>,
     /// Why the service, or the active profile's account on it, is not there.
     error: Mutex<Option<String>>,
+    /// The active profile's account on it is being made.
+    preparing: AtomicBool,
 }
 
 impl LocalService {
@@ -31,7 +34,13 @@ impl LocalService {
             url: None,
             service: None,
             error: Mutex::new(Some(message)),
+            preparing: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the active profile's own account is being made.
+    pub fn preparing(&self) -> bool {
+        self.preparing.load(Ordering::SeqCst)
     }
 
     /// What went wrong with the local service or the active profile's account on it, if anything.
@@ -51,7 +60,9 @@ impl LocalService {
         let Some(service) = &self.service else {
             return;
         };
+        self.preparing.store(true, Ordering::SeqCst);
         let made = core.accounts().ensure_first(&Embedded(service)).await;
+        self.preparing.store(false, Ordering::SeqCst);
         let error = made
             .err()
             .map(|e| format!("cannot give the profile an account on the local service: {e}"));
@@ -61,8 +72,10 @@ impl LocalService {
         self.set_error(error);
     }
 
-    /// Starts the service unless `KEYHAVEN_NO_EMBEDDED_SERVICE` is set, and gives a profile
-    /// with no account one on it.
+    /// Starts the service unless `KEYHAVEN_NO_EMBEDDED_SERVICE` is set. A profile with no
+    /// account gets one on it afterwards ([`LocalService::ensure_account`], called in the
+    /// background once the window is up): its slow parts (two password hashes, the keychain)
+    /// do not hold the window; until then [`LocalService::preparing`] says so.
     pub async fn start(core: &Keyhaven) -> LocalService {
         if std::env::var_os("KEYHAVEN_NO_EMBEDDED_SERVICE").is_some() {
             return LocalService {
@@ -70,6 +83,7 @@ impl LocalService {
                 url: None,
                 service: None,
                 error: Mutex::new(None),
+                preparing: AtomicBool::new(false),
             };
         }
         let db = core.data_dir().join("local-service").join("keyhaven.db");
@@ -96,14 +110,16 @@ impl LocalService {
             Ok((service, running)) => {
                 core.set_embedded_url(Some(running.url()));
                 tracing::info!(url = %running.url(), "local key service started");
-                let local = LocalService {
+                // Said at once, so that the window's first status does not offer to sign in.
+                let needs_account =
+                    core.accounts().list().is_empty() && !core.profiles().is_locked();
+                LocalService {
                     url: Some(running.url()),
                     running: Mutex::new(Some(running)),
                     service: Some(service),
                     error: Mutex::new(None),
-                };
-                local.ensure_account(core).await;
-                local
+                    preparing: AtomicBool::new(needs_account),
+                }
             }
             Err(message) => {
                 tracing::error!("{message}");

@@ -79,7 +79,8 @@ events! {
     WATCH_EVENT = "usage-watch": keyhaven_core::WatchEvent => onWatchEvent;
     /// Emitted by the deep-link plugin with the links a second launch forwards (raw strings).
     DEEP_LINK_EVENT = "deep-link://new-url": Vec<String> => onDeepLink;
-    /// Emitted when the tray menu changed the profile (switched, locked) or copied a key: the
+    /// Emitted when the profile changed outside the window: the tray's menu switched or locked it
+    /// (or copied a key), or its own account on the local service is ready (first run). The
     /// window reads its state again.
     PROFILE_CHANGED_EVENT = "profile-changed": () => onProfileChanged;
 }

@@ -14,6 +14,7 @@ pub async fn app_status(state: &AppState) -> Result<AppStatus> {
     let local = LocalService {
         url: state.local.url(),
         error: state.local.error(),
+        preparing: state.local.preparing(),
     };
     let scopes = keyhaven_api::DEFAULT_SCOPES
         .iter()

@@ -69,8 +69,9 @@ fn notify(app: &AppHandle, alert: &Alert) {
     }
 }
 
-/// Called once the window exists: resumes unfinished rotations (the embedded service's URL is set
-/// by then) and starts the usage watcher. Runs in the background; the window does not wait.
+/// Called once the window exists: gives a profile with no account its own on the local service
+/// (first run), resumes unfinished rotations (the embedded service's URL is set by then) and
+/// starts the usage watcher. Runs in the background; the window does not wait.
 pub fn start(app: &AppHandle) {
     let Some(state) = crate::state::started(app) else {
         return;
@@ -88,6 +89,15 @@ pub fn start(app: &AppHandle) {
         let Some(state) = crate::state::started(&handle) else {
             return;
         };
+        if state.local.preparing() {
+            let started = std::time::Instant::now();
+            state.local.ensure_account(&core).await;
+            tracing::info!(
+                elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "the profile's local account is ready"
+            );
+            crate::events::emit(&handle, crate::events::PROFILE_CHANGED_EVENT, ());
+        }
         let runtime = &state.keys;
         let progress = |p: &RotationProgress| runtime.emit(ROTATION_PROGRESS_EVENT, p.clone());
         match core.rotation().resume(&progress).await {

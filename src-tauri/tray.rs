@@ -144,9 +144,45 @@ pub struct TrayState {
     shown: Mutex<Option<TrayModel>>,
 }
 
-/// Puts the icon in the tray with its menu. A desktop without a tray simply shows none; the
-/// window is then the only way in, and it is never hidden (see [`keeps_running`]).
+/// Whether this desktop shows tray icons. On Linux, a StatusNotifierWatcher on the session bus
+/// (KDE, GNOME's AppIndicator extension, Xfce, Waybar…); without one, libayatana-appindicator
+/// falls back to an XEmbed icon that no current desktop shows, and replacing its menu stalled the
+/// window's drawing under Xvfb: no icon is made then.
+#[cfg(target_os = "linux")]
+pub fn desktop_has_a_tray() -> bool {
+    use gio::prelude::*;
+    let Ok(bus) = gio::bus_get_sync(gio::BusType::Session, gio::Cancellable::NONE) else {
+        return false;
+    };
+    let asked = bus.call_sync(
+        Some("org.freedesktop.DBus"),
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus",
+        "NameHasOwner",
+        Some(&("org.kde.StatusNotifierWatcher",).to_variant()),
+        gio::glib::VariantTy::new("(b)").ok(),
+        gio::DBusCallFlags::NONE,
+        1000,
+        gio::Cancellable::NONE,
+    );
+    asked
+        .ok()
+        .and_then(|reply| reply.get::<(bool,)>())
+        .is_some_and(|(owned,)| owned)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn desktop_has_a_tray() -> bool {
+    true
+}
+
+/// Puts the icon in the tray with its menu, if the desktop has a tray. Without one the window is
+/// the only way in, and it is never hidden (see [`keeps_running`]).
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
+    if !desktop_has_a_tray() {
+        tracing::info!("this desktop shows no tray icons: no tray icon");
+        return Ok(());
+    }
     app.manage(TrayState::default());
     let mut builder = TrayIconBuilder::with_id(TRAY)
         .tooltip("Keyhaven")

@@ -28,6 +28,9 @@ pub struct AppStatus {
 pub struct LocalService {
     pub url: Option<String>,
     pub error: Option<String>,
+    /// The active profile's own account on the local service is being made (first run): the
+    /// window says so instead of offering to sign in.
+    pub preparing: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, TS)]

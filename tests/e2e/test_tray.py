@@ -256,3 +256,19 @@ def test_the_window_comes_back_as_it_was_left(tray, request, workdir):
         again.screenshot("tray-05-sorted-as-left")
     finally:
         again.quit()
+
+
+def test_without_a_tray_closing_the_window_quits_even_when_asked_to_keep_watching(app):
+    """A desktop with no StatusNotifierWatcher (GNOME without its AppIndicator extension) shows
+    no tray icon: the app makes none, and never hides its window where nothing could bring it
+    back."""
+    app.wait_text("No keys yet")
+    assert "this desktop shows no tray icons" in app.log_text()
+    app.button("Settings…").click()
+    app.dialog("Settings")
+    app.radio("Keep watching usage in the tray when the window is closed").click()
+    app.button("Save", within="dialog").click()
+    app.no_dialog()
+    pids = app_pids(app.data_dir)
+    close_window()
+    assert wait_gone(pids, 30), "the window was hidden on a desktop without a tray"

@@ -24,7 +24,7 @@ const status: AppStatus = {
     },
   ],
   active_account_id: "a1",
-  local_service: { url: "http://127.0.0.1:1", error: null },
+  local_service: { url: "http://127.0.0.1:1", error: null, preparing: false },
   scopes: ["read", "write", "search"],
   clipboard_clear_seconds: 30,
   startup_error: null,
@@ -95,5 +95,41 @@ describe("App and keyhaven:// links", () => {
     const alert = await screen.findByRole("alert");
     expect(alert.textContent).toMatch(/A keyhaven:\/\/ link was ignored\..*“delete-all”/);
     expect(screen.queryByRole("dialog")).toBeNull();
+  });
+});
+
+describe("App on a first run", () => {
+  it("says the profile's own account is being set up, never offers to sign in, and shows its keys when ready", async () => {
+    let reads = 0;
+    mockIPC(
+      (cmd) => {
+        switch (cmd) {
+          case "app_status":
+            reads++;
+            // The first two reads come while the account is being made.
+            return reads <= 2
+              ? { ...status, accounts: [], active_account_id: null, local_service: { ...status.local_service, preparing: true } }
+              : status;
+          case "list_keys":
+            return [];
+          case "plugin:deep-link|get_current":
+            return null;
+          default:
+            throw new Error(`unexpected command ${cmd}`);
+        }
+      },
+      { shouldMockEvents: true },
+    );
+    const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    render(
+      <QueryClientProvider client={client}>
+        <App />
+      </QueryClientProvider>,
+    );
+    expect(await screen.findByText("Setting up this computer's account on the local key service…")).toBeTruthy();
+    expect(screen.queryByText("Sign in to a key service")).toBeNull();
+    // Read again on its own while preparing: no event needed.
+    expect(await screen.findByText("No keys yet on this account.", {}, { timeout: 3000 })).toBeTruthy();
+    expect(reads).toBeGreaterThanOrEqual(3);
   });
 });

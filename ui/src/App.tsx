@@ -228,6 +228,10 @@ export function App() {
               )}
             </main>
           </div>
+        ) : s.local_service.preparing ? (
+          <main className="center muted" aria-busy="true">
+            Setting up this computer's account on the local key service…
+          </main>
         ) : (
           <main className="center narrow">
             <h1>Sign in to a key service</h1>

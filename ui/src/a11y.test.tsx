@@ -27,7 +27,7 @@ const status: AppStatus = {
     },
   ],
   active_account_id: "a1",
-  local_service: { url: "http://127.0.0.1:1", error: null },
+  local_service: { url: "http://127.0.0.1:1", error: null, preparing: false },
   scopes: ["read", "write", "search"],
   clipboard_clear_seconds: 30,
   startup_error: null,

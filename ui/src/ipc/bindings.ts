@@ -102,7 +102,12 @@ export type IpcError = { code: ErrorKind, message: string,
  */
 field?: string, };
 
-export type LocalService = { url: string | null, error: string | null, };
+export type LocalService = { url: string | null, error: string | null, 
+/**
+ * The active profile's own account on the local service is being made (first run): the
+ * window says so instead of offering to sign in.
+ */
+preparing: boolean, };
 
 export type AppStatus = { profile: string, accounts: Array<Account>, active_account_id: string | null, local_service: LocalService, 
 /**

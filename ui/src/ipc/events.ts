@@ -24,7 +24,7 @@ export function onDeepLink(handler: (payload: Array<string>) => void): Promise<U
   return listen<Array<string>>(DEEP_LINK_EVENT, (event) => handler(event.payload));
 }
 
-/** Emitted when the tray menu changed the profile (switched, locked) or copied a key: the window reads its state again. */
+/** Emitted when the profile changed outside the window: the tray's menu switched or locked it (or copied a key), or its own account on the local service is ready (first run). The window reads its state again. */
 export const PROFILE_CHANGED_EVENT = "profile-changed";
 
 export function onProfileChanged(handler: (payload: null) => void): Promise<UnlistenFn> {

@@ -84,7 +84,7 @@ function status(): AppStatus {
     profile: activeProfile,
     accounts: p.accounts,
     active_account_id: p.activeAccount,
-    local_service: { url: "http://127.0.0.1:1", error: null },
+    local_service: { url: "http://127.0.0.1:1", error: null, preparing: false },
     scopes: ["read", "write", "search"],
     clipboard_clear_seconds: 30,
     startup_error: null,
