@@ -5,6 +5,7 @@ clicked over D-Bus as a panel does it (tray_host.py is the panel's side). Closin
 asked for as a window manager asks: WM_DELETE_WINDOW sent to the app's top-level X window."""
 
 import json
+import secrets
 import subprocess
 import time
 
@@ -14,7 +15,7 @@ from selenium.webdriver.common.keys import Keys
 from Xlib import X, display
 from Xlib.protocol import event
 
-from conftest import OUT, App, app_pids, random_password, wait_gone, x_screen
+from conftest import NAMESPACE, OUT, App, app_pids, random_password, wait_gone, x_screen
 from test_key_detail import create_key
 from test_profiles import active_profile
 from tray_host import TrayHost, TrayMenu
@@ -31,8 +32,11 @@ def tray():
 
 @pytest.fixture
 def tray_app(request, workdir, tray):
-    """The app, started once the desktop's tray is there (the order a session starts them in)."""
-    app = App(workdir / "app-data", OUT / "logs" / f"app-{request.node.name}.log")
+    """The app, started once the desktop's tray is there (the order a session starts them in).
+    Its keychain entries have a namespace of their own: a test here sets a passphrase on the
+    default profile, whose wrapped entries must not meet another test's app."""
+    namespace = f"{NAMESPACE}.tray-{secrets.token_hex(4)}"
+    app = App(workdir / "app-data", OUT / "logs" / f"app-{request.node.name}.log", {"KEYHAVEN_KEYCHAIN_NAMESPACE": namespace})
     try:
         yield app
         failed = getattr(request.node, "rep_call", None)
