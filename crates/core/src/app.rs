@@ -301,9 +301,7 @@ impl Keyhaven {
                     .active_profile
                     .filter(|p| validate_profile_name(p).is_ok())
                     .unwrap_or_else(default_profile_name);
-                if !store.profile_exists(&profile)? {
-                    store.save_profile(&profile, &ProfileCatalog::default())?;
-                }
+                create_profile_if_missing(&store, &profile)?;
                 if store.load_state()?.active_profile.as_deref() != Some(profile.as_str()) {
                     store.save_state(&State {
                         active_profile: Some(profile.clone()),
@@ -1082,6 +1080,19 @@ pub fn new_key_request(
     Ok(request)
 }
 
+/// Writes an empty catalog for `profile` unless one exists, holding the catalog's lock between
+/// processes: twelve commands started at once on a fresh data folder all find the profile
+/// missing, and a late one must not write an empty catalog over the accounts the others added.
+pub(crate) fn create_profile_if_missing(store: &CatalogStore, profile: &str) -> Result<()> {
+    let _other_processes = crate::file_lock::FileLock::exclusive(
+        &crate::file_lock::lock_path_for(&store.catalog_path(profile)?),
+    )?;
+    if !store.profile_exists(profile)? {
+        store.save_profile(profile, &ProfileCatalog::default())?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1092,6 +1103,43 @@ mod tests {
             keychain_namespace: "dev.keyhaven.test".into(),
             vault: VaultChoice::InMemory,
         }
+    }
+
+    #[test]
+    fn a_profile_made_by_another_process_meanwhile_is_not_written_over() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CatalogStore::new(dir.path());
+        // Another process holds the catalog's lock on a fresh data folder and adds an account.
+        let held = crate::file_lock::FileLock::exclusive(&crate::file_lock::lock_path_for(
+            &store.catalog_path("ann").expect("path"),
+        ))
+        .expect("lock");
+        let (done, finished) = std::sync::mpsc::channel();
+        let creating = {
+            let store = CatalogStore::new(dir.path());
+            std::thread::spawn(move || {
+                let result = create_profile_if_missing(&store, "ann");
+                let _ = done.send(());
+                result
+            })
+        };
+        assert!(
+            finished
+                .recv_timeout(std::time::Duration::from_millis(200))
+                .is_err(),
+            "the profile was created while another process held the catalog"
+        );
+        let mut catalog = ProfileCatalog::default();
+        catalog.upsert(crate::catalog::tests::account("acc_other"));
+        store.save_profile("ann", &catalog).expect("save");
+        drop(held);
+        creating.join().expect("thread").expect("create");
+        let kept = store.load_profile("ann").expect("load");
+        assert_eq!(
+            kept.accounts.len(),
+            1,
+            "the other process's account was lost"
+        );
     }
 
     #[tokio::test]

@@ -459,10 +459,10 @@ fn sync_dir(_dir: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn account(id: &str) -> Account {
+    pub(crate) fn account(id: &str) -> Account {
         Account {
             id: id.to_string(),
             label: "ann@example.com @ 127.0.0.1".to_string(),

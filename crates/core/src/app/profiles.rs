@@ -180,12 +180,7 @@ impl crate::app::Profiles<'_> {
     pub fn switch(&self, name: &str) -> Result<()> {
         validate_profile_name(name)?;
         let _writing = self.core.catalog_lock();
-        if !self.core.inner.store.profile_exists(name)? {
-            self.core
-                .inner
-                .store
-                .save_profile(name, &ProfileCatalog::default())?;
-        }
+        super::create_profile_if_missing(&self.core.inner.store, name)?;
         let catalog = self.core.inner.store.load_profile(name)?;
         self.core.inner.store.save_state(&State {
             active_profile: Some(name.to_string()),
