@@ -23,10 +23,14 @@ export function AlertsButton() {
         aria-label={unseen > 0 ? `Alerts, ${unseen} new` : "Alerts"}
       >
         Alerts
+        {/* A space before the count: the visible "Alerts 3" is then part of the name "Alerts, 3 new". */}
         {unseen > 0 && (
-          <span className="badge" aria-hidden="true">
-            {unseen}
-          </span>
+          <>
+            {" "}
+            <span className="badge" aria-hidden="true">
+              {unseen}
+            </span>
+          </>
         )}
       </button>
       {open && (
