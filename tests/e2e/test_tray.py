@@ -66,22 +66,32 @@ def clipboard() -> str:
     return r.stdout
 
 
-def keyhaven_window(d: display.Display):
-    """The app's top-level X window (the one titled Keyhaven)."""
+def keyhaven_window(d: display.Display, pids: set[int]):
+    """This test's app's top-level X window: titled Keyhaven and owned (_NET_WM_PID) by one of
+    `pids`. By title alone, a window of an app another test is still shutting down could answer
+    in its place."""
+    pid_atom = d.intern_atom("_NET_WM_PID")
+    found = []
     for w in d.screen().root.query_tree().children:
         name = w.get_full_text_property(d.intern_atom("_NET_WM_NAME")) or w.get_wm_name()
-        if name == "Keyhaven":
-            return w
-    raise AssertionError("no X window titled Keyhaven")
+        if name != "Keyhaven":
+            continue
+        owner = w.get_full_property(pid_atom, X.AnyPropertyType)
+        if owner is not None and owner.value and int(owner.value[0]) in pids:
+            found.append(w)
+    assert found, f"no X window titled Keyhaven belongs to the app ({sorted(pids)})"
+    assert len(found) == 1, f"the app has {len(found)} windows titled Keyhaven"
+    return found[0]
 
 
-def is_viewable(timeout: float, want: bool) -> bool:
+def is_viewable(app, timeout: float, want: bool) -> bool:
+    pids = app_pids(app.data_dir)
     d = display.Display()
     try:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                viewable = keyhaven_window(d).get_attributes().map_state == X.IsViewable
+                viewable = keyhaven_window(d, pids).get_attributes().map_state == X.IsViewable
             except AssertionError:
                 viewable = False
             if viewable == want or time.monotonic() > deadline:
@@ -91,11 +101,11 @@ def is_viewable(timeout: float, want: bool) -> bool:
         d.close()
 
 
-def close_window():
-    """Asks the window to close as a window manager does (its title bar's ×, Alt+F4)."""
+def close_window(app):
+    """Asks the app's window to close as a window manager does (its title bar's ×, Alt+F4)."""
     d = display.Display()
     try:
-        w = keyhaven_window(d)
+        w = keyhaven_window(d, app_pids(app.data_dir))
         protocols, delete = d.intern_atom("WM_PROTOCOLS"), d.intern_atom("WM_DELETE_WINDOW")
         assert delete in (w.get_wm_protocols() or []), "the window does not take WM_DELETE_WINDOW"
         message = event.ClientMessage(window=w, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0]))
@@ -182,14 +192,14 @@ def test_closing_the_window_keeps_watching_in_the_tray_only_when_asked(tray, tra
     app.button("Save", within="dialog").click()
     app.no_dialog()
 
-    close_window()
-    assert is_viewable(10, want=False), "the window is still shown after it was closed"
+    close_window(app)
+    assert is_viewable(app, 10, want=False), "the window is still shown after it was closed"
     assert app_pids(app.data_dir), "the app quit although it was to stay in the tray"
     x_screen("tray-02-window-closed-to-the-tray", check=False)
 
     items = wait_menu(menu, lambda m: "Open Keyhaven" in m)
     menu.click(items["Open Keyhaven"]["id"])
-    assert is_viewable(10, want=True), "Open Keyhaven did not show the window again"
+    assert is_viewable(app, 10, want=True), "Open Keyhaven did not show the window again"
     app.wait_text("No keys yet")
     app.screenshot("tray-03-opened-from-the-tray")
 
@@ -200,7 +210,7 @@ def test_closing_the_window_keeps_watching_in_the_tray_only_when_asked(tray, tra
     app.button("Save", within="dialog").click()
     app.no_dialog()
     pids = app_pids(app.data_dir)
-    close_window()
+    close_window(app)
     assert wait_gone(pids, 30), "closing the window did not quit the app"
 
 
@@ -274,5 +284,5 @@ def test_without_a_tray_closing_the_window_quits_even_when_asked_to_keep_watchin
     app.button("Save", within="dialog").click()
     app.no_dialog()
     pids = app_pids(app.data_dir)
-    close_window()
+    close_window(app)
     assert wait_gone(pids, 30), "the window was hidden on a desktop without a tray"
