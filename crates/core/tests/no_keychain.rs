@@ -80,13 +80,24 @@ async fn no_session_bus_means_keychain_unavailable_and_no_fallback() {
         assert!(!err.to_string().contains(SECRET));
     }
 
-    // Nothing was written but the (secret-free) catalog: no fallback file anywhere.
+    // Nothing was written but the (secret-free) catalog, beside its empty lock file between
+    // processes: no fallback file anywhere.
     let files = files_under(home.path());
+    let lock = data
+        .join("profiles")
+        .join(&profile)
+        .join(".catalog.json.lock");
     let expected = vec![
+        lock.clone(),
         data.join("profiles").join(&profile).join("catalog.json"),
         data.join("state.json"),
     ];
     assert_eq!(files, expected, "unexpected files were written");
+    assert_eq!(
+        std::fs::metadata(&lock).expect("lock").len(),
+        0,
+        "the lock file holds nothing"
+    );
     for file in files {
         let bytes = std::fs::read(&file).expect("read");
         assert!(
