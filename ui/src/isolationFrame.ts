@@ -17,7 +17,8 @@ function label(frame: Element) {
   frame.setAttribute("tabindex", "-1");
 }
 
-/** Labels the frame now if Tauri has added it, or as soon as it does. */
+/** Labels the frame now if Tauri has added it, or as soon as it does. Tauri appends it to the
+ * body, so only the body's own children are watched, not every change React makes below. */
 export function labelIsolationFrame(doc: Document = document): () => void {
   const now = doc.getElementById(ISOLATION_FRAME_ID);
   if (now) {
@@ -31,6 +32,6 @@ export function labelIsolationFrame(doc: Document = document): () => void {
       watch.disconnect();
     }
   });
-  watch.observe(doc.documentElement, { childList: true, subtree: true });
+  watch.observe(doc.body, { childList: true });
   return () => watch.disconnect();
 }
