@@ -307,6 +307,18 @@ class App:
         element = self.wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
         return " ".join((element.get_attribute("textContent") or "").split())
 
+    def tab(self, name: str):
+        """Opens the tab `name` (Keys, Usage, Audit log) and waits until it is the selected one."""
+        button = self.driver.find_element(By.XPATH, f"//button[@role='tab'][normalize-space(.)={xq(name)}]")
+        button.click()
+        self.wait.until(lambda _: button.get_attribute("aria-selected") == "true")
+
+    def local_service_url(self) -> str:
+        """The address the app's own key service listens on, from the app's log."""
+        found = re.findall(r"local key service started url=(\S+)", self.log_text())
+        assert found, "the app's log does not give the local service's address"
+        return found[-1]
+
     def wait_text(self, text: str):
         self.wait.until(EC.presence_of_element_located((By.XPATH, f"//*[contains(normalize-space(.), {xq(text)})]")))
 

@@ -8,16 +8,16 @@ axe's own script (ui/node_modules/axe-core) goes into the page through WebDriver
 as the automation's script: the app's content security policy stays as strict as it is (eval and
 inline scripts stay refused, test_keys_ui.py)."""
 
-import re
 import time
 
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from conftest import ROOT, random_password, record_secret, xq
-from test_key_detail import create_key, open_detail
+from conftest import ROOT, random_password, record_secret
+from test_key_detail import create_key, finish_rotation, open_detail, start_rotation
 from test_keys_ui import http, page_is_dark
+from test_profiles import settings_with_an_out_of_range_value
 
 AXE = ROOT / "ui" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -85,18 +85,6 @@ class Audit:
         assert not self.found, f"{len(self.found)} axe violation(s):\n" + "\n".join(self.found)
 
 
-def tab(app, name: str):
-    button = app.driver.find_element(By.XPATH, f"//button[@role='tab'][normalize-space(.)={xq(name)}]")
-    button.click()
-    app.wait.until(lambda _: button.get_attribute("aria-selected") == "true")
-
-
-def local_service_url(app) -> str:
-    found = re.findall(r"local key service started url=(\S+)", app.log_text())
-    assert found, "the app's log does not give the local service's address"
-    return found[-1]
-
-
 def walk_screens(app, theme: str):
     """One window, every screen worth a look: lists, detail, dialogs with their problems shown,
     the tabs, alerts and an error note."""
@@ -121,7 +109,7 @@ def walk_screens(app, theme: str):
     app.no_dialog()
     # The key used once, so that its detail draws a chart and the watcher, seeing a key it has not
     # listed yet, reads the list again and warns that the key expires.
-    status, _, _ = http("GET", f"{local_service_url(app)}/v1/ping", headers={"X-API-Key": secret})
+    status, _, _ = http("GET", f"{app.local_service_url()}/v1/ping", headers={"X-API-Key": secret})
     assert status == 200
     create_key(app, "ci runner")
     create_key(app, "old key")
@@ -141,14 +129,9 @@ def walk_screens(app, theme: str):
 
     # Rotate another with an hour's grace: its steps and outcome, then the new key's detail,
     # which names the key it replaces.
-    open_detail(app, "ci runner")
-    app.button("Rotate").click()
-    app.dialog("Rotate key")
-    app.radio("1 hour").click()
+    start_rotation(app, "ci runner", "1 hour")
     audit.check("Rotate dialog")
-    app.button("Rotate", within="dialog").click()
-    outcome = app.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "[role=dialog] [data-outcome]"))
-    assert outcome.get_attribute("data-outcome") == "completed", outcome.text
+    finish_rotation(app)
     audit.check("Rotate dialog, completed")
     app.button("Done", within="dialog").click()
     app.no_dialog()
@@ -167,7 +150,7 @@ def walk_screens(app, theme: str):
     app.screenshot(f"contrast-{theme}-key-detail")
     app.button("Back to keys").click()
 
-    tab(app, "Usage")
+    app.tab("Usage")
     app.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".usage-overview .detail-scroll"))
     new_alerts = "//button[contains(@class,'alerts-button')][contains(@aria-label,'new')]"
     for _ in range(10):
@@ -177,11 +160,11 @@ def walk_screens(app, theme: str):
         time.sleep(1)
     app.wait.until(lambda d: d.find_elements(By.XPATH, new_alerts))
     audit.check("Usage tab, alerts badge")
-    tab(app, "Audit log")
+    app.tab("Audit log")
     app.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "table[aria-label='Audit log'] tbody tr"))
     audit.check("Audit log tab")
     app.screenshot(f"contrast-{theme}-audit")
-    tab(app, "Keys")
+    app.tab("Keys")
 
     app.driver.find_element(By.XPATH, new_alerts).click()
     app.dialog("Alerts")
@@ -191,13 +174,7 @@ def walk_screens(app, theme: str):
     app.no_dialog()
 
     # Settings with a value out of range.
-    app.button("Settings…").click()
-    app.dialog("Settings")
-    clipboard = app.field("Clear copied secrets after (seconds)")
-    app.wait.until(lambda _: clipboard.get_attribute("value") == "30")
-    clipboard.clear()
-    app.type("Clear copied secrets after (seconds)", "3")
-    app.wait_text("from 5 to 600")
+    settings_with_an_out_of_range_value(app)
     audit.check("Settings with a value out of range")
     app.screenshot(f"contrast-{theme}-settings")
     app.button("Cancel", within="dialog").click()

@@ -47,6 +47,22 @@ def open_detail(app, name: str):
     app.wait.until(lambda d: d.find_element(By.XPATH, f"//h1[@id='key-detail-title'][normalize-space(.)='{name}']"))
 
 
+def start_rotation(app, name: str, grace: str):
+    """Opens the key's detail and its Rotate dialog, with `grace` chosen."""
+    open_detail(app, name)
+    app.button("Rotate").click()
+    app.dialog("Rotate key")
+    app.radio(grace).click()
+
+
+def finish_rotation(app):
+    """Confirms the Rotate dialog and waits for its outcome, which must be a completed rotation."""
+    app.button("Rotate", within="dialog").click()
+    outcome = app.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "[role=dialog] [data-outcome]"))
+    assert outcome.get_attribute("data-outcome") == "completed", outcome.text
+    return outcome
+
+
 def chart_calls(app) -> int:
     """The accepted calls the detail's chart draws."""
     bars = app.driver.find_elements(By.CSS_SELECTOR, "svg[role=img] rect.bar.allowed")
@@ -135,7 +151,7 @@ def test_edit_scopes_and_usage_chart(service, app, workdir):
     app.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "table.key-table"))
 
     # The account's usage overview lists the key among its consumers.
-    app.driver.find_element(By.XPATH, "//button[@role='tab'][normalize-space(.)='Usage']").click()
+    app.tab("Usage")
     app.wait.until(lambda d: d.find_elements(By.XPATH, "//table[@aria-label='Keys by calls today']//tr[td[contains(., 'deploy bot')]]"))
     app.screenshot("25-usage-overview")
     assert not [p for p in workdir.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
@@ -151,14 +167,9 @@ def test_rotate_with_one_hour_grace(service, app, workdir):
     old_id, old_secret = create_key(app, "rotating bot")
     assert ping(service, old_secret)[0] == 200
 
-    open_detail(app, "rotating bot")
-    app.button("Rotate").click()
-    app.dialog("Rotate key")
-    app.radio("1 hour").click()
+    start_rotation(app, "rotating bot", "1 hour")
     app.screenshot("23-rotate-choose-grace")
-    app.button("Rotate", within="dialog").click()
-    outcome = app.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "[role=dialog] [data-outcome]"))
-    assert outcome.get_attribute("data-outcome") == "completed", outcome.text
+    outcome = finish_rotation(app)
     steps = app.driver.find_elements(By.CSS_SELECTOR, "[role=dialog] ol.steps li")
     assert len(steps) >= 5 and all(s.get_attribute("data-status") == "done" for s in steps)
     names = [s.get_attribute("data-step") for s in steps]

@@ -3,13 +3,11 @@ ending does) stops it as a server stops, so that the calls it answered just befo
 usage, not lost with the process."""
 
 import os
-import re
 import signal
 import sqlite3
 import time
 from pathlib import Path
 
-from conftest import ANSI
 from test_key_detail import create_key
 from test_keys_ui import http
 
@@ -17,7 +15,7 @@ from test_keys_ui import http
 def test_quitting_the_app_keeps_the_local_services_last_usage(app):
     app.wait_text("No keys yet")
     key_id, secret = create_key(app, "local bot")
-    url = re.search(r"local key service started url=(\S+)", ANSI.sub("", app.log_text())).group(1)
+    url = app.local_service_url()
     for _ in range(3):
         status, _, _ = http("GET", f"{url}/v1/ping", headers={"X-API-Key": secret})
         assert status == 200

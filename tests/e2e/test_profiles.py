@@ -108,9 +108,9 @@ def test_lock_refuses_a_wrong_passphrase_and_unlocks_with_the_right_one(service,
             assert passphrase.encode() not in path.read_bytes(), path.name
 
 
-def test_settings_are_checked_and_kept_per_profile(app):
-    app.wait_text("No keys yet")
-    profile = active_profile(app)
+def settings_with_an_out_of_range_value(app):
+    """Opens Settings and enters 3 s for clearing the clipboard (allowed: 5 to 600), which the
+    dialog refuses by name. Returns the field."""
     app.button("Settings…").click()
     app.dialog("Settings")
     clipboard = app.field("Clear copied secrets after (seconds)")
@@ -118,6 +118,13 @@ def test_settings_are_checked_and_kept_per_profile(app):
     clipboard.clear()
     app.type("Clear copied secrets after (seconds)", "3")
     app.wait_text("from 5 to 600")
+    return clipboard
+
+
+def test_settings_are_checked_and_kept_per_profile(app):
+    app.wait_text("No keys yet")
+    profile = active_profile(app)
+    clipboard = settings_with_an_out_of_range_value(app)
     app.screenshot("settings-01-invalid")
     assert not app.driver.find_element(By.XPATH, "//div[@role='dialog']//button[normalize-space(.)='Save']").is_enabled()
     clipboard.clear()
